@@ -1,0 +1,280 @@
+#include "absl/strings/string_view.h"
+#include "coordinator/api/operator_service.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/version_policy.h"
+#include "coordinator/api/proto_convert.h"
+#include "coordinator/rollout/channel_rules.h"
+#include "coordinator/rollout/rollout_status.h"
+
+namespace drover::api {
+
+grpc::Status OperatorService::Done(const char* method, const absl::Status& status) {
+  metrics_->CountRpc(method, static_cast<int>(status.code()));
+  return ToGrpcStatus(status);
+}
+
+absl::Status OperatorService::Mutate(const std::string& name, const store::ChannelMutation& mutate,
+                                     v1::Channel* out) {
+  absl::StatusOr<std::string> id = ParseChannelName("name", name);
+  if (!id.ok()) return id.status();
+  absl::StatusOr<rollout::Channel> updated = channels_->UpdateChannel(*id, mutate);
+  if (!updated.ok()) return updated.status();
+  cache_->Invalidate();
+  ChannelToProto(*updated, out);
+  return absl::OkStatus();
+}
+
+grpc::Status OperatorService::CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest* req,
+                                            v1::Channel* out) {
+  return Done("CreateChannel", [&]() -> absl::Status {
+    if (absl::Status s = ValidateChannelId("channel_id", req->channel_id()); !s.ok()) return s;
+    rollout::Channel c;
+    c.id = req->channel_id();
+    absl::StatusOr<Semver> cp = ParseVersionField("control_plane_version", req->control_plane_version());
+    if (!cp.ok()) return cp.status();
+    c.control_plane_version = cp->ToString();
+    if (!req->target_version().empty() && req->target_version() != "none") {
+      absl::StatusOr<Semver> target = ParseVersionField("target_version", req->target_version());
+      if (!target.ok()) return target.status();
+      if (absl::Status s = CheckVersionPolicy(*target, *cp, "target version"); !s.ok()) return s;
+      c.target_version = target->ToString();
+    }
+    absl::StatusOr<std::vector<MaintenanceWindow>> windows =
+        WindowsFromProto("maintenance_windows", req->maintenance_windows());
+    if (!windows.ok()) return windows.status();
+    c.maintenance_windows = *std::move(windows);
+    absl::StatusOr<absl::Duration> poll = PollIntervalFromProto(*req);
+    if (!poll.ok()) return poll.status();
+    c.poll_interval = *poll;
+    absl::StatusOr<rollout::Channel> created = channels_->CreateChannel(c);
+    if (!created.ok()) return created.status();
+    cache_->Invalidate();
+    ChannelToProto(*created, out);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::ListChannels(grpc::ServerContext*, const v1::ListChannelsRequest*,
+                                           v1::ListChannelsResponse* out) {
+  return Done("ListChannels", [&]() -> absl::Status {
+    absl::StatusOr<std::vector<rollout::Channel>> channels = channels_->ListChannels();
+    if (!channels.ok()) return channels.status();
+    for (const rollout::Channel& c : *channels) ChannelToProto(c, out->add_channels());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::GetChannel(grpc::ServerContext*, const v1::GetChannelRequest* req, v1::Channel* out) {
+  return Done("GetChannel", [&]() -> absl::Status {
+    absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
+    if (!id.ok()) return id.status();
+    absl::StatusOr<rollout::Channel> c = channels_->GetChannel(*id);
+    if (!c.ok()) return c.status();
+    ChannelToProto(*c, out);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::DeleteChannel(grpc::ServerContext*, const v1::DeleteChannelRequest* req,
+                                            v1::DeleteChannelResponse* out) {
+  return Done("DeleteChannel", [&]() -> absl::Status {
+    absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
+    if (!id.ok()) return id.status();
+    absl::StatusOr<int64_t> removed = channels_->DeleteChannel(*id, req->force());
+    if (!removed.ok()) return removed.status();
+    cache_->Invalidate();
+    out->set_agents_removed(*removed);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext*, const v1::SetTargetVersionRequest* req,
+                                               v1::Channel* out) {
+  return Done("SetTargetVersion", [&]() -> absl::Status {
+    std::optional<Semver> target;
+    if (req->version() != "none") {
+      absl::StatusOr<Semver> v = ParseVersionField("version", req->version());
+      if (!v.ok()) {
+        if (req->version().empty()) {
+          return absl::InvalidArgumentError("version is required (a semver such as 1.2.3, or \"none\" to clear)");
+        }
+        return v.status();
+      }
+      target = *v;
+    }
+    return Mutate(
+        req->name(),
+        [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+          return rollout::SetTarget(c, target, req->allow_downgrade(), changes);
+        },
+        out);
+  }());
+}
+
+grpc::Status OperatorService::SetCritical(grpc::ServerContext*, const v1::SetCriticalRequest* req, v1::Channel* out) {
+  return Done("SetCritical", [&]() -> absl::Status {
+    if (req->reason().size() > kMaxReasonLength) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("reason is ", req->reason().size(), " bytes long; at most ", kMaxReasonLength));
+    }
+    return Mutate(
+        req->name(),
+        [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+          return rollout::SetCritical(c, req->critical(), req->reason(), changes);
+        },
+        out);
+  }());
+}
+
+grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContext*,
+                                                     const v1::SetControlPlaneVersionRequest* req,
+                                                     v1::Channel* out) {
+  return Done("SetControlPlaneVersion", [&]() -> absl::Status {
+    absl::StatusOr<Semver> cp = ParseVersionField("version", req->version());
+    if (!cp.ok()) return cp.status();
+    return Mutate(
+        req->name(),
+        [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+          return rollout::SetControlPlane(c, *cp, changes);
+        },
+        out);
+  }());
+}
+
+grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContext*,
+                                                    const v1::SetMaintenanceWindowsRequest* req,
+                                                    v1::Channel* out) {
+  return Done("SetMaintenanceWindows", [&]() -> absl::Status {
+    absl::StatusOr<std::vector<MaintenanceWindow>> windows =
+        WindowsFromProto("maintenance_windows", req->maintenance_windows());
+    if (!windows.ok()) return windows.status();
+    return Mutate(
+        req->name(),
+        [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+          return rollout::SetWindows(c, *windows, changes);
+        },
+        out);
+  }());
+}
+
+grpc::Status OperatorService::GetRolloutStatus(grpc::ServerContext*, const v1::GetRolloutStatusRequest* req,
+                                               v1::RolloutStatus* out) {
+  return Done("GetRolloutStatus", [&]() -> absl::Status {
+    absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
+    if (!id.ok()) return id.status();
+    absl::StatusOr<store::RolloutInputs> in = agents_->GetRolloutInputs(*id);
+    if (!in.ok()) return in.status();
+    rollout::RolloutStatus status =
+        rollout::ComputeRolloutStatus(in->channel, in->counts, in->outcomes_since_target, in->stale_agents);
+    RolloutStatusToProto(status, clock_->Now(), out);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest* req,
+                                         v1::ListAgentsResponse* out) {
+  return Done("ListAgents", [&]() -> absl::Status {
+    store::AgentFilter filter;
+    if (!req->channel().empty()) {
+      absl::StatusOr<std::string> id = ParseChannelName("channel", req->channel());
+      if (!id.ok()) return id.status();
+      filter.channel = *id;
+    }
+    if (!req->version().empty()) {
+      absl::StatusOr<Semver> v = ParseVersionField("version", req->version());
+      if (!v.ok()) return v.status();
+      filter.version = v->ToString();
+    }
+    switch (req->health()) {
+      case v1::HEALTH_UNSPECIFIED: break;
+      case v1::HEALTH_HEALTHY: filter.health = rollout::Health::kHealthy; break;
+      case v1::HEALTH_UNHEALTHY: filter.health = rollout::Health::kUnhealthy; break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            "health ", static_cast<int>(req->health()), " is not HEALTH_UNSPECIFIED (any), HEALTHY or UNHEALTHY"));
+    }
+    filter.stale_only = req->stale_only();
+    filter.out_of_policy_only = req->out_of_policy_only();
+    absl::StatusOr<int> page_size = PageSizeFromProto(req->page_size());
+    if (!page_size.ok()) return page_size.status();
+    std::string after;
+    if (!req->page_token().empty()) {
+      absl::StatusOr<std::string> key = DecodePageToken("agents", req->page_token());
+      if (!key.ok()) return key.status();
+      after = *std::move(key);
+    }
+    absl::StatusOr<std::vector<store::AgentView>> agents = agents_->ListAgents(filter, after, *page_size + 1);
+    if (!agents.ok()) return agents.status();
+    const bool more = static_cast<int>(agents->size()) > *page_size;
+    if (more) agents->resize(*page_size);
+    for (const store::AgentView& a : *agents) AgentToProto(a, out->add_agents());
+    if (more) out->set_next_page_token(EncodePageToken("agents", agents->back().state.host_id));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::GetAgent(grpc::ServerContext*, const v1::GetAgentRequest* req, v1::Agent* out) {
+  return Done("GetAgent", [&]() -> absl::Status {
+    if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
+    absl::StatusOr<store::AgentView> a = agents_->GetAgent(req->host_id());
+    if (!a.ok()) return a.status();
+    AgentToProto(*a, out);
+    return absl::OkStatus();
+  }());
+}
+
+namespace {
+absl::StatusOr<int64_t> DecodeIdToken(absl::string_view kind, const std::string& token) {
+  if (token.empty()) return 0;
+  absl::StatusOr<std::string> key = DecodePageToken(kind, token);
+  if (!key.ok()) return key.status();
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(*key, &id) || id <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_token \"", token, "\" is damaged; start again without one"));
+  }
+  return id;
+}
+}  // namespace
+
+grpc::Status OperatorService::ListUpdateEvents(grpc::ServerContext*, const v1::ListUpdateEventsRequest* req,
+                                               v1::ListUpdateEventsResponse* out) {
+  return Done("ListUpdateEvents", [&]() -> absl::Status {
+    if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
+    absl::StatusOr<int> page_size = PageSizeFromProto(req->page_size());
+    if (!page_size.ok()) return page_size.status();
+    absl::StatusOr<int64_t> before = DecodeIdToken("events", req->page_token());
+    if (!before.ok()) return before.status();
+    absl::StatusOr<std::vector<store::StoredUpdateEvent>> events =
+        agents_->ListUpdateEvents(req->host_id(), *before, *page_size + 1);
+    if (!events.ok()) return events.status();
+    const bool more = static_cast<int>(events->size()) > *page_size;
+    if (more) events->resize(*page_size);
+    for (const store::StoredUpdateEvent& e : *events) EventToProto(e, out->add_events());
+    if (more) out->set_next_page_token(EncodePageToken("events", absl::StrCat(events->back().id)));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::ListChannelChanges(grpc::ServerContext*, const v1::ListChannelChangesRequest* req,
+                                                 v1::ListChannelChangesResponse* out) {
+  return Done("ListChannelChanges", [&]() -> absl::Status {
+    absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
+    if (!id.ok()) return id.status();
+    absl::StatusOr<int> page_size = PageSizeFromProto(req->page_size());
+    if (!page_size.ok()) return page_size.status();
+    absl::StatusOr<int64_t> before = DecodeIdToken("changes", req->page_token());
+    if (!before.ok()) return before.status();
+    absl::StatusOr<std::vector<rollout::ChannelChange>> changes =
+        channels_->ListChannelChanges(*id, *before, *page_size + 1);
+    if (!changes.ok()) return changes.status();
+    const bool more = static_cast<int>(changes->size()) > *page_size;
+    if (more) changes->resize(*page_size);
+    for (const rollout::ChannelChange& c : *changes) ChangeToProto(c, out->add_changes());
+    if (more) out->set_next_page_token(EncodePageToken("changes", absl::StrCat(changes->back().id)));
+    return absl::OkStatus();
+  }());
+}
+
+}  // namespace drover::api

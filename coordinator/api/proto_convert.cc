@@ -1,0 +1,372 @@
+#include "absl/strings/string_view.h"
+#include "coordinator/api/proto_convert.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace drover::api {
+namespace {
+
+// Quotes a value for an error message, shortened when long.
+std::string Quote(absl::string_view value) {
+  constexpr size_t kShown = 40;
+  std::string shown(value.substr(0, kShown));
+  std::string escaped = absl::CHexEscape(shown);
+  return absl::StrCat("\"", escaped, value.size() > kShown ? "...\"" : "\"",
+                      value.size() > kShown ? absl::StrCat(" (", value.size(), " bytes)") : "");
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view value, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " ", Quote(value), ": ", why));
+}
+
+bool IsLowerIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+bool IsHostIdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == ':' || c == '@';
+}
+
+absl::Status CheckPrintable(absl::string_view field, absl::string_view value, size_t max_len) {
+  if (value.size() > max_len) return Invalid(field, value, absl::StrCat("longer than ", max_len, " bytes"));
+  for (unsigned char c : value) {
+    if (c < 0x20 && c != '\n' && c != '\t') return Invalid(field, value, "contains control characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::Time TimeFromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+absl::StatusOr<absl::Time> RequiredTime(absl::string_view field, const google::protobuf::Timestamp& t,
+                                        bool present, absl::Time now) {
+  if (!present) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (t.nanos() < 0 || t.nanos() > 999999999) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " has nanos ", t.nanos(), " outside 0..999999999"));
+  }
+  absl::Time value = TimeFromProto(t);
+  static const absl::Time kEarliest = absl::FromCivil(absl::CivilDay(2000, 1, 1), absl::UTCTimeZone());
+  if (value < kEarliest || value > now + kMaxClockSkew) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " ", absl::FormatTime(absl::RFC3339_sec, value, absl::UTCTimeZone()),
+        " is not plausible: it must lie between 2000-01-01 and 5 minutes past the coordinator's clock (",
+        absl::FormatTime(absl::RFC3339_sec, now, absl::UTCTimeZone()), ")"));
+  }
+  return value;
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status ValidateChannelId(absl::string_view field, absl::string_view id) {
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (id.size() > kMaxChannelIdLength) {
+    return Invalid(field, id, absl::StrCat("longer than ", kMaxChannelIdLength, " characters"));
+  }
+  for (char c : id) {
+    if (!IsLowerIdChar(c) && c != '/') {
+      return Invalid(field, id, "a channel id holds only lowercase letters, digits and \"-._/\"");
+    }
+  }
+  if (id.front() == '/' || id.back() == '/' || absl::StrContains(id, "//")) {
+    return Invalid(field, id, "a channel id must not start or end with \"/\" nor hold \"//\"");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id) {
+  if (host_id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (host_id.size() > kMaxHostIdLength) {
+    return Invalid(field, host_id, absl::StrCat("longer than ", kMaxHostIdLength, " characters"));
+  }
+  for (char c : host_id) {
+    if (!IsHostIdChar(c)) return Invalid(field, host_id, "a host id holds only letters, digits and \"-._:@\"");
+  }
+  return absl::OkStatus();
+}
+
+std::string ChannelName(absl::string_view id) { return absl::StrCat("channels/", id); }
+
+absl::StatusOr<std::string> ParseChannelName(absl::string_view field, absl::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required (\"channels/{channel}\")"));
+  constexpr absl::string_view kPrefix = "channels/";
+  if (name.substr(0, kPrefix.size()) != kPrefix) {
+    return Invalid(field, name, "a channel name has the form \"channels/{channel}\", e.g. \"channels/stable/cloud\"");
+  }
+  absl::string_view id = name.substr(kPrefix.size());
+  if (absl::Status s = ValidateChannelId(field, id); !s.ok()) return s;
+  return std::string(id);
+}
+
+absl::StatusOr<Semver> ParseVersionField(absl::string_view field, absl::string_view value) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  absl::StatusOr<Semver> v = Semver::Parse(value);
+  if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat(field, ": ", v.status().message()));
+  return v;
+}
+
+absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusRequest& req, absl::Time now) {
+  rollout::AgentReport r;
+  if (absl::Status s = ValidateHostId("host_id", req.host_id()); !s.ok()) return s;
+  r.host_id = req.host_id();
+  absl::StatusOr<std::string> channel = ParseChannelName("channel", req.channel());
+  if (!channel.ok()) return channel.status();
+  r.channel = *std::move(channel);
+  if (req.group().size() > kMaxGroupLength) {
+    return Invalid("group", req.group(), absl::StrCat("longer than ", kMaxGroupLength, " characters"));
+  }
+  for (char c : req.group()) {
+    if (!IsLowerIdChar(c) && !(c >= 'A' && c <= 'Z')) {
+      return Invalid("group", req.group(), "a group holds only letters, digits and \"-._\"");
+    }
+  }
+  r.group = req.group();
+  absl::StatusOr<Semver> version = ParseVersionField("current_version", req.current_version());
+  if (!version.ok()) return version.status();
+  r.current_version = version->ToString();
+  switch (req.health()) {
+    case v1::HEALTH_HEALTHY: r.health = rollout::Health::kHealthy; break;
+    case v1::HEALTH_UNHEALTHY: r.health = rollout::Health::kUnhealthy; break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("health ", static_cast<int>(req.health()),
+                                                     " is not HEALTH_HEALTHY (1) or HEALTH_UNHEALTHY (2)"));
+  }
+  if (absl::Status s = CheckPrintable("updater_version", req.updater_version(), kMaxUpdaterVersionLength); !s.ok()) {
+    return s;
+  }
+  r.updater_version = req.updater_version();
+  if (req.sequence() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence ", req.sequence(), " must be positive and grow with every report of the host"));
+  }
+  r.sequence = req.sequence();
+  if (req.outcomes_size() > kMaxOutcomesPerReport) {
+    return absl::InvalidArgumentError(absl::StrCat("outcomes holds ", req.outcomes_size(),
+                                                   " entries; at most ", kMaxOutcomesPerReport, " per report"));
+  }
+  for (int i = 0; i < req.outcomes_size(); ++i) {
+    const v1::UpdateOutcome& in = req.outcomes(i);
+    const std::string prefix = absl::StrCat("outcomes[", i, "].");
+    rollout::UpdateOutcome o;
+    if (!in.from_version().empty()) {
+      absl::StatusOr<Semver> from = ParseVersionField(prefix + "from_version", in.from_version());
+      if (!from.ok()) return from.status();
+      o.from_version = from->ToString();
+    }
+    absl::StatusOr<Semver> to = ParseVersionField(prefix + "to_version", in.to_version());
+    if (!to.ok()) return to.status();
+    o.to_version = to->ToString();
+    switch (in.result()) {
+      case v1::UPDATE_RESULT_SUCCEEDED: o.result = rollout::UpdateResult::kSucceeded; break;
+      case v1::UPDATE_RESULT_FAILED: o.result = rollout::UpdateResult::kFailed; break;
+      case v1::UPDATE_RESULT_ROLLED_BACK: o.result = rollout::UpdateResult::kRolledBack; break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(prefix, "result ", static_cast<int>(in.result()),
+                                                       " is not SUCCEEDED (1), FAILED (2) or ROLLED_BACK (3)"));
+    }
+    if (absl::Status s = CheckPrintable(prefix + "error", in.error(), kMaxErrorLength); !s.ok()) return s;
+    o.error = in.error();
+    absl::StatusOr<absl::Time> start = RequiredTime(prefix + "start_time", in.start_time(), in.has_start_time(), now);
+    if (!start.ok()) return start.status();
+    absl::StatusOr<absl::Time> finish =
+        RequiredTime(prefix + "finish_time", in.finish_time(), in.has_finish_time(), now);
+    if (!finish.ok()) return finish.status();
+    if (*finish < *start) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          prefix, "finish_time ", absl::FormatTime(absl::RFC3339_full, *finish, absl::UTCTimeZone()),
+          " is before start_time ", absl::FormatTime(absl::RFC3339_full, *start, absl::UTCTimeZone())));
+    }
+    o.start_time = *start;
+    o.finish_time = *finish;
+    r.outcomes.push_back(std::move(o));
+  }
+  return r;
+}
+
+absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
+    absl::string_view field, const google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>& windows) {
+  if (windows.size() > kMaxWindows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " holds ", windows.size(), " windows; at most ", kMaxWindows));
+  }
+  std::vector<MaintenanceWindow> out;
+  for (int i = 0; i < windows.size(); ++i) {
+    const v1::MaintenanceWindow& in = windows[i];
+    const std::string prefix = absl::StrCat(field, "[", i, "]");
+    MaintenanceWindow w;
+    for (int d : in.weekdays()) w.weekdays.push_back(d);
+    w.utc_start_hour = static_cast<int>(std::min<uint32_t>(in.utc_start_hour(), 1000));
+    if (!in.has_duration()) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, ".duration is required (e.g. 1h)"));
+    }
+    w.duration = absl::Seconds(in.duration().seconds()) + absl::Nanoseconds(in.duration().nanos());
+    if (absl::Status s = w.Validate(); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, ": ", s.message()));
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+void WindowsToProto(const std::vector<MaintenanceWindow>& windows,
+                    google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>* out) {
+  for (const MaintenanceWindow& w : windows) {
+    v1::MaintenanceWindow* p = out->Add();
+    for (int d : w.weekdays) p->add_weekdays(static_cast<v1::Weekday>(d));
+    p->set_utc_start_hour(w.utc_start_hour);
+    DurationToProto(w.duration, p->mutable_duration());
+  }
+}
+
+absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::CreateChannelRequest& request) {
+  if (!request.has_poll_interval()) return kDefaultPollInterval;
+  absl::Duration d =
+      absl::Seconds(request.poll_interval().seconds()) + absl::Nanoseconds(request.poll_interval().nanos());
+  if (d < kMinPollInterval || d > kMaxPollInterval || d % absl::Milliseconds(1) != absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("poll_interval ", absl::FormatDuration(d),
+                                                   " must be whole milliseconds from 1s to 24h"));
+  }
+  return d;
+}
+
+absl::StatusOr<int> PageSizeFromProto(int32_t page_size) {
+  if (page_size < 0 || page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size ", page_size, " is not in 0..", kMaxPageSize));
+  }
+  return page_size == 0 ? kDefaultPageSize : page_size;
+}
+
+void TimeToProto(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  int64_t seconds = nanos / 1000000000;
+  int64_t rem = nanos % 1000000000;
+  if (rem < 0) {
+    rem += 1000000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rem));
+}
+
+void DurationToProto(absl::Duration d, google::protobuf::Duration* out) {
+  out->set_seconds(absl::IDivDuration(d, absl::Seconds(1), &d));
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
+
+void ChannelToProto(const rollout::Channel& c, v1::Channel* out) {
+  out->set_name(ChannelName(c.id));
+  out->set_target_version(c.target_version.value_or(""));
+  out->set_target_allows_downgrade(c.target_allows_downgrade);
+  if (c.target_updated_at) TimeToProto(*c.target_updated_at, out->mutable_target_update_time());
+  out->set_critical(c.critical);
+  out->set_critical_reason(c.critical_reason);
+  if (c.critical_updated_at) TimeToProto(*c.critical_updated_at, out->mutable_critical_update_time());
+  out->set_control_plane_version(c.control_plane_version);
+  WindowsToProto(c.maintenance_windows, out->mutable_maintenance_windows());
+  DurationToProto(c.poll_interval, out->mutable_poll_interval());
+  TimeToProto(c.created_at, out->mutable_create_time());
+  TimeToProto(c.updated_at, out->mutable_update_time());
+  out->set_generation(c.generation);
+}
+
+void TargetToProto(const rollout::Channel& c, absl::Time now, v1::GetTargetResponse* out) {
+  out->set_target_version(c.target_version.value_or(""));
+  out->set_critical(c.critical);
+  out->set_downgrade_allowed(c.target_allows_downgrade);
+  out->set_control_plane_version(c.control_plane_version);
+  WindowsToProto(c.maintenance_windows, out->mutable_maintenance_windows());
+  DurationToProto(c.poll_interval, out->mutable_poll_interval());
+  TimeToProto(now, out->mutable_server_time());
+  out->set_channel_generation(c.generation);
+}
+
+void AgentToProto(const store::AgentView& a, v1::Agent* out) {
+  out->set_host_id(a.state.host_id);
+  out->set_channel(ChannelName(a.state.channel));
+  out->set_group(a.state.group);
+  out->set_current_version(a.state.current_version);
+  out->set_health(a.state.health == rollout::Health::kHealthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
+  out->set_updater_version(a.state.updater_version);
+  out->set_sequence(a.state.sequence);
+  TimeToProto(a.state.first_seen, out->mutable_first_seen_time());
+  TimeToProto(a.state.last_seen, out->mutable_last_seen_time());
+  out->set_stale(a.stale);
+  out->set_out_of_policy(a.out_of_policy);
+  out->set_out_of_policy_reason(a.out_of_policy_reason);
+}
+
+void EventToProto(const store::StoredUpdateEvent& e, v1::UpdateEvent* out) {
+  out->set_id(e.id);
+  out->set_host_id(e.host_id);
+  out->set_channel(ChannelName(e.channel));
+  v1::UpdateOutcome* o = out->mutable_outcome();
+  o->set_from_version(e.outcome.from_version);
+  o->set_to_version(e.outcome.to_version);
+  o->set_result(static_cast<v1::UpdateResult>(e.outcome.result));
+  o->set_error(e.outcome.error);
+  TimeToProto(e.outcome.start_time, o->mutable_start_time());
+  TimeToProto(e.outcome.finish_time, o->mutable_finish_time());
+  TimeToProto(e.recorded_at, out->mutable_record_time());
+}
+
+void ChangeToProto(const rollout::ChannelChange& c, v1::ChannelChange* out) {
+  out->set_id(c.id);
+  out->set_channel(ChannelName(c.channel));
+  out->set_field(c.field);
+  out->set_old_value(c.old_value);
+  out->set_new_value(c.new_value);
+  out->set_actor(c.actor);
+  TimeToProto(c.changed_at, out->mutable_change_time());
+}
+
+void RolloutStatusToProto(const rollout::RolloutStatus& s, absl::Time now, v1::RolloutStatus* out) {
+  out->set_channel(ChannelName(s.channel));
+  out->set_target_version(s.target_version.value_or(""));
+  out->set_critical(s.critical);
+  out->set_control_plane_version(s.control_plane_version);
+  out->set_total_agents(s.total_agents);
+  for (const rollout::VersionSummary& v : s.versions) {
+    v1::VersionCount* p = out->add_versions();
+    p->set_version(v.version);
+    p->set_agents(v.agents);
+    p->set_healthy(v.healthy);
+    p->set_unhealthy(v.unhealthy);
+    p->set_on_target(v.on_target);
+    p->set_out_of_policy(v.out_of_policy);
+  }
+  out->set_on_target(s.on_target);
+  out->set_healthy(s.healthy);
+  out->set_unhealthy(s.unhealthy);
+  out->set_stale(s.stale);
+  out->set_out_of_policy(s.out_of_policy);
+  out->set_failed_since_target(s.failed_since_target);
+  out->set_rolled_back_since_target(s.rolled_back_since_target);
+  out->set_succeeded_since_target(s.succeeded_since_target);
+  out->set_percent_on_target(s.percent_on_target);
+  if (s.target_updated_at) TimeToProto(*s.target_updated_at, out->mutable_target_update_time());
+  TimeToProto(now, out->mutable_compute_time());
+}
+
+std::string EncodePageToken(absl::string_view kind, absl::string_view last_key) {
+  return absl::WebSafeBase64Escape(absl::StrCat(kind, ":", last_key));
+}
+
+absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string_view token) {
+  std::string raw;
+  const std::string prefix = absl::StrCat(kind, ":");
+  if (!absl::WebSafeBase64Unescape(token, &raw) ||
+      !absl::StartsWith(raw, prefix)) {
+    return Invalid("page_token", token, "not a page token issued for this list; start again without one");
+  }
+  return raw.substr(prefix.size());
+}
+
+}  // namespace drover::api

@@ -1,0 +1,79 @@
+// Proto <-> domain conversion for the coordinator's API, with the validation
+// every request goes through: bad input becomes InvalidArgument naming the
+// field and its value.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/maintenance_window.h"
+#include "common/semver.h"
+#include "coordinator/rollout/model.h"
+#include "coordinator/rollout/rollout_status.h"
+#include "coordinator/store/store.h"
+#include "drover/v1/agent.pb.h"
+#include "drover/v1/channel.pb.h"
+#include "drover/v1/operator_service.pb.h"
+#include "drover/v1/updater_service.pb.h"
+
+namespace drover::api {
+
+namespace v1 = ::drover::v1;
+
+// Bounds on what the coordinator stores.
+inline constexpr size_t kMaxHostIdLength = 128;
+inline constexpr size_t kMaxChannelIdLength = 100;
+inline constexpr size_t kMaxGroupLength = 64;
+inline constexpr size_t kMaxUpdaterVersionLength = 64;
+inline constexpr size_t kMaxErrorLength = 2048;
+inline constexpr size_t kMaxReasonLength = 512;
+inline constexpr int kMaxOutcomesPerReport = 32;
+inline constexpr int kMaxWindows = 16;
+inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
+inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
+inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
+inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+inline constexpr int kDefaultPageSize = 100;
+inline constexpr int kMaxPageSize = 1000;
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+absl::Status ValidateChannelId(absl::string_view field, absl::string_view id);
+absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id);
+// "channels/{id}" -> id.
+absl::StatusOr<std::string> ParseChannelName(absl::string_view field, absl::string_view name);
+std::string ChannelName(absl::string_view id);
+
+absl::StatusOr<Semver> ParseVersionField(absl::string_view field, absl::string_view value);
+
+absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusRequest& request, absl::Time now);
+
+absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
+    absl::string_view field, const google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>& windows);
+void WindowsToProto(const std::vector<MaintenanceWindow>& windows,
+                    google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>* out);
+
+absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::CreateChannelRequest& request);
+absl::StatusOr<int> PageSizeFromProto(int32_t page_size);
+
+void ChannelToProto(const rollout::Channel& channel, v1::Channel* out);
+void AgentToProto(const store::AgentView& agent, v1::Agent* out);
+void EventToProto(const store::StoredUpdateEvent& event, v1::UpdateEvent* out);
+void ChangeToProto(const rollout::ChannelChange& change, v1::ChannelChange* out);
+void RolloutStatusToProto(const rollout::RolloutStatus& status, absl::Time now, v1::RolloutStatus* out);
+void TargetToProto(const rollout::Channel& channel, absl::Time now, v1::GetTargetResponse* out);
+
+void TimeToProto(absl::Time t, google::protobuf::Timestamp* out);
+void DurationToProto(absl::Duration d, google::protobuf::Duration* out);
+
+// Opaque page tokens: a kind tag and the last key of the previous page.
+std::string EncodePageToken(absl::string_view kind, absl::string_view last_key);
+absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string_view token);
+
+}  // namespace drover::api

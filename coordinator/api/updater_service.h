@@ -1,0 +1,33 @@
+// gRPC transport of the updater API: targets from the channel cache, reports
+// through the group-commit batcher (answered once durably committed).
+#pragma once
+
+#include "common/clock.h"
+#include "coordinator/ingest/report_batcher.h"
+#include "coordinator/metrics/fleet_metrics.h"
+#include "coordinator/store/channel_cache.h"
+#include "drover/v1/updater_service.grpc.pb.h"
+
+namespace drover::api {
+
+class UpdaterService final : public ::drover::v1::UpdaterService::CallbackService {
+ public:
+  UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
+                 const Clock* clock)
+      : channels_(channels), batcher_(batcher), metrics_(metrics), clock_(clock) {}
+
+  grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context,
+                                      const ::drover::v1::GetTargetRequest* request,
+                                      ::drover::v1::GetTargetResponse* response) override;
+  grpc::ServerUnaryReactor* ReportStatus(grpc::CallbackServerContext* context,
+                                         const ::drover::v1::ReportStatusRequest* request,
+                                         ::drover::v1::ReportStatusResponse* response) override;
+
+ private:
+  store::ChannelCache* const channels_;
+  ingest::ReportBatcher* const batcher_;
+  metrics::FleetMetrics* const metrics_;
+  const Clock* const clock_;
+};
+
+}  // namespace drover::api

@@ -1,0 +1,64 @@
+// Group commit for status reports: reports queue up while the previous batch
+// commits, then go to the store together in one transaction; each caller is
+// answered only once its batch is durably committed.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "coordinator/metrics/fleet_metrics.h"
+#include "coordinator/rollout/model.h"
+#include "coordinator/store/store.h"
+
+namespace drover::ingest {
+
+struct ReportBatcherOptions {
+  // Upper bound per transaction, which also bounds the latency a batch adds.
+  size_t max_batch = 1000;
+  // Batches in flight at once, each on its own connection.
+  int writers = 2;
+  // Reports waiting beyond this are refused with Unavailable so that callers
+  // back off instead of piling up memory.
+  size_t max_queue = 200000;
+};
+
+class ReportBatcher {
+ public:
+  // Called exactly once per report, from a writer thread (or inline when the
+  // report is refused at once). `status` non-OK: nothing was stored.
+  using Done = std::function<void(const absl::Status& status, const store::ReportResult& result)>;
+
+  ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics, ReportBatcherOptions options);
+  ~ReportBatcher();
+
+  void Submit(rollout::AgentReport report, Done done);
+
+  // Refuses new reports, commits every queued one, then stops the writers.
+  void Shutdown();
+
+ private:
+  struct Pending {
+    rollout::AgentReport report;
+    Done done;
+  };
+
+  void WriterLoop();
+  void Commit(std::vector<Pending>& batch);
+
+  store::AgentStore* const store_;
+  metrics::FleetMetrics* const metrics_;
+  const ReportBatcherOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> writers_;
+};
+
+}  // namespace drover::ingest

@@ -1,0 +1,126 @@
+// drover-coordinator: flags -> CoordinatorConfig, signals, nothing else.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "coordinator/server.h"
+
+ABSL_FLAG(std::string, database, "",
+          "PostgreSQL URL, e.g. postgresql://drover@127.0.0.1:5432/drover (default: $DROVER_DATABASE_URL)");
+ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:7600", "gRPC listen address (port 0 picks a free port)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:7601", "Prometheus /metrics listen address (port 0 picks one)");
+ABSL_FLAG(std::string, ready_file, "",
+          "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" here (atomically), for scripts and tests");
+ABSL_FLAG(int, db_pool_size, 4, "PostgreSQL connections for operator and updater reads");
+ABSL_FLAG(int, ingest_writers, 2, "Report batches committed concurrently (one connection each)");
+ABSL_FLAG(int, max_batch, 1000, "Most reports in one group-commit transaction");
+ABSL_FLAG(int, max_queue, 200000, "Reports waiting for a batch before new ones are refused as UNAVAILABLE");
+ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(15), "On SIGTERM, how long in-flight RPCs may take");
+ABSL_FLAG(absl::Duration, startup_timeout, absl::Seconds(60), "How long start-up waits for PostgreSQL");
+
+namespace {
+
+std::string DatabaseUrl() {
+  std::string url = absl::GetFlag(FLAGS_database);
+  if (url.empty()) {
+    if (const char* env = std::getenv("DROVER_DATABASE_URL"); env != nullptr) url = env;
+  }
+  return url;
+}
+
+bool WriteReadyFile(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+int Fail(const std::string& message) {
+  drover::LogError(message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Drover coordinator: the version server and source of truth of a fleet.\n"
+      "Usage: drover-coordinator [serve] [flags]    serve the gRPC API and /metrics\n"
+      "       drover-coordinator migrate [flags]    apply database migrations and exit\n"
+      "       drover-coordinator version            print the version");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::string command = args.size() > 1 ? args[1] : "serve";
+  if (args.size() > 2) return Fail(absl::StrCat("unexpected argument \"", args[2], "\"; see --help"));
+  if (command == "version") {
+    std::printf("drover-coordinator %s (%s)\n", DROVER_VERSION, DROVER_REVISION);
+    return 0;
+  }
+  if (command != "serve" && command != "migrate") {
+    return Fail(absl::StrCat("unknown command \"", command, "\": use serve, migrate or version"));
+  }
+  const std::string url = DatabaseUrl();
+  if (url.empty()) return Fail("no database: pass --database=URL or set DROVER_DATABASE_URL");
+  if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) setenv("PGCONNECT_TIMEOUT", "5", 0);
+
+  if (command == "migrate") {
+    absl::StatusOr<std::string> r = drover::RunMigrations(url, absl::GetFlag(FLAGS_startup_timeout));
+    if (!r.ok()) return Fail(absl::StrCat("migrate: ", r.status().message()));
+    drover::LogInfo(absl::StrCat("migrate: ", *r));
+    return 0;
+  }
+
+  // Signals are taken by sigwait below, never by a handler in a random thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  drover::CoordinatorConfig config;
+  config.database_url = url;
+  config.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  config.ingest_writers = absl::GetFlag(FLAGS_ingest_writers);
+  config.max_batch = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_batch)));
+  config.max_queue = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_queue)));
+  config.max_message_bytes = static_cast<size_t>(std::max(1024, absl::GetFlag(FLAGS_max_message_bytes)));
+  config.fleet_refresh_interval = absl::GetFlag(FLAGS_fleet_refresh);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
+  if (config.pool_size < 1 || config.ingest_writers < 1) {
+    return Fail(absl::StrCat("--db_pool_size (", config.pool_size, ") and --ingest_writers (", config.ingest_writers,
+                             ") must be at least 1"));
+  }
+
+  absl::StatusOr<std::unique_ptr<drover::CoordinatorServer>> server = drover::CoordinatorServer::Start(config);
+  if (!server.ok()) return Fail(absl::StrCat("start-up failed: ", server.status().message()));
+  const std::string grpc = (*server)->grpc_address(), metrics = (*server)->metrics_address();
+  drover::LogInfo(absl::StrCat("serving gRPC on ", grpc, ", metrics on http://", metrics, "/metrics"));
+  if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
+    if (!WriteReadyFile(ready, absl::StrCat("grpc=", grpc, "\nmetrics=", metrics, "\n"))) {
+      return Fail(absl::StrCat("cannot write --ready_file \"", ready, "\""));
+    }
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  drover::LogInfo(absl::StrCat("received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                               ": draining in-flight reports, then exiting"));
+  (*server)->Shutdown();
+  drover::LogInfo("stopped cleanly");
+  return 0;
+}

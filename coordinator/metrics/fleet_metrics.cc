@@ -1,0 +1,180 @@
+#include "coordinator/metrics/fleet_metrics.h"
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/rollout/rollout_status.h"
+
+namespace drover::metrics {
+namespace {
+
+const char* ResultLabel(rollout::UpdateResult r) {
+  switch (r) {
+    case rollout::UpdateResult::kSucceeded: return "succeeded";
+    case rollout::UpdateResult::kFailed: return "failed";
+    case rollout::UpdateResult::kRolledBack: return "rolled_back";
+  }
+  return "unknown";
+}
+
+prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const std::string& name,
+                                             const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+}
+
+}  // namespace
+
+FleetMetrics::FleetMetrics(std::string version, std::string revision)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      reports_(prometheus::BuildCounter()
+                   .Name("drover_reports_total")
+                   .Help("Status reports received, by result: accepted, duplicate (same sequence), out_of_order "
+                         "(older sequence), invalid, unknown_channel, unavailable (database down or overloaded)")
+                   .Register(*registry_)),
+      outcomes_(prometheus::BuildCounter()
+                    .Name("drover_update_outcomes_total")
+                    .Help("Update outcomes stored by this replica, by channel and result")
+                    .Register(*registry_)),
+      batch_size_(prometheus::BuildHistogram()
+                      .Name("drover_report_batch_size")
+                      .Help("Reports per group-commit batch")
+                      .Register(*registry_)
+                      .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000,
+                                                                        2000, 5000})),
+      batch_commit_(prometheus::BuildHistogram()
+                        .Name("drover_report_batch_commit_duration_seconds")
+                        .Help("Time to write and durably commit one batch of reports")
+                        .Register(*registry_)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                                          0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
+      db_errors_(prometheus::BuildCounter()
+                     .Name("drover_database_errors_total")
+                     .Help("Failed database operations, by operation")
+                     .Register(*registry_)),
+      queue_depth_(Gauge(*registry_, "drover_report_queue_depth", "Reports waiting for a batch").Add({})),
+      rpcs_(prometheus::BuildCounter()
+                .Name("drover_rpc_requests_total")
+                .Help("gRPC requests handled, by method and status code")
+                .Register(*registry_)),
+      refresh_errors_(prometheus::BuildCounter()
+                          .Name("drover_fleet_refresh_errors_total")
+                          .Help("Failed refreshes of the fleet gauges")
+                          .Register(*registry_)
+                          .Add({})),
+      last_refresh_(Gauge(*registry_, "drover_fleet_refresh_timestamp_seconds",
+                          "When the fleet gauges were last refreshed")
+                        .Add({})),
+      agents_(Gauge(*registry_, "drover_agents", "Agents by channel, version and health")),
+      agents_total_(Gauge(*registry_, "drover_channel_agents", "Agents per channel")),
+      on_target_(Gauge(*registry_, "drover_agents_on_target", "Agents running their channel's target version")),
+      on_target_ratio_(Gauge(*registry_, "drover_channel_on_target_ratio",
+                             "Share of a channel's agents on its target version, 0..1")),
+      stale_(Gauge(*registry_, "drover_agents_stale", "Agents not heard from within 3 poll intervals")),
+      out_of_policy_(Gauge(*registry_, "drover_agents_out_of_policy",
+                           "Agents whose version breaks their channel's version rules")),
+      unhealthy_(Gauge(*registry_, "drover_agents_unhealthy", "Agents reporting unhealthy")),
+      target_info_(Gauge(*registry_, "drover_channel_target_info",
+                         "Always 1; labels carry the channel's target and control-plane versions")),
+      critical_(Gauge(*registry_, "drover_channel_critical", "1 while the channel's critical toggle is raised")),
+      target_time_(Gauge(*registry_, "drover_channel_target_update_timestamp_seconds",
+                         "When the channel's target was last set")),
+      since_target_(Gauge(*registry_, "drover_channel_outcomes_since_target",
+                          "Update outcomes recorded since the channel's target was set, by result")) {
+  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable"}) {
+    report_counters_.push_back(&reports_.Add({{"result", result}}));
+  }
+  Gauge(*registry_, "drover_build_info", "Always 1; labels carry the build")
+      .Add({{"version", std::move(version)}, {"revision", std::move(revision)}})
+      .Set(1);
+}
+
+void FleetMetrics::CountReport(ReportOutcome outcome) { report_counters_[static_cast<int>(outcome)]->Increment(); }
+
+void FleetMetrics::CountOutcome(const std::string& channel, rollout::UpdateResult result) {
+  outcomes_.Add({{"channel", channel}, {"result", ResultLabel(result)}}).Increment();
+}
+
+void FleetMetrics::ObserveBatch(size_t size, absl::Duration commit_duration) {
+  batch_size_.Observe(static_cast<double>(size));
+  batch_commit_.Observe(absl::ToDoubleSeconds(commit_duration));
+}
+
+void FleetMetrics::CountDatabaseError(const std::string& operation) {
+  db_errors_.Add({{"operation", operation}}).Increment();
+}
+
+void FleetMetrics::SetQueueDepth(size_t depth) { queue_depth_.Set(static_cast<double>(depth)); }
+
+void FleetMetrics::CountRpc(const std::string& method, int grpc_code) {
+  static const char* kCodes[] = {"OK",          "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",   "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",      "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  const char* code = grpc_code >= 0 && grpc_code <= 16 ? kCodes[grpc_code] : "UNKNOWN";
+  rpcs_.Add({{"method", method}, {"code", code}}).Increment();
+}
+
+void FleetMetrics::CountRefreshError() { refresh_errors_.Increment(); }
+
+void FleetMetrics::ReplaceGauges(prometheus::Family<prometheus::Gauge>& family,
+                                 std::map<std::map<std::string, std::string>, prometheus::Gauge*>& current,
+                                 const std::map<std::map<std::string, std::string>, double>& values) {
+  for (auto it = current.begin(); it != current.end();) {
+    if (!values.contains(it->first)) {
+      family.Remove(it->second);
+      it = current.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [labels, value] : values) {
+    auto [it, inserted] = current.try_emplace(labels, nullptr);
+    if (inserted) it->second = &family.Add(labels);
+    it->second->Set(value);
+  }
+}
+
+void FleetMetrics::UpdateFleet(const std::vector<store::RolloutInputs>& inputs, absl::Time now) {
+  using Labels = std::map<std::string, std::string>;
+  std::map<Labels, double> agents, total, on_target, ratio, stale, oop, unhealthy, info, critical, target_time,
+      since;
+  for (const store::RolloutInputs& in : inputs) {
+    rollout::RolloutStatus s =
+        rollout::ComputeRolloutStatus(in.channel, in.counts, in.outcomes_since_target, in.stale_agents);
+    const std::string& ch = in.channel.id;
+    for (const rollout::VersionSummary& v : s.versions) {
+      if (v.healthy > 0) agents[{{"channel", ch}, {"version", v.version}, {"health", "healthy"}}] = v.healthy;
+      if (v.unhealthy > 0) agents[{{"channel", ch}, {"version", v.version}, {"health", "unhealthy"}}] = v.unhealthy;
+    }
+    total[{{"channel", ch}}] = s.total_agents;
+    on_target[{{"channel", ch}}] = s.on_target;
+    ratio[{{"channel", ch}}] = s.percent_on_target / 100.0;
+    stale[{{"channel", ch}}] = s.stale;
+    oop[{{"channel", ch}}] = s.out_of_policy;
+    unhealthy[{{"channel", ch}}] = s.unhealthy;
+    info[{{"channel", ch},
+          {"target_version", in.channel.target_version.value_or("none")},
+          {"control_plane_version", in.channel.control_plane_version}}] = 1;
+    critical[{{"channel", ch}}] = in.channel.critical ? 1 : 0;
+    if (in.channel.target_updated_at) {
+      target_time[{{"channel", ch}}] = absl::ToDoubleSeconds(*in.channel.target_updated_at - absl::UnixEpoch());
+    }
+    since[{{"channel", ch}, {"result", "succeeded"}}] = s.succeeded_since_target;
+    since[{{"channel", ch}, {"result", "failed"}}] = s.failed_since_target;
+    since[{{"channel", ch}, {"result", "rolled_back"}}] = s.rolled_back_since_target;
+  }
+  std::lock_guard<std::mutex> lock(fleet_mu_);
+  ReplaceGauges(agents_, fleet_current_[&agents_], agents);
+  ReplaceGauges(agents_total_, fleet_current_[&agents_total_], total);
+  ReplaceGauges(on_target_, fleet_current_[&on_target_], on_target);
+  ReplaceGauges(on_target_ratio_, fleet_current_[&on_target_ratio_], ratio);
+  ReplaceGauges(stale_, fleet_current_[&stale_], stale);
+  ReplaceGauges(out_of_policy_, fleet_current_[&out_of_policy_], oop);
+  ReplaceGauges(unhealthy_, fleet_current_[&unhealthy_], unhealthy);
+  ReplaceGauges(target_info_, fleet_current_[&target_info_], info);
+  ReplaceGauges(critical_, fleet_current_[&critical_], critical);
+  ReplaceGauges(target_time_, fleet_current_[&target_time_], target_time);
+  ReplaceGauges(since_target_, fleet_current_[&since_target_], since);
+  last_refresh_.Set(absl::ToDoubleSeconds(now - absl::UnixEpoch()));
+}
+
+}  // namespace drover::metrics

@@ -1,0 +1,79 @@
+// The coordinator's Prometheus metrics: ingest counters updated inline, and
+// fleet gauges refreshed from the store's counters (so every replica exports
+// the same fleet-wide numbers). No host id is ever a label.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "absl/time/time.h"
+#include "coordinator/rollout/model.h"
+#include "coordinator/store/store.h"
+
+namespace drover::metrics {
+
+// How a report ended, for drover_reports_total{result}.
+enum class ReportOutcome { kAccepted, kDuplicate, kOutOfOrder, kInvalid, kUnknownChannel, kUnavailable };
+
+class FleetMetrics {
+ public:
+  FleetMetrics(std::string version, std::string revision);
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void CountReport(ReportOutcome outcome);
+  void CountOutcome(const std::string& channel, rollout::UpdateResult result);
+  void ObserveBatch(size_t size, absl::Duration commit_duration);
+  void CountDatabaseError(const std::string& operation);
+  void SetQueueDepth(size_t depth);
+  void CountRpc(const std::string& method, int grpc_code);
+
+  // Replaces every fleet gauge with what `inputs` say.
+  void UpdateFleet(const std::vector<store::RolloutInputs>& inputs, absl::Time now);
+  void CountRefreshError();
+
+ private:
+  // Sets gauges of a family, removing label sets not in `values`.
+  void ReplaceGauges(prometheus::Family<prometheus::Gauge>& family,
+                     std::map<std::map<std::string, std::string>, prometheus::Gauge*>& current,
+                     const std::map<std::map<std::string, std::string>, double>& values);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+
+  prometheus::Family<prometheus::Counter>& reports_;
+  std::vector<prometheus::Counter*> report_counters_;
+  prometheus::Family<prometheus::Counter>& outcomes_;
+  prometheus::Histogram& batch_size_;
+  prometheus::Histogram& batch_commit_;
+  prometheus::Family<prometheus::Counter>& db_errors_;
+  prometheus::Gauge& queue_depth_;
+  prometheus::Family<prometheus::Counter>& rpcs_;
+  prometheus::Counter& refresh_errors_;
+  prometheus::Gauge& last_refresh_;
+
+  prometheus::Family<prometheus::Gauge>& agents_;
+  prometheus::Family<prometheus::Gauge>& agents_total_;
+  prometheus::Family<prometheus::Gauge>& on_target_;
+  prometheus::Family<prometheus::Gauge>& on_target_ratio_;
+  prometheus::Family<prometheus::Gauge>& stale_;
+  prometheus::Family<prometheus::Gauge>& out_of_policy_;
+  prometheus::Family<prometheus::Gauge>& unhealthy_;
+  prometheus::Family<prometheus::Gauge>& target_info_;
+  prometheus::Family<prometheus::Gauge>& critical_;
+  prometheus::Family<prometheus::Gauge>& target_time_;
+  prometheus::Family<prometheus::Gauge>& since_target_;
+
+  std::mutex fleet_mu_;
+  std::map<const void*, std::map<std::map<std::string, std::string>, prometheus::Gauge*>> fleet_current_;
+};
+
+}  // namespace drover::metrics

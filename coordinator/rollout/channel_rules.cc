@@ -1,0 +1,102 @@
+#include "coordinator/rollout/channel_rules.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/version_policy.h"
+
+namespace drover::rollout {
+
+std::string WindowsToString(const std::vector<MaintenanceWindow>& windows) {
+  if (windows.empty()) return "none";
+  std::string out;
+  for (const MaintenanceWindow& w : windows) {
+    if (!out.empty()) out += "; ";
+    out += w.ToString();
+  }
+  return out;
+}
+
+absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bool allow_downgrade,
+                       std::vector<ChannelChange>& changes) {
+  const std::string old_value = channel.target_version.value_or("none");
+  if (!target.has_value()) {
+    if (!channel.target_version.has_value()) return absl::OkStatus();
+    channel.target_version.reset();
+    channel.target_allows_downgrade = false;
+    changes.push_back({.field = "target_version", .old_value = old_value, .new_value = "none"});
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Semver> cp = Semver::Parse(channel.control_plane_version);
+  if (!cp.ok()) return absl::InternalError(absl::StrCat("channel \"", channel.id, "\": stored ", cp.status().message()));
+  if (absl::Status s = CheckVersionPolicy(*target, *cp, "target version"); !s.ok()) return s;
+
+  const std::string new_value = target->ToString();
+  if (channel.target_version == new_value) return absl::OkStatus();
+  bool downgrade = false;
+  if (channel.target_version.has_value()) {
+    absl::StatusOr<Semver> current = Semver::Parse(*channel.target_version);
+    downgrade = current.ok() && *target < *current;
+    if (downgrade && !allow_downgrade) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "target version ", new_value, " is below the current target ", *channel.target_version,
+          " of channel \"", channel.id, "\": pass allow_downgrade to roll back on purpose"));
+    }
+  }
+  channel.target_version = new_value;
+  channel.target_allows_downgrade = downgrade;
+  changes.push_back({.field = "target_version",
+                     .old_value = old_value,
+                     .new_value = downgrade ? absl::StrCat(new_value, " (downgrade)") : new_value});
+  return absl::OkStatus();
+}
+
+absl::Status SetCritical(Channel& channel, bool critical, const std::string& reason,
+                         std::vector<ChannelChange>& changes) {
+  if (critical && reason.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reason is required to raise the critical toggle of channel \"", channel.id,
+                     "\": say why updaters must ignore maintenance windows"));
+  }
+  if (channel.critical == critical && channel.critical_reason == reason) return absl::OkStatus();
+  changes.push_back({.field = "critical",
+                     .old_value = channel.critical ? absl::StrCat("raised: ", channel.critical_reason) : "lowered",
+                     .new_value = critical ? absl::StrCat("raised: ", reason)
+                                           : (reason.empty() ? "lowered" : absl::StrCat("lowered: ", reason))});
+  channel.critical = critical;
+  channel.critical_reason = reason;
+  return absl::OkStatus();
+}
+
+absl::Status SetControlPlane(Channel& channel, const Semver& control_plane, std::vector<ChannelChange>& changes) {
+  const std::string new_value = control_plane.ToString();
+  if (channel.target_version.has_value()) {
+    absl::StatusOr<Semver> target = Semver::Parse(*channel.target_version);
+    if (target.ok()) {
+      std::string reason = OutOfPolicyReason(*target, control_plane);
+      if (!reason.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "control-plane version ", new_value, " would leave channel \"", channel.id, "\"'s target ",
+            *channel.target_version, " out of policy (", reason, "): set a compatible target first"));
+      }
+    }
+  }
+  if (channel.control_plane_version == new_value) return absl::OkStatus();
+  changes.push_back(
+      {.field = "control_plane_version", .old_value = channel.control_plane_version, .new_value = new_value});
+  channel.control_plane_version = new_value;
+  return absl::OkStatus();
+}
+
+absl::Status SetWindows(Channel& channel, const std::vector<MaintenanceWindow>& windows,
+                        std::vector<ChannelChange>& changes) {
+  for (const MaintenanceWindow& w : windows) {
+    if (absl::Status s = w.Validate(); !s.ok()) return s;
+  }
+  if (channel.maintenance_windows == windows) return absl::OkStatus();
+  changes.push_back({.field = "maintenance_windows",
+                     .old_value = WindowsToString(channel.maintenance_windows),
+                     .new_value = WindowsToString(windows)});
+  channel.maintenance_windows = windows;
+  return absl::OkStatus();
+}
+
+}  // namespace drover::rollout

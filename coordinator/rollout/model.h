@@ -1,0 +1,98 @@
+// The coordinator's domain types: plain structs, no gRPC, no SQL.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/maintenance_window.h"
+
+namespace drover::rollout {
+
+enum class Health : int16_t { kHealthy = 1, kUnhealthy = 2 };
+enum class UpdateResult : int16_t { kSucceeded = 1, kFailed = 2, kRolledBack = 3 };
+
+struct UpdateOutcome {
+  std::string from_version;
+  std::string to_version;
+  UpdateResult result = UpdateResult::kSucceeded;
+  std::string error;
+  absl::Time start_time;
+  absl::Time finish_time;
+};
+
+// A validated status report from one updater. Versions are normalised.
+struct AgentReport {
+  std::string host_id;
+  std::string channel;  // channel id, without "channels/"
+  std::string group;
+  std::string current_version;
+  Health health = Health::kHealthy;
+  std::string updater_version;
+  int64_t sequence = 0;
+  std::vector<UpdateOutcome> outcomes;
+};
+
+// The stored state of one agent.
+struct AgentState {
+  std::string host_id;
+  std::string channel;
+  std::string group;
+  std::string current_version;
+  Health health = Health::kHealthy;
+  std::string updater_version;
+  int64_t sequence = 0;
+  absl::Time first_seen;
+  absl::Time last_seen;
+};
+
+struct Channel {
+  std::string id;
+  std::optional<std::string> target_version;
+  bool target_allows_downgrade = false;
+  std::optional<absl::Time> target_updated_at;
+  int64_t target_epoch = 0;
+  bool critical = false;
+  std::string critical_reason;
+  std::optional<absl::Time> critical_updated_at;
+  std::string control_plane_version;
+  std::vector<MaintenanceWindow> maintenance_windows;
+  absl::Duration poll_interval = absl::Seconds(60);
+  absl::Time created_at;
+  absl::Time updated_at;
+  int64_t generation = 0;
+};
+
+// One row of the fleet histogram of a channel.
+struct VersionHealthCount {
+  std::string version;
+  Health health = Health::kHealthy;
+  int64_t agents = 0;
+};
+
+struct OutcomeCount {
+  UpdateResult result = UpdateResult::kSucceeded;
+  int64_t outcomes = 0;
+};
+
+// One operator change to a channel, for the audit trail.
+struct ChannelChange {
+  int64_t id = 0;
+  std::string channel;
+  std::string field;
+  std::string old_value;
+  std::string new_value;
+  std::string actor;  // empty until identities exist
+  absl::Time changed_at;
+};
+
+// Agents silent for this many poll intervals are stale.
+inline constexpr int kStaleAfterPollIntervals = 3;
+
+inline absl::Duration StaleAfter(const Channel& c) {
+  return kStaleAfterPollIntervals * c.poll_interval;
+}
+
+}  // namespace drover::rollout

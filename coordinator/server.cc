@@ -1,0 +1,170 @@
+#include "coordinator/server.h"
+
+#include <condition_variable>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "coordinator/api/operator_service.h"
+#include "coordinator/api/updater_service.h"
+#include "coordinator/ingest/report_batcher.h"
+#include "coordinator/metrics/fleet_metrics.h"
+#include "coordinator/store/channel_cache.h"
+#include "coordinator/store/migrator.h"
+#include "coordinator/store/pg_store.h"
+
+namespace drover {
+
+absl::StatusOr<std::string> RunMigrations(const std::string& database_url, absl::Duration timeout) {
+  absl::StatusOr<std::vector<store::Migration>> migrations = store::ParseMigrations(store::EmbeddedMigrationFiles());
+  if (!migrations.ok()) return migrations.status();
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  for (;;) {
+    absl::Status status;
+    try {
+      pqxx::connection conn(database_url);
+      absl::StatusOr<store::MigrateResult> r = store::MigrateUp(conn, *migrations);
+      if (r.ok()) return absl::StrCat("schema version ", r->from_version, " -> ", r->to_version);
+      status = r.status();
+    } catch (const std::exception& e) {
+      status = store::PgErrorToStatus(e, "connecting to PostgreSQL");
+    }
+    if (status.code() != absl::StatusCode::kUnavailable || absl::Now() + backoff > deadline) return status;
+    LogWarning(absl::StrCat("waiting for PostgreSQL: ", status.message()));
+    absl::SleepFor(backoff);  // start-up retry pacing, not a test wait
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+namespace {
+
+class CoordinatorServerImpl final : public CoordinatorServer {
+ public:
+  explicit CoordinatorServerImpl(const CoordinatorConfig& config)
+      : config_(config),
+        metrics_(DROVER_VERSION, DROVER_REVISION),
+        store_({.url = config.database_url,
+                .pool_size = config.pool_size,
+                .ingest_pool_size = config.ingest_writers}),
+        cache_(&store_, &clock_, config.channel_cache_ttl),
+        batcher_(&store_, &metrics_,
+                 {.max_batch = config.max_batch, .writers = config.ingest_writers, .max_queue = config.max_queue}),
+        updater_service_(&cache_, &batcher_, &metrics_, &clock_),
+        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_) {}
+
+  ~CoordinatorServerImpl() override { Shutdown(); }
+
+  absl::Status Init() {
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(config_.metrics_listen);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", config_.metrics_listen, ": ", e.what()));
+    }
+    exposer_->RegisterCollectable(metrics_.registry());
+    std::vector<int> ports = exposer_->GetListeningPorts();
+    metrics_address_ = absl::StrCat(config_.metrics_listen.substr(0, config_.metrics_listen.rfind(':')), ":",
+                                    ports.empty() ? 0 : ports[0]);
+
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
+    builder.RegisterService(&updater_service_);
+    builder.RegisterService(&operator_service_);
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ", config_.grpc_listen,
+                                                 ": address in use or invalid"));
+    }
+    grpc_address_ = absl::StrCat(config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':')), ":", port);
+    server_->GetHealthCheckService()->SetServingStatus(true);
+
+    refresher_ = std::thread([this] { RefreshLoop(); });
+    return absl::OkStatus();
+  }
+
+  std::string grpc_address() const override { return grpc_address_; }
+  std::string metrics_address() const override { return metrics_address_; }
+
+  void Shutdown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    cv_.notify_all();
+    if (server_ != nullptr) {
+      server_->GetHealthCheckService()->SetServingStatus(false);
+      // Waits for in-flight RPCs; reports among them are answered when their
+      // batch commits, because the batcher is still running.
+      server_->Shutdown(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace)));
+    }
+    batcher_.Shutdown();
+    if (refresher_.joinable()) refresher_.join();
+    if (server_ != nullptr) server_->Wait();
+    // civetweb's listener polls with a 2 s timeout, so stopping the metrics
+    // endpoint takes up to 2 s; nothing depends on it once the API is down.
+    if (exposer_ != nullptr) std::thread([exposer = std::move(exposer_)] {}).detach();
+  }
+
+ private:
+  void RefreshLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopped_) {
+      lock.unlock();
+      absl::StatusOr<std::vector<store::RolloutInputs>> inputs = store_.GetAllRolloutInputs();
+      if (inputs.ok()) {
+        metrics_.UpdateFleet(*inputs, clock_.Now());
+      } else {
+        metrics_.CountRefreshError();
+        metrics_.CountDatabaseError("fleet_refresh");
+        LogWarning(absl::StrCat("refreshing fleet metrics: ", inputs.status().message()));
+      }
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.fleet_refresh_interval)),
+                   [this] { return stopped_; });
+    }
+  }
+
+  const CoordinatorConfig config_;
+  RealClock clock_;
+  metrics::FleetMetrics metrics_;
+  store::PgStore store_;
+  store::ChannelCache cache_;
+  ingest::ReportBatcher batcher_;
+  api::UpdaterService updater_service_;
+  api::OperatorService operator_service_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string grpc_address_;
+  std::string metrics_address_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+  std::thread refresher_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const CoordinatorConfig& config) {
+  absl::StatusOr<std::string> migrated = RunMigrations(config.database_url, config.startup_timeout);
+  if (!migrated.ok()) return migrated.status();
+  LogInfo(absl::StrCat("migrations applied: ", *migrated));
+  auto server = std::make_unique<CoordinatorServerImpl>(config);
+  if (absl::Status s = server->Init(); !s.ok()) return s;
+  return server;
+}
+
+}  // namespace drover

@@ -1,0 +1,16 @@
+# Writes OUT: a C++ source holding every migrations/*.sql file, so the
+# coordinator carries its schema inside the binary.
+file(GLOB files RELATIVE ${DIR} ${DIR}/*.sql)
+list(SORT files)
+set(body "// Generated from migrations/ by embed_migrations.cmake. Do not edit.\n#include \"coordinator/store/migrator.h\"\n\nnamespace drover::store {\n\nconst std::vector<MigrationFile>& EmbeddedMigrationFiles() {\n  static const auto* files = new std::vector<MigrationFile>{\n")
+foreach(f IN LISTS files)
+  file(READ ${DIR}/${f} content)
+  string(FIND "${content}" ")drover_sql\"" bad)
+  if(NOT bad EQUAL -1)
+    message(FATAL_ERROR "${f} contains the raw-string delimiter")
+  endif()
+  string(APPEND body "      {\"${f}\", R\"drover_sql(${content})drover_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return *files;\n}\n\n}  // namespace drover::store\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})

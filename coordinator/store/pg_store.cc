@@ -1,0 +1,575 @@
+#include "absl/strings/string_view.h"
+#include "coordinator/store/pg_store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/semver.h"
+#include "common/version_policy.h"
+#include "coordinator/rollout/report_apply.h"
+#include "coordinator/rollout/rollout_status.h"
+
+namespace drover::store {
+namespace {
+
+using rollout::AgentState;
+using rollout::Channel;
+using rollout::Health;
+
+std::string Micros(absl::string_view column) {
+  return absl::StrCat("(extract(epoch from ", column, ") * 1000000)::bigint");
+}
+
+const std::string& ChannelColumns() {
+  static const std::string* cols = new std::string(absl::StrCat(
+      "name, target_version, target_allows_downgrade, ", Micros("target_updated_at"),
+      ", target_epoch, critical, critical_reason, ", Micros("critical_updated_at"),
+      ", control_plane_version, maintenance_windows, poll_interval_ms, ", Micros("created_at"), ", ",
+      Micros("updated_at"), ", generation"));
+  return *cols;
+}
+
+std::optional<absl::Time> OptionalTime(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return store::FromUnixMicros(f.as<int64_t>());
+}
+
+absl::StatusOr<Channel> ChannelFromRow(const pqxx::row& r) {
+  Channel c;
+  c.id = r[0].as<std::string>();
+  if (!r[1].is_null()) c.target_version = r[1].as<std::string>();
+  c.target_allows_downgrade = r[2].as<bool>();
+  c.target_updated_at = OptionalTime(r[3]);
+  c.target_epoch = r[4].as<int64_t>();
+  c.critical = r[5].as<bool>();
+  c.critical_reason = r[6].as<std::string>();
+  c.critical_updated_at = OptionalTime(r[7]);
+  c.control_plane_version = r[8].as<std::string>();
+  absl::StatusOr<std::vector<MaintenanceWindow>> windows = DecodeWindows(r[9].as<std::string>());
+  if (!windows.ok()) {
+    return absl::DataLossError(absl::StrCat("channel \"", c.id, "\": ", windows.status().message()));
+  }
+  c.maintenance_windows = *std::move(windows);
+  c.poll_interval = absl::Milliseconds(r[10].as<int64_t>());
+  c.created_at = store::FromUnixMicros(r[11].as<int64_t>());
+  c.updated_at = store::FromUnixMicros(r[12].as<int64_t>());
+  c.generation = r[13].as<int64_t>();
+  return c;
+}
+
+absl::Status ChannelNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("channel \"", id, "\" not found"));
+}
+
+absl::StatusOr<Channel> ReadChannel(pqxx::transaction_base& tx, const std::string& id, bool for_update) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", ChannelColumns(), " FROM channels WHERE name = $1",
+                   for_update ? " FOR UPDATE" : ""),
+      id);
+  if (r.empty()) return ChannelNotFound(id);
+  return ChannelFromRow(r[0]);
+}
+
+void RecordChanges(pqxx::transaction_base& tx, const std::vector<ChannelChange>& changes) {
+  for (const ChannelChange& c : changes) {
+    tx.exec_params0(
+        "INSERT INTO channel_changes (channel, field, old_value, new_value, actor) "
+        "VALUES ($1, $2, $3, $4, NULLIF($5, ''))",
+        c.channel, c.field, c.old_value, c.new_value, c.actor);
+  }
+}
+
+template <typename T>
+absl::StatusOr<T> Guard(absl::string_view what, const std::function<absl::StatusOr<T>()>& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return PgErrorToStatus(e, what);
+  }
+}
+
+constexpr const char* kAgentColumns =
+    "a.host_id, a.channel, a.group_name, a.current_version, a.health, a.updater_version, a.sequence, "
+    "(extract(epoch from a.first_seen) * 1000000)::bigint, (extract(epoch from a.last_seen) * 1000000)::bigint, "
+    "a.last_seen < now() - c.poll_interval_ms * 3 * interval '1 millisecond', c.control_plane_version";
+
+AgentView AgentFromRow(const pqxx::row& r) {
+  AgentView v;
+  v.state.host_id = r[0].as<std::string>();
+  v.state.channel = r[1].as<std::string>();
+  v.state.group = r[2].as<std::string>();
+  v.state.current_version = r[3].as<std::string>();
+  v.state.health = static_cast<Health>(r[4].as<int>());
+  v.state.updater_version = r[5].as<std::string>();
+  v.state.sequence = r[6].as<int64_t>();
+  v.state.first_seen = store::FromUnixMicros(r[7].as<int64_t>());
+  v.state.last_seen = store::FromUnixMicros(r[8].as<int64_t>());
+  v.stale = r[9].as<bool>();
+  absl::StatusOr<Semver> cp = Semver::Parse(r[10].as<std::string>());
+  absl::StatusOr<Semver> version = Semver::Parse(v.state.current_version);
+  if (!cp.ok() || !version.ok()) {
+    v.out_of_policy = true;
+    v.out_of_policy_reason = "version cannot be compared";
+  } else {
+    v.out_of_policy_reason = OutOfPolicyReason(*version, *cp);
+    v.out_of_policy = !v.out_of_policy_reason.empty();
+  }
+  return v;
+}
+
+}  // namespace
+
+PgStore::PgStore(PgStoreOptions options)
+    : options_(std::move(options)),
+      pool_(options_.url, options_.pool_size,
+            [timeout = options_.statement_timeout](pqxx::connection& c) {
+              pqxx::nontransaction tx(c);
+              tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
+                                   absl::ToInt64Milliseconds(timeout)));
+            }),
+      ingest_pool_(options_.url, options_.ingest_pool_size, [timeout = options_.statement_timeout](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        // Reports are acknowledged only once durable: never let a server
+        // default weaken that.
+        tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
+                             absl::ToInt64Milliseconds(timeout)));
+      }) {}
+
+absl::Status PgStore::Ping() {
+  return pool_
+      .Run<bool>("ping",
+                 [](pqxx::connection& c) -> absl::StatusOr<bool> {
+                   pqxx::nontransaction tx(c);
+                   tx.exec("SELECT 1");
+                   return true;
+                 })
+      .status();
+}
+
+// --- Channels ----------------------------------------------------------------
+
+absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch) {
+  return pool_.Run<Channel>("creating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
+    pqxx::work tx(c);
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("INSERT INTO channels (name, target_version, target_updated_at, control_plane_version, "
+                     "maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
+                     "CASE WHEN $2 = '' THEN NULL ELSE now() END, $3, $4, $5) "
+                     "ON CONFLICT (name) DO NOTHING RETURNING ",
+                     ChannelColumns()),
+        ch.id, ch.target_version.value_or(""), ch.control_plane_version, EncodeWindows(ch.maintenance_windows),
+        absl::ToInt64Milliseconds(ch.poll_interval));
+    if (r.empty()) {
+      return absl::AlreadyExistsError(absl::StrCat("channel \"", ch.id, "\" already exists"));
+    }
+    absl::StatusOr<Channel> created = ChannelFromRow(r[0]);
+    if (!created.ok()) return created.status();
+    RecordChanges(tx, {{0, ch.id, "created", "",
+                        absl::StrCat("target=", ch.target_version.value_or("none"),
+                                     " control_plane=", ch.control_plane_version),
+                        "", absl::Time()}});
+    tx.commit();
+    return created;
+  });
+}
+
+absl::StatusOr<std::vector<Channel>> PgStore::ListChannels() {
+  return pool_.Run<std::vector<Channel>>(
+      "listing channels", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<Channel>> {
+        pqxx::read_transaction tx(c);
+        std::vector<Channel> out;
+        for (const pqxx::row& row : tx.exec(absl::StrCat("SELECT ", ChannelColumns(), " FROM channels ORDER BY name"))) {
+          absl::StatusOr<Channel> ch = ChannelFromRow(row);
+          if (!ch.ok()) return ch.status();
+          out.push_back(*std::move(ch));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<Channel> PgStore::GetChannel(const std::string& id) {
+  return pool_.Run<Channel>("reading channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
+    pqxx::read_transaction tx(c);
+    return ReadChannel(tx, id, false);
+  });
+}
+
+absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force) {
+  return pool_.Run<int64_t>("deleting channel", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    absl::StatusOr<Channel> ch = ReadChannel(tx, id, true);
+    if (!ch.ok()) return ch.status();
+    int64_t agents =
+        tx.exec_params1("SELECT coalesce(sum(agents), 0)::bigint FROM fleet_counts WHERE channel = $1", id)[0]
+            .as<int64_t>();
+    if (agents > 0 && !force) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "channel \"", id, "\" still has ", agents,
+          " agents: move them to another channel first, or delete with force to forget them"));
+    }
+    pqxx::result removed = tx.exec_params("DELETE FROM agents WHERE channel = $1", id);
+    tx.exec_params0("DELETE FROM channels WHERE name = $1", id);
+    RecordChanges(tx, {{0, id, "deleted", "", absl::StrCat("agents_removed=", removed.affected_rows()), "",
+                        absl::Time()}});
+    tx.commit();
+    return static_cast<int64_t>(removed.affected_rows());
+  });
+}
+
+absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const ChannelMutation& mutate) {
+  return pool_.Run<Channel>("updating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
+    pqxx::work tx(c);
+    absl::StatusOr<Channel> ch = ReadChannel(tx, id, true);
+    if (!ch.ok()) return ch.status();
+    std::vector<ChannelChange> changes;
+    if (absl::Status s = mutate(*ch, changes); !s.ok()) return s;
+    if (changes.empty()) return ch;
+    const bool bump_target_epoch = std::any_of(changes.begin(), changes.end(), [](const ChannelChange& change) {
+      return change.field == "target_version";
+    });
+    for (ChannelChange& change : changes) change.channel = id;
+    pqxx::result r = tx.exec_params(
+        absl::StrCat(
+            "UPDATE channels SET target_version = NULLIF($2, ''), target_allows_downgrade = $3, "
+            "target_updated_at = CASE WHEN $4 THEN now() ELSE target_updated_at END, "
+            "target_epoch = target_epoch + CASE WHEN $4 THEN 1 ELSE 0 END, "
+            "critical_updated_at = CASE WHEN critical IS DISTINCT FROM $5 THEN now() ELSE critical_updated_at END, "
+            "critical = $5, critical_reason = $6, control_plane_version = $7, maintenance_windows = $8, "
+            "poll_interval_ms = $9, updated_at = now(), generation = generation + 1 "
+            "WHERE name = $1 RETURNING ",
+            ChannelColumns()),
+        id, ch->target_version.value_or(""), ch->target_allows_downgrade, bump_target_epoch, ch->critical,
+        ch->critical_reason, ch->control_plane_version, EncodeWindows(ch->maintenance_windows),
+        absl::ToInt64Milliseconds(ch->poll_interval));
+    absl::StatusOr<Channel> updated = ChannelFromRow(r.at(0));
+    if (!updated.ok()) return updated.status();
+    RecordChanges(tx, changes);
+    tx.commit();
+    return updated;
+  });
+}
+
+absl::StatusOr<std::vector<ChannelChange>> PgStore::ListChannelChanges(const std::string& id, int64_t before_id,
+                                                                       int limit) {
+  return pool_.Run<std::vector<ChannelChange>>(
+      "listing channel changes", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<ChannelChange>> {
+        pqxx::read_transaction tx(c);
+        std::vector<ChannelChange> out;
+        pqxx::result r = tx.exec_params(
+            absl::StrCat("SELECT id, channel, field, coalesce(old_value, ''), coalesce(new_value, ''), "
+                         "coalesce(actor, ''), ",
+                         Micros("changed_at"),
+                         " FROM channel_changes WHERE channel = $1 AND ($2 = 0 OR id < $2) "
+                         "ORDER BY id DESC LIMIT $3"),
+            id, before_id, limit);
+        for (const pqxx::row& row : r) {
+          out.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                         row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
+                         store::FromUnixMicros(row[6].as<int64_t>())});
+        }
+        return out;
+      });
+}
+
+// --- Agents --------------------------------------------------------------------
+
+absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
+    const std::vector<const rollout::AgentReport*>& reports) {
+  return ingest_pool_.Run<std::vector<ReportResult>>(
+      "storing reports", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<ReportResult>> {
+        std::vector<ReportResult> results(reports.size());
+        pqxx::work tx(c);
+
+        // Lock order everywhere: channels, then agents by host_id, then counters by key.
+        std::set<std::string> channel_ids;
+        for (const auto* r : reports) channel_ids.insert(r->channel);
+        absl::flat_hash_map<std::string, int64_t> epochs;
+        for (const pqxx::row& row :
+             tx.exec_params("SELECT name, target_epoch FROM channels WHERE name = ANY($1::text[]) "
+                            "ORDER BY name FOR SHARE",
+                            TextArray({channel_ids.begin(), channel_ids.end()}))) {
+          epochs[row[0].as<std::string>()] = row[1].as<int64_t>();
+        }
+        std::vector<const rollout::AgentReport*> valid;
+        std::vector<size_t> valid_index;
+        std::set<std::string> host_ids;
+        for (size_t i = 0; i < reports.size(); ++i) {
+          if (!epochs.contains(reports[i]->channel)) {
+            results[i].status = absl::NotFoundError(
+                absl::StrCat("channel \"", reports[i]->channel, "\" not found: create it first"));
+            continue;
+          }
+          valid.push_back(reports[i]);
+          valid_index.push_back(i);
+          host_ids.insert(reports[i]->host_id);
+        }
+        if (valid.empty()) return results;
+
+        absl::flat_hash_map<std::string, AgentState> stored;
+        stored.reserve(host_ids.size());
+        for (const pqxx::row& row : tx.exec_params(
+                 "SELECT host_id, channel, group_name, current_version, health, updater_version, sequence "
+                 "FROM agents WHERE host_id = ANY($1::text[]) ORDER BY host_id FOR UPDATE",
+                 TextArray({host_ids.begin(), host_ids.end()}))) {
+          AgentState s;
+          s.host_id = row[0].as<std::string>();
+          s.channel = row[1].as<std::string>();
+          s.group = row[2].as<std::string>();
+          s.current_version = row[3].as<std::string>();
+          s.health = static_cast<Health>(row[4].as<int>());
+          s.updater_version = row[5].as<std::string>();
+          s.sequence = row[6].as<int64_t>();
+          std::string key = s.host_id;
+          stored.emplace(std::move(key), std::move(s));
+        }
+
+        rollout::BatchPlan plan = rollout::PlanBatch(valid, stored, epochs);
+
+        auto columns = [](const std::vector<AgentState>& rows) {
+          std::vector<std::string> host, channel, group, version, updater;
+          std::vector<int64_t> health, seq;
+          for (const AgentState& s : rows) {
+            host.push_back(s.host_id);
+            channel.push_back(s.channel);
+            group.push_back(s.group);
+            version.push_back(s.current_version);
+            updater.push_back(s.updater_version);
+            health.push_back(static_cast<int64_t>(s.health));
+            seq.push_back(s.sequence);
+          }
+          return std::make_tuple(TextArray(host), TextArray(channel), TextArray(group), TextArray(version),
+                                 Int64Array(health), TextArray(updater), Int64Array(seq));
+        };
+        constexpr const char* kUnnest =
+            "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[]) "
+            "AS t(h, c, g, v, he, u, s)";
+        if (!plan.inserts.empty()) {
+          auto [h, ch, g, v, he, u, s] = columns(plan.inserts);
+          pqxx::result r = tx.exec_params(
+              absl::StrCat("INSERT INTO agents (host_id, channel, group_name, current_version, health, "
+                           "updater_version, sequence, first_seen, last_seen) "
+                           "SELECT h, c, g, v, he, u, s, now(), now() FROM ",
+                           kUnnest, " ON CONFLICT (host_id) DO NOTHING"),
+              h, ch, g, v, he, u, s);
+          if (r.affected_rows() != plan.inserts.size()) {
+            // Another replica inserted one of these hosts after we looked:
+            // start over, and this time see its row.
+            return absl::AbortedError("concurrent first report of a host");
+          }
+        }
+        if (!plan.updates.empty()) {
+          auto [h, ch, g, v, he, u, s] = columns(plan.updates);
+          tx.exec_params0(absl::StrCat("UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, "
+                                       "health = t.he, updater_version = t.u, sequence = t.s, last_seen = now() "
+                                       "FROM ",
+                                       kUnnest, " WHERE a.host_id = t.h"),
+                          h, ch, g, v, he, u, s);
+        }
+        if (!plan.events.empty()) {
+          std::vector<std::string> host, channel, from, to, error;
+          std::vector<int64_t> result, start, finish, seq;
+          for (const rollout::NewUpdateEvent& e : plan.events) {
+            host.push_back(e.host_id);
+            channel.push_back(e.channel);
+            from.push_back(e.outcome.from_version);
+            to.push_back(e.outcome.to_version);
+            error.push_back(e.outcome.error);
+            result.push_back(static_cast<int64_t>(e.outcome.result));
+            start.push_back(store::ToUnixMicros(e.outcome.start_time));
+            finish.push_back(store::ToUnixMicros(e.outcome.finish_time));
+            seq.push_back(e.report_sequence);
+          }
+          tx.exec_params0(
+              "INSERT INTO update_events (host_id, channel, from_version, to_version, result, error, started_at, "
+              "finished_at, report_sequence) "
+              "SELECT h, c, f, t, r, e, 'epoch'::timestamptz + st * interval '1 microsecond', "
+              "'epoch'::timestamptz + fi * interval '1 microsecond', s FROM "
+              "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[], "
+              "$8::bigint[], $9::bigint[]) AS x(h, c, f, t, r, e, st, fi, s)",
+              TextArray(host), TextArray(channel), TextArray(from), TextArray(to), Int64Array(result),
+              TextArray(error), Int64Array(start), Int64Array(finish), Int64Array(seq));
+        }
+        if (!plan.fleet_deltas.empty()) {
+          std::vector<std::string> channel, version;
+          std::vector<int64_t> health, delta;
+          for (const auto& [key, d] : plan.fleet_deltas) {
+            channel.push_back(key.channel);
+            version.push_back(key.version);
+            health.push_back(static_cast<int64_t>(key.health));
+            delta.push_back(d);
+          }
+          tx.exec_params0(
+              "INSERT INTO fleet_counts (channel, version, health, agents) "
+              "SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[]) "
+              "ON CONFLICT (channel, version, health) DO UPDATE SET agents = fleet_counts.agents + EXCLUDED.agents",
+              TextArray(channel), TextArray(version), Int64Array(health), Int64Array(delta));
+        }
+        if (!plan.outcome_deltas.empty()) {
+          std::vector<std::string> channel;
+          std::vector<int64_t> epoch, result, delta;
+          for (const auto& [key, d] : plan.outcome_deltas) {
+            channel.push_back(key.channel);
+            epoch.push_back(key.target_epoch);
+            result.push_back(static_cast<int64_t>(key.result));
+            delta.push_back(d);
+          }
+          tx.exec_params0(
+              "INSERT INTO outcome_counts (channel, target_epoch, result, outcomes) "
+              "SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::bigint[]) "
+              "ON CONFLICT (channel, target_epoch, result) DO UPDATE SET outcomes = outcome_counts.outcomes + "
+              "EXCLUDED.outcomes",
+              TextArray(channel), Int64Array(epoch), Int64Array(result), Int64Array(delta));
+        }
+        tx.commit();
+
+        for (size_t k = 0; k < valid.size(); ++k) {
+          ReportResult& out = results[valid_index[k]];
+          out.disposition = plan.dispositions[k];
+          out.stored_sequence = plan.stored_sequences[k];
+        }
+        return results;
+      });
+}
+
+absl::StatusOr<AgentView> PgStore::GetAgent(const std::string& host_id) {
+  return pool_.Run<AgentView>("reading agent", [&](pqxx::connection& c) -> absl::StatusOr<AgentView> {
+    pqxx::read_transaction tx(c);
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kAgentColumns, " FROM agents a JOIN channels c ON c.name = a.channel "
+                     "WHERE a.host_id = $1"),
+        host_id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("agent \"", host_id, "\" not found"));
+    return AgentFromRow(r[0]);
+  });
+}
+
+absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& filter,
+                                                           const std::string& after_host_id, int limit) {
+  return pool_.Run<std::vector<AgentView>>(
+      "listing agents", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<AgentView>> {
+        pqxx::read_transaction tx(c);
+        // Out-of-policy is a property of (channel, version): find those pairs
+        // from the counters, then list their agents.
+        std::vector<std::string> bad_channels, bad_versions;
+        if (filter.out_of_policy_only) {
+          pqxx::result r = tx.exec_params(
+              "SELECT f.channel, f.version, c.control_plane_version FROM fleet_counts f "
+              "JOIN channels c ON c.name = f.channel WHERE f.agents > 0 AND ($1 = '' OR f.channel = $1) "
+              "GROUP BY 1, 2, 3",
+              filter.channel);
+          for (const pqxx::row& row : r) {
+            std::string version = row[1].as<std::string>();
+            if (!rollout::OutOfPolicyVersions({version}, row[2].as<std::string>()).empty()) {
+              bad_channels.push_back(row[0].as<std::string>());
+              bad_versions.push_back(version);
+            }
+          }
+          if (bad_channels.empty()) return std::vector<AgentView>{};
+        }
+        pqxx::result r = tx.exec_params(
+            absl::StrCat(
+                "SELECT ", kAgentColumns,
+                " FROM agents a JOIN channels c ON c.name = a.channel "
+                "WHERE a.host_id > $1 AND ($2 = '' OR a.channel = $2) AND ($3 = '' OR a.current_version = $3) "
+                "AND ($4 = 0 OR a.health = $4) "
+                "AND (NOT $5 OR a.last_seen < now() - c.poll_interval_ms * 3 * interval '1 millisecond') "
+                "AND (NOT $6 OR (a.channel, a.current_version) IN "
+                "(SELECT * FROM unnest($7::text[], $8::text[]))) "
+                "ORDER BY a.host_id LIMIT $9"),
+            after_host_id, filter.channel, filter.version, filter.health ? static_cast<int>(*filter.health) : 0,
+            filter.stale_only, filter.out_of_policy_only, TextArray(bad_channels), TextArray(bad_versions), limit);
+        std::vector<AgentView> out;
+        out.reserve(r.size());
+        for (const pqxx::row& row : r) out.push_back(AgentFromRow(row));
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<StoredUpdateEvent>> PgStore::ListUpdateEvents(const std::string& host_id,
+                                                                         int64_t before_id, int limit) {
+  return pool_.Run<std::vector<StoredUpdateEvent>>(
+      "listing update events", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<StoredUpdateEvent>> {
+        pqxx::read_transaction tx(c);
+        pqxx::result r = tx.exec_params(
+            absl::StrCat("SELECT id, host_id, channel, from_version, to_version, result, error, ",
+                         Micros("started_at"), ", ", Micros("finished_at"), ", ", Micros("recorded_at"),
+                         " FROM update_events WHERE host_id = $1 AND ($2 = 0 OR id < $2) "
+                         "ORDER BY id DESC LIMIT $3"),
+            host_id, before_id, limit);
+        std::vector<StoredUpdateEvent> out;
+        for (const pqxx::row& row : r) {
+          StoredUpdateEvent e;
+          e.id = row[0].as<int64_t>();
+          e.host_id = row[1].as<std::string>();
+          e.channel = row[2].as<std::string>();
+          e.outcome.from_version = row[3].as<std::string>();
+          e.outcome.to_version = row[4].as<std::string>();
+          e.outcome.result = static_cast<rollout::UpdateResult>(row[5].as<int>());
+          e.outcome.error = row[6].as<std::string>();
+          e.outcome.start_time = store::FromUnixMicros(row[7].as<int64_t>());
+          e.outcome.finish_time = store::FromUnixMicros(row[8].as<int64_t>());
+          e.recorded_at = store::FromUnixMicros(row[9].as<int64_t>());
+          out.push_back(std::move(e));
+        }
+        return out;
+      });
+}
+
+namespace {
+
+absl::StatusOr<RolloutInputs> ReadRolloutInputs(pqxx::transaction_base& tx, const pqxx::row& channel_row) {
+  RolloutInputs in;
+  absl::StatusOr<Channel> ch = ChannelFromRow(channel_row);
+  if (!ch.ok()) return ch.status();
+  in.channel = *std::move(ch);
+  for (const pqxx::row& row :
+       tx.exec_params("SELECT version, health, agents FROM fleet_counts WHERE channel = $1 AND agents <> 0",
+                      in.channel.id)) {
+    in.counts.push_back(
+        {row[0].as<std::string>(), static_cast<Health>(row[1].as<int>()), row[2].as<int64_t>()});
+  }
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT result, outcomes FROM outcome_counts WHERE channel = $1 AND target_epoch = $2",
+           in.channel.id, in.channel.target_epoch)) {
+    in.outcomes_since_target.push_back(
+        {static_cast<rollout::UpdateResult>(row[0].as<int>()), row[1].as<int64_t>()});
+  }
+  in.stale_agents = tx.exec_params1(
+                          "SELECT count(*) FROM agents WHERE channel = $1 AND "
+                          "last_seen < now() - $2 * interval '1 millisecond'",
+                          in.channel.id, absl::ToInt64Milliseconds(rollout::StaleAfter(in.channel)))[0]
+                        .as<int64_t>();
+  return in;
+}
+
+}  // namespace
+
+absl::StatusOr<RolloutInputs> PgStore::GetRolloutInputs(const std::string& channel_id) {
+  return pool_.Run<RolloutInputs>("reading rollout status", [&](pqxx::connection& c) -> absl::StatusOr<RolloutInputs> {
+    // One snapshot, so the counters agree with each other.
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
+    pqxx::result r = tx.exec_params(absl::StrCat("SELECT ", ChannelColumns(), " FROM channels WHERE name = $1"),
+                                    channel_id);
+    if (r.empty()) return ChannelNotFound(channel_id);
+    return ReadRolloutInputs(tx, r[0]);
+  });
+}
+
+absl::StatusOr<std::vector<RolloutInputs>> PgStore::GetAllRolloutInputs() {
+  return pool_.Run<std::vector<RolloutInputs>>(
+      "reading fleet counters", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<RolloutInputs>> {
+        pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
+        std::vector<RolloutInputs> out;
+        for (const pqxx::row& row : tx.exec(absl::StrCat("SELECT ", ChannelColumns(), " FROM channels ORDER BY name"))) {
+          absl::StatusOr<RolloutInputs> in = ReadRolloutInputs(tx, row);
+          if (!in.ok()) return in.status();
+          out.push_back(*std::move(in));
+        }
+        return out;
+      });
+}
+
+}  // namespace drover::store

@@ -1,0 +1,54 @@
+// PostgreSQL implementation of the coordinator's stores.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "coordinator/store/pg_util.h"
+#include "coordinator/store/store.h"
+
+namespace drover::store {
+
+struct PgStoreOptions {
+  std::string url;
+  // Connections for operator and updater reads.
+  int pool_size = 4;
+  // Connections for ingest batches (one per concurrent batch writer).
+  int ingest_pool_size = 2;
+  // Per statement, so a stuck query cannot hold an RPC forever.
+  absl::Duration statement_timeout = absl::Seconds(15);
+};
+
+class PgStore final : public ChannelStore, public AgentStore {
+ public:
+  explicit PgStore(PgStoreOptions options);
+
+  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel) override;
+  absl::StatusOr<std::vector<rollout::Channel>> ListChannels() override;
+  absl::StatusOr<rollout::Channel> GetChannel(const std::string& id) override;
+  absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force) override;
+  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id,
+                                                 const ChannelMutation& mutate) override;
+  absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(const std::string& id, int64_t before_id,
+                                                                int limit) override;
+
+  absl::StatusOr<std::vector<ReportResult>> ApplyReports(
+      const std::vector<const rollout::AgentReport*>& reports) override;
+  absl::StatusOr<AgentView> GetAgent(const std::string& host_id) override;
+  absl::StatusOr<std::vector<AgentView>> ListAgents(const AgentFilter& filter, const std::string& after_host_id,
+                                                    int limit) override;
+  absl::StatusOr<std::vector<StoredUpdateEvent>> ListUpdateEvents(const std::string& host_id,
+                                                                   int64_t before_id, int limit) override;
+  absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
+  absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
+
+  // True when a connection can be had and answers a trivial query.
+  absl::Status Ping();
+
+ private:
+  PgStoreOptions options_;
+  PgPool pool_;
+  PgPool ingest_pool_;
+};
+
+}  // namespace drover::store

@@ -1,0 +1,101 @@
+#include "absl/strings/string_view.h"
+#include "coordinator/store/pg_util.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace drover::store {
+
+absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
+  std::string detail = e.what();
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  std::string msg = absl::StrCat(what, ": ", detail);
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+    return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
+  }
+  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr) {
+    return absl::AbortedError(msg);
+  }
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e); sql != nullptr) {
+    const std::string state = sql->sqlstate();
+    if (state == "23505") return absl::AlreadyExistsError(msg);
+    if (state == "40001" || state == "40P01") return absl::AbortedError(msg);
+    // Connection exceptions, admin shutdown, cannot connect now, read-only standby.
+    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" ||
+        state == "25006") {
+      return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
+    }
+    return absl::InternalError(msg);
+  }
+  return absl::InternalError(msg);
+}
+
+namespace {
+void AppendQuoted(std::string* out, const std::string& v) {
+  out->push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+}  // namespace
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendQuoted(&out, values[i]);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string Int64Array(const std::vector<int64_t>& values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
+int64_t ToUnixMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromUnixMicros(int64_t micros) { return absl::FromUnixMicros(micros); }
+
+PgPool::PgPool(std::string url, int size, OnConnect on_connect)
+    : url_(std::move(url)), size_(size), on_connect_(std::move(on_connect)) {}
+
+PgPool::~PgPool() = default;
+
+PgPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->Release(std::move(conn_));
+}
+
+void PgPool::Release(std::unique_ptr<pqxx::connection> conn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --leased_;
+  if (conn != nullptr && conn->is_open()) idle_.push_back(std::move(conn));
+  cv_.notify_one();
+}
+
+absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return leased_ + static_cast<int>(idle_.size()) < size_ || !idle_.empty(); });
+    ++leased_;
+    if (!idle_.empty()) {
+      std::unique_ptr<pqxx::connection> c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(this, std::move(c));
+    }
+  }
+  // Open a new connection outside the lock; give the slot back on failure.
+  try {
+    auto conn = std::make_unique<pqxx::connection>(url_);
+    if (on_connect_) on_connect_(*conn);
+    return Lease(this, std::move(conn));
+  } catch (const std::exception& e) {
+    Release(nullptr);
+    return PgErrorToStatus(e, "connecting to PostgreSQL");
+  }
+}
+
+}  // namespace drover::store

@@ -1,0 +1,107 @@
+// PostgreSQL helpers: a small connection pool, error -> absl::Status mapping,
+// array literals (libpqxx 6.4 has no container-to-array conversion) and time.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace drover::store {
+
+// Maps a libpqxx exception to a canonical status: lost or refused connections
+// and server shutdown -> Unavailable; unique violation -> AlreadyExists;
+// serialization failures and deadlocks -> Aborted (retryable); anything else
+// -> Internal. `what` says which operation failed.
+absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what);
+
+// True for statuses worth retrying the whole transaction for.
+inline bool IsRetryable(const absl::Status& s) { return s.code() == absl::StatusCode::kAborted; }
+
+// {"a","b\"c"}: a PostgreSQL text[] literal, every element quoted.
+std::string TextArray(const std::vector<std::string>& values);
+std::string Int64Array(const std::vector<int64_t>& values);
+
+int64_t ToUnixMicros(absl::Time t);
+absl::Time FromUnixMicros(int64_t micros);
+// SQL expression turning an int64 microseconds parameter into timestamptz.
+inline constexpr const char* kMicrosToTimestamp = "'epoch'::timestamptz + %s * interval '1 microsecond'";
+
+// A fixed-size pool of connections. A connection that broke is dropped and a
+// new one opened on the next Acquire, so the pool heals when the database
+// comes back.
+class PgPool {
+ public:
+  using OnConnect = std::function<void(pqxx::connection&)>;
+
+  PgPool(std::string url, int size, OnConnect on_connect);
+  ~PgPool();
+
+  class Lease {
+   public:
+    Lease(PgPool* pool, std::unique_ptr<pqxx::connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(std::move(o.conn_)) { o.pool_ = nullptr; }
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& conn() { return *conn_; }
+    // Call after an error that may have broken the connection.
+    void Discard() { conn_.reset(); }
+
+   private:
+    PgPool* pool_;
+    std::unique_ptr<pqxx::connection> conn_;
+  };
+
+  // Blocks while every connection is leased. Unavailable when a new
+  // connection cannot be opened.
+  absl::StatusOr<Lease> Acquire();
+
+  // Runs `fn` in a fresh transaction-capable lease, retrying Aborted results
+  // (serialization failures, deadlocks) a few times. Exceptions from `fn` are
+  // mapped with PgErrorToStatus(what); a broken connection is discarded.
+  template <typename T>
+  absl::StatusOr<T> Run(absl::string_view what, const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn);
+
+ private:
+  void Release(std::unique_ptr<pqxx::connection> conn);
+
+  const std::string url_;
+  const int size_;
+  const OnConnect on_connect_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int leased_ = 0;
+};
+
+template <typename T>
+absl::StatusOr<T> PgPool::Run(absl::string_view what,
+                              const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn) {
+  absl::Status last;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    absl::StatusOr<Lease> lease = Acquire();
+    if (!lease.ok()) return lease.status();
+    try {
+      absl::StatusOr<T> result = fn(lease->conn());
+      if (result.ok() || !IsRetryable(result.status())) return result;
+      last = result.status();
+    } catch (const std::exception& e) {
+      last = PgErrorToStatus(e, what);
+      if (last.code() == absl::StatusCode::kUnavailable || !lease->conn().is_open()) lease->Discard();
+      if (!IsRetryable(last)) return last;
+    }
+  }
+  return last;
+}
+
+}  // namespace drover::store

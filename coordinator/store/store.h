@@ -1,0 +1,101 @@
+// Storage interfaces of the coordinator. Implementations turn their backend's
+// errors into absl::Status: broken connection -> Unavailable, unknown channel
+// -> NotFound, duplicate -> AlreadyExists.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/rollout/model.h"
+#include "coordinator/rollout/report_apply.h"
+
+namespace drover::store {
+
+using rollout::ChannelChange;
+
+// Edits `channel` in place and appends what it changed; a non-OK status aborts
+// the edit and nothing is written. Runs with the channel row locked, so checks
+// made inside it hold when the write commits.
+using ChannelMutation =
+    std::function<absl::Status(rollout::Channel& channel, std::vector<ChannelChange>& changes)>;
+
+class ChannelStore {
+ public:
+  virtual ~ChannelStore() = default;
+  // AlreadyExists when the id is taken.
+  virtual absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel) = 0;
+  virtual absl::StatusOr<std::vector<rollout::Channel>> ListChannels() = 0;
+  virtual absl::StatusOr<rollout::Channel> GetChannel(const std::string& id) = 0;
+  // Returns the number of agents removed; FailedPrecondition when the channel
+  // still has agents and !force.
+  virtual absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force) = 0;
+  // A change to "target_version" starts a new target epoch (outcome counters
+  // restart from zero).
+  virtual absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id,
+                                                         const ChannelMutation& mutate) = 0;
+  virtual absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(
+      const std::string& id, int64_t before_id, int limit) = 0;
+};
+
+// Result of one report in a batch.
+struct ReportResult {
+  absl::Status status;  // NotFound for an unknown channel
+  rollout::ReportDisposition disposition = rollout::ReportDisposition::kAccepted;
+  int64_t stored_sequence = 0;
+};
+
+struct AgentFilter {
+  std::string channel;  // empty: any
+  std::string version;  // empty: any
+  std::optional<rollout::Health> health;
+  bool stale_only = false;
+  bool out_of_policy_only = false;
+};
+
+struct AgentView {
+  rollout::AgentState state;
+  bool stale = false;
+  bool out_of_policy = false;
+  std::string out_of_policy_reason;
+};
+
+struct StoredUpdateEvent {
+  int64_t id = 0;
+  std::string host_id;
+  std::string channel;
+  rollout::UpdateOutcome outcome;
+  absl::Time recorded_at;
+};
+
+// What the rollout status of a channel is computed from, read in one snapshot.
+struct RolloutInputs {
+  rollout::Channel channel;
+  std::vector<rollout::VersionHealthCount> counts;
+  std::vector<rollout::OutcomeCount> outcomes_since_target;
+  int64_t stale_agents = 0;
+};
+
+class AgentStore {
+ public:
+  virtual ~AgentStore() = default;
+  // Applies reports in one transaction; returns one result per report once
+  // committed. A non-OK return means nothing was committed.
+  virtual absl::StatusOr<std::vector<ReportResult>> ApplyReports(
+      const std::vector<const rollout::AgentReport*>& reports) = 0;
+  virtual absl::StatusOr<AgentView> GetAgent(const std::string& host_id) = 0;
+  // Agents with host_id > after_host_id, by host_id, at most `limit`.
+  virtual absl::StatusOr<std::vector<AgentView>> ListAgents(const AgentFilter& filter,
+                                                            const std::string& after_host_id,
+                                                            int limit) = 0;
+  // Newest first, ids below before_id (0: from the newest).
+  virtual absl::StatusOr<std::vector<StoredUpdateEvent>> ListUpdateEvents(
+      const std::string& host_id, int64_t before_id, int limit) = 0;
+  virtual absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) = 0;
+  // Per channel: (version, health) counts and stale count; for metrics.
+  virtual absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() = 0;
+};
+
+}  // namespace drover::store

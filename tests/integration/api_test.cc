@@ -1,0 +1,819 @@
+// The coordinator's API end to end: the real gRPC server (in-process, on a
+// port picked at run time) over a real PostgreSQL database made for each test.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coordinator/server.h"
+#include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/updater_service.grpc.pb.h"
+#include "tests/support/test_env.h"
+
+namespace drover {
+namespace {
+
+using ::drover::testing::HttpGet;
+using ::drover::testing::MetricValue;
+using ::drover::testing::NewTestDatabase;
+using ::drover::testing::PollUntil;
+using ::drover::testing::QueryValue;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = NewTestDatabase();
+    server_ = StartServer();
+    channel_ = grpc::CreateChannel(server_->grpc_address(), grpc::InsecureChannelCredentials());
+    ops_ = v1::OperatorService::NewStub(channel_);
+    updater_ = v1::UpdaterService::NewStub(channel_);
+  }
+
+  std::unique_ptr<CoordinatorServer> StartServer() {
+    CoordinatorConfig config;
+    config.database_url = db_;
+    config.grpc_listen = "127.0.0.1:0";
+    config.metrics_listen = "127.0.0.1:0";
+    config.fleet_refresh_interval = absl::Milliseconds(100);
+    config.shutdown_grace = absl::Seconds(5);
+    absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(config);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+
+  grpc::Status CreateChannel(const std::string& id, const std::string& cp, const std::string& target = "",
+                             v1::Channel* out = nullptr, absl::Duration poll = absl::Seconds(60)) {
+    v1::CreateChannelRequest req;
+    req.set_channel_id(id);
+    req.set_control_plane_version(cp);
+    req.set_target_version(target);
+    req.mutable_poll_interval()->set_seconds(absl::ToInt64Seconds(poll));
+    v1::Channel tmp;
+    grpc::ClientContext ctx;
+    return ops_->CreateChannel(&ctx, req, out ? out : &tmp);
+  }
+
+  grpc::Status SetTarget(const std::string& id, const std::string& version, bool allow_downgrade = false,
+                         v1::Channel* out = nullptr) {
+    v1::SetTargetVersionRequest req;
+    req.set_name("channels/" + id);
+    req.set_version(version);
+    req.set_allow_downgrade(allow_downgrade);
+    v1::Channel tmp;
+    grpc::ClientContext ctx;
+    return ops_->SetTargetVersion(&ctx, req, out ? out : &tmp);
+  }
+
+  static v1::ReportStatusRequest Report(const std::string& host, const std::string& channel,
+                                        const std::string& version, int64_t seq,
+                                        v1::Health health = v1::HEALTH_HEALTHY) {
+    v1::ReportStatusRequest r;
+    r.set_host_id(host);
+    r.set_channel("channels/" + channel);
+    r.set_current_version(version);
+    r.set_health(health);
+    r.set_updater_version("0.1.0");
+    r.set_sequence(seq);
+    return r;
+  }
+
+  static void AddOutcome(v1::ReportStatusRequest* r, const std::string& from, const std::string& to,
+                         v1::UpdateResult result, const std::string& error = "") {
+    v1::UpdateOutcome* o = r->add_outcomes();
+    o->set_from_version(from);
+    o->set_to_version(to);
+    o->set_result(result);
+    o->set_error(error);
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    o->mutable_start_time()->set_seconds(now - 30);
+    o->mutable_finish_time()->set_seconds(now - 10);
+  }
+
+  grpc::Status Send(const v1::ReportStatusRequest& r, v1::ReportStatusResponse* out = nullptr) {
+    v1::ReportStatusResponse tmp;
+    grpc::ClientContext ctx;
+    return updater_->ReportStatus(&ctx, r, out ? out : &tmp);
+  }
+
+  v1::RolloutStatus Status(const std::string& id) {
+    v1::GetRolloutStatusRequest req;
+    req.set_name("channels/" + id);
+    v1::RolloutStatus out;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->GetRolloutStatus(&ctx, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  v1::GetTargetResponse Target(const std::string& id) {
+    v1::GetTargetRequest req;
+    req.set_channel("channels/" + id);
+    v1::GetTargetResponse out;
+    grpc::ClientContext ctx;
+    grpc::Status s = updater_->GetTarget(&ctx, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  std::vector<std::string> ListHosts(v1::ListAgentsRequest req) {
+    std::vector<std::string> hosts;
+    for (;;) {
+      v1::ListAgentsResponse resp;
+      grpc::ClientContext ctx;
+      grpc::Status s = ops_->ListAgents(&ctx, req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      for (const v1::Agent& a : resp.agents()) hosts.push_back(a.host_id());
+      if (resp.next_page_token().empty()) break;
+      req.set_page_token(resp.next_page_token());
+    }
+    return hosts;
+  }
+
+  int64_t CountRows(const std::string& table) {
+    return std::stoll(QueryValue(db_, "SELECT count(*) FROM " + table));
+  }
+
+  std::string db_;
+  std::unique_ptr<CoordinatorServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::OperatorService::Stub> ops_;
+  std::unique_ptr<v1::UpdaterService::Stub> updater_;
+};
+
+// --- Channels ------------------------------------------------------------------
+
+TEST_F(ApiTest, CreateGetListDeleteChannel) {
+  v1::Channel created;
+  ASSERT_TRUE(CreateChannel("stable/cloud", "v15.2.0", "15.1.3", &created).ok());
+  EXPECT_EQ(created.name(), "channels/stable/cloud");
+  EXPECT_EQ(created.control_plane_version(), "15.2.0");  // "v" normalised away
+  EXPECT_EQ(created.target_version(), "15.1.3");
+  EXPECT_EQ(created.poll_interval().seconds(), 60);
+
+  grpc::Status again = CreateChannel("stable/cloud", "15.2.0");
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_TRUE(absl::StrContains(again.error_message(), "stable/cloud")) << again.error_message();
+
+  ASSERT_TRUE(CreateChannel("beta", "16.0.0").ok());
+  v1::ListChannelsResponse list;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->ListChannels(&ctx, {}, &list).ok());
+  }
+  ASSERT_EQ(list.channels_size(), 2);
+  EXPECT_EQ(list.channels(0).name(), "channels/beta");
+
+  v1::DeleteChannelRequest del;
+  del.set_name("channels/beta");
+  v1::DeleteChannelResponse del_resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->DeleteChannel(&ctx, del, &del_resp).ok());
+  }
+  v1::GetChannelRequest get;
+  get.set_name("channels/beta");
+  v1::Channel got;
+  grpc::ClientContext ctx;
+  grpc::Status s = ops_->GetChannel(&ctx, get, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "\"beta\"")) << s.error_message();
+}
+
+TEST_F(ApiTest, CreateChannelRejectsBadInputAndWritesNothing) {
+  struct Case {
+    std::string id, cp, target;
+    grpc::StatusCode code;
+    std::string mentions;
+  };
+  const std::vector<Case> cases = {
+      {"", "15.0.0", "", grpc::StatusCode::INVALID_ARGUMENT, "channel_id"},
+      {"Stable", "15.0.0", "", grpc::StatusCode::INVALID_ARGUMENT, "\"Stable\""},
+      {"/lead", "15.0.0", "", grpc::StatusCode::INVALID_ARGUMENT, "\"/lead\""},
+      {"a//b", "15.0.0", "", grpc::StatusCode::INVALID_ARGUMENT, "\"a//b\""},
+      {std::string(101, 'a'), "15.0.0", "", grpc::StatusCode::INVALID_ARGUMENT, "longer than 100"},
+      {"ok", "", "", grpc::StatusCode::INVALID_ARGUMENT, "control_plane_version"},
+      {"ok", "15.0", "", grpc::StatusCode::INVALID_ARGUMENT, "\"15.0\""},
+      {"ok", "15.0.0", "1.2.x", grpc::StatusCode::INVALID_ARGUMENT, "\"1.2.x\""},
+      {"ok", "15.0.0", "16.0.0", grpc::StatusCode::FAILED_PRECONDITION, "16.0.0"},
+      {"ok", "15.0.0", "13.9.9", grpc::StatusCode::FAILED_PRECONDITION, "13.9.9"},
+  };
+  for (const Case& c : cases) {
+    grpc::Status s = CreateChannel(c.id, c.cp, c.target);
+    EXPECT_EQ(s.error_code(), c.code) << c.id << " " << c.cp << " " << c.target << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), c.mentions)) << s.error_message();
+  }
+  EXPECT_EQ(CountRows("channels"), 0);
+
+  v1::CreateChannelRequest req;
+  req.set_channel_id("ok");
+  req.set_control_plane_version("15.0.0");
+  req.mutable_poll_interval()->set_nanos(1000);
+  v1::Channel out;
+  grpc::ClientContext ctx;
+  grpc::Status s = ops_->CreateChannel(&ctx, req, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "poll_interval")) << s.error_message();
+  EXPECT_EQ(CountRows("channels"), 0);
+}
+
+TEST_F(ApiTest, DeleteChannelWithAgentsNeedsForce) {
+  ASSERT_TRUE(CreateChannel("prod", "15.0.0").ok());
+  ASSERT_TRUE(Send(Report("h1", "prod", "15.0.0", 1)).ok());
+  ASSERT_TRUE(Send(Report("h2", "prod", "14.1.0", 1)).ok());
+  v1::DeleteChannelRequest del;
+  del.set_name("channels/prod");
+  v1::DeleteChannelResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->DeleteChannel(&ctx, del, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "2 agents")) << s.error_message();
+  }
+  EXPECT_EQ(CountRows("agents"), 2);
+  del.set_force(true);
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->DeleteChannel(&ctx, del, &resp).ok());
+  EXPECT_EQ(resp.agents_removed(), 2);
+  EXPECT_EQ(CountRows("agents"), 0);
+  EXPECT_EQ(CountRows("fleet_counts"), 0);
+  // A re-created channel starts from zero.
+  ASSERT_TRUE(CreateChannel("prod", "15.0.0").ok());
+  EXPECT_EQ(Status("prod").total_agents(), 0);
+}
+
+// --- Target and version rules --------------------------------------------------
+
+TEST_F(ApiTest, TargetMustRespectControlPlane) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0").ok());
+  v1::Channel ch;
+  ASSERT_TRUE(SetTarget("prod", "v15.1.0", false, &ch).ok());
+  EXPECT_EQ(ch.target_version(), "15.1.0");
+
+  grpc::Status above = SetTarget("prod", "15.3.0");
+  EXPECT_EQ(above.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(above.error_message(), "15.3.0")) << above.error_message();
+  EXPECT_TRUE(absl::StrContains(above.error_message(), "15.2.0")) << above.error_message();
+
+  grpc::Status prerelease_above = SetTarget("prod", "15.2.1-rc.1");
+  EXPECT_EQ(prerelease_above.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  grpc::Status two_below = SetTarget("prod", "13.4.0", true);
+  EXPECT_EQ(two_below.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(two_below.error_message(), "13.4.0")) << two_below.error_message();
+  EXPECT_TRUE(absl::StrContains(two_below.error_message(), "15.2.0")) << two_below.error_message();
+
+  EXPECT_EQ(Target("prod").target_version(), "15.1.0");  // nothing changed
+}
+
+TEST_F(ApiTest, DowngradeNeedsExplicitFlag) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  grpc::Status s = SetTarget("prod", "15.1.0");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "allow_downgrade")) << s.error_message();
+  EXPECT_EQ(Target("prod").target_version(), "15.2.0");
+  EXPECT_FALSE(Target("prod").downgrade_allowed());
+
+  ASSERT_TRUE(SetTarget("prod", "15.1.0", true).ok());
+  v1::GetTargetResponse t = Target("prod");
+  EXPECT_EQ(t.target_version(), "15.1.0");
+  EXPECT_TRUE(t.downgrade_allowed());
+
+  // Moving up again clears the roll-back mark.
+  ASSERT_TRUE(SetTarget("prod", "15.2.0").ok());
+  EXPECT_FALSE(Target("prod").downgrade_allowed());
+
+  ASSERT_TRUE(SetTarget("prod", "none").ok());
+  EXPECT_EQ(Target("prod").target_version(), "");
+}
+
+TEST_F(ApiTest, SetTargetRejectsBadVersions) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.0.0").ok());
+  for (const std::string& bad : std::vector<std::string>{"", "15", "15.1", "15.01.0", "15.1.0-", "latest", std::string(200, '1')}) {
+    grpc::Status s = SetTarget("prod", bad);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "version")) << s.error_message();
+  }
+  grpc::Status unknown = SetTarget("nope", "15.0.0");
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::StrContains(unknown.error_message(), "\"nope\"")) << unknown.error_message();
+  EXPECT_EQ(Target("prod").target_version(), "15.0.0");
+}
+
+TEST_F(ApiTest, ControlPlaneChangeCannotStrandTheTarget) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  v1::SetControlPlaneVersionRequest req;
+  req.set_name("channels/prod");
+  req.set_version("15.1.0");
+  v1::Channel out;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->SetControlPlaneVersion(&ctx, req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "15.1.0")) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "15.2.0")) << s.error_message();
+  }
+  {
+    req.set_version("17.0.0");  // target 15.2.0 would be two majors behind
+    grpc::ClientContext ctx;
+    EXPECT_EQ(ops_->SetControlPlaneVersion(&ctx, req, &out).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  req.set_version("16.0.0");
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->SetControlPlaneVersion(&ctx, req, &out).ok());
+  EXPECT_EQ(out.control_plane_version(), "16.0.0");
+  EXPECT_EQ(Target("prod").control_plane_version(), "16.0.0");
+}
+
+TEST_F(ApiTest, CriticalToggleNeedsReasonAndReachesUpdaters) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  v1::SetCriticalRequest req;
+  req.set_name("channels/prod");
+  req.set_critical(true);
+  v1::Channel out;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->SetCritical(&ctx, req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "reason")) << s.error_message();
+  }
+  EXPECT_FALSE(Target("prod").critical());
+  req.set_reason("CVE-2026-1234");
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->SetCritical(&ctx, req, &out).ok());
+  }
+  EXPECT_TRUE(out.critical());
+  EXPECT_EQ(out.critical_reason(), "CVE-2026-1234");
+  EXPECT_TRUE(Target("prod").critical());
+  req.set_critical(false);
+  req.set_reason("");
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->SetCritical(&ctx, req, &out).ok());
+  EXPECT_FALSE(Target("prod").critical());
+}
+
+TEST_F(ApiTest, MaintenanceWindowsAreValidatedAndServed) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0").ok());
+  v1::SetMaintenanceWindowsRequest req;
+  req.set_name("channels/prod");
+  v1::MaintenanceWindow* w = req.add_maintenance_windows();
+  w->add_weekdays(v1::WEEKDAY_MONDAY);
+  w->add_weekdays(v1::WEEKDAY_THURSDAY);
+  w->set_utc_start_hour(2);
+  w->mutable_duration()->set_seconds(3600);
+  v1::Channel out;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->SetMaintenanceWindows(&ctx, req, &out).ok());
+  }
+  v1::GetTargetResponse t = Target("prod");
+  ASSERT_EQ(t.maintenance_windows_size(), 1);
+  EXPECT_EQ(t.maintenance_windows(0).utc_start_hour(), 2u);
+  ASSERT_EQ(t.maintenance_windows(0).weekdays_size(), 2);
+  EXPECT_EQ(t.maintenance_windows(0).weekdays(1), v1::WEEKDAY_THURSDAY);
+  EXPECT_EQ(t.maintenance_windows(0).duration().seconds(), 3600);
+
+  struct Bad {
+    std::function<void(v1::MaintenanceWindow*)> edit;
+    std::string mentions;
+  };
+  const std::vector<Bad> bad = {
+      {[](v1::MaintenanceWindow* m) { m->set_utc_start_hour(24); }, "utc_start_hour 24"},
+      {[](v1::MaintenanceWindow* m) { m->add_weekdays(static_cast<v1::Weekday>(9)); }, "weekday 9"},
+      {[](v1::MaintenanceWindow* m) { m->add_weekdays(v1::WEEKDAY_MONDAY); }, "Mon"},
+      {[](v1::MaintenanceWindow* m) { m->mutable_duration()->set_seconds(90); }, "duration"},
+      {[](v1::MaintenanceWindow* m) { m->mutable_duration()->set_seconds(25 * 3600); }, "duration"},
+      {[](v1::MaintenanceWindow* m) { m->clear_duration(); }, "duration is required"},
+  };
+  for (const Bad& b : bad) {
+    v1::SetMaintenanceWindowsRequest r = req;
+    b.edit(r.mutable_maintenance_windows(0));
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->SetMaintenanceWindows(&ctx, r, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.mentions;
+    EXPECT_TRUE(absl::StrContains(s.error_message(), b.mentions)) << s.error_message();
+  }
+  EXPECT_EQ(Target("prod").maintenance_windows(0).utc_start_hour(), 2u);  // unchanged
+}
+
+TEST_F(ApiTest, ChannelChangesAreRecorded) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.0.0").ok());
+  ASSERT_TRUE(SetTarget("prod", "15.1.0").ok());
+  ASSERT_TRUE(SetTarget("prod", "15.1.0").ok());  // no-op: no record
+  EXPECT_FALSE(SetTarget("prod", "16.0.0").ok());  // refused: no record
+  v1::ListChannelChangesRequest req;
+  req.set_name("channels/prod");
+  v1::ListChannelChangesResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->ListChannelChanges(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.changes_size(), 2);
+  EXPECT_EQ(resp.changes(0).field(), "target_version");
+  EXPECT_EQ(resp.changes(0).old_value(), "15.0.0");
+  EXPECT_EQ(resp.changes(0).new_value(), "15.1.0");
+  EXPECT_EQ(resp.changes(1).field(), "created");
+}
+
+// --- Reports ---------------------------------------------------------------------
+
+TEST_F(ApiTest, ReportsAreIdempotentPerSequence) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  v1::ReportStatusRequest r = Report("host-a", "prod", "15.1.0", 5);
+  AddOutcome(&r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED);
+  v1::ReportStatusResponse resp;
+  ASSERT_TRUE(Send(r, &resp).ok());
+  EXPECT_EQ(resp.disposition(), v1::ReportStatusResponse::DISPOSITION_ACCEPTED);
+  EXPECT_EQ(resp.stored_sequence(), 5);
+
+  // Same report again: nothing changes, the outcome is stored once.
+  ASSERT_TRUE(Send(r, &resp).ok());
+  EXPECT_EQ(resp.disposition(), v1::ReportStatusResponse::DISPOSITION_DUPLICATE);
+  // An older one with other content is ignored.
+  v1::ReportStatusRequest old = Report("host-a", "prod", "14.0.0", 4, v1::HEALTH_UNHEALTHY);
+  AddOutcome(&old, "14.0.0", "15.0.0", v1::UPDATE_RESULT_FAILED, "boom");
+  ASSERT_TRUE(Send(old, &resp).ok());
+  EXPECT_EQ(resp.disposition(), v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
+  EXPECT_EQ(resp.stored_sequence(), 5);
+
+  EXPECT_EQ(QueryValue(db_, "SELECT current_version || ' ' || sequence || ' ' || health FROM agents"),
+            "15.1.0 5 1");
+  EXPECT_EQ(CountRows("update_events"), 1);
+  v1::RolloutStatus st = Status("prod");
+  EXPECT_EQ(st.total_agents(), 1);
+  EXPECT_EQ(st.succeeded_since_target(), 1);
+  EXPECT_EQ(st.failed_since_target(), 0);
+
+  // A newer one applies.
+  ASSERT_TRUE(Send(Report("host-a", "prod", "15.2.0", 6), &resp).ok());
+  EXPECT_EQ(resp.disposition(), v1::ReportStatusResponse::DISPOSITION_ACCEPTED);
+  EXPECT_EQ(Status("prod").on_target(), 1);
+
+  absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"accepted\"}"), 2);
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"duplicate\"}"), 1);
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"out_of_order\"}"), 1);
+}
+
+TEST_F(ApiTest, ReportForUnknownChannelIsNotFound) {
+  grpc::Status s = Send(Report("h1", "ghost", "15.0.0", 1));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "\"ghost\"")) << s.error_message();
+  EXPECT_EQ(CountRows("agents"), 0);
+}
+
+TEST_F(ApiTest, BadReportsAreRejectedAndWriteNothing) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  using Edit = std::function<void(v1::ReportStatusRequest*)>;
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  const std::vector<std::pair<Edit, std::string>> cases = {
+      {[](auto* r) { r->set_host_id(""); }, "host_id is required"},
+      {[](auto* r) { r->set_host_id(std::string(129, 'h')); }, "host_id"},
+      {[](auto* r) { r->set_host_id("bad host"); }, "\"bad host\""},
+      {[](auto* r) { r->set_channel("prod"); }, "channels/{channel}"},
+      {[](auto* r) { r->set_channel("channels/Prod"); }, "\"Prod\""},
+      {[](auto* r) { r->set_group(std::string(65, 'g')); }, "group"},
+      {[](auto* r) { r->set_current_version("15.1"); }, "current_version"},
+      {[](auto* r) { r->set_current_version(""); }, "current_version is required"},
+      {[](auto* r) { r->set_health(v1::HEALTH_UNSPECIFIED); }, "health 0"},
+      {[](auto* r) { r->set_health(static_cast<v1::Health>(7)); }, "health 7"},
+      {[](auto* r) { r->set_updater_version(std::string(65, 'u')); }, "updater_version"},
+      {[](auto* r) { r->set_sequence(0); }, "sequence 0"},
+      {[](auto* r) { r->set_sequence(-3); }, "sequence -3"},
+      {[](auto* r) { for (int i = 0; i < 33; ++i) AddOutcome(r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED); },
+       "outcomes holds 33"},
+      {[](auto* r) { AddOutcome(r, "15.0.0", "nope", v1::UPDATE_RESULT_SUCCEEDED); }, "outcomes[0].to_version"},
+      {[](auto* r) { AddOutcome(r, "15.0.0", "15.1.0", static_cast<v1::UpdateResult>(9)); }, "result 9"},
+      {[](auto* r) { AddOutcome(r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_FAILED, std::string(3000, 'e')); },
+       "outcomes[0].error"},
+      {[now](auto* r) {
+         AddOutcome(r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED);
+         r->mutable_outcomes(0)->mutable_finish_time()->set_seconds(now + 86400);
+       },
+       "finish_time"},
+      {[](auto* r) {
+         AddOutcome(r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED);
+         r->mutable_outcomes(0)->clear_start_time();
+       },
+       "start_time is required"},
+      {[now](auto* r) {
+         AddOutcome(r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED);
+         r->mutable_outcomes(0)->mutable_start_time()->set_seconds(now - 5);
+         r->mutable_outcomes(0)->mutable_finish_time()->set_seconds(now - 50);
+       },
+       "before start_time"},
+  };
+  for (const auto& [edit, mentions] : cases) {
+    v1::ReportStatusRequest r = Report("good-host", "prod", "15.1.0", 1);
+    edit(&r);
+    grpc::Status s = Send(r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << mentions << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), mentions)) << s.error_message();
+  }
+  EXPECT_EQ(CountRows("agents"), 0);
+  EXPECT_EQ(CountRows("update_events"), 0);
+  absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"invalid\"}"), static_cast<double>(cases.size()));
+}
+
+TEST_F(ApiTest, OversizedMessageIsResourceExhausted) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0").ok());
+  v1::ReportStatusRequest r = Report("h1", "prod", "15.1.0", 1);
+  r.set_updater_version(std::string(100 * 1024, 'x'));
+  grpc::Status s = Send(r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(CountRows("agents"), 0);
+}
+
+// --- Rollout status and listing ---------------------------------------------------
+
+TEST_F(ApiTest, RolloutStatusCountsTheFleet) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.1.0").ok());
+  int64_t seq = 1;
+  ASSERT_TRUE(Send(Report("a1", "prod", "15.1.0", seq)).ok());
+  ASSERT_TRUE(Send(Report("a2", "prod", "15.1.0", seq, v1::HEALTH_UNHEALTHY)).ok());
+  ASSERT_TRUE(Send(Report("a3", "prod", "15.0.0", seq)).ok());
+  ASSERT_TRUE(Send(Report("a4", "prod", "13.0.0", seq)).ok());        // two majors behind
+  ASSERT_TRUE(Send(Report("a5", "prod", "15.3.0", seq)).ok());        // above control plane
+  v1::ReportStatusRequest failed = Report("a6", "prod", "15.0.0", seq);
+  AddOutcome(&failed, "15.0.0", "15.1.0", v1::UPDATE_RESULT_ROLLED_BACK, "health check failed");
+  AddOutcome(&failed, "15.0.0", "15.1.0", v1::UPDATE_RESULT_FAILED, "download failed");
+  ASSERT_TRUE(Send(failed).ok());
+
+  v1::RolloutStatus st = Status("prod");
+  EXPECT_EQ(st.total_agents(), 6);
+  EXPECT_EQ(st.on_target(), 2);
+  EXPECT_EQ(st.healthy(), 5);
+  EXPECT_EQ(st.unhealthy(), 1);
+  EXPECT_EQ(st.out_of_policy(), 2);
+  EXPECT_EQ(st.stale(), 0);
+  EXPECT_EQ(st.failed_since_target(), 1);
+  EXPECT_EQ(st.rolled_back_since_target(), 1);
+  EXPECT_NEAR(st.percent_on_target(), 100.0 * 2 / 6, 1e-9);
+  ASSERT_EQ(st.versions_size(), 4);
+  EXPECT_EQ(st.versions(0).version(), "15.3.0");
+  EXPECT_TRUE(st.versions(0).out_of_policy());
+  EXPECT_EQ(st.versions(1).version(), "15.1.0");
+  EXPECT_EQ(st.versions(1).unhealthy(), 1);
+  EXPECT_TRUE(st.versions(1).on_target());
+
+  // A new target starts counting outcomes afresh.
+  ASSERT_TRUE(SetTarget("prod", "15.2.0").ok());
+  st = Status("prod");
+  EXPECT_EQ(st.failed_since_target(), 0);
+  EXPECT_EQ(st.rolled_back_since_target(), 0);
+  EXPECT_EQ(st.on_target(), 0);
+
+  // An agent moving channel moves its count.
+  ASSERT_TRUE(CreateChannel("canary", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(Send(Report("a1", "canary", "15.2.0", 2)).ok());
+  EXPECT_EQ(Status("prod").total_agents(), 5);
+  EXPECT_EQ(Status("canary").total_agents(), 1);
+  EXPECT_EQ(Status("canary").on_target(), 1);
+
+  // Metrics show the same numbers once refreshed.
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+    return body.ok() && MetricValue(*body, "drover_channel_agents{channel=\"prod\"}") == 5 &&
+           MetricValue(*body, "drover_agents_out_of_policy{channel=\"prod\"}") == 2 &&
+           MetricValue(*body, "drover_agents{channel=\"canary\",health=\"healthy\",version=\"15.2.0\"}") == 1 &&
+           !absl::StrContains(*body, "a1\"");
+  }));
+}
+
+TEST_F(ApiTest, ListAgentsFiltersAndPages) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(CreateChannel("quick", "15.2.0", "15.2.0", nullptr, absl::Seconds(1)).ok());
+  std::set<std::string> all;
+  for (int i = 0; i < 7; ++i) {
+    std::string host = absl::StrCat("p", i);
+    all.insert(host);
+    ASSERT_TRUE(Send(Report(host, "prod", i < 3 ? "15.2.0" : "15.1.0", 1,
+                            i == 6 ? v1::HEALTH_UNHEALTHY : v1::HEALTH_HEALTHY))
+                    .ok());
+  }
+  ASSERT_TRUE(Send(Report("q0", "quick", "13.0.0", 1)).ok());
+
+  v1::ListAgentsRequest req;
+  req.set_page_size(2);
+  std::vector<std::string> paged = ListHosts(req);
+  EXPECT_EQ(paged.size(), 8u);
+  EXPECT_EQ(std::set<std::string>(paged.begin(), paged.end()).size(), 8u);  // each exactly once
+
+  req.set_channel("channels/prod");
+  EXPECT_EQ(ListHosts(req).size(), 7u);
+  req.set_version("v15.2.0");
+  EXPECT_EQ(ListHosts(req), (std::vector<std::string>{"p0", "p1", "p2"}));
+  req.clear_version();
+  req.set_health(v1::HEALTH_UNHEALTHY);
+  EXPECT_EQ(ListHosts(req), (std::vector<std::string>{"p6"}));
+
+  v1::ListAgentsRequest oop;
+  oop.set_out_of_policy_only(true);
+  EXPECT_EQ(ListHosts(oop), (std::vector<std::string>{"q0"}));
+
+  // The quick channel's agent goes stale after 3 s of silence.
+  v1::ListAgentsRequest stale;
+  stale.set_stale_only(true);
+  EXPECT_TRUE(ListHosts(stale).empty());
+  EXPECT_TRUE(PollUntil(absl::Seconds(15), [&] { return ListHosts(stale) == std::vector<std::string>{"q0"}; }));
+  EXPECT_EQ(Status("quick").stale(), 1);
+  EXPECT_EQ(Status("prod").stale(), 0);
+
+  v1::ListAgentsRequest bad;
+  bad.set_page_token("garbage!");
+  v1::ListAgentsResponse resp;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->ListAgents(&ctx, bad, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "page_token")) << s.error_message();
+  }
+  bad.clear_page_token();
+  bad.set_page_size(5000);
+  grpc::ClientContext ctx;
+  EXPECT_EQ(ops_->ListAgents(&ctx, bad, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ApiTest, AgentAndItsHistory) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  for (int i = 1; i <= 5; ++i) {
+    v1::ReportStatusRequest r = Report("h1", "prod", absl::StrCat("15.0.", i), i);
+    AddOutcome(&r, absl::StrCat("15.0.", i - 1), absl::StrCat("15.0.", i), v1::UPDATE_RESULT_SUCCEEDED);
+    ASSERT_TRUE(Send(r).ok());
+  }
+  v1::GetAgentRequest get;
+  get.set_host_id("h1");
+  v1::Agent agent;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->GetAgent(&ctx, get, &agent).ok());
+  }
+  EXPECT_EQ(agent.current_version(), "15.0.5");
+  EXPECT_EQ(agent.sequence(), 5);
+  EXPECT_EQ(agent.channel(), "channels/prod");
+  EXPECT_FALSE(agent.stale());
+
+  v1::ListUpdateEventsRequest req;
+  req.set_host_id("h1");
+  req.set_page_size(2);
+  std::vector<std::string> to_versions;
+  for (;;) {
+    v1::ListUpdateEventsResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->ListUpdateEvents(&ctx, req, &resp).ok());
+    for (const v1::UpdateEvent& e : resp.events()) to_versions.push_back(e.outcome().to_version());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(to_versions, (std::vector<std::string>{"15.0.5", "15.0.4", "15.0.3", "15.0.2", "15.0.1"}));
+
+  get.set_host_id("nobody");
+  grpc::ClientContext ctx;
+  grpc::Status s = ops_->GetAgent(&ctx, get, &agent);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "\"nobody\""));
+}
+
+// --- Standard services ---------------------------------------------------------
+
+TEST_F(ApiTest, HealthAndReflectionAreServed) {
+  grpc::GenericStub generic(channel_);
+  // grpc.health.v1.HealthCheckRequest{} is empty; the response holds
+  // status = SERVING (field 1, value 1): bytes 08 01.
+  grpc::ByteBuffer request(nullptr, 0), response;
+  {
+    grpc::ClientContext ctx;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                      [&](grpc::Status s) {
+                        std::lock_guard<std::mutex> l(mu);
+                        status = s;
+                        done = true;
+                        cv.notify_one();
+                      });
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return done; });
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    std::vector<grpc::Slice> slices;
+    ASSERT_TRUE(response.Dump(&slices).ok());
+    std::string bytes;
+    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+  }
+  // Reflection: ServerReflectionRequest{list_services: ""} is field 7 (0x3a), empty.
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> stream = generic.PrepareCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  void* tag;
+  bool ok;
+  stream->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::Slice req_slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer req_buf(&req_slice, 1);
+  stream->Write(req_buf, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  grpc::ByteBuffer reply;
+  stream->Read(&reply, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_TRUE(absl::StrContains(bytes, "drover.v1.OperatorService"));
+  EXPECT_TRUE(absl::StrContains(bytes, "drover.v1.UpdaterService"));
+  ctx.TryCancel();
+  grpc::Status finish_status;
+  stream->Finish(&finish_status, reinterpret_cast<void*>(4));
+  cq.Next(&tag, &ok);
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(ApiTest, MetricsCarryBuildInfoAndNoHostIds) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(Send(Report("secret-host-1234", "prod", "15.2.0", 1)).ok());
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+    return body.ok() && MetricValue(*body, "drover_agents_on_target{channel=\"prod\"}") == 1;
+  }));
+  absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok());
+  EXPECT_TRUE(absl::StrContains(*body, "drover_build_info{"));
+  EXPECT_TRUE(absl::StrContains(*body, "drover_report_batch_size_bucket"));
+  EXPECT_TRUE(absl::StrContains(*body, "drover_report_batch_commit_duration_seconds_bucket"));
+  EXPECT_EQ(MetricValue(*body, "drover_channel_critical{channel=\"prod\"}"), 0);
+  EXPECT_EQ(MetricValue(*body,
+                        "drover_channel_target_info{channel=\"prod\",control_plane_version=\"15.2.0\","
+                        "target_version=\"15.2.0\"}"),
+            1);
+  EXPECT_FALSE(absl::StrContains(*body, "secret-host-1234"));
+}
+
+// --- Several replicas on one database -------------------------------------------
+
+TEST_F(ApiTest, ReplicasShareOneDatabaseConsistently) {
+  std::unique_ptr<CoordinatorServer> second = StartServer();
+  ASSERT_NE(second, nullptr);
+  auto channel2 = grpc::CreateChannel(second->grpc_address(), grpc::InsecureChannelCredentials());
+  auto updater2 = v1::UpdaterService::NewStub(channel2);
+
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.1.0").ok());
+  // The other replica sees the change within its cache age.
+  v1::GetTargetRequest treq;
+  treq.set_channel("channels/prod");
+  EXPECT_TRUE(PollUntil(absl::Seconds(5), [&] {
+    v1::GetTargetResponse t;
+    grpc::ClientContext ctx;
+    return updater2->GetTarget(&ctx, treq, &t).ok() && t.target_version() == "15.1.0";
+  }));
+
+  // Both replicas ingest reports for the same hosts at once, new hosts included.
+  constexpr int kHosts = 200, kRounds = 5;
+  std::atomic<int> failures{0};
+  auto drive = [&](v1::UpdaterService::Stub* stub, int parity) {
+    for (int round = 1; round <= kRounds; ++round) {
+      for (int h = 0; h < kHosts; ++h) {
+        v1::ReportStatusRequest r = Report(absl::StrCat("h", h), "prod", (round + h + parity) % 2 ? "15.1.0" : "15.0.0",
+                                           round * 2 + parity,
+                                           (h + round) % 3 == 0 ? v1::HEALTH_UNHEALTHY : v1::HEALTH_HEALTHY);
+        v1::ReportStatusResponse resp;
+        grpc::ClientContext ctx;
+        if (!stub->ReportStatus(&ctx, r, &resp).ok()) ++failures;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.emplace_back(drive, updater_.get(), 0);
+  threads.emplace_back(drive, updater2.get(), 1);
+  threads.emplace_back(drive, updater_.get(), 1);
+  threads.emplace_back(drive, updater2.get(), 0);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  // The counters agree exactly with the agents they summarise.
+  EXPECT_EQ(QueryValue(db_,
+                       "SELECT count(*) FROM (SELECT channel, current_version, health, count(*) AS n FROM agents "
+                       "GROUP BY 1, 2, 3) a FULL JOIN (SELECT * FROM fleet_counts WHERE agents <> 0) f "
+                       "ON a.channel = f.channel AND a.current_version = f.version AND a.health = f.health "
+                       "WHERE a.n IS DISTINCT FROM f.agents"),
+            "0");
+  EXPECT_EQ(Status("prod").total_agents(), kHosts);
+  EXPECT_EQ(QueryValue(db_, "SELECT min(sequence) FROM agents"), absl::StrCat(kRounds * 2 + 1));
+}
+
+}  // namespace
+}  // namespace drover

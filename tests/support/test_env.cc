@@ -1,0 +1,325 @@
+#include "tests/support/test_env.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+namespace drover::testing {
+namespace {
+
+std::string SourceDir() { return DROVER_SOURCE_DIR; }
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string tmpl = absl::StrCat("/tmp/", prefix, "XXXXXX");
+  char* dir = mkdtemp(tmpl.data());
+  return dir == nullptr ? "" : std::string(dir);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string UniqueName(const std::string& prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  return absl::StrCat(prefix, "_", getpid(), "_", rng() % 1000000000);
+}
+
+// URL with its database name replaced.
+std::string WithDatabase(const std::string& url, const std::string& db) {
+  std::string base = url.substr(0, url.find('?'));
+  return base.substr(0, base.rfind('/') + 1) + db;
+}
+
+}  // namespace
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
+  CommandResult result;
+  int fds[2];
+  if (pipe(fds) != 0) return result;
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  const absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fds[0], POLLIN, 0};
+    int left = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
+    if (poll(&p, 1, left) <= 0) {
+      kill(pid, SIGKILL);
+      result.output += "\n[timed out]";
+      break;
+    }
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    result.output.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+bool PollUntil(absl::Duration timeout, const std::function<bool()>& ready) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Duration pause = absl::Milliseconds(1);
+  for (;;) {
+    if (ready()) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(pause);  // pacing between checks of a condition, bounded by the deadline
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
+}
+
+// --- PostgreSQL ------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<TestPostgres>> TestPostgres::StartPrivate() {
+  std::string dir = MakeTempDir("drover-pg-");
+  if (dir.empty()) return absl::InternalError("mkdtemp failed");
+  int port = FreePort();
+  const std::string script = SourceDir() + "/deploy/lib/pg.sh";
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{script, "init", dir}, {script, "start", dir, absl::StrCat(port)}}) {
+    CommandResult r = RunCommand(cmd, absl::Seconds(120));
+    if (r.exit_code != 0) return absl::UnavailableError(absl::StrCat(cmd[1], " failed: ", r.output));
+  }
+  return std::unique_ptr<TestPostgres>(new TestPostgres(dir, port));
+}
+
+TestPostgres::~TestPostgres() {
+  Stop("immediate").IgnoreError();
+  RunCommand({"rm", "-rf", dir_});
+}
+
+std::string TestPostgres::Url(const std::string& db) const {
+  CommandResult r = RunCommand({SourceDir() + "/deploy/lib/pg.sh", "url", dir_, absl::StrCat(port_), db});
+  return std::string(absl::StripAsciiWhitespace(r.output));
+}
+
+absl::Status TestPostgres::CreateDatabase(const std::string& db) {
+  CommandResult r = RunCommand({SourceDir() + "/deploy/lib/pg.sh", "createdb", dir_, absl::StrCat(port_), db});
+  if (r.exit_code != 0) return absl::InternalError(r.output);
+  return absl::OkStatus();
+}
+
+absl::Status TestPostgres::Stop(const std::string& mode) {
+  CommandResult r = RunCommand({SourceDir() + "/deploy/lib/pg.sh", "stop", dir_, mode});
+  if (r.exit_code != 0) return absl::InternalError(r.output);
+  return absl::OkStatus();
+}
+
+absl::Status TestPostgres::Start() {
+  CommandResult r =
+      RunCommand({SourceDir() + "/deploy/lib/pg.sh", "start", dir_, absl::StrCat(port_)}, absl::Seconds(120));
+  if (r.exit_code != 0) return absl::InternalError(r.output);
+  return absl::OkStatus();
+}
+
+std::string NewTestDatabase() {
+  static std::mutex mu;
+  static std::string admin_url;
+  static std::unique_ptr<TestPostgres> own;
+  std::lock_guard<std::mutex> lock(mu);
+  if (admin_url.empty()) {
+    if (const char* env = std::getenv("DROVER_TEST_DATABASE_URL"); env != nullptr && *env != '\0') {
+      admin_url = env;
+    } else {
+      absl::StatusOr<std::unique_ptr<TestPostgres>> pg = TestPostgres::StartPrivate();
+      if (!pg.ok()) {
+        std::fprintf(stderr, "cannot start PostgreSQL for tests: %s\n", std::string(pg.status().message()).c_str());
+        std::abort();
+      }
+      own = *std::move(pg);
+      admin_url = own->Url("postgres");
+    }
+  }
+  const std::string db = UniqueName("t");
+  pqxx::connection conn(admin_url);
+  pqxx::nontransaction tx(conn);
+  tx.exec(absl::StrCat("CREATE DATABASE ", db));
+  return WithDatabase(admin_url, db);
+}
+
+std::vector<std::string> QueryColumn(const std::string& url, const std::string& sql) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction tx(conn);
+  std::vector<std::string> out;
+  for (const pqxx::row& row : tx.exec(sql)) out.push_back(row[0].is_null() ? "NULL" : row[0].as<std::string>());
+  return out;
+}
+
+std::string QueryValue(const std::string& url, const std::string& sql) {
+  std::vector<std::string> col = QueryColumn(url, sql);
+  return col.empty() ? "" : col[0];
+}
+
+std::string BinaryPath(const std::string& name) { return absl::StrCat(DROVER_BIN_DIR, "/", name); }
+
+// --- Coordinator process ---------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
+    const std::string& database_url, const std::vector<std::string>& extra_flags) {
+  auto p = std::unique_ptr<CoordinatorProcess>(new CoordinatorProcess());
+  p->dir_ = MakeTempDir("drover-coord-");
+  const std::string ready = p->dir_ + "/ready";
+  const std::string log = p->dir_ + "/log";
+  std::vector<std::string> argv = {BinaryPath("drover-coordinator"), "--database=" + database_url,
+                                   "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+                                   "--ready_file=" + ready, "--fleet_refresh=200ms"};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  p->pid_ = fork();
+  if (p->pid_ == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  bool up = PollUntil(absl::Seconds(60), [&] { return access(ready.c_str(), F_OK) == 0 || !p->Alive(); });
+  if (!up || !p->Alive()) {
+    return absl::UnavailableError(absl::StrCat("coordinator did not start: ", p->Log()));
+  }
+  for (absl::string_view line : absl::StrSplit(ReadFile(ready), '\n')) {
+    if (absl::ConsumePrefix(&line, "grpc=")) p->grpc_address_ = std::string(line);
+    if (absl::ConsumePrefix(&line, "metrics=")) p->metrics_address_ = std::string(line);
+  }
+  return p;
+}
+
+CoordinatorProcess::~CoordinatorProcess() {
+  if (pid_ > 0 && Alive()) {
+    kill(pid_, SIGKILL);
+    WaitForExit(absl::Seconds(10));
+  }
+  RunCommand({"rm", "-rf", dir_});
+}
+
+void CoordinatorProcess::Signal(int sig) { kill(pid_, sig); }
+
+bool CoordinatorProcess::Alive() {
+  if (exited_) return false;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exited_ = true;
+    return false;
+  }
+  return true;
+}
+
+int CoordinatorProcess::WaitForExit(absl::Duration timeout) {
+  int status = -1;
+  bool done = PollUntil(timeout, [&] {
+    int s = 0;
+    pid_t r = waitpid(pid_, &s, WNOHANG);
+    if (r == pid_) {
+      status = s;
+      exited_ = true;
+      return true;
+    }
+    return false;
+  });
+  return done ? status : -1;
+}
+
+std::string CoordinatorProcess::Log() const { return ReadFile(dir_ + "/log"); }
+
+// --- HTTP ---------------------------------------------------------------------------
+
+absl::StatusOr<std::string> HttpGet(const std::string& host_port, const std::string& path) {
+  std::vector<std::string> parts = absl::StrSplit(host_port, ':');
+  int port = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) {
+    return absl::InvalidArgumentError("bad address " + host_port);
+  }
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, parts[0].c_str(), &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError("connect to " + host_port + " failed");
+  }
+  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host_port, "\r\n\r\n");
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return absl::UnavailableError("write failed");
+  }
+  std::string response;
+  char buf[65536];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 10000) <= 0) break;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  if (body == std::string::npos) return absl::UnavailableError("no HTTP response from " + host_port);
+  return response.substr(body + 4);
+}
+
+double MetricValue(const std::string& body, const std::string& series) {
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    if (line.size() > series.size() && line.substr(0, series.size()) == series && line[series.size()] == ' ') {
+      double v = 0;
+      if (absl::SimpleAtod(line.substr(series.size() + 1), &v)) return v;
+    }
+  }
+  return -1;
+}
+
+}  // namespace drover::testing
