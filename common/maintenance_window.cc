@@ -147,7 +147,8 @@ absl::StatusOr<std::vector<MaintenanceWindow>> DecodeWindows(absl::string_view t
   for (absl::string_view item : absl::StrSplit(text, ';')) {
     std::vector<absl::string_view> parts = absl::StrSplit(item, '/');
     int hour = 0, minutes = 0;
-    if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &hour) ||
+    // An empty weekday field must not decode as "every day": that is "*".
+    if (parts.size() != 3 || parts[0].empty() || !absl::SimpleAtoi(parts[1], &hour) ||
         !absl::SimpleAtoi(parts[2], &minutes)) {
       return absl::DataLossError(absl::StrCat("stored maintenance window \"", item, "\" is malformed"));
     }

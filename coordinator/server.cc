@@ -79,6 +79,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     int port = 0;
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &port);
     builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
+    // gRPC sets SO_REUSEPORT by default, which would let a second coordinator
+    // silently share a port with the first; fail loudly instead.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(&updater_service_);
     builder.RegisterService(&operator_service_);
     server_ = builder.BuildAndStart();
@@ -124,6 +127,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     while (!stopped_) {
       lock.unlock();
       absl::StatusOr<std::vector<store::RolloutInputs>> inputs = store_.GetAllRolloutInputs();
+      metrics_.SetDatabaseUp(inputs.ok());
+      metrics_.SetDatabaseRetries(store_.retries());
       if (inputs.ok()) {
         metrics_.UpdateFleet(*inputs, clock_.Now());
       } else {

@@ -62,6 +62,12 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
       last_refresh_(Gauge(*registry_, "drover_fleet_refresh_timestamp_seconds",
                           "When the fleet gauges were last refreshed")
                         .Add({})),
+      db_retries_(prometheus::BuildCounter()
+                      .Name("drover_database_retries_total")
+                      .Help("Transactions run again after a serialization failure, deadlock or lost race")
+                      .Register(*registry_)
+                      .Add({})),
+      db_up_(Gauge(*registry_, "drover_database_up", "1 when the last fleet refresh reached PostgreSQL").Add({})),
       agents_(Gauge(*registry_, "drover_agents", "Agents by channel, version and health")),
       agents_total_(Gauge(*registry_, "drover_channel_agents", "Agents per channel")),
       on_target_(Gauge(*registry_, "drover_agents_on_target", "Agents running their channel's target version")),
@@ -114,6 +120,13 @@ void FleetMetrics::CountRpc(const std::string& method, int grpc_code) {
 }
 
 void FleetMetrics::CountRefreshError() { refresh_errors_.Increment(); }
+
+void FleetMetrics::SetDatabaseRetries(int64_t total) {
+  const double delta = static_cast<double>(total) - db_retries_.Value();
+  if (delta > 0) db_retries_.Increment(delta);
+}
+
+void FleetMetrics::SetDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }
 
 void FleetMetrics::ReplaceGauges(prometheus::Family<prometheus::Gauge>& family,
                                  std::map<std::map<std::string, std::string>, prometheus::Gauge*>& current,

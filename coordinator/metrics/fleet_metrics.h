@@ -40,6 +40,9 @@ class FleetMetrics {
   // Replaces every fleet gauge with what `inputs` say.
   void UpdateFleet(const std::vector<store::RolloutInputs>& inputs, absl::Time now);
   void CountRefreshError();
+  // Brings drover_database_retries_total up to `total` (the store's own count).
+  void SetDatabaseRetries(int64_t total);
+  void SetDatabaseUp(bool up);
 
  private:
   // Sets gauges of a family, removing label sets not in `values`.
@@ -59,6 +62,8 @@ class FleetMetrics {
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Counter& refresh_errors_;
   prometheus::Gauge& last_refresh_;
+  prometheus::Counter& db_retries_;
+  prometheus::Gauge& db_up_;
 
   prometheus::Family<prometheus::Gauge>& agents_;
   prometheus::Family<prometheus::Gauge>& agents_total_;

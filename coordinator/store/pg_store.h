@@ -45,6 +45,9 @@ class PgStore final : public ChannelStore, public AgentStore {
   // True when a connection can be had and answers a trivial query.
   absl::Status Ping();
 
+  // Transactions retried after a lost race or deadlock (see PgPool::retries).
+  int64_t retries() const { return pool_.retries() + ingest_pool_.retries(); }
+
  private:
   PgStoreOptions options_;
   PgPool pool_;

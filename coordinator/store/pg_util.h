@@ -2,6 +2,7 @@
 // array literals (libpqxx 6.4 has no container-to-array conversion) and time.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -66,6 +67,10 @@ class PgPool {
   // connection cannot be opened.
   absl::StatusOr<Lease> Acquire();
 
+  // Transactions run again after a serialization failure, deadlock or lost
+  // race, since start.
+  int64_t retries() const { return retries_.load(std::memory_order_relaxed); }
+
   // Runs `fn` in a fresh transaction-capable lease, retrying Aborted results
   // (serialization failures, deadlocks) a few times. Exceptions from `fn` are
   // mapped with PgErrorToStatus(what); a broken connection is discarded.
@@ -82,6 +87,7 @@ class PgPool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
   int leased_ = 0;
+  std::atomic<int64_t> retries_{0};
 };
 
 template <typename T>
@@ -89,6 +95,7 @@ absl::StatusOr<T> PgPool::Run(absl::string_view what,
                               const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn) {
   absl::Status last;
   for (int attempt = 0; attempt < 5; ++attempt) {
+    if (attempt > 0) retries_.fetch_add(1, std::memory_order_relaxed);
     absl::StatusOr<Lease> lease = Acquire();
     if (!lease.ok()) return lease.status();
     try {

@@ -1,0 +1,341 @@
+// The coordinator as a real process under load, killed with real signals, with
+// its PostgreSQL stopped and started under it: no acknowledged report is lost.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/updater_service.grpc.pb.h"
+#include "tests/support/test_env.h"
+
+namespace drover {
+namespace {
+
+using ::drover::testing::CommandResult;
+using ::drover::testing::CoordinatorProcess;
+using ::drover::testing::NewTestDatabase;
+using ::drover::testing::PollUntil;
+using ::drover::testing::QueryColumn;
+using ::drover::testing::QueryValue;
+using ::drover::testing::RunCommand;
+
+void CreateChannel(const std::string& address, const std::string& id) {
+  auto stub = v1::OperatorService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::CreateChannelRequest req;
+  req.set_channel_id(id);
+  req.set_control_plane_version("15.2.0");
+  req.set_target_version("15.2.0");
+  v1::Channel out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status s = stub->CreateChannel(&ctx, req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+}
+
+// Simulated updaters: each thread owns some hosts and reports with growing
+// sequences, one outcome every 5th report. Remembers what was acknowledged.
+class Load {
+ public:
+  Load(const std::string& address, int threads, int hosts_per_thread) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([this, address, t, hosts_per_thread] { Run(address, t, hosts_per_thread); });
+    }
+  }
+  ~Load() { Stop(); }
+
+  void Stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+  int64_t acked() const { return acked_count_; }
+  int64_t failures_since(int64_t mark) const { return failed_count_ - mark; }
+  int64_t failed() const { return failed_count_; }
+
+  std::map<int, int64_t> codes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return codes_;
+  }
+  std::map<std::string, int64_t> acked_sequences() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_seq_;
+  }
+  std::vector<std::pair<std::string, int64_t>> acked_outcomes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return acked_outcomes_;
+  }
+  void ClearCodes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    codes_.clear();
+  }
+
+ private:
+  void Run(const std::string& address, int t, int hosts) {
+    // A channel per thread, so threads do not share one connection.
+    grpc::ChannelArguments args;
+    args.SetInt("drover.test.thread", t);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+    auto stub = v1::UpdaterService::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+    std::vector<int64_t> seq(hosts, 0);
+    for (int64_t i = 0; !stop_; ++i) {
+      const int h = static_cast<int>(i % hosts);
+      const std::string host = absl::StrCat("t", t, "-h", h);
+      v1::ReportStatusRequest r;
+      r.set_host_id(host);
+      r.set_channel("channels/load");
+      r.set_current_version(i % 2 ? "15.2.0" : "15.1.0");
+      r.set_health(i % 7 == 0 ? v1::HEALTH_UNHEALTHY : v1::HEALTH_HEALTHY);
+      r.set_updater_version("0.1.0");
+      r.set_sequence(++seq[h]);
+      const bool with_outcome = seq[h] % 5 == 0;
+      if (with_outcome) {
+        v1::UpdateOutcome* o = r.add_outcomes();
+        o->set_from_version("15.1.0");
+        o->set_to_version("15.2.0");
+        o->set_result(v1::UPDATE_RESULT_SUCCEEDED);
+        const int64_t now = absl::ToUnixSeconds(absl::Now());
+        o->mutable_start_time()->set_seconds(now - 5);
+        o->mutable_finish_time()->set_seconds(now - 1);
+      }
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::ReportStatusResponse resp;
+      grpc::Status s = stub->ReportStatus(&ctx, r, &resp);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (s.ok()) {
+        acked_seq_[host] = std::max(acked_seq_[host], r.sequence());
+        if (with_outcome) acked_outcomes_.emplace_back(host, r.sequence());
+        ++acked_count_;
+      } else {
+        ++codes_[s.error_code()];
+        ++failed_count_;
+        // An updater retries the same report (same sequence) later.
+        --seq[h];
+      }
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> acked_count_{0};
+  std::atomic<int64_t> failed_count_{0};
+  std::mutex mu_;
+  std::map<std::string, int64_t> acked_seq_;
+  std::vector<std::pair<std::string, int64_t>> acked_outcomes_;
+  std::map<int, int64_t> codes_;
+  std::vector<std::thread> threads_;
+};
+
+// Every acknowledged report is in the database, every acknowledged outcome is
+// there exactly once, and the counters agree with the agents.
+void ExpectNothingLost(const std::string& db, Load& load) {
+  std::map<std::string, int64_t> stored;
+  for (const std::string& row : QueryColumn(db, "SELECT host_id || ' ' || sequence FROM agents")) {
+    size_t sp = row.find(' ');
+    stored[row.substr(0, sp)] = std::stoll(row.substr(sp + 1));
+  }
+  int64_t lost = 0;
+  for (const auto& [host, seq] : load.acked_sequences()) {
+    if (stored[host] < seq) ++lost;
+  }
+  EXPECT_EQ(lost, 0) << "hosts whose acknowledged report is missing";
+
+  std::map<std::pair<std::string, int64_t>, int64_t> events;
+  for (const std::string& row : QueryColumn(db, "SELECT host_id || ' ' || report_sequence FROM update_events")) {
+    size_t sp = row.find(' ');
+    ++events[{row.substr(0, sp), std::stoll(row.substr(sp + 1))}];
+  }
+  int64_t missing = 0, repeated = 0;
+  for (const auto& key : load.acked_outcomes()) {
+    auto it = events.find(key);
+    if (it == events.end()) {
+      ++missing;
+    } else if (it->second != 1) {
+      ++repeated;
+    }
+  }
+  EXPECT_EQ(missing, 0) << "acknowledged outcomes missing";
+  EXPECT_EQ(repeated, 0) << "outcomes stored more than once";
+  for (const auto& [key, n] : events) EXPECT_EQ(n, 1) << key.first << " seq " << key.second;
+
+  EXPECT_EQ(QueryValue(db,
+                       "SELECT count(*) FROM (SELECT channel, current_version, health, count(*) AS n FROM agents "
+                       "GROUP BY 1, 2, 3) a FULL JOIN (SELECT * FROM fleet_counts WHERE agents <> 0) f "
+                       "ON a.channel = f.channel AND a.current_version = f.version AND a.health = f.health "
+                       "WHERE a.n IS DISTINCT FROM f.agents"),
+            "0")
+      << "fleet counters disagree with the agents table";
+}
+
+TEST(ResilienceTest, SigkillUnderLoadLosesNoAcknowledgedReport) {
+  const std::string db = NewTestDatabase();
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> proc = CoordinatorProcess::Start(db);
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  CreateChannel((*proc)->grpc_address(), "load");
+
+  Load load((*proc)->grpc_address(), 8, 50);
+  ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return load.acked() >= 3000; })) << load.acked();
+  (*proc)->Signal(SIGKILL);
+  int status = (*proc)->WaitForExit(absl::Seconds(10));
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  load.Stop();
+  ExpectNothingLost(db, load);
+
+  // A new process on the same database carries on where the old one stopped.
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> again = CoordinatorProcess::Start(db);
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto ops = v1::OperatorService::NewStub(grpc::CreateChannel((*again)->grpc_address(),
+                                                              grpc::InsecureChannelCredentials()));
+  v1::GetRolloutStatusRequest req;
+  req.set_name("channels/load");
+  v1::RolloutStatus st;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops->GetRolloutStatus(&ctx, req, &st).ok());
+  EXPECT_EQ(st.total_agents(), std::stoll(QueryValue(db, "SELECT count(*) FROM agents")));
+  EXPECT_GT(st.total_agents(), 0);
+}
+
+TEST(ResilienceTest, SigtermCommitsInFlightReportsAndExitsZero) {
+  const std::string db = NewTestDatabase();
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> proc = CoordinatorProcess::Start(db);
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  CreateChannel((*proc)->grpc_address(), "load");
+  Load load((*proc)->grpc_address(), 8, 50);
+  ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return load.acked() >= 2000; }));
+  (*proc)->Signal(SIGTERM);
+  int status = (*proc)->WaitForExit(absl::Seconds(30));
+  load.Stop();
+  ASSERT_TRUE(WIFEXITED(status)) << (*proc)->Log();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << (*proc)->Log();
+  EXPECT_TRUE(absl::StrContains((*proc)->Log(), "stopped cleanly")) << (*proc)->Log();
+  ExpectNothingLost(db, load);
+}
+
+TEST(ResilienceTest, PostgresStoppedAndStartedUnderLoad) {
+  absl::StatusOr<std::unique_ptr<testing::TestPostgres>> pg = testing::TestPostgres::StartPrivate();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  ASSERT_TRUE((*pg)->CreateDatabase("drover").ok());
+  const std::string db = (*pg)->Url("drover");
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> proc = CoordinatorProcess::Start(db);
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  const std::string address = (*proc)->grpc_address();
+  CreateChannel(address, "load");
+
+  Load load(address, 4, 50);
+  ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return load.acked() >= 1000; }));
+  ASSERT_TRUE((*pg)->Stop("fast").ok());
+  load.ClearCodes();
+  const int64_t failed_at_stop = load.failed();
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), [&] { return load.failures_since(failed_at_stop) >= 50; }));
+
+  // Operators get UNAVAILABLE too, and the process stays up.
+  auto ops = v1::OperatorService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  {
+    v1::GetRolloutStatusRequest req;
+    req.set_name("channels/load");
+    v1::RolloutStatus st;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops->GetRolloutStatus(&ctx, req, &st);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "database unavailable")) << s.error_message();
+  }
+  EXPECT_TRUE((*proc)->Alive());
+  auto database_up = [&] {
+    absl::StatusOr<std::string> body = testing::HttpGet((*proc)->metrics_address(), "/metrics");
+    return body.ok() ? testing::MetricValue(*body, "drover_database_up") : -1;
+  };
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] { return database_up() == 0; }));
+  std::map<int, int64_t> codes = load.codes();
+  EXPECT_GT(codes[grpc::StatusCode::UNAVAILABLE], 0);
+  for (const auto& [code, n] : codes) {
+    EXPECT_TRUE(code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED)
+        << "unexpected status code " << code << " x" << n;
+  }
+
+  ASSERT_TRUE((*pg)->Start().ok());
+  const int64_t acked_at_restart = load.acked();
+  EXPECT_TRUE(PollUntil(absl::Seconds(60), [&] { return load.acked() >= acked_at_restart + 1000; }))
+      << "reports did not resume after PostgreSQL came back: " << (*proc)->Log();
+  load.Stop();
+  EXPECT_TRUE((*proc)->Alive());
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] { return database_up() == 1; }));
+  ExpectNothingLost(db, load);
+
+  (*proc)->Signal(SIGTERM);
+  int status = (*proc)->WaitForExit(absl::Seconds(30));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << (*proc)->Log();
+}
+
+// --- Start-up and the migrate command ---------------------------------------------
+
+TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
+  const std::string coordinator = testing::BinaryPath("drover-coordinator");
+  CommandResult no_db = RunCommand({coordinator}, absl::Seconds(30));
+  EXPECT_EQ(no_db.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(no_db.output, "--database")) << no_db.output;
+
+  const int closed_port = testing::FreePort();
+  CommandResult unreachable =
+      RunCommand({coordinator, absl::StrCat("--database=postgresql://drover@127.0.0.1:", closed_port, "/drover"),
+                  "--startup_timeout=1s"},
+                 absl::Seconds(30));
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(unreachable.output, "database unavailable")) << unreachable.output;
+
+  CommandResult unknown = RunCommand({coordinator, "frobnicate"}, absl::Seconds(30));
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(unknown.output, "\"frobnicate\"")) << unknown.output;
+
+  const std::string db = NewTestDatabase();
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> first = CoordinatorProcess::Start(db);
+  ASSERT_TRUE(first.ok()) << first.status();
+  CommandResult taken = RunCommand({coordinator, "--database=" + db, "--grpc_listen=" + (*first)->grpc_address(),
+                                    "--metrics_listen=127.0.0.1:0"},
+                                   absl::Seconds(30));
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(taken.output, (*first)->grpc_address())) << taken.output;
+}
+
+TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
+  const std::string db = NewTestDatabase();
+  const std::string coordinator = testing::BinaryPath("drover-coordinator");
+  // Two replicas migrating a fresh database at the same moment.
+  CommandResult a, b;
+  std::thread ta([&] { a = RunCommand({coordinator, "migrate", "--database=" + db}); });
+  std::thread tb([&] { b = RunCommand({coordinator, "migrate", "--database=" + db}); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_EQ(b.exit_code, 0) << b.output;
+  EXPECT_EQ(QueryValue(db, "SELECT version || ' ' || dirty FROM schema_migrations"), "1 false");
+
+  CommandResult again = RunCommand({coordinator, "migrate", "--database=" + db});
+  EXPECT_EQ(again.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(again.output, "schema version 1 -> 1")) << again.output;
+
+  QueryValue(db, "UPDATE schema_migrations SET dirty = true RETURNING 1");
+  CommandResult dirty = RunCommand({coordinator, "migrate", "--database=" + db});
+  EXPECT_EQ(dirty.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(dirty.output, "dirty at version 1")) << dirty.output;
+
+  QueryValue(db, "UPDATE schema_migrations SET dirty = false, version = 999 RETURNING 1");
+  CommandResult newer = RunCommand({coordinator, "migrate", "--database=" + db});
+  EXPECT_EQ(newer.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(newer.output, "999 is newer")) << newer.output;
+}
+
+}  // namespace
+}  // namespace drover
