@@ -42,6 +42,8 @@ case "$cmd" in
     if [[ $(id -u) -eq 0 ]]; then
       id postgres >/dev/null 2>&1 || die "user 'postgres' missing: install the postgresql package (deploy/install-deps.sh)"
       chown -R postgres: "$dir"
+      runuser -u postgres -- test -w "$dir" \
+        || die "user 'postgres' cannot reach $dir (a parent directory is private): choose a data directory outside it, e.g. --data-dir=/var/lib/drover"
     fi
     as_owner "$BIN/initdb" -D "$data" -U drover --pwfile="$dir/password" \
       --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
