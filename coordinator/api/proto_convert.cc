@@ -203,7 +203,12 @@ absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
     const std::string prefix = absl::StrCat(field, "[", i, "]");
     MaintenanceWindow w;
     for (int d : in.weekdays()) w.weekdays.push_back(d);
-    w.utc_start_hour = static_cast<int>(std::min<uint32_t>(in.utc_start_hour(), 1000));
+    // Checked here, before narrowing to int, so the message names the value sent.
+    if (in.utc_start_hour() > 23) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, ": maintenance window utc_start_hour ",
+                                                     in.utc_start_hour(), " is not in 0..23"));
+    }
+    w.utc_start_hour = static_cast<int>(in.utc_start_hour());
     if (!in.has_duration()) {
       return absl::InvalidArgumentError(absl::StrCat(prefix, ".duration is required (e.g. 1h)"));
     }

@@ -36,12 +36,14 @@ absl::StatusOr<std::vector<Migration>> ParseMigrations(const std::vector<Migrati
     }
     mig.version = version;
     mig.title = m[2].str();
-    std::string& slot = m[3] == "up" ? mig.up : mig.down;
-    if (!slot.empty()) {
+    // Track which halves were seen, not whether the SQL is empty: an empty
+    // file repeated must still be caught.
+    const int half = m[3] == "up" ? 1 : 2;
+    if (halves[version] & half) {
       return absl::InvalidArgumentError(absl::StrCat("migration file \"", f.name, "\" is repeated"));
     }
-    slot = f.sql;
-    halves[version] += m[3] == "up" ? 1 : 2;
+    (half == 1 ? mig.up : mig.down) = f.sql;
+    halves[version] |= half;
   }
   std::vector<Migration> out;
   for (auto& [version, mig] : by_version) {
