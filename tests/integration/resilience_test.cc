@@ -170,13 +170,7 @@ void ExpectNothingLost(const std::string& db, Load& load) {
   EXPECT_EQ(repeated, 0) << "outcomes stored more than once";
   for (const auto& [key, n] : events) EXPECT_EQ(n, 1) << key.first << " seq " << key.second;
 
-  EXPECT_EQ(QueryValue(db,
-                       "SELECT count(*) FROM (SELECT channel, current_version, health, count(*) AS n FROM agents "
-                       "GROUP BY 1, 2, 3) a FULL JOIN (SELECT * FROM fleet_counts WHERE agents <> 0) f "
-                       "ON a.channel = f.channel AND a.current_version = f.version AND a.health = f.health "
-                       "WHERE a.n IS DISTINCT FROM f.agents"),
-            "0")
-      << "fleet counters disagree with the agents table";
+  EXPECT_EQ(testing::FleetCounterMismatches(db), 0) << "fleet counters disagree with the agents table";
 }
 
 TEST(ResilienceTest, SigkillUnderLoadLosesNoAcknowledgedReport) {

@@ -41,14 +41,6 @@ class PgStoreTest : public ::testing::Test {
     return r;
   }
 
-  std::string CountersMismatch() {
-    return QueryValue(db_,
-                      "SELECT count(*) FROM (SELECT channel, current_version, health, count(*) AS n FROM agents "
-                      "GROUP BY 1, 2, 3) a FULL JOIN (SELECT * FROM fleet_counts WHERE agents <> 0) f "
-                      "ON a.channel = f.channel AND a.current_version = f.version AND a.health = f.health "
-                      "WHERE a.n IS DISTINCT FROM f.agents");
-  }
-
   std::string db_;
   std::unique_ptr<PgStore> store_;
 };
@@ -88,7 +80,7 @@ TEST_F(PgStoreTest, ReplicasRacingOnNewHostsKeepCountersExact) {
   // The higher sequence wins wherever it landed.
   EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM agents WHERE sequence = 2 AND current_version = '15.2.0'"),
             absl::StrCat(kHosts * kRounds));
-  EXPECT_EQ(CountersMismatch(), "0");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
   std::printf("transactions retried after a lost race: %lld\n",
               static_cast<long long>(store_->retries() + other.retries()));
 }

@@ -201,6 +201,15 @@ std::string QueryValue(const std::string& url, const std::string& sql) {
   return col.empty() ? "" : col[0];
 }
 
+int64_t FleetCounterMismatches(const std::string& url) {
+  return std::stoll(QueryValue(
+      url,
+      "SELECT count(*) FROM (SELECT channel, current_version, health, count(*) AS n FROM agents GROUP BY 1, 2, 3) a "
+      "FULL JOIN (SELECT * FROM fleet_counts WHERE agents <> 0) f "
+      "ON a.channel = f.channel AND a.current_version = f.version AND a.health = f.health "
+      "WHERE a.n IS DISTINCT FROM f.agents"));
+}
+
 std::string BinaryPath(const std::string& name) { return absl::StrCat(DROVER_BIN_DIR, "/", name); }
 
 // --- Coordinator process ---------------------------------------------------------

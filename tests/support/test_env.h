@@ -45,6 +45,10 @@ std::string NewTestDatabase();
 std::vector<std::string> QueryColumn(const std::string& url, const std::string& sql);
 std::string QueryValue(const std::string& url, const std::string& sql);
 
+// How many (channel, version, health) counters in fleet_counts disagree with
+// the agents table they summarise; 0 when the ingest path kept them exact.
+int64_t FleetCounterMismatches(const std::string& url);
+
 // Path of a binary built by this project (build/bin/NAME).
 std::string BinaryPath(const std::string& name);
 
