@@ -1,0 +1,57 @@
+// The updater's state directory: state.txtpb (written atomically), the
+// outbox of undelivered outcomes and reports, and the pass lock.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "drover/v1/updater_config.pb.h"
+
+namespace drover::updater {
+
+class StateStore {
+ public:
+  explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
+
+  // Creates the directory tree (mode 0700).
+  absl::Status Init();
+  const std::string& dir() const { return dir_; }
+
+  // An empty state when there is none yet. A damaged file is moved aside
+  // (state.txtpb.damaged) and an empty state returned, so the updater keeps
+  // working; the returned warning says so.
+  absl::StatusOr<v1::UpdaterState> Load(std::string* warning = nullptr);
+  absl::Status Save(const v1::UpdaterState& state);
+
+  // --- Outbox ---
+  absl::Status AddOutcome(const v1::UpdateOutcome& outcome);
+  // Queued outcomes, oldest first, with their file names.
+  absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> QueuedOutcomes();
+  absl::Status RemoveQueued(const std::vector<std::string>& names);
+  absl::StatusOr<std::optional<v1::PendingReport>> LoadPendingReport();
+  absl::Status SavePendingReport(const v1::PendingReport& report);
+  absl::Status ClearPendingReport();
+
+ private:
+  std::string dir_;
+};
+
+// Holds an exclusive flock on <state_dir>/lock for its lifetime, so two
+// passes never run at once on a host.
+class PassLock {
+ public:
+  // FailedPrecondition when another process holds it (and !wait).
+  static absl::StatusOr<PassLock> Acquire(const std::string& state_dir, bool wait);
+  PassLock(PassLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  PassLock& operator=(PassLock&&) = delete;
+  ~PassLock();
+
+ private:
+  explicit PassLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace drover::updater

@@ -1,0 +1,63 @@
+#include "agent-updater/target/coordinator_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "drover/v1/updater_service.grpc.pb.h"
+
+namespace drover::updater {
+namespace {
+
+absl::Status FromGrpc(const grpc::Status& s, absl::string_view what, const std::string& address) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      absl::StrCat(what, " at ", address, ": ", s.error_message()));
+}
+
+class GrpcCoordinatorClient final : public CoordinatorClient {
+ public:
+  GrpcCoordinatorClient(std::string address, absl::Duration timeout)
+      : address_(std::move(address)), timeout_(timeout) {
+    grpc::ChannelArguments args;
+    // Reconnect quickly after the coordinator returns, but never hammer it.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 1000);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 30000);
+    stub_ = v1::UpdaterService::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  absl::StatusOr<v1::GetTargetResponse> GetTarget(const v1::GetTargetRequest& request) override {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::GetTargetResponse response;
+    grpc::Status s = stub_->GetTarget(&ctx, request, &response);
+    if (!s.ok()) return FromGrpc(s, "fetching the target", address_);
+    return response;
+  }
+
+  absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) override {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::ReportStatusResponse response;
+    grpc::Status s = stub_->ReportStatus(&ctx, request, &response);
+    if (!s.ok()) return FromGrpc(s, "reporting", address_);
+    return response;
+  }
+
+ private:
+  void SetDeadline(grpc::ClientContext& ctx) {
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout_)));
+  }
+
+  const std::string address_;
+  const absl::Duration timeout_;
+  std::unique_ptr<v1::UpdaterService::Stub> stub_;
+};
+
+}  // namespace
+
+std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout) {
+  return std::make_unique<GrpcCoordinatorClient>(address, timeout);
+}
+
+}  // namespace drover::updater

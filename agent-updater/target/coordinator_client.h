@@ -1,0 +1,24 @@
+// The updater's view of the coordinator: fetch the target, deliver reports.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "drover/v1/updater_service.pb.h"
+
+namespace drover::updater {
+
+class CoordinatorClient {
+ public:
+  virtual ~CoordinatorClient() = default;
+  virtual absl::StatusOr<v1::GetTargetResponse> GetTarget(const v1::GetTargetRequest& request) = 0;
+  virtual absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) = 0;
+};
+
+// Over gRPC. The channel is opened on first use and closed by Close(), so an
+// idle daemon holds no connection (and little memory) between passes.
+std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout);
+
+}  // namespace drover::updater

@@ -1,0 +1,66 @@
+#include "agent-updater/triggers/decision.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/semver.h"
+#include "common/version_policy.h"
+
+namespace drover::updater {
+
+const char* ActionName(Action a) {
+  switch (a) {
+    case Action::kNothing: return "nothing";
+    case Action::kWait: return "wait";
+    case Action::kRefuse: return "refuse";
+    case Action::kUpdate: return "update";
+  }
+  return "?";
+}
+
+Decision Decide(const DecisionInput& in) {
+  if (in.schedule && in.schedule->nop) return {Action::kNothing, "schedule says nop: this updater does nothing"};
+  if (!in.target || in.target->empty()) return {Action::kNothing, "no target version"};
+  absl::StatusOr<Semver> target = Semver::Parse(*in.target);
+  if (!target.ok()) return {Action::kRefuse, std::string(target.status().message())};
+  if (in.installed && *in.installed == target->ToString()) {
+    return {Action::kNothing, absl::StrCat("already on target ", *in.installed)};
+  }
+  // The coordinator enforces the rules too; the updater checks again so that
+  // a wrong or tampered answer cannot push an agent out of policy.
+  if (!in.control_plane_version.empty()) {
+    absl::StatusOr<Semver> cp = Semver::Parse(in.control_plane_version);
+    if (!cp.ok()) return {Action::kRefuse, absl::StrCat("control-plane version: ", cp.status().message())};
+    if (absl::Status s = CheckVersionPolicy(*target, *cp, "target version"); !s.ok()) {
+      return {Action::kRefuse, std::string(s.message())};
+    }
+  }
+  if (in.installed) {
+    absl::StatusOr<Semver> installed = Semver::Parse(*in.installed);
+    if (installed.ok() && *target < *installed && !in.downgrade_allowed) {
+      return {Action::kRefuse, absl::StrCat("target ", target->ToString(), " is below installed ", *in.installed,
+                                            " and the coordinator did not mark it as a roll-back")};
+    }
+  }
+  if (!in.rolled_back_version.empty() && in.rolled_back_version == target->ToString()) {
+    return {Action::kWait, absl::StrCat(in.rolled_back_version,
+                                        " was rolled back; not retried until the target changes or "
+                                        "`drover-updater clear`")};
+  }
+  if (!in.coordinator_reachable && in.healthy) {
+    return {Action::kWait, "coordinator unreachable and agent healthy: leaving it as it is"};
+  }
+  // The triggers, OR-ed.
+  if (in.critical) return {Action::kUpdate, "critical update"};
+  if (!in.healthy) return {Action::kUpdate, "agent unhealthy"};
+  if (!in.installed) return {Action::kUpdate, "agent not installed"};
+  if (!in.schedule) return {Action::kUpdate, "no maintenance schedule known"};
+  if (!in.schedule->HasCurrentOrFutureWindow(in.now)) {
+    return {Action::kUpdate, "no current or future maintenance window: treating the agent as unhealthy"};
+  }
+  if (in.schedule->InWindow(in.now)) return {Action::kUpdate, "inside maintenance window"};
+  std::optional<TimeRange> next = in.schedule->Next(in.now);
+  return {Action::kWait,
+          absl::StrCat("outside maintenance window; next opens ",
+                       next ? absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", next->start, absl::UTCTimeZone()) : "never")};
+}
+
+}  // namespace drover::updater

@@ -1,0 +1,39 @@
+// The updater's decision for one pass, as a pure function of what it knows:
+// whether to update now, wait, or refuse the target.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "agent-updater/triggers/schedule.h"
+
+namespace drover::updater {
+
+struct DecisionInput {
+  std::optional<std::string> installed;        // nullopt: agent not installed
+  std::optional<std::string> target;           // nullopt or "": no target known
+  bool critical = false;
+  bool downgrade_allowed = false;
+  std::string control_plane_version;           // empty: unknown
+  bool healthy = true;
+  bool coordinator_reachable = true;
+  // nullopt: no schedule known at all.
+  std::optional<Schedule> schedule;
+  std::string rolled_back_version;             // not retried while it is the target
+  absl::Time now;
+};
+
+enum class Action { kNothing, kWait, kRefuse, kUpdate };
+
+struct Decision {
+  Action action = Action::kNothing;
+  // Which trigger fired (update), or why not (wait, refuse, nothing).
+  std::string reason;
+};
+
+Decision Decide(const DecisionInput& in);
+
+const char* ActionName(Action a);
+
+}  // namespace drover::updater

@@ -1,0 +1,441 @@
+#include "agent-updater/updater.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
+#include "common/log.h"
+#include "common/semver.h"
+
+namespace drover::updater {
+namespace {
+
+absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fallback) {
+  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  out->set_seconds(absl::ToUnixSeconds(t));
+  out->set_nanos(static_cast<int32_t>((absl::ToUnixNanos(t) % 1000000000 + 1000000000) % 1000000000));
+}
+
+std::string Format(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+
+std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
+  std::vector<MaintenanceWindow> out;
+  for (const v1::MaintenanceWindow& w : t.maintenance_windows()) {
+    MaintenanceWindow m;
+    for (int d : w.weekdays()) m.weekdays.push_back(d);
+    m.utc_start_hour = static_cast<int>(w.utc_start_hour());
+    m.duration = absl::Seconds(w.duration().seconds());
+    if (m.Validate().ok()) out.push_back(m);
+  }
+  return out;
+}
+
+// The protocol needs a version; an agent that is not installed reports 0.0.0
+// (which the coordinator lists as out of policy: missing agents stand out).
+constexpr char kNotInstalled[] = "0.0.0";
+
+}  // namespace
+
+Updater::Updater(v1::UpdaterConfig config, UpdaterDeps deps) : config_(std::move(config)), deps_(std::move(deps)) {}
+
+Updater::Health Updater::CheckHealth() {
+  absl::Status s = deps_.health->Check();
+  return {s.ok(), std::string(s.message())};
+}
+
+Updater::Health Updater::WatchHealth(absl::Duration grace, absl::Duration watch) {
+  constexpr absl::Duration kEvery = absl::Milliseconds(500);
+  const absl::Time grace_end = deps_.clock->Now() + grace;
+  Health h = CheckHealth();
+  while (!h.healthy) {
+    if (deps_.clock->Now() >= grace_end) {
+      h.reason = absl::StrCat("not healthy within ", absl::FormatDuration(grace), ": ", h.reason);
+      return h;
+    }
+    deps_.pause(kEvery);
+    h = CheckHealth();
+  }
+  const absl::Time watch_end = deps_.clock->Now() + watch;
+  while (deps_.clock->Now() < watch_end) {
+    deps_.pause(kEvery);
+    h = CheckHealth();
+    if (!h.healthy) {
+      h.reason = absl::StrCat("became unhealthy while watched: ", h.reason);
+      return h;
+    }
+  }
+  return h;
+}
+
+int64_t Updater::NextSequence(v1::UpdaterState& state) {
+  // Time-based floor: an updater whose state was wiped still sends sequences
+  // above the ones the coordinator stored.
+  const int64_t next = std::max(state.last_sequence() + 1, absl::ToUnixMicros(deps_.clock->Now()));
+  state.set_last_sequence(next);
+  return next;
+}
+
+absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
+  StateStore& store = *deps_.state;
+  bool fresh_sent = false;
+  for (int round = 0; round < 8; ++round) {
+    absl::StatusOr<std::optional<v1::PendingReport>> pending = store.LoadPendingReport();
+    if (!pending.ok()) {
+      LogWarning(absl::StrCat("dropping damaged pending report: ", pending.status().message()));
+      if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
+      continue;
+    }
+    absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = store.QueuedOutcomes();
+    if (!queued.ok()) return queued.status();
+    if (pending->has_value()) {
+      // A fold interrupted between saving the report and removing its files.
+      if (absl::Status s = store.RemoveQueued({(*pending)->consumed_files().begin(), (*pending)->consumed_files().end()});
+          !s.ok()) {
+        return s;
+      }
+    } else {
+      if (fresh_sent && queued->empty()) return absl::OkStatus();
+      v1::PendingReport report;
+      v1::ReportStatusRequest& r = *report.mutable_request();
+      r.set_host_id(config_.host_id());
+      r.set_channel(absl::StrCat("channels/", config_.channel()));
+      r.set_group(config_.group());
+      r.set_current_version(installed.value_or(kNotInstalled));
+      r.set_health(healthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
+      r.set_updater_version(kUpdaterVersion);
+      r.set_sequence(NextSequence(state));
+      for (const auto& [name, outcome] : *queued) {
+        if (r.outcomes_size() >= 32) break;
+        *r.add_outcomes() = outcome;
+        report.add_consumed_files(name);
+      }
+      // Sequence first, then the report, then drop the folded files: a crash
+      // anywhere leaves every outcome in exactly one place.
+      if (absl::Status s = store.Save(state); !s.ok()) return s;
+      if (absl::Status s = store.SavePendingReport(report); !s.ok()) return s;
+      if (absl::Status s = store.RemoveQueued({report.consumed_files().begin(), report.consumed_files().end()});
+          !s.ok()) {
+        return s;
+      }
+      pending = std::optional<v1::PendingReport>(report);
+      fresh_sent = true;
+    }
+    absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
+    if (!resp.ok()) return resp.status();
+    if (resp->disposition() == v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER) {
+      // The coordinator holds a newer sequence (our state was lost or
+      // restored): resend the same content above it.
+      state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
+      v1::PendingReport again = **pending;
+      again.mutable_request()->set_sequence(NextSequence(state));
+      if (absl::Status s = store.Save(state); !s.ok()) return s;
+      if (absl::Status s = store.SavePendingReport(again); !s.ok()) return s;
+      continue;
+    }
+    if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::optional<Schedule> Updater::LoadSchedule(const v1::UpdaterState& state, std::string* note) {
+  if (!config_.schedule_file().empty()) {
+    absl::StatusOr<std::string> text = ReadFile(config_.schedule_file());
+    if (!text.ok()) {
+      *note = absl::StrCat("schedule file: ", text.status().message());
+      return std::nullopt;
+    }
+    absl::StatusOr<Schedule> s = ParseTeleportSchedule(*text);
+    if (!s.ok()) {
+      *note = absl::StrCat("schedule file ", config_.schedule_file(), ": ", s.status().message());
+      return std::nullopt;
+    }
+    return *s;
+  }
+  if (!state.has_cached_target()) return std::nullopt;
+  Schedule s;
+  s.recurring = WindowsFrom(state.cached_target().target());
+  if (s.recurring.empty()) return std::nullopt;
+  return s;
+}
+
+v1::UpdateOutcome Updater::RollBack(const std::string& from, const std::string& to, const std::string& why,
+                                    absl::Time started, v1::UpdaterState& state) {
+  v1::UpdateOutcome o;
+  o.set_from_version(from);
+  o.set_to_version(to);
+  SetTime(started, o.mutable_start_time());
+  std::string detail;
+  if (absl::Status s = deps_.installer->Rollback(from); !s.ok()) {
+    detail = absl::StrCat("; roll-back to ", from, " failed: ", s.message());
+  } else if (absl::Status r = deps_.restart(); !r.ok()) {
+    detail = absl::StrCat("; rolled back to ", from, " but restart failed: ", r.message());
+  } else {
+    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)), absl::ZeroDuration());
+    detail = h.healthy ? absl::StrCat("; rolled back to ", from, ", healthy again")
+                       : absl::StrCat("; rolled back to ", from, ", still unhealthy: ", h.reason);
+  }
+  o.set_result(v1::UPDATE_RESULT_ROLLED_BACK);
+  o.set_error(absl::StrCat(why, detail).substr(0, 2000));
+  SetTime(deps_.clock->Now(), o.mutable_finish_time());
+  state.set_rolled_back_version(to);
+  state.set_rolled_back_reason(o.error());
+  return o;
+}
+
+v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const std::string& to,
+                                  v1::UpdaterState& state) {
+  const absl::Time started = deps_.clock->Now();
+  v1::UpdateInProgress* marker = state.mutable_in_progress();
+  marker->set_from_version(from.value_or(""));
+  marker->set_to_version(to);
+  SetTime(started, marker->mutable_start_time());
+  if (absl::Status s = deps_.state->Save(state); !s.ok()) {
+    LogError(absl::StrCat("cannot record the update before starting it: ", s.message()));
+  }
+  v1::UpdateOutcome o;
+  o.set_from_version(from.value_or(""));
+  o.set_to_version(to);
+  SetTime(started, o.mutable_start_time());
+  auto finish = [&](v1::UpdateResult result, const std::string& error) {
+    o.set_result(result);
+    o.set_error(error.substr(0, 2000));
+    SetTime(deps_.clock->Now(), o.mutable_finish_time());
+  };
+
+  LogInfo(absl::StrCat("updating ", config_.agent().name(), " from ", from.value_or("(none)"), " to ", to));
+  if (absl::Status s = deps_.installer->Install(to); !s.ok()) {
+    finish(v1::UPDATE_RESULT_FAILED, absl::StrCat("install of ", to, " failed: ", s.message()));
+  } else if (absl::Status r = deps_.restart(); !r.ok()) {
+    if (from) {
+      o = RollBack(*from, to, absl::StrCat("restart after installing ", to, " failed: ", r.message()), started, state);
+    } else {
+      finish(v1::UPDATE_RESULT_FAILED, absl::StrCat("restart failed: ", r.message()));
+    }
+  } else {
+    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)),
+                           FromProto(config_.agent().health_watch(), absl::Seconds(30)));
+    if (h.healthy) {
+      finish(v1::UPDATE_RESULT_SUCCEEDED, "");
+    } else if (from) {
+      o = RollBack(*from, to, absl::StrCat(to, " is unhealthy: ", h.reason), started, state);
+    } else {
+      finish(v1::UPDATE_RESULT_FAILED, absl::StrCat(to, " is unhealthy and there is no earlier version: ", h.reason));
+    }
+  }
+  state.clear_in_progress();
+  return o;
+}
+
+std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
+  if (!state.has_in_progress()) return std::nullopt;
+  const v1::UpdateInProgress marker = state.in_progress();
+  const absl::Time started = absl::FromUnixSeconds(marker.start_time().seconds());
+  absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
+  LogWarning(absl::StrCat("the previous pass was interrupted while updating to ", marker.to_version(),
+                          "; installed now: ", installed.ok() ? installed->value_or("(none)") : "unknown"));
+  v1::UpdateOutcome o;
+  o.set_from_version(marker.from_version());
+  o.set_to_version(marker.to_version());
+  SetTime(started, o.mutable_start_time());
+  if (installed.ok() && *installed == marker.to_version()) {
+    // The new version is in place: finish the job (restart, watch).
+    if (absl::Status r = deps_.restart(); !r.ok()) LogWarning(absl::StrCat("restart: ", r.message()));
+    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)),
+                           FromProto(config_.agent().health_watch(), absl::Seconds(30)));
+    if (h.healthy) {
+      o.set_result(v1::UPDATE_RESULT_SUCCEEDED);
+      o.set_error("");
+      SetTime(deps_.clock->Now(), o.mutable_finish_time());
+    } else if (!marker.from_version().empty()) {
+      o = RollBack(marker.from_version(), marker.to_version(),
+                   absl::StrCat(marker.to_version(), " is unhealthy after an interrupted update: ", h.reason), started,
+                   state);
+    } else {
+      o.set_result(v1::UPDATE_RESULT_FAILED);
+      o.set_error(absl::StrCat("unhealthy after an interrupted update: ", h.reason));
+      SetTime(deps_.clock->Now(), o.mutable_finish_time());
+    }
+  } else {
+    // Still on the old version: the installers never leave a half-install.
+    // Make sure the old version runs; the normal decision retries the update.
+    if (absl::Status r = deps_.restart(); !r.ok()) LogWarning(absl::StrCat("restart: ", r.message()));
+    o.set_result(v1::UPDATE_RESULT_FAILED);
+    o.set_error(absl::StrCat("interrupted before ", marker.to_version(), " was in place; still on ",
+                             installed.ok() ? installed->value_or("(none)") : "an unknown version"));
+    SetTime(deps_.clock->Now(), o.mutable_finish_time());
+  }
+  state.clear_in_progress();
+  return o;
+}
+
+absl::Status Updater::RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome) {
+  *state.mutable_last_outcome() = outcome;
+  state.set_last_outcome_queued(false);
+  if (absl::Status s = deps_.state->Save(state); !s.ok()) return s;
+  if (absl::Status s = deps_.state->AddOutcome(outcome); !s.ok()) return s;
+  state.set_last_outcome_queued(true);
+  return deps_.state->Save(state);
+}
+
+absl::StatusOr<PassResult> Updater::RunPass() {
+  StateStore& store = *deps_.state;
+  std::string warning;
+  absl::StatusOr<v1::UpdaterState> loaded = store.Load(&warning);
+  if (!loaded.ok()) return loaded.status();
+  if (!warning.empty()) LogWarning(warning);
+  v1::UpdaterState state = *std::move(loaded);
+  PassResult result;
+
+  if (state.has_last_outcome() && !state.last_outcome_queued()) {
+    // Killed between recording an outcome and queuing it.
+    if (absl::Status s = RecordOutcome(state, v1::UpdateOutcome(state.last_outcome())); !s.ok()) return s;
+  }
+  if (std::optional<v1::UpdateOutcome> recovered = Recover(state)) {
+    if (absl::Status s = RecordOutcome(state, *recovered); !s.ok()) return s;
+    result.outcome = recovered;
+  }
+
+  // 1. The target (or, without the coordinator, the last one we saw).
+  v1::GetTargetRequest treq;
+  treq.set_channel(absl::StrCat("channels/", config_.channel()));
+  treq.set_host_id(config_.host_id());
+  treq.set_group(config_.group());
+  absl::StatusOr<v1::GetTargetResponse> target = deps_.coordinator->GetTarget(treq);
+  result.coordinator_reachable = target.ok();
+  if (target.ok()) {
+    *state.mutable_cached_target()->mutable_target() = *target;
+    SetTime(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
+    if (!state.rolled_back_version().empty() && state.rolled_back_version() != target->target_version()) {
+      // The target moved on: the rolled-back version may be tried again later.
+      state.clear_rolled_back_version();
+      state.clear_rolled_back_reason();
+    }
+  } else {
+    LogWarning(absl::StrCat("coordinator unreachable: ", target.status().message()));
+  }
+  const v1::GetTargetResponse* known = state.has_cached_target() ? &state.cached_target().target() : nullptr;
+  result.poll_interval = FromProto(config_.poll_interval(),
+                                   known ? FromProto(known->poll_interval(), absl::Seconds(60)) : absl::Seconds(60));
+
+  // 2. What runs now.
+  absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
+  Health health = CheckHealth();
+  std::string schedule_note;
+  std::optional<Schedule> schedule = LoadSchedule(state, &schedule_note);
+  state.set_no_schedule(!schedule.has_value());
+
+  // 3. Decide.
+  if (!installed.ok()) {
+    result.decision = {Action::kWait, absl::StrCat("cannot tell the installed version: ", installed.status().message())};
+  } else {
+    DecisionInput in;
+    in.installed = *installed;
+    if (known && !known->target_version().empty()) in.target = known->target_version();
+    in.critical = known && known->critical();
+    in.downgrade_allowed = known && known->downgrade_allowed();
+    in.control_plane_version = known ? known->control_plane_version() : "";
+    in.healthy = health.healthy;
+    in.coordinator_reachable = result.coordinator_reachable;
+    in.schedule = schedule;
+    in.rolled_back_version = state.rolled_back_version();
+    in.now = deps_.clock->Now();
+    result.decision = Decide(in);
+  }
+
+  // 4. Act.
+  if (result.decision.action == Action::kUpdate) {
+    LogInfo(absl::StrCat("update triggered: ", result.decision.reason));
+    v1::UpdateOutcome o = Update(*installed, known->target_version(), state);
+    // The outcome goes to disk before anything else can fail.
+    if (absl::Status s = RecordOutcome(state, o); !s.ok()) return s;
+    result.outcome = o;
+    installed = deps_.installer->InstalledVersion();
+    health = CheckHealth();
+  } else if (result.decision.action == Action::kRefuse) {
+    LogWarning(absl::StrCat("refusing target: ", result.decision.reason));
+  }
+
+  result.summary = absl::StrCat(ActionName(result.decision.action), ": ", result.decision.reason,
+                                schedule_note.empty() ? "" : absl::StrCat(" (", schedule_note, ")"));
+  state.set_last_pass_summary(result.summary);
+  SetTime(deps_.clock->Now(), state.mutable_last_pass_time());
+
+  // 5. Report (the outbox keeps whatever cannot be delivered now).
+  absl::Status delivered = Deliver(state, installed.ok() ? *installed : std::nullopt, health.healthy);
+  result.delivered = delivered.ok();
+  if (!delivered.ok()) {
+    result.coordinator_reachable = false;
+    LogWarning(absl::StrCat("report not delivered yet (kept in the outbox): ", delivered.message()));
+  }
+  if (absl::Status s = store.Save(state); !s.ok()) return s;
+  return result;
+}
+
+std::string Updater::StatusText() {
+  std::string warning;
+  absl::StatusOr<v1::UpdaterState> state = deps_.state->Load(&warning);
+  std::string out;
+  absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
+  absl::StrAppend(&out, "agent:            ", config_.agent().name(), " (", deps_.installer->Name(), ")\n");
+  absl::StrAppend(&out, "installed:        ",
+                  installed.ok() ? installed->value_or("(not installed)") : std::string(installed.status().message()),
+                  "\n");
+  Health h = CheckHealth();
+  absl::StrAppend(&out, "health:           ", h.healthy ? "healthy" : absl::StrCat("unhealthy: ", h.reason), "\n");
+  absl::StrAppend(&out, "channel:          ", config_.channel(), config_.group().empty() ? "" : " group " + config_.group(),
+                  " via ", config_.coordinator(), "\n");
+  if (!state.ok()) return absl::StrCat(out, "state:            ", state.status().message(), "\n");
+  if (state->has_cached_target()) {
+    const v1::GetTargetResponse& t = state->cached_target().target();
+    absl::StrAppend(&out, "target:           ", t.target_version().empty() ? "none" : t.target_version(),
+                    t.critical() ? " (CRITICAL)" : "", t.downgrade_allowed() ? " (roll-back allowed)" : "",
+                    ", control plane ", t.control_plane_version(), ", fetched ",
+                    Format(absl::FromUnixSeconds(state->cached_target().fetch_time().seconds())), "\n");
+  } else {
+    absl::StrAppend(&out, "target:           unknown (never reached the coordinator)\n");
+  }
+  std::string note;
+  std::optional<Schedule> schedule = LoadSchedule(*state, &note);
+  const absl::Time now = deps_.clock->Now();
+  if (!schedule) {
+    absl::StrAppend(&out, "window:           no schedule known (updates apply at once)", note.empty() ? "" : " - " + note,
+                    "\n");
+  } else if (schedule->nop) {
+    absl::StrAppend(&out, "window:           nop (this updater does nothing)\n");
+  } else {
+    std::optional<TimeRange> next = schedule->Next(now);
+    absl::StrAppend(&out, "window:           ",
+                    schedule->InWindow(now) ? "inside a window now"
+                    : next                  ? absl::StrCat("next ", Format(next->start), " - ", Format(next->end))
+                                            : "no current or future window (updates apply at once)",
+                    "\n");
+  }
+  if (state->has_last_outcome()) {
+    const v1::UpdateOutcome& o = state->last_outcome();
+    absl::StrAppend(&out, "last outcome:     ", v1::UpdateResult_Name(o.result()), " ", o.from_version(), " -> ",
+                    o.to_version(), " at ", Format(absl::FromUnixSeconds(o.finish_time().seconds())),
+                    o.error().empty() ? "" : ": " + o.error(), "\n");
+  }
+  if (!state->rolled_back_version().empty()) {
+    absl::StrAppend(&out, "rolled back:      ", state->rolled_back_version(),
+                    " (not retried until the target changes or `drover-updater clear`)\n");
+  }
+  absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = deps_.state->QueuedOutcomes();
+  absl::StatusOr<std::optional<v1::PendingReport>> pending = deps_.state->LoadPendingReport();
+  absl::StrAppend(&out, "pending outbox:   ", queued.ok() ? queued->size() : 0, " outcomes",
+                  pending.ok() && pending->has_value()
+                      ? absl::StrCat(", 1 report (sequence ", (*pending)->request().sequence(), ", ",
+                                     (*pending)->request().outcomes_size(), " outcomes)")
+                      : "",
+                  "\n");
+  if (state->has_last_pass_time()) {
+    absl::StrAppend(&out, "last pass:        ", Format(absl::FromUnixSeconds(state->last_pass_time().seconds())), " ",
+                    state->last_pass_summary(), "\n");
+  }
+  if (!warning.empty()) absl::StrAppend(&out, "warning:          ", warning, "\n");
+  return out;
+}
+
+}  // namespace drover::updater

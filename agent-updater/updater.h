@@ -1,0 +1,86 @@
+// One pass of the updater: fetch the target, decide with the triggers,
+// install, restart, watch health, roll back if needed, and report. The daemon
+// and `drover-updater once` both call RunPass.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent-updater/health/health_check.h"
+#include "agent-updater/install/installer.h"
+#include "agent-updater/state/state_store.h"
+#include "agent-updater/target/coordinator_client.h"
+#include "agent-updater/triggers/decision.h"
+#include "common/clock.h"
+#include "drover/v1/updater_config.pb.h"
+
+namespace drover::updater {
+
+inline constexpr char kUpdaterVersion[] = "0.1.0";
+
+struct UpdaterDeps {
+  CoordinatorClient* coordinator = nullptr;
+  Installer* installer = nullptr;
+  HealthCheck* health = nullptr;
+  StateStore* state = nullptr;
+  const Clock* clock = nullptr;
+  // Restarts the agent (runs agent.restart_command).
+  std::function<absl::Status()> restart;
+  // Pauses between health checks while watching a restarted agent.
+  std::function<void(absl::Duration)> pause;
+};
+
+struct PassResult {
+  Decision decision;
+  bool coordinator_reachable = false;
+  // All reports and outcomes delivered.
+  bool delivered = false;
+  std::optional<v1::UpdateOutcome> outcome;
+  // When to run the next pass (the channel's poll interval, or the config's).
+  absl::Duration poll_interval = absl::Seconds(60);
+  std::string summary;
+};
+
+class Updater {
+ public:
+  Updater(v1::UpdaterConfig config, UpdaterDeps deps);
+
+  // Never throws; a non-OK status means the pass could not run at all
+  // (state directory unusable).
+  absl::StatusOr<PassResult> RunPass();
+
+  // Human-readable: installed, target, window, health, last outcome, outbox.
+  std::string StatusText();
+
+ private:
+  struct Health {
+    bool healthy = false;
+    std::string reason;
+  };
+
+  Health CheckHealth();
+  // Waits up to `grace` for the agent to become healthy, then requires it to
+  // stay healthy for `watch`.
+  Health WatchHealth(absl::Duration grace, absl::Duration watch);
+  // Installs, restarts, watches; rolls back when unhealthy.
+  v1::UpdateOutcome Update(const std::optional<std::string>& from, const std::string& to, v1::UpdaterState& state);
+  // Finishes or undoes an update the previous pass was killed in.
+  std::optional<v1::UpdateOutcome> Recover(v1::UpdaterState& state);
+  v1::UpdateOutcome RollBack(const std::string& from, const std::string& to, const std::string& why,
+                             absl::Time started, v1::UpdaterState& state);
+  std::optional<Schedule> LoadSchedule(const v1::UpdaterState& state, std::string* note);
+  // Sends the pending report and queued outcomes, then a fresh status.
+  absl::Status Deliver(v1::UpdaterState& state, const std::optional<std::string>& installed, bool healthy);
+  int64_t NextSequence(v1::UpdaterState& state);
+  // Saves `outcome` as the last outcome, then queues it in the outbox.
+  absl::Status RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
+
+  const v1::UpdaterConfig config_;
+  UpdaterDeps deps_;
+};
+
+}  // namespace drover::updater
