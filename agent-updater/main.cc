@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -80,6 +81,14 @@ int main(int argc, char** argv) {
       "       drover-updater status  print what it knows\n"
       "       drover-updater clear   forget a rolled-back version so it is tried again\n"
       "Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 another pass is running.");
+  // SIGTERM/SIGINT end the daemon between steps: blocked before any thread
+  // exists (gRPC starts some), taken with sigtimedwait between passes.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) return Fail(kExitUsage, "expected one command: run, once, status or clear (see --help)");
   const std::string command = args[1];
@@ -109,14 +118,6 @@ int main(int argc, char** argv) {
       config->coordinator(), FromProto(config->rpc_timeout(), absl::Seconds(10)));
   drover::RealClock clock;
 
-  // SIGTERM/SIGINT end the daemon between steps: blocked here, taken with
-  // sigtimedwait while waiting for the next pass.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
 
   drover::updater::UpdaterDeps deps;
   deps.coordinator = coordinator.get();

@@ -8,6 +8,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpqxx-dev prometheus-cpp-dev libabsl-dev libgtest-dev libssl-dev
   postgresql prometheus
+  # drover-updater's apt/dnf installers and their test fixtures (signed local repositories).
+  dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev
 )
 
 missing=()
@@ -23,7 +25,7 @@ fi
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
-  SUDO=sudo
+  SUDO="sudo -n"  # never prompt: CI has no terminal
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive

@@ -48,7 +48,8 @@ READY_FILE="$DATA_DIR/coordinator.ready"
 stop_all() {
   if [[ -f "$PID_FILE" ]]; then
     pid=$(cat "$PID_FILE")
-    if kill -0 "$pid" 2>/dev/null; then
+    # A stale pid file (after a reboot) may name an unrelated process.
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q drover-coordinator; then
       kill -TERM "$pid"
       for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -0 "$pid" 2>/dev/null && { echo "quickstart: coordinator $pid did not stop; sending SIGKILL" >&2; kill -KILL "$pid"; }
@@ -72,8 +73,9 @@ fi
 
 "$ROOT/deploy/install-deps.sh"
 echo "quickstart: building (first time takes a few minutes)..."
-cmake -S "$ROOT" -B "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$ROOT/build" -j"$(nproc)" --target drover-coordinator >/dev/null
+BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator >/dev/null
 
 mkdir -p "$DATA_DIR"
 if [[ -z "$DATABASE" ]]; then
@@ -95,7 +97,7 @@ print_addresses() {
 }
 
 if [[ $DETACH -eq 1 ]]; then
-  nohup "$ROOT/build/bin/drover-coordinator" "${ARGS[@]}" >"$LOG_FILE" 2>&1 &
+  nohup "$BUILD/bin/drover-coordinator" "${ARGS[@]}" >"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
   for _ in $(seq 600); do
     [[ -f "$READY_FILE" ]] && break
@@ -109,7 +111,7 @@ if [[ $DETACH -eq 1 ]]; then
 else
   # Foreground: Ctrl-C stops the coordinator; PostgreSQL keeps running for
   # the next start ($0 --stop stops it).
-  "$ROOT/build/bin/drover-coordinator" "${ARGS[@]}" &
+  "$BUILD/bin/drover-coordinator" "${ARGS[@]}" &
   pid=$!
   echo $pid >"$PID_FILE"
   trap 'kill -TERM $pid 2>/dev/null || true' INT TERM

@@ -1,6 +1,7 @@
 #include "absl/strings/string_view.h"
 #include "coordinator/api/operator_service.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/version_policy.h"
@@ -118,6 +119,12 @@ grpc::Status OperatorService::SetCritical(grpc::ServerContext*, const v1::SetCri
     if (req->reason().size() > kMaxReasonLength) {
       return absl::InvalidArgumentError(
           absl::StrCat("reason is ", req->reason().size(), " bytes long; at most ", kMaxReasonLength));
+    }
+    for (unsigned char ch : req->reason()) {
+      if (ch < 0x20) {
+        return absl::InvalidArgumentError(absl::StrCat("reason \"", absl::CHexEscape(req->reason()),
+                                                       "\" holds control characters; use plain text"));
+      }
     }
     return Mutate(
         req->name(),

@@ -1,5 +1,7 @@
 #include "coordinator/rollout/report_apply.h"
 
+#include <algorithm>
+
 namespace drover::rollout {
 
 BatchPlan PlanBatch(const std::vector<const AgentReport*>& reports,
@@ -65,6 +67,11 @@ BatchPlan PlanBatch(const std::vector<const AgentReport*>& reports,
     if (!w.changed) continue;
     (w.before ? plan.updates : plan.inserts).push_back(std::move(w.now));
   }
+  // Row locks in host_id order everywhere, so concurrent batches (replicas)
+  // cannot deadlock on each other's new hosts.
+  auto by_host = [](const AgentState& a, const AgentState& b) { return a.host_id < b.host_id; };
+  std::sort(plan.inserts.begin(), plan.inserts.end(), by_host);
+  std::sort(plan.updates.begin(), plan.updates.end(), by_host);
   std::erase_if(plan.fleet_deltas, [](const auto& kv) { return kv.second == 0; });
   return plan;
 }

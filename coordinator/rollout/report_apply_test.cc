@@ -290,7 +290,8 @@ TEST_F(PlanBatchTest, OutcomesCountUnderTheReportsNewChannel) {
   EXPECT_EQ(plan.events[0].channel, "beta");
 }
 
-TEST_F(PlanBatchTest, MixedBatchSplitsInsertsAndUpdatesInFirstAppearanceOrder) {
+// Sorted by host id: the order rows are locked in, so batches never deadlock.
+TEST_F(PlanBatchTest, MixedBatchSplitsInsertsAndUpdatesInHostOrder) {
   Store(Stored("old-b", 10, "1.0.0"));
   Store(Stored("old-a", 10, "1.0.0"));
   BatchPlan plan = Plan({Report("new-z", 1), Report("old-b", 11, "1.1.0"), Report("old-a", 10),
@@ -301,12 +302,12 @@ TEST_F(PlanBatchTest, MixedBatchSplitsInsertsAndUpdatesInFirstAppearanceOrder) {
                           ReportDisposition::kAccepted}));
   EXPECT_EQ(plan.stored_sequences, (std::vector<int64_t>{1, 11, 10, 1, 12}));
   ASSERT_EQ(plan.inserts.size(), 2u);
-  EXPECT_EQ(plan.inserts[0].host_id, "new-z");
-  EXPECT_EQ(plan.inserts[1].host_id, "new-y");
+  EXPECT_EQ(plan.inserts[0].host_id, "new-y");
+  EXPECT_EQ(plan.inserts[1].host_id, "new-z");
   ASSERT_EQ(plan.updates.size(), 2u);
-  EXPECT_EQ(plan.updates[0].host_id, "old-b");
-  EXPECT_EQ(plan.updates[1].host_id, "old-a");
-  EXPECT_EQ(plan.updates[1].sequence, 12);
+  EXPECT_EQ(plan.updates[0].host_id, "old-a");
+  EXPECT_EQ(plan.updates[0].sequence, 12);
+  EXPECT_EQ(plan.updates[1].host_id, "old-b");
   ASSERT_EQ(plan.fleet_deltas.size(), 1u);
   // Two new agents on 1.0.0, two old ones moved 1.0.0 -> 1.1.0.
   EXPECT_EQ(FleetDelta(plan, "stable", "1.1.0", Health::kHealthy), 2);

@@ -10,6 +10,7 @@ ChannelCache::ChannelCache(ChannelStore* store, const Clock* clock, absl::Durati
 void ChannelCache::Invalidate() {
   std::lock_guard<std::mutex> lock(mu_);
   loaded_at_ = absl::InfinitePast();
+  last_error_at_ = absl::InfinitePast();
   ++invalidations_;
 }
 
@@ -33,8 +34,17 @@ absl::StatusOr<rollout::Channel> ChannelCache::Get(const std::string& id) {
         std::lock_guard<std::mutex> lock(mu_);
         invalidations_before = invalidations_;
       }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (clock_->Now() - last_error_at_ < max_age_ && invalidations_ == invalidations_before) return last_error_;
+      }
       absl::StatusOr<std::vector<rollout::Channel>> channels = store_->ListChannels();
-      if (!channels.ok()) return channels.status();
+      if (!channels.ok()) {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_error_ = channels.status();
+        last_error_at_ = clock_->Now();
+        return channels.status();
+      }
       auto fresh = std::make_shared<Snapshot>();
       for (rollout::Channel& c : *channels) {
         std::string key = c.id;

@@ -39,6 +39,10 @@ class ChannelCache {
   // Bumped by Invalidate, so a reload that began before a change is not
   // taken as fresh.
   uint64_t invalidations_ = 0;
+  // A failed reload is shared for `max_age`, so a database outage costs one
+  // attempt per interval rather than one per updater poll.
+  absl::Status last_error_;
+  absl::Time last_error_at_ = absl::InfinitePast();
 };
 
 }  // namespace drover::store

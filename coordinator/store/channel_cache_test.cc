@@ -134,8 +134,13 @@ TEST_F(ChannelCacheTest, UnknownChannelIsNotFoundWithoutExtraLoads) {
 TEST_F(ChannelCacheTest, StoreErrorPropagatesWhenNothingCached) {
   store_.next_error = absl::UnavailableError("connection refused");
   EXPECT_TRUE(IsError(cache_.Get("stable").status(), absl::StatusCode::kUnavailable, {"connection refused"}));
-  // A failed load is not cached: the next Get tries again and succeeds.
+  // A failed load is shared for max_age (one database attempt per interval,
+  // not one per updater poll)...
   store_.next_error = absl::OkStatus();
+  EXPECT_TRUE(IsError(cache_.Get("stable").status(), absl::StatusCode::kUnavailable, {"connection refused"}));
+  EXPECT_EQ(store_.list_calls, 1);
+  // ...then tried again.
+  clock_.Advance(kMaxAge);
   EXPECT_EQ(TargetOf("stable"), "15.1.0");
   EXPECT_EQ(store_.list_calls, 2);
 }
@@ -152,6 +157,7 @@ TEST_F(ChannelCacheTest, StoreErrorPropagatesOnceTheCacheIsTooOld) {
   EXPECT_TRUE(IsError(cache_.Get("stable").status(), absl::StatusCode::kUnavailable));
   EXPECT_EQ(store_.list_calls, 2);
   store_.next_error = absl::OkStatus();
+  clock_.Advance(kMaxAge);
   EXPECT_EQ(TargetOf("stable"), "15.1.0");
   EXPECT_EQ(store_.list_calls, 3);
 }

@@ -64,10 +64,17 @@ absl::Status ChannelNotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("channel \"", id, "\" not found"));
 }
 
-absl::StatusOr<Channel> ReadChannel(pqxx::transaction_base& tx, const std::string& id, bool for_update) {
+// Lock modes: ingest takes FOR KEY SHARE on the channels of a batch (enough
+// to keep them from being deleted under it); operator edits take FOR NO KEY
+// UPDATE, which does not conflict with it, so a target change is never
+// starved by a busy ingest. An outcome committed while the target changes may
+// count towards the previous target's epoch. Deletion takes FOR UPDATE.
+enum class Lock { kNone, kEdit, kDelete };
+
+absl::StatusOr<Channel> ReadChannel(pqxx::transaction_base& tx, const std::string& id, Lock lock) {
   pqxx::result r = tx.exec_params(
       absl::StrCat("SELECT ", ChannelColumns(), " FROM channels WHERE name = $1",
-                   for_update ? " FOR UPDATE" : ""),
+                   lock == Lock::kEdit ? " FOR NO KEY UPDATE" : lock == Lock::kDelete ? " FOR UPDATE" : ""),
       id);
   if (r.empty()) return ChannelNotFound(id);
   return ChannelFromRow(r[0]);
@@ -127,8 +134,10 @@ PgStore::PgStore(PgStoreOptions options)
       pool_(options_.url, options_.pool_size,
             [timeout = options_.statement_timeout](pqxx::connection& c) {
               pqxx::nontransaction tx(c);
+              // An operator edit waiting on a lock gives up (UNAVAILABLE,
+              // retry) rather than hanging the RPC.
               tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
-                                   absl::ToInt64Milliseconds(timeout)));
+                                   absl::ToInt64Milliseconds(timeout), "; SET lock_timeout = 5000"));
             }),
       ingest_pool_(options_.url, options_.ingest_pool_size, [timeout = options_.statement_timeout](pqxx::connection& c) {
         pqxx::nontransaction tx(c);
@@ -193,14 +202,14 @@ absl::StatusOr<std::vector<Channel>> PgStore::ListChannels() {
 absl::StatusOr<Channel> PgStore::GetChannel(const std::string& id) {
   return pool_.Run<Channel>("reading channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     pqxx::read_transaction tx(c);
-    return ReadChannel(tx, id, false);
+    return ReadChannel(tx, id, Lock::kNone);
   });
 }
 
 absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force) {
   return pool_.Run<int64_t>("deleting channel", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
     pqxx::work tx(c);
-    absl::StatusOr<Channel> ch = ReadChannel(tx, id, true);
+    absl::StatusOr<Channel> ch = ReadChannel(tx, id, Lock::kDelete);
     if (!ch.ok()) return ch.status();
     int64_t agents =
         tx.exec_params1("SELECT coalesce(sum(agents), 0)::bigint FROM fleet_counts WHERE channel = $1", id)[0]
@@ -222,7 +231,7 @@ absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force
 absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const ChannelMutation& mutate) {
   return pool_.Run<Channel>("updating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     pqxx::work tx(c);
-    absl::StatusOr<Channel> ch = ReadChannel(tx, id, true);
+    absl::StatusOr<Channel> ch = ReadChannel(tx, id, Lock::kEdit);
     if (!ch.ok()) return ch.status();
     std::vector<ChannelChange> changes;
     if (absl::Status s = mutate(*ch, changes); !s.ok()) return s;
@@ -262,7 +271,7 @@ absl::StatusOr<std::vector<ChannelChange>> PgStore::ListChannelChanges(const std
             absl::StrCat("SELECT id, channel, field, coalesce(old_value, ''), coalesce(new_value, ''), "
                          "coalesce(actor, ''), ",
                          Micros("changed_at"),
-                         " FROM channel_changes WHERE channel = $1 AND ($2 = 0 OR id < $2) "
+                         " FROM channel_changes WHERE channel = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
                          "ORDER BY id DESC LIMIT $3"),
             id, before_id, limit);
         for (const pqxx::row& row : r) {
@@ -289,7 +298,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         absl::flat_hash_map<std::string, int64_t> epochs;
         for (const pqxx::row& row :
              tx.exec_params("SELECT name, target_epoch FROM channels WHERE name = ANY($1::text[]) "
-                            "ORDER BY name FOR SHARE",
+                            "ORDER BY name FOR KEY SHARE",
                             TextArray({channel_ids.begin(), channel_ids.end()}))) {
           epochs[row[0].as<std::string>()] = row[1].as<int64_t>();
         }
@@ -496,7 +505,7 @@ absl::StatusOr<std::vector<StoredUpdateEvent>> PgStore::ListUpdateEvents(const s
         pqxx::result r = tx.exec_params(
             absl::StrCat("SELECT id, host_id, channel, from_version, to_version, result, error, ",
                          Micros("started_at"), ", ", Micros("finished_at"), ", ", Micros("recorded_at"),
-                         " FROM update_events WHERE host_id = $1 AND ($2 = 0 OR id < $2) "
+                         " FROM update_events WHERE host_id = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
                          "ORDER BY id DESC LIMIT $3"),
             host_id, before_id, limit);
         std::vector<StoredUpdateEvent> out;

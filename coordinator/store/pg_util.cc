@@ -23,8 +23,14 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
     if (state == "23505") return absl::AlreadyExistsError(msg);
     if (state == "40001" || state == "40P01") return absl::AbortedError(msg);
     // Connection exceptions, admin shutdown, cannot connect now, read-only standby.
-    if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" ||
-        state == "25006") {
+    // Connection exceptions, admin shutdown, cannot connect now, read-only
+    // standby, out of connections or disk: the database cannot serve now.
+    if (state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0 || state == "57P01" || state == "57P02" ||
+        state == "57P03" || state == "25006") {
+      return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
+    }
+    // Statement or lock timeout: busy, worth retrying later.
+    if (state == "57014" || state == "55P03") {
       return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
     }
     return absl::InternalError(msg);
@@ -79,7 +85,11 @@ void PgPool::Release(std::unique_ptr<pqxx::connection> conn) {
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return leased_ + static_cast<int>(idle_.size()) < size_ || !idle_.empty(); });
+    if (!cv_.wait_for(lock, std::chrono::seconds(5),
+                      [&] { return leased_ + static_cast<int>(idle_.size()) < size_ || !idle_.empty(); })) {
+      return absl::UnavailableError(
+          absl::StrCat("all ", size_, " database connections stay busy: retry later"));
+    }
     ++leased_;
     if (!idle_.empty()) {
       std::unique_ptr<pqxx::connection> c = std::move(idle_.back());

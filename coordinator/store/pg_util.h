@@ -63,8 +63,8 @@ class PgPool {
     std::unique_ptr<pqxx::connection> conn_;
   };
 
-  // Blocks while every connection is leased. Unavailable when a new
-  // connection cannot be opened.
+  // Waits up to 5 s while every connection is leased. Unavailable when none
+  // frees up or a new connection cannot be opened.
   absl::StatusOr<Lease> Acquire();
 
   // Transactions run again after a serialization failure, deadlock or lost
@@ -94,6 +94,7 @@ template <typename T>
 absl::StatusOr<T> PgPool::Run(absl::string_view what,
                               const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn) {
   absl::Status last;
+  bool broken_retried = false;
   for (int attempt = 0; attempt < 5; ++attempt) {
     if (attempt > 0) retries_.fetch_add(1, std::memory_order_relaxed);
     absl::StatusOr<Lease> lease = Acquire();
@@ -102,6 +103,19 @@ absl::StatusOr<T> PgPool::Run(absl::string_view what,
       absl::StatusOr<T> result = fn(lease->conn());
       if (result.ok() || !IsRetryable(result.status())) return result;
       last = result.status();
+    } catch (const pqxx::in_doubt_error& e) {
+      // The commit may or may not have happened: not retried here (clients
+      // retry, and reports are idempotent).
+      lease->Discard();
+      return PgErrorToStatus(e, what);
+    } catch (const pqxx::broken_connection& e) {
+      // An idle pooled connection found dead (the database restarted): try
+      // once more on a fresh one before giving up.
+      lease->Discard();
+      last = PgErrorToStatus(e, what);
+      if (broken_retried) return last;
+      broken_retried = true;
+      continue;
     } catch (const std::exception& e) {
       last = PgErrorToStatus(e, what);
       if (last.code() == absl::StatusCode::kUnavailable || !lease->conn().is_open()) lease->Discard();

@@ -36,8 +36,8 @@ BIN=$(pg_bin)
 case "$cmd" in
   init)
     if [[ -f "$data/PG_VERSION" ]]; then exit 0; fi
-    mkdir -p "$dir/run"
     umask 077
+    mkdir -p "$dir/run"
     [[ -f "$dir/password" ]] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$dir/password"
     if [[ $(id -u) -eq 0 ]]; then
       id postgres >/dev/null 2>&1 || die "user 'postgres' missing: install the postgresql package (deploy/install-deps.sh)"
@@ -52,6 +52,8 @@ case "$cmd" in
 # Drover's private cluster
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$dir/run'
+# Local connections are trusted: only the owner (and root) may reach the socket.
+unix_socket_permissions = 0700
 max_connections = 200
 shared_buffers = 512MB
 max_wal_size = 4GB
@@ -63,7 +65,11 @@ CONF
     ;;
   start)
     port=${3:?port}
-    if as_owner "$BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then exit 0; fi
+    if as_owner "$BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+      running=$(sed -n 4p "$data/postmaster.pid" 2>/dev/null)
+      [[ "$running" == "$port" ]] || die "the cluster in $dir already runs on port $running, not $port: stop it first"
+      exit 0
+    fi
     as_owner "$BIN/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 -o "-p $port" start >/dev/null \
       || { tail -20 "$dir/postgres.log" >&2; die "PostgreSQL did not start on port $port (log: $dir/postgres.log)"; }
     ;;

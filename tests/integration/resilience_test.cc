@@ -208,6 +208,22 @@ TEST(ResilienceTest, SigtermCommitsInFlightReportsAndExitsZero) {
   CreateChannel((*proc)->grpc_address(), "load");
   Load load((*proc)->grpc_address(), 8, 50);
   ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return load.acked() >= 2000; }));
+  // Operator edits are not starved by a busy ingest.
+  {
+    auto ops = v1::OperatorService::NewStub(
+        grpc::CreateChannel((*proc)->grpc_address(), grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < 5; ++i) {
+      v1::SetCriticalRequest req;
+      req.set_name("channels/load");
+      req.set_critical(i % 2 == 0);
+      req.set_reason(i % 2 == 0 ? "drill" : "");
+      v1::Channel out;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+      grpc::Status s = ops->SetCritical(&ctx, req, &out);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+  }
   (*proc)->Signal(SIGTERM);
   int status = (*proc)->WaitForExit(absl::Seconds(30));
   load.Stop();
@@ -246,6 +262,17 @@ TEST(ResilienceTest, PostgresStoppedAndStartedUnderLoad) {
     EXPECT_TRUE(absl::StrContains(s.error_message(), "database unavailable")) << s.error_message();
   }
   EXPECT_TRUE((*proc)->Alive());
+  auto updaters = v1::UpdaterService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto get_target = [&] {
+    v1::GetTargetRequest req;
+    req.set_channel("channels/load");
+    v1::GetTargetResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return updaters->GetTarget(&ctx, req, &resp);
+  };
+  // Once the cached answer is older than its 1 s limit, GetTarget says so too.
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] { return get_target().error_code() == grpc::StatusCode::UNAVAILABLE; }));
   auto database_up = [&] {
     absl::StatusOr<std::string> body = testing::HttpGet((*proc)->metrics_address(), "/metrics");
     return body.ok() ? testing::MetricValue(*body, "drover_database_up") : -1;
@@ -265,6 +292,8 @@ TEST(ResilienceTest, PostgresStoppedAndStartedUnderLoad) {
   load.Stop();
   EXPECT_TRUE((*proc)->Alive());
   EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] { return database_up() == 1; }));
+  // A failed reload is remembered for up to a second.
+  EXPECT_TRUE(PollUntil(absl::Seconds(5), [&] { return get_target().ok(); }));
   ExpectNothingLost(db, load);
 
   (*proc)->Signal(SIGTERM);

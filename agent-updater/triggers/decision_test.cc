@@ -1,0 +1,141 @@
+#include "agent-updater/triggers/decision.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/match.h"
+#include "common/backoff.h"
+
+namespace drover::updater {
+namespace {
+
+const absl::Time kNow = absl::FromCivil(absl::CivilSecond(2026, 11, 23, 10, 30, 0), absl::UTCTimeZone());
+
+DecisionInput Base() {
+  DecisionInput in;
+  in.installed = "1.0.0";
+  in.target = "1.1.0";
+  in.control_plane_version = "1.2.0";
+  in.now = kNow;
+  Schedule s;
+  MaintenanceWindow w;
+  w.utc_start_hour = 22;
+  s.recurring = {w};
+  in.schedule = s;
+  return in;
+}
+
+TEST(DecisionTest, WaitsOutsideTheWindow) {
+  Decision d = Decide(Base());
+  EXPECT_EQ(d.action, Action::kWait);
+  EXPECT_TRUE(absl::StrContains(d.reason, "2026-11-23T22:00:00Z")) << d.reason;
+}
+
+TEST(DecisionTest, EachTriggerAloneUpdates) {
+  DecisionInput in = Base();
+  in.critical = true;
+  EXPECT_EQ(Decide(in).reason, "critical update");
+  in = Base();
+  in.healthy = false;
+  EXPECT_EQ(Decide(in).reason, "agent unhealthy");
+  in = Base();
+  in.schedule.reset();
+  EXPECT_EQ(Decide(in).reason, "no maintenance schedule known");
+  in = Base();
+  in.schedule->recurring[0].utc_start_hour = 10;
+  EXPECT_EQ(Decide(in).reason, "inside maintenance window");
+  in = Base();
+  in.installed.reset();
+  EXPECT_EQ(Decide(in).reason, "agent not installed");
+  in = Base();
+  in.schedule->recurring.clear();
+  in.schedule->windows = {{kNow - absl::Hours(2), kNow - absl::Hours(1)}};
+  EXPECT_EQ(Decide(in).action, Action::kUpdate);
+}
+
+TEST(DecisionTest, NothingToDo) {
+  DecisionInput in = Base();
+  in.target = "1.0.0";
+  EXPECT_EQ(Decide(in).action, Action::kNothing);
+  in = Base();
+  in.target.reset();
+  EXPECT_EQ(Decide(in).action, Action::kNothing);
+  in = Base();
+  in.critical = true;
+  in.schedule->nop = true;
+  EXPECT_EQ(Decide(in).action, Action::kNothing);
+}
+
+TEST(DecisionTest, RefusesOutOfPolicyAndUnmarkedDowngrade) {
+  DecisionInput in = Base();
+  in.target = "1.3.0";
+  in.critical = true;
+  EXPECT_EQ(Decide(in).action, Action::kRefuse);
+  in.target = "v0.9.0";  // more than one major below? 0 vs 1: allowed; below installed without mark: refused
+  EXPECT_EQ(Decide(in).action, Action::kRefuse);
+  EXPECT_TRUE(absl::StrContains(Decide(in).reason, "roll-back")) << Decide(in).reason;
+  in.downgrade_allowed = true;
+  EXPECT_EQ(Decide(in).action, Action::kUpdate);
+  in = Base();
+  in.control_plane_version = "3.0.0";
+  in.critical = true;
+  EXPECT_EQ(Decide(in).action, Action::kRefuse);  // two majors below
+  in = Base();
+  in.target = "latest";
+  EXPECT_EQ(Decide(in).action, Action::kRefuse);
+}
+
+TEST(DecisionTest, UnreachableCoordinatorLeavesHealthyAgentsAlone) {
+  DecisionInput in = Base();
+  in.coordinator_reachable = false;
+  in.critical = true;
+  EXPECT_EQ(Decide(in).action, Action::kWait);
+  in.healthy = false;
+  EXPECT_EQ(Decide(in).action, Action::kUpdate);
+}
+
+TEST(DecisionTest, RolledBackVersionWaits) {
+  DecisionInput in = Base();
+  in.critical = true;
+  in.rolled_back_version = "1.1.0";
+  EXPECT_EQ(Decide(in).action, Action::kWait);
+  in.rolled_back_version = "1.0.5";
+  EXPECT_EQ(Decide(in).action, Action::kUpdate);
+}
+
+TEST(ScheduleTest, ParsesTeleportFormat) {
+  absl::StatusOr<Schedule> s = ParseTeleportSchedule(
+      "# periodically exported by teleport, modifications are not preserved\n100 200\n300 400\n");
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->nop);
+  ASSERT_EQ(s->windows.size(), 2u);
+  EXPECT_TRUE(s->InWindow(absl::FromUnixSeconds(150)));
+  EXPECT_FALSE(s->InWindow(absl::FromUnixSeconds(200)));
+  EXPECT_EQ(s->Next(absl::FromUnixSeconds(250))->start, absl::FromUnixSeconds(300));
+  EXPECT_FALSE(s->HasCurrentOrFutureWindow(absl::FromUnixSeconds(400)));
+  EXPECT_TRUE(ParseTeleportSchedule("nop\n")->nop);
+  EXPECT_TRUE(ParseTeleportSchedule("")->windows.empty());
+  for (const char* bad : {"100\n", "100 50\n", "a b\n", "1 2 3\n"}) {
+    absl::StatusOr<Schedule> r = ParseTeleportSchedule(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_TRUE(absl::StrContains(r.status().message(), "line 1")) << r.status();
+  }
+}
+
+TEST(BackoffTest, GrowsToTheCapWithFullJitter) {
+  double u = 0.999999;
+  Backoff b(absl::Seconds(1), absl::Seconds(10), [&] { return u; });
+  EXPECT_LT(b.Next(), absl::Seconds(1));
+  EXPECT_GT(b.Next(), absl::Milliseconds(1990));
+  EXPECT_GT(b.Next(), absl::Milliseconds(3990));
+  EXPECT_GT(b.Next(), absl::Milliseconds(7990));
+  EXPECT_LE(b.Next(), absl::Seconds(10));
+  EXPECT_LE(b.Next(), absl::Seconds(10));
+  u = 0;
+  EXPECT_EQ(b.Next(), absl::ZeroDuration());  // full jitter reaches zero
+  b.Reset();
+  u = 0.5;
+  EXPECT_EQ(b.Next(), absl::Milliseconds(500));
+}
+
+}  // namespace
+}  // namespace drover::updater

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The systemd units pass `systemd-analyze verify`, carry their hardening, and
+# deploy/install-host.sh installs a working configuration (into a root dir:
+# systemd is not PID 1 here, so units are checked statically).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${DROVER_BIN_DIR:-$ROOT/build/bin}
+TMP=$(mktemp -d /tmp/drover-units.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# 1. verify, with ExecStart pointing at the built binaries.
+mkdir -p "$TMP/units"
+for u in "$ROOT"/deploy/systemd/*; do
+  sed "s|/usr/local/bin/|$BIN/|g" "$u" >"$TMP/units/$(basename "$u")"
+done
+out=$(cd "$TMP/units" && systemd-analyze verify ./*.service ./*.timer 2>&1) || fail "systemd-analyze verify failed: $out"
+[[ -z "$out" ]] || fail "systemd-analyze verify complained: $out"
+
+# 2. hardening and behaviour that must not silently go away.
+for s in drover-coordinator drover-updater drover-updater-once; do
+  f="$ROOT/deploy/systemd/$s.service"
+  for d in NoNewPrivileges=yes ProtectSystem= PrivateTmp=yes ProtectHome=yes ProtectKernelModules=yes; do
+    grep -q "^$d" "$f" || fail "$s.service lacks $d"
+  done
+done
+grep -q '^Type=notify' "$ROOT/deploy/systemd/drover-updater.service" || fail "updater daemon is not Type=notify"
+grep -q '^WatchdogSec=' "$ROOT/deploy/systemd/drover-updater.service" || fail "updater daemon has no watchdog"
+grep -q '^RandomizedDelaySec=' "$ROOT/deploy/systemd/drover-updater-once.timer" || fail "timer has no randomized delay"
+grep -q '^User=drover' "$ROOT/deploy/systemd/drover-coordinator.service" || fail "coordinator runs as root"
+
+# 3. install-host.sh into a root directory.
+openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -out "$TMP/key.pub.pem"
+cat >"$TMP/agent.conf" <<AGENT
+agent {
+  name: "drover-demo-agent"
+  tarball { base: "/srv/drover" public_key_file: "$TMP/key.pub.pem" install_dir: "/opt/demo" }
+  restart_command: ["/bin/true"]
+  health_check { command { argv: ["/bin/true"] } }
+}
+AGENT
+out=$("$ROOT/deploy/install-host.sh" --root="$TMP/root" --coordinator=coord.example:7600 --channel=stable/cloud \
+      --agent-config="$TMP/agent.conf" --with-coordinator 2>&1) || fail "install-host failed: $out"
+for f in usr/local/bin/drover-updater usr/local/bin/drover-coordinator etc/systemd/system/drover-updater.service \
+         etc/systemd/system/drover-updater-once.timer etc/drover/updater.conf etc/drover/coordinator.env; do
+  [[ -e "$TMP/root/$f" ]] || fail "install-host did not install $f"
+done
+[[ $(stat -c %a "$TMP/root/etc/drover/updater.conf") == 600 ]] || fail "updater.conf is not mode 600"
+# The installed config is valid for the updater itself.
+out=$("$BIN/drover-updater" status --config="$TMP/root/etc/drover/updater.conf" --host_id=h1 \
+      --state_dir="$TMP/state" 2>&1) || fail "installed config rejected: $out"
+grep -q "channel:          stable/cloud" <<<"$out" || fail "status does not show the channel: $out"
+# A second install keeps the edited config.
+echo "# edited" >>"$TMP/root/etc/drover/updater.conf"
+"$ROOT/deploy/install-host.sh" --root="$TMP/root" --coordinator=coord.example:7600 --channel=x >/dev/null
+grep -q "# edited" "$TMP/root/etc/drover/updater.conf" || fail "reinstall overwrote the config"
+
+# 4. bad input is named.
+out=$("$ROOT/deploy/install-host.sh" --root="$TMP/r2" --channel=x 2>&1) && fail "missing --coordinator accepted"
+grep -q -- "--coordinator" <<<"$out" || fail "missing --coordinator not named: $out"
+out=$("$ROOT/deploy/install-host.sh" --root="$TMP/r2" --coordinator=nope --channel=x 2>&1) && fail "bad address accepted"
+grep -q "'nope'" <<<"$out" || fail "bad address not named: $out"
+echo "systemd_units_test: all checks passed"

@@ -1,0 +1,418 @@
+// drover-updater end to end: a real coordinator on a real PostgreSQL, real
+// updater processes managing real demo agents through the tarball installer
+// (signed tarballs, pinned Ed25519 key), killed with real signals.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "drover/v1/operator_service.grpc.pb.h"
+#include "tests/support/test_env.h"
+
+namespace drover {
+namespace {
+
+using ::drover::testing::BinaryPath;
+using ::drover::testing::CommandResult;
+using ::drover::testing::CoordinatorProcess;
+using ::drover::testing::HttpGet;
+using ::drover::testing::PollUntil;
+using ::drover::testing::RunCommand;
+
+std::string Tmp(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::trunc) << text;
+}
+
+// Signed tarballs of every demo-agent version, made once for the suite.
+std::string& TarballDir() {
+  static std::string dir;
+  return dir;
+}
+
+// One managed host: a demo agent, its install dir, state dir and config.
+struct Host {
+  std::string dir, install_dir, state_dir, config, pid_file;
+  int port = 0;
+
+  std::string Version() const {
+    absl::StatusOr<std::string> v = HttpGet(absl::StrCat("127.0.0.1:", port), "/version");
+    return v.ok() ? std::string(absl::StripAsciiWhitespace(*v)) : "down";
+  }
+  void KillAgent() const {
+    std::ifstream in(pid_file);
+    pid_t pid = 0;
+    if (in >> pid && pid > 0) kill(pid, SIGKILL);
+  }
+  ~Host() {
+    KillAgent();
+    RunCommand({"rm", "-rf", dir});
+  }
+};
+
+class UpdaterE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    TarballDir() = Tmp("drover-tarballs-");
+    CommandResult r = RunCommand({std::string(DROVER_SOURCE_DIR) + "/tests/fixtures/make_tarballs.sh", TarballDir(),
+                                  DROVER_BIN_DIR},
+                                 absl::Seconds(120));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() { RunCommand({"rm", "-rf", TarballDir()}); }
+
+  void SetUp() override {
+    db_ = testing::NewTestDatabase();
+    StartCoordinator();
+  }
+
+  void StartCoordinator(int port = 0) {
+    std::vector<std::string> flags;
+    if (port != 0) flags.push_back(absl::StrCat("--grpc_listen=127.0.0.1:", port));
+    absl::StatusOr<std::unique_ptr<CoordinatorProcess>> c = CoordinatorProcess::Start(db_, flags);
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = *std::move(c);
+    ops_ = v1::OperatorService::NewStub(
+        grpc::CreateChannel(coordinator_->grpc_address(), grpc::InsecureChannelCredentials()));
+  }
+
+  int CoordinatorPort() const {
+    const std::string& a = coordinator_->grpc_address();
+    return std::stoi(a.substr(a.rfind(':') + 1));
+  }
+
+  void CreateChannel(const std::string& target, bool window_now) {
+    v1::CreateChannelRequest req;
+    req.set_channel_id("demo");
+    req.set_control_plane_version("1.3.0");
+    req.set_target_version(target);
+    req.mutable_poll_interval()->set_seconds(1);
+    v1::MaintenanceWindow* w = req.add_maintenance_windows();
+    const int hour = absl::ToCivilHour(absl::Now(), absl::UTCTimeZone()).hour();
+    // Now is inside [hour-1, hour+2), or well outside [hour+6, hour+7).
+    w->set_utc_start_hour(window_now ? (hour + 23) % 24 : (hour + 6) % 24);
+    w->mutable_duration()->set_seconds(window_now ? 3 * 3600 : 3600);
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->CreateChannel(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  void SetTarget(const std::string& version, bool allow_downgrade = false) {
+    v1::SetTargetVersionRequest req;
+    req.set_name("channels/demo");
+    req.set_version(version);
+    req.set_allow_downgrade(allow_downgrade);
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->SetTargetVersion(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  void SetCritical(bool critical) {
+    v1::SetCriticalRequest req;
+    req.set_name("channels/demo");
+    req.set_critical(critical);
+    req.set_reason(critical ? "e2e test" : "");
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->SetCritical(&ctx, req, &out).ok());
+  }
+
+  std::vector<v1::UpdateEvent> Events(const std::string& host_id) {
+    v1::ListUpdateEventsRequest req;
+    req.set_host_id(host_id);
+    v1::ListUpdateEventsResponse resp;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(ops_->ListUpdateEvents(&ctx, req, &resp).ok());
+    return {resp.events().begin(), resp.events().end()};
+  }
+
+  std::unique_ptr<Host> NewHost(const std::string& name, const std::string& base = "",
+                                const std::string& extra_config = "") {
+    auto h = std::make_unique<Host>();
+    h->dir = Tmp("drover-host-");
+    h->install_dir = h->dir + "/agent";
+    h->state_dir = h->dir + "/state";
+    h->pid_file = h->dir + "/agent.pid";
+    h->port = testing::FreePort();
+    h->config = h->dir + "/updater.conf";
+    WriteText(h->config,
+              absl::StrCat("coordinator: \"", coordinator_->grpc_address(), "\"\n", "channel: \"demo\"\n",
+                           "host_id: \"", name, "\"\n", "state_dir: \"", h->state_dir, "\"\n",
+                           "backoff_initial { nanos: 100000000 }\nbackoff_max { seconds: 1 }\n",
+                           "rpc_timeout { seconds: 3 }\n", extra_config,
+                           "agent {\n  name: \"demo-agent\"\n  tarball { base: \"", base.empty() ? TarballDir() : base,
+                           "\" public_key_file: \"", TarballDir(), "/tarball-key.pub.pem\" install_dir: \"",
+                           h->install_dir, "\" }\n", "  restart_command: [\"", DROVER_SOURCE_DIR,
+                           "/tests/fixtures/demo-agent/restart.sh\", \"", h->install_dir, "\", \"", h->port, "\", \"",
+                           h->pid_file, "\"]\n", "  health_check { http { url: \"http://127.0.0.1:", h->port,
+                           "/readyz\" } timeout { seconds: 2 } }\n",
+                           "  health_grace { seconds: 5 }\n  health_watch { seconds: 1 }\n}\n"));
+    return h;
+  }
+
+  CommandResult Updater(const Host& h, const std::string& command, absl::Duration timeout = absl::Seconds(60)) {
+    return RunCommand({BinaryPath("drover-updater"), command, "--config=" + h.config}, timeout);
+  }
+
+  std::string db_;
+  std::unique_ptr<CoordinatorProcess> coordinator_;
+  std::unique_ptr<v1::OperatorService::Stub> ops_;
+};
+
+TEST_F(UpdaterE2eTest, InstallsThenUpdatesInsideTheWindow) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto h = NewHost("host-in");
+  CommandResult r = Updater(*h, "once");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(h->Version(), "1.0.0");
+
+  SetTarget("1.1.0");
+  r = Updater(*h, "once");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "inside maintenance window")) << r.output;
+  EXPECT_EQ(h->Version(), "1.1.0");
+  std::vector<v1::UpdateEvent> events = Events("host-in");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_EQ(events[0].outcome().from_version(), "1.0.0");
+  EXPECT_EQ(events[0].outcome().to_version(), "1.1.0");
+
+  CommandResult status = Updater(*h, "status");
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(status.output, "installed:        1.1.0")) << status.output;
+  EXPECT_TRUE(absl::StrContains(status.output, "inside a window now")) << status.output;
+  EXPECT_TRUE(absl::StrContains(status.output, "pending outbox:   0 outcomes")) << status.output;
+}
+
+TEST_F(UpdaterE2eTest, OutsideTheWindowWaitsUntilCritical) {
+  CreateChannel("1.0.0", /*window_now=*/false);
+  auto h = NewHost("host-out");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);  // not installed: installs at once
+  EXPECT_EQ(h->Version(), "1.0.0");
+  SetTarget("1.1.0");
+  CommandResult r = Updater(*h, "once");
+  EXPECT_TRUE(absl::StrContains(r.output, "outside maintenance window")) << r.output;
+  EXPECT_EQ(h->Version(), "1.0.0");
+
+  SetCritical(true);
+  r = Updater(*h, "once");
+  EXPECT_TRUE(absl::StrContains(r.output, "critical update")) << r.output;
+  EXPECT_EQ(h->Version(), "1.1.0");
+}
+
+TEST_F(UpdaterE2eTest, UnhealthyAgentUpdatesAtOnce) {
+  CreateChannel("1.0.0", /*window_now=*/false);
+  auto h = NewHost("host-sick");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  SetTarget("1.1.0");
+  h->KillAgent();
+  ASSERT_TRUE(PollUntil(absl::Seconds(5), [&] { return h->Version() == "down"; }));
+  CommandResult r = Updater(*h, "once");
+  EXPECT_TRUE(absl::StrContains(r.output, "agent unhealthy")) << r.output;
+  EXPECT_EQ(h->Version(), "1.1.0");
+}
+
+TEST_F(UpdaterE2eTest, MissingScheduleUpdatesAtOnceAndNopDoesNothing) {
+  CreateChannel("1.0.0", /*window_now=*/false);
+  auto h = NewHost("host-file", "", "schedule_file: \"/nonexistent/schedule\"\n");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  SetTarget("1.1.0");
+  CommandResult r = Updater(*h, "once");
+  EXPECT_TRUE(absl::StrContains(r.output, "no maintenance schedule known")) << r.output;
+  EXPECT_EQ(h->Version(), "1.1.0");
+
+  const std::string sched = h->dir + "/schedule";
+  auto nop = NewHost("host-nop", "", absl::StrCat("schedule_file: \"", h->dir, "/schedule\"\n"));
+  WriteText(sched, "nop\n");
+  SetCritical(true);
+  r = Updater(*nop, "once");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "nop")) << r.output;
+  EXPECT_EQ(nop->Version(), "down");  // not even installed
+}
+
+TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
+  CreateChannel("1.2.0", /*window_now=*/true);
+  auto h = NewHost("host-broken");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  SetTarget("1.3.0");  // built to be unhealthy
+  CommandResult r = Updater(*h, "once");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(h->Version(), "1.2.0");
+  std::vector<v1::UpdateEvent> events = Events("host-broken");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_ROLLED_BACK);
+  EXPECT_TRUE(absl::StrContains(events[0].outcome().error(), "1.3.0 is unhealthy")) << events[0].outcome().error();
+  EXPECT_TRUE(absl::StrContains(events[0].outcome().error(), "503")) << events[0].outcome().error();
+
+  r = Updater(*h, "once");
+  EXPECT_TRUE(absl::StrContains(r.output, "was rolled back")) << r.output;
+  EXPECT_EQ(Events("host-broken").size(), events.size());
+  // An operator clears the mark: it is tried (and rolled back) again.
+  EXPECT_EQ(Updater(*h, "clear").exit_code, 0);
+  Updater(*h, "once");
+  EXPECT_EQ(Events("host-broken").size(), events.size() + 1);
+  EXPECT_EQ(h->Version(), "1.2.0");
+}
+
+TEST_F(UpdaterE2eTest, TamperedTarballOrSignatureIsRefused) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  const std::string bad = Tmp("drover-bad-tarballs-");
+  for (const char* f : {"demo-agent-1.0.0.tar.gz", "demo-agent-1.0.0.tar.gz.sig", "demo-agent-1.1.0.tar.gz",
+                        "demo-agent-1.1.0.tar.gz.sig", "demo-agent-1.2.0.tar.gz"}) {
+    RunCommand({"cp", TarballDir() + "/" + f, bad + "/" + f});
+  }
+  // 1.1.0: one byte of the archive changed. 1.2.0: signature of another file.
+  RunCommand({"sh", "-c", absl::StrCat("printf 'X' | dd of=", bad, "/demo-agent-1.1.0.tar.gz bs=1 seek=100 conv=notrunc")});
+  RunCommand({"cp", TarballDir() + "/demo-agent-1.0.0.tar.gz.sig", bad + "/demo-agent-1.2.0.tar.gz.sig"});
+  auto h = NewHost("host-tamper", bad);
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  for (const std::string v : {"1.1.0", "1.2.0"}) {
+    SetTarget(v);
+    CommandResult r = Updater(*h, "once");
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_EQ(h->Version(), "1.0.0");
+    std::vector<v1::UpdateEvent> events = Events("host-tamper");
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_FAILED);
+    EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(events[0].outcome().error()), "signature"))
+        << events[0].outcome().error();
+  }
+  RunCommand({"rm", "-rf", bad});
+}
+
+TEST_F(UpdaterE2eTest, CoordinatorDownDuringUpdateOutcomeArrivesWhenItReturns) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto h = NewHost("host-outage", "", "");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  // A longer watch leaves time to stop the coordinator mid-update.
+  RunCommand({"sed", "-i", "s/health_watch { seconds: 1 }/health_watch { seconds: 4 }/", h->config});
+  SetTarget("1.1.0");
+  const int port = CoordinatorPort();
+  CommandResult r;
+  std::thread pass([&] { r = Updater(*h, "once"); });
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), [&] { return h->Version() == "1.1.0"; }));
+  coordinator_->Signal(SIGKILL);
+  coordinator_->WaitForExit(absl::Seconds(10));
+  pass.join();
+  EXPECT_TRUE(absl::StrContains(r.output, "kept in the outbox")) << r.output;
+  CommandResult status = Updater(*h, "status");
+  EXPECT_TRUE(absl::StrContains(status.output, "1 report")) << status.output;
+
+  StartCoordinator(port);
+  EXPECT_EQ(Updater(*h, "once").exit_code, 0);
+  std::vector<v1::UpdateEvent> events = Events("host-outage");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].outcome().to_version(), "1.1.0");
+  EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_TRUE(absl::StrContains(Updater(*h, "status").output, "pending outbox:   0 outcomes"));
+}
+
+TEST_F(UpdaterE2eTest, UpdaterKilledMidUpdateRecoversOnNextPass) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto h = NewHost("host-killed");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  // A long watch, so the kill lands mid-update.
+  RunCommand({"sed", "-i", "s/health_watch { seconds: 1 }/health_watch { seconds: 30 }/", h->config});
+  SetTarget("1.1.0");
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(BinaryPath("drover-updater").c_str(), "drover-updater", "once", ("--config=" + h->config).c_str(),
+          nullptr);
+    _exit(127);
+  }
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), [&] { return h->Version() == "1.1.0"; }));
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  // Only one pass at a time: a killed process released its lock.
+  RunCommand({"sed", "-i", "s/health_watch { seconds: 30 }/health_watch { seconds: 1 }/", h->config});
+  CommandResult r = Updater(*h, "once");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "interrupted")) << r.output;
+  EXPECT_EQ(h->Version(), "1.1.0");
+  std::vector<v1::UpdateEvent> events = Events("host-killed");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_EQ(events[0].outcome().to_version(), "1.1.0");
+}
+
+TEST_F(UpdaterE2eTest, DaemonConvergesAndStopsOnSigterm) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto a = NewHost("daemon-a"), b = NewHost("daemon-b");
+  std::vector<pid_t> pids;
+  for (Host* h : {a.get(), b.get()}) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      int log = open((h->dir + "/updater.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(log, 1);
+      dup2(log, 2);
+      execl(BinaryPath("drover-updater").c_str(), "drover-updater", "run", ("--config=" + h->config).c_str(),
+            nullptr);
+      _exit(127);
+    }
+    pids.push_back(pid);
+  }
+  EXPECT_TRUE(PollUntil(absl::Seconds(60), [&] { return a->Version() == "1.0.0" && b->Version() == "1.0.0"; }));
+  // Their first installs reported before the target moves on.
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] { return Events("daemon-a").size() == 1 && Events("daemon-b").size() == 1; }));
+  SetTarget("1.1.0");
+  EXPECT_TRUE(PollUntil(absl::Seconds(60), [&] { return a->Version() == "1.1.0" && b->Version() == "1.1.0"; }));
+  // Another pass cannot start while the daemon holds the lock mid-pass; when
+  // idle, `once` may run.
+  for (pid_t pid : pids) {
+    kill(pid, SIGTERM);
+    int status = 0;
+    bool exited = PollUntil(absl::Seconds(30), [&] { return waitpid(pid, &status, WNOHANG) == pid; });
+    ASSERT_TRUE(exited);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  for (Host* h : {a.get(), b.get()}) {
+    std::ifstream log(h->dir + "/updater.log");
+    std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    EXPECT_TRUE(absl::StrContains(text, "stopping")) << text;
+  }
+  v1::GetRolloutStatusRequest req;
+  req.set_name("channels/demo");
+  v1::RolloutStatus st;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->GetRolloutStatus(&ctx, req, &st).ok());
+  EXPECT_EQ(st.on_target(), 2);
+  EXPECT_EQ(st.succeeded_since_target(), 2);
+}
+
+TEST_F(UpdaterE2eTest, BadConfigurationIsRefusedNamingTheField) {
+  auto h = NewHost("host-badconf");
+  RunCommand({"sed", "-i", "s/channel: \"demo\"/channel: \"Demo Channel\"/", h->config});
+  CommandResult r = Updater(*h, "once");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "\"Demo Channel\"")) << r.output;
+  RunCommand({"sh", "-c", "echo 'bogus_field: 1' >> " + h->config});
+  r = Updater(*h, "once");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "bogus_field")) << r.output;
+  r = RunCommand({BinaryPath("drover-updater"), "frobnicate", "--config=" + h->config});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "\"frobnicate\"")) << r.output;
+}
+
+}  // namespace
+}  // namespace drover
