@@ -1,5 +1,7 @@
 #include "agent-updater/install/installer_factory.h"
 
+#include "agent-updater/install/apt_installer.h"
+#include "agent-updater/install/dnf_installer.h"
 #include "agent-updater/install/tarball_installer.h"
 
 namespace drover::updater {
@@ -11,9 +13,16 @@ absl::StatusOr<std::unique_ptr<Installer>> MakeInstaller(const v1::AgentConfig& 
       if (!t.ok()) return t.status();
       return std::unique_ptr<Installer>(*std::move(t));
     }
-    case v1::AgentConfig::kApt:
-    case v1::AgentConfig::kDnf:
-      return absl::UnimplementedError("config agent.apt / agent.dnf: installer not built in yet");
+    case v1::AgentConfig::kApt: {
+      absl::StatusOr<std::unique_ptr<AptInstaller>> a = AptInstaller::Create(agent.name(), agent.apt());
+      if (!a.ok()) return a.status();
+      return std::unique_ptr<Installer>(*std::move(a));
+    }
+    case v1::AgentConfig::kDnf: {
+      absl::StatusOr<std::unique_ptr<DnfInstaller>> d = DnfInstaller::Create(agent.name(), agent.dnf());
+      if (!d.ok()) return d.status();
+      return std::unique_ptr<Installer>(*std::move(d));
+    }
     case v1::AgentConfig::INSTALLER_NOT_SET:
       break;
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -203,6 +204,7 @@ TEST_F(AptInstallerTest, RefusesUnsignedAndWronglySignedRepositories) {
     std::unique_ptr<AptInstaller> apt = MakeApt(List(repo));
     ASSERT_NE(apt, nullptr);
     absl::Status s = apt->Install("1.1.0");
+    std::cout << repo << ": " << s << "\n";
     EXPECT_TRUE(IsError(s, absl::StatusCode::kPermissionDenied, {List(repo), "not signed"}));
     EXPECT_EQ(Installed(*apt), "1.0.0");
     EXPECT_EQ(AgentVersion(kAgentBinary), "1.0.0");
@@ -226,7 +228,7 @@ TEST_F(AptInstallerTest, MissingVersionIsNotFound) {
   ASSERT_NE(apt, nullptr);
   ASSERT_TRUE(apt->Install("1.0.0").ok());
   EXPECT_TRUE(IsError(apt->Install("1.9.0"), absl::StatusCode::kNotFound,
-                      {"1.9.0", kPackage, List("apt-good"), "1.0.0, "}));
+                      {"1.9.0", kPackage, List("apt-good"), "1.1.0, 1.0.0"}));
   EXPECT_EQ(Installed(*apt), "1.0.0");
 }
 
@@ -357,7 +359,9 @@ TEST_F(DnfInstallerTest, RefusesUnsignedPackages) {
 
   std::unique_ptr<DnfInstaller> unsigned_repo = MakeDnf(root, ReposDir("dnf-unsigned"));
   ASSERT_NE(unsigned_repo, nullptr);
-  EXPECT_TRUE(IsError(unsigned_repo->Install("1.1.0"), absl::StatusCode::kPermissionDenied,
+  absl::Status refused = unsigned_repo->Install("1.1.0");
+  std::cout << "unsigned: " << refused << "\n";
+  EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied,
                       {kRepoId, ReposDir("dnf-unsigned"), "is not signed"}));
   EXPECT_EQ(Installed(*good), "1.0.0");
 
@@ -377,21 +381,29 @@ TEST_F(DnfInstallerTest, RefusesUnsignedPackages) {
 
 TEST_F(DnfInstallerTest, RefusesPackagesSignedByAnotherKey) {
   // The signed repository, but pinned to another key (the unsigned
-  // fixture's throwaway key): nothing verifies.
-  const std::string dir = PackagesEnv::Get().dir() + "/dnf-wrong-key-repos.d";
-  fs::create_directories(dir);
+  // fixture's throwaway key): first the metadata signature fails, and with
+  // repo_gpgcheck=0 the package signatures do.
   absl::StatusOr<std::string> repo_file = ReadFile(ReposDir("dnf-good") + "/drover-demo.repo");
   ASSERT_TRUE(repo_file.ok());
   const std::string good_key = PackagesEnv::Get().dir() + "/dnf-good/key.asc";
   const std::string other_key = PackagesEnv::Get().dir() + "/dnf-unsigned/key.asc";
   ASSERT_TRUE(absl::StrContains(*repo_file, good_key));
-  ASSERT_TRUE(WriteFileAtomically(dir + "/drover-demo.repo", absl::StrReplaceAll(*repo_file, {{good_key, other_key}}))
-                  .ok());
-  const std::string root = NewRoot();
-  std::unique_ptr<DnfInstaller> dnf = MakeDnf(root, dir);
-  ASSERT_NE(dnf, nullptr);
-  EXPECT_TRUE(IsError(dnf->Install("1.0.0"), absl::StatusCode::kPermissionDenied, {kRepoId, dir}));
-  EXPECT_EQ(Installed(*dnf), std::nullopt);
+  ASSERT_TRUE(absl::StrContains(*repo_file, "repo_gpgcheck=1"));
+  for (const std::string variant : {"metadata", "packages"}) {
+    SCOPED_TRACE(variant);
+    const std::string dir = absl::StrCat(PackagesEnv::Get().dir(), "/dnf-wrong-key-", variant, "-repos.d");
+    fs::create_directories(dir);
+    std::string content = absl::StrReplaceAll(*repo_file, {{good_key, other_key}});
+    if (variant == "packages") content = absl::StrReplaceAll(content, {{"repo_gpgcheck=1", "repo_gpgcheck=0"}});
+    ASSERT_TRUE(WriteFileAtomically(dir + "/drover-demo.repo", content).ok());
+    const std::string root = NewRoot();
+    std::unique_ptr<DnfInstaller> dnf = MakeDnf(root, dir);
+    ASSERT_NE(dnf, nullptr);
+    absl::Status refused = dnf->Install("1.0.0");
+    std::cout << "wrong key (" << variant << "): " << refused << "\n";
+    EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied, {kRepoId, dir}));
+    EXPECT_EQ(Installed(*dnf), std::nullopt);
+  }
 }
 
 TEST_F(DnfInstallerTest, MissingVersionIsNotFound) {
