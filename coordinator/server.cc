@@ -124,8 +124,14 @@ class CoordinatorServerImpl final : public CoordinatorServer {
  private:
   void RefreshLoop() {
     std::unique_lock<std::mutex> lock(mu_);
-    while (!stopped_) {
+    for (int round = 0; !stopped_; ++round) {
       lock.unlock();
+      if (round % 12 == 11) {
+        if (absl::Status s = store_.CompactCounters(); !s.ok()) {
+          metrics_.CountDatabaseError("compact_counters");
+          LogWarning(absl::StrCat("compacting counters: ", s.message()));
+        }
+      }
       absl::StatusOr<std::vector<store::RolloutInputs>> inputs = store_.GetAllRolloutInputs();
       metrics_.SetDatabaseUp(inputs.ok());
       metrics_.SetDatabaseRetries(store_.retries());

@@ -6,7 +6,7 @@ namespace drover::rollout {
 
 BatchPlan PlanBatch(const std::vector<const AgentReport*>& reports,
                     const absl::flat_hash_map<std::string, AgentState>& stored,
-                    const absl::flat_hash_map<std::string, int64_t>& target_epochs) {
+                    const absl::flat_hash_map<std::string, int64_t>& target_epochs, absl::Time now) {
   BatchPlan plan;
   plan.dispositions.reserve(reports.size());
   plan.stored_sequences.reserve(reports.size());
@@ -65,6 +65,9 @@ BatchPlan PlanBatch(const std::vector<const AgentReport*>& reports,
   for (const std::string& host : order) {
     Working& w = hosts[host];
     if (!w.changed) continue;
+    if (w.before) plan.seen_deltas[{w.before->channel, SeenBucket(w.before->last_seen)}] -= 1;
+    plan.seen_deltas[{w.now.channel, SeenBucket(now)}] += 1;
+    w.now.last_seen = now;
     (w.before ? plan.updates : plan.inserts).push_back(std::move(w.now));
   }
   // Row locks in host_id order everywhere, so concurrent batches (replicas)
@@ -72,7 +75,9 @@ BatchPlan PlanBatch(const std::vector<const AgentReport*>& reports,
   auto by_host = [](const AgentState& a, const AgentState& b) { return a.host_id < b.host_id; };
   std::sort(plan.inserts.begin(), plan.inserts.end(), by_host);
   std::sort(plan.updates.begin(), plan.updates.end(), by_host);
+  for (const AgentState& u : plan.updates) plan.expected_sequences.push_back(stored.at(u.host_id).sequence);
   std::erase_if(plan.fleet_deltas, [](const auto& kv) { return kv.second == 0; });
+  std::erase_if(plan.seen_deltas, [](const auto& kv) { return kv.second == 0; });
   return plan;
 }
 

@@ -34,6 +34,19 @@ struct OutcomeCountKey {
   }
 };
 
+// Agents are also counted per 10-second bucket of their last report, so
+// "stale" is a sum over old buckets rather than a scan of agents.
+inline constexpr absl::Duration kSeenBucket = absl::Seconds(10);
+inline absl::Time SeenBucket(absl::Time t) { return absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), kSeenBucket); }
+
+struct SeenCountKey {
+  std::string channel;
+  absl::Time bucket;
+  friend bool operator<(const SeenCountKey& a, const SeenCountKey& b) {
+    return std::tie(a.channel, a.bucket) < std::tie(b.channel, b.bucket);
+  }
+};
+
 struct NewUpdateEvent {
   std::string host_id;
   std::string channel;
@@ -54,14 +67,20 @@ struct BatchPlan {
   // Non-zero deltas only, sorted by key (the lock order).
   std::map<FleetCountKey, int64_t> fleet_deltas;
   std::map<OutcomeCountKey, int64_t> outcome_deltas;
+  std::map<SeenCountKey, int64_t> seen_deltas;
+  // Sequence each updated host had when read: the write succeeds only if it
+  // still has it (optimistic concurrency instead of row locks). Same order
+  // as `updates`.
+  std::vector<int64_t> expected_sequences;
 };
 
-// `stored` holds the current state of the batch's hosts that exist.
+// `stored` holds the current state of the batch's hosts that exist (with
+// last_seen); `now` becomes the last_seen of every accepted report.
 // `target_epochs` maps each report's channel to its current target epoch; every
 // report's channel must be present. Reports are applied in order, so two
 // reports of one host in a batch behave as if sent one after the other.
 BatchPlan PlanBatch(const std::vector<const AgentReport*>& reports,
                     const absl::flat_hash_map<std::string, AgentState>& stored,
-                    const absl::flat_hash_map<std::string, int64_t>& target_epochs);
+                    const absl::flat_hash_map<std::string, int64_t>& target_epochs, absl::Time now);
 
 }  // namespace drover::rollout

@@ -66,12 +66,14 @@ std::optional<int64_t> OutcomeDelta(const BatchPlan& plan, const std::string& ch
   return it->second;
 }
 
+const absl::Time kNow = absl::FromUnixSeconds(1795464000);
+
 class PlanBatchTest : public ::testing::Test {
  protected:
   BatchPlan Plan(const std::vector<AgentReport>& reports) {
     std::vector<const AgentReport*> ptrs;
     for (const AgentReport& r : reports) ptrs.push_back(&r);
-    return PlanBatch(ptrs, stored_, epochs_);
+    return PlanBatch(ptrs, stored_, epochs_, kNow);
   }
   void Store(AgentState s) {
     std::string host = s.host_id;
@@ -321,6 +323,46 @@ TEST_F(PlanBatchTest, HostOnlyRejectedIsNotWritten) {
   EXPECT_EQ(plan.stored_sequences, (std::vector<int64_t>{8, 8}));
   EXPECT_TRUE(plan.updates.empty());
   EXPECT_TRUE(plan.inserts.empty());
+}
+
+}  // namespace
+}  // namespace drover::rollout
+
+namespace drover::rollout {
+namespace {
+
+TEST(PlanBatchSeenTest, LastSeenBucketsMoveAndSequencesAreExpected) {
+  const absl::Time now = absl::FromUnixSeconds(1795464005);  // bucket ...000
+  absl::flat_hash_map<std::string, AgentState> stored;
+  AgentState old;
+  old.host_id = "h1";
+  old.channel = "stable";
+  old.current_version = "1.0.0";
+  old.sequence = 4;
+  old.last_seen = absl::FromUnixSeconds(1795463987);  // bucket ...980
+  stored["h1"] = old;
+  absl::flat_hash_map<std::string, int64_t> epochs{{"stable", 0}};
+  AgentReport a;
+  a.host_id = "h1";
+  a.channel = "stable";
+  a.current_version = "1.0.0";
+  a.sequence = 5;
+  AgentReport b = a;
+  b.host_id = "h2";
+  b.sequence = 1;
+  AgentReport dup = a;
+  dup.sequence = 4;
+  BatchPlan plan = PlanBatch({&a, &b}, stored, epochs, now);
+  ASSERT_EQ(plan.seen_deltas.size(), 2u);
+  EXPECT_EQ((plan.seen_deltas[{"stable", absl::FromUnixSeconds(1795463980)}]), -1);
+  EXPECT_EQ((plan.seen_deltas[{"stable", absl::FromUnixSeconds(1795464000)}]), 2);
+  ASSERT_EQ(plan.updates.size(), 1u);
+  EXPECT_EQ(plan.updates[0].last_seen, now);
+  EXPECT_EQ(plan.expected_sequences, std::vector<int64_t>{4});
+  // A duplicate alone does not move the agent's last_seen.
+  BatchPlan none = PlanBatch({&dup}, stored, epochs, now);
+  EXPECT_TRUE(none.seen_deltas.empty());
+  EXPECT_TRUE(none.updates.empty());
 }
 
 }  // namespace

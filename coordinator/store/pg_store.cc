@@ -98,10 +98,15 @@ absl::StatusOr<T> Guard(absl::string_view what, const std::function<absl::Status
   }
 }
 
+// An agent is stale when it was last seen before now - 3 poll intervals,
+// rounded down to the 10 s buckets seen_counts keeps (so counts and lists agree).
+#define STALE_CUTOFF \
+  "to_timestamp(floor(extract(epoch FROM now() - c.poll_interval_ms * 3 * interval '1 millisecond') / 10) * 10)"
+
 constexpr const char* kAgentColumns =
     "a.host_id, a.channel, a.group_name, a.current_version, a.health, a.updater_version, a.sequence, "
     "(extract(epoch from a.first_seen) * 1000000)::bigint, (extract(epoch from a.last_seen) * 1000000)::bigint, "
-    "a.last_seen < now() - c.poll_interval_ms * 3 * interval '1 millisecond', c.control_plane_version";
+    "a.last_seen < " STALE_CUTOFF ", c.control_plane_version";
 
 AgentView AgentFromRow(const pqxx::row& r) {
   AgentView v;
@@ -146,6 +151,19 @@ PgStore::PgStore(PgStoreOptions options)
         tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
                              absl::ToInt64Milliseconds(timeout)));
       }) {}
+
+absl::Status PgStore::CompactCounters() {
+  return pool_
+      .Run<bool>("compacting counters",
+                 [](pqxx::connection& c) -> absl::StatusOr<bool> {
+                   pqxx::work tx(c);
+                   tx.exec0("DELETE FROM fleet_counts WHERE agents = 0");
+                   tx.exec0("DELETE FROM seen_counts WHERE agents = 0 AND bucket < now() - interval '1 minute'");
+                   tx.commit();
+                   return true;
+                 })
+      .status();
+}
 
 absl::Status PgStore::Ping() {
   return pool_
@@ -296,11 +314,13 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         std::set<std::string> channel_ids;
         for (const auto* r : reports) channel_ids.insert(r->channel);
         absl::flat_hash_map<std::string, int64_t> epochs;
+        int64_t now_micros = 0;
         for (const pqxx::row& row :
-             tx.exec_params("SELECT name, target_epoch FROM channels WHERE name = ANY($1::text[]) "
-                            "ORDER BY name FOR KEY SHARE",
+             tx.exec_params("SELECT name, target_epoch, (extract(epoch FROM now()) * 1000000)::bigint "
+                            "FROM channels WHERE name = ANY($1::text[]) ORDER BY name FOR KEY SHARE",
                             TextArray({channel_ids.begin(), channel_ids.end()}))) {
           epochs[row[0].as<std::string>()] = row[1].as<int64_t>();
+          now_micros = row[2].as<int64_t>();
         }
         std::vector<const rollout::AgentReport*> valid;
         std::vector<size_t> valid_index;
@@ -320,8 +340,10 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         absl::flat_hash_map<std::string, AgentState> stored;
         stored.reserve(host_ids.size());
         for (const pqxx::row& row : tx.exec_params(
-                 "SELECT host_id, channel, group_name, current_version, health, updater_version, sequence "
-                 "FROM agents WHERE host_id = ANY($1::text[]) ORDER BY host_id FOR UPDATE",
+                 // No row locks: the write below succeeds only where the
+                 // sequence is still the one read here (optimistic).
+                 "SELECT host_id, channel, group_name, current_version, health, updater_version, sequence, "
+                 "(extract(epoch FROM last_seen) * 1000000)::bigint FROM agents WHERE host_id = ANY($1::text[])",
                  TextArray({host_ids.begin(), host_ids.end()}))) {
           AgentState s;
           s.host_id = row[0].as<std::string>();
@@ -331,11 +353,13 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
           s.health = static_cast<Health>(row[4].as<int>());
           s.updater_version = row[5].as<std::string>();
           s.sequence = row[6].as<int64_t>();
+          s.last_seen = store::FromUnixMicros(row[7].as<int64_t>());
           std::string key = s.host_id;
           stored.emplace(std::move(key), std::move(s));
         }
 
-        rollout::BatchPlan plan = rollout::PlanBatch(valid, stored, epochs);
+        const absl::Time now = store::FromUnixMicros(now_micros);
+        rollout::BatchPlan plan = rollout::PlanBatch(valid, stored, epochs, now);
 
         auto columns = [](const std::vector<AgentState>& rows) {
           std::vector<std::string> host, channel, group, version, updater;
@@ -361,7 +385,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
               absl::StrCat("INSERT INTO agents (host_id, channel, group_name, current_version, health, "
                            "updater_version, sequence, first_seen, last_seen) "
                            "SELECT h, c, g, v, he, u, s, now(), now() FROM ",
-                           kUnnest, " ON CONFLICT (host_id) DO NOTHING"),
+                           kUnnest, " ORDER BY h ON CONFLICT (host_id) DO NOTHING"),
               h, ch, g, v, he, u, s);
           if (r.affected_rows() != plan.inserts.size()) {
             // Another replica inserted one of these hosts after we looked:
@@ -371,11 +395,16 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         }
         if (!plan.updates.empty()) {
           auto [h, ch, g, v, he, u, s] = columns(plan.updates);
-          tx.exec_params0(absl::StrCat("UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, "
-                                       "health = t.he, updater_version = t.u, sequence = t.s, last_seen = now() "
-                                       "FROM ",
-                                       kUnnest, " WHERE a.host_id = t.h"),
-                          h, ch, g, v, he, u, s);
+          pqxx::result r = tx.exec_params(
+              "UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, health = t.he, "
+              "updater_version = t.u, sequence = t.s, last_seen = now() FROM "
+              "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[], "
+              "$8::bigint[]) AS t(h, c, g, v, he, u, s, os) WHERE a.host_id = t.h AND a.sequence = t.os",
+              h, ch, g, v, he, u, s, Int64Array(plan.expected_sequences));
+          if (r.affected_rows() != plan.updates.size()) {
+            // Another replica changed one of these hosts after we read it.
+            return absl::AbortedError("concurrent report of a host");
+          }
         }
         if (!plan.events.empty()) {
           std::vector<std::string> host, channel, from, to, error;
@@ -415,6 +444,21 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
               "SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[]) "
               "ON CONFLICT (channel, version, health) DO UPDATE SET agents = fleet_counts.agents + EXCLUDED.agents",
               TextArray(channel), TextArray(version), Int64Array(health), Int64Array(delta));
+        }
+        if (!plan.seen_deltas.empty()) {
+          std::vector<std::string> channel;
+          std::vector<int64_t> bucket, delta;
+          for (const auto& [key, d] : plan.seen_deltas) {
+            channel.push_back(key.channel);
+            bucket.push_back(store::ToUnixMicros(key.bucket));
+            delta.push_back(d);
+          }
+          tx.exec_params0(
+              "INSERT INTO seen_counts (channel, bucket, agents) "
+              "SELECT c, 'epoch'::timestamptz + b * interval '1 microsecond', d "
+              "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(c, b, d) "
+              "ON CONFLICT (channel, bucket) DO UPDATE SET agents = seen_counts.agents + EXCLUDED.agents",
+              TextArray(channel), Int64Array(bucket), Int64Array(delta));
         }
         if (!plan.outcome_deltas.empty()) {
           std::vector<std::string> channel;
@@ -484,7 +528,7 @@ absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& fi
                 " FROM agents a JOIN channels c ON c.name = a.channel "
                 "WHERE a.host_id > $1 AND ($2 = '' OR a.channel = $2) AND ($3 = '' OR a.current_version = $3) "
                 "AND ($4 = 0 OR a.health = $4) "
-                "AND (NOT $5 OR a.last_seen < now() - c.poll_interval_ms * 3 * interval '1 millisecond') "
+                "AND (NOT $5 OR a.last_seen < " STALE_CUTOFF ") "
                 "AND (NOT $6 OR (a.channel, a.current_version) IN "
                 "(SELECT * FROM unnest($7::text[], $8::text[]))) "
                 "ORDER BY a.host_id LIMIT $9"),
@@ -547,8 +591,9 @@ absl::StatusOr<RolloutInputs> ReadRolloutInputs(pqxx::transaction_base& tx, cons
         {static_cast<rollout::UpdateResult>(row[0].as<int>()), row[1].as<int64_t>()});
   }
   in.stale_agents = tx.exec_params1(
-                          "SELECT count(*) FROM agents WHERE channel = $1 AND "
-                          "last_seen < now() - $2 * interval '1 millisecond'",
+                          "SELECT coalesce(sum(agents), 0)::bigint FROM seen_counts WHERE channel = $1 AND "
+                          "bucket < to_timestamp(floor(extract(epoch FROM now() - $2 * interval '1 millisecond') "
+                          "/ 10) * 10)",
                           in.channel.id, absl::ToInt64Milliseconds(rollout::StaleAfter(in.channel)))[0]
                         .as<int64_t>();
   return in;

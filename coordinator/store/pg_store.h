@@ -42,6 +42,10 @@ class PgStore final : public ChannelStore, public AgentStore {
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
 
+  // Drops counter rows that reached zero (versions nobody runs any more,
+  // buckets everyone has left). Safe to run on any replica at any time.
+  absl::Status CompactCounters();
+
   // True when a connection can be had and answers a trivial query.
   absl::Status Ping();
 

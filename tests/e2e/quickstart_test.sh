@@ -28,7 +28,7 @@ curl -sf "http://127.0.0.1:$M/metrics" >/dev/null && fail "coordinator still ser
 
 # The second run reuses the same database: the schema is already there.
 out=$("$QS" --detach "${OPTS[@]}" 2>&1) || fail "restart: $out"
-grep -q "schema version 1 -> 1" "$DIR/var/coordinator.log" || fail "database not reused: $(cat "$DIR/var/coordinator.log")"
+grep -q "schema version 2 -> 2" "$DIR/var/coordinator.log" || fail "database not reused: $(cat "$DIR/var/coordinator.log")"
 "$QS" --stop "${OPTS[@]}" >/dev/null
 
 out=$("$QS" --bogus 2>&1) && fail "unknown option accepted"

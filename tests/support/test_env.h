@@ -45,8 +45,9 @@ std::string NewTestDatabase();
 std::vector<std::string> QueryColumn(const std::string& url, const std::string& sql);
 std::string QueryValue(const std::string& url, const std::string& sql);
 
-// How many (channel, version, health) counters in fleet_counts disagree with
-// the agents table they summarise; 0 when the ingest path kept them exact.
+// How many counters in fleet_counts (channel, version, health) and
+// seen_counts (channel, 10 s bucket of last_seen) disagree with the agents
+// table they summarise; 0 when the ingest path kept them exact.
 int64_t FleetCounterMismatches(const std::string& url);
 
 // Path of a binary built by this project (build/bin/NAME).
