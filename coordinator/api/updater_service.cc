@@ -19,7 +19,7 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
     TargetToProto(*channel, clock_->Now(), response);
     return absl::OkStatus();
   }();
-  metrics_->CountRpc("GetTarget", static_cast<int>(status.code()));
+  get_target_rpcs_->Count(static_cast<int>(status.code()));
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
@@ -31,12 +31,12 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
   absl::StatusOr<rollout::AgentReport> report = ReportFromProto(*request, clock_->Now());
   if (!report.ok()) {
     metrics_->CountReport(metrics::ReportOutcome::kInvalid);
-    metrics_->CountRpc("ReportStatus", static_cast<int>(report.status().code()));
+    report_rpcs_->Count(static_cast<int>(report.status().code()));
     reactor->Finish(ToGrpcStatus(report.status()));
     return reactor;
   }
-  batcher_->Submit(*std::move(report), [reactor, response, metrics = metrics_](const absl::Status& status,
-                                                                               const store::ReportResult& result) {
+  batcher_->Submit(*std::move(report), [reactor, response, rpcs = report_rpcs_](const absl::Status& status,
+                                                                                const store::ReportResult& result) {
     if (status.ok()) {
       switch (result.disposition) {
         case rollout::ReportDisposition::kAccepted:
@@ -51,7 +51,7 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
       }
       response->set_stored_sequence(result.stored_sequence);
     }
-    metrics->CountRpc("ReportStatus", static_cast<int>(status.code()));
+    rpcs->Count(static_cast<int>(status.code()));
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;

@@ -14,7 +14,12 @@ class UpdaterService final : public ::drover::v1::UpdaterService::CallbackServic
  public:
   UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
                  const Clock* clock)
-      : channels_(channels), batcher_(batcher), metrics_(metrics), clock_(clock) {}
+      : channels_(channels),
+        batcher_(batcher),
+        metrics_(metrics),
+        clock_(clock),
+        get_target_rpcs_(metrics->RpcCountersFor("GetTarget")),
+        report_rpcs_(metrics->RpcCountersFor("ReportStatus")) {}
 
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context,
                                       const ::drover::v1::GetTargetRequest* request,
@@ -28,6 +33,8 @@ class UpdaterService final : public ::drover::v1::UpdaterService::CallbackServic
   ingest::ReportBatcher* const batcher_;
   metrics::FleetMetrics* const metrics_;
   const Clock* const clock_;
+  metrics::RpcCounters* const get_target_rpcs_;
+  metrics::RpcCounters* const report_rpcs_;
 };
 
 }  // namespace drover::api

@@ -15,6 +15,7 @@ ReportBatcher::~ReportBatcher() { Shutdown(); }
 
 void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
   absl::Status refused;
+  bool notify = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
@@ -24,7 +25,7 @@ void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
           absl::StrCat("coordinator overloaded: ", queue_.size(), " reports already waiting; retry with backoff"));
     } else {
       queue_.push_back({std::move(report), std::move(done)});
-      if (metrics_) metrics_->SetQueueDepth(queue_.size());
+      notify = idle_writers_ > 0;
     }
   }
   if (!refused.ok()) {
@@ -32,7 +33,8 @@ void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
     done(refused, {});
     return;
   }
-  cv_.notify_one();
+  // Busy writers look at the queue again before they sleep.
+  if (notify) cv_.notify_one();
 }
 
 void ReportBatcher::Shutdown() {
@@ -53,7 +55,9 @@ void ReportBatcher::WriterLoop() {
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
+      ++idle_writers_;
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      --idle_writers_;
       if (queue_.empty()) return;  // stopping, and everything is committed
       size_t n = std::min(options_.max_batch, queue_.size());
       batch.reserve(n);

@@ -58,6 +58,7 @@ class ReportBatcher {
   std::condition_variable cv_;
   std::deque<Pending> queue_;
   bool stopping_ = false;
+  int idle_writers_ = 0;  // waiting on cv_: only then is a wake-up needed
   std::vector<std::thread> writers_;
 };
 

@@ -109,15 +109,37 @@ void FleetMetrics::CountDatabaseError(const std::string& operation) {
 
 void FleetMetrics::SetQueueDepth(size_t depth) { queue_depth_.Set(static_cast<double>(depth)); }
 
-void FleetMetrics::CountRpc(const std::string& method, int grpc_code) {
+namespace {
+const char* CodeName(int grpc_code) {
   static const char* kCodes[] = {"OK",          "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
                                  "DEADLINE_EXCEEDED", "NOT_FOUND",   "ALREADY_EXISTS",   "PERMISSION_DENIED",
                                  "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
                                  "UNIMPLEMENTED", "INTERNAL",       "UNAVAILABLE",      "DATA_LOSS",
                                  "UNAUTHENTICATED"};
-  const char* code = grpc_code >= 0 && grpc_code <= 16 ? kCodes[grpc_code] : "UNKNOWN";
-  rpcs_.Add({{"method", method}, {"code", code}}).Increment();
+  return grpc_code >= 0 && grpc_code <= 16 ? kCodes[grpc_code] : "UNKNOWN";
 }
+}  // namespace
+
+void RpcCounters::Count(int grpc_code) {
+  const int i = grpc_code >= 0 && grpc_code <= 16 ? grpc_code : 2;
+  prometheus::Counter* c = by_code_[i].load(std::memory_order_acquire);
+  if (c == nullptr) {
+    // Family::Add returns the same counter for the same labels, so a race
+    // here only repeats the lookup.
+    c = &family_->Add({{"method", method_}, {"code", CodeName(i)}});
+    by_code_[i].store(c, std::memory_order_release);
+  }
+  c->Increment();
+}
+
+RpcCounters* FleetMetrics::RpcCountersFor(const std::string& method) {
+  std::lock_guard<std::mutex> lock(rpc_mu_);
+  std::unique_ptr<RpcCounters>& slot = rpc_counters_[method];
+  if (slot == nullptr) slot = std::make_unique<RpcCounters>(&rpcs_, method);
+  return slot.get();
+}
+
+void FleetMetrics::CountRpc(const std::string& method, int grpc_code) { RpcCountersFor(method)->Count(grpc_code); }
 
 void FleetMetrics::CountRefreshError() { refresh_errors_.Increment(); }
 
