@@ -172,14 +172,7 @@ absl::StatusOr<CommandOutput> DnfInstaller::Run(const std::vector<std::string>& 
   CommandOptions opts;
   opts.timeout = timeout;
   opts.env = {{"LC_ALL", "C"}, {"LANGUAGE", ""}};
-  absl::StatusOr<CommandOutput> out = RunCommand(argv, opts);
-  if (!out.ok()) return out.status();
-  if (out->timed_out) {
-    return absl::DeadlineExceededError(absl::StrCat(CommandLineForLog(argv), " did not finish within ",
-                                                    absl::FormatDuration(timeout), " and was killed; output: ",
-                                                    OutputForMessage(out->output)));
-  }
-  return out;
+  return RunPackageTool(argv, opts);
 }
 
 absl::Status DnfInstaller::Failure(const std::string& what, const CommandOutput& out) const {

@@ -78,4 +78,15 @@ std::string OutputForMessage(absl::string_view output, size_t max_chars) {
   return text;
 }
 
+absl::StatusOr<CommandOutput> RunPackageTool(const std::vector<std::string>& argv, const CommandOptions& options) {
+  absl::StatusOr<CommandOutput> out = RunCommand(argv, options);
+  if (!out.ok()) return out.status();
+  if (out->timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat(CommandLineForLog(argv), " did not finish within ",
+                                                    absl::FormatDuration(options.timeout), " and was killed; output: ",
+                                                    OutputForMessage(out->output)));
+  }
+  return out;
+}
+
 }  // namespace drover::updater

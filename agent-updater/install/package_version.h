@@ -7,6 +7,8 @@
 // allowed at all in an rpm Version).
 #pragma once
 
+#include "common/subprocess.h"
+
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -33,5 +35,9 @@ absl::StatusOr<Semver> SemverFromRpmVersion(absl::string_view rpm_version);
 // there are any, else its last
 // lines; at most `max_chars`, on one line ("; "-separated).
 std::string OutputForMessage(absl::string_view output, size_t max_chars = 1500);
+
+// Runs a package tool; a run killed at its timeout is DeadlineExceeded with
+// the command and its output, so callers only judge completed runs.
+absl::StatusOr<CommandOutput> RunPackageTool(const std::vector<std::string>& argv, const CommandOptions& options);
 
 }  // namespace drover::updater
