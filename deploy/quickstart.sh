@@ -7,8 +7,14 @@
 #   deploy/quickstart.sh --stop            stop what --detach started
 #   deploy/quickstart.sh --database=URL    use your own PostgreSQL instead
 #
+# It also starts demo agents, each with its own drover-updater (tarball
+# installer under DATA_DIR/demo), on the channel "demo": set a new target
+# (build/bin/droverctl target set demo 1.1.0) and watch the rollout
+# (build/bin/droverctl status demo --watch).
+#
 # Options: --data-dir=DIR (default ./var), --grpc-port=N (7600),
-# --metrics-port=N (7601), --pg-port=N (7632), --help.
+# --metrics-port=N (7601), --pg-port=N (7632), --demo-agents=N (3; 0: none),
+# --help.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +25,9 @@ PG_PORT=7632
 DATABASE=""
 DETACH=0
 STOP=0
+DEMO_AGENTS=3
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "quickstart: $*" >&2; exit 2; }
 
 for arg in "$@"; do
@@ -32,10 +39,12 @@ for arg in "$@"; do
     --grpc-port=*) GRPC_PORT=${arg#*=} ;;
     --metrics-port=*) METRICS_PORT=${arg#*=} ;;
     --pg-port=*) PG_PORT=${arg#*=} ;;
+    --demo-agents=*) DEMO_AGENTS=${arg#*=} ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$arg' (see --help)" ;;
   esac
 done
+[[ "$DEMO_AGENTS" =~ ^[0-9]+$ && "$DEMO_AGENTS" -le 20 ]] || die "--demo-agents '$DEMO_AGENTS' is not a number in 0..20"
 for p in "$GRPC_PORT" "$METRICS_PORT" "$PG_PORT"; do
   [[ "$p" =~ ^[0-9]+$ && "$p" -ge 1 && "$p" -le 65535 ]] || die "port '$p' is not a number in 1..65535"
 done
@@ -45,7 +54,30 @@ PID_FILE="$DATA_DIR/coordinator.pid"
 LOG_FILE="$DATA_DIR/coordinator.log"
 READY_FILE="$DATA_DIR/coordinator.ready"
 
+# Stops a process named in a pid file, if it still runs `name`.
+stop_pid_file() {
+  local file=$1 name=$2 pid
+  [[ -f "$file" ]] || return 0
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
+    kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+stop_demo() {
+  local d
+  for d in "$DATA_DIR"/demo/host-*; do
+    [[ -d "$d" ]] || continue
+    stop_pid_file "$d/updater.pid" drover-updater
+    stop_pid_file "$d/agent.pid" demo-agent
+  done
+}
+
 stop_all() {
+  stop_demo
   if [[ -f "$PID_FILE" ]]; then
     pid=$(cat "$PID_FILE")
     # A stale pid file (after a reboot) may name an unrelated process.
@@ -75,7 +107,7 @@ fi
 echo "quickstart: building (first time takes a few minutes)..."
 BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator drover-updater droverctl demo-agents >/dev/null
 
 mkdir -p "$DATA_DIR"
 if [[ -z "$DATABASE" ]]; then
@@ -96,6 +128,41 @@ print_addresses() {
   echo "  metrics: http://$(sed -n 's/^metrics=//p' "$READY_FILE")/metrics"
 }
 
+# Demo agents, each managed by its own updater through signed tarballs.
+start_demo() {
+  [[ "$DEMO_AGENTS" -gt 0 ]] || return 0
+  local demo="$DATA_DIR/demo" ctl=("$BUILD/bin/droverctl" --coordinator="127.0.0.1:$GRPC_PORT") out rc i
+  mkdir -p "$demo"
+  "$ROOT/tests/fixtures/make_tarballs.sh" "$demo/tarballs" "$BUILD/bin" >/dev/null
+  set +e
+  out=$("${ctl[@]}" channels create demo --control-plane=1.3.0 --target=1.0.0 --poll-interval=5s 2>&1); rc=$?
+  set -e
+  [[ $rc -eq 0 || $rc -eq 7 ]] || die "creating the demo channel failed: $out"
+  for i in $(seq "$DEMO_AGENTS"); do
+    local h="$demo/host-$i" port=$((GRPC_PORT + 10 + i))
+    mkdir -p "$h"
+    cat >"$h/updater.conf" <<CONF
+coordinator: "127.0.0.1:$GRPC_PORT"
+channel: "demo"
+host_id: "demo-host-$i"
+state_dir: "$h/state"
+agent {
+  name: "demo-agent"
+  tarball { base: "$demo/tarballs" public_key_file: "$demo/tarballs/tarball-key.pub.pem" install_dir: "$h/agent" }
+  restart_command: ["$ROOT/tests/fixtures/demo-agent/restart.sh", "$h/agent", "$port", "$h/agent.pid"]
+  health_check { http { url: "http://127.0.0.1:$port/readyz" } timeout { seconds: 2 } }
+  health_grace { seconds: 10 }
+  health_watch { seconds: 3 }
+}
+CONF
+    if [[ -f "$h/updater.pid" ]] && kill -0 "$(cat "$h/updater.pid")" 2>/dev/null; then continue; fi
+    nohup "$BUILD/bin/drover-updater" run --config="$h/updater.conf" >"$h/updater.log" 2>&1 &
+    echo $! >"$h/updater.pid"
+  done
+  echo "  demo:    $DEMO_AGENTS agents on channel \"demo\" (agent ports $((GRPC_PORT + 11))-$((GRPC_PORT + 10 + DEMO_AGENTS)), logs in $demo)"
+  echo "           try: $BUILD/bin/droverctl target set demo 1.1.0 && $BUILD/bin/droverctl status demo --watch"
+}
+
 if [[ $DETACH -eq 1 ]]; then
   nohup "$BUILD/bin/drover-coordinator" "${ARGS[@]}" >"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
@@ -106,6 +173,7 @@ if [[ $DETACH -eq 1 ]]; then
   done
   [[ -f "$READY_FILE" ]] || die "coordinator not ready after 60 s; see $LOG_FILE"
   print_addresses
+  start_demo
   echo "  log:     $LOG_FILE"
   echo "  stop:    $0 --stop"
 else
@@ -120,11 +188,15 @@ else
     kill -0 $pid 2>/dev/null || break
     sleep 0.1
   done
-  [[ -f "$READY_FILE" ]] && print_addresses
+  if [[ -f "$READY_FILE" ]]; then
+    print_addresses
+    start_demo
+  fi
   set +e
   wait $pid; rc=$?
   wait $pid 2>/dev/null; rc2=$?
   [[ $rc -ge 128 ]] && rc=$rc2
   rm -f "$PID_FILE" "$READY_FILE"
+  stop_demo
   exit $rc
 fi

@@ -1,5 +1,6 @@
 #include "coordinator/ingest/report_batcher.h"
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -8,24 +9,27 @@ namespace drover::ingest {
 ReportBatcher::ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics,
                              ReportBatcherOptions options)
     : store_(store), metrics_(metrics), options_(options) {
-  for (int i = 0; i < std::max(1, options_.writers); ++i) writers_.emplace_back([this] { WriterLoop(); });
+  for (int i = 0; i < std::max(1, options_.writers); ++i) shards_.push_back(std::make_unique<Shard>());
+  for (auto& shard : shards_) writers_.emplace_back([this, s = shard.get()] { WriterLoop(s); });
 }
 
 ReportBatcher::~ReportBatcher() { Shutdown(); }
 
 void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
   absl::Status refused;
+  Shard* shard = shards_[absl::HashOf(report.host_id) % shards_.size()].get();
   bool notify = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
       refused = absl::UnavailableError("coordinator is shutting down: send the report to another replica or retry");
-    } else if (queue_.size() >= options_.max_queue) {
+    } else if (queued_ >= options_.max_queue) {
       refused = absl::UnavailableError(
-          absl::StrCat("coordinator overloaded: ", queue_.size(), " reports already waiting; retry with backoff"));
+          absl::StrCat("coordinator overloaded: ", queued_, " reports already waiting; retry with backoff"));
     } else {
-      queue_.push_back({std::move(report), std::move(done)});
-      notify = idle_writers_ > 0;
+      shard->queue.push_back({std::move(report), std::move(done)});
+      ++queued_;
+      notify = shard->idle;
     }
   }
   if (!refused.ok()) {
@@ -33,8 +37,8 @@ void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
     done(refused, {});
     return;
   }
-  // Busy writers look at the queue again before they sleep.
-  if (notify) cv_.notify_one();
+  // A busy writer looks at its queue again before it sleeps.
+  if (notify) shard->cv.notify_one();
 }
 
 void ReportBatcher::Shutdown() {
@@ -43,29 +47,30 @@ void ReportBatcher::Shutdown() {
     if (stopping_ && writers_.empty()) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  for (auto& shard : shards_) shard->cv.notify_all();
   for (std::thread& t : writers_) {
     if (t.joinable()) t.join();
   }
   writers_.clear();
 }
 
-void ReportBatcher::WriterLoop() {
+void ReportBatcher::WriterLoop(Shard* shard) {
   std::vector<Pending> batch;
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      ++idle_writers_;
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      --idle_writers_;
-      if (queue_.empty()) return;  // stopping, and everything is committed
-      size_t n = std::min(options_.max_batch, queue_.size());
+      shard->idle = true;
+      shard->cv.wait(lock, [&] { return stopping_ || !shard->queue.empty(); });
+      shard->idle = false;
+      if (shard->queue.empty()) return;  // stopping, and everything is committed
+      size_t n = std::min(options_.max_batch, shard->queue.size());
       batch.reserve(n);
       for (size_t i = 0; i < n; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        batch.push_back(std::move(shard->queue.front()));
+        shard->queue.pop_front();
       }
-      if (metrics_) metrics_->SetQueueDepth(queue_.size());
+      queued_ -= n;
+      if (metrics_) metrics_->SetQueueDepth(queued_);
     }
     Commit(batch);
     batch.clear();

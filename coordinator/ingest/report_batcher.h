@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -47,7 +48,16 @@ class ReportBatcher {
     Done done;
   };
 
-  void WriterLoop();
+  // Reports are sharded over writers by host, so a replica's concurrent
+  // batches never touch the same host (and never undo each other's
+  // optimistic writes).
+  struct Shard {
+    std::condition_variable cv;
+    std::deque<Pending> queue;
+    bool idle = false;  // waiting on cv: only then is a wake-up needed
+  };
+
+  void WriterLoop(Shard* shard);
   void Commit(std::vector<Pending>& batch);
 
   store::AgentStore* const store_;
@@ -55,10 +65,9 @@ class ReportBatcher {
   const ReportBatcherOptions options_;
 
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Pending> queue_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  size_t queued_ = 0;
   bool stopping_ = false;
-  int idle_writers_ = 0;  // waiting on cv_: only then is a wake-up needed
   std::vector<std::thread> writers_;
 };
 

@@ -17,13 +17,32 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 out=$("$QS" --detach "${OPTS[@]}" 2>&1) || fail "first start: $out"
 grep -q "gRPC:    127.0.0.1:$G" <<<"$out" || fail "gRPC address not printed: $out"
 grep -q "metrics: http://127.0.0.1:$M/metrics" <<<"$out" || fail "metrics address not printed: $out"
-curl -sf "http://127.0.0.1:$M/metrics" | grep -q '^drover_build_info{' || fail "metrics not served"
+metrics=$(curl -sf "http://127.0.0.1:$M/metrics") || fail "metrics not served"
+grep -q "^drover_build_info{" <<<"$metrics" || fail "no drover_build_info in /metrics"
 [[ -f "$DIR/var/postgres/data/PG_VERSION" ]] || fail "PostgreSQL data directory not created"
 
 out=$("$QS" --detach "${OPTS[@]}" 2>&1) && fail "second start while running should fail"
 grep -q "already running" <<<"$out" || fail "no clear message for a second start: $out"
 
+# The demo fleet: three agents, each with its own updater, install the
+# channel's target; a new target rolls out to all of them.
+BIN=${DROVER_BUILD_DIR:-$ROOT/build}/bin
+CTL=("$BIN/droverctl" --coordinator="127.0.0.1:$G")
+poll() {  # poll SECONDS COMMAND...: until COMMAND succeeds, or fail
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    [[ $(date +%s) -lt $deadline ]] || return 1
+    sleep 0.2
+  done
+}
+on_target() { "${CTL[@]}" --output=json status demo | tr -d ' \n' | grep -q "\"on_target\":\"$1\""; }
+poll 60 on_target 3 || fail "demo agents did not reach the first target: $("${CTL[@]}" status demo 2>&1)"
+"${CTL[@]}" target set demo 1.1.0 >/dev/null || fail "could not set the demo target"
+poll 90 on_target 3 || fail "demo rollout to 1.1.0 did not finish: $("${CTL[@]}" status demo 2>&1)"
+[[ $(curl -sf "http://127.0.0.1:$((G + 11))/version") == 1.1.0 ]] || fail "demo agent 1 does not run 1.1.0"
+
 "$QS" --stop "${OPTS[@]}" >/dev/null || fail "--stop failed"
+pgrep -f "$DIR/var/demo" >/dev/null && fail "demo updaters or agents survived --stop"
 curl -sf "http://127.0.0.1:$M/metrics" >/dev/null && fail "coordinator still serving after --stop"
 
 # The second run reuses the same database: the schema is already there.

@@ -1,0 +1,793 @@
+// drover-bench: a simulated fleet that loads a running coordinator over gRPC.
+//
+// Phases: populate (one report per host), noop (grpc.health.v1 Health/Check
+// through the very same channels, concurrency and async loop, as the ceiling
+// this machine allows for any unary RPC), reports (random hosts, growing
+// sequences, a few update outcomes), then GetRolloutStatus timings. The last
+// stdout line is the machine-readable summary.
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "common/log.h"
+#include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/updater_service.grpc.pb.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:7600", "Coordinator gRPC address, HOST:PORT");
+ABSL_FLAG(int64_t, hosts, 1000000, "Simulated hosts (distinct host ids)");
+ABSL_FLAG(int, channels, 4, "gRPC channels (separate TCP connections)");
+ABSL_FLAG(int, threads, 2, "Client threads, each with its own completion queue");
+ABSL_FLAG(int, concurrency, 256, "RPCs kept outstanding at once (over all threads)");
+ABSL_FLAG(int, duration, 20, "Seconds the measured report phase lasts");
+ABSL_FLAG(int, noop_duration, 10, "Seconds the no-op (Health/Check) phase lasts; 0 skips it");
+ABSL_FLAG(int, populate_timeout, 900, "Seconds the populate phase may take before the bench gives up");
+ABSL_FLAG(int, populate_retries, 3, "Attempts per host in the populate phase before it counts as failed");
+ABSL_FLAG(int, rpc_timeout_ms, 10000, "Deadline of each RPC, in milliseconds");
+ABSL_FLAG(int, connect_timeout, 10, "Seconds to wait for the coordinator to accept connections");
+ABSL_FLAG(int, status_calls, 5, "GetRolloutStatus calls timed at the end (the median is reported)");
+ABSL_FLAG(double, outcome_fraction, 0.01, "Fraction of reports that carry an update outcome 15.1.0 -> 15.2.0");
+ABSL_FLAG(std::string, channel_id, "bench", "Channel the simulated hosts report in (created if missing)");
+ABSL_FLAG(std::string, host_prefix, "host-",
+          "Host ids are this prefix and a 7-digit number; vary it to run again against the same database");
+ABSL_FLAG(int, coordinator_pid, 0, "Coordinator process id, to read its resident memory at the end; 0: unknown");
+ABSL_FLAG(int, postgres_pid, 0,
+          "PostgreSQL postmaster process id, to tell its CPU use (with its backends) from other load; 0: unknown");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of the random host and event choices");
+
+namespace {
+
+namespace v1 = ::drover::v1;
+using Clock = std::chrono::steady_clock;
+
+// Host versions, stored per host in one byte.
+constexpr std::array<const char*, 3> kVersions = {"14.3.0", "15.1.0", "15.2.0"};
+constexpr uint8_t kOld = 0, kCurrent = 1, kTarget = 2;
+constexpr const char* kHealthMethod = "/grpc.health.v1.Health/Check";
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "drover-bench: %s\n", message.c_str());
+  return 1;
+}
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string HostId(absl::string_view prefix, int64_t host) { return absl::StrFormat("%s%07d", prefix, host); }
+
+// Connections, shared by every phase so the no-op and report phases compare
+// like with like.
+struct Connections {
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<v1::UpdaterService::Stub>> updater;
+  std::vector<std::unique_ptr<grpc::GenericStub>> generic;
+  std::unique_ptr<v1::OperatorService::Stub> op;
+};
+
+Connections Connect(const std::string& target, int count) {
+  Connections c;
+  for (int i = 0; i < count; ++i) {
+    grpc::ChannelArguments args;
+    // A distinct argument per channel keeps gRPC from sharing one subchannel
+    // (one TCP connection) among them.
+    args.SetInt("drover.bench.channel", i);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    c.channels.push_back(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    c.updater.push_back(v1::UpdaterService::NewStub(c.channels.back()));
+    c.generic.push_back(std::make_unique<grpc::GenericStub>(c.channels.back()));
+  }
+  c.op = v1::OperatorService::NewStub(c.channels.front());
+  return c;
+}
+
+// What one worker thread owns: a completion queue, a random source and its
+// counters. Hosts are partitioned among workers (host % workers == index), so
+// per-host state needs no locks.
+struct alignas(64) Worker {
+  int index = 0;
+  grpc::CompletionQueue cq;
+  std::mt19937_64 rng;
+  std::vector<int> channel_indexes;
+  std::atomic<int64_t> ok{0};  // read by the progress printer
+  std::array<int64_t, 17> codes{};
+  std::vector<uint32_t> latencies_us;
+};
+
+struct PhaseResult {
+  int64_t ok = 0;
+  std::array<int64_t, 17> codes{};
+  double elapsed_s = 0;
+  std::vector<uint32_t> latencies_us;
+  bool timed_out = false;
+};
+
+// One outstanding RPC. The slot is reused for the next call once this one
+// completes; the ClientContext cannot be, so it is re-created each time.
+template <typename Workload>
+struct Call {
+  std::optional<grpc::ClientContext> context;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<typename Workload::Response>> reader;
+  typename Workload::Request request;
+  typename Workload::Response response;
+  grpc::Status status;
+  Clock::time_point start;
+  int channel = 0;
+  int64_t host = -1;
+  int attempt = 0;
+};
+
+struct PhaseOptions {
+  const char* name = "";
+  // Until when new calls are started and completions are counted.
+  Clock::duration window{};
+  // A time-bounded phase ends at the window; otherwise the workload ends it,
+  // and reaching the window means it took too long.
+  bool until_window = true;
+  int concurrency = 1;
+  std::chrono::milliseconds rpc_timeout{10000};
+  bool record_latency = false;
+};
+
+// Runs `concurrency` calls at a time on every worker, each completion starting
+// the next call, until the window closes or the workload has nothing more to
+// send; then waits for the stragglers (bounded by the RPC deadline).
+template <typename Workload>
+void RunWorker(Workload& workload, Worker& w, const PhaseOptions& opt, int slots, Clock::time_point end) {
+  using CallT = Call<Workload>;
+  std::vector<std::unique_ptr<CallT>> calls;
+  calls.reserve(slots);
+  // The completion queue takes system_clock deadlines.
+  const auto sys_end = std::chrono::system_clock::now() +
+                       std::chrono::duration_cast<std::chrono::system_clock::duration>(end - Clock::now());
+  int in_flight = 0;
+  bool issuing = true;
+  auto issue = [&](CallT& call) -> bool {
+    call.context.emplace();
+    call.context->set_deadline(std::chrono::system_clock::now() + opt.rpc_timeout);
+    call.reader = workload.Prepare(w, call, &*call.context, &w.cq);
+    if (call.reader == nullptr) return false;
+    call.start = Clock::now();
+    call.reader->StartCall();
+    call.reader->Finish(&call.response, &call.status, &call);
+    ++in_flight;
+    return true;
+  };
+  for (int i = 0; i < slots; ++i) {
+    calls.push_back(std::make_unique<CallT>());
+    calls.back()->channel = w.channel_indexes[i % w.channel_indexes.size()];
+    if (!issue(*calls.back())) break;
+  }
+  while (in_flight > 0) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (issuing) {
+      grpc::CompletionQueue::NextStatus s = w.cq.AsyncNext(&tag, &ok, sys_end);
+      if (s == grpc::CompletionQueue::TIMEOUT) {
+        issuing = false;
+        continue;
+      }
+      if (s == grpc::CompletionQueue::SHUTDOWN) break;
+    } else if (!w.cq.Next(&tag, &ok)) {
+      break;
+    }
+    --in_flight;
+    CallT& call = *static_cast<CallT*>(tag);
+    const Clock::time_point now = Clock::now();
+    const bool counted = now < end;
+    if (counted) {
+      ++w.codes[std::min<int>(static_cast<int>(call.status.error_code()), 16)];
+      if (call.status.ok()) {
+        w.ok.fetch_add(1, std::memory_order_relaxed);
+        if (opt.record_latency) {
+          w.latencies_us.push_back(static_cast<uint32_t>(
+              std::chrono::duration_cast<std::chrono::microseconds>(now - call.start).count()));
+        }
+      }
+    }
+    workload.Done(w, call, counted);
+    if (!counted) issuing = false;
+    if (issuing) issue(call);
+  }
+}
+
+template <typename Workload>
+PhaseResult RunPhase(Workload& workload, std::vector<std::unique_ptr<Worker>>& workers, const PhaseOptions& opt) {
+  for (auto& w : workers) {
+    w->ok.store(0);
+    w->codes.fill(0);
+    w->latencies_us.clear();
+  }
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + opt.window;
+  const int n = static_cast<int>(workers.size());
+  std::mutex mu;
+  std::condition_variable cv;
+  int running = n;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i) {
+    const int slots = opt.concurrency / n + (i < opt.concurrency % n ? 1 : 0);
+    threads.emplace_back([&, i, slots] {
+      RunWorker(workload, *workers[i], opt, slots, end);
+      std::lock_guard<std::mutex> lock(mu);
+      --running;
+      cv.notify_all();
+    });
+  }
+  // Progress once a second; the wait ends as soon as the workers do.
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    Clock::time_point next = start + std::chrono::seconds(1);
+    while (!cv.wait_until(lock, next, [&] { return running == 0; })) {
+      int64_t ok = 0;
+      for (auto& w : workers) ok += w->ok.load(std::memory_order_relaxed);
+      drover::LogInfo(absl::StrFormat("%s: %d ok after %.0f s (%.0f/s)", opt.name, ok, Seconds(Clock::now() - start),
+                                      ok / Seconds(Clock::now() - start)));
+      next += std::chrono::seconds(1);
+    }
+  }
+  const Clock::time_point finish = Clock::now();
+  for (auto& t : threads) t.join();
+  PhaseResult r;
+  r.elapsed_s = opt.until_window ? Seconds(opt.window) : Seconds(std::min(finish, end) - start);
+  // A phase the workload ends must end inside its window.
+  r.timed_out = !opt.until_window && finish >= end;
+  for (int i = 0; i < n; ++i) {
+    Worker& w = *workers[i];
+    r.ok += w.ok.load();
+    for (size_t c = 0; c < r.codes.size(); ++c) r.codes[c] += w.codes[c];
+    r.latencies_us.insert(r.latencies_us.end(), w.latencies_us.begin(), w.latencies_us.end());
+  }
+  return r;
+}
+
+std::string CodeName(int code) {
+  static constexpr std::array<const char*, 17> kNames = {
+      "OK",          "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",    "DATA_LOSS",        "UNAUTHENTICATED"};
+  return code >= 0 && code < static_cast<int>(kNames.size()) ? kNames[code] : absl::StrCat("CODE_", code);
+}
+
+// "errors: none" or "errors: UNAVAILABLE=12 DEADLINE_EXCEEDED=3".
+std::string ErrorSummary(const std::array<int64_t, 17>& codes) {
+  std::vector<std::string> parts;
+  for (size_t c = 1; c < codes.size(); ++c) {
+    if (codes[c] > 0) parts.push_back(absl::StrCat(CodeName(static_cast<int>(c)), "=", codes[c]));
+  }
+  return parts.empty() ? "none" : absl::StrJoin(parts, " ");
+}
+
+double PercentileMs(std::vector<uint32_t>& samples, double p) {
+  if (samples.empty()) return 0;
+  const size_t k = std::min(samples.size() - 1, static_cast<size_t>(p * static_cast<double>(samples.size())));
+  std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k), samples.end());
+  return samples[k] / 1000.0;
+}
+
+void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+// What the simulated hosts know about themselves between reports.
+struct Fleet {
+  Fleet(std::string prefix, int64_t n) : host_prefix(std::move(prefix)), next_sequence(n, 1), version(n), healthy(n) {
+    for (int64_t h = 0; h < n; ++h) {
+      // Mostly one release behind the target, some on it, a few older.
+      const int64_t bucket = h % 100;
+      version[h] = bucket < 85 ? kCurrent : bucket < 95 ? kTarget : kOld;
+      healthy[h] = (h % 50) != 7;
+    }
+  }
+  const std::string host_prefix;
+  std::vector<int64_t> next_sequence;
+  std::vector<uint8_t> version;
+  std::vector<uint8_t> healthy;
+};
+
+void FillReport(const std::string& channel, int64_t host, const Fleet& fleet, v1::ReportStatusRequest* req) {
+  req->set_host_id(HostId(fleet.host_prefix, host));
+  req->set_channel(channel);
+  req->set_current_version(kVersions[fleet.version[host]]);
+  req->set_health(fleet.healthy[host] ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
+  req->set_updater_version("0.1.0");
+  req->set_sequence(fleet.next_sequence[host]);
+  req->clear_outcomes();
+}
+
+// Phase 1: every host reports once, sequence 1; a failed report is retried.
+class PopulateWorkload {
+ public:
+  using Request = v1::ReportStatusRequest;
+  using Response = v1::ReportStatusResponse;
+
+  PopulateWorkload(const Connections* conns, Fleet* fleet, std::string channel, int workers, int retries)
+      : conns_(conns), fleet_(fleet), channel_(std::move(channel)), next_(workers), retry_(workers),
+        retries_(retries), stride_(workers) {
+    for (int i = 0; i < workers; ++i) next_[i] = i;
+  }
+
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> Prepare(Worker& w, Call<PopulateWorkload>& call,
+                                                                     grpc::ClientContext* ctx,
+                                                                     grpc::CompletionQueue* cq) {
+    std::vector<std::pair<int64_t, int>>& retry = retry_[w.index];
+    if (!retry.empty()) {
+      call.host = retry.back().first;
+      call.attempt = retry.back().second;
+      retry.pop_back();
+    } else if (next_[w.index] < static_cast<int64_t>(fleet_->version.size())) {
+      call.host = next_[w.index];
+      call.attempt = 1;
+      next_[w.index] += stride_;
+    } else {
+      return nullptr;
+    }
+    FillReport(channel_, call.host, *fleet_, &call.request);
+    return conns_->updater[call.channel]->PrepareAsyncReportStatus(ctx, call.request, cq);
+  }
+
+  void Done(Worker& w, Call<PopulateWorkload>& call, bool counted) {
+    if (call.status.ok()) {
+      fleet_->next_sequence[call.host] = 2;
+    } else if (call.attempt < retries_) {
+      retry_[w.index].emplace_back(call.host, call.attempt + 1);
+    } else {
+      failed_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  int64_t failed() const { return failed_.load(); }
+
+ private:
+  const Connections* conns_;
+  Fleet* fleet_;
+  const std::string channel_;
+  std::vector<int64_t> next_;
+  std::vector<std::vector<std::pair<int64_t, int>>> retry_;
+  const int retries_;
+  const int stride_;
+  std::atomic<int64_t> failed_{0};
+};
+
+// Phase 2: the cheapest unary RPC the server has, through the same machinery.
+class NoopWorkload {
+ public:
+  using Request = grpc::ByteBuffer;
+  using Response = grpc::ByteBuffer;
+
+  explicit NoopWorkload(const Connections* conns) : conns_(conns), method_(kHealthMethod) {
+    // An empty HealthCheckRequest serializes to zero bytes.
+    grpc::Slice empty("");
+    request_ = grpc::ByteBuffer(&empty, 1);
+  }
+
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> Prepare(Worker& w, Call<NoopWorkload>& call,
+                                                                     grpc::ClientContext* ctx,
+                                                                     grpc::CompletionQueue* cq) {
+    return conns_->generic[call.channel]->PrepareUnaryCall(ctx, method_, request_, cq);
+  }
+  void Done(Worker& w, Call<NoopWorkload>& call, bool counted) {}
+
+ private:
+  const Connections* conns_;
+  const std::string method_;
+  grpc::ByteBuffer request_;
+};
+
+// Phase 3: random hosts report with growing sequences; a few of those on
+// 15.1.0 report a successful update to 15.2.0.
+class ReportWorkload {
+ public:
+  using Request = v1::ReportStatusRequest;
+  using Response = v1::ReportStatusResponse;
+
+  ReportWorkload(const Connections* conns, Fleet* fleet, std::string channel, int workers, double outcome_fraction)
+      : conns_(conns), fleet_(fleet), channel_(std::move(channel)), workers_(workers),
+        outcome_fraction_(outcome_fraction) {}
+
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> Prepare(Worker& w, Call<ReportWorkload>& call,
+                                                                     grpc::ClientContext* ctx,
+                                                                     grpc::CompletionQueue* cq) {
+    const int64_t n = static_cast<int64_t>(fleet_->version.size());
+    // Hosts of this worker: index, index + workers, ...
+    const int64_t per_worker = (n - w.index + workers_ - 1) / workers_;
+    if (per_worker <= 0) return nullptr;
+    const int64_t host = w.index + workers_ * std::uniform_int_distribution<int64_t>(0, per_worker - 1)(w.rng);
+    call.host = host;
+    const bool update = fleet_->version[host] == kCurrent &&
+                        std::uniform_real_distribution<double>(0, 1)(w.rng) < outcome_fraction_;
+    if (update) fleet_->version[host] = kTarget;
+    FillReport(channel_, host, *fleet_, &call.request);
+    ++fleet_->next_sequence[host];
+    if (update) {
+      v1::UpdateOutcome* o = call.request.add_outcomes();
+      o->set_from_version(kVersions[kCurrent]);
+      o->set_to_version(kVersions[kTarget]);
+      o->set_result(v1::UPDATE_RESULT_SUCCEEDED);
+      const auto now = std::chrono::system_clock::now();
+      SetTimestamp(now - std::chrono::seconds(5), o->mutable_start_time());
+      SetTimestamp(now - std::chrono::seconds(1), o->mutable_finish_time());
+      outcomes_[w.index].fetch_add(1, std::memory_order_relaxed);
+    }
+    return conns_->updater[call.channel]->PrepareAsyncReportStatus(ctx, call.request, cq);
+  }
+
+  // `counted`: completed inside the measured window.
+  void Done(Worker& w, Call<ReportWorkload>& call, bool counted) {
+    if (counted && call.status.ok()) {
+      const int d = static_cast<int>(call.response.disposition());
+      dispositions_[w.index][std::clamp(d, 0, 3)].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  int64_t outcomes() const {
+    int64_t sum = 0;
+    for (int i = 0; i < workers_; ++i) sum += outcomes_[i].load();
+    return sum;
+  }
+  std::array<int64_t, 4> dispositions() const {
+    std::array<int64_t, 4> sum{};
+    for (int i = 0; i < workers_; ++i) {
+      for (int d = 0; d < 4; ++d) sum[d] += dispositions_[i][d].load();
+    }
+    return sum;
+  }
+
+ private:
+  static constexpr int kMaxWorkers = 64;
+  const Connections* conns_;
+  Fleet* fleet_;
+  const std::string channel_;
+  const int workers_;
+  const double outcome_fraction_;
+  std::array<std::atomic<int64_t>, kMaxWorkers> outcomes_{};
+  std::array<std::array<std::atomic<int64_t>, 4>, kMaxWorkers> dispositions_{};
+};
+
+// VmRSS of a process in MiB, 0 when it cannot be read.
+double ResidentMib(int pid, const char* field = "VmRSS:") {
+  if (pid <= 0) return 0;
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, field)) {
+      int64_t kib = 0;
+      absl::string_view rest = absl::StripAsciiWhitespace(absl::string_view(line).substr(std::strlen(field)));
+      if (absl::ConsumeSuffix(&rest, "kB")) rest = absl::StripTrailingAsciiWhitespace(rest);
+      if (absl::SimpleAtoi(rest, &kib)) return kib / 1024.0;
+    }
+  }
+  return 0;
+}
+
+// CPU time in clock ticks, of processes and of the whole machine.
+// Fields of /proc/PID/stat from the third (state) on: the command name before
+// them may hold spaces, so they are counted after its ')'. Empty if unreadable.
+struct ProcStat {
+  int ppid = 0;
+  int64_t ticks = 0;  // utime + stime
+};
+std::optional<ProcStat> ReadProcStat(const std::string& pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return std::nullopt;
+  std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(paren + 2), ' ');
+  // stat(5) fields 4 (ppid), 14 (utime) and 15 (stime).
+  ProcStat out;
+  int64_t utime = 0, stime = 0;
+  if (f.size() < 13 || !absl::SimpleAtoi(f[1], &out.ppid) || !absl::SimpleAtoi(f[11], &utime) ||
+      !absl::SimpleAtoi(f[12], &stime)) {
+    return std::nullopt;
+  }
+  out.ticks = utime + stime;
+  return out;
+}
+
+int64_t ProcessTicks(const std::string& pid) {
+  std::optional<ProcStat> s = ReadProcStat(pid);
+  return s ? s->ticks : 0;
+}
+
+// A process and its direct children: PostgreSQL's postmaster and backends.
+int64_t ProcessTreeTicks(int pid) {
+  int64_t sum = ProcessTicks(std::to_string(pid));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    int child = 0;
+    if (!absl::SimpleAtoi(name, &child) || child == pid) continue;
+    std::optional<ProcStat> s = ReadProcStat(name);
+    if (s && s->ppid == pid) sum += s->ticks;
+  }
+  return sum;
+}
+
+std::pair<int64_t, int64_t> MachineTicks() {
+  std::ifstream in("/proc/stat");
+  std::string line;
+  std::getline(in, line);
+  std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  int64_t busy = 0, total = 0;
+  for (size_t i = 1; i < f.size() && i <= 8; ++i) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(f[i], &v)) continue;
+    total += v;
+    if (i != 4 && i != 5) busy += v;  // idle, iowait
+  }
+  return {busy, total};
+}
+
+// Where the machine's CPU went during a phase, to tell a saturated machine
+// (or a noisy neighbour) from a slow coordinator.
+class CpuMeter {
+ public:
+  CpuMeter(int coordinator_pid, int postgres_pid)
+      : coordinator_pid_(coordinator_pid),
+        postgres_pid_(postgres_pid),
+        self_(ProcessTicks("self")),
+        coordinator_(coordinator_pid > 0 ? ProcessTicks(std::to_string(coordinator_pid)) : 0),
+        postgres_(postgres_pid > 0 ? ProcessTreeTicks(postgres_pid) : 0),
+        machine_(MachineTicks()),
+        start_(Clock::now()) {}
+
+  // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3%".
+  std::string Summary() const {
+    const double elapsed = Seconds(Clock::now() - start_);
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    auto percent = [&](int64_t ticks) { return 100.0 * static_cast<double>(ticks) / tick / elapsed; };
+    const auto [busy, total] = MachineTicks();
+    const double machine = total > machine_.second
+                               ? 100.0 * cores * static_cast<double>(busy - machine_.first) /
+                                     static_cast<double>(total - machine_.second)
+                               : 0;
+    const double self = percent(ProcessTicks("self") - self_);
+    std::string out = absl::StrFormat("cpu: machine %.0f%% of %u%%: bench %.0f%%", machine, cores * 100, self);
+    double other = machine - self;
+    if (coordinator_pid_ > 0) {
+      const double coord = percent(ProcessTicks(std::to_string(coordinator_pid_)) - coordinator_);
+      absl::StrAppendFormat(&out, ", coordinator %.0f%%", coord);
+      other -= coord;
+    }
+    if (postgres_pid_ > 0) {
+      const double pg = percent(ProcessTreeTicks(postgres_pid_) - postgres_);
+      absl::StrAppendFormat(&out, ", postgres %.0f%%", pg);
+      other -= pg;
+    }
+    absl::StrAppendFormat(&out, ", other %.0f%%", std::max(0.0, other));
+    return out;
+  }
+
+ private:
+  const int coordinator_pid_;
+  const int postgres_pid_;
+  const int64_t self_;
+  const int64_t coordinator_;
+  const int64_t postgres_;
+  const std::pair<int64_t, int64_t> machine_;
+  const Clock::time_point start_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Load generator for drover-coordinator: populates N simulated hosts, then measures\n"
+      "ReportStatus throughput and latency against a Health/Check no-op baseline.\n"
+      "Usage: drover-bench --target=HOST:PORT [--hosts=N] [flags]");
+  absl::ParseCommandLine(argc, argv);
+  const std::string target = absl::GetFlag(FLAGS_target);
+  const int64_t hosts = absl::GetFlag(FLAGS_hosts);
+  const int nchannels = absl::GetFlag(FLAGS_channels);
+  const int nthreads = absl::GetFlag(FLAGS_threads);
+  const int concurrency = absl::GetFlag(FLAGS_concurrency);
+  const int duration = absl::GetFlag(FLAGS_duration);
+  const int noop_duration = absl::GetFlag(FLAGS_noop_duration);
+  const std::string channel_id = absl::GetFlag(FLAGS_channel_id);
+  const std::string channel_name = absl::StrCat("channels/", channel_id);
+  const auto rpc_timeout = std::chrono::milliseconds(std::max(1, absl::GetFlag(FLAGS_rpc_timeout_ms)));
+  if (hosts < 1 || hosts > 9999999) return Fail(absl::StrCat("--hosts=", hosts, " must be in 1..9999999"));
+  if (nchannels < 1) return Fail(absl::StrCat("--channels=", nchannels, " must be at least 1"));
+  if (nthreads < 1 || nthreads > 64) return Fail(absl::StrCat("--threads=", nthreads, " must be in 1..64"));
+  if (concurrency < nthreads) {
+    return Fail(absl::StrCat("--concurrency=", concurrency, " must be at least --threads (", nthreads, ")"));
+  }
+  if (duration < 1) return Fail(absl::StrCat("--duration=", duration, " must be at least 1 second"));
+
+  // Reachability first: a benchmark against nothing should say so at once.
+  Connections conns = Connect(target, nchannels);
+  const auto connect_deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_connect_timeout));
+  for (int i = 0; i < nchannels; ++i) {
+    if (!conns.channels[i]->WaitForConnected(connect_deadline)) {
+      return Fail(absl::StrCat("cannot connect to the coordinator at ", target, " within ",
+                               absl::GetFlag(FLAGS_connect_timeout), " s (channel ", i,
+                               "): is it running, and is --target right?"));
+    }
+  }
+
+  {
+    v1::CreateChannelRequest req;
+    req.set_channel_id(channel_id);
+    req.set_control_plane_version("15.2.0");
+    req.set_target_version("15.2.0");
+    v1::Channel resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + rpc_timeout);
+    grpc::Status s = conns.op->CreateChannel(&ctx, req, &resp);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
+      return Fail(absl::StrCat("CreateChannel ", channel_id, ": ", CodeName(s.error_code()), ": ", s.error_message()));
+    }
+  }
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < nthreads; ++i) {
+    workers.push_back(std::make_unique<Worker>());
+    workers[i]->index = i;
+    workers[i]->rng.seed(absl::GetFlag(FLAGS_seed) * 1000003 + i);
+    // Spread the channels over the threads; with fewer channels than
+    // threads, threads share them.
+    for (int c = i % nchannels; c < nchannels; c += nthreads) workers[i]->channel_indexes.push_back(c);
+  }
+  std::printf("drover-bench: target=%s hosts=%lld channels=%d threads=%d concurrency=%d duration=%ds noop=%ds\n",
+              target.c_str(), static_cast<long long>(hosts), nchannels, nthreads, concurrency, duration,
+              noop_duration);
+  std::fflush(stdout);
+
+  Fleet fleet(absl::GetFlag(FLAGS_host_prefix), hosts);
+
+  // Phase 1: populate.
+  const int pid = absl::GetFlag(FLAGS_coordinator_pid);
+  const int pg_pid = absl::GetFlag(FLAGS_postgres_pid);
+  std::optional<CpuMeter> cpu(std::in_place, pid, pg_pid);
+  PopulateWorkload populate(&conns, &fleet, channel_name, nthreads, std::max(1, absl::GetFlag(FLAGS_populate_retries)));
+  PhaseResult pop = RunPhase(populate, workers,
+                             {.name = "populate",
+                              .window = std::chrono::seconds(absl::GetFlag(FLAGS_populate_timeout)),
+                              .until_window = false,
+                              .concurrency = concurrency,
+                              .rpc_timeout = rpc_timeout});
+  std::printf("populate: %lld hosts in %.1f s = %.0f reports/s; failed hosts %lld; errors: %s\n",
+              static_cast<long long>(pop.ok), pop.elapsed_s, pop.ok / pop.elapsed_s,
+              static_cast<long long>(populate.failed()), ErrorSummary(pop.codes).c_str());
+  std::printf("populate %s\n", cpu->Summary().c_str());
+  std::fflush(stdout);
+  if (pop.timed_out) {
+    return Fail(absl::StrCat("populate did not finish within --populate_timeout=", absl::GetFlag(FLAGS_populate_timeout),
+                             " s (", pop.ok, " of ", hosts, " hosts reported)"));
+  }
+  if (pop.ok == 0) return Fail("populate: no report succeeded; see the errors above");
+
+  // Phase 2: no-op baseline.
+  double noop_rate = 0;
+  if (noop_duration > 0) {
+    NoopWorkload noop(&conns);
+    cpu.emplace(pid, pg_pid);
+    PhaseResult r = RunPhase(noop, workers,
+                             {.name = "noop",
+                              .window = std::chrono::seconds(noop_duration),
+                              .concurrency = concurrency,
+                              .rpc_timeout = rpc_timeout,
+                              .record_latency = true});
+    noop_rate = r.ok / r.elapsed_s;
+    std::printf("noop (Health/Check): %lld ok in %.1f s = %.0f rpc/s; p50 %.2f ms, p99 %.2f ms; errors: %s\n",
+                static_cast<long long>(r.ok), r.elapsed_s, noop_rate, PercentileMs(r.latencies_us, 0.50),
+                PercentileMs(r.latencies_us, 0.99), ErrorSummary(r.codes).c_str());
+    std::printf("noop %s\n", cpu->Summary().c_str());
+    std::fflush(stdout);
+  }
+
+  // Phase 3: measured reports.
+  cpu.emplace(pid, pg_pid);
+  ReportWorkload reports(&conns, &fleet, channel_name, nthreads, absl::GetFlag(FLAGS_outcome_fraction));
+  PhaseResult rep = RunPhase(reports, workers,
+                             {.name = "reports",
+                              .window = std::chrono::seconds(duration),
+                              .concurrency = concurrency,
+                              .rpc_timeout = rpc_timeout,
+                              .record_latency = true});
+  const double report_rate = rep.ok / rep.elapsed_s;
+  const double p50 = PercentileMs(rep.latencies_us, 0.50);
+  const double p99 = PercentileMs(rep.latencies_us, 0.99);
+  const double p999 = PercentileMs(rep.latencies_us, 0.999);
+  const double max_ms = PercentileMs(rep.latencies_us, 1.0);
+  const std::array<int64_t, 4> disp = reports.dispositions();
+  std::printf(
+      "reports: %lld ok in %.1f s = %.0f reports/s; p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; "
+      "accepted %lld, duplicate %lld, out_of_order %lld; outcomes sent %lld; errors: %s\n",
+      static_cast<long long>(rep.ok), rep.elapsed_s, report_rate, p50, p99, p999, max_ms,
+      static_cast<long long>(disp[1]), static_cast<long long>(disp[2]), static_cast<long long>(disp[3]),
+      static_cast<long long>(reports.outcomes()), ErrorSummary(rep.codes).c_str());
+  std::printf("reports %s\n", cpu->Summary().c_str());
+  std::fflush(stdout);
+
+  // Rollout status: what an operator dashboard would ask.
+  std::vector<double> status_ms;
+  int64_t total_agents = -1;
+  for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_status_calls)); ++i) {
+    v1::GetRolloutStatusRequest req;
+    req.set_name(channel_name);
+    v1::RolloutStatus resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    const Clock::time_point t0 = Clock::now();
+    grpc::Status s = conns.op->GetRolloutStatus(&ctx, req, &resp);
+    const double ms = Seconds(Clock::now() - t0) * 1000;
+    if (!s.ok()) {
+      std::fprintf(stderr, "drover-bench: warning: GetRolloutStatus %s: %s: %s\n", channel_name.c_str(),
+                   CodeName(s.error_code()).c_str(), s.error_message().c_str());
+      continue;
+    }
+    status_ms.push_back(ms);
+    total_agents = resp.total_agents();
+    if (i == 0) {
+      std::printf("status: total_agents %lld, on_target %lld (%.1f%%), healthy %lld, unhealthy %lld, "
+                  "out_of_policy %lld, succeeded_since_target %lld\n",
+                  static_cast<long long>(resp.total_agents()), static_cast<long long>(resp.on_target()),
+                  resp.percent_on_target(), static_cast<long long>(resp.healthy()),
+                  static_cast<long long>(resp.unhealthy()), static_cast<long long>(resp.out_of_policy()),
+                  static_cast<long long>(resp.succeeded_since_target()));
+    }
+  }
+  double status_median = 0;
+  if (!status_ms.empty()) {
+    std::sort(status_ms.begin(), status_ms.end());
+    status_median = status_ms[status_ms.size() / 2];
+    std::printf("status: %zu calls, ms: %s\n", status_ms.size(),
+                absl::StrJoin(status_ms, " ", [](std::string* out, double v) { absl::StrAppendFormat(out, "%.1f", v); })
+                    .c_str());
+  }
+  if (total_agents != hosts) {
+    std::fprintf(stderr, "drover-bench: warning: channel %s reports total_agents=%lld, expected --hosts=%lld\n",
+                 channel_name.c_str(), static_cast<long long>(total_agents), static_cast<long long>(hosts));
+  }
+
+  const double rss = ResidentMib(pid);
+  if (pid > 0) std::printf("coordinator: VmRSS %.1f MiB, VmHWM %.1f MiB\n", rss, ResidentMib(pid, "VmHWM:"));
+
+  std::printf("hosts=%lld reports_per_s=%.0f noop_rpc_per_s=%.0f ratio=%.3f p50_ms=%.2f p99_ms=%.2f status_ms=%.1f "
+              "coordinator_rss_mib=%.1f\n",
+              static_cast<long long>(hosts), report_rate, noop_rate, noop_rate > 0 ? report_rate / noop_rate : 0.0,
+              p50, p99, status_median, rss);
+  std::fflush(stdout);
+
+  if (rep.ok == 0) return Fail("reports: no report succeeded; see the errors above");
+  for (auto& w : workers) {
+    w->cq.Shutdown();
+    void* tag;
+    bool ok;
+    while (w->cq.Next(&tag, &ok)) {
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Measures drover-updater at rest: resident memory and CPU while idle between
+# passes (goal: RSS <= 10 MiB, no busy polling). Starts its own PostgreSQL,
+# coordinator and demo agent, lets the daemon converge, then samples.
+#   bench/updater_idle.sh [SECONDS]     (default 30)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
+SECONDS_IDLE=${1:-30}
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator drover-updater demo-agents >/dev/null
+
+W=$(mktemp -d /tmp/drover-idle.XXXXXX); chmod 755 "$W"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  [[ -f "$W/agent.pid" ]] && kill -TERM "$(cat "$W/agent.pid")" 2>/dev/null || true
+  "$ROOT/deploy/lib/pg.sh" stop "$W/pg" immediate >/dev/null 2>&1 || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PGP=$(free_port); AGENT_PORT=$(free_port)
+"$ROOT/deploy/lib/pg.sh" init "$W/pg" >/dev/null
+"$ROOT/deploy/lib/pg.sh" start "$W/pg" "$PGP"
+"$ROOT/deploy/lib/pg.sh" createdb "$W/pg" "$PGP" drover
+"$BUILD/bin/drover-coordinator" --database="$("$ROOT/deploy/lib/pg.sh" url "$W/pg" "$PGP")" \
+  --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --ready_file="$W/ready" >"$W/coordinator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 600); do [[ -f "$W/ready" ]] && break; sleep 0.1; done
+COORD=$(sed -n 's/^grpc=//p' "$W/ready")
+"$ROOT/tests/fixtures/make_tarballs.sh" "$W/tarballs" "$BUILD/bin" >/dev/null
+# The demo channel.
+if [[ -x "$BUILD/bin/droverctl" ]]; then
+  "$BUILD/bin/droverctl" --coordinator="$COORD" channels create demo --control-plane=1.3.0 --target=1.0.0 --poll-interval=5s >/dev/null
+else
+  echo "updater_idle: build droverctl first" >&2; exit 1
+fi
+cat >"$W/updater.conf" <<CONF
+coordinator: "$COORD"
+channel: "demo"
+host_id: "idle-host"
+state_dir: "$W/state"
+agent {
+  name: "demo-agent"
+  tarball { base: "$W/tarballs" public_key_file: "$W/tarballs/tarball-key.pub.pem" install_dir: "$W/agent" }
+  restart_command: ["$ROOT/tests/fixtures/demo-agent/restart.sh", "$W/agent", "$AGENT_PORT", "$W/agent.pid"]
+  health_check { http { url: "http://127.0.0.1:$AGENT_PORT/readyz" } timeout { seconds: 2 } }
+  health_watch { seconds: 1 }
+}
+CONF
+"$BUILD/bin/drover-updater" run --config="$W/updater.conf" >"$W/updater.log" 2>&1 &
+UPID=$!; pids+=($UPID)
+# Converged: the agent installed and reported.
+for _ in $(seq 600); do grep -q "already on target" "$W/updater.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "already on target" "$W/updater.log" || { cat "$W/updater.log" >&2; echo "updater did not converge" >&2; exit 1; }
+ticks() { awk '{print $14 + $15}' "/proc/$UPID/stat"; }
+t0=$(ticks); start=$(date +%s.%N)
+max_rss=0
+end=$(( $(date +%s) + SECONDS_IDLE ))
+while [[ $(date +%s) -lt $end ]]; do
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$UPID/status")
+  (( rss > max_rss )) && max_rss=$rss
+  sleep 1
+done
+t1=$(ticks); stop=$(date +%s.%N)
+hz=$(getconf CLK_TCK)
+passes=$(grep -c "pass:" "$W/updater.log")
+python3 - "$max_rss" "$t0" "$t1" "$hz" "$start" "$stop" "$passes" <<'PY'
+import sys
+rss_kib, t0, t1, hz, start, stop, passes = sys.argv[1:]
+cpu = (int(t1) - int(t0)) / int(hz)
+wall = float(stop) - float(start)
+print(f"updater_idle_rss_mib={int(rss_kib)/1024:.1f} updater_idle_cpu_percent={100*cpu/wall:.2f} "
+      f"wall_s={wall:.0f} passes_total={passes} poll_interval_s=5")
+PY

@@ -1,0 +1,55 @@
+// droverctl's connection to the coordinator's OperatorService: one RPC per
+// call, each with its own deadline, so no command can hang.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "drover/v1/operator_service.grpc.pb.h"
+
+namespace drover::cli {
+
+namespace v1 = ::drover::v1;
+
+class OperatorClient {
+ public:
+  OperatorClient(std::string address, absl::Duration timeout);
+
+  const std::string& address() const { return address_; }
+
+  // Drops the connection so the next call connects afresh, instead of waiting
+  // out gRPC's reconnect backoff (which grows to minutes) after an outage.
+  void Reconnect() { stub_.reset(); }
+
+  grpc::Status CreateChannel(const v1::CreateChannelRequest& req, v1::Channel* out);
+  grpc::Status ListChannels(const v1::ListChannelsRequest& req, v1::ListChannelsResponse* out);
+  grpc::Status GetChannel(const v1::GetChannelRequest& req, v1::Channel* out);
+  grpc::Status DeleteChannel(const v1::DeleteChannelRequest& req, v1::DeleteChannelResponse* out);
+  grpc::Status SetTargetVersion(const v1::SetTargetVersionRequest& req, v1::Channel* out);
+  grpc::Status SetCritical(const v1::SetCriticalRequest& req, v1::Channel* out);
+  grpc::Status SetControlPlaneVersion(const v1::SetControlPlaneVersionRequest& req, v1::Channel* out);
+  grpc::Status SetMaintenanceWindows(const v1::SetMaintenanceWindowsRequest& req, v1::Channel* out);
+  grpc::Status GetRolloutStatus(const v1::GetRolloutStatusRequest& req, v1::RolloutStatus* out);
+  grpc::Status ListAgents(const v1::ListAgentsRequest& req, v1::ListAgentsResponse* out);
+  grpc::Status GetAgent(const v1::GetAgentRequest& req, v1::Agent* out);
+  grpc::Status ListUpdateEvents(const v1::ListUpdateEventsRequest& req, v1::ListUpdateEventsResponse* out);
+  grpc::Status ListChannelChanges(const v1::ListChannelChangesRequest& req, v1::ListChannelChangesResponse* out);
+
+ private:
+  template <typename Request, typename Response>
+  grpc::Status Call(grpc::Status (v1::OperatorService::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                                     Response*),
+                    const Request& req, Response* out);
+
+  // The stub is made on first use, so commands that fail locally never connect.
+  v1::OperatorService::Stub* stub();
+
+  std::string address_;
+  absl::Duration timeout_;
+  std::unique_ptr<v1::OperatorService::Stub> stub_;
+};
+
+}  // namespace drover::cli

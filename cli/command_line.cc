@@ -1,0 +1,215 @@
+#include "cli/command_line.h"
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/help.h"
+#include "cli/parse.h"
+
+namespace drover::cli {
+namespace {
+
+absl::Status Usage(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+bool IsGroupPrefix(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words) {
+  for (const CommandSpec& c : commands) {
+    if (c.words.size() > words.size() && std::equal(words.begin(), words.end(), c.words.begin())) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> Subcommands(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words) {
+  std::vector<std::string> out;
+  for (const CommandSpec& c : commands) {
+    if (c.words.size() > words.size() && std::equal(words.begin(), words.end(), c.words.begin())) {
+      out.push_back(c.words[words.size()]);
+    }
+  }
+  return out;
+}
+
+std::set<std::string> TopLevelWords(const std::vector<CommandSpec>& commands) {
+  std::set<std::string> out = {"help"};
+  for (const CommandSpec& c : commands) out.insert(c.words[0]);
+  return out;
+}
+
+absl::Status SetGlobal(const std::string& name, const std::string& value, GlobalOptions* options) {
+  if (name == "coordinator") {
+    if (value.empty()) return Usage("--coordinator needs an address, e.g. --coordinator=127.0.0.1:7600");
+    options->coordinator = value;
+  } else if (name == "output") {
+    if (value == "table") {
+      options->output = OutputFormat::kTable;
+    } else if (value == "json") {
+      options->output = OutputFormat::kJson;
+    } else {
+      return Usage(absl::StrCat("--output=", value, " is not a format; use --output=table or --output=json"));
+    }
+  } else if (name == "timeout") {
+    absl::StatusOr<absl::Duration> d = ParseDurationValue("timeout", value, absl::Milliseconds(100), absl::Hours(1));
+    if (!d.ok()) return d.status();
+    options->timeout = *d;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const CommandSpec* FindCommand(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words) {
+  for (const CommandSpec& c : commands) {
+    if (c.words == words) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// Parses into `out`; `words` collects the command words seen, for the hint.
+absl::Status Parse(const std::vector<std::string>& args, const std::vector<CommandSpec>& commands,
+                   ParsedCommandLine& out, std::vector<std::string>& words) {
+  static const std::set<std::string> kGlobalFlags = {"coordinator", "output", "timeout"};
+  bool help_command = false;       // `droverctl help ...`
+  bool only_positionals = false;   // after "--"
+  std::set<std::string> seen_flags;
+
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (!only_positionals && arg == "--") {
+      only_positionals = true;
+      continue;
+    }
+    if (!only_positionals && arg.size() > 1 && arg[0] == '-') {
+      if (arg == "-h" || arg == "--help" || arg == "-help") {
+        out.help = true;
+        continue;
+      }
+      if (!absl::StartsWith(arg, "--")) {
+        return Usage(absl::StrCat("unknown flag ", arg, "; flags are written --name=value"));
+      }
+      const size_t eq = arg.find('=');
+      const std::string name = arg.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+      const bool inline_value = eq != std::string::npos;
+      std::string value = inline_value ? arg.substr(eq + 1) : "";
+      auto take_value = [&]() -> absl::Status {
+        if (inline_value) return absl::OkStatus();
+        if (i + 1 >= args.size()) return Usage(absl::StrCat("--", name, " needs a value (--", name, "=VALUE)"));
+        value = args[++i];
+        return absl::OkStatus();
+      };
+      if (kGlobalFlags.count(name) > 0) {
+        if (absl::Status s = take_value(); !s.ok()) return s;
+        if (absl::Status s = SetGlobal(name, value, &out.options); !s.ok()) return s;
+        continue;
+      }
+      if (out.command == nullptr) {
+        if (help_command || out.help) continue;  // `help` ignores command flags
+        return Usage(absl::StrCat(
+            "unknown flag ", arg.substr(0, eq), words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
+            "; before the command only --coordinator, --output and --timeout are accepted"));
+      }
+      const FlagSpec* flag = out.command->FindFlag(name);
+      if (flag == nullptr) {
+        if (out.help) continue;
+        std::vector<std::string> known;
+        for (const FlagSpec& f : out.command->flags) known.push_back("--" + f.name);
+        return Usage(absl::StrCat("unknown flag --", name, " for 'droverctl ", out.command->Path(), "'",
+                                  known.empty() ? "; it takes no flags"
+                                                : absl::StrCat("; its flags are ", absl::StrJoin(known, ", "))));
+      }
+      if (flag->value_name.empty()) {
+        if (inline_value && value != "true" && value != "false") {
+          return Usage(absl::StrCat("--", name, " takes no value (got --", name, "=", value, ")"));
+        }
+        if (!inline_value) value = "true";
+      } else {
+        if (absl::Status s = take_value(); !s.ok()) return s;
+      }
+      if (!flag->repeated && !seen_flags.insert(name).second) {
+        return Usage(absl::StrCat("--", name, " given more than once"));
+      }
+      out.invocation.Add(name, value);
+      continue;
+    }
+    // A positional argument: a command word until the command is known.
+    if (help_command) {
+      out.help_topic.push_back(arg);
+      continue;
+    }
+    if (out.command != nullptr) {
+      out.invocation.args.push_back(arg);
+      continue;
+    }
+    if (words.empty() && arg == "help") {
+      help_command = true;
+      continue;
+    }
+    words.push_back(arg);
+    out.command = FindCommand(commands, words);
+    if (out.command == nullptr && !IsGroupPrefix(commands, words)) {
+      words.pop_back();  // not a command word: the hint names the group
+      if (words.empty()) {
+        const std::set<std::string> top = TopLevelWords(commands);
+        return Usage(absl::StrCat("unknown command \"", arg, "\"; commands are ", absl::StrJoin(top, ", ")));
+      }
+      return Usage(absl::StrCat("unknown command \"", absl::StrJoin(words, " "), " ", arg, "\"; 'droverctl ",
+                                absl::StrJoin(words, " "), "' takes ",
+                                absl::StrJoin(Subcommands(commands, words), ", ")));
+    }
+  }
+
+  if (help_command || out.help) {
+    out.help = true;
+    if (!help_command) out.help_topic = words;
+    out.command = nullptr;
+    return absl::OkStatus();
+  }
+  if (out.command == nullptr) {
+    if (words.empty()) return Usage("no command given");
+    return Usage(absl::StrCat("'droverctl ", absl::StrJoin(words, " "), "' needs a subcommand: ",
+                              absl::StrJoin(Subcommands(commands, words), ", ")));
+  }
+  const CommandSpec& c = *out.command;
+  const int n = static_cast<int>(out.invocation.args.size());
+  if (n < c.min_args) {
+    return Usage(absl::StrCat("'droverctl ", c.Path(), "' needs ", c.args_synopsis, "; usage: droverctl ",
+                              c.Synopsis()));
+  }
+  if (c.max_args >= 0 && n > c.max_args) {
+    return Usage(absl::StrCat("unexpected argument \"", out.invocation.args[c.max_args], "\" for 'droverctl ",
+                              c.Path(), "'; usage: droverctl ", c.Synopsis()));
+  }
+  for (int i = 0; i < n; ++i) {
+    if (out.invocation.args[i].empty()) {
+      return Usage(absl::StrCat("argument ", i + 1, " of 'droverctl ", c.Path(), "' is empty; usage: droverctl ",
+                                c.Synopsis()));
+    }
+  }
+  for (const FlagSpec& f : c.flags) {
+    if (f.required && !out.invocation.Has(f.name)) {
+      return Usage(absl::StrCat("'droverctl ", c.Path(), "' needs --", f.name, "=", f.value_name, " (", f.help, ")"));
+    }
+    if (f.required && out.invocation.Get(f.name).empty()) {
+      return Usage(absl::StrCat("--", f.name, " is empty; give ", f.help));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedCommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                                   const std::vector<CommandSpec>& commands,
+                                                   const std::string& env_coordinator) {
+  ParsedCommandLine out;
+  out.options.coordinator = env_coordinator.empty() ? kDefaultCoordinator : env_coordinator;
+  std::vector<std::string> words;
+  if (absl::Status s = Parse(args, commands, out, words); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(s.message(), "\n  ", UsageHint(words)));
+  }
+  return out;
+}
+
+}  // namespace drover::cli

@@ -1,0 +1,140 @@
+// droverctl target set|clear, critical raise|lower, control-plane set: what
+// version a channel's agents should run, and how urgently.
+#include "absl/strings/str_cat.h"
+#include "cli/command.h"
+#include "cli/views.h"
+
+namespace drover::cli {
+namespace {
+
+const char kListHint[] = "see 'droverctl channels list' for the channels that exist";
+
+// Advice for a refusal, by what was refused.
+std::string Hint(const grpc::Status& s, const std::string& refused_hint) {
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return kListHint;
+  if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) return refused_hint;
+  return "";
+}
+
+Result SetTarget(const Invocation& inv, CommandContext& ctx, const std::string& version) {
+  v1::SetTargetVersionRequest req;
+  req.set_name(ChannelName(inv.args[0]));
+  req.set_version(version);
+  req.set_allow_downgrade(inv.GetBool("allow-downgrade"));
+  v1::Channel channel;
+  grpc::Status s = ctx.client->SetTargetVersion(req, &channel);
+  if (!s.ok()) {
+    return RpcFailure(s, absl::StrCat("set the target of channel \"", inv.args[0], "\" to ", version),
+                      ctx.client->address(),
+                      Hint(s, "a target must be at or below the control-plane version and at most one major below "
+                              "it (see 'droverctl channels show " +
+                                  inv.args[0] + "'); to roll back below the current target pass --allow-downgrade"));
+  }
+  const std::string headline =
+      channel.target_version().empty()
+          ? absl::StrCat("Cleared the target of channel ", inv.args[0], ": updaters keep what they run.")
+          : absl::StrCat("Channel ", inv.args[0], " now targets ", channel.target_version(),
+                         channel.target_allows_downgrade() ? " (a roll-back: updaters may downgrade)." : ".");
+  return PrintChannel(ctx, channel, headline);
+}
+
+Result TargetSet(const Invocation& inv, CommandContext& ctx) { return SetTarget(inv, ctx, inv.args[1]); }
+Result TargetClear(const Invocation& inv, CommandContext& ctx) { return SetTarget(inv, ctx, "none"); }
+
+Result SetCritical(const Invocation& inv, CommandContext& ctx, bool critical) {
+  v1::SetCriticalRequest req;
+  req.set_name(ChannelName(inv.args[0]));
+  req.set_critical(critical);
+  req.set_reason(inv.Get("reason"));
+  if (critical && req.reason().empty()) {
+    return Result::Usage(
+        "critical raise needs --reason=TEXT saying why the target must go out now (e.g. a CVE id)");
+  }
+  v1::Channel channel;
+  grpc::Status s = ctx.client->SetCritical(req, &channel);
+  if (!s.ok()) {
+    return RpcFailure(s, absl::StrCat(critical ? "raise" : "lower", " the critical toggle of channel \"", inv.args[0],
+                                      "\""),
+                      ctx.client->address(), Hint(s, ""));
+  }
+  const std::string headline =
+      critical ? absl::StrCat("Raised the critical toggle of channel ", inv.args[0],
+                              ": updaters apply the target outside maintenance windows.")
+               : absl::StrCat("Lowered the critical toggle of channel ", inv.args[0], ".");
+  return PrintChannel(ctx, channel, headline);
+}
+
+Result CriticalRaise(const Invocation& inv, CommandContext& ctx) { return SetCritical(inv, ctx, true); }
+Result CriticalLower(const Invocation& inv, CommandContext& ctx) { return SetCritical(inv, ctx, false); }
+
+Result ControlPlaneSet(const Invocation& inv, CommandContext& ctx) {
+  v1::SetControlPlaneVersionRequest req;
+  req.set_name(ChannelName(inv.args[0]));
+  req.set_version(inv.args[1]);
+  v1::Channel channel;
+  grpc::Status s = ctx.client->SetControlPlaneVersion(req, &channel);
+  if (!s.ok()) {
+    return RpcFailure(s, absl::StrCat("set the control-plane version of channel \"", inv.args[0], "\" to ", inv.args[1]),
+                      ctx.client->address(),
+                      Hint(s, "the current target must stay at or below the control plane and at most one major "
+                              "below it; change the target first ('droverctl target set " +
+                                  inv.args[0] + " VERSION')"));
+  }
+  return PrintChannel(ctx, channel,
+                      absl::StrCat("Channel ", inv.args[0], " now has control plane ", channel.control_plane_version(),
+                                   "."));
+}
+
+}  // namespace
+
+std::vector<CommandSpec> TargetCommands() {
+  const std::string channel_json = "the updated drover.v1.Channel (see 'droverctl help channels show')";
+  std::vector<CommandSpec> out;
+  out.push_back({.words = {"target", "set"},
+                 .args_synopsis = "ID VERSION",
+                 .min_args = 2,
+                 .max_args = 2,
+                 .summary = "set the version a channel's agents should run",
+                 .description = "VERSION is strict semver (a leading \"v\" is accepted). It must be at or below the\n"
+                                "channel's control-plane version and at most one major version below it, else the\n"
+                                "coordinator refuses it (exit 4). A version below the current target is a roll-back\n"
+                                "and needs --allow-downgrade.",
+                 .json = channel_json,
+                 .flags = {{"allow-downgrade", "", "allow a target below the current one (a roll-back)"}},
+                 .run = TargetSet});
+  out.push_back({.words = {"target", "clear"},
+                 .args_synopsis = "ID",
+                 .min_args = 1,
+                 .max_args = 1,
+                 .summary = "clear a channel's target (version \"none\"): updaters keep what they run",
+                 .json = channel_json,
+                 .run = TargetClear});
+  out.push_back({.words = {"critical", "raise"},
+                 .args_synopsis = "ID",
+                 .min_args = 1,
+                 .max_args = 1,
+                 .summary = "raise the critical toggle: updaters apply the target outside maintenance windows",
+                 .json = channel_json,
+                 .flags = {{"reason", "TEXT", "why, e.g. a CVE id (required)", false, true}},
+                 .run = CriticalRaise});
+  out.push_back({.words = {"critical", "lower"},
+                 .args_synopsis = "ID",
+                 .min_args = 1,
+                 .max_args = 1,
+                 .summary = "lower the critical toggle",
+                 .json = channel_json,
+                 .flags = {{"reason", "TEXT", "why (optional; recorded in the history)"}},
+                 .run = CriticalLower});
+  out.push_back({.words = {"control-plane", "set"},
+                 .args_synopsis = "ID VERSION",
+                 .min_args = 2,
+                 .max_args = 2,
+                 .summary = "set the control-plane (Auth/Proxy) version a channel's agents talk to",
+                 .description = "Refused (exit 4) when the current target would break the version rules under the\n"
+                                "new control plane.",
+                 .json = channel_json,
+                 .run = ControlPlaneSet});
+  return out;
+}
+
+}  // namespace drover::cli
