@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Measures drover-updater at rest: resident memory and CPU while idle between
-# passes (goal: RSS <= 10 MiB, no busy polling). Starts its own PostgreSQL,
+# passes (goal: RSS <= 10 MiB, no busy polling). Prints the peak RSS over the
+# window (passes included), the proportional set size (shared library pages
+# divided among the processes mapping them), and the private heap (anon). Starts its own PostgreSQL,
 # coordinator and demo agent, lets the daemon converge, then samples.
 #   bench/updater_idle.sh [SECONDS]     (default 30)
 set -euo pipefail
@@ -59,18 +61,20 @@ t0=$(ticks); start=$(date +%s.%N)
 max_rss=0
 end=$(( $(date +%s) + SECONDS_IDLE ))
 while [[ $(date +%s) -lt $end ]]; do
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$UPID/status")
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$UPID/status"); anon=$(awk '/RssAnon/ {print $2}' "/proc/$UPID/status"); file=$(awk '/RssFile/ {print $2}' "/proc/$UPID/status"); pss=$(awk '/^Pss:/ {print $2}' "/proc/$UPID/smaps_rollup")
   (( rss > max_rss )) && max_rss=$rss
   sleep 1
 done
 t1=$(ticks); stop=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
 passes=$(grep -c "pass:" "$W/updater.log")
-python3 - "$max_rss" "$t0" "$t1" "$hz" "$start" "$stop" "$passes" <<'PY'
+python3 - "$max_rss" "$t0" "$t1" "$hz" "$start" "$stop" "$passes" "$anon" "$file" "$pss" <<'PY'
 import sys
-rss_kib, t0, t1, hz, start, stop, passes = sys.argv[1:]
+rss_kib, t0, t1, hz, start, stop, passes, anon, file, pss = sys.argv[1:]
 cpu = (int(t1) - int(t0)) / int(hz)
 wall = float(stop) - float(start)
-print(f"updater_idle_rss_mib={int(rss_kib)/1024:.1f} updater_idle_cpu_percent={100*cpu/wall:.2f} "
+print(f"updater_idle_rss_mib={int(rss_kib)/1024:.1f} pss_mib={int(pss)/1024:.1f} anon_mib={int(anon)/1024:.1f} "
+      f"shared_file_mib={int(file)/1024:.1f} "
+      f"updater_idle_cpu_percent={100*cpu/wall:.2f} "
       f"wall_s={wall:.0f} passes_total={passes} poll_interval_s=5")
 PY
