@@ -12,9 +12,12 @@
 # (build/bin/droverctl target set demo 1.1.0) and watch the rollout
 # (build/bin/droverctl status demo --watch).
 #
+# --with-prometheus also starts Prometheus with deploy/prometheus/ (scrape
+# config and alert rules; data under DATA_DIR/prometheus) on --prometheus-port.
+#
 # Options: --data-dir=DIR (default ./var), --grpc-port=N (7600),
 # --metrics-port=N (7601), --pg-port=N (7632), --demo-agents=N (3; 0: none),
-# --help.
+# --with-prometheus, --prometheus-port=N (9090), --help.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,8 +29,10 @@ DATABASE=""
 DETACH=0
 STOP=0
 DEMO_AGENTS=3
+WITH_PROMETHEUS=0
+PROMETHEUS_PORT=9090
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "quickstart: $*" >&2; exit 2; }
 
 for arg in "$@"; do
@@ -40,12 +45,14 @@ for arg in "$@"; do
     --metrics-port=*) METRICS_PORT=${arg#*=} ;;
     --pg-port=*) PG_PORT=${arg#*=} ;;
     --demo-agents=*) DEMO_AGENTS=${arg#*=} ;;
+    --with-prometheus) WITH_PROMETHEUS=1 ;;
+    --prometheus-port=*) PROMETHEUS_PORT=${arg#*=} ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$arg' (see --help)" ;;
   esac
 done
 [[ "$DEMO_AGENTS" =~ ^[0-9]+$ && "$DEMO_AGENTS" -le 20 ]] || die "--demo-agents '$DEMO_AGENTS' is not a number in 0..20"
-for p in "$GRPC_PORT" "$METRICS_PORT" "$PG_PORT"; do
+for p in "$GRPC_PORT" "$METRICS_PORT" "$PG_PORT" "$PROMETHEUS_PORT"; do
   [[ "$p" =~ ^[0-9]+$ && "$p" -ge 1 && "$p" -le 65535 ]] || die "port '$p' is not a number in 1..65535"
 done
 
@@ -53,6 +60,7 @@ PG="$ROOT/deploy/lib/pg.sh"
 PID_FILE="$DATA_DIR/coordinator.pid"
 LOG_FILE="$DATA_DIR/coordinator.log"
 READY_FILE="$DATA_DIR/coordinator.ready"
+PROMETHEUS_DIR="$DATA_DIR/prometheus"
 
 # Stops a process named in a pid file, if it still runs `name`.
 stop_pid_file() {
@@ -76,7 +84,15 @@ stop_demo() {
   done
 }
 
+stop_prometheus() {
+  local file="$PROMETHEUS_DIR/prometheus.pid"
+  [[ -f "$file" ]] || return 0
+  kill -0 "$(cat "$file")" 2>/dev/null && echo "quickstart: stopping Prometheus"
+  stop_pid_file "$file" prometheus
+}
+
 stop_all() {
+  stop_prometheus
   stop_demo
   if [[ -f "$PID_FILE" ]]; then
     pid=$(cat "$PID_FILE")
@@ -163,6 +179,40 @@ CONF
   echo "           try: $BUILD/bin/droverctl target set demo 1.1.0 && $BUILD/bin/droverctl status demo --watch"
 }
 
+# Prometheus scraping this coordinator with Drover's rules. A failure is
+# reported but leaves the coordinator running.
+start_prometheus() {
+  [[ $WITH_PROMETHEUS -eq 1 ]] || return 0
+  local dir="$PROMETHEUS_DIR" url="http://127.0.0.1:$PROMETHEUS_PORT"
+  if [[ -f "$dir/prometheus.pid" ]] && kill -0 "$(cat "$dir/prometheus.pid")" 2>/dev/null; then
+    echo "  prometheus: $url (already running)"
+    return 0
+  fi
+  if ! command -v prometheus >/dev/null; then
+    echo "quickstart: prometheus not found: install Debian's prometheus package (deploy/install-deps.sh)" >&2
+    return 0
+  fi
+  mkdir -p "$dir/data"
+  cp "$ROOT/deploy/prometheus/drover-rules.yml" "$dir/drover-rules.yml"
+  sed "s|\"127.0.0.1:7601\"|\"127.0.0.1:$METRICS_PORT\"|" "$ROOT/deploy/prometheus/prometheus.yml" >"$dir/prometheus.yml"
+  nohup prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" >"$dir/prometheus.log" 2>&1 &
+  echo $! >"$dir/prometheus.pid"
+  for _ in $(seq 300); do
+    curl -sf "$url/-/ready" >/dev/null 2>&1 && break
+    if ! kill -0 "$(cat "$dir/prometheus.pid")" 2>/dev/null; then
+      tail -5 "$dir/prometheus.log" >&2
+      rm -f "$dir/prometheus.pid"
+      echo "quickstart: Prometheus failed to start on port $PROMETHEUS_PORT (log: $dir/prometheus.log)" >&2
+      return 0
+    fi
+    sleep 0.1
+  done
+  curl -sf "$url/-/ready" >/dev/null 2>&1 \
+    || echo "quickstart: Prometheus not ready after 30 s (log: $dir/prometheus.log)" >&2
+  echo "  prometheus: $url (rules from deploy/prometheus/drover-rules.yml, data in $dir)"
+}
+
 if [[ $DETACH -eq 1 ]]; then
   nohup "$BUILD/bin/drover-coordinator" "${ARGS[@]}" >"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
@@ -174,6 +224,7 @@ if [[ $DETACH -eq 1 ]]; then
   [[ -f "$READY_FILE" ]] || die "coordinator not ready after 60 s; see $LOG_FILE"
   print_addresses
   start_demo
+  start_prometheus
   echo "  log:     $LOG_FILE"
   echo "  stop:    $0 --stop"
 else
@@ -191,6 +242,7 @@ else
   if [[ -f "$READY_FILE" ]]; then
     print_addresses
     start_demo
+    start_prometheus
   fi
   set +e
   wait $pid; rc=$?
@@ -198,5 +250,6 @@ else
   [[ $rc -ge 128 ]] && rc=$rc2
   rm -f "$PID_FILE" "$READY_FILE"
   stop_demo
+  stop_prometheus
   exit $rc
 fi
