@@ -1,5 +1,7 @@
 #include "agent-updater/install/tarball_installer.h"
 
+#include <atomic>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -314,8 +316,21 @@ void TarballInstaller::Prune(const std::optional<std::set<std::string>>& keep) {
     const std::string name = entry.path().filename().string();
     const bool leftover = absl::StrContains(name, kPartialSuffix) || !IsDirectory(entry.path().string());
     if (keep.has_value() ? keep->contains(name) : !leftover) continue;
-    LogInfo(absl::StrCat("tarball: removing ", entry.path().string()));
-    RemoveAll(entry.path().string());
+    std::string path = entry.path().string();
+    LogInfo(absl::StrCat("tarball: removing ", path));
+    if (!leftover) {
+      // Out of the versions namespace first, atomically: killed half-way
+      // through the removal, a half-deleted tree must never be taken for a
+      // complete version (it is a leftover the next Prune finishes).
+      static std::atomic<int> removals{0};
+      const std::string doomed = absl::StrCat(path, kPartialSuffix, ".removing.", getpid(), ".", removals++);
+      if (rename(path.c_str(), doomed.c_str()) != 0) {
+        LogWarning(absl::StrCat("tarball: cannot move ", path, " aside to remove it; keeping it"));
+        continue;
+      }
+      path = doomed;
+    }
+    RemoveAll(path);
   }
   if (ec) LogWarning(absl::StrCat("tarball: cannot list ", VersionsDir(), ": ", ec.message()));
   for (const fs::directory_entry& entry : fs::directory_iterator(install_dir_, ec)) {
