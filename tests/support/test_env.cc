@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/subprocess.h"
 
 namespace drover::testing {
 namespace {
@@ -71,40 +72,16 @@ int FreePort() {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
+  // The project's own runner (common/subprocess.h), so tests run commands
+  // exactly as the updater does.
   CommandResult result;
-  int fds[2];
-  if (pipe(fds) != 0) return result;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
+  absl::StatusOr<CommandOutput> out = drover::RunCommand(argv, {.timeout = timeout});
+  if (!out.ok()) {
+    result.output = std::string(out.status().message());
+    return result;
   }
-  close(fds[1]);
-  const absl::Time deadline = absl::Now() + timeout;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fds[0], POLLIN, 0};
-    int left = static_cast<int>(std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now())));
-    if (poll(&p, 1, left) <= 0) {
-      kill(pid, SIGKILL);
-      result.output += "\n[timed out]";
-      break;
-    }
-    ssize_t n = read(fds[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    result.output.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.exit_code = out->exit_code;
+  result.output = out->output + (out->timed_out ? "\n[timed out]" : "");
   return result;
 }
 
