@@ -98,8 +98,10 @@ void ReportBatcher::Commit(std::vector<Pending>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     const store::ReportResult& r = (*results)[i];
     if (metrics_) {
-      if (!r.status.ok()) {
+      if (r.status.code() == absl::StatusCode::kNotFound) {
         metrics_->CountReport(metrics::ReportOutcome::kUnknownChannel);
+      } else if (!r.status.ok()) {
+        metrics_->CountReport(metrics::ReportOutcome::kUnavailable);
       } else {
         switch (r.disposition) {
           case rollout::ReportDisposition::kAccepted:

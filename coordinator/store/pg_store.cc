@@ -2,11 +2,12 @@
 #include "coordinator/store/pg_store.h"
 
 #include <algorithm>
-#include <set>
+#include <optional>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/semver.h"
 #include "common/version_policy.h"
 #include "coordinator/rollout/report_apply.h"
@@ -134,6 +135,91 @@ AgentView AgentFromRow(const pqxx::row& r) {
 
 }  // namespace
 
+namespace {
+
+// One round of a batch (at most one report per host), written by a single
+// statement: an implicit transaction, one round trip, one commit. Parameters:
+// the reports as columns ($1..$7), their update outcomes as columns ($8..$14,
+// $8 being the report's 1-based position in $1). What the statement does:
+//   - locks the reports' channels against deletion (FOR KEY SHARE; operator
+//     edits take FOR NO KEY UPDATE and are not blocked);
+//   - updates each known host whose stored sequence is below the report's,
+//     provided the row is still the one its snapshot read (a concurrent
+//     writer makes it skip the row, and the next round retries it);
+//   - inserts unknown hosts (ON CONFLICT: a concurrent first report wins);
+//   - moves the counters by what it really applied, old row to new row, in
+//     its own counter shard;
+//   - records the applied reports' outcomes.
+// It returns one row per report it did not apply: (position, channel exists,
+// stored sequence or NULL).
+constexpr const char* kIngestStatement = "drover_ingest";
+constexpr const char* kIngestSql = R"sql(
+WITH t AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[])
+    WITH ORDINALITY AS t(h, c, g, v, he, u, s, i)),
+ch AS (
+  SELECT name, target_epoch FROM channels WHERE name IN (SELECT c FROM t) ORDER BY name FOR KEY SHARE),
+old AS (
+  SELECT host_id, channel, current_version, health, sequence, last_seen FROM agents WHERE host_id = ANY($1::text[])),
+upd AS (
+  UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, health = t.he,
+         updater_version = t.u, sequence = t.s, last_seen = now()
+  FROM t JOIN old o ON o.host_id = t.h JOIN ch ON ch.name = t.c
+  WHERE a.host_id = t.h AND a.sequence = o.sequence AND t.s > o.sequence
+  RETURNING t.i, a.channel, a.current_version, a.health,
+            o.channel AS old_channel, o.current_version AS old_version, o.health AS old_health,
+            o.last_seen AS old_last_seen),
+ins AS (
+  INSERT INTO agents (host_id, channel, group_name, current_version, health, updater_version, sequence,
+                      first_seen, last_seen)
+  SELECT t.h, t.c, t.g, t.v, t.he, t.u, t.s, now(), now() FROM t JOIN ch ON ch.name = t.c
+  WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.host_id = t.h) ORDER BY t.h
+  ON CONFLICT (host_id) DO NOTHING
+  RETURNING host_id, channel, current_version, health),
+applied AS (
+  SELECT i, channel FROM upd UNION ALL SELECT t.i, ins.channel FROM ins JOIN t ON t.h = ins.host_id),
+fleet AS (
+  INSERT INTO fleet_counts AS f (channel, version, health, shard, agents)
+  SELECT c, v, he, pg_backend_pid() % 32, sum(d) FROM (
+      SELECT channel, current_version, health, 1 FROM upd
+      UNION ALL SELECT old_channel, old_version, old_health, -1 FROM upd
+      UNION ALL SELECT channel, current_version, health, 1 FROM ins) AS x(c, v, he, d)
+  GROUP BY c, v, he HAVING sum(d) <> 0 ORDER BY c, v, he
+  ON CONFLICT (channel, version, health, shard) DO UPDATE SET agents = f.agents + EXCLUDED.agents),
+seen AS (
+  INSERT INTO seen_counts AS sc (channel, bucket, shard, agents)
+  SELECT c, b, pg_backend_pid() % 32, sum(d) FROM (
+      SELECT channel, to_timestamp(floor(extract(epoch FROM now()) / 10) * 10), 1 FROM applied
+      UNION ALL
+      SELECT old_channel, to_timestamp(floor(extract(epoch FROM old_last_seen) / 10) * 10), -1 FROM upd
+    ) AS x(c, b, d)
+  GROUP BY c, b HAVING sum(d) <> 0 ORDER BY c, b
+  ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = sc.agents + EXCLUDED.agents),
+e AS (
+  SELECT * FROM unnest($8::bigint[], $9::text[], $10::text[], $11::smallint[], $12::text[], $13::bigint[],
+                       $14::bigint[]) AS e(i, f, tv, r, err, st, fi)),
+events AS (
+  INSERT INTO update_events (host_id, channel, from_version, to_version, result, error, started_at, finished_at,
+                             report_sequence)
+  SELECT t.h, a.channel, e.f, e.tv, e.r, e.err, 'epoch'::timestamptz + e.st * interval '1 microsecond',
+         'epoch'::timestamptz + e.fi * interval '1 microsecond', t.s
+  FROM e JOIN applied a ON a.i = e.i JOIN t ON t.i = e.i),
+outcomes AS (
+  INSERT INTO outcome_counts AS oc (channel, target_epoch, result, shard, outcomes)
+  SELECT a.channel, ch.target_epoch, e.r, pg_backend_pid() % 32, count(*)
+  FROM e JOIN applied a ON a.i = e.i JOIN ch ON ch.name = a.channel
+  GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+  ON CONFLICT (channel, target_epoch, result, shard) DO UPDATE SET outcomes = oc.outcomes + EXCLUDED.outcomes)
+SELECT t.i, ch.name IS NOT NULL, o.sequence
+FROM t LEFT JOIN ch ON ch.name = t.c LEFT JOIN old o ON o.host_id = t.h
+WHERE t.i NOT IN (SELECT i FROM applied)
+)sql";
+
+// A round this many times over means hosts keep racing with another replica.
+constexpr int kMaxRounds = 8;
+
+}  // namespace
+
 PgStore::PgStore(PgStoreOptions options)
     : options_(std::move(options)),
       pool_(options_.url, options_.pool_size,
@@ -147,18 +233,48 @@ PgStore::PgStore(PgStoreOptions options)
       ingest_pool_(options_.url, options_.ingest_pool_size, [timeout = options_.statement_timeout](pqxx::connection& c) {
         pqxx::nontransaction tx(c);
         // Reports are acknowledged only once durable: never let a server
-        // default weaken that.
+        // default weaken that. The ingest statement is planned once per
+        // connection (planning it costs more than running it for a batch), and
+        // that one plan must look agents up by key even if it was made while
+        // the table was empty, when a sequential scan looked cheaper.
         tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
-                             absl::ToInt64Milliseconds(timeout)));
+                             absl::ToInt64Milliseconds(timeout),
+                             "; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"));
+        c.prepare(kIngestStatement, kIngestSql);
       }) {}
+
+namespace {
+
+// Folds a counter table's shards into shard 0, for the rows `where` selects,
+// then drops rows that reached zero. Rows are locked in key order, the order
+// ingest writes them in, so the two cannot deadlock.
+void FoldShards(pqxx::work& tx, absl::string_view table, absl::string_view keys, absl::string_view value,
+                absl::string_view where) {
+  std::vector<std::string> match;
+  for (absl::string_view k : absl::StrSplit(keys, ", ")) match.push_back(absl::StrCat("t.", k, " = l.", k));
+  tx.exec0(absl::StrCat(
+      "WITH locked AS (SELECT ", keys, ", shard, ", value, " FROM ", table, " WHERE ", where, " ORDER BY ", keys,
+      ", shard FOR UPDATE), "
+      "gone AS (DELETE FROM ", table, " t USING locked l WHERE ", absl::StrJoin(match, " AND "),
+      " AND t.shard = l.shard AND t.shard <> 0) "
+      "INSERT INTO ", table, " AS t (", keys, ", shard, ", value, ") SELECT ", keys, ", 0, sum(", value,
+      ") FROM locked GROUP BY ", keys, " ORDER BY ", keys, " ON CONFLICT (", keys, ", shard) DO UPDATE SET ",
+      value, " = EXCLUDED.", value));
+  tx.exec0(absl::StrCat("DELETE FROM ", table, " WHERE ", value, " = 0 AND ", where));
+}
+
+}  // namespace
 
 absl::Status PgStore::CompactCounters() {
   return pool_
       .Run<bool>("compacting counters",
                  [](pqxx::connection& c) -> absl::StatusOr<bool> {
                    pqxx::work tx(c);
-                   tx.exec0("DELETE FROM fleet_counts WHERE agents = 0");
-                   tx.exec0("DELETE FROM seen_counts WHERE agents = 0 AND bucket < now() - interval '1 minute'");
+                   FoldShards(tx, "fleet_counts", "channel, version, health", "agents", "true");
+                   FoldShards(tx, "outcome_counts", "channel, target_epoch, result", "outcomes", "true");
+                   // Recent buckets are where ingest adds; only agents leaving
+                   // touch the older ones.
+                   FoldShards(tx, "seen_counts", "channel, bucket", "agents", "bucket < now() - interval '1 minute'");
                    tx.commit();
                    return true;
                  })
@@ -303,188 +419,102 @@ absl::StatusOr<std::vector<ChannelChange>> PgStore::ListChannelChanges(const std
 
 // --- Agents --------------------------------------------------------------------
 
+
 absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     const std::vector<const rollout::AgentReport*>& reports) {
-  return ingest_pool_.Run<std::vector<ReportResult>>(
-      "storing reports", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<ReportResult>> {
-        std::vector<ReportResult> results(reports.size());
-        pqxx::work tx(c);
+  std::vector<ReportResult> results(reports.size());
+  std::vector<std::string> hosts;
+  hosts.reserve(reports.size());
+  for (const auto* r : reports) hosts.push_back(r->host_id);
 
-        // Lock order everywhere: channels, then agents by host_id, then counters by key.
-        std::set<std::string> channel_ids;
-        for (const auto* r : reports) channel_ids.insert(r->channel);
-        absl::flat_hash_map<std::string, int64_t> epochs;
-        int64_t now_micros = 0;
-        for (const pqxx::row& row :
-             tx.exec_params("SELECT name, target_epoch, (extract(epoch FROM now()) * 1000000)::bigint "
-                            "FROM channels WHERE name = ANY($1::text[]) ORDER BY name FOR KEY SHARE",
-                            TextArray({channel_ids.begin(), channel_ids.end()}))) {
-          epochs[row[0].as<std::string>()] = row[1].as<int64_t>();
-          now_micros = row[2].as<int64_t>();
-        }
-        std::vector<const rollout::AgentReport*> valid;
-        std::vector<size_t> valid_index;
-        std::set<std::string> host_ids;
-        for (size_t i = 0; i < reports.size(); ++i) {
-          if (!epochs.contains(reports[i]->channel)) {
-            results[i].status = absl::NotFoundError(
-                absl::StrCat("channel \"", reports[i]->channel, "\" not found: create it first"));
-            continue;
-          }
-          valid.push_back(reports[i]);
-          valid_index.push_back(i);
-          host_ids.insert(reports[i]->host_id);
-        }
-        if (valid.empty()) return results;
+  std::vector<size_t> pending(reports.size());
+  for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  bool committed_any = false;
+  for (int round_number = 0; !pending.empty(); ++round_number) {
+    if (round_number == kMaxRounds) {
+      for (size_t i : pending) {
+        results[i].status = absl::AbortedError(absl::StrCat(
+            "host \"", hosts[i], "\" is being written by another coordinator at the same time: retry"));
+      }
+      break;
+    }
+    rollout::Round round = rollout::NextRound(hosts, pending);
+    // Hosts in key order, so replicas writing overlapping hosts lock rows in
+    // the same order.
+    std::sort(round.now.begin(), round.now.end(), [&](size_t a, size_t b) { return hosts[a] < hosts[b]; });
 
-        absl::flat_hash_map<std::string, AgentState> stored;
-        stored.reserve(host_ids.size());
-        for (const pqxx::row& row : tx.exec_params(
-                 // No row locks: the write below succeeds only where the
-                 // sequence is still the one read here (optimistic).
-                 "SELECT host_id, channel, group_name, current_version, health, updater_version, sequence, "
-                 "(extract(epoch FROM last_seen) * 1000000)::bigint FROM agents WHERE host_id = ANY($1::text[])",
-                 TextArray({host_ids.begin(), host_ids.end()}))) {
-          AgentState s;
-          s.host_id = row[0].as<std::string>();
-          s.channel = row[1].as<std::string>();
-          s.group = row[2].as<std::string>();
-          s.current_version = row[3].as<std::string>();
-          s.health = static_cast<Health>(row[4].as<int>());
-          s.updater_version = row[5].as<std::string>();
-          s.sequence = row[6].as<int64_t>();
-          s.last_seen = store::FromUnixMicros(row[7].as<int64_t>());
-          std::string key = s.host_id;
-          stored.emplace(std::move(key), std::move(s));
-        }
+    ArrayLiteral h, c, g, v, he, u, s, ei, ef, et, er, ee, est, efi;
+    for (size_t k = 0; k < round.now.size(); ++k) {
+      const rollout::AgentReport& r = *reports[round.now[k]];
+      h.Add(r.host_id);
+      c.Add(r.channel);
+      g.Add(r.group);
+      v.Add(r.current_version);
+      he.Add(static_cast<int64_t>(r.health));
+      u.Add(r.updater_version);
+      s.Add(r.sequence);
+      for (const rollout::UpdateOutcome& o : r.outcomes) {
+        ei.Add(static_cast<int64_t>(k + 1));
+        ef.Add(o.from_version);
+        et.Add(o.to_version);
+        er.Add(static_cast<int64_t>(o.result));
+        ee.Add(o.error);
+        est.Add(store::ToUnixMicros(o.start_time));
+        efi.Add(store::ToUnixMicros(o.finish_time));
+      }
+    }
+    absl::StatusOr<pqxx::result> written = ingest_pool_.Run<pqxx::result>(
+        "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
+          pqxx::nontransaction tx(conn);
+          return tx.exec_prepared(kIngestStatement, std::move(h).Finish(), std::move(c).Finish(),
+                                  std::move(g).Finish(), std::move(v).Finish(), std::move(he).Finish(),
+                                  std::move(u).Finish(), std::move(s).Finish(), std::move(ei).Finish(),
+                                  std::move(ef).Finish(), std::move(et).Finish(), std::move(er).Finish(),
+                                  std::move(ee).Finish(), std::move(est).Finish(), std::move(efi).Finish());
+        });
+    if (!written.ok()) {
+      // Nothing of this round (or later ones) is stored; earlier rounds are.
+      if (!committed_any) return written.status();
+      for (size_t i : pending) results[i].status = written.status();
+      break;
+    }
+    committed_any = true;
 
-        const absl::Time now = store::FromUnixMicros(now_micros);
-        rollout::BatchPlan plan = rollout::PlanBatch(valid, stored, epochs, now);
-
-        auto columns = [](const std::vector<AgentState>& rows) {
-          std::vector<std::string> host, channel, group, version, updater;
-          std::vector<int64_t> health, seq;
-          for (const AgentState& s : rows) {
-            host.push_back(s.host_id);
-            channel.push_back(s.channel);
-            group.push_back(s.group);
-            version.push_back(s.current_version);
-            updater.push_back(s.updater_version);
-            health.push_back(static_cast<int64_t>(s.health));
-            seq.push_back(s.sequence);
-          }
-          return std::make_tuple(TextArray(host), TextArray(channel), TextArray(group), TextArray(version),
-                                 Int64Array(health), TextArray(updater), Int64Array(seq));
-        };
-        constexpr const char* kUnnest =
-            "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[]) "
-            "AS t(h, c, g, v, he, u, s)";
-        if (!plan.inserts.empty()) {
-          auto [h, ch, g, v, he, u, s] = columns(plan.inserts);
-          pqxx::result r = tx.exec_params(
-              absl::StrCat("INSERT INTO agents (host_id, channel, group_name, current_version, health, "
-                           "updater_version, sequence, first_seen, last_seen) "
-                           "SELECT h, c, g, v, he, u, s, now(), now() FROM ",
-                           kUnnest, " ORDER BY h ON CONFLICT (host_id) DO NOTHING"),
-              h, ch, g, v, he, u, s);
-          if (r.affected_rows() != plan.inserts.size()) {
-            // Another replica inserted one of these hosts after we looked:
-            // start over, and this time see its row.
-            return absl::AbortedError("concurrent first report of a host");
-          }
-        }
-        if (!plan.updates.empty()) {
-          auto [h, ch, g, v, he, u, s] = columns(plan.updates);
-          pqxx::result r = tx.exec_params(
-              "UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, health = t.he, "
-              "updater_version = t.u, sequence = t.s, last_seen = now() FROM "
-              "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[], "
-              "$8::bigint[]) AS t(h, c, g, v, he, u, s, os) WHERE a.host_id = t.h AND a.sequence = t.os",
-              h, ch, g, v, he, u, s, Int64Array(plan.expected_sequences));
-          if (r.affected_rows() != plan.updates.size()) {
-            // Another replica changed one of these hosts after we read it.
-            return absl::AbortedError("concurrent report of a host");
-          }
-        }
-        if (!plan.events.empty()) {
-          std::vector<std::string> host, channel, from, to, error;
-          std::vector<int64_t> result, start, finish, seq;
-          for (const rollout::NewUpdateEvent& e : plan.events) {
-            host.push_back(e.host_id);
-            channel.push_back(e.channel);
-            from.push_back(e.outcome.from_version);
-            to.push_back(e.outcome.to_version);
-            error.push_back(e.outcome.error);
-            result.push_back(static_cast<int64_t>(e.outcome.result));
-            start.push_back(store::ToUnixMicros(e.outcome.start_time));
-            finish.push_back(store::ToUnixMicros(e.outcome.finish_time));
-            seq.push_back(e.report_sequence);
-          }
-          tx.exec_params0(
-              "INSERT INTO update_events (host_id, channel, from_version, to_version, result, error, started_at, "
-              "finished_at, report_sequence) "
-              "SELECT h, c, f, t, r, e, 'epoch'::timestamptz + st * interval '1 microsecond', "
-              "'epoch'::timestamptz + fi * interval '1 microsecond', s FROM "
-              "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[], "
-              "$8::bigint[], $9::bigint[]) AS x(h, c, f, t, r, e, st, fi, s)",
-              TextArray(host), TextArray(channel), TextArray(from), TextArray(to), Int64Array(result),
-              TextArray(error), Int64Array(start), Int64Array(finish), Int64Array(seq));
-        }
-        if (!plan.fleet_deltas.empty()) {
-          std::vector<std::string> channel, version;
-          std::vector<int64_t> health, delta;
-          for (const auto& [key, d] : plan.fleet_deltas) {
-            channel.push_back(key.channel);
-            version.push_back(key.version);
-            health.push_back(static_cast<int64_t>(key.health));
-            delta.push_back(d);
-          }
-          tx.exec_params0(
-              "INSERT INTO fleet_counts (channel, version, health, agents) "
-              "SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[]) "
-              "ON CONFLICT (channel, version, health) DO UPDATE SET agents = fleet_counts.agents + EXCLUDED.agents",
-              TextArray(channel), TextArray(version), Int64Array(health), Int64Array(delta));
-        }
-        if (!plan.seen_deltas.empty()) {
-          std::vector<std::string> channel;
-          std::vector<int64_t> bucket, delta;
-          for (const auto& [key, d] : plan.seen_deltas) {
-            channel.push_back(key.channel);
-            bucket.push_back(store::ToUnixMicros(key.bucket));
-            delta.push_back(d);
-          }
-          tx.exec_params0(
-              "INSERT INTO seen_counts (channel, bucket, agents) "
-              "SELECT c, 'epoch'::timestamptz + b * interval '1 microsecond', d "
-              "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS t(c, b, d) "
-              "ON CONFLICT (channel, bucket) DO UPDATE SET agents = seen_counts.agents + EXCLUDED.agents",
-              TextArray(channel), Int64Array(bucket), Int64Array(delta));
-        }
-        if (!plan.outcome_deltas.empty()) {
-          std::vector<std::string> channel;
-          std::vector<int64_t> epoch, result, delta;
-          for (const auto& [key, d] : plan.outcome_deltas) {
-            channel.push_back(key.channel);
-            epoch.push_back(key.target_epoch);
-            result.push_back(static_cast<int64_t>(key.result));
-            delta.push_back(d);
-          }
-          tx.exec_params0(
-              "INSERT INTO outcome_counts (channel, target_epoch, result, outcomes) "
-              "SELECT * FROM unnest($1::text[], $2::bigint[], $3::smallint[], $4::bigint[]) "
-              "ON CONFLICT (channel, target_epoch, result) DO UPDATE SET outcomes = outcome_counts.outcomes + "
-              "EXCLUDED.outcomes",
-              TextArray(channel), Int64Array(epoch), Int64Array(result), Int64Array(delta));
-        }
-        tx.commit();
-
-        for (size_t k = 0; k < valid.size(); ++k) {
-          ReportResult& out = results[valid_index[k]];
-          out.disposition = plan.dispositions[k];
-          out.stored_sequence = plan.stored_sequences[k];
-        }
-        return results;
-      });
+    for (size_t i : round.now) {
+      results[i].disposition = rollout::ReportDisposition::kAccepted;
+      results[i].stored_sequence = reports[i]->sequence;
+    }
+    std::vector<size_t> retry;
+    for (const pqxx::row& row : *written) {
+      const size_t i = round.now.at(row[0].as<size_t>() - 1);
+      std::optional<int64_t> stored;
+      if (!row[2].is_null()) stored = row[2].as<int64_t>();
+      ReportResult& out = results[i];
+      switch (rollout::ClassifyNotApplied(row[1].as<bool>(), reports[i]->sequence, stored)) {
+        case rollout::NotApplied::kUnknownChannel:
+          out.status = absl::NotFoundError(
+              absl::StrCat("channel \"", reports[i]->channel, "\" not found: create it first"));
+          break;
+        case rollout::NotApplied::kDuplicate:
+          out.disposition = rollout::ReportDisposition::kDuplicate;
+          out.stored_sequence = *stored;
+          break;
+        case rollout::NotApplied::kOutOfOrder:
+          out.disposition = rollout::ReportDisposition::kOutOfOrder;
+          out.stored_sequence = *stored;
+          break;
+        case rollout::NotApplied::kRetry:
+          retry.push_back(i);
+          break;
+      }
+    }
+    if (!retry.empty()) ingest_pool_.CountRetry();
+    // Back in arrival order, so a retried report still precedes its host's later ones.
+    retry.insert(retry.end(), round.later.begin(), round.later.end());
+    std::sort(retry.begin(), retry.end());
+    pending = std::move(retry);
+  }
+  return results;
 }
 
 absl::StatusOr<AgentView> PgStore::GetAgent(const std::string& host_id) {
@@ -510,8 +540,8 @@ absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& fi
         if (filter.out_of_policy_only) {
           pqxx::result r = tx.exec_params(
               "SELECT f.channel, f.version, c.control_plane_version FROM fleet_counts f "
-              "JOIN channels c ON c.name = f.channel WHERE f.agents > 0 AND ($1 = '' OR f.channel = $1) "
-              "GROUP BY 1, 2, 3",
+              "JOIN channels c ON c.name = f.channel WHERE $1 = '' OR f.channel = $1 "
+              "GROUP BY 1, 2, 3 HAVING sum(f.agents) > 0",
               filter.channel);
           for (const pqxx::row& row : r) {
             std::string version = row[1].as<std::string>();
@@ -579,13 +609,15 @@ absl::StatusOr<RolloutInputs> ReadRolloutInputs(pqxx::transaction_base& tx, cons
   if (!ch.ok()) return ch.status();
   in.channel = *std::move(ch);
   for (const pqxx::row& row :
-       tx.exec_params("SELECT version, health, agents FROM fleet_counts WHERE channel = $1 AND agents <> 0",
+       tx.exec_params("SELECT version, health, sum(agents)::bigint FROM fleet_counts WHERE channel = $1 "
+                      "GROUP BY 1, 2 HAVING sum(agents) <> 0",
                       in.channel.id)) {
     in.counts.push_back(
         {row[0].as<std::string>(), static_cast<Health>(row[1].as<int>()), row[2].as<int64_t>()});
   }
   for (const pqxx::row& row : tx.exec_params(
-           "SELECT result, outcomes FROM outcome_counts WHERE channel = $1 AND target_epoch = $2",
+           "SELECT result, sum(outcomes)::bigint FROM outcome_counts WHERE channel = $1 AND target_epoch = $2 "
+           "GROUP BY 1",
            in.channel.id, in.channel.target_epoch)) {
     in.outcomes_since_target.push_back(
         {static_cast<rollout::UpdateResult>(row[0].as<int>()), row[1].as<int64_t>()});

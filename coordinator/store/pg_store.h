@@ -42,8 +42,9 @@ class PgStore final : public ChannelStore, public AgentStore {
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
 
-  // Drops counter rows that reached zero (versions nobody runs any more,
-  // buckets everyone has left). Safe to run on any replica at any time.
+  // Folds the counters' shards into one row per key and drops rows that
+  // reached zero (versions nobody runs any more, buckets everyone has left).
+  // Safe to run on any replica at any time.
   absl::Status CompactCounters();
 
   // True when a connection can be had and answers a trivial query.

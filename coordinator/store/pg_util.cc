@@ -39,7 +39,7 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
 }
 
 namespace {
-void AppendQuoted(std::string* out, const std::string& v) {
+void AppendQuoted(std::string* out, absl::string_view v) {
   out->push_back('"');
   for (char c : v) {
     if (c == '"' || c == '\\') out->push_back('\\');
@@ -61,6 +61,21 @@ std::string TextArray(const std::vector<std::string>& values) {
 
 std::string Int64Array(const std::vector<int64_t>& values) {
   return absl::StrCat("{", absl::StrJoin(values, ","), "}");
+}
+
+void ArrayLiteral::Add(absl::string_view value) {
+  Separate();
+  AppendQuoted(&text_, value);
+}
+
+void ArrayLiteral::Add(int64_t value) {
+  Separate();
+  absl::StrAppend(&text_, value);
+}
+
+std::string ArrayLiteral::Finish() && {
+  text_.push_back('}');
+  return std::move(text_);
 }
 
 int64_t ToUnixMicros(absl::Time t) { return absl::ToUnixMicros(t); }

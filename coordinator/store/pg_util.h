@@ -33,6 +33,22 @@ inline bool IsRetryable(const absl::Status& s) { return s.code() == absl::Status
 std::string TextArray(const std::vector<std::string>& values);
 std::string Int64Array(const std::vector<int64_t>& values);
 
+// Builds one array literal element by element, without a vector of copies.
+class ArrayLiteral {
+ public:
+  ArrayLiteral() : text_("{") {}
+  void Add(absl::string_view value);  // quoted, for text[]
+  void Add(int64_t value);            // for smallint[] and bigint[]
+  // The literal; the builder is spent.
+  std::string Finish() &&;
+
+ private:
+  void Separate() {
+    if (text_.size() > 1) text_.push_back(',');
+  }
+  std::string text_;
+};
+
 int64_t ToUnixMicros(absl::Time t);
 absl::Time FromUnixMicros(int64_t micros);
 // SQL expression turning an int64 microseconds parameter into timestamptz.
@@ -70,6 +86,8 @@ class PgPool {
   // Transactions run again after a serialization failure, deadlock or lost
   // race, since start.
   int64_t retries() const { return retries_.load(std::memory_order_relaxed); }
+  // For callers that retry part of their work themselves.
+  void CountRetry() { retries_.fetch_add(1, std::memory_order_relaxed); }
 
   // Runs `fn` in a fresh transaction-capable lease, retrying Aborted results
   // (serialization failures, deadlocks) a few times. Exceptions from `fn` are

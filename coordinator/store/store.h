@@ -42,7 +42,9 @@ class ChannelStore {
 
 // Result of one report in a batch.
 struct ReportResult {
-  absl::Status status;  // NotFound for an unknown channel
+  // NotFound for an unknown channel; Unavailable or Aborted when this report
+  // was not stored although others of its batch were.
+  absl::Status status;
   rollout::ReportDisposition disposition = rollout::ReportDisposition::kAccepted;
   int64_t stored_sequence = 0;
 };
@@ -81,8 +83,9 @@ struct RolloutInputs {
 class AgentStore {
  public:
   virtual ~AgentStore() = default;
-  // Applies reports in one transaction; returns one result per report once
-  // committed. A non-OK return means nothing was committed.
+  // Applies reports; returns one result per report once they are committed.
+  // Reports of one host apply in their order. A non-OK return means nothing
+  // was committed.
   virtual absl::StatusOr<std::vector<ReportResult>> ApplyReports(
       const std::vector<const rollout::AgentReport*>& reports) = 0;
   virtual absl::StatusOr<AgentView> GetAgent(const std::string& host_id) = 0;

@@ -333,6 +333,8 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
 }
 
 TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
+  // The newest file in migrations/: bump it with every new migration.
+  constexpr const char* kSchemaVersion = "3";
   const std::string db = NewTestDatabase();
   const std::string coordinator = testing::BinaryPath("drover-coordinator");
   // Two replicas migrating a fresh database at the same moment.
@@ -343,16 +345,17 @@ TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
   tb.join();
   EXPECT_EQ(a.exit_code, 0) << a.output;
   EXPECT_EQ(b.exit_code, 0) << b.output;
-  EXPECT_EQ(QueryValue(db, "SELECT version || ' ' || dirty FROM schema_migrations"), "2 false");
+  EXPECT_EQ(QueryValue(db, "SELECT version || ' ' || dirty FROM schema_migrations"),
+            absl::StrCat(kSchemaVersion, " false"));
 
   CommandResult again = RunCommand({coordinator, "migrate", "--database=" + db});
   EXPECT_EQ(again.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(again.output, "schema version 2 -> 2")) << again.output;
+  EXPECT_TRUE(absl::StrContains(again.output, absl::StrCat("schema version ", kSchemaVersion, " -> ", kSchemaVersion))) << again.output;
 
   QueryValue(db, "UPDATE schema_migrations SET dirty = true RETURNING 1");
   CommandResult dirty = RunCommand({coordinator, "migrate", "--database=" + db});
   EXPECT_EQ(dirty.exit_code, 1);
-  EXPECT_TRUE(absl::StrContains(dirty.output, "dirty at version 2")) << dirty.output;
+  EXPECT_TRUE(absl::StrContains(dirty.output, absl::StrCat("dirty at version ", kSchemaVersion))) << dirty.output;
 
   QueryValue(db, "UPDATE schema_migrations SET dirty = false, version = 999 RETURNING 1");
   CommandResult newer = RunCommand({coordinator, "migrate", "--database=" + db});

@@ -182,14 +182,16 @@ int64_t FleetCounterMismatches(const std::string& url) {
   return std::stoll(QueryValue(
       url,
       "SELECT count(*) FROM (SELECT channel, current_version, health, count(*) AS n FROM agents GROUP BY 1, 2, 3) a "
-      "FULL JOIN (SELECT * FROM fleet_counts WHERE agents <> 0) f "
+      "FULL JOIN (SELECT channel, version, health, sum(agents) AS agents FROM fleet_counts GROUP BY 1, 2, 3 "
+      "HAVING sum(agents) <> 0) f "
       "ON a.channel = f.channel AND a.current_version = f.version AND a.health = f.health "
       "WHERE a.n IS DISTINCT FROM f.agents")) +
          std::stoll(QueryValue(
              url,
              "SELECT count(*) FROM (SELECT channel, to_timestamp(floor(extract(epoch FROM last_seen) / 10) * 10) AS "
              "bucket, count(*) AS n FROM agents GROUP BY 1, 2) a "
-             "FULL JOIN (SELECT * FROM seen_counts WHERE agents <> 0) s "
+             "FULL JOIN (SELECT channel, bucket, sum(agents) AS agents FROM seen_counts GROUP BY 1, 2 "
+             "HAVING sum(agents) <> 0) s "
              "ON a.channel = s.channel AND a.bucket = s.bucket WHERE a.n IS DISTINCT FROM s.agents"));
 }
 
