@@ -144,8 +144,9 @@ namespace {
 //   - locks the reports' channels against deletion (FOR KEY SHARE; operator
 //     edits take FOR NO KEY UPDATE and are not blocked);
 //   - updates each known host whose stored sequence is below the report's,
-//     provided the row is still the one its snapshot read (a concurrent
-//     writer makes it skip the row, and the next round retries it);
+//     reaching the row by the tuple id its snapshot read (one index descent
+//     per host, not two), provided the row is still that version: a
+//     concurrent writer makes it skip the row, and the next round retries it;
 //   - inserts unknown hosts (ON CONFLICT: a concurrent first report wins);
 //   - moves the counters by what it really applied, old row to new row, in
 //     its own counter shard;
@@ -160,12 +161,13 @@ WITH t AS (
 ch AS (
   SELECT name, target_epoch FROM channels WHERE name IN (SELECT c FROM t) ORDER BY name FOR KEY SHARE),
 old AS (
-  SELECT host_id, channel, current_version, health, sequence, last_seen FROM agents WHERE host_id = ANY($1::text[])),
+  SELECT ctid, host_id, channel, current_version, health, sequence, last_seen FROM agents
+  WHERE host_id = ANY($1::text[])),
 upd AS (
   UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, health = t.he,
          updater_version = t.u, sequence = t.s, last_seen = now()
   FROM t JOIN old o ON o.host_id = t.h JOIN ch ON ch.name = t.c
-  WHERE a.host_id = t.h AND a.sequence = o.sequence AND t.s > o.sequence
+  WHERE a.ctid = o.ctid AND a.sequence = o.sequence AND t.s > o.sequence
   RETURNING t.i, a.channel, a.current_version, a.health,
             o.channel AS old_channel, o.current_version AS old_version, o.health AS old_health,
             o.last_seen AS old_last_seen),
@@ -189,9 +191,9 @@ fleet AS (
 seen AS (
   INSERT INTO seen_counts AS sc (channel, bucket, shard, agents)
   SELECT c, b, pg_backend_pid() % 32, sum(d) FROM (
-      SELECT channel, to_timestamp(floor(extract(epoch FROM now()) / 10) * 10), 1 FROM applied
+      SELECT channel, date_bin('10 s', now(), 'epoch'), 1 FROM applied
       UNION ALL
-      SELECT old_channel, to_timestamp(floor(extract(epoch FROM old_last_seen) / 10) * 10), -1 FROM upd
+      SELECT old_channel, date_bin('10 s', old_last_seen, 'epoch'), -1 FROM upd
     ) AS x(c, b, d)
   GROUP BY c, b HAVING sum(d) <> 0 ORDER BY c, b
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = sc.agents + EXCLUDED.agents),
