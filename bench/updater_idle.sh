@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Measures drover-updater at rest: resident memory and CPU while idle between
-# passes (goal: RSS <= 10 MiB, no busy polling). Prints the peak RSS over the
-# window (passes included), the proportional set size (shared library pages
-# divided among the processes mapping them), and the private heap (anon). Starts its own PostgreSQL,
-# coordinator and demo agent, lets the daemon converge, then samples.
+# passes (goal: RSS <= 10 MiB, no busy polling). The daemon starts a
+# drover-updater-pass process per pass; between passes only the daemon is
+# resident. Prints the daemon's peak RSS over the window, its proportional set
+# size (shared library pages divided among the processes mapping them) and
+# private heap (anon), the peak RSS of a pass (from the daemon's log), and the
+# CPU of daemon and passes together. Starts its own PostgreSQL, coordinator and
+# demo agent, lets the daemon converge, then samples.
 #   bench/updater_idle.sh [SECONDS]     (default 30)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,7 +59,8 @@ UPID=$!; pids+=($UPID)
 # Converged: the agent installed and reported.
 for _ in $(seq 600); do grep -q "already on target" "$W/updater.log" 2>/dev/null && break; sleep 0.1; done
 grep -q "already on target" "$W/updater.log" || { cat "$W/updater.log" >&2; echo "updater did not converge" >&2; exit 1; }
-ticks() { awk '{print $14 + $15}' "/proc/$UPID/stat"; }
+# utime + stime of the daemon and of the passes it has reaped.
+ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$UPID/stat"; }
 t0=$(ticks); start=$(date +%s.%N)
 max_rss=0
 end=$(( $(date +%s) + SECONDS_IDLE ))
@@ -68,13 +72,14 @@ done
 t1=$(ticks); stop=$(date +%s.%N)
 hz=$(getconf CLK_TCK)
 passes=$(grep -c "pass:" "$W/updater.log")
-python3 - "$max_rss" "$t0" "$t1" "$hz" "$start" "$stop" "$passes" "$anon" "$file" "$pss" <<'PY'
+pass_peak=$(sed -n 's/.*peak RSS \([0-9.]*\) MiB.*/\1/p' "$W/updater.log" | sort -n | tail -1)
+python3 - "$max_rss" "$t0" "$t1" "$hz" "$start" "$stop" "$passes" "$anon" "$file" "$pss" "${pass_peak:-0}" <<'PY'
 import sys
-rss_kib, t0, t1, hz, start, stop, passes, anon, file, pss = sys.argv[1:]
+rss_kib, t0, t1, hz, start, stop, passes, anon, file, pss, pass_peak = sys.argv[1:]
 cpu = (int(t1) - int(t0)) / int(hz)
 wall = float(stop) - float(start)
 print(f"updater_idle_rss_mib={int(rss_kib)/1024:.1f} pss_mib={int(pss)/1024:.1f} anon_mib={int(anon)/1024:.1f} "
-      f"shared_file_mib={int(file)/1024:.1f} "
+      f"shared_file_mib={int(file)/1024:.1f} pass_peak_rss_mib={float(pass_peak):.1f} "
       f"updater_idle_cpu_percent={100*cpu/wall:.2f} "
       f"wall_s={wall:.0f} passes_total={passes} poll_interval_s=5")
 PY

@@ -23,6 +23,11 @@ class Backoff {
     return cap * uniform_();
   }
   void Reset() { attempt_ = 0; }
+  // New bounds from the next wait on; the attempt count stays.
+  void SetLimits(absl::Duration initial, absl::Duration max) {
+    initial_ = initial;
+    max_ = max;
+  }
   int attempt() const { return attempt_; }
 
  private:

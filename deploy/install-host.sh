@@ -39,11 +39,14 @@ done
 [[ -n "$CHANNEL" ]] || die "--channel=ID is required (e.g. stable/cloud)"
 [[ "$MODE" == daemon || "$MODE" == timer ]] || die "--mode '$MODE' is not daemon or timer"
 [[ -z "$AGENT_CONFIG" || -f "$AGENT_CONFIG" ]] || die "--agent-config '$AGENT_CONFIG' does not exist"
-[[ -x "$BIN_DIR/drover-updater" ]] || die "$BIN_DIR/drover-updater not built: run cmake --build build first"
+for b in drover-updater drover-updater-pass; do
+  [[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not built: run cmake --build build first"
+done
 
 install -d -m 0755 "$ROOT_DIR/usr/local/bin" "$ROOT_DIR/etc/systemd/system" "$ROOT_DIR/etc/drover"
 install -d -m 0700 "$ROOT_DIR/var/lib/drover-updater"
-install -m 0755 "$BIN_DIR/drover-updater" "$ROOT_DIR/usr/local/bin/drover-updater"
+# drover-updater runs drover-updater-pass from its own directory.
+install -m 0755 "$BIN_DIR/drover-updater" "$BIN_DIR/drover-updater-pass" "$ROOT_DIR/usr/local/bin/"
 install -m 0644 "$SRC/deploy/systemd/drover-updater.service" "$SRC/deploy/systemd/drover-updater-once.service" \
   "$SRC/deploy/systemd/drover-updater-once.timer" "$ROOT_DIR/etc/systemd/system/"
 if [[ $WITH_COORDINATOR -eq 1 ]]; then

@@ -41,7 +41,7 @@ agent {
 AGENT
 out=$("$ROOT/deploy/install-host.sh" --root="$TMP/root" --coordinator=coord.example:7600 --channel=stable/cloud \
       --agent-config="$TMP/agent.conf" --with-coordinator 2>&1) || fail "install-host failed: $out"
-for f in usr/local/bin/drover-updater usr/local/bin/drover-coordinator etc/systemd/system/drover-updater.service \
+for f in usr/local/bin/drover-updater usr/local/bin/drover-updater-pass usr/local/bin/drover-coordinator etc/systemd/system/drover-updater.service \
          etc/systemd/system/drover-updater-once.timer etc/drover/updater.conf etc/drover/coordinator.env; do
   [[ -e "$TMP/root/$f" ]] || fail "install-host did not install $f"
 done

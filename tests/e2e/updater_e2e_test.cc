@@ -399,6 +399,113 @@ TEST_F(UpdaterE2eTest, DaemonConvergesAndStopsOnSigterm) {
   EXPECT_EQ(st.succeeded_since_target(), 2);
 }
 
+// The daemon's pass processes: children of `daemon` running drover-updater-pass.
+std::vector<pid_t> PassesOf(pid_t daemon) {
+  std::vector<pid_t> out;
+  std::ifstream children(absl::StrCat("/proc/", daemon, "/task/", daemon, "/children"));
+  pid_t pid = 0;
+  while (children >> pid) {
+    std::ifstream cmdline(absl::StrCat("/proc/", pid, "/cmdline"));
+    std::string cmd((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (absl::StrContains(cmd, "drover-updater-pass")) out.push_back(pid);
+  }
+  return out;
+}
+
+std::string ReadLog(const std::string& path) {
+  std::ifstream log(path);
+  return std::string((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+}
+
+pid_t StartDaemon(const std::string& dir, const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int log = open((dir + "/updater.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(log, 1);
+    dup2(log, 2);
+    std::vector<char*> argv = {const_cast<char*>("drover-updater"), const_cast<char*>("run")};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(BinaryPath("drover-updater").c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int StopDaemon(pid_t pid) {
+  kill(pid, SIGTERM);
+  int status = 0;
+  if (!PollUntil(absl::Seconds(30), [&] { return waitpid(pid, &status, WNOHANG) == pid; })) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(UpdaterE2eTest, DaemonSurvivesAPassKilledMidUpdateAndTheNextPassFinishesIt) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto h = NewHost("daemon-kill");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  // A long watch, so the kill lands mid-update.
+  RunCommand({"sed", "-i", "s/health_watch { seconds: 1 }/health_watch { seconds: 30 }/", h->config});
+  const pid_t daemon = StartDaemon(h->dir, {"--config=" + h->config});
+  SetTarget("1.1.0");
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), [&] { return h->Version() == "1.1.0"; }));
+  std::vector<pid_t> passes = PassesOf(daemon);
+  ASSERT_EQ(passes.size(), 1u) << ReadLog(h->dir + "/updater.log");
+  // Each pass re-reads the configuration: the next one watches briefly.
+  RunCommand({"sed", "-i", "s/health_watch { seconds: 30 }/health_watch { seconds: 1 }/", h->config});
+  kill(passes[0], SIGKILL);
+  // The daemon carries on: the next pass finds the interrupted update,
+  // finishes it and reports it.
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] { return Events("daemon-kill").size() == 2; }));
+  const std::string log = ReadLog(h->dir + "/updater.log");
+  EXPECT_TRUE(absl::StrContains(log, "pass died of signal 9")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "interrupted")) << log;
+  EXPECT_EQ(h->Version(), "1.1.0");
+  std::vector<v1::UpdateEvent> events = Events("daemon-kill");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_EQ(events[0].outcome().to_version(), "1.1.0");
+  EXPECT_EQ(StopDaemon(daemon), 0);
+}
+
+TEST_F(UpdaterE2eTest, DaemonKillsAWedgedPassWithEverythingItStarted) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto h = NewHost("daemon-wedge");
+  // A restart command that never returns (marked, to find it afterwards).
+  const std::string marker = absl::StrCat("wedge-", getpid());
+  RunCommand({"sed", "-i", absl::StrCat("s|restart_command: .*|restart_command: [\"sh\", \"-c\", \"sleep 600; : ", marker,
+                                        "\"]|"),
+              h->config});
+  const pid_t daemon = StartDaemon(h->dir, {"--config=" + h->config, "--max_pass_duration=2s"});
+  const std::string log_path = h->dir + "/updater.log";
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] {
+    return absl::StrContains(ReadLog(log_path), "pass still running after 2s: killed it");
+  })) << ReadLog(log_path);
+  // The pass's process group went with it: no wedged helper is left behind.
+  EXPECT_TRUE(PollUntil(absl::Seconds(5), [&] { return RunCommand({"pgrep", "-f", marker}).exit_code == 1; }));
+  // And the daemon is still there, trying again.
+  EXPECT_EQ(waitpid(daemon, nullptr, WNOHANG), 0);
+  EXPECT_EQ(StopDaemon(daemon), 0);
+  EXPECT_EQ(RunCommand({"pgrep", "-f", marker}).exit_code, 1);
+}
+
+TEST_F(UpdaterE2eTest, DaemonRefusesBadConfigurationAtStart) {
+  auto h = NewHost("daemon-badconf");
+  RunCommand({"sed", "-i", "s/channel: \"demo\"/channel: \"Demo Channel\"/", h->config});
+  CommandResult r = RunCommand({BinaryPath("drover-updater"), "run", "--config=" + h->config});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "\"Demo Channel\"")) << r.output;
+  r = RunCommand({BinaryPath("drover-updater"), "run", "--config=" + h->config, "--max_pass_duration=soon"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "--max_pass_duration=\"soon\"")) << r.output;
+  r = RunCommand({BinaryPath("drover-updater")});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "expected one command")) << r.output;
+}
+
 TEST_F(UpdaterE2eTest, BadConfigurationIsRefusedNamingTheField) {
   auto h = NewHost("host-badconf");
   RunCommand({"sed", "-i", "s/channel: \"demo\"/channel: \"Demo Channel\"/", h->config});

@@ -1,17 +1,14 @@
-// drover-updater: flags and config -> Updater, the daemon loop, signals and
-// systemd notification. The logic is in updater.cc.
+// drover-updater-pass: one pass of the updater (and its status and clear
+// commands): flags and config -> Updater. The logic is in updater.cc. The
+// drover-updater front end runs it, once per pass when it is the daemon, so
+// nothing of gRPC, protobuf or OpenSSL stays resident between passes.
+#include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <random>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -23,8 +20,8 @@
 #include "agent-updater/install/installer_factory.h"
 #include "agent-updater/state/state_store.h"
 #include "agent-updater/target/coordinator_client.h"
+#include "agent-updater/daemon/pass_report.h"
 #include "agent-updater/updater.h"
-#include "common/backoff.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/subprocess.h"
@@ -36,6 +33,9 @@ ABSL_FLAG(std::string, channel, "", "Overrides config: channel id, e.g. stable/c
 ABSL_FLAG(std::string, group, "", "Overrides config: rollout group");
 ABSL_FLAG(std::string, host_id, "", "Overrides config: host id (default /etc/machine-id)");
 ABSL_FLAG(std::string, state_dir, "", "Overrides config: state directory");
+ABSL_FLAG(int, result_fd, -1,
+          "once: also write the pass result, one line for the drover-updater daemon, to this file descriptor");
+ABSL_FLAG(bool, wait_for_lock, false, "once: wait for a pass running elsewhere instead of exiting 3");
 
 namespace {
 
@@ -50,22 +50,6 @@ int Fail(int code, const std::string& message) {
   return code;
 }
 
-// sd_notify without libsystemd: one datagram to $NOTIFY_SOCKET.
-void Notify(const std::string& message) {
-  const char* path = std::getenv("NOTIFY_SOCKET");
-  if (path == nullptr || *path == '\0') return;
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  size_t len = std::min(std::strlen(path), sizeof(addr.sun_path) - 1);
-  std::memcpy(addr.sun_path, path, len);
-  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
-  sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
-         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
-  close(fd);
-}
-
 absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fallback) {
   if (d.seconds() == 0 && d.nanos() == 0) return fallback;
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -75,14 +59,15 @@ absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fal
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "drover-updater keeps one agent on its channel's target version.\n"
-      "Usage: drover-updater run     run as a daemon (systemd Type=notify)\n"
-      "       drover-updater once    run one pass and exit (for a systemd timer)\n"
-      "       drover-updater status  print what it knows\n"
-      "       drover-updater clear   forget a rolled-back version so it is tried again\n"
+      "drover-updater-pass runs one pass of drover-updater (which runs it for you).\n"
+      "Usage: drover-updater-pass once    run one pass and exit\n"
+      "       drover-updater-pass status  print what it knows\n"
+      "       drover-updater-pass clear   forget a rolled-back version so it is tried again\n"
+      "       drover-updater-pass check   validate the configuration and exit\n"
       "Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 another pass is running.");
-  // SIGTERM/SIGINT end the daemon between steps: blocked before any thread
-  // exists (gRPC starts some), taken with sigtimedwait between passes.
+  // A pass is never cut short by SIGTERM/SIGINT (the agent must not be left
+  // half-installed): blocked before any thread exists (gRPC starts some). The
+  // daemon stops between passes; SIGKILL is safe at any step.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -90,10 +75,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2) return Fail(kExitUsage, "expected one command: run, once, status or clear (see --help)");
+  // Nothing this pass starts (the agent, package tools) may hold the
+  // daemon's pipe open after the pass exits.
+  if (const int fd = absl::GetFlag(FLAGS_result_fd); fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  if (args.size() != 2) return Fail(kExitUsage, "expected one command: once, status, clear or check (see --help)");
   const std::string command = args[1];
-  if (command != "run" && command != "once" && command != "status" && command != "clear") {
-    return Fail(kExitUsage, absl::StrCat("unknown command \"", command, "\": use run, once, status or clear"));
+  if (command != "once" && command != "status" && command != "clear" && command != "check") {
+    return Fail(kExitUsage,
+                absl::StrCat("unknown command \"", command, "\": use once, status, clear or check"));
   }
 
   absl::StatusOr<drover::v1::UpdaterConfig> config = drover::updater::LoadConfigFile(absl::GetFlag(FLAGS_config));
@@ -139,6 +128,7 @@ int main(int argc, char** argv) {
   deps.pause = [](absl::Duration d) { absl::SleepFor(d); };
   drover::updater::Updater updater(*config, deps);
 
+  if (command == "check") return kExitOk;
   if (command == "status") {
     std::fputs(updater.StatusText().c_str(), stdout);
     return kExitOk;
@@ -155,80 +145,33 @@ int main(int argc, char** argv) {
     std::printf("%s\n", was.empty() ? "nothing to clear" : absl::StrCat("cleared roll-back mark of ", was).c_str());
     return kExitOk;
   }
-  if (command == "once") {
-    absl::StatusOr<drover::updater::PassLock> lock = drover::updater::PassLock::Acquire(config->state_dir(), false);
-    if (!lock.ok()) return Fail(kExitBusy, std::string(lock.status().message()));
-    absl::StatusOr<drover::updater::PassResult> r = updater.RunPass();
-    if (!r.ok()) return Fail(kExitFailed, std::string(r.status().message()));
+  // once
+  absl::StatusOr<drover::updater::PassLock> lock =
+      drover::updater::PassLock::Acquire(config->state_dir(), absl::GetFlag(FLAGS_wait_for_lock));
+  if (!lock.ok()) return Fail(kExitBusy, std::string(lock.status().message()));
+  absl::StatusOr<drover::updater::PassResult> r = updater.RunPass();
+  drover::updater::PassReport report;
+  report.backoff_initial = FromProto(config->backoff_initial(), absl::Seconds(1));
+  report.backoff_max = FromProto(config->backoff_max(), absl::Minutes(5));
+  if (r.ok()) {
     drover::LogInfo(absl::StrCat("pass: ", r->summary));
-    const bool failed = r->outcome && r->outcome->result() != drover::v1::UPDATE_RESULT_SUCCEEDED;
-    return failed ? kExitFailed : kExitOk;
+    report.ok = true;
+    report.coordinator_reachable = r->coordinator_reachable;
+    report.poll_interval = r->poll_interval;
+    report.summary = r->summary;
+  } else {
+    drover::LogError(absl::StrCat("pass failed: ", r.status().message()));
+    report.summary = absl::StrCat("pass failed: ", r.status().message());
   }
-
-  // The daemon.
-  std::mt19937_64 rng(std::random_device{}());
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  drover::Backoff backoff(FromProto(config->backoff_initial(), absl::Seconds(1)),
-                          FromProto(config->backoff_max(), absl::Minutes(5)), [&] { return unit(rng); });
-  // The watchdog pings only while the loop makes progress, so a wedged pass
-  // gets the daemon restarted.
-  std::atomic<int64_t> progress_ns{absl::ToUnixNanos(absl::Now())};
-  std::atomic<bool> stopping{false};
-  std::thread watchdog;
-  if (const char* usec = std::getenv("WATCHDOG_USEC"); usec != nullptr) {
-    int64_t interval_us = 0;
-    if (absl::SimpleAtoi(usec, &interval_us) && interval_us > 0) {
-      watchdog = std::thread([&, interval_us] {
-        const absl::Duration every = absl::Microseconds(interval_us / 2);
-        while (!stopping) {
-          absl::SleepFor(every);
-          // A pass (install + health watch) may legitimately take a while.
-          if (absl::Now() - absl::FromUnixNanos(progress_ns) < absl::Hours(1)) Notify("WATCHDOG=1");
-        }
-      });
+  if (const int fd = absl::GetFlag(FLAGS_result_fd); fd >= 0) {
+    // Written once, at the end; closing it tells the daemon the pass is done.
+    const std::string line = drover::updater::FormatPassReport(report);
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      drover::LogWarning(absl::StrCat("could not hand the pass result to the daemon on fd ", fd));
     }
+    close(fd);
   }
-  Notify("READY=1");
-  drover::LogInfo(absl::StrCat("drover-updater ", drover::updater::kUpdaterVersion, " managing ",
-                               config->agent().name(), " on channel ", config->channel(), " via ",
-                               config->coordinator()));
-  int exit_code = kExitOk;
-  for (;;) {
-    progress_ns = absl::ToUnixNanos(absl::Now());
-    absl::Duration wait;
-    {
-      absl::StatusOr<drover::updater::PassLock> lock = drover::updater::PassLock::Acquire(config->state_dir(), true);
-      if (!lock.ok()) {
-        exit_code = Fail(kExitFailed, std::string(lock.status().message()));
-        break;
-      }
-      absl::StatusOr<drover::updater::PassResult> r = updater.RunPass();
-      if (!r.ok()) {
-        drover::LogError(absl::StrCat("pass failed: ", r.status().message()));
-        wait = backoff.Next();
-      } else {
-        drover::LogInfo(absl::StrCat("pass: ", r->summary));
-        Notify(absl::StrCat("STATUS=", r->summary));
-        if (r->coordinator_reachable) {
-          backoff.Reset();
-          // +-10% so that a fleet started together spreads out over time.
-          wait = r->poll_interval * (0.9 + 0.2 * unit(rng));
-        } else {
-          wait = backoff.Next();
-        }
-      }
-    }
-    progress_ns = absl::ToUnixNanos(absl::Now());
-    timespec ts{static_cast<time_t>(absl::ToInt64Seconds(wait)),
-                static_cast<long>(absl::ToInt64Nanoseconds(wait % absl::Seconds(1)))};
-    int sig = sigtimedwait(&stop_signals, nullptr, &ts);
-    if (sig == SIGTERM || sig == SIGINT) {
-      drover::LogInfo("stopping");
-      break;
-    }
-  }
-  Notify("STOPPING=1");
-  stopping = true;
-  if (watchdog.joinable()) watchdog.detach();  // sleeping; dies with the process
-  return exit_code;
+  if (!r.ok()) return kExitFailed;
+  const bool failed = r->outcome && r->outcome->result() != drover::v1::UPDATE_RESULT_SUCCEEDED;
+  return failed ? kExitFailed : kExitOk;
 }

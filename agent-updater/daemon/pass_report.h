@@ -1,0 +1,40 @@
+// What one pass tells the daemon that ran it, and when the daemon runs the
+// next one. The pass is a child process (drover-updater-pass once) that writes
+// one line to a pipe; keeping that line and the schedule here makes both
+// testable without processes.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/backoff.h"
+
+namespace drover::updater {
+
+struct PassReport {
+  bool ok = false;  // the pass ran to its end (it may still have failed an update)
+  bool coordinator_reachable = false;
+  absl::Duration poll_interval = absl::ZeroDuration();
+  // The configured backoff, which the daemon cannot read itself.
+  absl::Duration backoff_initial = absl::Seconds(1);
+  absl::Duration backoff_max = absl::Minutes(5);
+  std::string summary;  // one line, for logs and systemd's STATUS=
+};
+
+// "ok=1 reachable=1 poll_interval_ms=60000 backoff_initial_ms=1000
+// backoff_max_ms=300000 summary=<text>\n" (one line); the summary is last so
+// it may hold spaces (line breaks become spaces).
+std::string FormatPassReport(const PassReport& report);
+absl::StatusOr<PassReport> ParsePassReport(absl::string_view line);
+
+// The wait before the next pass. A pass that reached the coordinator waits
+// its poll interval, spread by +-10% (`unit` in [0, 1)) so that a fleet
+// started together drifts apart, and resets `backoff`; a pass that failed,
+// did not reach the coordinator, or told nothing (it crashed or was killed)
+// waits the next capped exponential backoff step.
+absl::Duration NextPassAfter(const std::optional<PassReport>& report, Backoff& backoff, double unit);
+
+}  // namespace drover::updater

@@ -1,0 +1,79 @@
+#include "agent-updater/daemon/pass_report.h"
+
+#include <gtest/gtest.h>
+
+namespace drover::updater {
+namespace {
+
+TEST(PassReportTest, RoundTrips) {
+  PassReport r{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(60),
+               .backoff_initial = absl::Seconds(2), .backoff_max = absl::Minutes(10),
+               .summary = "installed 1.2.0 (window \"sat 02:00\")"};
+  const std::string line = FormatPassReport(r);
+  EXPECT_EQ(line,
+            "ok=1 reachable=1 poll_interval_ms=60000 backoff_initial_ms=2000 backoff_max_ms=600000 "
+            "summary=installed 1.2.0 (window \"sat 02:00\")\n");
+  absl::StatusOr<PassReport> back = ParsePassReport(line);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->ok);
+  EXPECT_TRUE(back->coordinator_reachable);
+  EXPECT_EQ(back->poll_interval, absl::Seconds(60));
+  EXPECT_EQ(back->backoff_initial, absl::Seconds(2));
+  EXPECT_EQ(back->backoff_max, absl::Minutes(10));
+  EXPECT_EQ(back->summary, r.summary);
+}
+
+TEST(PassReportTest, SummaryKeepsToOneLine) {
+  PassReport r{.summary = "first\nsecond"};
+  const std::string line = FormatPassReport(r);
+  EXPECT_EQ(line, "ok=0 reachable=0 poll_interval_ms=0 backoff_initial_ms=1000 backoff_max_ms=300000 "
+                  "summary=first second\n");
+  EXPECT_EQ(ParsePassReport(line)->summary, "first second");
+}
+
+TEST(PassReportTest, MalformedLinesNameWhatIsWrong) {
+  absl::StatusOr<PassReport> r = ParsePassReport("");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("ok="), std::string::npos) << r.status();
+
+  r = ParsePassReport("ok=1 reachable=yes poll_interval_ms=5 backoff_initial_ms=1 backoff_max_ms=2 summary=x");
+  EXPECT_NE(r.status().message().find("bad reachable: \"yes\""), std::string::npos) << r.status();
+
+  r = ParsePassReport("ok=1 reachable=1 poll_interval_ms=-5 backoff_initial_ms=1 backoff_max_ms=2 summary=x");
+  EXPECT_NE(r.status().message().find("bad poll_interval_ms"), std::string::npos) << r.status();
+
+  r = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5 backoff_initial_ms=1 backoff_max_ms=2");
+  EXPECT_NE(r.status().message().find("summary="), std::string::npos) << r.status();
+
+  r = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5 summary=x");
+  EXPECT_NE(r.status().message().find("backoff_initial_ms="), std::string::npos) << r.status();
+}
+
+Backoff TestBackoff() {
+  return Backoff(absl::Seconds(1), absl::Seconds(8), [] { return 0.5; });
+}
+
+TEST(NextPassAfterTest, ReachedCoordinatorWaitsItsPollIntervalWithSpread) {
+  Backoff b = TestBackoff();
+  PassReport r{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(100)};
+  EXPECT_EQ(NextPassAfter(r, b, 0.0), absl::Seconds(90));
+  EXPECT_EQ(NextPassAfter(r, b, 0.5), absl::Seconds(100));
+  EXPECT_EQ(NextPassAfter(r, b, 0.999), absl::Seconds(100) * (0.9 + 0.2 * 0.999));
+}
+
+TEST(NextPassAfterTest, UnreachableFailedOrSilentPassesBackOffUntilOneSucceeds) {
+  Backoff b = TestBackoff();
+  PassReport unreachable{.ok = true, .coordinator_reachable = false, .poll_interval = absl::Seconds(100)};
+  PassReport failed{.ok = false};
+  EXPECT_EQ(NextPassAfter(unreachable, b, 0.5), absl::Milliseconds(500));  // 1 s * 0.5
+  EXPECT_EQ(NextPassAfter(failed, b, 0.5), absl::Seconds(1));               // 2 s * 0.5
+  EXPECT_EQ(NextPassAfter(std::nullopt, b, 0.5), absl::Seconds(2));         // 4 s * 0.5
+  EXPECT_EQ(NextPassAfter(std::nullopt, b, 0.5), absl::Seconds(4));         // capped at 8 s
+  EXPECT_EQ(NextPassAfter(std::nullopt, b, 0.5), absl::Seconds(4));
+  PassReport fine{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(10)};
+  EXPECT_EQ(NextPassAfter(fine, b, 0.5), absl::Seconds(10));
+  EXPECT_EQ(NextPassAfter(failed, b, 0.5), absl::Milliseconds(500));  // back to the first step
+}
+
+}  // namespace
+}  // namespace drover::updater
