@@ -1,6 +1,7 @@
 // PgStore and the migrator against a real PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include <pqxx/pqxx>
@@ -83,6 +84,162 @@ TEST_F(PgStoreTest, ReplicasRacingOnNewHostsKeepCountersExact) {
   EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
   std::printf("transactions retried after a lost race: %lld\n",
               static_cast<long long>(store_->retries() + other.retries()));
+}
+
+std::vector<ReportResult> Apply(PgStore& store, const std::vector<rollout::AgentReport>& reports) {
+  std::vector<const rollout::AgentReport*> ptrs;
+  for (const auto& r : reports) ptrs.push_back(&r);
+  absl::StatusOr<std::vector<ReportResult>> results = store.ApplyReports(ptrs);
+  EXPECT_TRUE(results.ok()) << results.status();
+  return results.ok() ? *results : std::vector<ReportResult>(reports.size());
+}
+
+rollout::UpdateOutcome Outcome(rollout::UpdateResult result) {
+  rollout::UpdateOutcome o;
+  o.from_version = "15.1.0";
+  o.to_version = "15.2.0";
+  o.result = result;
+  o.error = result == rollout::UpdateResult::kSucceeded ? "" : "health check failed";
+  o.start_time = absl::FromUnixSeconds(1795464000);
+  o.finish_time = o.start_time + absl::Minutes(3);
+  return o;
+}
+
+using rollout::ReportDisposition;
+
+TEST_F(PgStoreTest, ReportsOfOneHostInOneBatchApplyInTheirOrder) {
+  std::vector<rollout::AgentReport> batch = {Report("h1", "prod", 1), Report("h1", "prod", 1),
+                                             Report("h1", "prod", 3, "15.2.0"), Report("h1", "prod", 2),
+                                             Report("h2", "prod", 5)};
+  batch[1].outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));  // a duplicate's: not stored
+  batch[2].outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
+  batch[3].outcomes.push_back(Outcome(rollout::UpdateResult::kFailed));  // out of order: not stored
+  std::vector<ReportResult> r = Apply(*store_, batch);
+  ASSERT_EQ(r.size(), 5u);
+  const std::vector<ReportDisposition> want = {ReportDisposition::kAccepted, ReportDisposition::kDuplicate,
+                                               ReportDisposition::kAccepted, ReportDisposition::kOutOfOrder,
+                                               ReportDisposition::kAccepted};
+  const std::vector<int64_t> stored = {1, 1, 3, 3, 5};
+  for (size_t i = 0; i < r.size(); ++i) {
+    EXPECT_TRUE(r[i].status.ok()) << i << ": " << r[i].status;
+    EXPECT_EQ(r[i].disposition, want[i]) << i;
+    EXPECT_EQ(r[i].stored_sequence, stored[i]) << i;
+  }
+  EXPECT_EQ(QueryValue(db_, "SELECT sequence || ' ' || current_version FROM agents WHERE host_id = 'h1'"),
+            "3 15.2.0");
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) || ' ' || min(result) FROM update_events"), "1 1");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+  absl::StatusOr<RolloutInputs> in = store_->GetRolloutInputs("prod");
+  ASSERT_TRUE(in.ok()) << in.status();
+  int64_t agents = 0;
+  for (const auto& c : in->counts) agents += c.agents;
+  EXPECT_EQ(agents, 2);
+  ASSERT_EQ(in->outcomes_since_target.size(), 1u);
+  EXPECT_EQ(in->outcomes_since_target[0].outcomes, 1);
+
+  // Sent again, the whole batch changes nothing.
+  r = Apply(*store_, batch);
+  EXPECT_EQ(r[0].disposition, ReportDisposition::kOutOfOrder);
+  EXPECT_EQ(r[2].disposition, ReportDisposition::kDuplicate);
+  EXPECT_EQ(r[4].disposition, ReportDisposition::kDuplicate);
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events"), "1");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+}
+
+TEST_F(PgStoreTest, CountersFollowVersionHealthAndChannelMoves) {
+  rollout::Channel beta;
+  beta.id = "beta";
+  beta.control_plane_version = "15.2.0";
+  ASSERT_TRUE(store_->CreateChannel(beta).ok());
+  Apply(*store_, {Report("h1", "prod", 1), Report("h2", "prod", 1), Report("h3", "prod", 1)});
+  rollout::AgentReport sick = Report("h2", "prod", 2);
+  sick.health = rollout::Health::kUnhealthy;
+  rollout::AgentReport moved = Report("h3", "beta", 2, "15.2.0");
+  moved.outcomes.push_back(Outcome(rollout::UpdateResult::kRolledBack));
+  Apply(*store_, {Report("h1", "prod", 2, "15.2.0"), sick, moved});
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(channel || ':' || version || ':' || health || '=' || n, ' ' "
+                            "ORDER BY channel, version, health) FROM (SELECT channel, version, health, "
+                            "sum(agents) AS n FROM fleet_counts GROUP BY 1, 2, 3 HAVING sum(agents) <> 0) x"),
+            "beta:15.2.0:1=1 prod:15.1.0:2=1 prod:15.2.0:1=1");
+  // The outcome counts under the channel the report came from, at its epoch.
+  EXPECT_EQ(QueryValue(db_, "SELECT channel || ':' || target_epoch || ':' || result || '=' || sum(outcomes) "
+                            "FROM outcome_counts GROUP BY channel, target_epoch, result"),
+            "beta:0:3=1");
+}
+
+TEST_F(PgStoreTest, OutcomesCountUnderTheTargetEpochTheyArriveIn) {
+  rollout::AgentReport first = Report("h1", "prod", 1);
+  first.outcomes.push_back(Outcome(rollout::UpdateResult::kFailed));
+  Apply(*store_, {first});
+  ASSERT_TRUE(store_
+                  ->UpdateChannel("prod",
+                                  [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+                                    c.target_version = "15.1.0";
+                                    c.target_allows_downgrade = true;
+                                    changes.push_back({.field = "target_version"});
+                                    return absl::OkStatus();
+                                  })
+                  .ok());
+  rollout::AgentReport second = Report("h1", "prod", 2);
+  second.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
+  second.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
+  Apply(*store_, {second});
+  absl::StatusOr<RolloutInputs> in = store_->GetRolloutInputs("prod");
+  ASSERT_TRUE(in.ok()) << in.status();
+  ASSERT_EQ(in->outcomes_since_target.size(), 1u);
+  EXPECT_EQ(in->outcomes_since_target[0].result, rollout::UpdateResult::kSucceeded);
+  EXPECT_EQ(in->outcomes_since_target[0].outcomes, 2);
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events WHERE host_id = 'h1'"), "3");
+}
+
+TEST_F(PgStoreTest, ReplicasRacingOnTheSameHostsKeepTheHighestSequenceAndExactCounters) {
+  // Two replicas get reports of the same hosts at once, with interleaved
+  // sequences: each report is accepted, or found a duplicate or out of order,
+  // and whatever the interleaving the highest sequence wins.
+  PgStore other(PgStoreOptions{.url = db_});
+  constexpr int kHosts = 200, kRounds = 15;
+  std::vector<rollout::AgentReport> seed;
+  for (int h = 0; h < kHosts; ++h) seed.push_back(Report(absl::StrCat("h", h), "prod", 1));
+  Apply(*store_, seed);
+  std::atomic<int64_t> accepted{0};
+  auto run = [&](PgStore* store, int parity) {
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<rollout::AgentReport> reports;
+      for (int h = 0; h < kHosts; ++h) {
+        reports.push_back(Report(absl::StrCat("h", h), "prod", 2 + 2 * round + parity,
+                                 (round + parity) % 2 ? "15.2.0" : "15.1.0"));
+      }
+      for (const ReportResult& r : Apply(*store, reports)) {
+        EXPECT_TRUE(r.status.ok()) << r.status;
+        if (r.disposition == ReportDisposition::kAccepted) ++accepted;
+      }
+    }
+  };
+  std::thread a(run, store_.get(), 0), b(run, &other, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(QueryValue(db_, absl::StrCat("SELECT count(*) FROM agents WHERE sequence = ", 2 * kRounds + 1)),
+            absl::StrCat(kHosts));
+  EXPECT_GE(accepted.load(), kHosts * kRounds);  // at least one replica's report of each round landed
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+}
+
+TEST_F(PgStoreTest, CompactionFoldsShardsAndDropsEmptyRows) {
+  PgStore other(PgStoreOptions{.url = db_});
+  Apply(*store_, {Report("h1", "prod", 1), Report("h2", "prod", 1)});
+  Apply(other, {Report("h1", "prod", 2, "15.2.0"), Report("h3", "prod", 1)});
+  // An old bucket whose shards cancel out, as agents leaving it leave it.
+  QueryValue(db_, "INSERT INTO seen_counts (channel, bucket, shard, agents) VALUES "
+                  "('prod', '2026-01-01 00:00:00+00', 3, 2), ('prod', '2026-01-01 00:00:00+00', 7, -2) "
+                  "RETURNING 1");
+  ASSERT_TRUE(store_->CompactCounters().ok());
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM fleet_counts WHERE shard <> 0 OR agents = 0"), "0");
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM seen_counts WHERE bucket < '2026-02-01'"), "0");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+  // Ingest goes on into its shards after compaction.
+  Apply(*store_, {Report("h2", "prod", 2, "15.2.0")});
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
 }
 
 TEST_F(PgStoreTest, UnreachableDatabaseIsUnavailable) {
