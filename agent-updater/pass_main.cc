@@ -24,6 +24,7 @@
 #include "agent-updater/updater.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 #include "common/subprocess.h"
 
 ABSL_FLAG(std::string, config, "/etc/drover/updater.conf",
@@ -68,12 +69,7 @@ int main(int argc, char** argv) {
   // A pass is never cut short by SIGTERM/SIGINT (the agent must not be left
   // half-installed): blocked before any thread exists (gRPC starts some). The
   // daemon stops between passes; SIGKILL is safe at any step.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  drover::BlockStopSignals();
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   // Nothing this pass starts (the agent, package tools) may hold the
   // daemon's pipe open after the pass exits.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 #include "coordinator/server.h"
 
 ABSL_FLAG(std::string, database, "",
@@ -87,12 +88,7 @@ int main(int argc, char** argv) {
   }
 
   // Signals are taken by sigwait below, never by a handler in a random thread.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = drover::BlockStopSignals();
 
   drover::CoordinatorConfig config;
   config.database_url = url;

@@ -37,6 +37,7 @@
 #include "agent-updater/daemon/pass_report.h"
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/stop_signals.h"
 
 namespace {
 
@@ -237,12 +238,7 @@ PassExit RunPass(const std::string& binary, const std::vector<std::string>& args
 int RunDaemon(const std::vector<std::string>& pass_args, absl::Duration max_pass) {
   const std::string binary = PassBinary();
   // SIGTERM/SIGINT stop the daemon between passes, never in the middle of one.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  const sigset_t stop_signals = drover::BlockStopSignals();
 
   absl::Duration ping_every = absl::ZeroDuration();
   if (const char* usec = std::getenv("WATCHDOG_USEC"); usec != nullptr) {

@@ -45,9 +45,10 @@ poll 90 on_target 3 || fail "demo rollout to 1.1.0 did not finish: $("${CTL[@]}"
 pgrep -f "$DIR/var/demo" >/dev/null && fail "demo updaters or agents survived --stop"
 curl -sf "http://127.0.0.1:$M/metrics" >/dev/null && fail "coordinator still serving after --stop"
 
-# The second run reuses the same database: the schema is already there.
+# The second run reuses the same database: the schema is already there, so
+# no migration runs (version N -> N).
 out=$("$QS" --detach "${OPTS[@]}" 2>&1) || fail "restart: $out"
-grep -q "schema version 2 -> 2" "$DIR/var/coordinator.log" || fail "database not reused: $(cat "$DIR/var/coordinator.log")"
+grep -qE "schema version ([1-9][0-9]*) -> \1$" "$DIR/var/coordinator.log" || fail "database not reused: $(cat "$DIR/var/coordinator.log")"
 "$QS" --stop "${OPTS[@]}" >/dev/null
 
 out=$("$QS" --bogus 2>&1) && fail "unknown option accepted"
