@@ -2,6 +2,7 @@
 #include "coordinator/store/pg_store.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -465,14 +466,18 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         efi.Add(store::ToUnixMicros(o.finish_time));
       }
     }
+    // Built once: the pool may run the statement again (deadlock, stale connection).
+    const std::array<std::string, 14> params = {
+        std::move(h).Finish(),  std::move(c).Finish(),  std::move(g).Finish(),   std::move(v).Finish(),
+        std::move(he).Finish(), std::move(u).Finish(),  std::move(s).Finish(),   std::move(ei).Finish(),
+        std::move(ef).Finish(), std::move(et).Finish(), std::move(er).Finish(),  std::move(ee).Finish(),
+        std::move(est).Finish(), std::move(efi).Finish()};
     absl::StatusOr<pqxx::result> written = ingest_pool_.Run<pqxx::result>(
         "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
           pqxx::nontransaction tx(conn);
-          return tx.exec_prepared(kIngestStatement, std::move(h).Finish(), std::move(c).Finish(),
-                                  std::move(g).Finish(), std::move(v).Finish(), std::move(he).Finish(),
-                                  std::move(u).Finish(), std::move(s).Finish(), std::move(ei).Finish(),
-                                  std::move(ef).Finish(), std::move(et).Finish(), std::move(er).Finish(),
-                                  std::move(ee).Finish(), std::move(est).Finish(), std::move(efi).Finish());
+          return tx.exec_prepared(kIngestStatement, params[0], params[1], params[2], params[3], params[4],
+                                  params[5], params[6], params[7], params[8], params[9], params[10], params[11],
+                                  params[12], params[13]);
         });
     if (!written.ok()) {
       // Nothing of this round (or later ones) is stored; earlier rounds are.

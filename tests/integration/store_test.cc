@@ -242,6 +242,27 @@ TEST_F(PgStoreTest, CompactionFoldsShardsAndDropsEmptyRows) {
   EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
 }
 
+TEST_F(PgStoreTest, AStaleConnectionIsReplacedAndTheBatchWrittenWhole) {
+  Apply(*store_, {Report("h1", "prod", 1)});
+  // The database drops every connection (a restart, a failover): the store's
+  // idle ingest connection is dead, and the next batch must go through a new
+  // one with all of its data.
+  QueryValue(db_, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  rollout::AgentReport second = Report("h1", "prod", 2, "15.2.0");
+  second.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
+  std::vector<ReportResult> r = Apply(*store_, {second, Report("h2", "prod", 1)});
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_TRUE(r[0].status.ok()) << r[0].status;
+  EXPECT_EQ(r[0].disposition, ReportDisposition::kAccepted);
+  EXPECT_EQ(r[1].disposition, ReportDisposition::kAccepted);
+  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(host_id || ':' || sequence || ':' || current_version, ' ' "
+                            "ORDER BY host_id) FROM agents"),
+            "h1:2:15.2.0 h2:1:15.1.0");
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events"), "1");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+}
+
 TEST_F(PgStoreTest, UnreachableDatabaseIsUnavailable) {
   PgStore down(PgStoreOptions{.url = absl::StrCat("postgresql://drover@127.0.0.1:", testing::FreePort(), "/x")});
   rollout::AgentReport r = Report("h1", "prod", 1);
