@@ -6,21 +6,18 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
-#include <cstdlib>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent-updater/config.h"
 #include "agent-updater/health/health_check_factory.h"
 #include "agent-updater/install/installer_factory.h"
 #include "agent-updater/state/state_store.h"
-#include "agent-updater/target/coordinator_client.h"
 #include "agent-updater/daemon/pass_report.h"
+#include "agent-updater/target/coordinator_client.h"
 #include "agent-updater/updater.h"
 #include "common/clock.h"
 #include "common/log.h"
