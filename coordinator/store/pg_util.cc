@@ -2,7 +2,6 @@
 #include "coordinator/store/pg_util.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 
 namespace drover::store {
 
@@ -49,20 +48,6 @@ void AppendQuoted(std::string* out, absl::string_view v) {
 }
 }  // namespace
 
-std::string TextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    AppendQuoted(&out, values[i]);
-  }
-  out.push_back('}');
-  return out;
-}
-
-std::string Int64Array(const std::vector<int64_t>& values) {
-  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
-}
-
 void ArrayLiteral::Add(absl::string_view value) {
   Separate();
   AppendQuoted(&text_, value);
@@ -76,6 +61,12 @@ void ArrayLiteral::Add(int64_t value) {
 std::string ArrayLiteral::Finish() && {
   text_.push_back('}');
   return std::move(text_);
+}
+
+std::string TextArray(const std::vector<std::string>& values) {
+  ArrayLiteral out;
+  for (const std::string& v : values) out.Add(v);
+  return std::move(out).Finish();
 }
 
 int64_t ToUnixMicros(absl::Time t) { return absl::ToUnixMicros(t); }

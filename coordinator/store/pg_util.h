@@ -31,7 +31,6 @@ inline bool IsRetryable(const absl::Status& s) { return s.code() == absl::Status
 
 // {"a","b\"c"}: a PostgreSQL text[] literal, every element quoted.
 std::string TextArray(const std::vector<std::string>& values);
-std::string Int64Array(const std::vector<int64_t>& values);
 
 // Builds one array literal element by element, without a vector of copies.
 class ArrayLiteral {

@@ -263,6 +263,25 @@ TEST_F(PgStoreTest, AStaleConnectionIsReplacedAndTheBatchWrittenWhole) {
   EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
 }
 
+TEST_F(PgStoreTest, TextGoesThroughArrayLiteralsUnchanged) {
+  // Free text (updater versions, outcome errors) with every character that
+  // means something inside a PostgreSQL array literal.
+  const std::string tricky = R"(NULL {a,b} "quoted" back\slash, trailing\)";
+  rollout::AgentReport r = Report("h1", "prod", 1);
+  r.updater_version = tricky;
+  rollout::UpdateOutcome o = Outcome(rollout::UpdateResult::kFailed);
+  o.error = tricky;
+  r.outcomes.push_back(o);
+  rollout::AgentReport empty = Report("h2", "prod", 1);
+  empty.updater_version = "";
+  Apply(*store_, {r, empty});
+  EXPECT_EQ(QueryValue(db_, "SELECT updater_version FROM agents WHERE host_id = 'h1'"), tricky);
+  EXPECT_EQ(QueryValue(db_, "SELECT error FROM update_events WHERE host_id = 'h1'"), tricky);
+  EXPECT_EQ(QueryValue(db_, "SELECT updater_version IS NOT NULL AND updater_version = '' FROM agents "
+                            "WHERE host_id = 'h2'"),
+            "t");
+}
+
 TEST_F(PgStoreTest, UnreachableDatabaseIsUnavailable) {
   PgStore down(PgStoreOptions{.url = absl::StrCat("postgresql://drover@127.0.0.1:", testing::FreePort(), "/x")});
   rollout::AgentReport r = Report("h1", "prod", 1);
