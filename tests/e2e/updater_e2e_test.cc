@@ -474,17 +474,23 @@ TEST_F(UpdaterE2eTest, DaemonSurvivesAPassKilledMidUpdateAndTheNextPassFinishesI
 TEST_F(UpdaterE2eTest, DaemonKillsAWedgedPassWithEverythingItStarted) {
   CreateChannel("1.0.0", /*window_now=*/true);
   auto h = NewHost("daemon-wedge");
-  // A restart command that never returns (marked, to find it afterwards).
+  // A restart command that never returns and has a child of its own, both
+  // marked (the shell by its script, the child by its argv[0]) to find them.
   const std::string marker = absl::StrCat("wedge-", getpid());
-  RunCommand({"sed", "-i", absl::StrCat("s|restart_command: .*|restart_command: [\"sh\", \"-c\", \"sleep 600; : ", marker,
-                                        "\"]|"),
+  RunCommand({"sed", "-i",
+              absl::StrCat("s|restart_command: .*|restart_command: [\"bash\", \"-c\", \"(exec -a ", marker,
+                           " sleep 600) \\& sleep 600; : ", marker, "\"]|"),
               h->config});
   const pid_t daemon = StartDaemon(h->dir, {"--config=" + h->config, "--max_pass_duration=2s"});
   const std::string log_path = h->dir + "/updater.log";
+  // Both are there while the pass hangs...
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] {
+    return RunCommand({"pgrep", "-c", "-f", marker}).output.find('2') == 0;
+  })) << RunCommand({"pgrep", "-a", "-f", marker}).output;
   EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] {
     return absl::StrContains(ReadLog(log_path), "pass still running after 2s: killed it");
   })) << ReadLog(log_path);
-  // The pass's process group went with it: no wedged helper is left behind.
+  // ...and went with it: no wedged helper is left behind.
   EXPECT_TRUE(PollUntil(absl::Seconds(5), [&] { return RunCommand({"pgrep", "-f", marker}).exit_code == 1; }));
   // And the daemon is still there, trying again.
   EXPECT_EQ(waitpid(daemon, nullptr, WNOHANG), 0);
