@@ -50,8 +50,6 @@ class ArrayLiteral {
 
 int64_t ToUnixMicros(absl::Time t);
 absl::Time FromUnixMicros(int64_t micros);
-// SQL expression turning an int64 microseconds parameter into timestamptz.
-inline constexpr const char* kMicrosToTimestamp = "'epoch'::timestamptz + %s * interval '1 microsecond'";
 
 // A fixed-size pool of connections. A connection that broke is dropped and a
 // new one opened on the next Acquire, so the pool heals when the database
