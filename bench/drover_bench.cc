@@ -1,10 +1,11 @@
 // drover-bench: a simulated fleet that loads a running coordinator over gRPC.
 //
-// Phases: populate (one report per host), noop (grpc.health.v1 Health/Check
-// through the very same channels, concurrency and async loop, as the ceiling
-// this machine allows for any unary RPC), reports (random hosts, growing
-// sequences, a few update outcomes), then GetRolloutStatus timings. The last
-// stdout line is the machine-readable summary.
+// Phases: populate (one report per host), then noop (grpc.health.v1
+// Health/Check through the very same channels, concurrency and async loop, as
+// the ceiling this machine allows for any unary RPC) and reports (random
+// hosts, growing sequences, a few update outcomes) taking turns for --rounds,
+// then GetRolloutStatus timings. The last stdout line is the machine-readable
+// summary.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -24,6 +25,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -50,6 +52,7 @@ ABSL_FLAG(int, threads, 2, "Client threads, each with its own completion queue")
 ABSL_FLAG(int, concurrency, 256, "RPCs kept outstanding at once (over all threads)");
 ABSL_FLAG(int, duration, 20, "Seconds the measured report phase lasts");
 ABSL_FLAG(int, noop_duration, 10, "Seconds the no-op (Health/Check) phase lasts; 0 skips it");
+ABSL_FLAG(int, rounds, 5, "The no-op and report phases take turns this many times, splitting their durations");
 ABSL_FLAG(int, populate_timeout, 900, "Seconds the populate phase may take before the bench gives up");
 ABSL_FLAG(int, populate_retries, 3, "Attempts per host in the populate phase before it counts as failed");
 ABSL_FLAG(int, rpc_timeout_ms, 10000, "Deadline of each RPC, in milliseconds");
@@ -549,38 +552,42 @@ std::pair<int64_t, int64_t> MachineTicks() {
 
 // Where the machine's CPU went during a phase, to tell a saturated machine
 // (or a noisy neighbour) from a slow coordinator.
+// CPU use over the intervals between Start and Stop, summed: a phase may run
+// in several rounds.
 class CpuMeter {
  public:
-  CpuMeter(int coordinator_pid, int postgres_pid)
-      : coordinator_pid_(coordinator_pid),
-        postgres_pid_(postgres_pid),
-        self_(ProcessTicks("self")),
-        coordinator_(coordinator_pid > 0 ? ProcessTicks(std::to_string(coordinator_pid)) : 0),
-        postgres_(postgres_pid > 0 ? ProcessTreeTicks(postgres_pid) : 0),
-        machine_(MachineTicks()),
-        start_(Clock::now()) {}
+  CpuMeter(int coordinator_pid, int postgres_pid) : coordinator_pid_(coordinator_pid), postgres_pid_(postgres_pid) {}
+
+  void Start() { at_start_ = Take(); }
+  void Stop() {
+    const Sample now = Take();
+    sum_.self += now.self - at_start_.self;
+    sum_.coordinator += now.coordinator - at_start_.coordinator;
+    sum_.postgres += now.postgres - at_start_.postgres;
+    sum_.machine_busy += now.machine_busy - at_start_.machine_busy;
+    sum_.machine_total += now.machine_total - at_start_.machine_total;
+    elapsed_ += now.at - at_start_.at;
+  }
 
   // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3%".
   std::string Summary() const {
-    const double elapsed = Seconds(Clock::now() - start_);
+    const double elapsed = std::max(1e-9, Seconds(elapsed_));
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     auto percent = [&](int64_t ticks) { return 100.0 * static_cast<double>(ticks) / tick / elapsed; };
-    const auto [busy, total] = MachineTicks();
-    const double machine = total > machine_.second
-                               ? 100.0 * cores * static_cast<double>(busy - machine_.first) /
-                                     static_cast<double>(total - machine_.second)
-                               : 0;
-    const double self = percent(ProcessTicks("self") - self_);
+    const double machine = sum_.machine_total > 0 ? 100.0 * cores * static_cast<double>(sum_.machine_busy) /
+                                                        static_cast<double>(sum_.machine_total)
+                                                  : 0;
+    const double self = percent(sum_.self);
     std::string out = absl::StrFormat("cpu: machine %.0f%% of %u%%: bench %.0f%%", machine, cores * 100, self);
     double other = machine - self;
     if (coordinator_pid_ > 0) {
-      const double coord = percent(ProcessTicks(std::to_string(coordinator_pid_)) - coordinator_);
+      const double coord = percent(sum_.coordinator);
       absl::StrAppendFormat(&out, ", coordinator %.0f%%", coord);
       other -= coord;
     }
     if (postgres_pid_ > 0) {
-      const double pg = percent(ProcessTreeTicks(postgres_pid_) - postgres_);
+      const double pg = percent(sum_.postgres);
       absl::StrAppendFormat(&out, ", postgres %.0f%%", pg);
       other -= pg;
     }
@@ -589,14 +596,35 @@ class CpuMeter {
   }
 
  private:
+  struct Sample {
+    int64_t self = 0, coordinator = 0, postgres = 0, machine_busy = 0, machine_total = 0;
+    Clock::time_point at{};
+  };
+  Sample Take() const {
+    Sample s;
+    s.self = ProcessTicks("self");
+    s.coordinator = coordinator_pid_ > 0 ? ProcessTicks(std::to_string(coordinator_pid_)) : 0;
+    s.postgres = postgres_pid_ > 0 ? ProcessTreeTicks(postgres_pid_) : 0;
+    std::tie(s.machine_busy, s.machine_total) = MachineTicks();
+    s.at = Clock::now();
+    return s;
+  }
+
   const int coordinator_pid_;
   const int postgres_pid_;
-  const int64_t self_;
-  const int64_t coordinator_;
-  const int64_t postgres_;
-  const std::pair<int64_t, int64_t> machine_;
-  const Clock::time_point start_;
+  Sample at_start_;
+  Sample sum_;
+  Clock::duration elapsed_{};
 };
+
+// Adds one round of a phase to its running total.
+void Accumulate(PhaseResult& total, PhaseResult&& round) {
+  total.ok += round.ok;
+  for (size_t c = 0; c < total.codes.size(); ++c) total.codes[c] += round.codes[c];
+  total.elapsed_s += round.elapsed_s;
+  total.latencies_us.insert(total.latencies_us.end(), round.latencies_us.begin(), round.latencies_us.end());
+  total.timed_out = total.timed_out || round.timed_out;
+}
 
 }  // namespace
 
@@ -623,6 +651,10 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("--concurrency=", concurrency, " must be at least --threads (", nthreads, ")"));
   }
   if (duration < 1) return Fail(absl::StrCat("--duration=", duration, " must be at least 1 second"));
+  const int rounds = absl::GetFlag(FLAGS_rounds);
+  if (rounds < 1 || rounds > duration) {
+    return Fail(absl::StrCat("--rounds=", rounds, " must be in 1..--duration (", duration, ")"));
+  }
 
   // Reachability first: a benchmark against nothing should say so at once.
   Connections conns = Connect(target, nchannels);
@@ -659,9 +691,10 @@ int main(int argc, char** argv) {
     // threads, threads share them.
     for (int c = i % nchannels; c < nchannels; c += nthreads) workers[i]->channel_indexes.push_back(c);
   }
-  std::printf("drover-bench: target=%s hosts=%lld channels=%d threads=%d concurrency=%d duration=%ds noop=%ds\n",
-              target.c_str(), static_cast<long long>(hosts), nchannels, nthreads, concurrency, duration,
-              noop_duration);
+  std::printf(
+      "drover-bench: target=%s hosts=%lld channels=%d threads=%d concurrency=%d duration=%ds noop=%ds rounds=%d\n",
+      target.c_str(), static_cast<long long>(hosts), nchannels, nthreads, concurrency, duration, noop_duration,
+      rounds);
   std::fflush(stdout);
 
   Fleet fleet(absl::GetFlag(FLAGS_host_prefix), hosts);
@@ -669,7 +702,8 @@ int main(int argc, char** argv) {
   // Phase 1: populate.
   const int pid = absl::GetFlag(FLAGS_coordinator_pid);
   const int pg_pid = absl::GetFlag(FLAGS_postgres_pid);
-  std::optional<CpuMeter> cpu(std::in_place, pid, pg_pid);
+  CpuMeter populate_cpu(pid, pg_pid);
+  populate_cpu.Start();
   PopulateWorkload populate(&conns, &fleet, channel_name, nthreads, std::max(1, absl::GetFlag(FLAGS_populate_retries)));
   PhaseResult pop = RunPhase(populate, workers,
                              {.name = "populate",
@@ -677,10 +711,11 @@ int main(int argc, char** argv) {
                               .until_window = false,
                               .concurrency = concurrency,
                               .rpc_timeout = rpc_timeout});
+  populate_cpu.Stop();
   std::printf("populate: %lld hosts in %.1f s = %.0f reports/s; failed hosts %lld; errors: %s\n",
               static_cast<long long>(pop.ok), pop.elapsed_s, pop.ok / pop.elapsed_s,
               static_cast<long long>(populate.failed()), ErrorSummary(pop.codes).c_str());
-  std::printf("populate %s\n", cpu->Summary().c_str());
+  std::printf("populate %s\n", populate_cpu.Summary().c_str());
   std::fflush(stdout);
   if (pop.timed_out) {
     return Fail(absl::StrCat("populate did not finish within --populate_timeout=", absl::GetFlag(FLAGS_populate_timeout),
@@ -688,34 +723,41 @@ int main(int argc, char** argv) {
   }
   if (pop.ok == 0) return Fail("populate: no report succeeded; see the errors above");
 
-  // Phase 2: no-op baseline.
+  // Phases 2 and 3, taking turns: the no-op baseline and the measured
+  // reports. The machine's speed drifts over a run; alternating lets both
+  // phases see the same drift, so their ratio compares like with like.
+  NoopWorkload noop(&conns);
+  ReportWorkload reports(&conns, &fleet, channel_name, nthreads, absl::GetFlag(FLAGS_outcome_fraction));
+  CpuMeter noop_cpu(pid, pg_pid), report_cpu(pid, pg_pid);
+  PhaseResult nop, rep;
+  for (int round = 0; round < rounds; ++round) {
+    if (noop_duration > 0) {
+      noop_cpu.Start();
+      Accumulate(nop, RunPhase(noop, workers,
+                               {.name = "noop",
+                                .window = std::chrono::milliseconds(noop_duration * 1000 / rounds),
+                                .concurrency = concurrency,
+                                .rpc_timeout = rpc_timeout,
+                                .record_latency = true}));
+      noop_cpu.Stop();
+    }
+    report_cpu.Start();
+    Accumulate(rep, RunPhase(reports, workers,
+                             {.name = "reports",
+                              .window = std::chrono::milliseconds(duration * 1000 / rounds),
+                              .concurrency = concurrency,
+                              .rpc_timeout = rpc_timeout,
+                              .record_latency = true}));
+    report_cpu.Stop();
+  }
   double noop_rate = 0;
   if (noop_duration > 0) {
-    NoopWorkload noop(&conns);
-    cpu.emplace(pid, pg_pid);
-    PhaseResult r = RunPhase(noop, workers,
-                             {.name = "noop",
-                              .window = std::chrono::seconds(noop_duration),
-                              .concurrency = concurrency,
-                              .rpc_timeout = rpc_timeout,
-                              .record_latency = true});
-    noop_rate = r.ok / r.elapsed_s;
+    noop_rate = nop.ok / nop.elapsed_s;
     std::printf("noop (Health/Check): %lld ok in %.1f s = %.0f rpc/s; p50 %.2f ms, p99 %.2f ms; errors: %s\n",
-                static_cast<long long>(r.ok), r.elapsed_s, noop_rate, PercentileMs(r.latencies_us, 0.50),
-                PercentileMs(r.latencies_us, 0.99), ErrorSummary(r.codes).c_str());
-    std::printf("noop %s\n", cpu->Summary().c_str());
-    std::fflush(stdout);
+                static_cast<long long>(nop.ok), nop.elapsed_s, noop_rate, PercentileMs(nop.latencies_us, 0.50),
+                PercentileMs(nop.latencies_us, 0.99), ErrorSummary(nop.codes).c_str());
+    std::printf("noop %s\n", noop_cpu.Summary().c_str());
   }
-
-  // Phase 3: measured reports.
-  cpu.emplace(pid, pg_pid);
-  ReportWorkload reports(&conns, &fleet, channel_name, nthreads, absl::GetFlag(FLAGS_outcome_fraction));
-  PhaseResult rep = RunPhase(reports, workers,
-                             {.name = "reports",
-                              .window = std::chrono::seconds(duration),
-                              .concurrency = concurrency,
-                              .rpc_timeout = rpc_timeout,
-                              .record_latency = true});
   const double report_rate = rep.ok / rep.elapsed_s;
   const double p50 = PercentileMs(rep.latencies_us, 0.50);
   const double p99 = PercentileMs(rep.latencies_us, 0.99);
@@ -728,7 +770,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(rep.ok), rep.elapsed_s, report_rate, p50, p99, p999, max_ms,
       static_cast<long long>(disp[1]), static_cast<long long>(disp[2]), static_cast<long long>(disp[3]),
       static_cast<long long>(reports.outcomes()), ErrorSummary(rep.codes).c_str());
-  std::printf("reports %s\n", cpu->Summary().c_str());
+  std::printf("reports %s\n", report_cpu.Summary().c_str());
   std::fflush(stdout);
 
   // Rollout status: what an operator dashboard would ask.
