@@ -21,7 +21,8 @@ ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:7601", "Prometheus /metrics li
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" here (atomically), for scripts and tests");
 ABSL_FLAG(int, db_pool_size, 4, "PostgreSQL connections for operator and updater reads");
-ABSL_FLAG(int, ingest_writers, 2, "Report batches committed concurrently (one connection each)");
+ABSL_FLAG(int, ingest_writers, 1,
+          "Report batches committed concurrently, one connection each (one makes the largest batches)");
 ABSL_FLAG(int, max_batch, 1000, "Most reports in one group-commit transaction");
 ABSL_FLAG(int, max_queue, 200000, "Reports waiting for a batch before new ones are refused as UNAVAILABLE");
 ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger ones get RESOURCE_EXHAUSTED");

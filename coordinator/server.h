@@ -15,7 +15,7 @@ struct CoordinatorConfig {
   std::string grpc_listen = "127.0.0.1:7600";
   std::string metrics_listen = "127.0.0.1:7601";
   int pool_size = 4;
-  int ingest_writers = 2;
+  int ingest_writers = 1;
   size_t max_batch = 1000;
   size_t max_queue = 200000;
   size_t max_message_bytes = 64 * 1024;

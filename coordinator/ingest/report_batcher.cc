@@ -11,6 +11,7 @@ ReportBatcher::ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* me
     : store_(store), metrics_(metrics), options_(options) {
   for (int i = 0; i < std::max(1, options_.writers); ++i) shards_.push_back(std::make_unique<Shard>());
   for (auto& shard : shards_) writers_.emplace_back([this, s = shard.get()] { WriterLoop(s); });
+  replier_ = std::thread([this] { ReplierLoop(); });
 }
 
 ReportBatcher::~ReportBatcher() { Shutdown(); }
@@ -52,6 +53,12 @@ void ReportBatcher::Shutdown() {
     if (t.joinable()) t.join();
   }
   writers_.clear();
+  {
+    std::lock_guard<std::mutex> lock(reply_mu_);
+    writers_done_ = true;
+  }
+  reply_cv_.notify_one();
+  if (replier_.joinable()) replier_.join();
 }
 
 void ReportBatcher::WriterLoop(Shard* shard) {
@@ -72,12 +79,41 @@ void ReportBatcher::WriterLoop(Shard* shard) {
       queued_ -= n;
       if (metrics_) metrics_->SetQueueDepth(queued_);
     }
-    Commit(batch);
-    batch.clear();
+    Answered answered = Commit(std::move(batch));
+    batch = {};
+    bool notify;
+    {
+      std::lock_guard<std::mutex> lock(reply_mu_);
+      answered_.push_back(std::move(answered));
+      notify = replier_idle_;
+    }
+    if (notify) reply_cv_.notify_one();
   }
 }
 
-void ReportBatcher::Commit(std::vector<Pending>& batch) {
+void ReportBatcher::ReplierLoop() {
+  for (;;) {
+    Answered a;
+    {
+      std::unique_lock<std::mutex> lock(reply_mu_);
+      replier_idle_ = true;
+      reply_cv_.wait(lock, [&] { return writers_done_ || !answered_.empty(); });
+      replier_idle_ = false;
+      if (answered_.empty()) return;  // the writers are gone and every caller is answered
+      a = std::move(answered_.front());
+      answered_.pop_front();
+    }
+    for (size_t i = 0; i < a.batch.size(); ++i) {
+      if (a.status.ok()) {
+        a.batch[i].done(a.results[i].status, a.results[i]);
+      } else {
+        a.batch[i].done(a.status, {});
+      }
+    }
+  }
+}
+
+ReportBatcher::Answered ReportBatcher::Commit(std::vector<Pending> batch) {
   std::vector<const rollout::AgentReport*> reports;
   reports.reserve(batch.size());
   for (const Pending& p : batch) reports.push_back(&p.report);
@@ -88,11 +124,10 @@ void ReportBatcher::Commit(std::vector<Pending>& batch) {
 
   if (!results.ok()) {
     if (metrics_) metrics_->CountDatabaseError("apply_reports");
-    for (Pending& p : batch) {
-      if (metrics_) metrics_->CountReport(metrics::ReportOutcome::kUnavailable);
-      p.done(results.status(), {});
+    if (metrics_) {
+      for (size_t i = 0; i < batch.size(); ++i) metrics_->CountReport(metrics::ReportOutcome::kUnavailable);
     }
-    return;
+    return {.batch = std::move(batch), .status = results.status()};
   }
   if (metrics_) metrics_->ObserveBatch(batch.size(), took);
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -119,8 +154,8 @@ void ReportBatcher::Commit(std::vector<Pending>& batch) {
         }
       }
     }
-    batch[i].done(r.status, r);
   }
+  return {.batch = std::move(batch), .results = *std::move(results)};
 }
 
 }  // namespace drover::ingest

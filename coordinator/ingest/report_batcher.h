@@ -21,8 +21,9 @@ namespace drover::ingest {
 struct ReportBatcherOptions {
   // Upper bound per transaction, which also bounds the latency a batch adds.
   size_t max_batch = 1000;
-  // Batches in flight at once, each on its own connection.
-  int writers = 2;
+  // Batches in flight at once, each on its own connection. One writer makes
+  // the largest batches, the cheapest per report for PostgreSQL.
+  int writers = 1;
   // Reports waiting beyond this are refused with Unavailable so that callers
   // back off instead of piling up memory.
   size_t max_queue = 200000;
@@ -30,8 +31,8 @@ struct ReportBatcherOptions {
 
 class ReportBatcher {
  public:
-  // Called exactly once per report, from a writer thread (or inline when the
-  // report is refused at once). `status` non-OK: nothing was stored.
+  // Called exactly once per report, from the batcher's replier thread (or
+  // inline when the report is refused at once). `status` non-OK: nothing was stored.
   using Done = std::function<void(const absl::Status& status, const store::ReportResult& result)>;
 
   ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics, ReportBatcherOptions options);
@@ -57,8 +58,16 @@ class ReportBatcher {
     bool idle = false;  // waiting on cv: only then is a wake-up needed
   };
 
+  // A committed batch whose callers are still to be answered.
+  struct Answered {
+    std::vector<Pending> batch;
+    absl::Status status;                      // non-OK: nothing of the batch was stored
+    std::vector<store::ReportResult> results;  // one per report when status is OK
+  };
+
   void WriterLoop(Shard* shard);
-  void Commit(std::vector<Pending>& batch);
+  Answered Commit(std::vector<Pending> batch);
+  void ReplierLoop();
 
   store::AgentStore* const store_;
   metrics::FleetMetrics* const metrics_;
@@ -69,6 +78,15 @@ class ReportBatcher {
   size_t queued_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> writers_;
+
+  // Callers are answered from a thread of their own, so a writer starts its
+  // next batch as soon as PostgreSQL has committed the last one.
+  std::mutex reply_mu_;
+  std::condition_variable reply_cv_;
+  std::deque<Answered> answered_;
+  bool replier_idle_ = false;
+  bool writers_done_ = false;
+  std::thread replier_;
 };
 
 }  // namespace drover::ingest

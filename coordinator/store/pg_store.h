@@ -14,7 +14,7 @@ struct PgStoreOptions {
   // Connections for operator and updater reads.
   int pool_size = 4;
   // Connections for ingest batches (one per concurrent batch writer).
-  int ingest_pool_size = 2;
+  int ingest_pool_size = 1;
   // Per statement, so a stuck query cannot hold an RPC forever.
   absl::Duration statement_timeout = absl::Seconds(15);
 };
