@@ -25,7 +25,6 @@
 #include <random>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -535,19 +534,25 @@ int64_t ProcessTreeTicks(int pid) {
   return sum;
 }
 
-std::pair<int64_t, int64_t> MachineTicks() {
+// The machine's ticks from /proc/stat: busy (all but idle and iowait), of
+// which stolen by the hypervisor, and total.
+struct MachineTickCounts {
+  int64_t busy = 0, steal = 0, total = 0;
+};
+MachineTickCounts MachineTicks() {
   std::ifstream in("/proc/stat");
   std::string line;
   std::getline(in, line);
   std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  int64_t busy = 0, total = 0;
+  MachineTickCounts t;
   for (size_t i = 1; i < f.size() && i <= 8; ++i) {
     int64_t v = 0;
     if (!absl::SimpleAtoi(f[i], &v)) continue;
-    total += v;
-    if (i != 4 && i != 5) busy += v;  // idle, iowait
+    t.total += v;
+    if (i != 4 && i != 5) t.busy += v;  // idle, iowait
+    if (i == 8) t.steal = v;
   }
-  return {busy, total};
+  return t;
 }
 
 // Where the machine's CPU went during a phase, to tell a saturated machine
@@ -564,20 +569,25 @@ class CpuMeter {
     sum_.self += now.self - at_start_.self;
     sum_.coordinator += now.coordinator - at_start_.coordinator;
     sum_.postgres += now.postgres - at_start_.postgres;
-    sum_.machine_busy += now.machine_busy - at_start_.machine_busy;
-    sum_.machine_total += now.machine_total - at_start_.machine_total;
+    sum_.machine.busy += now.machine.busy - at_start_.machine.busy;
+    sum_.machine.steal += now.machine.steal - at_start_.machine.steal;
+    sum_.machine.total += now.machine.total - at_start_.machine.total;
     elapsed_ += now.at - at_start_.at;
   }
 
-  // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3%".
+  // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3% (stolen 1%)", where
+  // "stolen" is time the hypervisor gave to other guests: a noisy neighbour, not our load.
   std::string Summary() const {
     const double elapsed = std::max(1e-9, Seconds(elapsed_));
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     auto percent = [&](int64_t ticks) { return 100.0 * static_cast<double>(ticks) / tick / elapsed; };
-    const double machine = sum_.machine_total > 0 ? 100.0 * cores * static_cast<double>(sum_.machine_busy) /
-                                                        static_cast<double>(sum_.machine_total)
-                                                  : 0;
+    auto share = [&](int64_t ticks) {
+      return sum_.machine.total > 0
+                 ? 100.0 * cores * static_cast<double>(ticks) / static_cast<double>(sum_.machine.total)
+                 : 0.0;
+    };
+    const double machine = share(sum_.machine.busy);
     const double self = percent(sum_.self);
     std::string out = absl::StrFormat("cpu: machine %.0f%% of %u%%: bench %.0f%%", machine, cores * 100, self);
     double other = machine - self;
@@ -591,13 +601,14 @@ class CpuMeter {
       absl::StrAppendFormat(&out, ", postgres %.0f%%", pg);
       other -= pg;
     }
-    absl::StrAppendFormat(&out, ", other %.0f%%", std::max(0.0, other));
+    absl::StrAppendFormat(&out, ", other %.0f%% (stolen %.0f%%)", std::max(0.0, other), share(sum_.machine.steal));
     return out;
   }
 
  private:
   struct Sample {
-    int64_t self = 0, coordinator = 0, postgres = 0, machine_busy = 0, machine_total = 0;
+    int64_t self = 0, coordinator = 0, postgres = 0;
+    MachineTickCounts machine;
     Clock::time_point at{};
   };
   Sample Take() const {
@@ -605,7 +616,7 @@ class CpuMeter {
     s.self = ProcessTicks("self");
     s.coordinator = coordinator_pid_ > 0 ? ProcessTicks(std::to_string(coordinator_pid_)) : 0;
     s.postgres = postgres_pid_ > 0 ? ProcessTreeTicks(postgres_pid_) : 0;
-    std::tie(s.machine_busy, s.machine_total) = MachineTicks();
+    s.machine = MachineTicks();
     s.at = Clock::now();
     return s;
   }
