@@ -575,8 +575,9 @@ class CpuMeter {
     elapsed_ += now.at - at_start_.at;
   }
 
-  // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3% (stolen 1%)", where
-  // "stolen" is time the hypervisor gave to other guests: a noisy neighbour, not our load.
+  // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3%; stolen 1%", where
+  // "stolen" is time the hypervisor gave to other guests: a noisy neighbour, not our load (a process's
+  // own figure may include some of it, so it is not a part of "other").
   std::string Summary() const {
     const double elapsed = std::max(1e-9, Seconds(elapsed_));
     const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -601,7 +602,7 @@ class CpuMeter {
       absl::StrAppendFormat(&out, ", postgres %.0f%%", pg);
       other -= pg;
     }
-    absl::StrAppendFormat(&out, ", other %.0f%% (stolen %.0f%%)", std::max(0.0, other), share(sum_.machine.steal));
+    absl::StrAppendFormat(&out, ", other %.0f%%; stolen %.0f%%", std::max(0.0, other), share(sum_.machine.steal));
     return out;
   }
 
@@ -744,25 +745,20 @@ int main(int argc, char** argv) {
   ReportWorkload reports(&conns, &fleet, channel_name, nthreads, absl::GetFlag(FLAGS_outcome_fraction));
   CpuMeter noop_cpu(pid, pg_pid), report_cpu(pid, pg_pid);
   PhaseResult nop, rep;
-  for (int round = 0; round < rounds; ++round) {
-    if (noop_duration > 0) {
-      noop_cpu.Start();
-      Accumulate(nop, RunPhase(noop, workers,
-                               {.name = "noop",
-                                .window = std::chrono::milliseconds(noop_duration * 1000 / rounds),
+  // One turn of a phase: its share of the phase's seconds, added to its totals.
+  auto take_turn = [&](auto& workload, const char* name, int seconds, CpuMeter& meter, PhaseResult& total) {
+    meter.Start();
+    Accumulate(total, RunPhase(workload, workers,
+                               {.name = name,
+                                .window = std::chrono::milliseconds(seconds * 1000 / rounds),
                                 .concurrency = concurrency,
                                 .rpc_timeout = rpc_timeout,
                                 .record_latency = true}));
-      noop_cpu.Stop();
-    }
-    report_cpu.Start();
-    Accumulate(rep, RunPhase(reports, workers,
-                             {.name = "reports",
-                              .window = std::chrono::milliseconds(duration * 1000 / rounds),
-                              .concurrency = concurrency,
-                              .rpc_timeout = rpc_timeout,
-                              .record_latency = true}));
-    report_cpu.Stop();
+    meter.Stop();
+  };
+  for (int round = 0; round < rounds; ++round) {
+    if (noop_duration > 0) take_turn(noop, "noop", noop_duration, noop_cpu, nop);
+    take_turn(reports, "reports", duration, report_cpu, rep);
   }
   double noop_rate = 0;
   if (noop_duration > 0) {
