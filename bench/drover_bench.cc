@@ -670,6 +670,10 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("--rounds=", rounds, " must be at least 1 and leave each turn of --duration=", duration,
                              " s at least ", kMinTurnMs, " ms"));
   }
+  if (noop_duration > 0 && noop_duration * 1000 / rounds < kMinTurnMs) {
+    return Fail(absl::StrCat("--rounds=", rounds, " must leave each turn of --noop_duration=", noop_duration,
+                             " s at least ", kMinTurnMs, " ms"));
+  }
 
   // Reachability first: a benchmark against nothing should say so at once.
   Connections conns = Connect(target, nchannels);
