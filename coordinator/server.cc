@@ -18,6 +18,7 @@
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
+#include "coordinator/store/pg_util.h"
 
 namespace drover {
 
@@ -29,7 +30,7 @@ absl::StatusOr<std::string> RunMigrations(const std::string& database_url, absl:
   for (;;) {
     absl::Status status;
     try {
-      pqxx::connection conn(database_url);
+      pqxx::connection conn(store::WithNetworkTimeouts(database_url));
       absl::StatusOr<store::MigrateResult> r = store::MigrateUp(conn, *migrations);
       if (r.ok()) return absl::StrCat("schema version ", r->from_version, " -> ", r->to_version);
       status = r.status();

@@ -1,6 +1,9 @@
 #include "absl/strings/string_view.h"
 #include "coordinator/store/pg_util.h"
 
+#include <utility>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace drover::store {
@@ -72,8 +75,29 @@ std::string TextArray(const std::vector<std::string>& values) {
 int64_t ToUnixMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromUnixMicros(int64_t micros) { return absl::FromUnixMicros(micros); }
 
+std::string WithNetworkTimeouts(absl::string_view conninfo) {
+  static constexpr std::pair<const char*, const char*> kDefaults[] = {
+      {"connect_timeout", "10"},     {"keepalives", "1"},      {"keepalives_idle", "10"},
+      {"keepalives_interval", "5"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"}};
+  const bool uri = absl::StartsWith(conninfo, "postgresql://") || absl::StartsWith(conninfo, "postgres://");
+  std::string out(conninfo);
+  for (const auto& [key, value] : kDefaults) {
+    // A key is set when it starts the string, a parameter or a key=value pair.
+    const std::string assignment = absl::StrCat(key, "=");
+    bool set = absl::StartsWith(out, assignment);
+    for (const char* sep : {"?", "&", " "}) set = set || absl::StrContains(out, absl::StrCat(sep, assignment));
+    if (set) continue;
+    if (uri) {
+      absl::StrAppend(&out, absl::StrContains(out, "?") ? "&" : "?", assignment, value);
+    } else {
+      absl::StrAppend(&out, out.empty() ? "" : " ", assignment, value);
+    }
+  }
+  return out;
+}
+
 PgPool::PgPool(std::string url, int size, OnConnect on_connect)
-    : url_(std::move(url)), size_(size), on_connect_(std::move(on_connect)) {}
+    : url_(WithNetworkTimeouts(url)), size_(size), on_connect_(std::move(on_connect)) {}
 
 PgPool::~PgPool() = default;
 

@@ -20,6 +20,15 @@
 
 namespace drover::store {
 
+// The connection string with libpq's network time limits added where the
+// operator's string does not set them: connect within 10 s, probe an idle
+// connection after 10 s (every 5 s, 3 times), and give up on data the server
+// has not acknowledged for 30 s. Without them a database cut off by a silent
+// network failure (no reset) would hang a query, and so an RPC or a SIGTERM
+// drain, for the kernel's default of hours. Accepts both URIs
+// (postgresql://...) and key=value strings.
+std::string WithNetworkTimeouts(absl::string_view conninfo);
+
 // Maps a libpqxx exception to a canonical status: lost or refused connections
 // and server shutdown -> Unavailable; unique violation -> AlreadyExists;
 // serialization failures and deadlocks -> Aborted (retryable); anything else

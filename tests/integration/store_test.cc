@@ -1,6 +1,10 @@
 // PgStore and the migrator against a real PostgreSQL.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <thread>
 
@@ -10,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
+#include "coordinator/store/pg_util.h"
 #include "coordinator/server.h"
 #include "tests/support/test_env.h"
 
@@ -289,6 +294,43 @@ TEST_F(PgStoreTest, UnreachableDatabaseIsUnavailable) {
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
   EXPECT_EQ(down.GetChannel("prod").status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(down.Ping().code(), absl::StatusCode::kUnavailable);
+}
+
+// A database cut off without a reset must not hang a query for hours: pool
+// connections carry keepalives and a TCP user timeout unless the operator's
+// URL sets its own.
+TEST_F(PgStoreTest, PoolConnectionsCarryNetworkTimeLimits) {
+  struct Options {
+    int keepalive = -1, idle = -1, interval = -1, count = -1;
+    unsigned user_timeout_ms = 0;
+  };
+  auto options_of = [](const std::string& url) {
+    Options o;
+    PgPool pool(url, 1, [&o](pqxx::connection& c) {
+      const int fd = c.sock();
+      socklen_t len = sizeof(int);
+      getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &o.keepalive, &len);
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &o.idle, &len);
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &o.interval, &len);
+      getsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &o.count, &len);
+      len = sizeof(unsigned);
+      getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &o.user_timeout_ms, &len);
+    });
+    absl::StatusOr<PgPool::Lease> lease = pool.Acquire();
+    EXPECT_TRUE(lease.ok()) << lease.status();
+    return o;
+  };
+  ASSERT_TRUE(absl::StartsWith(db_, "postgresql://")) << "the test database is reached over TCP: " << db_;
+  Options d = options_of(db_);
+  EXPECT_EQ(d.keepalive, 1);
+  EXPECT_EQ(d.idle, 10);
+  EXPECT_EQ(d.interval, 5);
+  EXPECT_EQ(d.count, 3);
+  EXPECT_EQ(d.user_timeout_ms, 30000u);
+  Options own = options_of(db_ + (absl::StrContains(db_, "?") ? "&" : "?") + "keepalives_idle=42&tcp_user_timeout=7000");
+  EXPECT_EQ(own.idle, 42);
+  EXPECT_EQ(own.user_timeout_ms, 7000u);
+  EXPECT_EQ(own.count, 3);
 }
 
 TEST_F(PgStoreTest, ChannelMutationRefusalWritesNothing) {
