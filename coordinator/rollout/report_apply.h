@@ -14,7 +14,6 @@
 #include <string>
 #include <vector>
 
-
 namespace drover::rollout {
 
 enum class ReportDisposition { kAccepted, kDuplicate, kOutOfOrder };

@@ -134,10 +134,6 @@ AgentView AgentFromRow(const pqxx::row& r) {
   return v;
 }
 
-}  // namespace
-
-namespace {
-
 // One round of a batch (at most one report per host), written by a single
 // statement: an implicit transaction, one round trip, one commit. Parameters:
 // the reports as columns ($1..$7), their update outcomes as columns ($8..$14,
@@ -421,7 +417,6 @@ absl::StatusOr<std::vector<ChannelChange>> PgStore::ListChannelChanges(const std
 }
 
 // --- Agents --------------------------------------------------------------------
-
 
 absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     const std::vector<const rollout::AgentReport*>& reports) {
