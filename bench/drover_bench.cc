@@ -17,15 +17,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -38,9 +35,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "bench/cpu_meter.h"
 #include "common/log.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
@@ -70,6 +68,8 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the random host and event choices");
 namespace {
 
 namespace v1 = ::drover::v1;
+using ::drover::bench::CpuMeter;
+using ::drover::bench::ResidentMib;
 using Clock = std::chrono::steady_clock;
 
 // Host versions, stored per host in one byte.
@@ -479,159 +479,11 @@ class ReportWorkload {
   std::array<std::array<std::atomic<int64_t>, 4>, kMaxWorkers> dispositions_{};
 };
 
-// VmRSS of a process in MiB, 0 when it cannot be read.
-double ResidentMib(int pid, const char* field = "VmRSS:") {
-  if (pid <= 0) return 0;
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (absl::StartsWith(line, field)) {
-      int64_t kib = 0;
-      absl::string_view rest = absl::StripAsciiWhitespace(absl::string_view(line).substr(std::strlen(field)));
-      if (absl::ConsumeSuffix(&rest, "kB")) rest = absl::StripTrailingAsciiWhitespace(rest);
-      if (absl::SimpleAtoi(rest, &kib)) return kib / 1024.0;
-    }
-  }
-  return 0;
-}
-
-// CPU time in clock ticks, of processes and of the whole machine.
-// Fields of /proc/PID/stat from the third (state) on: the command name before
-// them may hold spaces, so they are counted after its ')'. Empty if unreadable.
-struct ProcStat {
-  int ppid = 0;
-  int64_t ticks = 0;  // utime + stime
-};
-std::optional<ProcStat> ReadProcStat(const std::string& pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= stat.size()) return std::nullopt;
-  std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(paren + 2), ' ');
-  // stat(5) fields 4 (ppid), 14 (utime) and 15 (stime).
-  ProcStat out;
-  int64_t utime = 0, stime = 0;
-  if (f.size() < 13 || !absl::SimpleAtoi(f[1], &out.ppid) || !absl::SimpleAtoi(f[11], &utime) ||
-      !absl::SimpleAtoi(f[12], &stime)) {
-    return std::nullopt;
-  }
-  out.ticks = utime + stime;
-  return out;
-}
-
-int64_t ProcessTicks(const std::string& pid) {
-  std::optional<ProcStat> s = ReadProcStat(pid);
-  return s ? s->ticks : 0;
-}
-
-// A process and its direct children: PostgreSQL's postmaster and backends.
-int64_t ProcessTreeTicks(int pid) {
-  int64_t sum = ProcessTicks(std::to_string(pid));
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    int child = 0;
-    if (!absl::SimpleAtoi(name, &child) || child == pid) continue;
-    std::optional<ProcStat> s = ReadProcStat(name);
-    if (s && s->ppid == pid) sum += s->ticks;
-  }
-  return sum;
-}
-
-// The machine's ticks from /proc/stat: busy (all but idle and iowait), of
-// which stolen by the hypervisor, and total.
-struct MachineTickCounts {
-  int64_t busy = 0, steal = 0, total = 0;
-};
-MachineTickCounts MachineTicks() {
-  std::ifstream in("/proc/stat");
-  std::string line;
-  std::getline(in, line);
-  std::vector<absl::string_view> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
-  MachineTickCounts t;
-  for (size_t i = 1; i < f.size() && i <= 8; ++i) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(f[i], &v)) continue;
-    t.total += v;
-    if (i != 4 && i != 5) t.busy += v;  // idle, iowait
-    if (i == 8) t.steal = v;
-  }
-  return t;
-}
-
 // Where the machine's CPU went during a phase, to tell a saturated machine
 // (or a noisy neighbour) from a slow coordinator.
-// CPU use over the intervals between Start and Stop, summed: a phase may run
-// in several rounds.
-class CpuMeter {
- public:
-  CpuMeter(int coordinator_pid, int postgres_pid) : coordinator_pid_(coordinator_pid), postgres_pid_(postgres_pid) {}
-
-  void Start() { at_start_ = Take(); }
-  void Stop() {
-    const Sample now = Take();
-    sum_.self += now.self - at_start_.self;
-    sum_.coordinator += now.coordinator - at_start_.coordinator;
-    sum_.postgres += now.postgres - at_start_.postgres;
-    sum_.machine.busy += now.machine.busy - at_start_.machine.busy;
-    sum_.machine.steal += now.machine.steal - at_start_.machine.steal;
-    sum_.machine.total += now.machine.total - at_start_.machine.total;
-    elapsed_ += now.at - at_start_.at;
-  }
-
-  // "cpu: machine 197% of 200%: bench 48%, coordinator 66%, postgres 80%, other 3%; stolen 1%", where
-  // "stolen" is time the hypervisor gave to other guests: a noisy neighbour, not our load (a process's
-  // own figure may include some of it, so it is not a part of "other").
-  std::string Summary() const {
-    const double elapsed = std::max(1e-9, Seconds(elapsed_));
-    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    auto percent = [&](int64_t ticks) { return 100.0 * static_cast<double>(ticks) / tick / elapsed; };
-    auto share = [&](int64_t ticks) {
-      return sum_.machine.total > 0
-                 ? 100.0 * cores * static_cast<double>(ticks) / static_cast<double>(sum_.machine.total)
-                 : 0.0;
-    };
-    const double machine = share(sum_.machine.busy);
-    const double self = percent(sum_.self);
-    std::string out = absl::StrFormat("cpu: machine %.0f%% of %u%%: bench %.0f%%", machine, cores * 100, self);
-    double other = machine - self;
-    if (coordinator_pid_ > 0) {
-      const double coord = percent(sum_.coordinator);
-      absl::StrAppendFormat(&out, ", coordinator %.0f%%", coord);
-      other -= coord;
-    }
-    if (postgres_pid_ > 0) {
-      const double pg = percent(sum_.postgres);
-      absl::StrAppendFormat(&out, ", postgres %.0f%%", pg);
-      other -= pg;
-    }
-    absl::StrAppendFormat(&out, ", other %.0f%%; stolen %.0f%%", std::max(0.0, other), share(sum_.machine.steal));
-    return out;
-  }
-
- private:
-  struct Sample {
-    int64_t self = 0, coordinator = 0, postgres = 0;
-    MachineTickCounts machine;
-    Clock::time_point at{};
-  };
-  Sample Take() const {
-    Sample s;
-    s.self = ProcessTicks("self");
-    s.coordinator = coordinator_pid_ > 0 ? ProcessTicks(std::to_string(coordinator_pid_)) : 0;
-    s.postgres = postgres_pid_ > 0 ? ProcessTreeTicks(postgres_pid_) : 0;
-    s.machine = MachineTicks();
-    s.at = Clock::now();
-    return s;
-  }
-
-  const int coordinator_pid_;
-  const int postgres_pid_;
-  Sample at_start_;
-  Sample sum_;
-  Clock::duration elapsed_{};
-};
+CpuMeter MakeCpuMeter(int coordinator_pid, int postgres_pid) {
+  return CpuMeter("bench", {{"coordinator", coordinator_pid, false}, {"postgres", postgres_pid, true}});
+}
 
 // Adds one round of a phase to its running total.
 void Accumulate(PhaseResult& total, PhaseResult&& round) {
@@ -729,7 +581,7 @@ int main(int argc, char** argv) {
   // Phase 1: populate.
   const int pid = absl::GetFlag(FLAGS_coordinator_pid);
   const int pg_pid = absl::GetFlag(FLAGS_postgres_pid);
-  CpuMeter populate_cpu(pid, pg_pid);
+  CpuMeter populate_cpu = MakeCpuMeter(pid, pg_pid);
   populate_cpu.Start();
   PopulateWorkload populate(&conns, &fleet, channel_name, nthreads, std::max(1, absl::GetFlag(FLAGS_populate_retries)));
   PhaseResult pop = RunPhase(populate, workers,
@@ -755,7 +607,7 @@ int main(int argc, char** argv) {
   // phases see the same drift, so their ratio compares like with like.
   NoopWorkload noop(&conns);
   ReportWorkload reports(&conns, &fleet, channel_name, nthreads, absl::GetFlag(FLAGS_outcome_fraction));
-  CpuMeter noop_cpu(pid, pg_pid), report_cpu(pid, pg_pid);
+  CpuMeter noop_cpu = MakeCpuMeter(pid, pg_pid), report_cpu = MakeCpuMeter(pid, pg_pid);
   PhaseResult nop, rep;
   // One turn of a phase: its share of the phase's seconds, added to its totals.
   auto take_turn = [&](auto& workload, const char* name, int seconds, CpuMeter& meter, PhaseResult& total) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: a throwaway PostgreSQL, a fresh coordinator, drover-bench.
 # Usage: bench/run.sh [HOSTS] [drover-bench flags...]     (HOSTS defaults to 1000000)
+#        bench/run.sh --store [HOSTS] [drover-store-bench flags...]
+#          the ingest statement alone: a throwaway PostgreSQL and drover-store-bench, no coordinator
 # Environment:
 #   DROVER_BUILD_DIR          build directory (default: <repo>/build)
 #   DROVER_COORDINATOR_FLAGS  extra coordinator flags, e.g. "--max_batch=2000 --ingest_writers=3"
@@ -11,6 +13,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
 PG="$ROOT/deploy/lib/pg.sh"
+STORE=0
+if [[ "${1:-}" == "--store" ]]; then STORE=1; shift; fi
 HOSTS=${1:-1000000}
 [[ $# -gt 0 ]] && shift
 [[ "$HOSTS" =~ ^[0-9]+$ ]] || { echo "run.sh: host count \"$HOSTS\" is not a number; usage: bench/run.sh [HOSTS] [bench flags]" >&2; exit 2; }
@@ -23,9 +27,11 @@ if [[ -z "${DROVER_SKIP_BUILD:-}" ]]; then
   if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2 || die "cmake failed"
   fi
-  make -C "$BUILD" -j2 drover-coordinator drover-bench >&2 || die "build failed in $BUILD"
+  make -C "$BUILD" -j2 drover-coordinator drover-bench drover-store-bench >&2 || die "build failed in $BUILD"
 fi
-for bin in drover-coordinator drover-bench; do
+BINS=(drover-coordinator drover-bench)
+[[ $STORE -eq 1 ]] && BINS=(drover-store-bench)
+for bin in "${BINS[@]}"; do
   [[ -x "$BUILD/bin/$bin" ]] || die "$BUILD/bin/$bin is missing: build it, or unset DROVER_SKIP_BUILD"
 done
 
@@ -66,6 +72,20 @@ done
 "$PG" createdb "$TMP/pg" "$PG_PORT" drover_bench
 DB_URL=$("$PG" url "$TMP/pg" "$PG_PORT" drover_bench)
 log "PostgreSQL on 127.0.0.1:$PG_PORT"
+PG_PID=$(head -1 "$TMP/pg/data/postmaster.pid" 2>/dev/null || echo 0)
+
+if [[ $STORE -eq 1 ]]; then
+  set +e
+  "$BUILD/bin/drover-store-bench" --database="$DB_URL" --hosts="$HOSTS" --postgres_pid="$PG_PID" "$@" \
+    | tee "$TMP/bench.out" >&2
+  BENCH_RC=${PIPESTATUS[0]}
+  set -e
+  "$PG" stop "$TMP/pg"
+  PG_STARTED=0
+  [[ $BENCH_RC -eq 0 ]] || die "drover-store-bench failed with status $BENCH_RC"
+  tail -n 1 "$TMP/bench.out"
+  exit 0
+fi
 
 # --- Coordinator -----------------------------------------------------------
 READY="$TMP/ready"
@@ -87,7 +107,6 @@ METRICS_ADDR=$(sed -n 's/^metrics=//p' "$READY")
 log "coordinator pid $COORD_PID: gRPC $GRPC_ADDR, metrics http://$METRICS_ADDR/metrics"
 
 # --- Bench -----------------------------------------------------------------
-PG_PID=$(head -1 "$TMP/pg/data/postmaster.pid" 2>/dev/null || echo 0)
 set +e
 "$BUILD/bin/drover-bench" --target="$GRPC_ADDR" --hosts="$HOSTS" --coordinator_pid="$COORD_PID" --postgres_pid="$PG_PID" "$@" \
   | tee "$TMP/bench.out" >&2

@@ -12,6 +12,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/subprocess.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_util.h"
@@ -21,6 +23,8 @@
 namespace drover::store {
 namespace {
 
+using ::drover::testing::BinaryPath;
+using ::drover::testing::FleetCounterMismatches;
 using ::drover::testing::NewTestDatabase;
 using ::drover::testing::QueryValue;
 
@@ -369,6 +373,81 @@ TEST(MigratorTest, DownMigrationsReverseUpMigrations) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->from_version, 0);
   EXPECT_EQ(again->to_version, migrations->back().version);
+}
+
+// drover-store-bench drives this store directly; its figures are only worth
+// something if what it wrote is what the coordinator would have written.
+CommandOutput RunStoreBench(const std::vector<std::string>& flags) {
+  std::vector<std::string> argv = {BinaryPath("drover-store-bench")};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  absl::StatusOr<CommandOutput> out = RunCommand(argv, {.timeout = absl::Minutes(2)});
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? *out : CommandOutput{};
+}
+
+// The "key=value ..." summary on the last line of its output.
+std::map<std::string, std::string> SummaryFields(const std::string& output) {
+  std::vector<std::string> lines = absl::StrSplit(output, '\n', absl::SkipEmpty());
+  std::map<std::string, std::string> fields;
+  if (lines.empty()) return fields;
+  for (absl::string_view kv : absl::StrSplit(lines.back(), ' ', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    fields[p.first] = p.second;
+  }
+  return fields;
+}
+
+TEST(StoreBenchTest, WritesTheFleetItReportsAndKeepsTheCountersExact) {
+  const std::string db = NewTestDatabase();
+  CommandOutput first = RunStoreBench({"--database=" + db, "--hosts=3000", "--batch=50", "--duration=1",
+                                       "--outcome_fraction=0.2"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  std::map<std::string, std::string> f = SummaryFields(first.output);
+  EXPECT_EQ(f["hosts"], "3000") << first.output;
+  EXPECT_EQ(f["batch"], "50");
+  double rate = 0;
+  ASSERT_TRUE(absl::SimpleAtod(f["reports_per_s"], &rate)) << first.output;
+  EXPECT_GT(rate, 0);
+  EXPECT_EQ(f["postgres_us_per_report"], "unknown");  // no --postgres_pid
+  EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM agents WHERE channel = 'store-bench'"), "3000");
+  EXPECT_NE(QueryValue(db, "SELECT count(*) FROM update_events"), "0");
+  EXPECT_EQ(FleetCounterMismatches(db), 0);
+
+  // Again on the same database without populating: every report still
+  // counts as new (sequences start from the clock), the fleet stays 3000.
+  const std::string before = QueryValue(db, "SELECT max(sequence) FROM agents");
+  CommandOutput again = RunStoreBench({"--database=" + db, "--hosts=3000", "--duration=1", "--populate=false"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM agents"), "3000");
+  EXPECT_GT(std::stoll(QueryValue(db, "SELECT max(sequence) FROM agents")), std::stoll(before));
+  EXPECT_EQ(FleetCounterMismatches(db), 0);
+}
+
+TEST(StoreBenchTest, BadFlagsAreRefusedByName) {
+  struct Case {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  const std::string db = "--database=postgresql://127.0.0.1:1/none";
+  for (const Case& c : std::vector<Case>{
+           {{}, "--database=URL is required"},
+           {{db, "--batch=0"}, "--batch=0 must be in 1..10000"},
+           {{db, "--hosts=10", "--batch=20"}, "--batch=20 must not exceed --hosts=10"},
+           {{db, "--hosts=0"}, "--hosts=0 must be in 1..9999999"},
+           {{db, "--duration=0"}, "--duration=0 must be at least 1 second"},
+           {{db, "--outcome_fraction=1.5"}, "--outcome_fraction=1.5 must be in 0..1"},
+       }) {
+    CommandOutput out = RunStoreBench(c.flags);
+    EXPECT_EQ(out.exit_code, 1) << out.output;
+    EXPECT_TRUE(absl::StrContains(out.output, c.message)) << "want \"" << c.message << "\" in: " << out.output;
+  }
+}
+
+TEST(StoreBenchTest, UnreachableDatabaseFailsSayingSo) {
+  CommandOutput out = RunStoreBench(
+      {"--database=postgresql://drover@127.0.0.1:1/none", "--hosts=10", "--batch=5", "--connect_timeout=1"});
+  EXPECT_EQ(out.exit_code, 1) << out.output;
+  EXPECT_TRUE(absl::StrContains(out.output, "applying migrations: UNAVAILABLE")) << out.output;
 }
 
 }  // namespace
