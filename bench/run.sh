@@ -14,10 +14,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
 PG="$ROOT/deploy/lib/pg.sh"
 STORE=0
-if [[ "${1:-}" == "--store" ]]; then STORE=1; shift; fi
+BINS=(drover-coordinator drover-bench)
+if [[ "${1:-}" == "--store" ]]; then STORE=1; BINS=(drover-store-bench); shift; fi
 HOSTS=${1:-1000000}
 [[ $# -gt 0 ]] && shift
-[[ "$HOSTS" =~ ^[0-9]+$ ]] || { echo "run.sh: host count \"$HOSTS\" is not a number; usage: bench/run.sh [HOSTS] [bench flags]" >&2; exit 2; }
+[[ "$HOSTS" =~ ^[0-9]+$ ]] || { echo "run.sh: host count \"$HOSTS\" is not a number; usage: bench/run.sh [--store] [HOSTS] [bench flags]" >&2; exit 2; }
 
 log() { echo "run.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -27,10 +28,8 @@ if [[ -z "${DROVER_SKIP_BUILD:-}" ]]; then
   if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2 || die "cmake failed"
   fi
-  make -C "$BUILD" -j2 drover-coordinator drover-bench drover-store-bench >&2 || die "build failed in $BUILD"
+  make -C "$BUILD" -j2 "${BINS[@]}" >&2 || die "build failed in $BUILD"
 fi
-BINS=(drover-coordinator drover-bench)
-[[ $STORE -eq 1 ]] && BINS=(drover-store-bench)
 for bin in "${BINS[@]}"; do
   [[ -x "$BUILD/bin/$bin" ]] || die "$BUILD/bin/$bin is missing: build it, or unset DROVER_SKIP_BUILD"
 done
