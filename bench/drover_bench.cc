@@ -39,6 +39,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/cpu_meter.h"
+#include "bench/fleet.h"
 #include "common/log.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
@@ -72,9 +73,10 @@ using ::drover::bench::CpuMeter;
 using ::drover::bench::ResidentMib;
 using Clock = std::chrono::steady_clock;
 
-// Host versions, stored per host in one byte.
-constexpr std::array<const char*, 3> kVersions = {"14.3.0", "15.1.0", "15.2.0"};
-constexpr uint8_t kOld = 0, kCurrent = 1, kTarget = 2;
+using ::drover::bench::HostId;
+using ::drover::bench::kCurrent;
+using ::drover::bench::kTarget;
+using ::drover::bench::kVersions;
 constexpr const char* kHealthMethod = "/grpc.health.v1.Health/Check";
 
 int Fail(const std::string& message) {
@@ -83,8 +85,6 @@ int Fail(const std::string& message) {
 }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string HostId(absl::string_view prefix, int64_t host) { return absl::StrFormat("%s%07d", prefix, host); }
 
 // Connections, shared by every phase so the no-op and report phases compare
 // like with like.
@@ -308,10 +308,8 @@ void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Tim
 struct Fleet {
   Fleet(std::string prefix, int64_t n) : host_prefix(std::move(prefix)), next_sequence(n, 1), version(n), healthy(n) {
     for (int64_t h = 0; h < n; ++h) {
-      // Mostly one release behind the target, some on it, a few older.
-      const int64_t bucket = h % 100;
-      version[h] = bucket < 85 ? kCurrent : bucket < 95 ? kTarget : kOld;
-      healthy[h] = (h % 50) != 7;
+      version[h] = drover::bench::InitialVersion(h);
+      healthy[h] = !drover::bench::Unhealthy(h);
     }
   }
   const std::string host_prefix;
@@ -550,8 +548,8 @@ int main(int argc, char** argv) {
   {
     v1::CreateChannelRequest req;
     req.set_channel_id(channel_id);
-    req.set_control_plane_version("15.2.0");
-    req.set_target_version("15.2.0");
+    req.set_control_plane_version(kVersions[kTarget]);
+    req.set_target_version(kVersions[kTarget]);
     v1::Channel resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + rpc_timeout);

@@ -30,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/cpu_meter.h"
+#include "bench/fleet.h"
 #include "common/log.h"
 #include "coordinator/rollout/model.h"
 #include "coordinator/server.h"
@@ -56,19 +57,19 @@ using ::drover::bench::CpuMeter;
 using ::drover::rollout::AgentReport;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kVersions[] = {"14.3.0", "15.1.0", "15.2.0"};
-constexpr uint8_t kCurrent = 1, kTarget = 2;
+using ::drover::bench::kCurrent;
+using ::drover::bench::kTarget;
+using ::drover::bench::kVersions;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "drover-store-bench: %s\n", message.c_str());
   return 1;
 }
 
-// The same fleet as drover-bench's: mostly one release behind the target,
-// some on it, a few older; one host in 50 unhealthy.
+// drover-bench's fleet (bench/fleet.h).
 struct Fleet {
   explicit Fleet(int64_t n) : version(n), reports(n, 0) {
-    for (int64_t h = 0; h < n; ++h) version[h] = h % 100 < 85 ? kCurrent : h % 100 < 95 ? kTarget : 0;
+    for (int64_t h = 0; h < n; ++h) version[h] = drover::bench::InitialVersion(h);
   }
   std::vector<uint8_t> version;
   std::vector<int32_t> reports;  // sent so far, added to the run's base sequence
@@ -76,10 +77,10 @@ struct Fleet {
 
 AgentReport MakeReport(const std::string& channel, int64_t host, int64_t base_sequence, Fleet& fleet) {
   AgentReport r;
-  r.host_id = absl::StrFormat("host-%07d", host);
+  r.host_id = drover::bench::HostId("host-", host);
   r.channel = channel;
   r.current_version = kVersions[fleet.version[host]];
-  r.health = host % 50 == 7 ? drover::rollout::Health::kUnhealthy : drover::rollout::Health::kHealthy;
+  r.health = drover::bench::Unhealthy(host) ? drover::rollout::Health::kUnhealthy : drover::rollout::Health::kHealthy;
   r.updater_version = "0.1.0";
   r.sequence = base_sequence + fleet.reports[host]++;
   return r;
@@ -147,8 +148,8 @@ int main(int argc, char** argv) {
   {
     drover::rollout::Channel ch;
     ch.id = channel;
-    ch.target_version = "15.2.0";
-    ch.control_plane_version = "15.2.0";
+    ch.target_version = kVersions[kTarget];
+    ch.control_plane_version = kVersions[kTarget];
     absl::StatusOr<drover::rollout::Channel> created = store.CreateChannel(ch);
     if (!created.ok() && created.status().code() != absl::StatusCode::kAlreadyExists) {
       return Fail(absl::StrCat("creating channel ", channel, ": ", created.status().ToString()));
