@@ -29,6 +29,9 @@ ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger o
 ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(15), "On SIGTERM, how long in-flight RPCs may take");
 ABSL_FLAG(absl::Duration, startup_timeout, absl::Seconds(60), "How long start-up waits for PostgreSQL");
+ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(15),
+          "Longest one database statement may run; a transaction PostgreSQL has not finished answering 5 s after "
+          "that (a stopped server, stalled storage) loses its connection, and its RPCs get UNAVAILABLE");
 
 namespace {
 
@@ -103,6 +106,11 @@ int main(int argc, char** argv) {
   config.fleet_refresh_interval = absl::GetFlag(FLAGS_fleet_refresh);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
+  config.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
+  if (config.statement_timeout < absl::Milliseconds(100)) {
+    return Fail(absl::StrCat("--db_statement_timeout=", absl::FormatDuration(config.statement_timeout),
+                             " must be at least 100ms"));
+  }
   if (config.pool_size < 1 || config.ingest_writers < 1) {
     return Fail(absl::StrCat("--db_pool_size (", config.pool_size, ") and --ingest_writers (", config.ingest_writers,
                              ") must be at least 1"));

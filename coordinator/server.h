@@ -24,6 +24,10 @@ struct CoordinatorConfig {
   absl::Duration shutdown_grace = absl::Seconds(15);
   // How long start-up waits for PostgreSQL before giving up.
   absl::Duration startup_timeout = absl::Seconds(60);
+  // Longest one database statement may run (PostgreSQL's statement_timeout);
+  // a transaction the server has not finished answering 5 s after that loses
+  // its connection.
+  absl::Duration statement_timeout = absl::Seconds(15);
 };
 
 class CoordinatorServer {

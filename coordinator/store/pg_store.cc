@@ -228,7 +228,8 @@ PgStore::PgStore(PgStoreOptions options)
               // retry) rather than hanging the RPC.
               tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
                                    absl::ToInt64Milliseconds(timeout), "; SET lock_timeout = 5000"));
-            }),
+            },
+            options_.statement_timeout + kWatchdogMargin),
       ingest_pool_(options_.url, options_.ingest_pool_size, [timeout = options_.statement_timeout](pqxx::connection& c) {
         pqxx::nontransaction tx(c);
         // Reports are acknowledged only once durable: never let a server
@@ -240,7 +241,7 @@ PgStore::PgStore(PgStoreOptions options)
                              absl::ToInt64Milliseconds(timeout),
                              "; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"));
         c.prepare(kIngestStatement, kIngestSql);
-      }) {}
+      }, options_.statement_timeout + kWatchdogMargin) {}
 
 namespace {
 

@@ -15,12 +15,16 @@ struct PgStoreOptions {
   int pool_size = 4;
   // Connections for ingest batches (one per concurrent batch writer).
   int ingest_pool_size = 1;
-  // Per statement, so a stuck query cannot hold an RPC forever.
+  // Per statement, so a stuck query cannot hold an RPC forever. A transaction
+  // the server has not finished answering kWatchdogMargin after this loses
+  // its connection (QueryWatchdog): the server itself may be frozen.
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 
 class PgStore final : public ChannelStore, public AgentStore {
  public:
+  static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
+
   explicit PgStore(PgStoreOptions options);
 
   absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel) override;

@@ -1,10 +1,13 @@
-#include "absl/strings/string_view.h"
 #include "coordinator/store/pg_util.h"
+
+#include <sys/socket.h>
 
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/log.h"
 
 namespace drover::store {
 
@@ -24,7 +27,6 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
     const std::string state = sql->sqlstate();
     if (state == "23505") return absl::AlreadyExistsError(msg);
     if (state == "40001" || state == "40P01") return absl::AbortedError(msg);
-    // Connection exceptions, admin shutdown, cannot connect now, read-only standby.
     // Connection exceptions, admin shutdown, cannot connect now, read-only
     // standby, out of connections or disk: the database cannot serve now.
     if (state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0 || state == "57P01" || state == "57P02" ||
@@ -96,8 +98,85 @@ std::string WithNetworkTimeouts(absl::string_view conninfo) {
   return out;
 }
 
-PgPool::PgPool(std::string url, int size, OnConnect on_connect)
-    : url_(WithNetworkTimeouts(url)), size_(size), on_connect_(std::move(on_connect)) {}
+QueryWatchdog::QueryWatchdog(absl::Duration limit) : limit_(limit) {
+  if (limit_ > absl::ZeroDuration()) thread_ = std::thread([this] { Loop(); });
+}
+
+QueryWatchdog::~QueryWatchdog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+QueryWatchdog::Watch QueryWatchdog::Start(int fd) {
+  if (limit_ <= absl::ZeroDuration() || fd < 0) return Watch(nullptr, 0);
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(limit_);
+  bool first;
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = next_id_++;
+    first = entries_.empty();
+    entries_.emplace(id, Entry{fd, deadline, false});
+  }
+  // Only a new earliest deadline changes when the loop must wake.
+  if (first) cv_.notify_one();
+  return Watch(this, id);
+}
+
+QueryWatchdog::Watch::~Watch() {
+  if (dog_ == nullptr) return;
+  std::lock_guard<std::mutex> lock(dog_->mu_);
+  dog_->entries_.erase(id_);
+}
+
+bool QueryWatchdog::Watch::fired() const {
+  if (dog_ == nullptr) return false;
+  std::lock_guard<std::mutex> lock(dog_->mu_);
+  auto it = dog_->entries_.find(id_);
+  return it != dog_->entries_.end() && it->second.fired;
+}
+
+void QueryWatchdog::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    // Deadlines grow with the id: the first entry not yet fired is the next.
+    auto next = entries_.end();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (!it->second.fired) {
+        next = it;
+        break;
+      }
+    }
+    if (next == entries_.end()) {
+      cv_.wait(lock);
+      continue;
+    }
+    if (std::chrono::steady_clock::now() < next->second.deadline) {
+      cv_.wait_until(lock, next->second.deadline);
+      continue;
+    }
+    // The owner cannot close the connection while its entry exists (it
+    // erases the entry first, under this lock), so the fd is still its.
+    ::shutdown(next->second.fd, SHUT_RDWR);
+    next->second.fired = true;
+    fired_total_.fetch_add(1, std::memory_order_relaxed);
+    LogWarning(absl::StrCat("PostgreSQL did not answer a statement within ", absl::FormatDuration(limit_),
+                            ": closed its connection"));
+  }
+}
+
+PgPool::PgPool(std::string url, int size, OnConnect on_connect, absl::Duration hard_timeout)
+    : url_(WithNetworkTimeouts(url)), size_(size), on_connect_(std::move(on_connect)), watchdog_(hard_timeout) {}
+
+absl::Status PgPool::FrozenError(absl::string_view what) const {
+  return absl::UnavailableError(absl::StrCat(
+      what, ": database unavailable: PostgreSQL did not answer within ", absl::FormatDuration(watchdog_.limit()),
+      " (server stopped or storage stalled?); the connection was closed and a new one will be opened"));
+}
 
 PgPool::~PgPool() = default;
 
@@ -130,7 +209,18 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   // Open a new connection outside the lock; give the slot back on failure.
   try {
     auto conn = std::make_unique<pqxx::connection>(url_);
-    if (on_connect_) on_connect_(*conn);
+    if (on_connect_) {
+      QueryWatchdog::Watch watch = watchdog_.Start(conn->sock());
+      try {
+        on_connect_(*conn);
+      } catch (const std::exception&) {
+        if (watch.fired()) {
+          Release(nullptr);
+          return FrozenError("setting up a PostgreSQL connection");
+        }
+        throw;
+      }
+    }
     return Lease(this, std::move(conn));
   } catch (const std::exception& e) {
     Release(nullptr);

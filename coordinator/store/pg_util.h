@@ -3,12 +3,15 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -60,14 +63,73 @@ class ArrayLiteral {
 int64_t ToUnixMicros(absl::Time t);
 absl::Time FromUnixMicros(int64_t micros);
 
+// Closes the socket of a connection whose statement or transaction has not
+// been answered within a limit. A server that is frozen rather than gone (its processes stopped,
+// its storage stalled, its VM paused) still acknowledges TCP, so neither
+// keepalives nor the TCP user timeout end the wait, and its own
+// statement_timeout cannot fire: without this, one such statement would hold
+// the ingest writer, and every report behind it, indefinitely. Closing the
+// socket makes libpq fail at once with a broken connection.
+class QueryWatchdog {
+ public:
+  // A limit of zero or less watches nothing.
+  explicit QueryWatchdog(absl::Duration limit);
+  ~QueryWatchdog();
+  QueryWatchdog(const QueryWatchdog&) = delete;
+  QueryWatchdog& operator=(const QueryWatchdog&) = delete;
+
+  absl::Duration limit() const { return limit_; }
+
+  // Watches `fd` from now until the Watch is destroyed, which must happen
+  // before the connection owning `fd` closes.
+  class Watch {
+   public:
+    Watch(Watch&& o) noexcept : dog_(o.dog_), id_(o.id_) { o.dog_ = nullptr; }
+    Watch& operator=(Watch&&) = delete;
+    ~Watch();
+    // True once the watchdog closed the socket.
+    bool fired() const;
+
+   private:
+    friend class QueryWatchdog;
+    Watch(QueryWatchdog* dog, uint64_t id) : dog_(dog), id_(id) {}
+    QueryWatchdog* dog_;
+    uint64_t id_;
+  };
+  Watch Start(int fd);
+
+  // Sockets closed since start.
+  int64_t fired_total() const { return fired_total_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Entry {
+    int fd;
+    std::chrono::steady_clock::time_point deadline;
+    bool fired;
+  };
+  void Loop();
+
+  const absl::Duration limit_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Entry> entries_;  // by id, which grows with the deadline
+  uint64_t next_id_ = 1;
+  bool stopping_ = false;
+  std::atomic<int64_t> fired_total_{0};
+  std::thread thread_;
+};
+
 // A fixed-size pool of connections. A connection that broke is dropped and a
 // new one opened on the next Acquire, so the pool heals when the database
-// comes back.
+// comes back. A Run (one statement or transaction) the server has not
+// finished answering within `hard_timeout` (its statement_timeout plus a
+// margin; zero: no limit) loses its connection and gets Unavailable (see
+// QueryWatchdog).
 class PgPool {
  public:
   using OnConnect = std::function<void(pqxx::connection&)>;
 
-  PgPool(std::string url, int size, OnConnect on_connect);
+  PgPool(std::string url, int size, OnConnect on_connect, absl::Duration hard_timeout = absl::ZeroDuration());
   ~PgPool();
 
   class Lease {
@@ -103,10 +165,12 @@ class PgPool {
 
  private:
   void Release(std::unique_ptr<pqxx::connection> conn);
+  absl::Status FrozenError(absl::string_view what) const;
 
   const std::string url_;
   const int size_;
   const OnConnect on_connect_;
+  QueryWatchdog watchdog_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
@@ -123,24 +187,34 @@ absl::StatusOr<T> PgPool::Run(absl::string_view what,
     if (attempt > 0) retries_.fetch_add(1, std::memory_order_relaxed);
     absl::StatusOr<Lease> lease = Acquire();
     if (!lease.ok()) return lease.status();
+    // Ends before the lease returns the connection (and its socket).
+    QueryWatchdog::Watch watch = watchdog_.Start(lease->conn().sock());
     try {
       absl::StatusOr<T> result = fn(lease->conn());
+      // Answered just as the watchdog closed the socket: the connection is spent.
+      if (watch.fired()) lease->Discard();
       if (result.ok() || !IsRetryable(result.status())) return result;
       last = result.status();
     } catch (const pqxx::in_doubt_error& e) {
       // The commit may or may not have happened: not retried here (clients
       // retry, and reports are idempotent).
       lease->Discard();
-      return PgErrorToStatus(e, what);
+      return watch.fired() ? FrozenError(what) : PgErrorToStatus(e, what);
     } catch (const pqxx::broken_connection& e) {
+      lease->Discard();
+      // A frozen server would freeze the next connection too: give up now.
+      if (watch.fired()) return FrozenError(what);
       // An idle pooled connection found dead (the database restarted): try
       // once more on a fresh one before giving up.
-      lease->Discard();
       last = PgErrorToStatus(e, what);
       if (broken_retried) return last;
       broken_retried = true;
       continue;
     } catch (const std::exception& e) {
+      if (watch.fired()) {
+        lease->Discard();
+        return FrozenError(what);
+      }
       last = PgErrorToStatus(e, what);
       if (last.code() == absl::StatusCode::kUnavailable || !lease->conn().is_open()) lease->Discard();
       if (!IsRetryable(last)) return last;

@@ -6,10 +6,16 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
+#include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -302,6 +308,94 @@ TEST(ResilienceTest, PostgresStoppedAndStartedUnderLoad) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << (*proc)->Log();
 }
 
+// The postmaster and every process it started: the whole server.
+std::vector<pid_t> PostgresProcesses(const std::string& url) {
+  auto parent_of = [](const std::string& pid) -> pid_t {
+    std::ifstream in("/proc/" + pid + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(paren + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    return ppid;
+  };
+  const std::string checkpointer =
+      QueryValue(url, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'");
+  const pid_t postmaster = parent_of(checkpointer);
+  std::vector<pid_t> pids = {postmaster};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") == std::string::npos && parent_of(name) == postmaster) {
+      pids.push_back(static_cast<pid_t>(std::stol(name)));
+    }
+  }
+  return pids;
+}
+
+// A server that is frozen, not gone, keeps acknowledging TCP: only the
+// coordinator's own watchdog ends the wait. SIGSTOP is a real freeze.
+TEST(ResilienceTest, FrozenPostgresGivesUnavailableThenRecovers) {
+  absl::StatusOr<std::unique_ptr<testing::TestPostgres>> pg = testing::TestPostgres::StartPrivate();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  ASSERT_TRUE((*pg)->CreateDatabase("drover").ok());
+  const std::string db = (*pg)->Url("drover");
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> proc =
+      CoordinatorProcess::Start(db, {"--db_statement_timeout=1s"});
+  ASSERT_TRUE(proc.ok()) << proc.status();
+  const std::string address = (*proc)->grpc_address();
+  CreateChannel(address, "frozen");
+  auto updaters = v1::UpdaterService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  int64_t sequence = 0;
+  auto report = [&] {
+    v1::ReportStatusRequest r;
+    r.set_host_id("h1");
+    r.set_channel("channels/frozen");
+    r.set_current_version("15.2.0");
+    r.set_health(v1::HEALTH_HEALTHY);
+    r.set_sequence(++sequence);
+    v1::ReportStatusResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return updaters->ReportStatus(&ctx, r, &resp);
+  };
+  ASSERT_TRUE(report().ok());
+
+  const std::vector<pid_t> server = PostgresProcesses(db);
+  ASSERT_GE(server.size(), 3u);
+  for (pid_t pid : server) ASSERT_EQ(kill(pid, SIGSTOP), 0) << pid;
+  // Whatever happens below, the server must run again (or its clean-up hangs).
+  absl::Cleanup thaw = [&] {
+    for (pid_t pid : server) kill(pid, SIGCONT);
+  };
+
+  const absl::Time start = absl::Now();
+  grpc::Status frozen = report();
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(frozen.error_code(), grpc::StatusCode::UNAVAILABLE) << frozen.error_message();
+  EXPECT_TRUE(absl::StrContains(frozen.error_message(), "did not answer within 6s")) << frozen.error_message();
+  // 1 s statement timeout + 5 s margin, not the call's 30 s deadline.
+  EXPECT_LT(took, absl::Seconds(20)) << frozen.error_message();
+  EXPECT_TRUE((*proc)->Alive());
+  auto database_up = [&] {
+    absl::StatusOr<std::string> body = testing::HttpGet((*proc)->metrics_address(), "/metrics");
+    return body.ok() ? testing::MetricValue(*body, "drover_database_up") : -1;
+  };
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] { return database_up() == 0; }));
+
+  std::move(thaw).Invoke();
+  EXPECT_TRUE(PollUntil(absl::Seconds(60), [&] { return report().ok(); }))
+      << "reports did not resume after PostgreSQL was thawed: " << (*proc)->Log();
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] { return database_up() == 1; }));
+  EXPECT_EQ(QueryValue(db, "SELECT sequence FROM agents WHERE host_id = 'h1'"), std::to_string(sequence));
+
+  (*proc)->Signal(SIGTERM);
+  int status = (*proc)->WaitForExit(absl::Seconds(30));
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << (*proc)->Log();
+}
+
 // --- Start-up and the migrate command ---------------------------------------------
 
 TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
@@ -317,6 +411,13 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
                  absl::Seconds(30));
   EXPECT_EQ(unreachable.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(unreachable.output, "database unavailable")) << unreachable.output;
+
+  CommandResult short_timeout =
+      RunCommand({coordinator, "--database=postgresql://drover@127.0.0.1:1/drover", "--db_statement_timeout=10ms"},
+                 absl::Seconds(30));
+  EXPECT_EQ(short_timeout.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(short_timeout.output, "--db_statement_timeout=10ms must be at least 100ms"))
+      << short_timeout.output;
 
   CommandResult unknown = RunCommand({coordinator, "frobnicate"}, absl::Seconds(30));
   EXPECT_EQ(unknown.exit_code, 1);
