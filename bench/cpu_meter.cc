@@ -41,7 +41,8 @@ namespace {
 // them may hold spaces, so they are counted after its ')'. Empty if unreadable.
 struct ProcStat {
   int ppid = 0;
-  int64_t ticks = 0;  // utime + stime
+  int64_t ticks = 0;           // utime + stime
+  int64_t reaped_ticks = 0;    // cutime + cstime: children that exited and were waited for
 };
 std::optional<ProcStat> ReadProcStat(const std::string& pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
@@ -49,14 +50,15 @@ std::optional<ProcStat> ReadProcStat(const std::string& pid) {
   const size_t paren = stat.rfind(')');
   if (paren == std::string::npos || paren + 2 >= stat.size()) return std::nullopt;
   std::vector<absl::string_view> f = absl::StrSplit(absl::string_view(stat).substr(paren + 2), ' ');
-  // stat(5) fields 4 (ppid), 14 (utime) and 15 (stime).
+  // stat(5) fields 4 (ppid), 14-17 (utime, stime, cutime, cstime).
   ProcStat out;
-  int64_t utime = 0, stime = 0;
-  if (f.size() < 13 || !absl::SimpleAtoi(f[1], &out.ppid) || !absl::SimpleAtoi(f[11], &utime) ||
-      !absl::SimpleAtoi(f[12], &stime)) {
+  int64_t utime = 0, stime = 0, cutime = 0, cstime = 0;
+  if (f.size() < 15 || !absl::SimpleAtoi(f[1], &out.ppid) || !absl::SimpleAtoi(f[11], &utime) ||
+      !absl::SimpleAtoi(f[12], &stime) || !absl::SimpleAtoi(f[13], &cutime) || !absl::SimpleAtoi(f[14], &cstime)) {
     return std::nullopt;
   }
   out.ticks = utime + stime;
+  out.reaped_ticks = cutime + cstime;
   return out;
 }
 
@@ -68,7 +70,10 @@ int64_t ProcessTicks(const std::string& pid) {
 }
 
 int64_t ProcessTreeTicks(int pid) {
-  int64_t sum = ProcessTicks(std::to_string(pid));
+  // Children that ended (a backend, an autovacuum worker) count through the
+  // parent once it has waited for them.
+  std::optional<ProcStat> root = ReadProcStat(std::to_string(pid));
+  int64_t sum = root ? root->ticks + root->reaped_ticks : 0;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();

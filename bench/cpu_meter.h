@@ -17,7 +17,8 @@ double ResidentMib(int pid, const char* field = "VmRSS:");
 // `pid` may be "self".
 int64_t ProcessTicks(const std::string& pid);
 
-// A process and its direct children: PostgreSQL's postmaster and backends.
+// A process and its direct children, living or ended: PostgreSQL's
+// postmaster and backends.
 int64_t ProcessTreeTicks(int pid);
 
 // The machine's ticks from /proc/stat: busy (all but idle and iowait), of

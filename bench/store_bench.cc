@@ -42,7 +42,8 @@ ABSL_FLAG(int, batch, 64, "Reports per ApplyReports call in the measured phase (
                           "outstanding calls is ~60)");
 ABSL_FLAG(bool, populate, true,
           "Report every host once before measuring; --populate=false when the database already holds them from an "
-          "earlier run (unknown hosts would otherwise be measured as first reports)");
+          "earlier run (unknown hosts would otherwise be measured as first reports). Hosts start again from their "
+          "initial versions, so hosts an earlier run updated report their old version once");
 ABSL_FLAG(int, populate_batch, 1000, "Reports per call while every host reports for the first time");
 ABSL_FLAG(int, duration, 10, "Seconds the measured phase lasts");
 ABSL_FLAG(double, outcome_fraction, 0.01, "Fraction of reports that carry an update outcome 15.1.0 -> 15.2.0");

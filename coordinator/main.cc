@@ -30,8 +30,8 @@ ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gaug
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(15), "On SIGTERM, how long in-flight RPCs may take");
 ABSL_FLAG(absl::Duration, startup_timeout, absl::Seconds(60), "How long start-up waits for PostgreSQL");
 ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(15),
-          "Longest one database statement may run; a transaction PostgreSQL has not finished answering 5 s after "
-          "that (a stopped server, stalled storage) loses its connection, and its RPCs get UNAVAILABLE");
+          "Longest one database statement may run; a connection on which a statement waits while PostgreSQL sends "
+          "nothing for 5 s longer (a stopped server, stalled storage) is closed, and its RPCs get UNAVAILABLE");
 
 namespace {
 
@@ -107,9 +107,9 @@ int main(int argc, char** argv) {
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
   config.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
-  if (config.statement_timeout < absl::Milliseconds(100)) {
+  if (config.statement_timeout < absl::Milliseconds(100) || config.statement_timeout > absl::Hours(24)) {
     return Fail(absl::StrCat("--db_statement_timeout=", absl::FormatDuration(config.statement_timeout),
-                             " must be at least 100ms"));
+                             " must be between 100ms and 24h"));
   }
   if (config.pool_size < 1 || config.ingest_writers < 1) {
     return Fail(absl::StrCat("--db_pool_size (", config.pool_size, ") and --ingest_writers (", config.ingest_writers,

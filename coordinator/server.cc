@@ -137,6 +137,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       absl::StatusOr<std::vector<store::RolloutInputs>> inputs = store_.GetAllRolloutInputs();
       metrics_.SetDatabaseUp(inputs.ok());
       metrics_.SetDatabaseRetries(store_.retries());
+      metrics_.SetDatabaseWatchdogCloses(store_.watchdog_closes());
       if (inputs.ok()) {
         metrics_.UpdateFleet(*inputs, clock_.Now());
       } else {

@@ -25,8 +25,8 @@ struct CoordinatorConfig {
   // How long start-up waits for PostgreSQL before giving up.
   absl::Duration startup_timeout = absl::Seconds(60);
   // Longest one database statement may run (PostgreSQL's statement_timeout);
-  // a transaction the server has not finished answering 5 s after that loses
-  // its connection.
+  // a connection on which a statement waits while the server sends nothing
+  // for 5 s longer is closed (QueryWatchdog).
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 

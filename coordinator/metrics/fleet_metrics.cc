@@ -67,6 +67,12 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                       .Help("Transactions run again after a serialization failure, deadlock or lost race")
                       .Register(*registry_)
                       .Add({})),
+      db_watchdog_closes_(prometheus::BuildCounter()
+                              .Name("drover_database_watchdog_closes_total")
+                              .Help("Database connections closed because PostgreSQL sent nothing for "
+                                    "--db_statement_timeout plus 5 s while a statement waited (a frozen server)")
+                              .Register(*registry_)
+                              .Add({})),
       db_up_(Gauge(*registry_, "drover_database_up", "1 when the last fleet refresh reached PostgreSQL").Add({})),
       agents_(Gauge(*registry_, "drover_agents", "Agents by channel, version and health")),
       agents_total_(Gauge(*registry_, "drover_channel_agents", "Agents per channel")),
@@ -146,6 +152,11 @@ void FleetMetrics::CountRefreshError() { refresh_errors_.Increment(); }
 void FleetMetrics::SetDatabaseRetries(int64_t total) {
   const double delta = static_cast<double>(total) - db_retries_.Value();
   if (delta > 0) db_retries_.Increment(delta);
+}
+
+void FleetMetrics::SetDatabaseWatchdogCloses(int64_t total) {
+  const double delta = static_cast<double>(total) - db_watchdog_closes_.Value();
+  if (delta > 0) db_watchdog_closes_.Increment(delta);
 }
 
 void FleetMetrics::SetDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }

@@ -61,6 +61,8 @@ class FleetMetrics {
   void CountRefreshError();
   // Brings drover_database_retries_total up to `total` (the store's own count).
   void SetDatabaseRetries(int64_t total);
+  // Brings drover_database_watchdog_closes_total up to `total`.
+  void SetDatabaseWatchdogCloses(int64_t total);
   void SetDatabaseUp(bool up);
 
  private:
@@ -82,6 +84,7 @@ class FleetMetrics {
   prometheus::Counter& refresh_errors_;
   prometheus::Gauge& last_refresh_;
   prometheus::Counter& db_retries_;
+  prometheus::Counter& db_watchdog_closes_;
   prometheus::Gauge& db_up_;
 
   prometheus::Family<prometheus::Gauge>& agents_;

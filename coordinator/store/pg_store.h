@@ -15,9 +15,9 @@ struct PgStoreOptions {
   int pool_size = 4;
   // Connections for ingest batches (one per concurrent batch writer).
   int ingest_pool_size = 1;
-  // Per statement, so a stuck query cannot hold an RPC forever. A transaction
-  // the server has not finished answering kWatchdogMargin after this loses
-  // its connection (QueryWatchdog): the server itself may be frozen.
+  // Per statement, so a stuck query cannot hold an RPC forever. A connection
+  // on which a statement waits while the server sends nothing for this plus
+  // kWatchdogMargin is closed (QueryWatchdog): the server itself may be frozen.
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 
@@ -56,6 +56,8 @@ class PgStore final : public ChannelStore, public AgentStore {
 
   // Transactions retried after a lost race or deadlock (see PgPool::retries).
   int64_t retries() const { return pool_.retries() + ingest_pool_.retries(); }
+  // Connections closed because PostgreSQL stopped answering (QueryWatchdog).
+  int64_t watchdog_closes() const { return pool_.watchdog_closes() + ingest_pool_.watchdog_closes(); }
 
  private:
   PgStoreOptions options_;

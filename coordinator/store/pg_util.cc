@@ -1,7 +1,13 @@
 #include "coordinator/store/pg_util.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -113,69 +119,98 @@ QueryWatchdog::~QueryWatchdog() {
 
 QueryWatchdog::Watch QueryWatchdog::Start(int fd) {
   if (limit_ <= absl::ZeroDuration() || fd < 0) return Watch(nullptr, 0);
-  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(limit_);
-  bool first;
+  // A descriptor of our own for the socket: libpq may close its own (a
+  // failed connection) while we watch, and the number be reused elsewhere.
+  const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return Watch(nullptr, 0);
+  bool wake;
   uint64_t id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     id = next_id_++;
-    first = entries_.empty();
-    entries_.emplace(id, Entry{fd, deadline, false});
+    entries_.emplace(id, Entry{own, std::chrono::steady_clock::now() + limit_chrono(), false});
+    // A loop waiting for another entry's deadline wakes in time for this
+    // one: every deadline is at least the limit away when set.
+    wake = loop_idle_;
   }
-  // Only a new earliest deadline changes when the loop must wake.
-  if (first) cv_.notify_one();
+  if (wake) cv_.notify_one();
   return Watch(this, id);
 }
 
 QueryWatchdog::Watch::~Watch() {
   if (dog_ == nullptr) return;
-  std::lock_guard<std::mutex> lock(dog_->mu_);
-  dog_->entries_.erase(id_);
+  int fd;
+  {
+    std::lock_guard<std::mutex> lock(dog_->mu_);
+    auto it = dog_->entries_.find(id_);
+    fd = it->second.fd;
+    dog_->entries_.erase(it);
+  }
+  close(fd);
 }
 
 bool QueryWatchdog::Watch::fired() const {
   if (dog_ == nullptr) return false;
   std::lock_guard<std::mutex> lock(dog_->mu_);
-  auto it = dog_->entries_.find(id_);
-  return it != dog_->entries_.end() && it->second.fired;
+  return dog_->entries_.at(id_).fired;
 }
+
+namespace {
+
+// How long ago the socket last received data, when the kernel says (TCP).
+std::optional<std::chrono::milliseconds> SinceLastReceived(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || len < sizeof(info)) return std::nullopt;
+  return std::chrono::milliseconds(info.tcpi_last_data_recv);
+}
+
+}  // namespace
 
 void QueryWatchdog::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    // Deadlines grow with the id: the first entry not yet fired is the next.
+    // The earliest deadline not yet fired (a pool has a handful of entries).
     auto next = entries_.end();
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if (!it->second.fired) {
-        next = it;
-        break;
-      }
+      if (!it->second.fired && (next == entries_.end() || it->second.deadline < next->second.deadline)) next = it;
     }
     if (next == entries_.end()) {
+      loop_idle_ = true;
       cv_.wait(lock);
+      loop_idle_ = false;
       continue;
     }
-    if (std::chrono::steady_clock::now() < next->second.deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next->second.deadline) {
       cv_.wait_until(lock, next->second.deadline);
       continue;
     }
-    // The owner cannot close the connection while its entry exists (it
-    // erases the entry first, under this lock), so the fd is still its.
-    ::shutdown(next->second.fd, SHUT_RDWR);
+    // A transaction of several statements, each answered in time, is not
+    // frozen: over TCP, the limit counts from the last data received.
+    if (std::optional<std::chrono::milliseconds> quiet = SinceLastReceived(next->second.fd);
+        quiet.has_value() && *quiet < limit_chrono()) {
+      next->second.deadline = now + (limit_chrono() - *quiet);
+      continue;
+    }
     next->second.fired = true;
     fired_total_.fetch_add(1, std::memory_order_relaxed);
-    LogWarning(absl::StrCat("PostgreSQL did not answer a statement within ", absl::FormatDuration(limit_),
-                            ": closed its connection"));
+    ::shutdown(next->second.fd, SHUT_RDWR);
+    lock.unlock();
+    LogWarning(absl::StrCat("PostgreSQL sent nothing for ", absl::FormatDuration(limit_),
+                            " while a statement was waiting: closed its connection"));
+    lock.lock();
   }
 }
 
 PgPool::PgPool(std::string url, int size, OnConnect on_connect, absl::Duration hard_timeout)
     : url_(WithNetworkTimeouts(url)), size_(size), on_connect_(std::move(on_connect)), watchdog_(hard_timeout) {}
 
-absl::Status PgPool::FrozenError(absl::string_view what) const {
+absl::Status PgPool::FrozenError(absl::string_view what, bool in_doubt) const {
   return absl::UnavailableError(absl::StrCat(
       what, ": database unavailable: PostgreSQL did not answer within ", absl::FormatDuration(watchdog_.limit()),
-      " (server stopped or storage stalled?); the connection was closed and a new one will be opened"));
+      " (server stopped or storage stalled?); the connection was closed and a new one will be opened",
+      in_doubt ? "; whether the commit happened is unknown" : ""));
 }
 
 PgPool::~PgPool() = default;
@@ -211,14 +246,17 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
     auto conn = std::make_unique<pqxx::connection>(url_);
     if (on_connect_) {
       QueryWatchdog::Watch watch = watchdog_.Start(conn->sock());
+      bool failed = false;
       try {
         on_connect_(*conn);
       } catch (const std::exception&) {
-        if (watch.fired()) {
-          Release(nullptr);
-          return FrozenError("setting up a PostgreSQL connection");
-        }
-        throw;
+        if (!watch.fired()) throw;
+        failed = true;
+      }
+      // Also when the answer came just as the socket was closed.
+      if (failed || watch.fired()) {
+        Release(nullptr);
+        return FrozenError("setting up a PostgreSQL connection");
       }
     }
     return Lease(this, std::move(conn));

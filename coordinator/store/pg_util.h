@@ -63,13 +63,17 @@ class ArrayLiteral {
 int64_t ToUnixMicros(absl::Time t);
 absl::Time FromUnixMicros(int64_t micros);
 
-// Closes the socket of a connection whose statement or transaction has not
-// been answered within a limit. A server that is frozen rather than gone (its processes stopped,
-// its storage stalled, its VM paused) still acknowledges TCP, so neither
-// keepalives nor the TCP user timeout end the wait, and its own
-// statement_timeout cannot fire: without this, one such statement would hold
-// the ingest writer, and every report behind it, indefinitely. Closing the
-// socket makes libpq fail at once with a broken connection.
+// Closes the socket of a connection waiting on a PostgreSQL that has sent
+// nothing for a limit. A server that is frozen rather than gone (its
+// processes stopped, its storage stalled, its VM paused) still acknowledges
+// TCP, so neither keepalives nor the TCP user timeout end the wait, and its
+// own statement_timeout cannot fire: without this, one such statement would
+// hold the ingest writer, and every report behind it, indefinitely. Closing
+// the socket makes libpq fail at once with a broken connection.
+//
+// The limit counts from when the watch started or, over TCP, from the last
+// data the server sent, so a transaction of many statements each answered in
+// time is left alone. Over a Unix socket it bounds the whole watch.
 class QueryWatchdog {
  public:
   // A limit of zero or less watches nothing.
@@ -80,8 +84,8 @@ class QueryWatchdog {
 
   absl::Duration limit() const { return limit_; }
 
-  // Watches `fd` from now until the Watch is destroyed, which must happen
-  // before the connection owning `fd` closes.
+  // Watches the socket of `fd` (through a descriptor of its own) until the
+  // Watch is destroyed.
   class Watch {
    public:
     Watch(Watch&& o) noexcept : dog_(o.dog_), id_(o.id_) { o.dog_ = nullptr; }
@@ -96,35 +100,43 @@ class QueryWatchdog {
     QueryWatchdog* dog_;
     uint64_t id_;
   };
-  Watch Start(int fd);
+  [[nodiscard]] Watch Start(int fd);
 
   // Sockets closed since start.
   int64_t fired_total() const { return fired_total_.load(std::memory_order_relaxed); }
+  // True while the watchdog waits with no deadline to keep (for tests).
+  bool idle() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return loop_idle_;
+  }
 
  private:
   struct Entry {
-    int fd;
+    int fd;  // our duplicate, closed with the Watch
     std::chrono::steady_clock::time_point deadline;
     bool fired;
   };
   void Loop();
+  std::chrono::steady_clock::duration limit_chrono() const {
+    return std::chrono::duration_cast<std::chrono::steady_clock::duration>(absl::ToChronoNanoseconds(limit_));
+  }
 
   const absl::Duration limit_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<uint64_t, Entry> entries_;  // by id, which grows with the deadline
+  std::map<uint64_t, Entry> entries_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
+  bool loop_idle_ = false;  // waiting with no deadline to keep
   std::atomic<int64_t> fired_total_{0};
   std::thread thread_;
 };
 
 // A fixed-size pool of connections. A connection that broke is dropped and a
 // new one opened on the next Acquire, so the pool heals when the database
-// comes back. A Run (one statement or transaction) the server has not
-// finished answering within `hard_timeout` (its statement_timeout plus a
-// margin; zero: no limit) loses its connection and gets Unavailable (see
-// QueryWatchdog).
+// comes back. A Run during which the server sends nothing for `hard_timeout`
+// (its statement_timeout plus a margin; zero: no limit) loses its connection
+// and gets Unavailable (see QueryWatchdog).
 class PgPool {
  public:
   using OnConnect = std::function<void(pqxx::connection&)>;
@@ -156,6 +168,8 @@ class PgPool {
   int64_t retries() const { return retries_.load(std::memory_order_relaxed); }
   // For callers that retry part of their work themselves.
   void CountRetry() { retries_.fetch_add(1, std::memory_order_relaxed); }
+  // Connections closed because PostgreSQL stopped answering, since start.
+  int64_t watchdog_closes() const { return watchdog_.fired_total(); }
 
   // Runs `fn` in a fresh transaction-capable lease, retrying Aborted results
   // (serialization failures, deadlocks) a few times. Exceptions from `fn` are
@@ -165,7 +179,8 @@ class PgPool {
 
  private:
   void Release(std::unique_ptr<pqxx::connection> conn);
-  absl::Status FrozenError(absl::string_view what) const;
+  // `in_doubt`: a commit was under way, so whether it happened is unknown.
+  absl::Status FrozenError(absl::string_view what, bool in_doubt = false) const;
 
   const std::string url_;
   const int size_;
@@ -199,7 +214,7 @@ absl::StatusOr<T> PgPool::Run(absl::string_view what,
       // The commit may or may not have happened: not retried here (clients
       // retry, and reports are idempotent).
       lease->Discard();
-      return watch.fired() ? FrozenError(what) : PgErrorToStatus(e, what);
+      return watch.fired() ? FrozenError(what, /*in_doubt=*/true) : PgErrorToStatus(e, what);
     } catch (const pqxx::broken_connection& e) {
       lease->Discard();
       // A frozen server would freeze the next connection too: give up now.

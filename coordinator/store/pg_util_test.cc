@@ -1,10 +1,15 @@
 #include "coordinator/store/pg_util.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
+
+#include "absl/time/clock.h"
 
 namespace drover::store {
 namespace {
@@ -43,16 +48,39 @@ TEST(WithNetworkTimeoutsTest, KeyValueStringsGetKeyValuePairs) {
 
 // Two connected sockets standing in for a connection and its server.
 struct SocketPair {
-  SocketPair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0); }
+  explicit SocketPair(int domain = AF_UNIX) {
+    if (domain == AF_UNIX) {
+      EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fd), 0);
+      return;
+    }
+    // Loopback TCP, for what the kernel knows of a TCP connection.
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    EXPECT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(listen(listener, 1), 0);
+    EXPECT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(fd[0], reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    fd[1] = accept(listener, nullptr, nullptr);
+    close(listener);
+  }
   ~SocketPair() {
-    close(fd[0]);
-    close(fd[1]);
+    if (fd[0] >= 0) close(fd[0]);
+    if (fd[1] >= 0) close(fd[1]);
   }
-  // Blocks like libpq waiting for an answer; 0 once our side was shut down.
-  ssize_t Read() {
+  // Waits like libpq for an answer: 1 for a byte, 0 once our side was shut
+  // down, -2 when nothing happened within 10 s (a broken watchdog).
+  int Read() {
+    pollfd p{fd[0], POLLIN, 0};
+    if (poll(&p, 1, 10000) != 1) return -2;
     char c;
-    return read(fd[0], &c, 1);
+    return static_cast<int>(read(fd[0], &c, 1));
   }
+  // The server answers.
+  void Answer() { EXPECT_EQ(write(fd[1], "x", 1), 1); }
   int fd[2] = {-1, -1};
 };
 
@@ -80,18 +108,21 @@ TEST(QueryWatchdogTest, AnsweredStatementsAreLeftAlone) {
   // still been watched.
   EXPECT_EQ(stuck.Read(), 0);
   EXPECT_EQ(dog.fired_total(), 1);
-  ASSERT_EQ(write(answered.fd[1], "x", 1), 1);
+  answered.Answer();
   EXPECT_EQ(answered.Read(), 1);  // still open
 }
 
-TEST(QueryWatchdogTest, WatchesFireInTurnAndAZeroLimitWatchesNothing) {
+TEST(QueryWatchdogTest, AWatchStartedAfterOthersFiredIsWatchedToo) {
   QueryWatchdog dog(absl::Milliseconds(20));
   SocketPair a, b;
   QueryWatchdog::Watch wa = dog.Start(a.fd[0]);
-  QueryWatchdog::Watch wb = dog.Start(b.fd[0]);
   EXPECT_EQ(a.Read(), 0);
+  // `wa` is still alive, fired: the watchdog has nothing left to wait for.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!dog.idle() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));  // poll
+  ASSERT_TRUE(dog.idle());
+  QueryWatchdog::Watch wb = dog.Start(b.fd[0]);
   EXPECT_EQ(b.Read(), 0);
-  EXPECT_TRUE(wa.fired());
   EXPECT_TRUE(wb.fired());
   EXPECT_EQ(dog.fired_total(), 2);
 
@@ -99,8 +130,40 @@ TEST(QueryWatchdogTest, WatchesFireInTurnAndAZeroLimitWatchesNothing) {
   SocketPair c;
   QueryWatchdog::Watch wc = off.Start(c.fd[0]);
   EXPECT_FALSE(wc.fired());
-  ASSERT_EQ(write(c.fd[1], "x", 1), 1);
+  c.Answer();
   EXPECT_EQ(c.Read(), 1);
+}
+
+TEST(QueryWatchdogTest, NeverTouchesADescriptorNumberItsOwnerClosed) {
+  QueryWatchdog dog(absl::Milliseconds(20));
+  auto first = std::make_unique<SocketPair>();
+  const int number = first->fd[0];
+  QueryWatchdog::Watch watch = dog.Start(number);
+  first.reset();  // libpq closed its socket (a failed connection)
+  SocketPair reused;  // the lowest free numbers: likely the same ones
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!watch.fired() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));  // poll
+  ASSERT_TRUE(watch.fired());
+  reused.Answer();
+  EXPECT_EQ(reused.Read(), 1) << "descriptor " << number << " reused as " << reused.fd[0];
+}
+
+TEST(QueryWatchdogTest, OverTcpTheLimitCountsFromTheLastAnswer) {
+  QueryWatchdog dog(absl::Milliseconds(200));
+  SocketPair conn(AF_INET);
+  QueryWatchdog::Watch watch = dog.Start(conn.fd[0]);
+  // A transaction of many short statements, answered every 50 ms, for twice
+  // the limit: each answer restarts the count.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(400);
+  while (std::chrono::steady_clock::now() < end) {
+    absl::SleepFor(absl::Milliseconds(50));  // the server's pace, not a wait for a condition
+    conn.Answer();
+    ASSERT_EQ(conn.Read(), 1) << "closed although the server answered 50 ms ago";
+  }
+  EXPECT_FALSE(watch.fired());
+  // Then it stops answering.
+  EXPECT_EQ(conn.Read(), 0);
+  EXPECT_TRUE(watch.fired());
 }
 
 }  // namespace
