@@ -45,6 +45,7 @@ PROBES = {
     "DroverCriticalRaisedForLong": [("max by (channel) (drover_channel_critical)", 0)],
     # absent(up{...}) is empty while the coordinator is scraped, by design.
     "DroverCoordinatorDown": [('up{job="drover-coordinator"}', 0)],
+    "DroverDatabaseUnavailable": [("max by (instance) (drover_database_up)", 0)],
 }
 
 
