@@ -144,6 +144,21 @@ std::string CpuMeter::Summary() const {
   return out;
 }
 
+std::string CpuMeter::PerCall(int64_t calls) const {
+  const double n = static_cast<double>(std::max<int64_t>(1, calls));
+  // Busy, less what the hypervisor gave to other guests.
+  const double machine =
+      static_cast<double>(sum_.machine.busy - sum_.machine.steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::string out = absl::StrFormat("cpu per call: machine %.1f us (%s %.1f", 1e6 * machine / n, self_name_,
+                                    1e6 * CpuSeconds(-1) / n);
+  for (size_t i = 0; i < watched_.size(); ++i) {
+    if (watched_[i].pid <= 0) continue;
+    absl::StrAppendFormat(&out, ", %s %.1f", watched_[i].name, 1e6 * CpuSeconds(static_cast<int>(i)) / n);
+  }
+  out += ")";
+  return out;
+}
+
 CpuMeter::Sample CpuMeter::Take() const {
   Sample s;
   s.self = ProcessTicks("self");

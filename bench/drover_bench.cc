@@ -629,6 +629,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(nop.ok), nop.elapsed_s, noop_rate, PercentileMs(nop.latencies_us, 0.50),
                 PercentileMs(nop.latencies_us, 0.99), ErrorSummary(nop.codes).c_str());
     std::printf("noop %s\n", noop_cpu.Summary().c_str());
+    std::printf("noop %s\n", noop_cpu.PerCall(nop.ok).c_str());
   }
   const double report_rate = rep.ok / rep.elapsed_s;
   const double p50 = PercentileMs(rep.latencies_us, 0.50);
@@ -643,6 +644,7 @@ int main(int argc, char** argv) {
       static_cast<long long>(disp[1]), static_cast<long long>(disp[2]), static_cast<long long>(disp[3]),
       static_cast<long long>(reports.outcomes()), ErrorSummary(rep.codes).c_str());
   std::printf("reports %s\n", report_cpu.Summary().c_str());
+  std::printf("reports %s\n", report_cpu.PerCall(rep.ok).c_str());
   std::fflush(stdout);
 
   // Rollout status: what an operator dashboard would ask.
