@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <cstddef>
 #include <optional>
 #include <utility>
 
@@ -161,7 +161,9 @@ namespace {
 std::optional<std::chrono::milliseconds> SinceLastReceived(int fd) {
   tcp_info info{};
   socklen_t len = sizeof(info);
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || len < sizeof(info)) return std::nullopt;
+  // An older kernel may fill in less than this libc's struct; the field is old.
+  constexpr socklen_t kNeeded = offsetof(tcp_info, tcpi_last_data_recv) + sizeof(info.tcpi_last_data_recv);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 || len < kNeeded) return std::nullopt;
   return std::chrono::milliseconds(info.tcpi_last_data_recv);
 }
 
