@@ -375,6 +375,36 @@ TEST(MigratorTest, DownMigrationsReverseUpMigrations) {
   EXPECT_EQ(again->to_version, migrations->back().version);
 }
 
+// A pooled connection the server dropped (a restart, an administrator's
+// pg_terminate_backend) must not come back without the settings the pool
+// gave it (durable commits, time limits). libpqxx 6 can reconnect a
+// connection by itself, which would skip on_connect; the pool must see the
+// break and open a fresh connection instead.
+TEST(PgPoolTest, ADroppedConnectionComesBackWithItsSessionSettings) {
+  const std::string db = NewTestDatabase();
+  PgPool pool(db, 1, [](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec("SET statement_timeout = 1234");
+  });
+  auto setting_and_pid = [&] {
+    return pool.Run<std::pair<std::string, std::string>>(
+        "reading", [](pqxx::connection& c) -> absl::StatusOr<std::pair<std::string, std::string>> {
+          pqxx::read_transaction tx(c);
+          pqxx::row r = tx.exec1("SELECT current_setting('statement_timeout'), pg_backend_pid()::text");
+          return std::make_pair(r[0].as<std::string>(), r[1].as<std::string>());
+        });
+  };
+  absl::StatusOr<std::pair<std::string, std::string>> before = setting_and_pid();
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->first, "1234ms");
+  EXPECT_EQ(QueryValue(db, "SELECT pg_terminate_backend(" + before->second + ")"), "t");
+
+  absl::StatusOr<std::pair<std::string, std::string>> after = setting_and_pid();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_NE(after->second, before->second);  // a new session
+  EXPECT_EQ(after->first, "1234ms");
+}
+
 // drover-store-bench drives this store directly; its figures are only worth
 // something if what it wrote is what the coordinator would have written.
 CommandOutput RunStoreBench(const std::vector<std::string>& flags) {
