@@ -40,6 +40,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/cpu_meter.h"
 #include "bench/fleet.h"
+#include "bench/percentile.h"
 #include "common/log.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
@@ -291,11 +292,8 @@ std::string ErrorSummary(const std::array<int64_t, 17>& codes) {
   return parts.empty() ? "none" : absl::StrJoin(parts, " ");
 }
 
-double PercentileMs(std::vector<uint32_t>& samples, double p) {
-  if (samples.empty()) return 0;
-  const size_t k = std::min(samples.size() - 1, static_cast<size_t>(p * static_cast<double>(samples.size())));
-  std::nth_element(samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(k), samples.end());
-  return samples[k] / 1000.0;
+double PercentileMs(std::vector<uint32_t>& samples_us, double p) {
+  return drover::bench::Percentile(samples_us, p) / 1000.0;
 }
 
 void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {

@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "bench/cpu_meter.h"
 #include "bench/fleet.h"
+#include "bench/percentile.h"
 #include "common/log.h"
 #include "coordinator/rollout/model.h"
 #include "coordinator/server.h"
@@ -55,6 +56,7 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the host order and outcome choices");
 namespace {
 
 using ::drover::bench::CpuMeter;
+using ::drover::bench::Percentile;
 using ::drover::rollout::AgentReport;
 using Clock = std::chrono::steady_clock;
 
@@ -104,13 +106,6 @@ absl::Status Apply(drover::store::PgStore& store, const std::vector<AgentReport>
     }
   }
   return absl::OkStatus();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-  return v[k];
 }
 
 }  // namespace
@@ -223,7 +218,8 @@ int main(int argc, char** argv) {
   const std::string pg_us = pg_pid > 0 ? absl::StrFormat("%.1f", 1e6 * cpu.CpuSeconds(0) / reports) : "unknown";
   std::printf("hosts=%ld batch=%d reports_per_s=%.0f batch_ms_p50=%.2f batch_ms_p99=%.2f postgres_us_per_report=%s "
               "client_us_per_report=%.1f\n",
-              static_cast<long>(hosts), batch_size, reports / elapsed, Percentile(batch_ms, 0.5), Percentile(batch_ms, 0.99), pg_us.c_str(),
+              static_cast<long>(hosts), batch_size, reports / elapsed, Percentile(batch_ms, 0.5),
+              Percentile(batch_ms, 0.99), pg_us.c_str(),
               1e6 * cpu.CpuSeconds(-1) / reports);
   return 0;
 }

@@ -20,6 +20,12 @@ prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const std:
   return prometheus::BuildGauge().Name(name).Help(help).Register(r);
 }
 
+// Brings a counter mirroring another component's own count up to `total`.
+void RaiseTo(prometheus::Counter& counter, int64_t total) {
+  const double delta = static_cast<double>(total) - counter.Value();
+  if (delta > 0) counter.Increment(delta);
+}
+
 }  // namespace
 
 FleetMetrics::FleetMetrics(std::string version, std::string revision)
@@ -149,15 +155,9 @@ void FleetMetrics::CountRpc(const std::string& method, int grpc_code) { RpcCount
 
 void FleetMetrics::CountRefreshError() { refresh_errors_.Increment(); }
 
-void FleetMetrics::SetDatabaseRetries(int64_t total) {
-  const double delta = static_cast<double>(total) - db_retries_.Value();
-  if (delta > 0) db_retries_.Increment(delta);
-}
+void FleetMetrics::SetDatabaseRetries(int64_t total) { RaiseTo(db_retries_, total); }
 
-void FleetMetrics::SetDatabaseWatchdogCloses(int64_t total) {
-  const double delta = static_cast<double>(total) - db_watchdog_closes_.Value();
-  if (delta > 0) db_watchdog_closes_.Increment(delta);
-}
+void FleetMetrics::SetDatabaseWatchdogCloses(int64_t total) { RaiseTo(db_watchdog_closes_, total); }
 
 void FleetMetrics::SetDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }
 
