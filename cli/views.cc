@@ -47,7 +47,10 @@ std::string RenderChannel(const v1::Channel& c, absl::Time now) {
   KeyValues kv;
   kv.Add("Channel", ChannelId(c.name()));
   if (c.target_version().empty()) {
-    kv.Add("Target", "none (updaters keep what they run)");
+    kv.Add("Target", c.last_target_version().empty()
+                         ? std::string("none (updaters keep what they run)")
+                         : absl::StrCat("none (updaters keep what they run; last target ", c.last_target_version(),
+                                        ", a lower one is a roll-back)"));
   } else {
     std::string target = absl::StrCat(c.target_version(), "  (set ", FormatTime(c.target_update_time()), ")");
     if (c.target_allows_downgrade()) absl::StrAppend(&target, "\nroll-back: updaters may downgrade to it");

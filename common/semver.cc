@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -24,7 +25,7 @@ bool IsIdentifierChar(char c) {
 
 absl::Status Bad(absl::string_view text, absl::string_view why) {
   return absl::InvalidArgumentError(
-      absl::StrCat("invalid version \"", text, "\": ", why,
+      absl::StrCat("invalid version \"", absl::CHexEscape(text), "\": ", why,
                    " (expected strict semver such as 1.2.3 or v1.2.3-rc.1)"));
 }
 
@@ -42,7 +43,7 @@ absl::StatusOr<Semver> Semver::Parse(absl::string_view text) {
   if (text.empty()) return Bad(text, "empty");
   if (text.size() > kMaxLength) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "invalid version \"", text.substr(0, 32), "...\": longer than ", kMaxLength, " characters"));
+        "invalid version \"", absl::CHexEscape(text.substr(0, 32)), "...\": longer than ", kMaxLength, " characters"));
   }
   absl::string_view rest = text;
   if (rest[0] == 'v') rest.remove_prefix(1);

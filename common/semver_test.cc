@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_testing.h"
 
@@ -83,7 +84,7 @@ class SemverRejectsTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(SemverRejectsTest, RejectsAndQuotesTheInput) {
   absl::StatusOr<Semver> v = Semver::Parse(GetParam());
   EXPECT_TRUE(IsError(v.status(), absl::StatusCode::kInvalidArgument,
-                      {absl::StrCat("\"", GetParam(), "\"")}));
+                      {absl::StrCat("\"", absl::CHexEscape(GetParam()), "\"")}));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -161,6 +162,13 @@ TEST(SemverCompareTest, MajorOutranksMinorOutranksPatch) {
   EXPECT_LT(MustParse("1.99.99"), MustParse("2.0.0"));
   EXPECT_LT(MustParse("1.1.99"), MustParse("1.2.0"));
   EXPECT_LT(MustParse("1.0.0"), MustParse("1.0.1-alpha"));
+}
+
+TEST(SemverParseTest, ErrorsEscapeWhatTheyQuote) {
+  // A terminal escape sequence in a bad version must not reach an operator's terminal as one.
+  absl::Status s = Semver::Parse("15.1.0\x1b[31m").status();
+  EXPECT_TRUE(IsError(s, absl::StatusCode::kInvalidArgument, {"\"15.1.0\\x1b[31m\""})) << s;
+  EXPECT_EQ(std::string(s.message()).find('\x1b'), std::string::npos) << s;
 }
 
 TEST(SemverCompareTest, NumericIdentifiersRankBelowAlphanumeric) {

@@ -116,16 +116,7 @@ grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext*, const v1::S
 
 grpc::Status OperatorService::SetCritical(grpc::ServerContext*, const v1::SetCriticalRequest* req, v1::Channel* out) {
   return Done("SetCritical", [&]() -> absl::Status {
-    if (req->reason().size() > kMaxReasonLength) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("reason is ", req->reason().size(), " bytes long; at most ", kMaxReasonLength));
-    }
-    for (unsigned char ch : req->reason()) {
-      if (ch < 0x20) {
-        return absl::InvalidArgumentError(absl::StrCat("reason \"", absl::CHexEscape(req->reason()),
-                                                       "\" holds control characters; use plain text"));
-      }
-    }
+    if (absl::Status s = ValidateSingleLine("reason", req->reason(), kMaxReasonLength); !s.ok()) return s;
     return Mutate(
         req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {

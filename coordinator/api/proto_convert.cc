@@ -30,10 +30,19 @@ bool IsHostIdChar(char c) {
          c == '_' || c == ':' || c == '@';
 }
 
-absl::Status CheckPrintable(absl::string_view field, absl::string_view value, size_t max_len) {
+enum class Lines { kOne, kMany };
+
+// Text for people: no control characters (nor DEL); a multi-line field may
+// hold newlines and tabs.
+absl::Status CheckPrintable(absl::string_view field, absl::string_view value, size_t max_len, Lines lines) {
   if (value.size() > max_len) return Invalid(field, value, absl::StrCat("longer than ", max_len, " bytes"));
   for (unsigned char c : value) {
-    if (c < 0x20 && c != '\n' && c != '\t') return Invalid(field, value, "contains control characters");
+    const bool allowed_space = lines == Lines::kMany && (c == '\n' || c == '\t');
+    if ((c < 0x20 && !allowed_space) || c == 0x7f) {
+      return Invalid(field, value,
+                     lines == Lines::kOne ? "holds control characters (a single line of plain text is expected)"
+                                          : "holds control characters other than newlines and tabs");
+    }
   }
   return absl::OkStatus();
 }
@@ -82,6 +91,22 @@ absl::Status ValidateChannelId(absl::string_view field, absl::string_view id) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateGroup(absl::string_view field, absl::string_view group) {
+  if (group.size() > kMaxGroupLength) {
+    return Invalid(field, group, absl::StrCat("longer than ", kMaxGroupLength, " characters"));
+  }
+  for (char c : group) {
+    if (!IsLowerIdChar(c) && !(c >= 'A' && c <= 'Z')) {
+      return Invalid(field, group, "a group holds only letters, digits and \"-._\"");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSingleLine(absl::string_view field, absl::string_view value, size_t max_len) {
+  return CheckPrintable(field, value, max_len, Lines::kOne);
+}
+
 absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id) {
   if (host_id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   if (host_id.size() > kMaxHostIdLength) {
@@ -120,14 +145,7 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
   absl::StatusOr<std::string> channel = ParseChannelName("channel", req.channel());
   if (!channel.ok()) return channel.status();
   r.channel = *std::move(channel);
-  if (req.group().size() > kMaxGroupLength) {
-    return Invalid("group", req.group(), absl::StrCat("longer than ", kMaxGroupLength, " characters"));
-  }
-  for (char c : req.group()) {
-    if (!IsLowerIdChar(c) && !(c >= 'A' && c <= 'Z')) {
-      return Invalid("group", req.group(), "a group holds only letters, digits and \"-._\"");
-    }
-  }
+  if (absl::Status s = ValidateGroup("group", req.group()); !s.ok()) return s;
   r.group = req.group();
   absl::StatusOr<Semver> version = ParseVersionField("current_version", req.current_version());
   if (!version.ok()) return version.status();
@@ -139,7 +157,7 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
       return absl::InvalidArgumentError(absl::StrCat("health ", static_cast<int>(req.health()),
                                                      " is not HEALTH_HEALTHY (1) or HEALTH_UNHEALTHY (2)"));
   }
-  if (absl::Status s = CheckPrintable("updater_version", req.updater_version(), kMaxUpdaterVersionLength); !s.ok()) {
+  if (absl::Status s = CheckPrintable("updater_version", req.updater_version(), kMaxUpdaterVersionLength, Lines::kOne); !s.ok()) {
     return s;
   }
   r.updater_version = req.updater_version();
@@ -172,7 +190,7 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
         return absl::InvalidArgumentError(absl::StrCat(prefix, "result ", static_cast<int>(in.result()),
                                                        " is not SUCCEEDED (1), FAILED (2) or ROLLED_BACK (3)"));
     }
-    if (absl::Status s = CheckPrintable(prefix + "error", in.error(), kMaxErrorLength); !s.ok()) return s;
+    if (absl::Status s = CheckPrintable(prefix + "error", in.error(), kMaxErrorLength, Lines::kMany); !s.ok()) return s;
     o.error = in.error();
     absl::StatusOr<absl::Time> start = RequiredTime(prefix + "start_time", in.start_time(), in.has_start_time(), now);
     if (!start.ok()) return start.status();
@@ -280,6 +298,7 @@ void ChannelToProto(const rollout::Channel& c, v1::Channel* out) {
   TimeToProto(c.created_at, out->mutable_create_time());
   TimeToProto(c.updated_at, out->mutable_update_time());
   out->set_generation(c.generation);
+  out->set_last_target_version(c.last_target_version.value_or(""));
 }
 
 void TargetToProto(const rollout::Channel& c, absl::Time now, v1::GetTargetResponse* out) {

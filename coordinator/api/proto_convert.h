@@ -46,6 +46,10 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 absl::Status ValidateChannelId(absl::string_view field, absl::string_view id);
 absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id);
+// A rollout group: at most kMaxGroupLength letters, digits and "-._"; may be empty.
+absl::Status ValidateGroup(absl::string_view field, absl::string_view group);
+// One line of plain text of at most max_len bytes: no control characters, no DEL.
+absl::Status ValidateSingleLine(absl::string_view field, absl::string_view value, size_t max_len);
 // "channels/{id}" -> id.
 absl::StatusOr<std::string> ParseChannelName(absl::string_view field, absl::string_view name);
 std::string ChannelName(absl::string_view id);

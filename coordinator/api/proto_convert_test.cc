@@ -159,6 +159,30 @@ TEST(ReportFromProtoTest, RejectsBadUpdaterVersion) {
   EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"updater_version"}));
   req.set_updater_version("0.1\x1b[31m");
   EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"updater_version", "control"}));
+  // One line: no newline, tab or DEL either (an error text may hold the first two).
+  for (const char* bad : {"0.1\nx", "0.1\tx", "0.1\x7f"}) {
+    req.set_updater_version(bad);
+    EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"updater_version", "single line"})) << bad;
+  }
+}
+
+TEST(ReportFromProtoTest, RejectsDelInAnOutcomeError) {
+  v1::ReportStatusRequest req = GoodReport();
+  req.mutable_outcomes(0)->set_error("failed\x7f");
+  EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"outcomes[0].error", "\\x7f"}));
+}
+
+TEST(ValidateTest, GroupAndSingleLine) {
+  EXPECT_TRUE(ValidateGroup("group", "").ok());
+  EXPECT_TRUE(ValidateGroup("group", "Canary-1.eu_west").ok());
+  EXPECT_TRUE(IsError(ValidateGroup("group", "a b"), absl::StatusCode::kInvalidArgument, {"group \"a b\""}));
+  EXPECT_TRUE(IsError(ValidateGroup("group", std::string(kMaxGroupLength + 1, 'g')),
+                      absl::StatusCode::kInvalidArgument, {"group", "longer than"}));
+  EXPECT_TRUE(ValidateSingleLine("reason", "CVE-2026-1234: patch now", 64).ok());
+  EXPECT_TRUE(IsError(ValidateSingleLine("reason", "two\nlines", 64), absl::StatusCode::kInvalidArgument,
+                      {"reason \"two\\nlines\""}));
+  EXPECT_TRUE(IsError(ValidateSingleLine("reason", std::string(65, 'r'), 64), absl::StatusCode::kInvalidArgument,
+                      {"reason", "longer than 64"}));
 }
 
 TEST(ReportFromProtoTest, RejectsNonPositiveSequence) {

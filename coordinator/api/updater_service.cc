@@ -14,6 +14,7 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
     if (!request->host_id().empty()) {
       if (absl::Status s = ValidateHostId("host_id", request->host_id()); !s.ok()) return s;
     }
+    if (absl::Status s = ValidateGroup("group", request->group()); !s.ok()) return s;
     absl::StatusOr<rollout::Channel> channel = channels_->Get(*id);
     if (!channel.ok()) return channel.status();
     TargetToProto(*channel, clock_->Now(), response);

@@ -31,17 +31,23 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
 
   const std::string new_value = target->ToString();
   if (channel.target_version == new_value) return absl::OkStatus();
+  // Compared with the current target or, when it was cleared, the last one:
+  // clearing and then setting a lower target is a roll-back too.
+  const std::optional<std::string>& reference =
+      channel.target_version.has_value() ? channel.target_version : channel.last_target_version;
   bool downgrade = false;
-  if (channel.target_version.has_value()) {
-    absl::StatusOr<Semver> current = Semver::Parse(*channel.target_version);
-    downgrade = current.ok() && *target < *current;
+  if (reference.has_value()) {
+    absl::StatusOr<Semver> previous = Semver::Parse(*reference);
+    downgrade = previous.ok() && *target < *previous;
     if (downgrade && !allow_downgrade) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "target version ", new_value, " is below the current target ", *channel.target_version,
+          "target version ", new_value, " is below the ",
+          channel.target_version.has_value() ? "current target " : "last target (since cleared) ", *reference,
           " of channel \"", channel.id, "\": pass allow_downgrade to roll back on purpose"));
     }
   }
   channel.target_version = new_value;
+  channel.last_target_version = new_value;
   channel.target_allows_downgrade = downgrade;
   changes.push_back({.field = "target_version",
                      .old_value = old_value,

@@ -41,6 +41,7 @@ class ChannelRulesTest : public ::testing::Test {
   // Refusals must leave the channel exactly as it was.
   void ExpectUnchanged(const Channel& before) {
     EXPECT_EQ(channel_.target_version, before.target_version);
+    EXPECT_EQ(channel_.last_target_version, before.last_target_version);
     EXPECT_EQ(channel_.target_allows_downgrade, before.target_allows_downgrade);
     EXPECT_EQ(channel_.control_plane_version, before.control_plane_version);
     EXPECT_EQ(channel_.critical, before.critical);
@@ -107,6 +108,35 @@ TEST_F(ChannelRulesTest, DowngradeRefusedWithoutAllowDowngrade) {
   s = SetTarget(channel_, V("15.1.0-rc.1"), false, changes_);
   EXPECT_TRUE(IsError(s, absl::StatusCode::kFailedPrecondition, {"15.1.0-rc.1", "15.1.0"}));
   ExpectUnchanged(before);
+}
+
+TEST_F(ChannelRulesTest, ClearingTheTargetDoesNotOpenAWayToRollBack) {
+  StartAt("15.1.0");
+  channel_.last_target_version = "15.1.0";
+  ASSERT_TRUE(SetTarget(channel_, std::nullopt, false, changes_).ok());
+  EXPECT_FALSE(channel_.target_version.has_value());
+  EXPECT_EQ(channel_.last_target_version, "15.1.0");
+  changes_.clear();
+  const Channel before = channel_;
+  absl::Status s = SetTarget(channel_, V("15.0.0"), false, changes_);
+  EXPECT_TRUE(IsError(s, absl::StatusCode::kFailedPrecondition, {"15.0.0", "last target", "15.1.0", "allow_downgrade"}));
+  ExpectUnchanged(before);
+
+  ASSERT_TRUE(SetTarget(channel_, V("15.0.0"), true, changes_).ok());
+  EXPECT_TRUE(channel_.target_allows_downgrade);
+  EXPECT_EQ(channel_.last_target_version, "15.0.0");
+  EXPECT_EQ(changes_.back().old_value, "none");
+  EXPECT_EQ(changes_.back().new_value, "15.0.0 (downgrade)");
+}
+
+TEST_F(ChannelRulesTest, ATargetAtOrAboveTheLastOneAfterAClearIsNoRollBack) {
+  channel_.last_target_version = "15.1.0";
+  ASSERT_TRUE(SetTarget(channel_, V("15.1.0"), false, changes_).ok());
+  EXPECT_FALSE(channel_.target_allows_downgrade);
+  ASSERT_TRUE(SetTarget(channel_, std::nullopt, false, changes_).ok());
+  ASSERT_TRUE(SetTarget(channel_, V("15.2.0"), false, changes_).ok());
+  EXPECT_FALSE(channel_.target_allows_downgrade);
+  EXPECT_EQ(channel_.last_target_version, "15.2.0");
 }
 
 TEST_F(ChannelRulesTest, DowngradeAllowedWhenAsked) {

@@ -51,6 +51,9 @@ struct AgentState {
 struct Channel {
   std::string id;
   std::optional<std::string> target_version;
+  // The most recent target, kept when the target is cleared: a new target
+  // below it is a roll-back even if the channel had no target in between.
+  std::optional<std::string> last_target_version;
   bool target_allows_downgrade = false;
   std::optional<absl::Time> target_updated_at;
   int64_t target_epoch = 0;

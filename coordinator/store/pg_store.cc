@@ -30,7 +30,7 @@ const std::string& ChannelColumns() {
       "name, target_version, target_allows_downgrade, ", Micros("target_updated_at"),
       ", target_epoch, critical, critical_reason, ", Micros("critical_updated_at"),
       ", control_plane_version, maintenance_windows, poll_interval_ms, ", Micros("created_at"), ", ",
-      Micros("updated_at"), ", generation"));
+      Micros("updated_at"), ", generation, last_target_version"));
   return *cols;
 }
 
@@ -59,6 +59,7 @@ absl::StatusOr<Channel> ChannelFromRow(const pqxx::row& r) {
   c.created_at = store::FromUnixMicros(r[11].as<int64_t>());
   c.updated_at = store::FromUnixMicros(r[12].as<int64_t>());
   c.generation = r[13].as<int64_t>();
+  if (!r[14].is_null()) c.last_target_version = r[14].as<std::string>();
   return c;
 }
 
@@ -377,6 +378,7 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
     pqxx::result r = tx.exec_params(
         absl::StrCat(
             "UPDATE channels SET target_version = NULLIF($2, ''), target_allows_downgrade = $3, "
+            "last_target_version = COALESCE(NULLIF($2, ''), last_target_version), "
             "target_updated_at = CASE WHEN $4 THEN now() ELSE target_updated_at END, "
             "target_epoch = target_epoch + CASE WHEN $4 THEN 1 ELSE 0 END, "
             "critical_updated_at = CASE WHEN critical IS DISTINCT FROM $5 THEN now() ELSE critical_updated_at END, "
@@ -408,6 +410,10 @@ absl::StatusOr<std::vector<ChannelChange>> PgStore::ListChannelChanges(const std
                          " FROM channel_changes WHERE channel = $1 AND ($2::bigint = 0 OR id < $2::bigint) "
                          "ORDER BY id DESC LIMIT $3"),
             id, before_id, limit);
+        // A deleted channel's history stays readable; a name never used is an error.
+        if (r.empty() && before_id == 0 && tx.exec_params("SELECT 1 FROM channels WHERE name = $1", id).empty()) {
+          return ChannelNotFound(id);
+        }
         for (const pqxx::row& row : r) {
           out.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<std::string>(),
                          row[3].as<std::string>(), row[4].as<std::string>(), row[5].as<std::string>(),
@@ -537,6 +543,10 @@ absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& fi
   return pool_.Run<std::vector<AgentView>>(
       "listing agents", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<AgentView>> {
         pqxx::read_transaction tx(c);
+        if (!filter.channel.empty() &&
+            tx.exec_params("SELECT 1 FROM channels WHERE name = $1", filter.channel).empty()) {
+          return ChannelNotFound(filter.channel);
+        }
         // Out-of-policy is a property of (channel, version): find those pairs
         // from the counters, then list their agents.
         std::vector<std::string> bad_channels, bad_versions;

@@ -9,9 +9,11 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/api/proto_convert.h"
 #include "coordinator/server.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
@@ -108,6 +110,16 @@ class ApiTest : public ::testing::Test {
     v1::RolloutStatus out;
     grpc::ClientContext ctx;
     grpc::Status s = ops_->GetRolloutStatus(&ctx, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  v1::Channel GetChannel(const std::string& id) {
+    v1::GetChannelRequest req;
+    req.set_name("channels/" + id);
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->GetChannel(&ctx, req, &out);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return out;
   }
@@ -292,6 +304,17 @@ TEST_F(ApiTest, DowngradeNeedsExplicitFlag) {
 
   ASSERT_TRUE(SetTarget("prod", "none").ok());
   EXPECT_EQ(Target("prod").target_version(), "");
+
+  // Clearing the target is no way around the flag: the last target counts.
+  grpc::Status after_clear = SetTarget("prod", "15.1.0");
+  EXPECT_EQ(after_clear.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << after_clear.error_message();
+  EXPECT_TRUE(absl::StrContains(after_clear.error_message(), "15.2.0")) << after_clear.error_message();
+  EXPECT_EQ(Target("prod").target_version(), "");
+  v1::Channel ch = GetChannel("prod");
+  EXPECT_EQ(ch.last_target_version(), "15.2.0");
+  ASSERT_TRUE(SetTarget("prod", "15.1.0", true).ok());
+  EXPECT_TRUE(Target("prod").downgrade_allowed());
+  EXPECT_EQ(GetChannel("prod").last_target_version(), "15.1.0");
 }
 
 TEST_F(ApiTest, SetTargetRejectsBadVersions) {
@@ -419,6 +442,189 @@ TEST_F(ApiTest, ChannelChangesAreRecorded) {
   EXPECT_EQ(resp.changes(0).old_value(), "15.0.0");
   EXPECT_EQ(resp.changes(0).new_value(), "15.1.0");
   EXPECT_EQ(resp.changes(1).field(), "created");
+}
+
+TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  const std::string ghost = "channels/ghost";
+  auto expect_not_found = [](const char* rpc, const grpc::Status& s) {
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << rpc << ": " << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "\"ghost\"")) << rpc << ": " << s.error_message();
+  };
+  v1::Channel ch;
+  {
+    v1::GetChannelRequest r;
+    r.set_name(ghost);
+    grpc::ClientContext ctx;
+    expect_not_found("GetChannel", ops_->GetChannel(&ctx, r, &ch));
+  }
+  {
+    v1::DeleteChannelRequest r;
+    r.set_name(ghost);
+    v1::DeleteChannelResponse out;
+    grpc::ClientContext ctx;
+    expect_not_found("DeleteChannel", ops_->DeleteChannel(&ctx, r, &out));
+  }
+  expect_not_found("SetTargetVersion", SetTarget("ghost", "15.2.0"));
+  {
+    v1::SetCriticalRequest r;
+    r.set_name(ghost);
+    r.set_critical(true);
+    r.set_reason("CVE");
+    grpc::ClientContext ctx;
+    expect_not_found("SetCritical", ops_->SetCritical(&ctx, r, &ch));
+  }
+  {
+    v1::SetControlPlaneVersionRequest r;
+    r.set_name(ghost);
+    r.set_version("15.2.0");
+    grpc::ClientContext ctx;
+    expect_not_found("SetControlPlaneVersion", ops_->SetControlPlaneVersion(&ctx, r, &ch));
+  }
+  {
+    v1::SetMaintenanceWindowsRequest r;
+    r.set_name(ghost);
+    grpc::ClientContext ctx;
+    expect_not_found("SetMaintenanceWindows", ops_->SetMaintenanceWindows(&ctx, r, &ch));
+  }
+  {
+    v1::GetRolloutStatusRequest r;
+    r.set_name(ghost);
+    v1::RolloutStatus out;
+    grpc::ClientContext ctx;
+    expect_not_found("GetRolloutStatus", ops_->GetRolloutStatus(&ctx, r, &out));
+  }
+  {
+    v1::ListAgentsRequest r;
+    r.set_channel(ghost);
+    v1::ListAgentsResponse out;
+    grpc::ClientContext ctx;
+    expect_not_found("ListAgents", ops_->ListAgents(&ctx, r, &out));
+  }
+  {
+    v1::ListChannelChangesRequest r;
+    r.set_name(ghost);
+    v1::ListChannelChangesResponse out;
+    grpc::ClientContext ctx;
+    expect_not_found("ListChannelChanges", ops_->ListChannelChanges(&ctx, r, &out));
+  }
+  {
+    v1::GetTargetRequest r;
+    r.set_channel(ghost);
+    v1::GetTargetResponse out;
+    grpc::ClientContext ctx;
+    expect_not_found("GetTarget", updater_->GetTarget(&ctx, r, &out));
+  }
+  // Nothing was created on the way.
+  EXPECT_EQ(CountRows("channels"), 1);
+
+  // A deleted channel's history stays readable; its agents' list is gone with it.
+  v1::DeleteChannelRequest del;
+  del.set_name("channels/prod");
+  v1::DeleteChannelResponse del_out;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->DeleteChannel(&ctx, del, &del_out).ok());
+  }
+  v1::ListChannelChangesRequest hist;
+  hist.set_name("channels/prod");
+  v1::ListChannelChangesResponse changes;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->ListChannelChanges(&ctx, hist, &changes);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_GE(changes.changes_size(), 2);
+  EXPECT_EQ(changes.changes(0).field(), "deleted");
+}
+
+TEST_F(ApiTest, OperatorAndUpdaterInputIsBounded) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  const int64_t changes_before = CountRows("channel_changes");
+  v1::SetCriticalRequest crit;
+  crit.set_name("channels/prod");
+  crit.set_critical(true);
+  v1::Channel ch;
+  for (const std::string& bad : {std::string(api::kMaxReasonLength + 1, 'r'), std::string("line one\nline two"),
+                                 std::string("bell\x07"), std::string("del\x7f")}) {
+    crit.set_reason(bad);
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->SetCritical(&ctx, crit, &ch);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << absl::CHexEscape(bad);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "reason")) << s.error_message();
+  }
+  EXPECT_FALSE(Target("prod").critical());
+  EXPECT_EQ(CountRows("channel_changes"), changes_before);
+
+  // GetTarget's group follows the same rule as a report's.
+  for (const std::string& bad : {std::string(api::kMaxGroupLength + 1, 'g'), std::string("web tier"), std::string("a\x01")}) {
+    v1::GetTargetRequest r;
+    r.set_channel("channels/prod");
+    r.set_group(bad);
+    v1::GetTargetResponse out;
+    grpc::ClientContext ctx;
+    grpc::Status s = updater_->GetTarget(&ctx, r, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << absl::CHexEscape(bad);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "group")) << s.error_message();
+  }
+  {
+    v1::GetTargetRequest r;
+    r.set_channel("channels/prod");
+    r.set_group("canary");
+    v1::GetTargetResponse out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(updater_->GetTarget(&ctx, r, &out).ok());
+  }
+
+  // ListAgents filters name what is wrong.
+  v1::ListAgentsRequest list;
+  v1::ListAgentsResponse agents;
+  list.set_version("15.x");
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->ListAgents(&ctx, list, &agents);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "version")) << s.error_message();
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "15.x")) << s.error_message();
+  }
+  list.clear_version();
+  list.set_health(static_cast<v1::Health>(9));
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->ListAgents(&ctx, list, &agents);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "health 9")) << s.error_message();
+  }
+}
+
+TEST_F(ApiTest, ChannelChangesPageNewestFirst) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.0.0").ok());
+  for (const char* v : {"15.0.1", "15.0.2", "15.0.3", "15.0.4"}) ASSERT_TRUE(SetTarget("prod", v).ok());
+  v1::ListChannelChangesRequest req;
+  req.set_name("channels/prod");
+  req.set_page_size(2);
+  std::vector<std::string> seen;
+  for (int pages = 0;; ++pages) {
+    ASSERT_LT(pages, 10) << "paging does not end";
+    v1::ListChannelChangesResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->ListChannelChanges(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LE(resp.changes_size(), 2);
+    for (const v1::ChannelChange& c : resp.changes()) seen.push_back(c.field() + ":" + c.new_value());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"target_version:15.0.4", "target_version:15.0.3", "target_version:15.0.2",
+                                            "target_version:15.0.1", seen.back()}));
+  EXPECT_EQ(seen.back().substr(0, 8), "created:");
+
+  req.set_page_token("garbage!");
+  v1::ListChannelChangesResponse resp;
+  grpc::ClientContext ctx;
+  grpc::Status s = ops_->ListChannelChanges(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "page_token")) << s.error_message();
 }
 
 // --- Reports ---------------------------------------------------------------------

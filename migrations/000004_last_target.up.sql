@@ -1,0 +1,11 @@
+-- The most recent target of a channel, kept when the target is cleared, so
+-- that clearing a target and then setting a lower one still counts as a
+-- roll-back (and needs allow_downgrade).
+ALTER TABLE channels ADD COLUMN last_target_version text;
+UPDATE channels SET last_target_version = target_version WHERE target_version IS NOT NULL;
+-- Channels whose target is cleared now: the target the last clear replaced.
+UPDATE channels c SET last_target_version = (
+    SELECT old_value FROM channel_changes ch
+    WHERE ch.channel = c.name AND ch.field = 'target_version' AND ch.new_value = 'none' AND ch.old_value <> 'none'
+    ORDER BY ch.id DESC LIMIT 1)
+WHERE c.target_version IS NULL;
