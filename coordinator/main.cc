@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <type_traits>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -58,6 +60,18 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// "" when --name=value lies in [lo, hi]; otherwise the error naming both.
+template <typename T>
+std::string OutOfRange(absl::string_view name, T value, T lo, T hi) {
+  if (value >= lo && value <= hi) return "";
+  if constexpr (std::is_same_v<T, absl::Duration>) {
+    return absl::StrCat("--", name, "=", absl::FormatDuration(value), " must be between ", absl::FormatDuration(lo),
+                        " and ", absl::FormatDuration(hi));
+  } else {
+    return absl::StrCat("--", name, "=", value, " must be between ", lo, " and ", hi);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,27 +108,36 @@ int main(int argc, char** argv) {
   // Signals are taken by sigwait below, never by a handler in a random thread.
   const sigset_t signals = drover::BlockStopSignals();
 
+  // Every tunable is checked, none silently clamped: a value out of range
+  // is an operator's mistake worth a refusal that names it.
+  const int max_batch = absl::GetFlag(FLAGS_max_batch), max_queue = absl::GetFlag(FLAGS_max_queue),
+            max_message = absl::GetFlag(FLAGS_max_message_bytes);
   drover::CoordinatorConfig config;
   config.database_url = url;
   config.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.ingest_writers = absl::GetFlag(FLAGS_ingest_writers);
-  config.max_batch = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_batch)));
-  config.max_queue = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_max_queue)));
-  config.max_message_bytes = static_cast<size_t>(std::max(1024, absl::GetFlag(FLAGS_max_message_bytes)));
   config.fleet_refresh_interval = absl::GetFlag(FLAGS_fleet_refresh);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
   config.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
-  if (config.statement_timeout < absl::Milliseconds(100) || config.statement_timeout > absl::Hours(24)) {
-    return Fail(absl::StrCat("--db_statement_timeout=", absl::FormatDuration(config.statement_timeout),
-                             " must be between 100ms and 24h"));
+  for (const std::string& bad : {
+           OutOfRange("db_pool_size", config.pool_size, 1, 100),
+           OutOfRange("ingest_writers", config.ingest_writers, 1, 32),
+           OutOfRange("max_batch", max_batch, 1, 100000),
+           OutOfRange("max_queue", max_queue, 1, 100000000),
+           OutOfRange("max_message_bytes", max_message, 1024, 64 << 20),
+           OutOfRange("fleet_refresh", config.fleet_refresh_interval, absl::Milliseconds(100), absl::Hours(1)),
+           OutOfRange("shutdown_grace", config.shutdown_grace, absl::ZeroDuration(), absl::Hours(1)),
+           OutOfRange("startup_timeout", config.startup_timeout, absl::ZeroDuration(), absl::Hours(24)),
+           OutOfRange("db_statement_timeout", config.statement_timeout, absl::Milliseconds(100), absl::Hours(24)),
+       }) {
+    if (!bad.empty()) return Fail(bad);
   }
-  if (config.pool_size < 1 || config.ingest_writers < 1) {
-    return Fail(absl::StrCat("--db_pool_size (", config.pool_size, ") and --ingest_writers (", config.ingest_writers,
-                             ") must be at least 1"));
-  }
+  config.max_batch = static_cast<size_t>(max_batch);
+  config.max_queue = static_cast<size_t>(max_queue);
+  config.max_message_bytes = static_cast<size_t>(max_message);
 
   absl::StatusOr<std::unique_ptr<drover::CoordinatorServer>> server = drover::CoordinatorServer::Start(config);
   if (!server.ok()) return Fail(absl::StrCat("start-up failed: ", server.status().message()));

@@ -20,6 +20,9 @@ cleanup() {
   rm -rf "$PGDIR"
 }
 trap cleanup EXIT
+# A CI timeout or ^C still stops PostgreSQL: the EXIT trap runs on exit, not on a signal.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$ROOT/deploy/lib/pg.sh" init "$PGDIR"
 "$ROOT/deploy/lib/pg.sh" start "$PGDIR" "$PORT"

@@ -148,7 +148,10 @@ AgentView AgentFromRow(const pqxx::row& r) {
 //   - inserts unknown hosts (ON CONFLICT: a concurrent first report wins);
 //   - moves the counters by what it really applied, old row to new row, in
 //     its own counter shard;
-//   - records the applied reports' outcomes.
+//   - records the applied reports' outcomes, and counts them towards the
+//     current target when they reached for it or finished after it was set:
+//     a late outcome of the previous target (reported after a roll-back, say)
+//     counts towards the epoch before.
 // It returns one row per report it did not apply: (position, channel exists,
 // stored sequence or NULL).
 constexpr const char* kIngestStatement = "drover_ingest";
@@ -157,7 +160,8 @@ WITH t AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[])
     WITH ORDINALITY AS t(h, c, g, v, he, u, s, i)),
 ch AS (
-  SELECT name, target_epoch FROM channels WHERE name IN (SELECT c FROM t) ORDER BY name FOR KEY SHARE),
+  SELECT name, target_epoch, target_version, target_updated_at FROM channels WHERE name IN (SELECT c FROM t)
+  ORDER BY name FOR KEY SHARE),
 old AS (
   SELECT ctid, host_id, channel, current_version, health, sequence, last_seen FROM agents
   WHERE host_id = ANY($1::text[])),
@@ -206,7 +210,11 @@ events AS (
   FROM e JOIN applied a ON a.i = e.i JOIN t ON t.i = e.i),
 outcomes AS (
   INSERT INTO outcome_counts AS oc (channel, target_epoch, result, shard, outcomes)
-  SELECT a.channel, ch.target_epoch, e.r, pg_backend_pid() % 32, count(*)
+  SELECT a.channel,
+         CASE WHEN e.tv = ch.target_version OR ch.target_epoch = 0 OR ch.target_updated_at IS NULL
+                   OR 'epoch'::timestamptz + e.fi * interval '1 microsecond' >= ch.target_updated_at
+              THEN ch.target_epoch ELSE ch.target_epoch - 1 END,
+         e.r, pg_backend_pid() % 32, count(*)
   FROM e JOIN applied a ON a.i = e.i JOIN ch ON ch.name = a.channel
   GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
   ON CONFLICT (channel, target_epoch, result, shard) DO UPDATE SET outcomes = oc.outcomes + EXCLUDED.outcomes)

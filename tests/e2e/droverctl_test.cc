@@ -640,6 +640,10 @@ TEST_F(DroverctlTest, AgentsListFiltersAndPages) {
   }));
   CtlResult none = Run({"agents", "list", "--channel=pg", "--stale"});
   EXPECT_TRUE(absl::StrContains(none.out, "No agents match.")) << none.out;
+  // A channel that does not exist is an error, not an empty list.
+  CtlResult ghost = Run({"agents", "list", "--channel=ghost"});
+  EXPECT_EQ(ghost.code, kNotFound) << ghost.Describe();
+  EXPECT_TRUE(absl::StrContains(ghost.err, "\"ghost\"")) << ghost.err;
 
   // Bad values: checked locally, or rejected by the coordinator.
   CtlResult health = Run({"agents", "list", "--health=sick"});

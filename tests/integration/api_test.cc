@@ -630,7 +630,7 @@ TEST_F(ApiTest, ChannelChangesPageNewestFirst) {
 // --- Reports ---------------------------------------------------------------------
 
 TEST_F(ApiTest, ReportsAreIdempotentPerSequence) {
-  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.1.0").ok());
   v1::ReportStatusRequest r = Report("host-a", "prod", "15.1.0", 5);
   AddOutcome(&r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED);
   v1::ReportStatusResponse resp;
@@ -657,9 +657,10 @@ TEST_F(ApiTest, ReportsAreIdempotentPerSequence) {
   EXPECT_EQ(st.failed_since_target(), 0);
 
   // A newer one applies.
-  ASSERT_TRUE(Send(Report("host-a", "prod", "15.2.0", 6), &resp).ok());
+  ASSERT_TRUE(Send(Report("host-a", "prod", "15.1.0", 6, v1::HEALTH_UNHEALTHY), &resp).ok());
   EXPECT_EQ(resp.disposition(), v1::ReportStatusResponse::DISPOSITION_ACCEPTED);
   EXPECT_EQ(Status("prod").on_target(), 1);
+  EXPECT_EQ(Status("prod").unhealthy(), 1);
 
   absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
   ASSERT_TRUE(body.ok());

@@ -429,6 +429,22 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
                  absl::Seconds(30));
   EXPECT_EQ(endless.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(endless.output, "--db_statement_timeout=inf must be between")) << endless.output;
+  // No tunable is clamped in silence: each out-of-range value is refused by name.
+  for (const auto& [flag, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--max_batch=0", "--max_batch=0 must be between 1 and 100000"},
+           {"--max_queue=-5", "--max_queue=-5 must be between 1 and"},
+           {"--max_message_bytes=10", "--max_message_bytes=10 must be between 1024 and"},
+           {"--fleet_refresh=0s", "--fleet_refresh=0 must be between 100ms and 1h"},
+           {"--shutdown_grace=-1s", "--shutdown_grace=-1s must be between 0 and 1h"},
+           {"--startup_timeout=48h", "--startup_timeout=48h must be between 0 and 24h"},
+           {"--db_pool_size=0", "--db_pool_size=0 must be between 1 and 100"},
+           {"--ingest_writers=1000", "--ingest_writers=1000 must be between 1 and 32"},
+       }) {
+    CommandResult r =
+        RunCommand({coordinator, "--database=postgresql://drover@127.0.0.1:1/drover", flag}, absl::Seconds(30));
+    EXPECT_EQ(r.exit_code, 1) << flag << ": " << r.output;
+    EXPECT_TRUE(absl::StrContains(r.output, says)) << flag << ": " << r.output;
+  }
 
   CommandResult unknown = RunCommand({coordinator, "frobnicate"}, absl::Seconds(30));
   EXPECT_EQ(unknown.exit_code, 1);

@@ -177,10 +177,17 @@ TEST_F(PgStoreTest, CountersFollowVersionHealthAndChannelMoves) {
             "beta:0:3=1");
 }
 
-TEST_F(PgStoreTest, OutcomesCountUnderTheTargetEpochTheyArriveIn) {
+TEST_F(PgStoreTest, OutcomesCountTowardsTheTargetTheyReachedFor) {
+  // Target 15.2.0: a failed update to it counts since the target was set.
   rollout::AgentReport first = Report("h1", "prod", 1);
   first.outcomes.push_back(Outcome(rollout::UpdateResult::kFailed));
   Apply(*store_, {first});
+  absl::StatusOr<RolloutInputs> in = store_->GetRolloutInputs("prod");
+  ASSERT_TRUE(in.ok()) << in.status();
+  ASSERT_EQ(in->outcomes_since_target.size(), 1u);
+  EXPECT_EQ(in->outcomes_since_target[0].result, rollout::UpdateResult::kFailed);
+
+  // Rolled back to 15.1.0.
   ASSERT_TRUE(store_
                   ->UpdateChannel("prod",
                                   [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
@@ -190,16 +197,23 @@ TEST_F(PgStoreTest, OutcomesCountUnderTheTargetEpochTheyArriveIn) {
                                     return absl::OkStatus();
                                   })
                   .ok());
-  rollout::AgentReport second = Report("h1", "prod", 2);
-  second.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
-  second.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
-  Apply(*store_, {second});
-  absl::StatusOr<RolloutInputs> in = store_->GetRolloutInputs("prod");
+  // A late failure of the old target must not count against the new one;
+  // an update reaching the new target does.
+  rollout::AgentReport late = Report("h2", "prod", 1);
+  late.outcomes.push_back(Outcome(rollout::UpdateResult::kFailed));
+  rollout::AgentReport back = Report("h1", "prod", 2);
+  rollout::UpdateOutcome down = Outcome(rollout::UpdateResult::kSucceeded);
+  down.from_version = "15.2.0";
+  down.to_version = "15.1.0";
+  back.outcomes = {down, down};
+  Apply(*store_, {late, back});
+  in = store_->GetRolloutInputs("prod");
   ASSERT_TRUE(in.ok()) << in.status();
   ASSERT_EQ(in->outcomes_since_target.size(), 1u);
   EXPECT_EQ(in->outcomes_since_target[0].result, rollout::UpdateResult::kSucceeded);
   EXPECT_EQ(in->outcomes_since_target[0].outcomes, 2);
-  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events WHERE host_id = 'h1'"), "3");
+  // History keeps every outcome.
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events"), "4");
 }
 
 TEST_F(PgStoreTest, ReplicasRacingOnTheSameHostsKeepTheHighestSequenceAndExactCounters) {
