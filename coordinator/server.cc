@@ -31,7 +31,8 @@ absl::StatusOr<std::string> RunMigrations(const std::string& database_url, absl:
     absl::Status status;
     try {
       pqxx::connection conn(store::WithNetworkTimeouts(database_url));
-      absl::StatusOr<store::MigrateResult> r = store::MigrateUp(conn, *migrations);
+      absl::StatusOr<store::MigrateResult> r =
+          store::MigrateUp(conn, *migrations, std::max(deadline - absl::Now(), absl::Milliseconds(1)));
       if (r.ok()) return absl::StrCat("schema version ", r->from_version, " -> ", r->to_version);
       status = r.status();
     } catch (const std::exception& e) {

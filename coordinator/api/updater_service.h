@@ -1,5 +1,10 @@
 // gRPC transport of the updater API: targets from the channel cache, reports
 // through the group-commit batcher (answered once durably committed).
+//
+// Both methods take the encoded request and parse it themselves: gRPC 1.51
+// answers a request its own parser refuses (a string field that is not
+// UTF-8, say) with a bare UNIMPLEMENTED, which names nothing and counts
+// nowhere; here it is INVALID_ARGUMENT naming the field, counted as invalid.
 #pragma once
 
 #include "common/clock.h"
@@ -10,7 +15,10 @@
 
 namespace drover::api {
 
-class UpdaterService final : public ::drover::v1::UpdaterService::CallbackService {
+using UpdaterServiceBase = ::drover::v1::UpdaterService::WithRawCallbackMethod_GetTarget<
+    ::drover::v1::UpdaterService::WithRawCallbackMethod_ReportStatus<::drover::v1::UpdaterService::Service>>;
+
+class UpdaterService final : public UpdaterServiceBase {
  public:
   UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
                  const Clock* clock)
@@ -21,12 +29,10 @@ class UpdaterService final : public ::drover::v1::UpdaterService::CallbackServic
         get_target_rpcs_(metrics->RpcCountersFor("GetTarget")),
         report_rpcs_(metrics->RpcCountersFor("ReportStatus")) {}
 
-  grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context,
-                                      const ::drover::v1::GetTargetRequest* request,
-                                      ::drover::v1::GetTargetResponse* response) override;
-  grpc::ServerUnaryReactor* ReportStatus(grpc::CallbackServerContext* context,
-                                         const ::drover::v1::ReportStatusRequest* request,
-                                         ::drover::v1::ReportStatusResponse* response) override;
+  grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ReportStatus(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
 
  private:
   store::ChannelCache* const channels_;

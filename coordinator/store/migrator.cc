@@ -1,5 +1,6 @@
 #include "coordinator/store/migrator.h"
 
+#include <algorithm>
 #include <map>
 #include <regex>
 
@@ -11,7 +12,6 @@ namespace drover::store {
 namespace {
 
 // Any constant works as long as every replica uses the same one.
-constexpr int64_t kMigrationLockId = 0x64726f766572;  // "drover"
 
 }  // namespace
 
@@ -88,12 +88,49 @@ absl::StatusOr<int64_t> SchemaVersion(pqxx::connection& conn) {
   }
 }
 
-absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vector<Migration>& migrations) {
+absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vector<Migration>& migrations,
+                                        absl::Duration lock_wait) {
   MigrateResult result;
   try {
+    bool locked = false;
     {
       pqxx::nontransaction lock(conn);
-      lock.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockId);
+      // PostgreSQL's lock_timeout bounds an advisory lock's wait too.
+      const bool bounded = lock_wait != absl::InfiniteDuration();
+      if (bounded) {
+        lock.exec(absl::StrCat("SET lock_timeout = ", std::max<int64_t>(1, absl::ToInt64Milliseconds(lock_wait))));
+      }
+      try {
+        lock.exec_params("SELECT pg_advisory_lock($1)", kMigrationLockId);
+        locked = true;
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() != "55P03") throw;  // lock_not_available: handled below
+      }
+    }
+    if (!locked) {
+      pqxx::nontransaction tx(conn);
+      pqxx::result holder = tx.exec_params(
+          "SELECT l.pid, coalesce(host(a.client_addr), 'local'), coalesce(a.application_name, ''), "
+          "coalesce(a.state, ''), coalesce(extract(epoch FROM now() - a.xact_start)::bigint, -1) "
+          "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+          "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+          "AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
+          kMigrationLockId);
+      std::string who = "another session";
+      if (!holder.empty()) {
+        who = absl::StrCat("PostgreSQL backend ", holder[0][0].as<std::string>(), " (client ",
+                           holder[0][1].as<std::string>(),
+                           holder[0][2].as<std::string>().empty() ? "" : ", " + holder[0][2].as<std::string>(),
+                           ", ", holder[0][3].as<std::string>(), ")");
+      }
+      return absl::DeadlineExceededError(absl::StrCat(
+          who, " has held the schema migration lock for more than ", absl::FormatDuration(lock_wait),
+          ": another coordinator is migrating, or is stuck doing so; wait for it, or end that session "
+          "(SELECT pg_terminate_backend(pid))"));
+    }
+    {
+      pqxx::nontransaction tx(conn);
+      tx.exec("SET lock_timeout = 0");
     }
     struct Unlock {
       pqxx::connection& conn;

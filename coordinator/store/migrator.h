@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace drover::store {
 
@@ -37,9 +38,15 @@ struct MigrateResult {
   int applied = 0;
 };
 
+// The advisory lock migrations run under, so replicas starting together take turns.
+inline constexpr int64_t kMigrationLockId = 0x64726f766572;  // "drover"
+
 // Brings the schema up to the newest migration. FailedPrecondition when the
-// database is marked dirty or is newer than every migration we know.
-absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vector<Migration>& migrations);
+// database is marked dirty or is newer than every migration we know;
+// DeadlineExceeded, naming the holder, when another session keeps the
+// migration lock for longer than `lock_wait`.
+absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vector<Migration>& migrations,
+                                        absl::Duration lock_wait = absl::InfiniteDuration());
 
 // Current schema version (0 when none).
 absl::StatusOr<int64_t> SchemaVersion(pqxx::connection& conn);

@@ -740,6 +740,60 @@ TEST_F(ApiTest, OversizedMessageIsResourceExhausted) {
   EXPECT_EQ(CountRows("agents"), 0);
 }
 
+TEST_F(ApiTest, TextThatIsNotUtf8IsInvalidArgumentNamingTheField) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  grpc::GenericStub generic(channel_);
+  // Sends raw bytes as a request, the way a client in a language that does
+  // not check UTF-8 might.
+  auto call = [&](const std::string& method, const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1), response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    generic.UnaryCall(&ctx, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      status = std::move(s);
+      done = true;
+      cv.notify_all();
+    });
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done; });
+    return status;
+  };
+  v1::ReportStatusRequest bad = Report("h1", "prod", "15.1.0", 1);
+  AddOutcome(&bad, "15.1.0", "15.2.0", v1::UPDATE_RESULT_FAILED, "boom \xff\xfe");
+  grpc::Status s = call("/drover.v1.UpdaterService/ReportStatus", bad.SerializeAsString());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "outcomes[0].error \"boom \\xff\\xfe\": not valid UTF-8"))
+      << s.error_message();
+
+  v1::GetTargetRequest target;
+  target.set_channel("channels/prod\xc3");
+  s = call("/drover.v1.UpdaterService/GetTarget", target.SerializeAsString());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "channel \"channels/prod\\xc3\"")) << s.error_message();
+
+  // Bytes that are no message at all.
+  s = call("/drover.v1.UpdaterService/ReportStatus", std::string("\x0a\x7f", 2));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "not a valid drover.v1.ReportStatusRequest")) << s.error_message();
+
+  EXPECT_EQ(CountRows("agents"), 0);
+  EXPECT_EQ(CountRows("update_events"), 0);
+  absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"invalid\"}"), 2);
+
+  // The same raw path serves good requests.
+  s = call("/drover.v1.UpdaterService/ReportStatus", Report("h1", "prod", "15.1.0", 1).SerializeAsString());
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(CountRows("agents"), 1);
+}
+
 // --- Rollout status and listing ---------------------------------------------------
 
 TEST_F(ApiTest, RolloutStatusCountsTheFleet) {

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/store/migrator.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
 #include "tests/support/test_env.h"
@@ -83,9 +85,15 @@ class Load {
     std::lock_guard<std::mutex> lock(mu_);
     return acked_outcomes_;
   }
+  // Distinct failure messages, by status code.
+  std::map<int, std::set<std::string>> messages() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return messages_;
+  }
   void ClearCodes() {
     std::lock_guard<std::mutex> lock(mu_);
     codes_.clear();
+    messages_.clear();
   }
 
  private:
@@ -129,6 +137,7 @@ class Load {
         ++acked_count_;
       } else {
         ++codes_[s.error_code()];
+        if (messages_[s.error_code()].size() < 20) messages_[s.error_code()].insert(s.error_message());
         ++failed_count_;
         // An updater retries the same report (same sequence) later.
         --seq[h];
@@ -143,6 +152,7 @@ class Load {
   std::map<std::string, int64_t> acked_seq_;
   std::vector<std::pair<std::string, int64_t>> acked_outcomes_;
   std::map<int, int64_t> codes_;
+  std::map<int, std::set<std::string>> messages_;
   std::vector<std::thread> threads_;
 };
 
@@ -214,7 +224,8 @@ TEST(ResilienceTest, SigtermCommitsInFlightReportsAndExitsZero) {
   absl::StatusOr<std::unique_ptr<CoordinatorProcess>> proc = CoordinatorProcess::Start(db);
   ASSERT_TRUE(proc.ok()) << proc.status();
   CreateChannel((*proc)->grpc_address(), "load");
-  Load load((*proc)->grpc_address(), 8, 50);
+  constexpr int kLoadThreads = 8;
+  Load load((*proc)->grpc_address(), kLoadThreads, 50);
   ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return load.acked() >= 2000; }));
   // Operator edits are not starved by a busy ingest.
   {
@@ -232,12 +243,34 @@ TEST(ResilienceTest, SigtermCommitsInFlightReportsAndExitsZero) {
       EXPECT_TRUE(s.ok()) << s.error_message();
     }
   }
+  load.ClearCodes();
+  const int64_t acked_before = load.acked();
   (*proc)->Signal(SIGTERM);
   int status = (*proc)->WaitForExit(absl::Seconds(30));
   load.Stop();
   ASSERT_TRUE(WIFEXITED(status)) << (*proc)->Log();
   EXPECT_EQ(WEXITSTATUS(status), 0) << (*proc)->Log();
   EXPECT_TRUE(absl::StrContains((*proc)->Log(), "stopped cleanly")) << (*proc)->Log();
+  // Reports in flight at the signal were committed and answered: after it,
+  // calls only fail because nothing takes them any more: refused connections
+  // (UNAVAILABLE), or gRPC cancelling a call that reached the server after
+  // shutdown began and was never handed to the coordinator (CANCELLED, at
+  // most one per client thread). None ran out of time, and the batcher
+  // refused none it had been handed ("shutting down").
+  EXPECT_GT(load.acked(), acked_before);
+  for (const auto& [code, n] : load.codes()) {
+    EXPECT_TRUE(code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::CANCELLED)
+        << n << " calls failed with code " << code;
+    if (code == grpc::StatusCode::CANCELLED) {
+      EXPECT_LE(n, kLoadThreads);
+    }
+  }
+  for (const auto& [code, texts] : load.messages()) {
+    for (const std::string& text : texts) {
+      EXPECT_FALSE(absl::StrContains(text, "shutting down")) << text;
+      std::printf("after SIGTERM, code %d: %s\n", code, text.c_str());
+    }
+  }
   ExpectNothingLost(db, load);
 }
 
@@ -462,7 +495,7 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
 
 TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
   // The newest file in migrations/: bump it with every new migration.
-  constexpr const char* kSchemaVersion = "3";
+  constexpr const char* kSchemaVersion = "4";
   const std::string db = NewTestDatabase();
   const std::string coordinator = testing::BinaryPath("drover-coordinator");
   // Two replicas migrating a fresh database at the same moment.
@@ -489,6 +522,49 @@ TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
   CommandResult newer = RunCommand({coordinator, "migrate", "--database=" + db});
   EXPECT_EQ(newer.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(newer.output, "999 is newer")) << newer.output;
+}
+
+TEST(ResilienceTest, MigrateWaitsForTheMigrationLockAndGivesUpNamingTheHolder) {
+  const std::string db = NewTestDatabase();
+  const std::string coordinator = testing::BinaryPath("drover-coordinator");
+  // A session standing for another replica in the middle of migrating.
+  pqxx::connection holder(db);
+  {
+    pqxx::nontransaction tx(holder);
+    tx.exec_params("SELECT pg_advisory_lock($1)", store::kMigrationLockId);
+  }
+  const std::string holder_pid = absl::StrCat(holder.backendpid());
+
+  // While the lock is held, migrate waits and applies nothing.
+  CommandResult waited;
+  std::thread t([&] {
+    waited = RunCommand({coordinator, "migrate", "--database=" + db, "--startup_timeout=60s"}, absl::Seconds(90));
+  });
+  const bool blocked = PollUntil(absl::Seconds(30), [&] {
+    return QueryValue(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == "1";
+  });
+  EXPECT_TRUE(blocked) << "migrate never queued on the migration lock";
+  EXPECT_EQ(QueryValue(db, "SELECT to_regclass('schema_migrations') IS NULL"), "t");
+  {
+    pqxx::nontransaction tx(holder);
+    tx.exec_params("SELECT pg_advisory_unlock($1)", store::kMigrationLockId);
+  }
+  t.join();
+  EXPECT_EQ(waited.exit_code, 0) << waited.output;
+  EXPECT_NE(QueryValue(db, "SELECT version FROM schema_migrations"), "");
+
+  // A lock held for longer than --startup_timeout is a clear failure, not a hang.
+  {
+    pqxx::nontransaction tx(holder);
+    tx.exec_params("SELECT pg_advisory_lock($1)", store::kMigrationLockId);
+  }
+  const absl::Time start = absl::Now();
+  CommandResult stuck =
+      RunCommand({coordinator, "migrate", "--database=" + db, "--startup_timeout=1s"}, absl::Seconds(60));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  EXPECT_EQ(stuck.exit_code, 1) << stuck.output;
+  EXPECT_TRUE(absl::StrContains(stuck.output, "schema migration lock")) << stuck.output;
+  EXPECT_TRUE(absl::StrContains(stuck.output, absl::StrCat("backend ", holder_pid))) << stuck.output;
 }
 
 }  // namespace
