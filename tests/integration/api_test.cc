@@ -796,6 +796,46 @@ TEST_F(ApiTest, TextThatIsNotUtf8IsInvalidArgumentNamingTheField) {
 
 // --- Rollout status and listing ---------------------------------------------------
 
+TEST_F(ApiTest, AgentsTurnStaleAfterThreePollIntervalsInTenSecondSteps) {
+  // Poll interval 60 s: stale after 180 s of silence, counted in 10 s buckets,
+  // so at some moment between 180 and 190 s. Silences are forged in the
+  // database (as ingest would have stored them) instead of waited for; the
+  // margins make a wrong multiplier (2 or 4) fail every time, not by chance.
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  const std::vector<std::pair<std::string, int>> silence_s = {
+      {"fresh", 0}, {"almost", 179}, {"stale", 191}, {"gone", 3600}};
+  for (const auto& [host, s] : silence_s) ASSERT_TRUE(Send(Report(host, "prod", "15.2.0", 1)).ok());
+  QueryValue(db_,
+             "WITH f(h, s) AS (VALUES ('almost', 179), ('stale', 191), ('gone', 3600)) "
+             "UPDATE agents a SET last_seen = now() - f.s * interval '1 second' FROM f WHERE a.host_id = f.h "
+             "RETURNING 1");
+  // seen_counts as ingest keeps it: agents per 10 s bucket of last_seen.
+  QueryValue(db_,
+             "WITH gone AS (DELETE FROM seen_counts WHERE channel = 'prod') "
+             "INSERT INTO seen_counts (channel, bucket, shard, agents) "
+             "SELECT channel, date_bin('10 s', last_seen, 'epoch'), 0, count(*) FROM agents "
+             "WHERE channel = 'prod' GROUP BY 1, 2 RETURNING 1");
+  ASSERT_EQ(testing::FleetCounterMismatches(db_), 0);
+
+  EXPECT_EQ(Status("prod").stale(), 2);
+  v1::ListAgentsRequest stale;
+  stale.set_channel("channels/prod");
+  stale.set_stale_only(true);
+  EXPECT_EQ(ListHosts(stale), (std::vector<std::string>{"gone", "stale"}));
+  for (const auto& [host, s] : silence_s) {
+    v1::GetAgentRequest req;
+    req.set_host_id(host);
+    v1::Agent agent;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->GetAgent(&ctx, req, &agent).ok());
+    EXPECT_EQ(agent.stale(), s > 190) << host << " silent for " << s << " s";
+  }
+  // Reporting again makes an agent fresh, and the count follows.
+  ASSERT_TRUE(Send(Report("stale", "prod", "15.2.0", 2)).ok());
+  EXPECT_EQ(Status("prod").stale(), 1);
+  EXPECT_EQ(ListHosts(stale), (std::vector<std::string>{"gone"}));
+}
+
 TEST_F(ApiTest, RolloutStatusCountsTheFleet) {
   ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.1.0").ok());
   int64_t seq = 1;
