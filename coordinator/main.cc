@@ -98,16 +98,6 @@ int main(int argc, char** argv) {
   if (url.empty()) return Fail("no database: pass --database=URL or set DROVER_DATABASE_URL");
   if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) setenv("PGCONNECT_TIMEOUT", "5", 0);
 
-  if (command == "migrate") {
-    absl::StatusOr<std::string> r = drover::RunMigrations(url, absl::GetFlag(FLAGS_startup_timeout));
-    if (!r.ok()) return Fail(absl::StrCat("migrate: ", r.status().message()));
-    drover::LogInfo(absl::StrCat("migrate: ", *r));
-    return 0;
-  }
-
-  // Signals are taken by sigwait below, never by a handler in a random thread.
-  const sigset_t signals = drover::BlockStopSignals();
-
   // Every tunable is checked, none silently clamped: a value out of range
   // is an operator's mistake worth a refusal that names it.
   const int max_batch = absl::GetFlag(FLAGS_max_batch), max_queue = absl::GetFlag(FLAGS_max_queue),
@@ -135,6 +125,16 @@ int main(int argc, char** argv) {
        }) {
     if (!bad.empty()) return Fail(bad);
   }
+  if (command == "migrate") {
+    absl::StatusOr<std::string> r = drover::RunMigrations(url, config.startup_timeout);
+    if (!r.ok()) return Fail(absl::StrCat("migrate: ", r.status().message()));
+    drover::LogInfo(absl::StrCat("migrate: ", *r));
+    return 0;
+  }
+
+  // Signals are taken by sigwait below, never by a handler in a random thread.
+  const sigset_t signals = drover::BlockStopSignals();
+
   config.max_batch = static_cast<size_t>(max_batch);
   config.max_queue = static_cast<size_t>(max_queue);
   config.max_message_bytes = static_cast<size_t>(max_message);

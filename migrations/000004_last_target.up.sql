@@ -3,9 +3,12 @@
 -- roll-back (and needs allow_downgrade).
 ALTER TABLE channels ADD COLUMN last_target_version text;
 UPDATE channels SET last_target_version = target_version WHERE target_version IS NOT NULL;
--- Channels whose target is cleared now: the target the last clear replaced.
+-- Channels whose target is cleared now: the target the last clear replaced,
+-- looking only at this channel's history since it was (re)created (changes
+-- outlive a deleted channel of the same name).
 UPDATE channels c SET last_target_version = (
     SELECT old_value FROM channel_changes ch
     WHERE ch.channel = c.name AND ch.field = 'target_version' AND ch.new_value = 'none' AND ch.old_value <> 'none'
+      AND ch.id > coalesce((SELECT max(id) FROM channel_changes WHERE channel = c.name AND field = 'created'), 0)
     ORDER BY ch.id DESC LIMIT 1)
 WHERE c.target_version IS NULL;

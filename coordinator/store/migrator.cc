@@ -109,11 +109,13 @@ absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vecto
     }
     if (!locked) {
       pqxx::nontransaction tx(conn);
+      tx.exec("RESET lock_timeout");
       pqxx::result holder = tx.exec_params(
           "SELECT l.pid, coalesce(host(a.client_addr), 'local'), coalesce(a.application_name, ''), "
           "coalesce(a.state, ''), coalesce(extract(epoch FROM now() - a.xact_start)::bigint, -1) "
           "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
           "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+          "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
           "AND ((l.classid::bigint << 32) | l.objid::bigint) = $1",
           kMigrationLockId);
       std::string who = "another session";
@@ -128,9 +130,9 @@ absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vecto
           ": another coordinator is migrating, or is stuck doing so; wait for it, or end that session "
           "(SELECT pg_terminate_backend(pid))"));
     }
-    {
+    if (lock_wait != absl::InfiniteDuration()) {
       pqxx::nontransaction tx(conn);
-      tx.exec("SET lock_timeout = 0");
+      tx.exec("RESET lock_timeout");  // the session's own setting, for the migrations themselves
     }
     struct Unlock {
       pqxx::connection& conn;

@@ -307,9 +307,9 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch) {
   return pool_.Run<Channel>("creating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     pqxx::work tx(c);
     pqxx::result r = tx.exec_params(
-        absl::StrCat("INSERT INTO channels (name, target_version, target_updated_at, control_plane_version, "
-                     "maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
-                     "CASE WHEN $2 = '' THEN NULL ELSE now() END, $3, $4, $5) "
+        absl::StrCat("INSERT INTO channels (name, target_version, last_target_version, target_updated_at, "
+                     "control_plane_version, maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
+                     "NULLIF($2, ''), CASE WHEN $2 = '' THEN NULL ELSE now() END, $3, $4, $5) "
                      "ON CONFLICT (name) DO NOTHING RETURNING ",
                      ChannelColumns()),
         ch.id, ch.target_version.value_or(""), ch.control_plane_version, EncodeWindows(ch.maintenance_windows),
@@ -419,7 +419,10 @@ absl::StatusOr<std::vector<ChannelChange>> PgStore::ListChannelChanges(const std
                          "ORDER BY id DESC LIMIT $3"),
             id, before_id, limit);
         // A deleted channel's history stays readable; a name never used is an error.
-        if (r.empty() && before_id == 0 && tx.exec_params("SELECT 1 FROM channels WHERE name = $1", id).empty()) {
+        if (r.empty() && tx.exec_params("SELECT 1 FROM channels WHERE name = $1 UNION ALL "
+                                        "SELECT 1 FROM channel_changes WHERE channel = $1 LIMIT 1",
+                                        id)
+                             .empty()) {
           return ChannelNotFound(id);
         }
         for (const pqxx::row& row : r) {

@@ -315,6 +315,13 @@ TEST_F(ApiTest, DowngradeNeedsExplicitFlag) {
   ASSERT_TRUE(SetTarget("prod", "15.1.0", true).ok());
   EXPECT_TRUE(Target("prod").downgrade_allowed());
   EXPECT_EQ(GetChannel("prod").last_target_version(), "15.1.0");
+
+  // The same for a channel whose only target came with its creation.
+  ASSERT_TRUE(CreateChannel("born", "15.2.0", "15.2.0").ok());
+  EXPECT_EQ(GetChannel("born").last_target_version(), "15.2.0");
+  ASSERT_TRUE(SetTarget("born", "none").ok());
+  grpc::Status born = SetTarget("born", "15.1.0");
+  EXPECT_EQ(born.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << born.error_message();
 }
 
 TEST_F(ApiTest, SetTargetRejectsBadVersions) {
@@ -507,6 +514,14 @@ TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
     v1::ListChannelChangesResponse out;
     grpc::ClientContext ctx;
     expect_not_found("ListChannelChanges", ops_->ListChannelChanges(&ctx, r, &out));
+  }
+  {
+    v1::ListChannelChangesRequest r;  // a later page, too
+    r.set_name(ghost);
+    r.set_page_token(api::EncodePageToken("changes", "1000"));
+    v1::ListChannelChangesResponse out;
+    grpc::ClientContext ctx;
+    expect_not_found("ListChannelChanges (paged)", ops_->ListChannelChanges(&ctx, r, &out));
   }
   {
     v1::GetTargetRequest r;
@@ -1063,6 +1078,36 @@ TEST_F(ApiTest, MetricsCarryBuildInfoAndNoHostIds) {
                         "target_version=\"15.2.0\"}"),
             1);
   EXPECT_FALSE(absl::StrContains(*body, "secret-host-1234"));
+
+  // Values, not only names: outcomes by result, the critical toggle, outcomes
+  // since the target, and the unhealthy count follow what happened.
+  v1::ReportStatusRequest r = Report("secret-host-1234", "prod", "15.2.0", 2, v1::HEALTH_UNHEALTHY);
+  AddOutcome(&r, "15.1.0", "15.2.0", v1::UPDATE_RESULT_FAILED, "boom");
+  AddOutcome(&r, "15.1.0", "15.2.0", v1::UPDATE_RESULT_ROLLED_BACK, "unhealthy");
+  AddOutcome(&r, "15.1.0", "15.2.0", v1::UPDATE_RESULT_ROLLED_BACK, "unhealthy");
+  ASSERT_TRUE(Send(r).ok());
+  v1::SetCriticalRequest crit;
+  crit.set_name("channels/prod");
+  crit.set_critical(true);
+  crit.set_reason("CVE-2026-1234");
+  v1::Channel ch;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->SetCritical(&ctx, crit, &ch).ok());
+  }
+  std::string last;
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    absl::StatusOr<std::string> b = testing::HttpGet(server_->metrics_address(), "/metrics");
+    if (!b.ok()) return false;
+    last = *b;
+    return MetricValue(*b, "drover_channel_critical{channel=\"prod\"}") == 1 &&
+           MetricValue(*b, "drover_agents_unhealthy{channel=\"prod\"}") == 1;
+  })) << last;
+  EXPECT_EQ(MetricValue(last, "drover_update_outcomes_total{channel=\"prod\",result=\"failed\"}"), 1) << last;
+  EXPECT_EQ(MetricValue(last, "drover_update_outcomes_total{channel=\"prod\",result=\"rolled_back\"}"), 2) << last;
+  EXPECT_EQ(MetricValue(last, "drover_channel_outcomes_since_target{channel=\"prod\",result=\"rolled_back\"}"), 2)
+      << last;
+  EXPECT_EQ(MetricValue(last, "drover_reports_total{result=\"accepted\"}"), 2) << last;
 }
 
 // --- Several replicas on one database -------------------------------------------
