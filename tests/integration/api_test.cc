@@ -114,6 +114,15 @@ class ApiTest : public ::testing::Test {
     return out;
   }
 
+  grpc::Status DeleteChannel(const std::string& id, bool force = false) {
+    v1::DeleteChannelRequest req;
+    req.set_name("channels/" + id);
+    req.set_force(force);
+    v1::DeleteChannelResponse out;
+    grpc::ClientContext ctx;
+    return ops_->DeleteChannel(&ctx, req, &out);
+  }
+
   v1::Channel GetChannel(const std::string& id) {
     v1::GetChannelRequest req;
     req.set_name("channels/" + id);
@@ -183,13 +192,7 @@ TEST_F(ApiTest, CreateGetListDeleteChannel) {
   ASSERT_EQ(list.channels_size(), 2);
   EXPECT_EQ(list.channels(0).name(), "channels/beta");
 
-  v1::DeleteChannelRequest del;
-  del.set_name("channels/beta");
-  v1::DeleteChannelResponse del_resp;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(ops_->DeleteChannel(&ctx, del, &del_resp).ok());
-  }
+  ASSERT_TRUE(DeleteChannel("beta").ok());
   v1::GetChannelRequest get;
   get.set_name("channels/beta");
   v1::Channel got;
@@ -465,13 +468,7 @@ TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
     grpc::ClientContext ctx;
     expect_not_found("GetChannel", ops_->GetChannel(&ctx, r, &ch));
   }
-  {
-    v1::DeleteChannelRequest r;
-    r.set_name(ghost);
-    v1::DeleteChannelResponse out;
-    grpc::ClientContext ctx;
-    expect_not_found("DeleteChannel", ops_->DeleteChannel(&ctx, r, &out));
-  }
+  expect_not_found("DeleteChannel", DeleteChannel("ghost"));
   expect_not_found("SetTargetVersion", SetTarget("ghost", "15.2.0"));
   {
     v1::SetCriticalRequest r;
@@ -534,13 +531,7 @@ TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
   EXPECT_EQ(CountRows("channels"), 1);
 
   // A deleted channel's history stays readable; its agents' list is gone with it.
-  v1::DeleteChannelRequest del;
-  del.set_name("channels/prod");
-  v1::DeleteChannelResponse del_out;
-  {
-    grpc::ClientContext ctx;
-    ASSERT_TRUE(ops_->DeleteChannel(&ctx, del, &del_out).ok());
-  }
+  ASSERT_TRUE(DeleteChannel("prod").ok());
   v1::ListChannelChangesRequest hist;
   hist.set_name("channels/prod");
   v1::ListChannelChangesResponse changes;

@@ -389,6 +389,37 @@ TEST(MigratorTest, DownMigrationsReverseUpMigrations) {
   EXPECT_EQ(again->to_version, migrations->back().version);
 }
 
+TEST(MigratorTest, LastTargetIsBackfilledFromTheCurrentChannelsHistoryOnly) {
+  // A database at schema 3, with channels as the coordinator left them.
+  const std::string db = NewTestDatabase();
+  absl::StatusOr<std::vector<Migration>> all = ParseMigrations(EmbeddedMigrationFiles());
+  ASSERT_TRUE(all.ok());
+  std::vector<Migration> upto3;
+  for (const Migration& m : *all) {
+    if (m.version <= 3) upto3.push_back(m);
+  }
+  pqxx::connection conn(db);
+  ASSERT_TRUE(MigrateUp(conn, upto3).ok());
+  QueryValue(db,
+             "WITH c AS (INSERT INTO channels (name, target_version, control_plane_version) VALUES "
+             "('set', '15.2.0', '15.2.0'), ('cleared', NULL, '15.2.0'), ('reborn', NULL, '15.2.0'), "
+             "('never', NULL, '15.2.0') RETURNING 1), "
+             "h AS (INSERT INTO channel_changes (channel, field, old_value, new_value) VALUES "
+             "('cleared', 'created', '', ''), ('cleared', 'target_version', 'none', '15.1.0'), "
+             "('cleared', 'target_version', '15.1.0', 'none'), "
+             // 'reborn' had a target cleared in an earlier life, then was deleted and created again.
+             "('reborn', 'created', '', ''), ('reborn', 'target_version', '14.0.0', 'none'), "
+             "('reborn', 'deleted', '', ''), ('reborn', 'created', '', ''), "
+             "('never', 'created', '', '') RETURNING 1) "
+             "SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM h)");
+  absl::StatusOr<MigrateResult> up = MigrateUp(conn, *all);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->from_version, 3);
+  EXPECT_EQ(QueryValue(db, "SELECT string_agg(name || '=' || coalesce(last_target_version, '-'), ' ' ORDER BY name) "
+                           "FROM channels"),
+            "cleared=15.1.0 never=- reborn=- set=15.2.0");
+}
+
 // A pooled connection the server dropped (a restart, an administrator's
 // pg_terminate_backend) must not come back without the settings the pool
 // gave it (durable commits, time limits). libpqxx 6 can reconnect a
