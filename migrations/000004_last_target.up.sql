@@ -12,3 +12,17 @@ UPDATE channels c SET last_target_version = (
       AND ch.id > coalesce((SELECT max(id) FROM channel_changes WHERE channel = c.name AND field = 'created'), 0)
     ORDER BY ch.id DESC LIMIT 1)
 WHERE c.target_version IS NULL;
+
+-- Kept by the database on every write, so a replica that predates this
+-- column (during a rolling upgrade) keeps it right too.
+CREATE FUNCTION channels_keep_last_target() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.target_version IS NOT NULL THEN
+    NEW.last_target_version := NEW.target_version;
+  ELSIF TG_OP = 'UPDATE' THEN
+    NEW.last_target_version := OLD.last_target_version;
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER channels_keep_last_target BEFORE INSERT OR UPDATE OF target_version ON channels
+    FOR EACH ROW EXECUTE FUNCTION channels_keep_last_target();

@@ -307,9 +307,9 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch) {
   return pool_.Run<Channel>("creating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     pqxx::work tx(c);
     pqxx::result r = tx.exec_params(
-        absl::StrCat("INSERT INTO channels (name, target_version, last_target_version, target_updated_at, "
-                     "control_plane_version, maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
-                     "NULLIF($2, ''), CASE WHEN $2 = '' THEN NULL ELSE now() END, $3, $4, $5) "
+        absl::StrCat("INSERT INTO channels (name, target_version, target_updated_at, control_plane_version, "
+                     "maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
+                     "CASE WHEN $2 = '' THEN NULL ELSE now() END, $3, $4, $5) "
                      "ON CONFLICT (name) DO NOTHING RETURNING ",
                      ChannelColumns()),
         ch.id, ch.target_version.value_or(""), ch.control_plane_version, EncodeWindows(ch.maintenance_windows),
@@ -386,7 +386,6 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
     pqxx::result r = tx.exec_params(
         absl::StrCat(
             "UPDATE channels SET target_version = NULLIF($2, ''), target_allows_downgrade = $3, "
-            "last_target_version = COALESCE(NULLIF($2, ''), last_target_version), "
             "target_updated_at = CASE WHEN $4 THEN now() ELSE target_updated_at END, "
             "target_epoch = target_epoch + CASE WHEN $4 THEN 1 ELSE 0 END, "
             "critical_updated_at = CASE WHEN critical IS DISTINCT FROM $5 THEN now() ELSE critical_updated_at END, "

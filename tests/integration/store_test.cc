@@ -418,6 +418,15 @@ TEST(MigratorTest, LastTargetIsBackfilledFromTheCurrentChannelsHistoryOnly) {
   EXPECT_EQ(QueryValue(db, "SELECT string_agg(name || '=' || coalesce(last_target_version, '-'), ' ' ORDER BY name) "
                            "FROM channels"),
             "cleared=15.1.0 never=- reborn=- set=15.2.0");
+  // From now on the database keeps it, whoever writes the row (a replica
+  // older than the column, during a rolling upgrade, say).
+  QueryValue(db, "UPDATE channels SET target_version = NULL WHERE name = 'set' RETURNING 1");
+  QueryValue(db, "UPDATE channels SET target_version = '15.3.0' WHERE name = 'never' RETURNING 1");
+  QueryValue(db, "INSERT INTO channels (name, target_version, control_plane_version) "
+                 "VALUES ('new', '15.0.0', '15.2.0') RETURNING 1");
+  EXPECT_EQ(QueryValue(db, "SELECT string_agg(name || '=' || coalesce(last_target_version, '-'), ' ' ORDER BY name) "
+                           "FROM channels"),
+            "cleared=15.1.0 never=15.3.0 new=15.0.0 reborn=- set=15.2.0");
 }
 
 // A pooled connection the server dropped (a restart, an administrator's
