@@ -452,6 +452,49 @@ TEST_F(ApiTest, ChannelChangesAreRecorded) {
   EXPECT_EQ(resp.changes(0).old_value(), "15.0.0");
   EXPECT_EQ(resp.changes(0).new_value(), "15.1.0");
   EXPECT_EQ(resp.changes(1).field(), "created");
+
+  // Every kind of edit leaves its old and new value; so does deletion.
+  v1::Channel ch;
+  {
+    v1::SetCriticalRequest r;
+    r.set_name("channels/prod");
+    r.set_critical(true);
+    r.set_reason("CVE-2026-1234");
+    grpc::ClientContext c;
+    ASSERT_TRUE(ops_->SetCritical(&c, r, &ch).ok());
+  }
+  {
+    v1::SetControlPlaneVersionRequest r;
+    r.set_name("channels/prod");
+    r.set_version("15.3.0");
+    grpc::ClientContext c;
+    ASSERT_TRUE(ops_->SetControlPlaneVersion(&c, r, &ch).ok());
+  }
+  {
+    v1::SetMaintenanceWindowsRequest r;
+    r.set_name("channels/prod");
+    v1::MaintenanceWindow* w = r.add_maintenance_windows();
+    w->add_weekdays(v1::WEEKDAY_TUESDAY);
+    w->set_utc_start_hour(2);
+    w->mutable_duration()->set_seconds(3600);
+    grpc::ClientContext c;
+    ASSERT_TRUE(ops_->SetMaintenanceWindows(&c, r, &ch).ok());
+  }
+  ASSERT_TRUE(DeleteChannel("prod").ok());
+  v1::ListChannelChangesResponse all;
+  {
+    grpc::ClientContext c;
+    ASSERT_TRUE(ops_->ListChannelChanges(&c, req, &all).ok());
+  }
+  std::vector<std::string> got;
+  for (const v1::ChannelChange& c : all.changes()) {
+    got.push_back(absl::StrCat(c.field(), ": ", c.old_value(), " -> ", c.new_value()));
+  }
+  ASSERT_GE(got.size(), 4u);
+  EXPECT_EQ(got[0].substr(0, 9), "deleted: ") << got[0];
+  EXPECT_EQ(got[1], "maintenance_windows: none -> Tue 02:00 UTC +1h");
+  EXPECT_EQ(got[2], "control_plane_version: 15.2.0 -> 15.3.0");
+  EXPECT_EQ(got[3], "critical: lowered -> raised: CVE-2026-1234");
 }
 
 TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
