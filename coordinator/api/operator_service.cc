@@ -11,6 +11,58 @@
 
 namespace drover::api {
 
+namespace {
+const google::protobuf::ServiceDescriptor* OperatorServiceDescriptor() {
+  return v1::CreateChannelRequest::descriptor()->file()->FindServiceByName("OperatorService");
+}
+}  // namespace
+
+template <typename Request, typename Response>
+void OperatorService::Register(const char* method,
+                               grpc::Status (OperatorService::*fn)(grpc::ServerContext*, const Request*, Response*)) {
+  const google::protobuf::ServiceDescriptor* service = OperatorServiceDescriptor();
+  const google::protobuf::MethodDescriptor* m = service->FindMethodByName(method);
+  // A typo here, or an RPC whose types changed, would otherwise fail only
+  // when called.
+  GPR_ASSERT(m != nullptr && m->input_type() == Request::descriptor() && m->output_type() == Response::descriptor());
+  paths_.push_back(absl::StrCat("/", service->full_name(), "/", method));
+  // RpcMethodHandler is what generated sync services use; with ByteBuffer
+  // types it hands over the encoded request as it came.
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      paths_.back().c_str(), grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<OperatorService, grpc::ByteBuffer, grpc::ByteBuffer>(
+          [fn, method](OperatorService* self, grpc::ServerContext* context, const grpc::ByteBuffer* in,
+                       grpc::ByteBuffer* out) -> grpc::Status {
+            Request request;
+            if (absl::Status s = ParseRequest(*in, &request); !s.ok()) return self->Done(method, s);
+            Response response;
+            grpc::Status status = (self->*fn)(context, &request, &response);
+            if (!status.ok()) return status;
+            return SerializeResponse(response, out);
+          },
+          this)));
+}
+
+OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
+                                 store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock)
+    : channels_(channels), agents_(agents), cache_(cache), metrics_(metrics), clock_(clock) {
+  Register("CreateChannel", &OperatorService::CreateChannel);
+  Register("ListChannels", &OperatorService::ListChannels);
+  Register("GetChannel", &OperatorService::GetChannel);
+  Register("DeleteChannel", &OperatorService::DeleteChannel);
+  Register("SetTargetVersion", &OperatorService::SetTargetVersion);
+  Register("SetCritical", &OperatorService::SetCritical);
+  Register("SetControlPlaneVersion", &OperatorService::SetControlPlaneVersion);
+  Register("SetMaintenanceWindows", &OperatorService::SetMaintenanceWindows);
+  Register("GetRolloutStatus", &OperatorService::GetRolloutStatus);
+  Register("ListAgents", &OperatorService::ListAgents);
+  Register("GetAgent", &OperatorService::GetAgent);
+  Register("ListUpdateEvents", &OperatorService::ListUpdateEvents);
+  Register("ListChannelChanges", &OperatorService::ListChannelChanges);
+  // Every RPC of the API is served.
+  GPR_ASSERT(paths_.size() == static_cast<size_t>(OperatorServiceDescriptor()->method_count()));
+}
+
 grpc::Status OperatorService::Done(const char* method, const absl::Status& status) {
   metrics_->CountRpc(method, static_cast<int>(status.code()));
   return ToGrpcStatus(status);

@@ -1,6 +1,14 @@
 // gRPC transport of the operator API. Rules live in rollout/channel_rules,
 // storage behind the store interfaces; this file validates and converts.
+//
+// The service registers its methods itself, each taking the encoded request
+// (see ParseRequest): a request protobuf refuses is INVALID_ARGUMENT naming
+// the field, not gRPC's bare INTERNAL. Names and types come from the
+// generated descriptors, so reflection serves it as usual.
 #pragma once
+
+#include <deque>
+#include <string>
 
 #include "common/clock.h"
 #include "coordinator/metrics/fleet_metrics.h"
@@ -10,34 +18,38 @@
 
 namespace drover::api {
 
-class OperatorService final : public ::drover::v1::OperatorService::Service {
+class OperatorService final : public grpc::Service {
  public:
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
-                  metrics::FleetMetrics* metrics, const Clock* clock)
-      : channels_(channels), agents_(agents), cache_(cache), metrics_(metrics), clock_(clock) {}
+                  metrics::FleetMetrics* metrics, const Clock* clock);
 
-  grpc::Status CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest*, v1::Channel*) override;
+  grpc::Status CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest*, v1::Channel*);
   grpc::Status ListChannels(grpc::ServerContext*, const v1::ListChannelsRequest*,
-                            v1::ListChannelsResponse*) override;
-  grpc::Status GetChannel(grpc::ServerContext*, const v1::GetChannelRequest*, v1::Channel*) override;
+                            v1::ListChannelsResponse*);
+  grpc::Status GetChannel(grpc::ServerContext*, const v1::GetChannelRequest*, v1::Channel*);
   grpc::Status DeleteChannel(grpc::ServerContext*, const v1::DeleteChannelRequest*,
-                             v1::DeleteChannelResponse*) override;
-  grpc::Status SetTargetVersion(grpc::ServerContext*, const v1::SetTargetVersionRequest*, v1::Channel*) override;
-  grpc::Status SetCritical(grpc::ServerContext*, const v1::SetCriticalRequest*, v1::Channel*) override;
+                             v1::DeleteChannelResponse*);
+  grpc::Status SetTargetVersion(grpc::ServerContext*, const v1::SetTargetVersionRequest*, v1::Channel*);
+  grpc::Status SetCritical(grpc::ServerContext*, const v1::SetCriticalRequest*, v1::Channel*);
   grpc::Status SetControlPlaneVersion(grpc::ServerContext*, const v1::SetControlPlaneVersionRequest*,
-                                      v1::Channel*) override;
+                                      v1::Channel*);
   grpc::Status SetMaintenanceWindows(grpc::ServerContext*, const v1::SetMaintenanceWindowsRequest*,
-                                     v1::Channel*) override;
+                                     v1::Channel*);
   grpc::Status GetRolloutStatus(grpc::ServerContext*, const v1::GetRolloutStatusRequest*,
-                                v1::RolloutStatus*) override;
-  grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*, v1::ListAgentsResponse*) override;
-  grpc::Status GetAgent(grpc::ServerContext*, const v1::GetAgentRequest*, v1::Agent*) override;
+                                v1::RolloutStatus*);
+  grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*, v1::ListAgentsResponse*);
+  grpc::Status GetAgent(grpc::ServerContext*, const v1::GetAgentRequest*, v1::Agent*);
   grpc::Status ListUpdateEvents(grpc::ServerContext*, const v1::ListUpdateEventsRequest*,
-                                v1::ListUpdateEventsResponse*) override;
+                                v1::ListUpdateEventsResponse*);
   grpc::Status ListChannelChanges(grpc::ServerContext*, const v1::ListChannelChangesRequest*,
-                                  v1::ListChannelChangesResponse*) override;
+                                  v1::ListChannelChangesResponse*);
 
  private:
+  // Registers `method` of drover.v1.OperatorService as `fn`.
+  template <typename Request, typename Response>
+  void Register(const char* method,
+                grpc::Status (OperatorService::*fn)(grpc::ServerContext*, const Request*, Response*));
+
   grpc::Status Done(const char* method, const absl::Status& status);
   // Applies a mutation to a channel and answers with the result.
   absl::Status Mutate(const std::string& name, const store::ChannelMutation& mutate, v1::Channel* out);
@@ -47,6 +59,7 @@ class OperatorService final : public ::drover::v1::OperatorService::Service {
   store::ChannelCache* const cache_;
   metrics::FleetMetrics* const metrics_;
   const Clock* const clock_;
+  std::deque<std::string> paths_;  // "/drover.v1.OperatorService/Method", as gRPC keeps a pointer
 };
 
 }  // namespace drover::api

@@ -1,9 +1,14 @@
 #include "absl/strings/string_view.h"
 #include "coordinator/api/proto_convert.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include <optional>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_utf8.h"
 
 namespace drover::api {
 namespace {
@@ -73,6 +78,28 @@ absl::StatusOr<absl::Time> RequiredTime(absl::string_view field, const google::p
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out) {
+  std::vector<grpc::Slice> slices;
+  if (!in.Dump(&slices).ok()) return absl::InvalidArgumentError("request could not be read");
+  std::string joined;
+  absl::string_view wire;
+  if (slices.size() == 1) {
+    wire = absl::string_view(reinterpret_cast<const char*>(slices[0].begin()), slices[0].size());
+  } else {
+    for (const grpc::Slice& s : slices) joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    wire = joined;
+  }
+  if (out->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return absl::OkStatus();
+  std::optional<std::string> bad = FindInvalidUtf8(out->GetDescriptor(), wire);
+  return absl::InvalidArgumentError(absl::StrCat("request is not a valid ", out->GetDescriptor()->full_name(), ": ",
+                                                 bad.value_or("the encoding is damaged")));
+}
+
+grpc::Status SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out) {
+  bool own_buffer = false;
+  return grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, out, &own_buffer);
 }
 
 absl::Status ValidateChannelId(absl::string_view field, absl::string_view id) {

@@ -44,6 +44,13 @@ inline constexpr int kMaxPageSize = 1000;
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// Both services take encoded requests and parse them here: gRPC 1.51 answers
+// a request its own parser refuses (a string field that is not UTF-8, say)
+// with a bare UNIMPLEMENTED or INTERNAL that names nothing. This says
+// INVALID_ARGUMENT, naming the field and showing its bytes.
+absl::Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out);
+grpc::Status SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out);
+
 absl::Status ValidateChannelId(absl::string_view field, absl::string_view id);
 absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id);
 // A rollout group: at most kMaxGroupLength letters, digits and "-._"; may be empty.

@@ -1,10 +1,8 @@
 // gRPC transport of the updater API: targets from the channel cache, reports
 // through the group-commit batcher (answered once durably committed).
-//
-// Both methods take the encoded request and parse it themselves: gRPC 1.51
-// answers a request its own parser refuses (a string field that is not
-// UTF-8, say) with a bare UNIMPLEMENTED, which names nothing and counts
-// nowhere; here it is INVALID_ARGUMENT naming the field, counted as invalid.
+// Both methods take the encoded request and parse it with ParseRequest, so
+// a request protobuf refuses is INVALID_ARGUMENT naming the field, counted
+// as invalid.
 #pragma once
 
 #include "common/clock.h"

@@ -826,6 +826,20 @@ TEST_F(ApiTest, TextThatIsNotUtf8IsInvalidArgumentNamingTheField) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_TRUE(absl::StrContains(s.error_message(), "channel \"channels/prod\\xc3\"")) << s.error_message();
 
+  // The operator API says the same.
+  v1::SetCriticalRequest crit;
+  crit.set_name("channels/prod");
+  crit.set_critical(true);
+  crit.set_reason("CVE\xff");
+  s = call("/drover.v1.OperatorService/SetCritical", crit.SerializeAsString());
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "reason \"CVE\\xff\": not valid UTF-8")) << s.error_message();
+  EXPECT_FALSE(Target("prod").critical());
+  v1::GetChannelRequest get;
+  get.set_name("channels/prod");
+  grpc::Status good = call("/drover.v1.OperatorService/GetChannel", get.SerializeAsString());
+  EXPECT_TRUE(good.ok()) << good.error_message();
+
   // Bytes that are no message at all.
   s = call("/drover.v1.UpdaterService/ReportStatus", std::string("\x0a\x7f", 2));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
