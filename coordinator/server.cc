@@ -59,8 +59,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         cache_(&store_, &clock_, config.channel_cache_ttl),
         batcher_(&store_, &metrics_,
                  {.max_batch = config.max_batch, .writers = config.ingest_writers, .max_queue = config.max_queue}),
-        updater_service_(&cache_, &batcher_, &metrics_, &clock_),
-        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_) {}
+        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes),
+        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes) {}
 
   ~CoordinatorServerImpl() override { Shutdown(); }
 
@@ -81,7 +81,10 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &port);
-    builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_message_bytes));
+    // The services refuse (and count) requests over --max_message_bytes
+    // themselves; gRPC's own limit only stops the absurd ones, with its own
+    // RESOURCE_EXHAUSTED.
+    builder.SetMaxReceiveMessageSize(static_cast<int>(2 * config_.max_message_bytes + 4096));
     // gRPC sets SO_REUSEPORT by default, which would let a second coordinator
     // silently share a port with the first; fail loudly instead.
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

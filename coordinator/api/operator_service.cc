@@ -34,7 +34,9 @@ void OperatorService::Register(const char* method,
           [fn, method](OperatorService* self, grpc::ServerContext* context, const grpc::ByteBuffer* in,
                        grpc::ByteBuffer* out) -> grpc::Status {
             Request request;
-            if (absl::Status s = ParseRequest(*in, &request); !s.ok()) return self->Done(method, s);
+            if (absl::Status s = ParseRequest(*in, self->max_request_bytes_, &request); !s.ok()) {
+              return self->Done(method, s);
+            }
             Response response;
             grpc::Status status = (self->*fn)(context, &request, &response);
             if (!status.ok()) return status;
@@ -44,8 +46,14 @@ void OperatorService::Register(const char* method,
 }
 
 OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
-                                 store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock)
-    : channels_(channels), agents_(agents), cache_(cache), metrics_(metrics), clock_(clock) {
+                                 store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock,
+                                 size_t max_request_bytes)
+    : channels_(channels),
+      agents_(agents),
+      cache_(cache),
+      metrics_(metrics),
+      clock_(clock),
+      max_request_bytes_(max_request_bytes) {
   Register("CreateChannel", &OperatorService::CreateChannel);
   Register("ListChannels", &OperatorService::ListChannels);
   Register("GetChannel", &OperatorService::GetChannel);

@@ -21,7 +21,7 @@ namespace drover::api {
 class OperatorService final : public grpc::Service {
  public:
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
-                  metrics::FleetMetrics* metrics, const Clock* clock);
+                  metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes);
 
   grpc::Status CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest*, v1::Channel*);
   grpc::Status ListChannels(grpc::ServerContext*, const v1::ListChannelsRequest*,
@@ -59,6 +59,7 @@ class OperatorService final : public grpc::Service {
   store::ChannelCache* const cache_;
   metrics::FleetMetrics* const metrics_;
   const Clock* const clock_;
+  const size_t max_request_bytes_;
   std::deque<std::string> paths_;  // "/drover.v1.OperatorService/Method", as gRPC keeps a pointer
 };
 

@@ -80,7 +80,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-absl::Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out) {
+absl::Status ParseRequest(const grpc::ByteBuffer& in, size_t max_bytes, google::protobuf::Message* out) {
+  if (in.Length() > max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("request of ", in.Length(), " bytes is larger than the limit of ",
+                                                     max_bytes, " bytes (--max_message_bytes)"));
+  }
   std::vector<grpc::Slice> slices;
   if (!in.Dump(&slices).ok()) return absl::InvalidArgumentError("request could not be read");
   std::string joined;

@@ -48,7 +48,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // a request its own parser refuses (a string field that is not UTF-8, say)
 // with a bare UNIMPLEMENTED or INTERNAL that names nothing. This says
 // INVALID_ARGUMENT, naming the field and showing its bytes.
-absl::Status ParseRequest(const grpc::ByteBuffer& in, google::protobuf::Message* out);
+// A request over `max_bytes` is RESOURCE_EXHAUSTED saying both sizes. (gRPC's
+// own limit is set higher, so that these are answered, and counted, here.)
+absl::Status ParseRequest(const grpc::ByteBuffer& in, size_t max_bytes, google::protobuf::Message* out);
 grpc::Status SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out);
 
 absl::Status ValidateChannelId(absl::string_view field, absl::string_view id);

@@ -12,7 +12,7 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
   v1::GetTargetRequest request;
   v1::GetTargetResponse response;
   absl::Status status = [&]() -> absl::Status {
-    if (absl::Status s = ParseRequest(*request_bytes, &request); !s.ok()) return s;
+    if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) return s;
     absl::StatusOr<std::string> id = ParseChannelName("channel", request.channel());
     if (!id.ok()) return id.status();
     if (!request.host_id().empty()) {
@@ -37,11 +37,13 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   v1::ReportStatusRequest request;
   absl::StatusOr<rollout::AgentReport> report = [&]() -> absl::StatusOr<rollout::AgentReport> {
-    if (absl::Status s = ParseRequest(*request_bytes, &request); !s.ok()) return s;
+    if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) return s;
     return ReportFromProto(request, clock_->Now());
   }();
   if (!report.ok()) {
-    metrics_->CountReport(metrics::ReportOutcome::kInvalid);
+    metrics_->CountReport(report.status().code() == absl::StatusCode::kResourceExhausted
+                              ? metrics::ReportOutcome::kTooLarge
+                              : metrics::ReportOutcome::kInvalid);
     report_rpcs_->Count(static_cast<int>(report.status().code()));
     reactor->Finish(ToGrpcStatus(report.status()));
     return reactor;

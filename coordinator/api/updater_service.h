@@ -19,8 +19,9 @@ using UpdaterServiceBase = ::drover::v1::UpdaterService::WithRawCallbackMethod_G
 class UpdaterService final : public UpdaterServiceBase {
  public:
   UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
-                 const Clock* clock)
-      : channels_(channels),
+                 const Clock* clock, size_t max_request_bytes)
+      : max_request_bytes_(max_request_bytes),
+        channels_(channels),
         batcher_(batcher),
         metrics_(metrics),
         clock_(clock),
@@ -33,6 +34,7 @@ class UpdaterService final : public UpdaterServiceBase {
                                          grpc::ByteBuffer* response) override;
 
  private:
+  const size_t max_request_bytes_;
   store::ChannelCache* const channels_;
   ingest::ReportBatcher* const batcher_;
   metrics::FleetMetrics* const metrics_;

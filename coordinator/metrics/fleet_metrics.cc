@@ -33,7 +33,8 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
       reports_(prometheus::BuildCounter()
                    .Name("drover_reports_total")
                    .Help("Status reports received, by result: accepted, duplicate (same sequence), out_of_order "
-                         "(older sequence), invalid, unknown_channel, unavailable (database down or overloaded)")
+                         "(older sequence), invalid, unknown_channel, unavailable (database down or overloaded), too_large "
+                         "(over --max_message_bytes)")
                    .Register(*registry_)),
       outcomes_(prometheus::BuildCounter()
                     .Name("drover_update_outcomes_total")
@@ -96,7 +97,7 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                          "When the channel's target was last set")),
       since_target_(Gauge(*registry_, "drover_channel_outcomes_since_target",
                           "Update outcomes recorded since the channel's target was set, by result")) {
-  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable"}) {
+  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large"}) {
     report_counters_.push_back(&reports_.Add({{"result", result}}));
   }
   Gauge(*registry_, "drover_build_info", "Always 1; labels carry the build")

@@ -24,7 +24,7 @@
 namespace drover::metrics {
 
 // How a report ended, for drover_reports_total{result}.
-enum class ReportOutcome { kAccepted, kDuplicate, kOutOfOrder, kInvalid, kUnknownChannel, kUnavailable };
+enum class ReportOutcome { kAccepted, kDuplicate, kOutOfOrder, kInvalid, kUnknownChannel, kUnavailable, kTooLarge };
 
 // drover_rpc_requests_total of one method, with a lock-free fast path: the
 // hot RPCs count every call, and a label lookup per call costs more than

@@ -786,7 +786,26 @@ TEST_F(ApiTest, OversizedMessageIsResourceExhausted) {
   r.set_updater_version(std::string(100 * 1024, 'x'));
   grpc::Status s = Send(r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "larger than the limit of 65536 bytes (--max_message_bytes)"))
+      << s.error_message();
+  // Far over the limit gRPC itself refuses it, still RESOURCE_EXHAUSTED.
+  r.set_updater_version(std::string(1024 * 1024, 'x'));
+  s = Send(r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  // The operator API has the same limit.
+  v1::SetCriticalRequest crit;
+  crit.set_name("channels/prod");
+  crit.set_critical(true);
+  crit.set_reason(std::string(100 * 1024, 'r'));
+  v1::Channel ch;
+  grpc::ClientContext ctx;
+  s = ops_->SetCritical(&ctx, crit, &ch);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_EQ(CountRows("agents"), 0);
+  absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"too_large\"}"), 1);
+  EXPECT_EQ(MetricValue(*body, "drover_reports_total{result=\"invalid\"}"), 0);
 }
 
 TEST_F(ApiTest, TextThatIsNotUtf8IsInvalidArgumentNamingTheField) {
