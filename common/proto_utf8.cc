@@ -3,11 +3,14 @@
 #include <map>
 
 #include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/stubs/common.h>
 #include <google/protobuf/wire_format_lite.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace drover {
 namespace {
@@ -60,6 +63,17 @@ std::optional<std::string> Find(const Descriptor* type, absl::string_view wire, 
 
 std::optional<std::string> FindInvalidUtf8(const Descriptor* type, absl::string_view wire) {
   return Find(type, wire, "", 0);
+}
+
+void RouteProtobufLogs() {
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char* file, int line,
+                                     const std::string& message) {
+    if (absl::StrContains(message, "invalid UTF-8 data")) return;
+    const char* name = level >= google::protobuf::LOGLEVEL_ERROR     ? "ERROR"
+                       : level == google::protobuf::LOGLEVEL_WARNING ? "WARN"
+                                                                     : "INFO";
+    Log(name, absl::StrCat("protobuf ", file, ":", line, ": ", message));
+  });
 }
 
 }  // namespace drover

@@ -20,4 +20,9 @@ namespace drover {
 // field is valid, or when the encoding is damaged before one is found.
 std::optional<std::string> FindInvalidUtf8(const google::protobuf::Descriptor* type, absl::string_view wire);
 
+// Routes protobuf's own log lines to drover's log, minus its per-message
+// complaints about UTF-8: whoever refuses such a message says so by name
+// (with FindInvalidUtf8), and a client sending many must not flood the log.
+void RouteProtobufLogs();
+
 }  // namespace drover
