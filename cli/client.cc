@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include "common/proto_utf8.h"
-
 namespace drover::cli {
 
 OperatorClient::OperatorClient(std::string address, absl::Duration timeout)
@@ -20,11 +18,6 @@ template <typename Request, typename Response>
 grpc::Status OperatorClient::Call(grpc::Status (v1::OperatorService::Stub::*method)(grpc::ClientContext*,
                                                                                    const Request&, Response*),
                                   const Request& req, Response* out) {
-  // The coordinator would refuse it anyway, but gRPC would say only INTERNAL:
-  // name the argument here (protobuf itself would only log it).
-  if (std::optional<std::string> bad = FindInvalidUtf8(req.GetDescriptor(), req.SerializeAsString())) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, *bad);
-  }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
   return (stub()->*method)(&ctx, req, out);

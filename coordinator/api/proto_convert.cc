@@ -85,16 +85,12 @@ absl::Status ParseRequest(const grpc::ByteBuffer& in, size_t max_bytes, google::
     return absl::ResourceExhaustedError(absl::StrCat("request of ", in.Length(), " bytes is larger than the limit of ",
                                                      max_bytes, " bytes (--max_message_bytes)"));
   }
-  std::vector<grpc::Slice> slices;
-  if (!in.Dump(&slices).ok()) return absl::InvalidArgumentError("request could not be read");
-  std::string joined;
-  absl::string_view wire;
-  if (slices.size() == 1) {
-    wire = absl::string_view(reinterpret_cast<const char*>(slices[0].begin()), slices[0].size());
-  } else {
-    for (const grpc::Slice& s : slices) joined.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    wire = joined;
+  // Small requests arrive as one slice: no copy then.
+  grpc::Slice slice;
+  if (!in.TrySingleSlice(&slice).ok() && !in.DumpToSingleSlice(&slice).ok()) {
+    return absl::InvalidArgumentError("request could not be read");
   }
+  const absl::string_view wire(reinterpret_cast<const char*>(slice.begin()), slice.size());
   if (out->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return absl::OkStatus();
   std::optional<std::string> bad = FindInvalidUtf8(out->GetDescriptor(), wire);
   return absl::InvalidArgumentError(absl::StrCat("request is not a valid ", out->GetDescriptor()->full_name(), ": ",

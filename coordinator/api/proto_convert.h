@@ -44,12 +44,12 @@ inline constexpr int kMaxPageSize = 1000;
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// Both services take encoded requests and parse them here: gRPC 1.51 answers
+// Both services take encoded requests and parse them here. gRPC 1.51 answers
 // a request its own parser refuses (a string field that is not UTF-8, say)
-// with a bare UNIMPLEMENTED or INTERNAL that names nothing. This says
-// INVALID_ARGUMENT, naming the field and showing its bytes.
-// A request over `max_bytes` is RESOURCE_EXHAUSTED saying both sizes. (gRPC's
-// own limit is set higher, so that these are answered, and counted, here.)
+// with a bare UNIMPLEMENTED or INTERNAL that names nothing; this says
+// INVALID_ARGUMENT, naming the field and showing its bytes. A request over
+// `max_bytes` is RESOURCE_EXHAUSTED saying both sizes (gRPC's own limit is
+// set higher, so that these are answered, and counted, here).
 absl::Status ParseRequest(const grpc::ByteBuffer& in, size_t max_bytes, google::protobuf::Message* out);
 grpc::Status SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out);
 

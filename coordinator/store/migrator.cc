@@ -92,11 +92,11 @@ absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vecto
                                         absl::Duration lock_wait) {
   MigrateResult result;
   try {
+    // PostgreSQL's lock_timeout bounds an advisory lock's wait too.
+    const bool bounded = lock_wait != absl::InfiniteDuration();
     bool locked = false;
     {
       pqxx::nontransaction lock(conn);
-      // PostgreSQL's lock_timeout bounds an advisory lock's wait too.
-      const bool bounded = lock_wait != absl::InfiniteDuration();
       if (bounded) {
         lock.exec(absl::StrCat("SET lock_timeout = ", std::max<int64_t>(1, absl::ToInt64Milliseconds(lock_wait))));
       }
@@ -112,7 +112,7 @@ absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vecto
       tx.exec("RESET lock_timeout");
       pqxx::result holder = tx.exec_params(
           "SELECT l.pid, coalesce(host(a.client_addr), 'local'), coalesce(a.application_name, ''), "
-          "coalesce(a.state, ''), coalesce(extract(epoch FROM now() - a.xact_start)::bigint, -1) "
+          "coalesce(a.state, '') "
           "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
           "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
           "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
@@ -130,7 +130,7 @@ absl::StatusOr<MigrateResult> MigrateUp(pqxx::connection& conn, const std::vecto
           ": another coordinator is migrating, or is stuck doing so; wait for it, or end that session "
           "(SELECT pg_terminate_backend(pid))"));
     }
-    if (lock_wait != absl::InfiniteDuration()) {
+    if (bounded) {
       pqxx::nontransaction tx(conn);
       tx.exec("RESET lock_timeout");  // the session's own setting, for the migrations themselves
     }

@@ -407,7 +407,7 @@ TEST_F(DroverctlTest, TargetCriticalControlPlane) {
   CtlResult no_reason = Run({"critical", "raise", "tgt"});
   EXPECT_EQ(no_reason.code, kUsage) << no_reason.Describe();
   EXPECT_TRUE(absl::StrContains(no_reason.err, "--reason")) << no_reason.err;
-  // Bytes that are not UTF-8 are named before anything is sent.
+  // Bytes that are not UTF-8: the coordinator names the field.
   CtlResult not_text = Run({"critical", "raise", "tgt", "--reason=CVE\xff"});
   EXPECT_EQ(not_text.code, kInvalid) << not_text.Describe();
   EXPECT_TRUE(absl::StrContains(not_text.err, "reason \"CVE\\xff\": not valid UTF-8")) << not_text.err;
