@@ -149,9 +149,12 @@ AgentView AgentFromRow(const pqxx::row& r) {
 //   - moves the counters by what it really applied, old row to new row, in
 //     its own counter shard;
 //   - records the applied reports' outcomes, and counts them towards the
-//     current target when they reached for it or finished after it was set:
-//     a late outcome of the previous target (reported after a roll-back, say)
-//     counts towards the epoch before.
+//     current target only when they reached for it (to-version = target) and
+//     finished after it was set (allowing an agent clock 5 minutes slow);
+//     anything else is a late outcome of an earlier target (one still on its
+//     way when the target moved, a failure reported after a roll-back, an old
+//     attempt at a version that is the target again) and counts towards the
+//     epoch before.
 // It returns one row per report it did not apply: (position, channel exists,
 // stored sequence or NULL).
 constexpr const char* kIngestStatement = "drover_ingest";
@@ -211,8 +214,10 @@ events AS (
 outcomes AS (
   INSERT INTO outcome_counts AS oc (channel, target_epoch, result, shard, outcomes)
   SELECT a.channel,
-         CASE WHEN e.tv = ch.target_version OR ch.target_epoch = 0 OR ch.target_updated_at IS NULL
-                   OR 'epoch'::timestamptz + e.fi * interval '1 microsecond' >= ch.target_updated_at
+         CASE WHEN ch.target_epoch = 0 OR ch.target_updated_at IS NULL
+                   OR (e.tv = ch.target_version
+                       AND 'epoch'::timestamptz + e.fi * interval '1 microsecond'
+                           >= ch.target_updated_at - interval '5 minutes')
               THEN ch.target_epoch ELSE ch.target_epoch - 1 END,
          e.r, pg_backend_pid() % 32, count(*)
   FROM e JOIN applied a ON a.i = e.i JOIN ch ON ch.name = a.channel

@@ -109,8 +109,9 @@ rollout::UpdateOutcome Outcome(rollout::UpdateResult result) {
   o.to_version = "15.2.0";
   o.result = result;
   o.error = result == rollout::UpdateResult::kSucceeded ? "" : "health check failed";
-  o.start_time = absl::FromUnixSeconds(1795464000);
-  o.finish_time = o.start_time + absl::Minutes(3);
+  // Just finished, as a report usually says.
+  o.finish_time = absl::Now() - absl::Seconds(10);
+  o.start_time = o.finish_time - absl::Minutes(3);
   return o;
 }
 
@@ -214,6 +215,50 @@ TEST_F(PgStoreTest, OutcomesCountTowardsTheTargetTheyReachedFor) {
   EXPECT_EQ(in->outcomes_since_target[0].outcomes, 2);
   // History keeps every outcome.
   EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events"), "4");
+
+  // Forward to 15.2.0 again. What counts against it is what reached for it
+  // after it was set, by an agent clock that may run a few minutes slow.
+  ASSERT_TRUE(store_
+                  ->UpdateChannel("prod",
+                                  [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+                                    c.target_version = "15.2.0";
+                                    changes.push_back({.field = "target_version"});
+                                    return absl::OkStatus();
+                                  })
+                  .ok());
+  // An update to the previous target, finished after the target moved: the
+  // agent had not polled yet. It must not count against 15.2.0.
+  rollout::AgentReport on_its_way = Report("h3", "prod", 1);
+  rollout::UpdateOutcome to_previous = Outcome(rollout::UpdateResult::kFailed);
+  to_previous.from_version = "15.0.0";
+  to_previous.to_version = "15.1.0";
+  to_previous.finish_time = absl::Now() + absl::Seconds(30);
+  on_its_way.outcomes = {to_previous};
+  // A failure to reach 15.2.0 by a clock two minutes slow: it counts.
+  rollout::AgentReport slow_clock = Report("h4", "prod", 1);
+  rollout::UpdateOutcome slow = Outcome(rollout::UpdateResult::kFailed);
+  slow.finish_time = absl::Now() - absl::Minutes(2);
+  slow.start_time = slow.finish_time - absl::Minutes(1);
+  slow_clock.outcomes = {slow};
+  // A failure to reach 15.2.0 an hour ago, when it was the target before:
+  // reported late, it must not count against this epoch.
+  rollout::AgentReport long_offline = Report("h5", "prod", 1);
+  rollout::UpdateOutcome old_attempt = Outcome(rollout::UpdateResult::kRolledBack);
+  old_attempt.finish_time = absl::Now() - absl::Hours(1);
+  old_attempt.start_time = old_attempt.finish_time - absl::Minutes(3);
+  long_offline.outcomes = {old_attempt};
+  Apply(*store_, {on_its_way, slow_clock, long_offline});
+  in = store_->GetRolloutInputs("prod");
+  ASSERT_TRUE(in.ok()) << in.status();
+  ASSERT_EQ(in->outcomes_since_target.size(), 1u);
+  EXPECT_EQ(in->outcomes_since_target[0].result, rollout::UpdateResult::kFailed);
+  EXPECT_EQ(in->outcomes_since_target[0].outcomes, 1);
+  // The other two count towards the epoch before.
+  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(result || '=' || n, ' ' ORDER BY result) FROM ("
+                            "SELECT result, sum(outcomes) AS n FROM outcome_counts o JOIN channels c "
+                            "ON c.name = o.channel WHERE o.target_epoch = c.target_epoch - 1 GROUP BY 1) x"),
+            "1=2 2=1 3=1");
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events"), "7");
 }
 
 TEST_F(PgStoreTest, ReplicasRacingOnTheSameHostsKeepTheHighestSequenceAndExactCounters) {
