@@ -171,6 +171,13 @@ agent {
   health_watch { seconds: 3 }
 }
 CONF
+    # An agent installed by an earlier run was stopped with it: start it again
+    # (the updater installs and restarts agents, it does not supervise them).
+    if [[ -x "$h/agent/current/bin/demo-agent" ]] \
+        && ! { [[ -s "$h/agent.pid" ]] && kill -0 "$(cat "$h/agent.pid")" 2>/dev/null; }; then
+      "$ROOT/tests/fixtures/demo-agent/restart.sh" "$h/agent" "$port" "$h/agent.pid" \
+        || die "could not start the demo agent installed in $h/agent (log: $h/agent/agent.log)"
+    fi
     if [[ -f "$h/updater.pid" ]] && kill -0 "$(cat "$h/updater.pid")" 2>/dev/null; then continue; fi
     nohup "$BUILD/bin/drover-updater" run --config="$h/updater.conf" >"$h/updater.log" 2>&1 &
     echo $! >"$h/updater.pid"

@@ -42,6 +42,7 @@ poll 90 on_target 3 || fail "demo rollout to 1.1.0 did not finish: $("${CTL[@]}"
 [[ $(curl -sf "http://127.0.0.1:$((G + 11))/version") == 1.1.0 ]] || fail "demo agent 1 does not run 1.1.0"
 
 "$QS" --stop "${OPTS[@]}" >/dev/null || fail "--stop failed"
+stopped_at=$(date -u +%Y-%m-%dT%H:%M:%S)
 pgrep -f "$DIR/var/demo" >/dev/null && fail "demo updaters or agents survived --stop"
 curl -sf "http://127.0.0.1:$M/metrics" >/dev/null && fail "coordinator still serving after --stop"
 
@@ -49,6 +50,17 @@ curl -sf "http://127.0.0.1:$M/metrics" >/dev/null && fail "coordinator still ser
 # no migration runs (version N -> N).
 out=$("$QS" --detach "${OPTS[@]}" 2>&1) || fail "restart: $out"
 grep -qE "schema version ([1-9][0-9]*) -> \1$" "$DIR/var/coordinator.log" || fail "database not reused: $(cat "$DIR/var/coordinator.log")"
+# The demo agents stopped with it run again, on the version they had, and
+# say they are healthy in reports made since the restart.
+[[ $(curl -sf "http://127.0.0.1:$((G + 11))/version") == 1.1.0 ]] || fail "demo agent 1 not running 1.1.0 after the restart"
+healthy_since() {
+  "${CTL[@]}" --output=json agents list --channel=demo | python3 -c '
+import json, sys
+agents = json.load(sys.stdin)["agents"]
+sys.exit(0 if len(agents) == 3 and all(a["last_seen_time"] > sys.argv[1] and a["health"] == "HEALTH_HEALTHY"
+                                       for a in agents) else 1)' "$1"
+}
+poll 60 healthy_since "$stopped_at" || fail "demo agents not healthy after the restart: $("${CTL[@]}" agents list --channel=demo 2>&1)"
 "$QS" --stop "${OPTS[@]}" >/dev/null
 
 out=$("$QS" --bogus 2>&1) && fail "unknown option accepted"
