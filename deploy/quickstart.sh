@@ -34,6 +34,8 @@ PROMETHEUS_PORT=9090
 
 usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "quickstart: $*" >&2; exit 2; }
+# The pid file exists and names a running process.
+pid_file_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 for arg in "$@"; do
   case "$arg" in
@@ -87,7 +89,7 @@ stop_demo() {
 stop_prometheus() {
   local file="$PROMETHEUS_DIR/prometheus.pid"
   [[ -f "$file" ]] || return 0
-  kill -0 "$(cat "$file")" 2>/dev/null && echo "quickstart: stopping Prometheus"
+  pid_file_alive "$file" && echo "quickstart: stopping Prometheus"
   stop_pid_file "$file" prometheus
 }
 
@@ -115,7 +117,7 @@ if [[ $STOP -eq 1 ]]; then
   exit 0
 fi
 
-if [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
+if pid_file_alive "$PID_FILE"; then
   die "a coordinator started from $DATA_DIR is already running (pid $(cat "$PID_FILE")): run $0 --stop first"
 fi
 
@@ -174,11 +176,11 @@ CONF
     # An agent installed by an earlier run was stopped with it: start it again
     # (the updater installs and restarts agents, it does not supervise them).
     if [[ -x "$h/agent/current/bin/demo-agent" ]] \
-        && ! { [[ -s "$h/agent.pid" ]] && kill -0 "$(cat "$h/agent.pid")" 2>/dev/null; }; then
+        && ! pid_file_alive "$h/agent.pid"; then
       "$ROOT/tests/fixtures/demo-agent/restart.sh" "$h/agent" "$port" "$h/agent.pid" \
         || die "could not start the demo agent installed in $h/agent (log: $h/agent/agent.log)"
     fi
-    if [[ -f "$h/updater.pid" ]] && kill -0 "$(cat "$h/updater.pid")" 2>/dev/null; then continue; fi
+    if pid_file_alive "$h/updater.pid"; then continue; fi
     nohup "$BUILD/bin/drover-updater" run --config="$h/updater.conf" >"$h/updater.log" 2>&1 &
     echo $! >"$h/updater.pid"
   done
@@ -191,7 +193,7 @@ CONF
 start_prometheus() {
   [[ $WITH_PROMETHEUS -eq 1 ]] || return 0
   local dir="$PROMETHEUS_DIR" url="http://127.0.0.1:$PROMETHEUS_PORT"
-  if [[ -f "$dir/prometheus.pid" ]] && kill -0 "$(cat "$dir/prometheus.pid")" 2>/dev/null; then
+  if pid_file_alive "$dir/prometheus.pid"; then
     echo "  prometheus: $url (already running)"
     return 0
   fi
@@ -207,7 +209,7 @@ start_prometheus() {
   echo $! >"$dir/prometheus.pid"
   for _ in $(seq 300); do
     curl -sf "$url/-/ready" >/dev/null 2>&1 && break
-    if ! kill -0 "$(cat "$dir/prometheus.pid")" 2>/dev/null; then
+    if ! pid_file_alive "$dir/prometheus.pid"; then
       tail -5 "$dir/prometheus.log" >&2
       rm -f "$dir/prometheus.pid"
       echo "quickstart: Prometheus failed to start on port $PROMETHEUS_PORT (log: $dir/prometheus.log)" >&2
@@ -225,7 +227,7 @@ if [[ $DETACH -eq 1 ]]; then
   echo $! >"$PID_FILE"
   for _ in $(seq 600); do
     [[ -f "$READY_FILE" ]] && break
-    kill -0 "$(cat "$PID_FILE")" 2>/dev/null || { cat "$LOG_FILE" >&2; rm -f "$PID_FILE"; die "coordinator failed to start (log above)"; }
+    pid_file_alive "$PID_FILE" || { cat "$LOG_FILE" >&2; rm -f "$PID_FILE"; die "coordinator failed to start (log above)"; }
     sleep 0.1
   done
   [[ -f "$READY_FILE" ]] || die "coordinator not ready after 60 s; see $LOG_FILE"

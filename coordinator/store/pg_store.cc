@@ -150,7 +150,8 @@ AgentView AgentFromRow(const pqxx::row& r) {
 //     its own counter shard;
 //   - records the applied reports' outcomes, and counts them towards the
 //     current target only when they reached for it (to-version = target) and
-//     finished after it was set (allowing an agent clock 5 minutes slow);
+//     finished after it was set (allowing an agent clock 5 minutes slow, the
+//     skew api::kMaxClockSkew allows the other way);
 //     anything else is a late outcome of an earlier target (one still on its
 //     way when the target moved, a failure reported after a roll-back, an old
 //     attempt at a version that is the target again) and counts towards the
