@@ -63,8 +63,7 @@ absl::StatusOr<absl::Time> RequiredTime(absl::string_view field, const google::p
     return absl::InvalidArgumentError(absl::StrCat(field, " has nanos ", t.nanos(), " outside 0..999999999"));
   }
   absl::Time value = TimeFromProto(t);
-  static const absl::Time kEarliest = absl::FromCivil(absl::CivilDay(2000, 1, 1), absl::UTCTimeZone());
-  if (value < kEarliest || value > now + kMaxClockSkew) {
+  if (value < kEarliestReportTime || value > now + kMaxClockSkew) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, " ", absl::FormatTime(absl::RFC3339_sec, value, absl::UTCTimeZone()),
         " is not plausible: it must lie between 2000-01-01 and 5 minutes past the coordinator's clock (",

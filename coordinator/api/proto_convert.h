@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/api_limits.h"
 #include "common/maintenance_window.h"
 #include "common/semver.h"
 #include "coordinator/rollout/model.h"
@@ -30,14 +31,15 @@ namespace v1 = ::drover::v1;
 inline constexpr size_t kMaxHostIdLength = 128;
 inline constexpr size_t kMaxChannelIdLength = 100;
 inline constexpr size_t kMaxGroupLength = 64;
-inline constexpr size_t kMaxUpdaterVersionLength = 64;
-inline constexpr size_t kMaxErrorLength = 2048;
+// What updaters send is bounded in common/api_limits.h, which they share.
+using ::drover::kMaxClockSkew;
+using ::drover::kMaxErrorLength;
+using ::drover::kMaxOutcomesPerReport;
+using ::drover::kMaxPollInterval;
+using ::drover::kMaxUpdaterVersionLength;
+using ::drover::kMinPollInterval;
 inline constexpr size_t kMaxReasonLength = 512;
-inline constexpr int kMaxOutcomesPerReport = 32;
 inline constexpr int kMaxWindows = 16;
-inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
-inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
-inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
 inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;

@@ -1,0 +1,23 @@
+// What the coordinator's API accepts, shared by the coordinator (which
+// refuses anything outside these bounds) and the updater (which must only
+// send what will be accepted: a refused report would otherwise be lost).
+#pragma once
+
+#include <cstddef>
+
+#include "absl/time/time.h"
+
+namespace drover {
+
+inline constexpr size_t kMaxUpdaterVersionLength = 64;
+// UpdateOutcome.error, in bytes.
+inline constexpr size_t kMaxErrorLength = 2048;
+inline constexpr int kMaxOutcomesPerReport = 32;
+// Outcome times must lie in [kEarliestReportTime, coordinator now + kMaxClockSkew].
+inline constexpr absl::Time kEarliestReportTime = absl::FromUnixSeconds(946684800);  // 2000-01-01T00:00:00Z
+inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
+// A channel's poll interval.
+inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
+inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
+
+}  // namespace drover

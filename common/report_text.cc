@@ -1,0 +1,103 @@
+#include "common/report_text.h"
+
+#include <algorithm>
+
+#include "common/api_limits.h"
+
+namespace drover {
+namespace {
+
+constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+constexpr absl::string_view kCut = "...";
+
+// Length of the valid UTF-8 sequence at the start of `s` (the rules protobuf
+// checks: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
+size_t Utf8SequenceLength(absl::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
+    if (c == 0xED && b(1) > 0x9F) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
+    if (c == 0xF4 && b(1) > 0x8F) return 0;  // above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+// Length of the terminal escape sequence at the start of `s` (which starts
+// with ESC): CSI "ESC [ params intermediates final" (colours), else
+// "ESC intermediates final" (e.g. "ESC ( B").
+size_t EscapeLength(absl::string_view s) {
+  size_t i = 1;
+  if (i < s.size() && s[i] == '[') {
+    ++i;
+    while (i < s.size() && s[i] >= 0x30 && s[i] <= 0x3F) ++i;
+    while (i < s.size() && s[i] >= 0x20 && s[i] <= 0x2F) ++i;
+    if (i < s.size() && s[i] >= 0x40 && s[i] <= 0x7E) ++i;
+    return i;
+  }
+  while (i < s.size() && s[i] >= 0x20 && s[i] <= 0x2F) ++i;
+  if (i < s.size() && s[i] >= 0x30 && s[i] <= 0x7E) ++i;
+  return i;
+}
+
+}  // namespace
+
+std::string SanitizeText(absl::string_view text, size_t max_bytes, TextLines lines) {
+  std::string clean;
+  clean.reserve(std::min(text.size(), max_bytes + 8));
+  while (!text.empty() && clean.size() <= max_bytes) {
+    const unsigned char c = static_cast<unsigned char>(text[0]);
+    if (c == 0x1B) {
+      text.remove_prefix(EscapeLength(text));
+      continue;
+    }
+    if (c == '\n' || c == '\t') {
+      clean.push_back(lines == TextLines::kMany ? static_cast<char>(c) : ' ');
+      text.remove_prefix(1);
+      continue;
+    }
+    if (c < 0x20 || c == 0x7F) {
+      text.remove_prefix(1);
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(text);
+    if (n == 0) {
+      clean.append(kReplacement.data(), kReplacement.size());
+      text.remove_prefix(1);
+      continue;
+    }
+    // C1 controls (U+0080..U+009F) are control characters too.
+    if (n == 2 && c == 0xC2 && static_cast<unsigned char>(text[1]) <= 0x9F) {
+      text.remove_prefix(2);
+      continue;
+    }
+    clean.append(text.data(), n);
+    text.remove_prefix(n);
+  }
+  if (clean.size() <= max_bytes && text.empty()) return clean;
+  // Cut: keep room for the marker, then back off to a character boundary.
+  size_t keep = max_bytes >= kCut.size() ? max_bytes - kCut.size() : max_bytes;
+  keep = std::min(keep, clean.size());
+  while (keep > 0 && (static_cast<unsigned char>(clean[keep]) & 0xC0) == 0x80) --keep;
+  clean.resize(keep);
+  if (max_bytes >= kCut.size()) clean.append(kCut.data(), kCut.size());
+  return clean;
+}
+
+absl::Time ClampReportTime(absl::Time t, absl::Time coordinator_now) {
+  if (t > coordinator_now) t = coordinator_now;
+  if (t < kEarliestReportTime) t = kEarliestReportTime;
+  return t;
+}
+
+}  // namespace drover

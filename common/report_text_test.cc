@@ -1,0 +1,79 @@
+#include "common/report_text.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/api_limits.h"
+#include "coordinator/api/proto_convert.h"
+
+namespace drover {
+namespace {
+
+TEST(SanitizeTextTest, DropsColourCodesAndControlCharacters) {
+  EXPECT_EQ(SanitizeText("\033[31mnot ready\033[0m", 100, TextLines::kMany), "not ready");
+  EXPECT_EQ(SanitizeText("a\033[1;31;40mb\033(Bc", 100, TextLines::kMany), "abc");
+  EXPECT_EQ(SanitizeText("line 1\r\nline 2\tx\x01\x7f\xc2\x85y", 100, TextLines::kMany), "line 1\nline 2\txy");
+  EXPECT_EQ(SanitizeText("line 1\nline 2\tx", 100, TextLines::kOne), "line 1 line 2 x");
+}
+
+TEST(SanitizeTextTest, ReplacesBytesThatAreNotUtf8) {
+  EXPECT_EQ(SanitizeText("a\xff" "b", 100, TextLines::kMany), "a\xEF\xBF\xBD" "b");
+  // Overlong, surrogate, truncated sequences.
+  EXPECT_EQ(SanitizeText("\xc0\xaf", 100, TextLines::kMany), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(SanitizeText("\xed\xa0\x80", 100, TextLines::kMany), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(SanitizeText("x\xe2\x80", 100, TextLines::kMany), "x\xEF\xBF\xBD\xEF\xBF\xBD");
+  // Valid text passes unchanged.
+  EXPECT_EQ(SanitizeText("tar: \xe2\x80\x98x\xe2\x80\x99: \xf0\x9f\x92\xa5 \xe4\xb8\xad", 100, TextLines::kMany),
+            "tar: \xe2\x80\x98x\xe2\x80\x99: \xf0\x9f\x92\xa5 \xe4\xb8\xad");
+}
+
+TEST(SanitizeTextTest, CutsOnACharacterBoundaryAndSaysSo) {
+  EXPECT_EQ(SanitizeText("abcdef", 6, TextLines::kMany), "abcdef");
+  EXPECT_EQ(SanitizeText("abcdefg", 6, TextLines::kMany), "abc...");
+  // "‘" is 3 bytes: cutting after byte 2000 of a byte-cut substr(0, 2000)
+  // would split one.
+  std::string text(1999, 'a');
+  text.append("\xe2\x80\x98quoted\xe2\x80\x99");
+  for (size_t max : {size_t{2000}, size_t{2001}, size_t{2002}, size_t{2003}, size_t{2004}}) {
+    std::string out = SanitizeText(text, max, TextLines::kMany);
+    EXPECT_LE(out.size(), max);
+    EXPECT_TRUE(out.size() >= 3 && out.substr(out.size() - 3) == "...") << out.size();
+    // Every byte before the marker belongs to a complete character.
+    EXPECT_EQ(SanitizeText(out, 10000, TextLines::kMany), out) << absl::CHexEscape(out.substr(1990));
+  }
+}
+
+TEST(ClampReportTimeTest, KeepsTimesInTheAcceptedRange) {
+  const absl::Time now = absl::FromUnixSeconds(1764000000);
+  EXPECT_EQ(ClampReportTime(absl::UnixEpoch(), now), kEarliestReportTime);
+  EXPECT_EQ(ClampReportTime(now + absl::Hours(1), now), now);
+  EXPECT_EQ(ClampReportTime(now - absl::Hours(1), now), now - absl::Hours(1));
+}
+
+// The point of it all: what comes out is what the coordinator accepts.
+TEST(SanitizeTextTest, WhatComesOutTheCoordinatorAccepts) {
+  const absl::Time now = absl::FromUnixSeconds(1764000000);
+  v1::ReportStatusRequest req;
+  req.set_host_id("h");
+  req.set_channel("channels/c");
+  req.set_current_version("1.0.0");
+  req.set_health(v1::HEALTH_HEALTHY);
+  req.set_sequence(1);
+  req.set_updater_version(SanitizeText(std::string(100, 'v') + "\n", kMaxUpdaterVersionLength, TextLines::kOne));
+  std::string hostile = "\033[31mnot ready\033[0m\r\n\x01\xff";
+  while (hostile.size() < 3 * kMaxErrorLength) hostile.append("\xe2\x80\x98\xe4\xb8\xad\xf0\x9f\x92\xa5");
+  v1::UpdateOutcome* o = req.add_outcomes();
+  o->set_to_version("1.1.0");
+  o->set_result(v1::UPDATE_RESULT_FAILED);
+  o->set_error(SanitizeText(hostile, kMaxErrorLength, TextLines::kMany));
+  o->mutable_start_time()->set_seconds(absl::ToUnixSeconds(ClampReportTime(absl::FromUnixSeconds(5), now)));
+  o->mutable_finish_time()->set_seconds(absl::ToUnixSeconds(ClampReportTime(now + absl::Hours(2), now)));
+  absl::StatusOr<rollout::AgentReport> r = api::ReportFromProto(req, now);
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
+}  // namespace
+}  // namespace drover
