@@ -31,6 +31,11 @@ class Installer {
   // Returns to `previous_version` after a failed update: the same as
   // Install(previous_version), but may use what is kept locally.
   virtual absl::Status Rollback(const std::string& previous_version) = 0;
+
+  // Called once `version` ran healthy after an update. An installer that
+  // keeps earlier versions keeps the last good one (not a broken one that
+  // was rolled back). Others need not care.
+  virtual absl::Status MarkGood(const std::string& version) { return absl::OkStatus(); }
 };
 
 }  // namespace drover::updater

@@ -13,6 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -165,6 +167,47 @@ std::string TarballInstaller::VersionsDir() const { return install_dir_ + "/vers
 std::string TarballInstaller::VersionDir(const std::string& version) const { return VersionsDir() + "/" + version; }
 std::string TarballInstaller::CurrentLink() const { return install_dir_ + "/current"; }
 std::string TarballInstaller::StagingDir() const { return install_dir_ + "/staging"; }
+std::string TarballInstaller::GoodFile() const { return install_dir_ + "/good"; }
+
+std::vector<std::string> TarballInstaller::GoodVersions() const {
+  absl::StatusOr<std::string> text = ReadFile(GoodFile());
+  if (!text.ok()) return {};
+  std::vector<std::string> out;
+  for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipWhitespace())) {
+    absl::StatusOr<std::string> v = CheckVersion(std::string(absl::StripAsciiWhitespace(line)));
+    if (v.ok()) out.push_back(*v);
+  }
+  return out;
+}
+
+void TarballInstaller::AddLastGood(std::set<std::string>& keep) const {
+  for (const std::string& v : GoodVersions()) {
+    if (keep.contains(v)) continue;
+    keep.insert(v);
+    return;
+  }
+}
+
+absl::Status TarballInstaller::MarkGood(const std::string& requested) {
+  absl::StatusOr<std::string> version = CheckVersion(requested);
+  if (!version.ok()) return version.status();
+  // The last three: enough to know the last good one before the current and
+  // the previous version.
+  std::vector<std::string> good = {*version};
+  for (const std::string& v : GoodVersions()) {
+    if (v != *version && good.size() < 3) good.push_back(v);
+  }
+  absl::Status s = WriteFileAtomically(GoodFile(), absl::StrCat(absl::StrJoin(good, "\n"), "\n"), 0644);
+  if (!s.ok()) return s;
+  absl::StatusOr<std::optional<std::string>> installed = InstalledVersion();
+  if (!installed.ok() || !installed->has_value()) return absl::OkStatus();
+  std::set<std::string> keep = {**installed};
+  AddLastGood(keep);
+  // Without a good one before it (good versions were not recorded before),
+  // the previous version stays: it is the best guess there is.
+  if (keep.size() > 1) Prune(keep);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::optional<std::string>> TarballInstaller::InstalledVersion() {
   const std::string link = CurrentLink();
@@ -273,7 +316,7 @@ absl::Status TarballInstaller::Unpack(const std::string& tarball, const std::str
   return absl::OkStatus();
 }
 
-absl::Status TarballInstaller::SwitchTo(const std::string& version) {
+absl::Status TarballInstaller::SwitchTo(const std::string& version, bool rollback) {
   std::optional<std::string> previous;
   absl::StatusOr<std::optional<std::string>> installed = InstalledVersion();
   if (installed.ok()) {
@@ -303,8 +346,11 @@ absl::Status TarballInstaller::SwitchTo(const std::string& version) {
     // Nothing moved: the kept previous version stays the previous one.
     Prune(std::nullopt);
   } else {
+    // Forward: the version replaced is what a failed update rolls back to.
+    // Back: the version left is broken, not worth its disk space.
     std::set<std::string> keep = {version};
-    if (previous.has_value()) keep.insert(*previous);
+    if (previous.has_value() && !rollback) keep.insert(*previous);
+    AddLastGood(keep);
     Prune(keep);
   }
   return absl::OkStatus();
@@ -339,7 +385,9 @@ void TarballInstaller::Prune(const std::optional<std::set<std::string>>& keep) {
   }
 }
 
-absl::Status TarballInstaller::Install(const std::string& requested) {
+absl::Status TarballInstaller::Install(const std::string& requested) { return InstallVersion(requested, false); }
+
+absl::Status TarballInstaller::InstallVersion(const std::string& requested, bool rollback) {
   absl::StatusOr<std::string> version = CheckVersion(requested);
   if (!version.ok()) return version.status();
   absl::Status s = EnsureLayout();
@@ -384,15 +432,15 @@ absl::Status TarballInstaller::Install(const std::string& requested) {
     if (!s.ok()) return s;
   }
   RemoveAll(StagingDir());
-  return SwitchTo(*version);
+  return SwitchTo(*version, rollback);
 }
 
 absl::Status TarballInstaller::Rollback(const std::string& previous_version) {
   absl::StatusOr<std::string> version = CheckVersion(previous_version);
   if (!version.ok()) return version.status();
-  if (IsDirectory(VersionDir(*version))) return SwitchTo(*version);
+  if (IsDirectory(VersionDir(*version))) return SwitchTo(*version, /*rollback=*/true);
   LogInfo(absl::StrCat("tarball: ", VersionDir(*version), " is not kept; installing ", *version, " again"));
-  return Install(*version);
+  return InstallVersion(*version, /*rollback=*/true);
 }
 
 }  // namespace drover::updater

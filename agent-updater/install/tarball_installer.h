@@ -2,6 +2,10 @@
 //   <install_dir>/versions/<version>/   one unpacked tarball per version
 //   <install_dir>/current -> versions/<version>   the active one
 //   <install_dir>/staging/              downloads being verified
+//   <install_dir>/good                  the versions that ran healthy, newest first
+// Kept: the current version and the last good one before it; while an
+// update is watched, also the version it replaced (the roll-back target).
+// A version that was rolled back from is not kept.
 // A version is unpacked into versions/<version>.partial and renamed when
 // complete, and `current` is replaced with rename(2), so a kill at any step
 // leaves `current` on a complete version (the old or the new one).
@@ -11,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -45,10 +50,15 @@ class TarballInstaller final : public Installer {
   absl::StatusOr<std::optional<std::string>> InstalledVersion() override;
   // Fetches <name>-<version>.tar.gz and its .sig into staging/, verifies the
   // signature, unpacks (or reuses a complete versions/<version>), switches
-  // `current`, then deletes every version but the new and the previous one.
+  // `current`, then deletes every version but the new one, the previous one
+  // and the last good one.
   absl::Status Install(const std::string& version) override;
-  // Switches back to versions/<previous> when it is kept, else Install()s it.
+  // Switches back to versions/<previous> when it is kept, else installs it;
+  // then deletes the version rolled back from.
   absl::Status Rollback(const std::string& previous_version) override;
+  // Records `version` as good and deletes versions other than the current
+  // and the last good one.
+  absl::Status MarkGood(const std::string& version) override;
 
   const std::string& install_dir() const { return install_dir_; }
 
@@ -74,8 +84,15 @@ class TarballInstaller final : public Installer {
   // the base does not have it.
   absl::Status Fetch(const std::string& file_name, const std::string& dest);
   absl::Status Unpack(const std::string& tarball, const std::string& version);
-  // Points `current` at versions/<version> atomically, then prunes.
-  absl::Status SwitchTo(const std::string& version);
+  absl::Status InstallVersion(const std::string& version, bool rollback);
+  // Points `current` at versions/<version> atomically, then prunes (keeping
+  // the version switched from unless this is a roll-back).
+  absl::Status SwitchTo(const std::string& version, bool rollback);
+  std::string GoodFile() const;
+  // From GoodFile(), newest first; empty when there is none.
+  std::vector<std::string> GoodVersions() const;
+  // Adds to `keep` the newest good version not in it yet.
+  void AddLastGood(std::set<std::string>& keep) const;
   // Deletes version directories not in `keep` (with nullopt: only leftovers
   // of interrupted runs), and stray temporary symlinks.
   void Prune(const std::optional<std::set<std::string>>& keep);

@@ -153,7 +153,8 @@ TEST_F(TarballInstallerTest, InstallUpgradeRollbackFromDirectory) {
   ASSERT_TRUE(installer->Rollback("1.0.0").ok());
   EXPECT_EQ(Installed(*installer), "1.0.0");
   EXPECT_EQ(RunningVersion(), "1.0.0");
-  EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0", "1.1.0"}));
+  // The version rolled back from is broken: not kept.
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0"}));
   // Nothing but the layout is left around.
   EXPECT_EQ(List(install_dir_), (std::set<std::string>{"current", "versions"}));
 }
@@ -170,7 +171,31 @@ TEST_F(TarballInstallerTest, KeepsOnlyCurrentAndPrevious) {
   ASSERT_TRUE(installer->Rollback("1.0.0").ok());
   EXPECT_EQ(Installed(*installer), "1.0.0");
   EXPECT_EQ(RunningVersion(), "1.0.0");
-  EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0", "1.2.0"}));
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0"}));
+}
+
+// The README's promise: the current and the last good version are kept, the
+// broken one is not (issue 12 item 3: after a roll-back from 1.3.0,
+// versions/ held 1.2.0 and the broken 1.3.0, and 1.1.0 was gone).
+TEST_F(TarballInstallerTest, KeepsTheLastGoodVersionNotTheBrokenOne) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  for (const char* v : {"1.0.0", "1.1.0", "1.2.0"}) {
+    ASSERT_TRUE(installer->Install(v).ok()) << v;
+    ASSERT_TRUE(installer->MarkGood(v).ok()) << v;
+  }
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.1.0", "1.2.0"}));
+  // While 1.3.0 is watched: it, the roll-back target and the last good before.
+  ASSERT_TRUE(installer->Install("1.3.0").ok());
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.1.0", "1.2.0", "1.3.0"}));
+  ASSERT_TRUE(installer->Rollback("1.2.0").ok());
+  EXPECT_EQ(Installed(*installer), "1.2.0");
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.1.0", "1.2.0"}));
+  // A good update leaves the current and the last good one.
+  ASSERT_TRUE(installer->Install("1.3.0").ok());
+  ASSERT_TRUE(installer->MarkGood("1.3.0").ok());
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.2.0", "1.3.0"}));
+  EXPECT_EQ(RunningVersion(), "1.3.0");
 }
 
 TEST_F(TarballInstallerTest, InstallFromHttpBase) {
@@ -291,7 +316,7 @@ TEST_F(TarballInstallerTest, CompleteUnswitchedVersionIsReused) {
   ASSERT_NE(installer, nullptr);
   ASSERT_TRUE(installer->Install("1.0.0").ok());
   ASSERT_TRUE(installer->Install("1.1.0").ok());
-  ASSERT_TRUE(installer->Rollback("1.0.0").ok());
+  ASSERT_TRUE(installer->Install("1.0.0").ok());  // forward to a lower version: 1.1.0 stays
   ASSERT_TRUE(WriteFileAtomically(install_dir_ + "/versions/1.1.0/marker", "kept").ok());
   ASSERT_TRUE(installer->Install("1.1.0").ok());
   EXPECT_TRUE(fs::exists(install_dir_ + "/versions/1.1.0/marker"));
