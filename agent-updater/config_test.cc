@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
+#include <system_error>
+
 #include "absl/strings/match.h"
 #include "common/atomic_file.h"
 
@@ -14,6 +17,12 @@ class ConfigTest : public ::testing::Test {
   void SetUp() override {
     char tmpl[] = "/tmp/drover-config-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
+  }
+  // Leaves no /tmp/drover-config-test-* behind.
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    EXPECT_FALSE(ec) << dir_ << ": " << ec.message();
   }
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
