@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
       "drover-updater-pass runs one pass of drover-updater (which runs it for you).\n"
       "Usage: drover-updater-pass once    run one pass and exit\n"
       "       drover-updater-pass status  print what it knows\n"
-      "       drover-updater-pass clear   forget a rolled-back version so it is tried again\n"
+      "       drover-updater-pass clear   forget a rolled-back or failed version so it is tried again\n"
       "       drover-updater-pass check   validate the configuration and exit\n"
       "Exit codes: 0 ok, 1 failed, 2 bad usage or configuration, 3 another pass is running.");
   // A pass is never cut short by SIGTERM/SIGINT (the agent must not be left
@@ -132,10 +132,17 @@ int main(int argc, char** argv) {
     absl::StatusOr<drover::v1::UpdaterState> state = store.Load();
     if (!state.ok()) return Fail(kExitFailed, std::string(state.status().message()));
     const std::string was = state->rolled_back_version();
+    const std::string failed = state->failed_version();
     state->clear_rolled_back_version();
     state->clear_rolled_back_reason();
+    state->clear_failed_version();
+    state->clear_failed_reason();
+    state->clear_failed_attempts();
+    state->clear_failed_retry_time();
     if (absl::Status s = store.Save(*state); !s.ok()) return Fail(kExitFailed, std::string(s.message()));
-    std::printf("%s\n", was.empty() ? "nothing to clear" : absl::StrCat("cleared roll-back mark of ", was).c_str());
+    if (was.empty() && failed.empty()) std::printf("nothing to clear\n");
+    if (!was.empty()) std::printf("cleared roll-back mark of %s\n", was.c_str());
+    if (!failed.empty()) std::printf("cleared failed-install mark of %s: it is tried at the next pass\n", failed.c_str());
     return kExitOk;
   }
   // once
@@ -145,9 +152,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<drover::updater::PassResult> r = updater.RunPass();
   drover::updater::PassReport report;
   report.backoff_initial = FromProto(config->backoff_initial(), absl::Seconds(1));
-  report.backoff_max = FromProto(config->backoff_max(), absl::Minutes(5));
+  report.backoff_max = drover::updater::RetryCap(FromProto(config->backoff_max(), absl::ZeroDuration()),
+                                                 r.ok() ? r->poll_interval : absl::ZeroDuration());
   if (r.ok()) {
-    drover::LogInfo(absl::StrCat("pass: ", r->summary));
+    drover::Log(r->summary_level, absl::StrCat("pass: ", r->summary));
     report.ok = true;
     report.coordinator_reachable = r->coordinator_reachable;
     report.poll_interval = r->poll_interval;

@@ -1,8 +1,12 @@
 #include "agent-updater/updater.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "common/api_limits.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
+#include "common/report_text.h"
 #include "common/semver.h"
 
 namespace drover::updater {
@@ -18,7 +22,52 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>((absl::ToUnixNanos(t) % 1000000000 + 1000000000) % 1000000000));
 }
 
+absl::Time TimeFrom(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
 std::string Format(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+
+// An outcome's error as the coordinator accepts it (whatever a health
+// command or tar printed).
+std::string ErrorText(absl::string_view text) { return SanitizeText(text, kMaxErrorLength, TextLines::kMany); }
+
+// The coordinator's clock as best known: ours, corrected by the difference
+// seen when the target was last fetched.
+absl::Time CoordinatorNow(const v1::UpdaterState& state, absl::Time local_now) {
+  if (!state.has_cached_target() || !state.cached_target().target().has_server_time()) return local_now;
+  return local_now + (TimeFrom(state.cached_target().target().server_time()) -
+                      TimeFrom(state.cached_target().fetch_time()));
+}
+
+// `o` made acceptable to a coordinator whose clock reads `coordinator_now`:
+// outcomes queued by an older updater, or timed by a clock that was wrong
+// (a host booting at the epoch), must not be refused.
+v1::UpdateOutcome Acceptable(v1::UpdateOutcome o, absl::Time coordinator_now) {
+  o.set_error(ErrorText(o.error()));
+  const absl::Time start = ClampReportTime(TimeFrom(o.start_time()), coordinator_now);
+  const absl::Time finish = std::max(start, ClampReportTime(TimeFrom(o.finish_time()), coordinator_now));
+  SetTime(start, o.mutable_start_time());
+  SetTime(finish, o.mutable_finish_time());
+  return o;
+}
+
+// False while the coordinator, or its database, cannot serve: the daemon
+// then backs off rather than polling on.
+bool CanServe(const CoordinatorError& e) {
+  return e.kind != CoordinatorError::Kind::kUnreachable && e.kind != CoordinatorError::Kind::kDatabaseUnavailable;
+}
+
+// One log line per outcome, with its reason.
+void LogOutcome(const std::string& agent, const v1::UpdateOutcome& o) {
+  const std::string what = absl::StrCat("update of ", agent, " from ", o.from_version().empty() ? "(none)" : o.from_version(),
+                                        " to ", o.to_version());
+  switch (o.result()) {
+    case v1::UPDATE_RESULT_SUCCEEDED: LogInfo(absl::StrCat(what, " succeeded")); break;
+    case v1::UPDATE_RESULT_ROLLED_BACK: LogError(absl::StrCat(what, " was rolled back: ", o.error())); break;
+    default: LogError(absl::StrCat(what, " failed: ", o.error())); break;
+  }
+}
 
 std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
   std::vector<MaintenanceWindow> out;
@@ -80,7 +129,11 @@ int64_t Updater::NextSequence(v1::UpdaterState& state) {
 absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
-  for (int round = 0; round < 8; ++round) {
+  bool out_of_order = false;
+  absl::Status refused;
+  constexpr int kRounds = 8;
+  for (int round = 0; round < kRounds; ++round) {
+    out_of_order = false;
     absl::StatusOr<std::optional<v1::PendingReport>> pending = store.LoadPendingReport();
     if (!pending.ok()) {
       LogWarning(absl::StrCat("dropping damaged pending report: ", pending.status().message()));
@@ -90,13 +143,19 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
     absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = store.QueuedOutcomes();
     if (!queued.ok()) return queued.status();
     if (pending->has_value()) {
+      // Made acceptable again when resent: one an older updater saved may
+      // hold what the coordinator refuses. (Same sequence: were it stored
+      // already, it is a duplicate whatever it holds.)
+      for (v1::UpdateOutcome& o : *(*pending)->mutable_request()->mutable_outcomes()) {
+        o = Acceptable(o, CoordinatorNow(state, deps_.clock->Now()));
+      }
       // A fold interrupted between saving the report and removing its files.
       if (absl::Status s = store.RemoveQueued({(*pending)->consumed_files().begin(), (*pending)->consumed_files().end()});
           !s.ok()) {
         return s;
       }
     } else {
-      if (fresh_sent && queued->empty()) return absl::OkStatus();
+      if (fresh_sent && queued->empty()) break;
       v1::PendingReport report;
       v1::ReportStatusRequest& r = *report.mutable_request();
       r.set_host_id(config_.host_id());
@@ -107,8 +166,8 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       r.set_updater_version(kUpdaterVersion);
       r.set_sequence(NextSequence(state));
       for (const auto& [name, outcome] : *queued) {
-        if (r.outcomes_size() >= 32) break;
-        *r.add_outcomes() = outcome;
+        if (r.outcomes_size() >= kMaxOutcomesPerReport) break;
+        *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()));
         report.add_consumed_files(name);
       }
       // Sequence first, then the report, then drop the folded files: a crash
@@ -123,8 +182,28 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       fresh_sent = true;
     }
     absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
+    if (absl::IsInvalidArgument(resp.status())) {
+      // Refused for what it holds: sent again it would be refused again, and
+      // hold up every later report of this host for good.
+      const std::string reason(resp.status().message());
+      state.set_rejected_reports(state.rejected_reports() + 1);
+      state.set_last_rejection(reason);
+      LogError(absl::StrCat("the coordinator refused report ", (*pending)->request().sequence(), " (",
+                            (*pending)->request().outcomes_size(), " outcomes): ", reason, "; moved it to ",
+                            store.dir(), "/outbox/rejected/ so that later reports go through (",
+                            state.rejected_reports(), " refused so far)"));
+      if (absl::Status s = store.Save(state); !s.ok()) return s;
+      if (absl::Status s = store.RejectPendingReport(**pending, reason); !s.ok()) return s;
+      refused = resp.status();
+      // Refused for an outcome, a fresh status without it still tells the
+      // coordinator how the host is (a bare status refused once would be
+      // refused again).
+      if ((*pending)->request().outcomes_size() > 0) fresh_sent = false;
+      continue;
+    }
     if (!resp.ok()) return resp.status();
     if (resp->disposition() == v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER) {
+      out_of_order = true;
       // The coordinator holds a newer sequence (our state was lost or
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
@@ -136,6 +215,16 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
     }
     if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
   }
+  if (out_of_order) {
+    const std::string message = absl::StrCat(
+        "gave up delivering after ", kRounds, " rounds: the coordinator answered OUT_OF_ORDER to each (it holds a "
+        "newer report of host \"", config_.host_id(), "\" every time, last sequence ", state.last_sequence(),
+        "): another updater probably reports under the same host id (a cloned /etc/machine-id or state "
+        "directory); give each host its own host_id. The report stays in the outbox and is sent again next pass");
+    LogError(message);
+    return absl::AbortedError(message);
+  }
+  if (!refused.ok()) return absl::InvalidArgumentError(absl::StrCat("report refused: ", refused.message()));
   return absl::OkStatus();
 }
 
@@ -177,7 +266,7 @@ v1::UpdateOutcome Updater::RollBack(const std::string& from, const std::string& 
                        : absl::StrCat("; rolled back to ", from, ", still unhealthy: ", h.reason);
   }
   o.set_result(v1::UPDATE_RESULT_ROLLED_BACK);
-  o.set_error(absl::StrCat(why, detail).substr(0, 2000));
+  o.set_error(ErrorText(absl::StrCat(why, detail)));
   SetTime(deps_.clock->Now(), o.mutable_finish_time());
   state.set_rolled_back_version(to);
   state.set_rolled_back_reason(o.error());
@@ -200,7 +289,7 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
   SetTime(started, o.mutable_start_time());
   auto finish = [&](v1::UpdateResult result, const std::string& error) {
     o.set_result(result);
-    o.set_error(error.substr(0, 2000));
+    o.set_error(ErrorText(error));
     SetTime(deps_.clock->Now(), o.mutable_finish_time());
   };
 
@@ -218,6 +307,7 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
                            FromProto(config_.agent().health_watch(), absl::Seconds(30)));
     if (h.healthy) {
       finish(v1::UPDATE_RESULT_SUCCEEDED, "");
+      MarkGood(to);
     } else if (from) {
       o = RollBack(*from, to, absl::StrCat(to, " is unhealthy: ", h.reason), started, state);
     } else {
@@ -248,13 +338,14 @@ std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
       o.set_result(v1::UPDATE_RESULT_SUCCEEDED);
       o.set_error("");
       SetTime(deps_.clock->Now(), o.mutable_finish_time());
+      MarkGood(marker.to_version());
     } else if (!marker.from_version().empty()) {
       o = RollBack(marker.from_version(), marker.to_version(),
                    absl::StrCat(marker.to_version(), " is unhealthy after an interrupted update: ", h.reason), started,
                    state);
     } else {
       o.set_result(v1::UPDATE_RESULT_FAILED);
-      o.set_error(absl::StrCat("unhealthy after an interrupted update: ", h.reason));
+      o.set_error(ErrorText(absl::StrCat("unhealthy after an interrupted update: ", h.reason)));
       SetTime(deps_.clock->Now(), o.mutable_finish_time());
     }
   } else {
@@ -262,12 +353,18 @@ std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
     // Make sure the old version runs; the normal decision retries the update.
     if (absl::Status r = deps_.restart(); !r.ok()) LogWarning(absl::StrCat("restart: ", r.message()));
     o.set_result(v1::UPDATE_RESULT_FAILED);
-    o.set_error(absl::StrCat("interrupted before ", marker.to_version(), " was in place; still on ",
-                             installed.ok() ? installed->value_or("(none)") : "an unknown version"));
+    o.set_error(ErrorText(absl::StrCat("interrupted before ", marker.to_version(), " was in place; still on ",
+                                       installed.ok() ? installed->value_or("(none)") : "an unknown version")));
     SetTime(deps_.clock->Now(), o.mutable_finish_time());
   }
   state.clear_in_progress();
   return o;
+}
+
+void Updater::MarkGood(const std::string& version) {
+  if (absl::Status s = deps_.installer->MarkGood(version); !s.ok()) {
+    LogWarning(absl::StrCat("cannot record ", version, " as the last good version: ", s.message()));
+  }
 }
 
 absl::Status Updater::RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome) {
@@ -293,6 +390,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     if (absl::Status s = RecordOutcome(state, v1::UpdateOutcome(state.last_outcome())); !s.ok()) return s;
   }
   if (std::optional<v1::UpdateOutcome> recovered = Recover(state)) {
+    LogOutcome(config_.agent().name(), *recovered);
     if (absl::Status s = RecordOutcome(state, *recovered); !s.ok()) return s;
     result.outcome = recovered;
   }
@@ -312,12 +410,32 @@ absl::StatusOr<PassResult> Updater::RunPass() {
       state.clear_rolled_back_version();
       state.clear_rolled_back_reason();
     }
+    if (!state.failed_version().empty() && state.failed_version() != target->target_version()) {
+      ClearFailedInstall(state);
+    }
   } else {
-    LogWarning(absl::StrCat("coordinator unreachable: ", target.status().message()));
+    const CoordinatorError e = DescribeCoordinatorError(target.status(), config_.channel());
+    // Polling on is right when it answered (a channel is found again as soon
+    // as it exists); backing off when it, or its database, cannot serve.
+    result.coordinator_reachable = CanServe(e);
+    result.coordinator_problem = e.text;
+    if (e.answered) {
+      LogError(e.text);
+    } else {
+      LogWarning(e.text);
+    }
   }
   const v1::GetTargetResponse* known = state.has_cached_target() ? &state.cached_target().target() : nullptr;
   result.poll_interval = FromProto(config_.poll_interval(),
                                    known ? FromProto(known->poll_interval(), absl::Seconds(60)) : absl::Seconds(60));
+  if (result.poll_interval < kMinPollInterval || result.poll_interval > kMaxPollInterval) {
+    // Whatever a coordinator sends, a host neither spins nor goes silent.
+    const absl::Duration clamped = std::clamp(result.poll_interval, kMinPollInterval, kMaxPollInterval);
+    LogWarning(absl::StrCat("poll interval ", absl::FormatDuration(result.poll_interval), " is outside [",
+                            absl::FormatDuration(kMinPollInterval), ", ", absl::FormatDuration(kMaxPollInterval),
+                            "]: using ", absl::FormatDuration(clamped)));
+    result.poll_interval = clamped;
+  }
 
   // 2. What runs now.
   absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
@@ -337,9 +455,12 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     in.downgrade_allowed = known && known->downgrade_allowed();
     in.control_plane_version = known ? known->control_plane_version() : "";
     in.healthy = health.healthy;
-    in.coordinator_reachable = result.coordinator_reachable;
+    in.coordinator_reachable = target.ok();
     in.schedule = schedule;
     in.rolled_back_version = state.rolled_back_version();
+    in.failed_version = state.failed_version();
+    in.failed_attempts = state.failed_attempts();
+    in.failed_retry_time = state.has_failed_retry_time() ? TimeFrom(state.failed_retry_time()) : absl::InfinitePast();
     in.now = deps_.clock->Now();
     result.decision = Decide(in);
   }
@@ -348,8 +469,14 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   if (result.decision.action == Action::kUpdate) {
     LogInfo(absl::StrCat("update triggered: ", result.decision.reason));
     v1::UpdateOutcome o = Update(*installed, known->target_version(), state);
+    LogOutcome(config_.agent().name(), o);
     // The outcome goes to disk before anything else can fail.
-    if (absl::Status s = RecordOutcome(state, o); !s.ok()) return s;
+    if (o.result() == v1::UPDATE_RESULT_FAILED) {
+      if (absl::Status s = ParkFailedInstall(state, o); !s.ok()) return s;
+    } else {
+      if (state.failed_version() == o.to_version()) ClearFailedInstall(state);
+      if (absl::Status s = RecordOutcome(state, o); !s.ok()) return s;
+    }
     result.outcome = o;
     installed = deps_.installer->InstalledVersion();
     health = CheckHealth();
@@ -357,20 +484,65 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     LogWarning(absl::StrCat("refusing target: ", result.decision.reason));
   }
 
-  result.summary = absl::StrCat(ActionName(result.decision.action), ": ", result.decision.reason,
-                                schedule_note.empty() ? "" : absl::StrCat(" (", schedule_note, ")"));
-  state.set_last_pass_summary(result.summary);
-  SetTime(deps_.clock->Now(), state.mutable_last_pass_time());
-
   // 5. Report (the outbox keeps whatever cannot be delivered now).
   absl::Status delivered = Deliver(state, installed.ok() ? *installed : std::nullopt, health.healthy);
   result.delivered = delivered.ok();
-  if (!delivered.ok()) {
-    result.coordinator_reachable = false;
-    LogWarning(absl::StrCat("report not delivered yet (kept in the outbox): ", delivered.message()));
+  std::string delivery = "report delivered";
+  if (absl::IsInvalidArgument(delivered) || absl::IsAborted(delivered)) {
+    // Logged by Deliver, with what to do.
+    delivery = std::string(delivered.message());
+  } else if (!delivered.ok()) {
+    const CoordinatorError e = DescribeCoordinatorError(delivered, config_.channel());
+    if (!CanServe(e)) result.coordinator_reachable = false;
+    delivery = absl::StrCat("report kept in the outbox: ", e.text);
+    LogWarning(delivery);
   }
+
+  // One line saying how the pass went.
+  result.summary = absl::StrCat(ActionName(result.decision.action), ": ", result.decision.reason,
+                                schedule_note.empty() ? "" : absl::StrCat(" (", schedule_note, ")"));
+  if (result.outcome) {
+    absl::StrAppend(&result.summary, "; ", v1::UpdateResult_Name(result.outcome->result()), " ",
+                    result.outcome->from_version().empty() ? "(none)" : result.outcome->from_version(), " -> ",
+                    result.outcome->to_version());
+  }
+  if (!result.coordinator_problem.empty()) absl::StrAppend(&result.summary, "; ", result.coordinator_problem);
+  absl::StrAppend(&result.summary, "; ", delivery);
+  const bool update_failed = result.outcome && result.outcome->result() != v1::UPDATE_RESULT_SUCCEEDED;
+  result.summary_level = update_failed || result.decision.action == Action::kRefuse ? "ERROR"
+                         : !result.coordinator_problem.empty() || !delivered.ok() ? "WARN"
+                                                                                  : "INFO";
+  state.set_last_pass_summary(result.summary);
+  SetTime(deps_.clock->Now(), state.mutable_last_pass_time());
   if (absl::Status s = store.Save(state); !s.ok()) return s;
   return result;
+}
+
+void Updater::ClearFailedInstall(v1::UpdaterState& state) {
+  state.clear_failed_version();
+  state.clear_failed_reason();
+  state.clear_failed_attempts();
+  state.clear_failed_retry_time();
+}
+
+absl::Status Updater::ParkFailedInstall(v1::UpdaterState& state, const v1::UpdateOutcome& o) {
+  const bool reported = state.failed_version() == o.to_version();
+  const int attempts = reported ? state.failed_attempts() + 1 : 1;
+  const absl::Time retry = deps_.clock->Now() + FailedInstallRetryDelay(attempts);
+  state.set_failed_version(o.to_version());
+  state.set_failed_reason(o.error());
+  state.set_failed_attempts(attempts);
+  SetTime(retry, state.mutable_failed_retry_time());
+  LogError(absl::StrCat(o.to_version(), " is parked after ", attempts, attempts == 1 ? " failed attempt" : " failed attempts",
+                        ": next try after ", Format(retry), ", or when the target changes, or after "
+                        "`drover-updater clear`",
+                        reported ? "; this failure is not reported again (the coordinator has the first)" : ""));
+  if (!reported) return RecordOutcome(state, o);
+  // Kept as the last outcome for `status`, but not queued: one failure per
+  // host and version reaches the coordinator, not one per attempt.
+  *state.mutable_last_outcome() = o;
+  state.set_last_outcome_queued(true);
+  return deps_.state->Save(state);
 }
 
 std::string Updater::StatusText() {
@@ -422,6 +594,12 @@ std::string Updater::StatusText() {
     absl::StrAppend(&out, "rolled back:      ", state->rolled_back_version(),
                     " (not retried until the target changes or `drover-updater clear`)\n");
   }
+  if (!state->failed_version().empty()) {
+    absl::StrAppend(&out, "failed install:   ", state->failed_version(), " (", state->failed_attempts(),
+                    state->failed_attempts() == 1 ? " attempt" : " attempts", "; next try after ",
+                    Format(TimeFrom(state->failed_retry_time())),
+                    ", or when the target changes, or after `drover-updater clear`): ", state->failed_reason(), "\n");
+  }
   absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = deps_.state->QueuedOutcomes();
   absl::StatusOr<std::optional<v1::PendingReport>> pending = deps_.state->LoadPendingReport();
   absl::StrAppend(&out, "pending outbox:   ", queued.ok() ? queued->size() : 0, " outcomes",
@@ -430,6 +608,10 @@ std::string Updater::StatusText() {
                                      (*pending)->request().outcomes_size(), " outcomes)")
                       : "",
                   "\n");
+  if (state->rejected_reports() > 0) {
+    absl::StrAppend(&out, "rejected reports: ", state->rejected_reports(), " refused by the coordinator (kept in ",
+                    deps_.state->dir(), "/outbox/rejected/); last: ", state->last_rejection(), "\n");
+  }
   if (state->has_last_pass_time()) {
     absl::StrAppend(&out, "last pass:        ", Format(absl::FromUnixSeconds(state->last_pass_time().seconds())), " ",
                     state->last_pass_summary(), "\n");

@@ -40,9 +40,14 @@ struct PassResult {
   // All reports and outcomes delivered.
   bool delivered = false;
   std::optional<v1::UpdateOutcome> outcome;
+  // Empty, or what went wrong with the coordinator and what to do about it.
+  std::string coordinator_problem;
   // When to run the next pass (the channel's poll interval, or the config's).
   absl::Duration poll_interval = absl::Seconds(60);
+  // One line: decision, outcome, coordinator, report; logged at
+  // summary_level ("INFO", "WARN" or "ERROR").
   std::string summary;
+  std::string summary_level = "INFO";
 };
 
 class Updater {
@@ -78,6 +83,12 @@ class Updater {
   int64_t NextSequence(v1::UpdaterState& state);
   // Saves `outcome` as the last outcome, then queues it in the outbox.
   absl::Status RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
+  // A failed install parks its version until a growing delay has passed;
+  // only the first failure per version is queued for the coordinator.
+  absl::Status ParkFailedInstall(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
+  static void ClearFailedInstall(v1::UpdaterState& state);
+  // Tells the installer `version` ran healthy (it keeps it as the last good).
+  void MarkGood(const std::string& version);
 
   const v1::UpdaterConfig config_;
   UpdaterDeps deps_;

@@ -7,24 +7,66 @@
 
 #include <map>
 
+#include <dirent.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_limits.h"
 #include "common/clock.h"
 #include "common/subprocess.h"
 
 namespace drover::updater {
 namespace {
 
+// Refuses, like the coordinator's validation (coordinator/api/
+// proto_convert.cc), outcomes with control characters, over-long errors and
+// implausible times; it tells time by `now`.
+absl::Status CheckLikeTheCoordinator(const v1::ReportStatusRequest& request, absl::Time now) {
+  for (int i = 0; i < request.outcomes_size(); ++i) {
+    const v1::UpdateOutcome& o = request.outcomes(i);
+    if (o.error().size() > kMaxErrorLength) return absl::InvalidArgumentError("outcomes[].error too long");
+    for (unsigned char c : o.error()) {
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+        return absl::InvalidArgumentError(absl::StrCat("outcomes[", i, "].error holds control characters"));
+      }
+    }
+    for (const google::protobuf::Timestamp* t : {&o.start_time(), &o.finish_time()}) {
+      const absl::Time time = absl::FromUnixSeconds(t->seconds());
+      if (time < kEarliestReportTime || time > now + kMaxClockSkew) {
+        return absl::InvalidArgumentError(absl::StrCat("outcomes[", i, "] time is not plausible"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 class FakeCoordinator final : public CoordinatorClient {
  public:
   absl::StatusOr<v1::GetTargetResponse> GetTarget(const v1::GetTargetRequest& request) override {
     last_get = request;
     if (!reachable) return absl::UnavailableError("connection refused");
-    return target;
+    if (!get_target_error.ok()) return get_target_error;
+    v1::GetTargetResponse t = target;
+    t.mutable_server_time()->set_seconds(absl::ToUnixSeconds(Now()));
+    return t;
   }
   absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) override {
     if (!reachable) return absl::UnavailableError("connection refused");
+    if (refuse_next > 0) {
+      --refuse_next;
+      ++refused;
+      return absl::InvalidArgumentError("outcomes[0].error \"x\": refused by the test");
+    }
+    if (absl::Status s = CheckLikeTheCoordinator(request, Now()); !s.ok()) {
+      ++refused;
+      return s;
+    }
     v1::ReportStatusResponse resp;
+    if (always_out_of_order) {
+      resp.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
+      resp.set_stored_sequence(request.sequence() + 1000);
+      return resp;
+    }
     if (request.sequence() < stored_sequence) {
       resp.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
       resp.set_stored_sequence(stored_sequence);
@@ -47,6 +89,14 @@ class FakeCoordinator final : public CoordinatorClient {
   }
 
   bool reachable = true;
+  absl::Status get_target_error;
+  int refuse_next = 0;
+  int refused = 0;
+  bool always_out_of_order = false;
+  // The coordinator's clock: the updater's, off by `skew`.
+  absl::Time Now() const { return clock->Now() - skew; }
+  const Clock* clock = nullptr;
+  absl::Duration skew;
   bool lose_next_ack = false;
   int64_t stored_sequence = 0;
   v1::GetTargetResponse target;
@@ -70,9 +120,13 @@ class FakeInstaller final : public Installer {
     installed = previous;
     return absl::OkStatus();
   }
+  absl::Status MarkGood(const std::string& version) override {
+    good.push_back(version);
+    return absl::OkStatus();
+  }
   std::optional<std::string> installed = "1.0.0";
   bool fail_install = false;
-  std::vector<std::string> installs, rollbacks;
+  std::vector<std::string> installs, rollbacks, good;
 };
 
 // Healthy unless the installed version is in `bad`.
@@ -82,11 +136,12 @@ class FakeHealth final : public HealthCheck {
   std::string Name() const override { return "fake"; }
   absl::Status Check() override {
     if (down || (installer_->installed && bad.contains(*installer_->installed))) {
-      return absl::UnavailableError("GET /readyz: 503");
+      return absl::UnavailableError(why);
     }
     return absl::OkStatus();
   }
   bool down = false;
+  std::string why = "GET /readyz: 503";
   std::set<std::string> bad;
 
  private:
@@ -113,6 +168,7 @@ class UpdaterTest : public ::testing::Test {
     coordinator_.target.set_target_version("1.1.0");
     coordinator_.target.set_control_plane_version("1.2.0");
     coordinator_.target.mutable_poll_interval()->set_seconds(60);
+    coordinator_.clock = &clock_;
   }
   void TearDown() override { RunCommand({"rm", "-rf", dir_}).IgnoreError(); }
 
@@ -169,6 +225,12 @@ TEST_F(UpdaterTest, InsideWindowUpdatesAndReports) {
   EXPECT_EQ(coordinator_.reports.back().channel(), "channels/stable");
   EXPECT_EQ(coordinator_.last_get.host_id(), "host-1");
   EXPECT_TRUE(r.delivered);
+  // The installer keeps it as the last good version.
+  EXPECT_EQ(installer_.good, std::vector<std::string>{"1.1.0"});
+  EXPECT_EQ(r.summary_level, "INFO");
+  EXPECT_TRUE(absl::StrContains(r.summary, "update: inside maintenance window; UPDATE_RESULT_SUCCEEDED 1.0.0 -> "
+                                           "1.1.0; report delivered"))
+      << r.summary;
 }
 
 TEST_F(UpdaterTest, OutsideWindowWaits) {
@@ -255,6 +317,7 @@ TEST_F(UpdaterTest, UnhealthyNewVersionIsRolledBackAndNotRetried) {
   EXPECT_EQ(installer_.rollbacks, std::vector<std::string>{"1.0.0"});
   ASSERT_EQ(coordinator_.outcomes.size(), 1u);
   EXPECT_EQ(coordinator_.outcomes[0].result(), v1::UPDATE_RESULT_ROLLED_BACK);
+  EXPECT_TRUE(installer_.good.empty());
 
   // Not retried while 1.1.0 is the target...
   r = Pass();
@@ -270,12 +333,77 @@ TEST_F(UpdaterTest, UnhealthyNewVersionIsRolledBackAndNotRetried) {
 
 TEST_F(UpdaterTest, FailedInstallIsReportedAsFailed) {
   installer_.fail_install = true;
+  ::testing::internal::CaptureStderr();
   PassResult r = Pass();
+  const std::string log = ::testing::internal::GetCapturedStderr();
   ASSERT_TRUE(r.outcome.has_value());
   EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_FAILED);
   EXPECT_TRUE(absl::StrContains(r.outcome->error(), "signature does not verify")) << r.outcome->error();
   EXPECT_EQ(installer_.installed, "1.0.0");
   EXPECT_EQ(restarts_, 0);
+  // The log says so, with the reason (it used to leave no trace).
+  EXPECT_TRUE(absl::StrContains(log, "ERROR update of demo from 1.0.0 to 1.1.0 failed: install of 1.1.0 failed: "
+                                     "signature does not verify"))
+      << log;
+  EXPECT_EQ(r.summary_level, "ERROR");
+}
+
+// Issue 12 item 2: a failed install was retried every pass, each attempt a
+// new failure at the coordinator ("18 failed" from 3 agents in seconds).
+TEST_F(UpdaterTest, FailedInstallIsParkedWithGrowingBackoffAndReportedOnce) {
+  installer_.fail_install = true;
+  coordinator_.target.set_critical(true);  // not even critical bypasses it
+  Pass();
+  ASSERT_EQ(installer_.installs.size(), 1u);
+  ASSERT_EQ(coordinator_.outcomes.size(), 1u);
+
+  // Parked: the next passes do not try.
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Minutes(1));
+    PassResult r = Pass();
+    EXPECT_EQ(r.decision.action, Action::kWait);
+    EXPECT_TRUE(absl::StrContains(r.decision.reason, "1.1.0 failed to install (1 attempt)")) << r.decision.reason;
+  }
+  EXPECT_EQ(installer_.installs.size(), 1u);
+  std::string status = MakeUpdater().StatusText();
+  EXPECT_TRUE(absl::StrContains(status, "failed install:   1.1.0 (1 attempt; next try after 2026-11-23T10:35:00Z"))
+      << status;
+  EXPECT_TRUE(absl::StrContains(status, "signature does not verify")) << status;
+
+  // After 5 minutes: tried again, failed again, not reported again; the
+  // next wait is twice as long.
+  clock_.Advance(absl::Minutes(2));
+  PassResult r = Pass();
+  EXPECT_EQ(r.decision.action, Action::kUpdate);
+  EXPECT_EQ(installer_.installs.size(), 2u);
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+  clock_.Advance(absl::Minutes(9));
+  EXPECT_EQ(Pass().decision.action, Action::kWait);
+  clock_.Advance(absl::Minutes(1));
+  EXPECT_EQ(Pass().decision.action, Action::kUpdate);
+  EXPECT_EQ(installer_.installs.size(), 3u);
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+  status = MakeUpdater().StatusText();
+  EXPECT_TRUE(absl::StrContains(status, "(3 attempts; next try after")) << status;
+
+  // A new target is tried at once (and its failure reported once more).
+  coordinator_.target.set_target_version("1.1.1");
+  Pass();
+  EXPECT_EQ(installer_.installs.back(), "1.1.1");
+  EXPECT_EQ(coordinator_.outcomes.size(), 2u);
+
+  // Once it works, the mark is gone.
+  installer_.fail_install = false;
+  store_->Save([&] {
+    v1::UpdaterState s = *store_->Load();
+    s.mutable_failed_retry_time()->set_seconds(0);
+    return s;
+  }()).IgnoreError();
+  PassResult ok = Pass();
+  ASSERT_TRUE(ok.outcome.has_value());
+  EXPECT_EQ(ok.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_EQ(store_->Load()->failed_version(), "");
+  EXPECT_FALSE(absl::StrContains(MakeUpdater().StatusText(), "failed install")) << MakeUpdater().StatusText();
 }
 
 TEST_F(UpdaterTest, CoordinatorDownKeepsOutcomesUntilItReturns) {
@@ -363,6 +491,151 @@ TEST_F(UpdaterTest, OutcomeRecordedButNotQueuedIsQueuedOnceOnNextPass) {
   Pass();
   ASSERT_EQ(coordinator_.outcomes.size(), 1u);
   EXPECT_EQ(coordinator_.outcomes[0].to_version(), "1.0.0");
+}
+
+// Issue 12 item 1: a health command printing colour codes made a report the
+// coordinator refused, and `Deliver` sent it again before anything newer,
+// for good.
+TEST_F(UpdaterTest, WhatHealthCommandsPrintNeverPoisonsAReport) {
+  health_.bad = {"1.1.0"};
+  health_.why = "\033[31mnot ready\033[0m \xe2\x80\x98x\xe2\x80\x99\r\n\xff" + std::string(3000, 'z');
+  PassResult r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_EQ(coordinator_.refused, 0);
+  ASSERT_EQ(coordinator_.outcomes.size(), 1u);
+  const std::string& error = coordinator_.outcomes[0].error();
+  EXPECT_TRUE(absl::StrContains(error, "not ready \xe2\x80\x98x\xe2\x80\x99\n\xEF\xBF\xBDzzz")) << error;
+  EXPECT_LE(error.size(), kMaxErrorLength);
+}
+
+// Upgraded from an updater that saved one such report: it is not lost.
+TEST_F(UpdaterTest, APendingReportSavedByAnOlderUpdaterIsMadeAcceptable) {
+  v1::PendingReport old;
+  v1::ReportStatusRequest& req = *old.mutable_request();
+  req.set_host_id("host-1");
+  req.set_channel("channels/stable");
+  req.set_current_version("1.0.0");
+  req.set_health(v1::HEALTH_HEALTHY);
+  req.set_sequence(7);
+  v1::UpdateOutcome* o = req.add_outcomes();
+  o->set_from_version("1.0.0");
+  o->set_to_version("1.1.0");
+  o->set_result(v1::UPDATE_RESULT_ROLLED_BACK);
+  o->set_error("\033[31mnot ready\033[0m");
+  o->mutable_start_time()->set_seconds(10);  // clock at the epoch
+  o->mutable_finish_time()->set_seconds(20);
+  ASSERT_TRUE(store_->SavePendingReport(old).ok());
+  SetWindow(22, 1);
+  PassResult r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_EQ(coordinator_.refused, 0);
+  ASSERT_EQ(coordinator_.outcomes.size(), 1u);
+  EXPECT_EQ(coordinator_.outcomes[0].error(), "not ready");
+  EXPECT_EQ(coordinator_.reports[0].sequence(), 7);
+}
+
+TEST_F(UpdaterTest, OutcomeTimesFromAWrongClockAreClamped) {
+  // Booted with the clock at the epoch: times before 2000 are refused.
+  clock_.Set(absl::FromUnixSeconds(1000));
+  coordinator_.skew = clock_.Now() - kMonday1030;
+  SetWindow(0, 24);
+  PassResult r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_EQ(coordinator_.outcomes.size(), 1u);
+  EXPECT_GE(coordinator_.outcomes[0].start_time().seconds(), absl::ToUnixSeconds(kEarliestReportTime));
+  // An hour ahead of the coordinator: times past its clock are refused.
+  clock_.Set(kMonday1030 + absl::Hours(1));
+  coordinator_.skew = absl::Hours(1);
+  coordinator_.target.set_target_version("1.1.1");
+  r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_EQ(coordinator_.outcomes.size(), 2u);
+  EXPECT_LE(coordinator_.outcomes[1].finish_time().seconds(), absl::ToUnixSeconds(coordinator_.Now()));
+  EXPECT_EQ(coordinator_.refused, 0);
+}
+
+TEST_F(UpdaterTest, ARefusedReportIsMovedAsideAndLaterOnesGoThrough) {
+  SetWindow(10, 1);
+  coordinator_.refuse_next = 1;
+  ::testing::internal::CaptureStderr();
+  PassResult r = Pass();  // the report with the outcome is refused
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(absl::StrContains(log, "ERROR the coordinator refused report")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "refused by the test")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "outbox/rejected/")) << log;
+  EXPECT_TRUE(absl::StrContains(r.summary, "report refused")) << r.summary;
+  // The fresh status that followed it went through.
+  ASSERT_EQ(coordinator_.reports.size(), 1u);
+  EXPECT_EQ(coordinator_.reports[0].current_version(), "1.1.0");
+  // Kept for a person, out of the way.
+  int kept = 0;
+  if (DIR* d = opendir((dir_ + "/state/outbox/rejected").c_str()); d != nullptr) {
+    while (dirent* e = readdir(d)) kept += absl::EndsWith(e->d_name, ".pb") ? 1 : 0;
+    closedir(d);
+  }
+  EXPECT_EQ(kept, 1);
+  std::string status = MakeUpdater().StatusText();
+  EXPECT_TRUE(absl::StrContains(status, "rejected reports: 1 refused by the coordinator")) << status;
+  EXPECT_TRUE(absl::StrContains(status, "pending outbox:   0 outcomes\n")) << status;
+
+  // Later reports, outcomes included, are delivered.
+  coordinator_.target.set_target_version("1.1.1");
+  r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+  EXPECT_EQ(coordinator_.outcomes[0].to_version(), "1.1.1");
+}
+
+TEST_F(UpdaterTest, EndlessOutOfOrderIsLoggedWithWhatToDo) {
+  coordinator_.always_out_of_order = true;
+  ::testing::internal::CaptureStderr();
+  PassResult r = Pass();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(r.delivered);
+  EXPECT_TRUE(absl::StrContains(log, "ERROR gave up delivering after 8 rounds")) << log;
+  EXPECT_TRUE(absl::StrContains(log, "host_id")) << log;
+  EXPECT_TRUE(absl::StrContains(r.summary, "OUT_OF_ORDER")) << r.summary;
+  EXPECT_EQ(r.summary_level, "WARN");
+}
+
+TEST_F(UpdaterTest, PollIntervalFromTheCoordinatorIsClamped) {
+  coordinator_.target.mutable_poll_interval()->set_seconds(0);
+  coordinator_.target.mutable_poll_interval()->set_nanos(1000);
+  EXPECT_EQ(Pass().poll_interval, kMinPollInterval);
+  coordinator_.target.mutable_poll_interval()->set_seconds(-5);
+  coordinator_.target.mutable_poll_interval()->set_nanos(0);
+  EXPECT_EQ(Pass().poll_interval, kMinPollInterval);
+  coordinator_.target.mutable_poll_interval()->set_seconds(30 * 24 * 3600);
+  EXPECT_EQ(Pass().poll_interval, kMaxPollInterval);
+  coordinator_.target.mutable_poll_interval()->set_seconds(5);
+  EXPECT_EQ(Pass().poll_interval, absl::Seconds(5));
+}
+
+// Issue 12 item 5: all of these were "coordinator unreachable".
+TEST_F(UpdaterTest, CoordinatorErrorsSayWhatTheyAre) {
+  SetWindow(22, 1);
+  coordinator_.get_target_error = absl::NotFoundError("fetching the target at c:1: channel \"stable\" not found");
+  PassResult r = Pass();
+  EXPECT_TRUE(r.coordinator_reachable);  // polls on: the channel may come back
+  EXPECT_TRUE(absl::StrContains(r.summary, "channel \"stable\" does not exist on the coordinator (deleted, or "
+                                           "mistyped in the config)"))
+      << r.summary;
+  EXPECT_TRUE(absl::StrContains(r.summary, "droverctl channels list")) << r.summary;
+
+  coordinator_.get_target_error =
+      absl::UnavailableError("fetching the target at c:1: read channels: database unavailable: connection refused");
+  r = Pass();
+  EXPECT_FALSE(r.coordinator_reachable);  // backs off
+  EXPECT_TRUE(absl::StrContains(r.summary, "the coordinator answers but its database is unavailable")) << r.summary;
+
+  coordinator_.get_target_error = absl::OkStatus();
+  coordinator_.reachable = false;
+  r = Pass();
+  EXPECT_FALSE(r.coordinator_reachable);
+  EXPECT_TRUE(absl::StrContains(r.summary, "coordinator unreachable: connection refused")) << r.summary;
+  EXPECT_TRUE(absl::StrContains(r.summary, "report kept in the outbox")) << r.summary;
+  EXPECT_EQ(r.summary_level, "WARN");
 }
 
 TEST_F(UpdaterTest, StatusTextSaysWhatItKnows) {

@@ -52,7 +52,7 @@ constexpr const char* kUsage =
     "Usage: drover-updater run     run as a daemon (systemd Type=notify)\n"
     "       drover-updater once    run one pass and exit (for a systemd timer)\n"
     "       drover-updater status  print what it knows\n"
-    "       drover-updater clear   forget a rolled-back version so it is tried again\n"
+    "       drover-updater clear   forget a rolled-back or failed version so it is tried again\n"
     "       drover-updater check   validate the configuration and exit\n"
     "Flags (as --flag=value): --config, --coordinator, --channel, --group, --host_id, --state_dir;\n"
     "run also takes --max_pass_duration (default 1h): a longer pass is killed.\n"
@@ -260,7 +260,7 @@ int RunDaemon(const std::vector<std::string>& pass_args, absl::Duration max_pass
   once.insert(once.end(), pass_args.begin(), pass_args.end());
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  drover::Backoff backoff(absl::Seconds(1), absl::Minutes(5), [&] { return unit(rng); });
+  drover::Backoff backoff(absl::Seconds(1), drover::updater::kDefaultRetryCap, [&] { return unit(rng); });
   for (;;) {
     PassExit pass = RunPass(binary, once, max_pass, ping_every);
     std::optional<drover::updater::PassReport> report;

@@ -72,4 +72,10 @@ absl::Duration NextPassAfter(const std::optional<PassReport>& report, Backoff& b
   return backoff.Next();
 }
 
+absl::Duration RetryCap(absl::Duration configured_max, absl::Duration poll_interval) {
+  if (configured_max > absl::ZeroDuration()) return configured_max;
+  if (poll_interval > absl::ZeroDuration()) return poll_interval;
+  return kDefaultRetryCap;
+}
+
 }  // namespace drover::updater

@@ -14,13 +14,17 @@
 
 namespace drover::updater {
 
+// The cap on retry waits before any pass told the poll interval: the
+// default poll interval.
+inline constexpr absl::Duration kDefaultRetryCap = absl::Seconds(60);
+
 struct PassReport {
   bool ok = false;  // the pass ran to its end (it may still have failed an update)
   bool coordinator_reachable = false;
   absl::Duration poll_interval = absl::ZeroDuration();
   // The configured backoff, which the daemon cannot read itself.
   absl::Duration backoff_initial = absl::Seconds(1);
-  absl::Duration backoff_max = absl::Minutes(5);
+  absl::Duration backoff_max = kDefaultRetryCap;
   std::string summary;  // one line, for logs and systemd's STATUS=
 };
 
@@ -36,5 +40,12 @@ absl::StatusOr<PassReport> ParsePassReport(absl::string_view line);
 // did not reach the coordinator, or told nothing (it crashed or was killed)
 // waits the next capped exponential backoff step.
 absl::Duration NextPassAfter(const std::optional<PassReport>& report, Backoff& backoff, double unit);
+
+// The longest wait between retries while the coordinator cannot serve: the
+// configured backoff_max when set, else the poll interval (zero: unknown,
+// then the default 60 s). So an outage never leaves a host waiting longer
+// than it would between two passes: with a 5 s poll interval, at most 5 s.
+absl::Duration RetryCap(absl::Duration configured_max, absl::Duration poll_interval);
+
 
 }  // namespace drover::updater

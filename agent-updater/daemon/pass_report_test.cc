@@ -26,7 +26,7 @@ TEST(PassReportTest, RoundTrips) {
 TEST(PassReportTest, SummaryKeepsToOneLine) {
   PassReport r{.summary = "first\nsecond"};
   const std::string line = FormatPassReport(r);
-  EXPECT_EQ(line, "ok=0 reachable=0 poll_interval_ms=0 backoff_initial_ms=1000 backoff_max_ms=300000 "
+  EXPECT_EQ(line, "ok=0 reachable=0 poll_interval_ms=0 backoff_initial_ms=1000 backoff_max_ms=60000 "
                   "summary=first second\n");
   EXPECT_EQ(ParsePassReport(line)->summary, "first second");
 }
@@ -73,6 +73,24 @@ TEST(NextPassAfterTest, UnreachableFailedOrSilentPassesBackOffUntilOneSucceeds) 
   PassReport fine{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(10)};
   EXPECT_EQ(NextPassAfter(fine, b, 0.5), absl::Seconds(10));
   EXPECT_EQ(NextPassAfter(failed, b, 0.5), absl::Milliseconds(500));  // back to the first step
+}
+
+// Issue 12 item 4: with a 5 s poll interval the waits during an outage grew
+// to 25-35 s (the default cap was 5 min). Now capped at the poll interval,
+// unless backoff_max is configured.
+TEST(RetryCapTest, AnOutageNeverWaitsLongerThanThePollInterval) {
+  EXPECT_EQ(RetryCap(absl::ZeroDuration(), absl::Seconds(5)), absl::Seconds(5));
+  EXPECT_EQ(RetryCap(absl::Minutes(10), absl::Seconds(5)), absl::Minutes(10));
+  EXPECT_EQ(RetryCap(absl::ZeroDuration(), absl::ZeroDuration()), kDefaultRetryCap);
+
+  // The daemon's loop: each pass hands over its limits, then the wait follows.
+  Backoff b(absl::Seconds(1), kDefaultRetryCap, [] { return 0.999; });
+  PassReport unreachable{.ok = true, .coordinator_reachable = false, .poll_interval = absl::Seconds(5)};
+  unreachable.backoff_max = RetryCap(absl::ZeroDuration(), unreachable.poll_interval);
+  for (int pass = 0; pass < 20; ++pass) {
+    b.SetLimits(unreachable.backoff_initial, unreachable.backoff_max);
+    EXPECT_LE(NextPassAfter(unreachable, b, 0.5), absl::Seconds(5)) << "pass " << pass;
+  }
 }
 
 }  // namespace

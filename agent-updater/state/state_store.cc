@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/atomic_file.h"
+#include "common/log.h"
 
 namespace drover::updater {
 namespace {
@@ -34,7 +35,8 @@ absl::Status StateStore::Init() {
     pos = dir_.find('/', pos + 1);
     if (absl::Status s = MakeDir(dir_.substr(0, pos)); !s.ok()) return s;
   }
-  return MakeDir(dir_ + "/outbox");
+  if (absl::Status s = MakeDir(dir_ + "/outbox"); !s.ok()) return s;
+  return MakeDir(dir_ + "/outbox/rejected");
 }
 
 absl::StatusOr<v1::UpdaterState> StateStore::Load(std::string* warning) {
@@ -124,6 +126,34 @@ absl::Status StateStore::ClearPendingReport() {
     return absl::InternalError(absl::StrCat("cannot remove ", path, ": ", std::strerror(errno)));
   }
   return SyncDirectory(dir_ + "/outbox");
+}
+
+absl::Status StateStore::RejectPendingReport(const v1::PendingReport& report, const std::string& reason) {
+  const std::string rejected = dir_ + "/outbox/rejected";
+  if (absl::Status s = MakeDir(rejected); !s.ok()) return s;
+  const std::string base =
+      absl::StrCat(rejected, "/report-", absl::Dec(report.request().sequence(), absl::kZeroPad20));
+  if (absl::Status s = WriteFileAtomically(base + ".txt", reason + "\n", 0600); !s.ok()) return s;
+  if (absl::Status s = WriteFileAtomically(base + ".pb", report.SerializeAsString(), 0600); !s.ok()) return s;
+  if (absl::Status s = ClearPendingReport(); !s.ok()) return s;
+  // Bounded: a host whose every report is refused must not fill its disk.
+  std::vector<std::string> names;
+  if (DIR* d = opendir(rejected.c_str()); d != nullptr) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (absl::StartsWith(name, "report-") && absl::EndsWith(name, ".pb")) names.push_back(name);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  for (size_t i = 0; i + kRejectedReportsKept < names.size(); ++i) {
+    const std::string path = absl::StrCat(rejected, "/", names[i]);
+    LogWarning(absl::StrCat("dropping the oldest rejected report ", path, " (keeping the newest ",
+                            kRejectedReportsKept, ")"));
+    unlink(path.c_str());
+    unlink(absl::StrCat(path.substr(0, path.size() - 3), ".txt").c_str());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PassLock> PassLock::Acquire(const std::string& state_dir, bool wait) {

@@ -34,6 +34,12 @@ class StateStore {
   absl::StatusOr<std::optional<v1::PendingReport>> LoadPendingReport();
   absl::Status SavePendingReport(const v1::PendingReport& report);
   absl::Status ClearPendingReport();
+  // Moves the pending report, which the coordinator refused, out of the way
+  // of later ones: to outbox/rejected/report-<sequence>.pb with the reason
+  // beside it (.txt), for a person to look at. Only the newest
+  // kRejectedReportsKept are kept there.
+  absl::Status RejectPendingReport(const v1::PendingReport& report, const std::string& reason);
+  static constexpr int kRejectedReportsKept = 10;
 
  private:
   std::string dir_;

@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "drover/v1/updater_service.grpc.pb.h"
 
@@ -55,6 +57,38 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
 };
 
 }  // namespace
+
+CoordinatorError DescribeCoordinatorError(const absl::Status& status, const std::string& channel) {
+  using Kind = CoordinatorError::Kind;
+  const std::string said(status.message());
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound:
+      return {Kind::kChannelNotFound, true,
+              absl::StrCat("channel \"", channel,
+                           "\" does not exist on the coordinator (deleted, or mistyped in the config): compare "
+                           "`channel` in the updater's config with `droverctl channels list`, or recreate the "
+                           "channel; meanwhile the last known target stays in force (",
+                           said, ")")};
+    case absl::StatusCode::kUnavailable:
+      // The coordinator says "database unavailable" when PostgreSQL fails
+      // it; gRPC's own words (connection refused, ...) mean no answer at all.
+      if (absl::StrContains(absl::AsciiStrToLower(said), "database")) {
+        return {Kind::kDatabaseUnavailable, true,
+                absl::StrCat("the coordinator answers but its database is unavailable: its operator must bring "
+                             "PostgreSQL back; retrying with backoff (",
+                             said, ")")};
+      }
+      [[fallthrough]];
+    case absl::StatusCode::kDeadlineExceeded:
+      return {Kind::kUnreachable, false,
+              absl::StrCat("coordinator unreachable: ", said,
+                           " (check `coordinator` in the config, the network and that the coordinator runs); "
+                           "retrying with backoff")};
+    default:
+      return {Kind::kRefused, true,
+              absl::StrCat("the coordinator answered ", absl::StatusCodeToString(status.code()), ": ", said)};
+  }
+}
 
 std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout) {
   return std::make_unique<GrpcCoordinatorClient>(address, timeout);

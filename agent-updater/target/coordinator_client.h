@@ -17,6 +17,22 @@ class CoordinatorClient {
   virtual absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) = 0;
 };
 
+// What a failed call to the coordinator means for an operator.
+struct CoordinatorError {
+  enum class Kind {
+    kUnreachable,          // no answer: network, address, coordinator down
+    kDatabaseUnavailable,  // the coordinator answers, its database does not
+    kChannelNotFound,      // the channel was deleted or is mistyped
+    kRefused,              // the coordinator answered with another error
+  };
+  Kind kind;
+  // Whether the coordinator itself answered.
+  bool answered;
+  // One line: what happened, with the coordinator's words, and what to do.
+  std::string text;
+};
+CoordinatorError DescribeCoordinatorError(const absl::Status& status, const std::string& channel);
+
 // Over gRPC. The channel is opened on first use and closed by Close(), so an
 // idle daemon holds no connection (and little memory) between passes.
 std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout);

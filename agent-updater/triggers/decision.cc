@@ -45,6 +45,13 @@ Decision Decide(const DecisionInput& in) {
                                         " was rolled back; not retried until the target changes or "
                                         "`drover-updater clear`")};
   }
+  if (!in.failed_version.empty() && in.failed_version == target->ToString() && in.now < in.failed_retry_time) {
+    return {Action::kWait,
+            absl::StrCat(in.failed_version, " failed to install (", in.failed_attempts,
+                         in.failed_attempts == 1 ? " attempt" : " attempts", "); next try after ",
+                         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", in.failed_retry_time, absl::UTCTimeZone()),
+                         ", or when the target changes, or after `drover-updater clear`")};
+  }
   if (!in.coordinator_reachable && in.healthy) {
     return {Action::kWait, "coordinator unreachable and agent healthy: leaving it as it is"};
   }
@@ -61,6 +68,14 @@ Decision Decide(const DecisionInput& in) {
   return {Action::kWait,
           absl::StrCat("outside maintenance window; next opens ",
                        next ? absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", next->start, absl::UTCTimeZone()) : "never")};
+}
+
+absl::Duration FailedInstallRetryDelay(int attempts) {
+  constexpr absl::Duration kFirst = absl::Minutes(5);
+  constexpr absl::Duration kMax = absl::Hours(6);
+  absl::Duration d = kFirst;
+  for (int i = 1; i < attempts && d < kMax; ++i) d *= 2;
+  return std::min(d, kMax);
 }
 
 }  // namespace drover::updater

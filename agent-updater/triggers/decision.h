@@ -21,6 +21,11 @@ struct DecisionInput {
   // nullopt: no schedule known at all.
   std::optional<Schedule> schedule;
   std::string rolled_back_version;             // not retried while it is the target
+  // A version whose install failed: not retried while it is the target
+  // before failed_retry_time.
+  std::string failed_version;
+  int failed_attempts = 0;
+  absl::Time failed_retry_time = absl::InfinitePast();
   absl::Time now;
 };
 
@@ -33,6 +38,11 @@ struct Decision {
 };
 
 Decision Decide(const DecisionInput& in);
+
+// How long a version whose install failed `attempts` times in a row is left
+// alone: 5 min, doubling, at most 6 h. A missing artifact or a bad signature
+// is not fixed by retrying every poll (each retry downloads the tarball).
+absl::Duration FailedInstallRetryDelay(int attempts);
 
 const char* ActionName(Action a);
 

@@ -102,6 +102,34 @@ TEST(DecisionTest, RolledBackVersionWaits) {
   EXPECT_EQ(Decide(in).action, Action::kUpdate);
 }
 
+TEST(DecisionTest, FailedInstallWaitsForItsRetryTimeEvenWhenCriticalOrUnhealthy) {
+  DecisionInput in = Base();
+  in.critical = true;
+  in.healthy = false;
+  in.failed_version = "1.1.0";
+  in.failed_attempts = 2;
+  in.failed_retry_time = kNow + absl::Minutes(10);
+  Decision d = Decide(in);
+  EXPECT_EQ(d.action, Action::kWait);
+  EXPECT_TRUE(absl::StrContains(d.reason, "1.1.0 failed to install (2 attempts); next try after 2026-11-23T10:40:00Z"))
+      << d.reason;
+  EXPECT_TRUE(absl::StrContains(d.reason, "drover-updater clear")) << d.reason;
+  // Its time has come, or the target is another version: tried.
+  in.now = in.failed_retry_time;
+  EXPECT_EQ(Decide(in).action, Action::kUpdate);
+  in.now = kNow;
+  in.target = "1.1.1";
+  EXPECT_EQ(Decide(in).action, Action::kUpdate);
+}
+
+TEST(DecisionTest, FailedInstallRetryDelayGrowsToSixHours) {
+  EXPECT_EQ(FailedInstallRetryDelay(1), absl::Minutes(5));
+  EXPECT_EQ(FailedInstallRetryDelay(2), absl::Minutes(10));
+  EXPECT_EQ(FailedInstallRetryDelay(4), absl::Minutes(40));
+  EXPECT_EQ(FailedInstallRetryDelay(8), absl::Hours(6));
+  EXPECT_EQ(FailedInstallRetryDelay(1000), absl::Hours(6));
+}
+
 TEST(ScheduleTest, ParsesTeleportFormat) {
   absl::StatusOr<Schedule> s = ParseTeleportSchedule(
       "# periodically exported by teleport, modifications are not preserved\n100 200\n300 400\n");

@@ -142,8 +142,9 @@ class UpdaterE2eTest : public ::testing::Test {
     return {resp.events().begin(), resp.events().end()};
   }
 
+  // `health_check`: the body of agent.health_check; default the agent's /readyz.
   std::unique_ptr<Host> NewHost(const std::string& name, const std::string& base = "",
-                                const std::string& extra_config = "") {
+                                const std::string& extra_config = "", const std::string& health_check = "") {
     auto h = std::make_unique<Host>();
     h->dir = Tmp("drover-host-");
     h->install_dir = h->dir + "/agent";
@@ -160,8 +161,10 @@ class UpdaterE2eTest : public ::testing::Test {
                            "\" public_key_file: \"", TarballDir(), "/tarball-key.pub.pem\" install_dir: \"",
                            h->install_dir, "\" }\n", "  restart_command: [\"", DROVER_SOURCE_DIR,
                            "/tests/fixtures/demo-agent/restart.sh\", \"", h->install_dir, "\", \"", h->port, "\", \"",
-                           h->pid_file, "\"]\n", "  health_check { http { url: \"http://127.0.0.1:", h->port,
-                           "/readyz\" } timeout { seconds: 2 } }\n",
+                           h->pid_file, "\"]\n", "  health_check { ",
+                           health_check.empty() ? absl::StrCat("http { url: \"http://127.0.0.1:", h->port, "/readyz\" }")
+                                                : health_check,
+                           " timeout { seconds: 2 } }\n",
                            "  health_grace { seconds: 5 }\n  health_watch { seconds: 1 }\n}\n"));
     return h;
   }
@@ -248,13 +251,22 @@ TEST_F(UpdaterE2eTest, MissingScheduleUpdatesAtOnceAndNopDoesNothing) {
 }
 
 TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
-  CreateChannel("1.2.0", /*window_now=*/true);
+  CreateChannel("1.1.0", /*window_now=*/true);
   auto h = NewHost("host-broken");
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0);
+  SetTarget("1.2.0");
   ASSERT_EQ(Updater(*h, "once").exit_code, 0);
   SetTarget("1.3.0");  // built to be unhealthy
   CommandResult r = Updater(*h, "once");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(h->Version(), "1.2.0");
+  // The roll-back is in the log with its reason.
+  EXPECT_TRUE(absl::StrContains(r.output, "ERROR update of demo-agent from 1.2.0 to 1.3.0 was rolled back: 1.3.0 is "
+                                          "unhealthy"))
+      << r.output;
+  // The current and the last good version are kept, not the broken one.
+  CommandResult versions = RunCommand({"ls", h->install_dir + "/versions"});
+  EXPECT_EQ(versions.output, "1.1.0\n1.2.0\n");
   std::vector<v1::UpdateEvent> events = Events("host-broken");
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_ROLLED_BACK);
@@ -293,8 +305,56 @@ TEST_F(UpdaterE2eTest, TamperedTarballOrSignatureIsRefused) {
     EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_FAILED);
     EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(events[0].outcome().error()), "signature"))
         << events[0].outcome().error();
+    // The refusal is in the updater's log, with its reason.
+    EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("ERROR update of demo-agent from 1.0.0 to ", v, " failed")))
+        << r.output;
+    // Parked: the next passes neither retry nor report it again.
+    const size_t reported = events.size();
+    for (int i = 0; i < 2; ++i) {
+      r = Updater(*h, "once");
+      EXPECT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat(v, " failed to install (1 attempt); next try after")))
+          << r.output;
+    }
+    EXPECT_EQ(Events("host-tamper").size(), reported);
+    r = Updater(*h, "status");
+    EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("failed install:   ", v, " (1 attempt"))) << r.output;
   }
   RunCommand({"rm", "-rf", bad});
+}
+
+// Issue 12 item 1: colour codes in a health command's output made the report
+// carrying the roll-back unacceptable, and it blocked every later report.
+TEST_F(UpdaterE2eTest, ColouredHealthOutputIsReportedAndNothingIsBlocked) {
+  CreateChannel("1.2.0", /*window_now=*/true);
+  std::unique_ptr<Host> h;
+  const std::string check = "command { argv: [\"sh\", \"-c\", \"case $(readlink $0/current) in *1.3.0) printf "
+                             "'\\\\033[31mnot ready\\\\033[0m\\\\n'; exit 1;; esac\", \"INSTALL\"] }";
+  h = NewHost("host-colour", "", "", check);
+  // The install dir is known only now.
+  CommandResult fix = RunCommand({"sed", "-i", absl::StrCat("s|\"INSTALL\"|\"", h->install_dir, "\"|"), h->config});
+  ASSERT_EQ(fix.exit_code, 0) << fix.output;
+  ASSERT_EQ(Updater(*h, "once").exit_code, 0) << Updater(*h, "status").output;
+  SetTarget("1.3.0");
+  CommandResult r = Updater(*h, "once");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  std::vector<v1::UpdateEvent> events = Events("host-colour");
+  ASSERT_EQ(events.size(), 2u) << r.output;
+  EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_ROLLED_BACK);
+  EXPECT_TRUE(absl::StrContains(events[0].outcome().error(), "not ready")) << events[0].outcome().error();
+  EXPECT_FALSE(absl::StrContains(events[0].outcome().error(), "\033")) << events[0].outcome().error();
+  EXPECT_FALSE(absl::StrContains(r.output, "refused")) << r.output;
+  // The log stays one entry per line: the escape shows as \x1b.
+  EXPECT_FALSE(absl::StrContains(r.output, "\033")) << r.output;
+}
+
+// Issue 12 item 5: a mistyped channel was "coordinator unreachable".
+TEST_F(UpdaterE2eTest, UnknownChannelIsNamedAsSuch) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto h = NewHost("host-typo");
+  CommandResult r = RunCommand({BinaryPath("drover-updater"), "once", "--config=" + h->config, "--channel=dmeo"});
+  EXPECT_TRUE(absl::StrContains(r.output, "channel \"dmeo\" does not exist on the coordinator")) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "unreachable")) << r.output;
 }
 
 TEST_F(UpdaterE2eTest, CoordinatorDownDuringUpdateOutcomeArrivesWhenItReturns) {
