@@ -36,9 +36,9 @@ inline constexpr size_t kMaxReasonLength = 512;
 inline constexpr int kMaxOutcomesPerReport = 32;
 inline constexpr int kMaxWindows = 16;
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
-inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
-inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
-inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+inline constexpr absl::Duration kMinPollInterval = rollout::kMinPollInterval;
+inline constexpr absl::Duration kMaxPollInterval = rollout::kMaxPollInterval;
+inline constexpr absl::Duration kDefaultPollInterval = rollout::kDefaultPollInterval;
 inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
 
@@ -72,7 +72,10 @@ absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
 void WindowsToProto(const std::vector<MaintenanceWindow>& windows,
                     google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>* out);
 
+// The default when absent; the bounds are rollout::ValidatePollInterval's.
 absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::CreateChannelRequest& request);
+// Required here.
+absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::SetPollIntervalRequest& request);
 absl::StatusOr<int> PageSizeFromProto(int32_t page_size);
 
 void ChannelToProto(const rollout::Channel& channel, v1::Channel* out);

@@ -55,6 +55,9 @@ struct Channel {
   // below it is a roll-back even if the channel had no target in between.
   std::optional<std::string> last_target_version;
   bool target_allows_downgrade = false;
+  // Whether the last target was set as a roll-back, kept when the target is
+  // cleared: setting that version again is still a roll-back.
+  bool last_target_allows_downgrade = false;
   std::optional<absl::Time> target_updated_at;
   int64_t target_epoch = 0;
   bool critical = false;
@@ -90,6 +93,11 @@ struct ChannelChange {
   std::string actor;  // empty until identities exist
   absl::Time changed_at;
 };
+
+// How often a channel's updaters poll: the bounds at creation and on change.
+inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
+inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
+inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 
 // Agents silent for this many poll intervals are stale.
 inline constexpr int kStaleAfterPollIntervals = 3;
