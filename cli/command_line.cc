@@ -32,11 +32,11 @@ size_t EditDistance(const std::string& a, const std::string& b) {
   return d[a.size()][b.size()];
 }
 
-// "; did you mean \"x\"?" or "".
+// " (did you mean \"x\"?)" or "".
 std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates,
                        const std::string& shown_prefix = "") {
   const std::string best = ClosestMatch(word, candidates);
-  return best.empty() ? "" : absl::StrCat("; did you mean \"", shown_prefix, best, "\"?");
+  return best.empty() ? "" : absl::StrCat(" (did you mean \"", shown_prefix, best, "\"?)");
 }
 
 bool IsGroupPrefix(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words) {
@@ -176,9 +176,9 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
       if (out.command == nullptr) {
         if (help_command || out.help) continue;  // `help` ignores command flags
         return Usage(absl::StrCat(
-            "unknown flag ", arg.substr(0, eq), words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
-            "; before the command only --coordinator, --output (-o), --timeout, --help and --version are accepted",
-            DidYouMean(name, kGlobalFlagNames, "--")));
+            "unknown flag ", arg.substr(0, eq), DidYouMean(name, kGlobalFlagNames, "--"),
+            words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
+            "; before the command only --coordinator, --output (-o), --timeout, --help and --version are accepted"));
       }
       const FlagSpec* flag = out.command->FindFlag(name);
       if (flag == nullptr) {
@@ -188,10 +188,10 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
           known.push_back("--" + f.name);
           names.push_back(f.name);
         }
-        return Usage(absl::StrCat("unknown flag --", name, " for 'droverctl ", out.command->Path(), "'",
+        return Usage(absl::StrCat("unknown flag --", name, DidYouMean(name, names, "--"), " for 'droverctl ",
+                                  out.command->Path(), "'",
                                   known.empty() ? "; it takes no flags"
-                                                : absl::StrCat("; its flags are ", absl::StrJoin(known, ", ")),
-                                  DidYouMean(name, names, "--")));
+                                                : absl::StrCat("; its flags are ", absl::StrJoin(known, ", "))));
       }
       if (flag->value_name.empty()) {
         if (inline_value && value != "true" && value != "false") {
