@@ -145,8 +145,8 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
         out.version = true;
         continue;
       }
-      // -o FORMAT, -o=FORMAT, -oFORMAT: the short form of --output.
-      if (absl::StartsWith(arg, "-o")) {
+      // -o FORMAT, -o=FORMAT, -ojson, -otable: the short form of --output.
+      if (arg == "-o" || absl::StartsWith(arg, "-o=") || arg == "-ojson" || arg == "-otable") {
         std::string value = arg.substr(absl::StartsWith(arg, "-o=") ? 3 : 2);
         if (arg == "-o") {
           if (i + 1 >= args.size()) return Usage("-o needs a format (-o json or -o table)");
