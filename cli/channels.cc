@@ -1,4 +1,6 @@
 // droverctl channels list|show|create|delete|history.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/command.h"
@@ -99,10 +101,19 @@ Result Delete(const Invocation& inv, CommandContext& ctx) {
 }
 
 Result History(const Invocation& inv, CommandContext& ctx) {
+  constexpr int64_t kPageSize = 1000;  // the coordinator's largest page
   v1::ListChannelChangesRequest req;
   req.set_name(ChannelName(inv.args[0]));
-  req.set_page_size(1000);
+  // --limit: the newest N changes. Without it: all of them.
+  int64_t limit = -1;
+  if (inv.Has("limit")) {
+    absl::StatusOr<int64_t> n = ParseCount("limit", inv.Get("limit"), 1, 1000000);
+    if (!n.ok()) return Result::Usage(std::string(n.status().message()));
+    limit = *n;
+  }
+  req.set_page_size(static_cast<int32_t>(limit > 0 ? std::min(limit, kPageSize) : kPageSize));
   v1::ListChannelChangesResponse all;
+  bool more = false;  // older changes left out by --limit
   for (;;) {
     v1::ListChannelChangesResponse page;
     grpc::Status s = ctx.client->ListChannelChanges(req, &page);
@@ -112,7 +123,12 @@ Result History(const Invocation& inv, CommandContext& ctx) {
     }
     for (v1::ChannelChange& c : *page.mutable_changes()) *all.add_changes() = std::move(c);
     if (page.next_page_token().empty()) break;
+    if (limit >= 0 && all.changes_size() >= limit) {
+      more = true;
+      break;
+    }
     req.set_page_token(page.next_page_token());
+    if (limit >= 0) req.set_page_size(static_cast<int32_t>(std::min(limit - all.changes_size(), kPageSize)));
   }
   if (ctx.options.output == OutputFormat::kJson) {
     *ctx.out << ToJson(all) << "\n";
@@ -129,6 +145,7 @@ Result History(const Invocation& inv, CommandContext& ctx) {
                   or_dash(c.actor())});
   }
   *ctx.out << table.Render();
+  if (more) *ctx.out << "(older changes not shown; raise --limit to see them)\n";
   return Result::Ok();
 }
 
@@ -182,10 +199,12 @@ std::vector<CommandSpec> ChannelCommands() {
                  .min_args = 1,
                  .max_args = 1,
                  .summary = "what operators changed on a channel, newest first",
-                 .description = "Also works for a deleted channel: its history is kept.",
+                 .description = "Also works for a deleted channel: its history is kept. Requests that changed\n"
+                                "nothing are not recorded.",
                  .json = "a drover.v1.ListChannelChangesResponse with every change: {\"changes\": [{\"id\", "
                          "\"channel\", \"field\", \"old_value\", \"new_value\", \"actor\", \"change_time\"}...], "
-                         "\"next_page_token\": \"\"}",
+                         "\"next_page_token\": \"\"} (with --limit, the newest N)",
+                 .flags = {{"limit", "N", "only the newest N changes"}},
                  .run = History});
   return out;
 }

@@ -47,6 +47,9 @@ grpc::Status OperatorClient::SetControlPlaneVersion(const v1::SetControlPlaneVer
 grpc::Status OperatorClient::SetMaintenanceWindows(const v1::SetMaintenanceWindowsRequest& req, v1::Channel* out) {
   return Call(&v1::OperatorService::Stub::SetMaintenanceWindows, req, out);
 }
+grpc::Status OperatorClient::SetPollInterval(const v1::SetPollIntervalRequest& req, v1::Channel* out) {
+  return Call(&v1::OperatorService::Stub::SetPollInterval, req, out);
+}
 grpc::Status OperatorClient::GetRolloutStatus(const v1::GetRolloutStatusRequest& req, v1::RolloutStatus* out) {
   return Call(&v1::OperatorService::Stub::GetRolloutStatus, req, out);
 }

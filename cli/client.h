@@ -32,6 +32,7 @@ class OperatorClient {
   grpc::Status SetCritical(const v1::SetCriticalRequest& req, v1::Channel* out);
   grpc::Status SetControlPlaneVersion(const v1::SetControlPlaneVersionRequest& req, v1::Channel* out);
   grpc::Status SetMaintenanceWindows(const v1::SetMaintenanceWindowsRequest& req, v1::Channel* out);
+  grpc::Status SetPollInterval(const v1::SetPollIntervalRequest& req, v1::Channel* out);
   grpc::Status GetRolloutStatus(const v1::GetRolloutStatusRequest& req, v1::RolloutStatus* out);
   grpc::Status ListAgents(const v1::ListAgentsRequest& req, v1::ListAgentsResponse* out);
   grpc::Status GetAgent(const v1::GetAgentRequest& req, v1::Agent* out);

@@ -1,5 +1,6 @@
 #include "cli/command_line.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -12,6 +13,31 @@ namespace drover::cli {
 namespace {
 
 absl::Status Usage(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+// Optimal string alignment distance: insertions, deletions, substitutions
+// and transpositions of neighbours each cost one.
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// " (did you mean \"x\"?)" or "".
+std::string DidYouMean(const std::string& word, const std::vector<std::string>& candidates,
+                       const std::string& shown_prefix = "") {
+  const std::string best = ClosestMatch(word, candidates);
+  return best.empty() ? "" : absl::StrCat(" (did you mean \"", shown_prefix, best, "\"?)");
+}
 
 bool IsGroupPrefix(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words) {
   for (const CommandSpec& c : commands) {
@@ -58,6 +84,34 @@ absl::Status SetGlobal(const std::string& name, const std::string& value, Global
 
 }  // namespace
 
+std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+  if (word.empty()) return "";
+  std::string best;
+  size_t best_distance = 3;  // more than two edits is a different word
+  bool tie = false;
+  for (const std::string& c : candidates) {
+    const size_t d = EditDistance(word, c);
+    if (d >= word.size() && d >= c.size()) continue;  // nothing in common
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+      tie = false;
+    } else if (d == best_distance && c != best) {
+      tie = true;
+    }
+  }
+  if (!best.empty() && !tie) return best;
+  // "chan" for "channels": a prefix of exactly one candidate.
+  std::string prefixed;
+  for (const std::string& c : candidates) {
+    if (word.size() >= 2 && absl::StartsWith(c, word)) {
+      if (!prefixed.empty() && prefixed != c) return "";
+      prefixed = c;
+    }
+  }
+  return prefixed;
+}
+
 const CommandSpec* FindCommand(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words) {
   for (const CommandSpec& c : commands) {
     if (c.words == words) return &c;
@@ -71,6 +125,7 @@ namespace {
 absl::Status Parse(const std::vector<std::string>& args, const std::vector<CommandSpec>& commands,
                    ParsedCommandLine& out, std::vector<std::string>& words) {
   static const std::set<std::string> kGlobalFlags = {"coordinator", "output", "timeout"};
+  static const std::vector<std::string> kGlobalFlagNames = {"coordinator", "output", "timeout", "help", "version"};
   bool help_command = false;       // `droverctl help ...`
   bool only_positionals = false;   // after "--"
   std::set<std::string> seen_flags;
@@ -84,6 +139,20 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
     if (!only_positionals && arg.size() > 1 && arg[0] == '-') {
       if (arg == "-h" || arg == "--help" || arg == "-help") {
         out.help = true;
+        continue;
+      }
+      if (arg == "--version") {
+        out.version = true;
+        continue;
+      }
+      // -o FORMAT, -o=FORMAT, -ojson, -otable: the short form of --output.
+      if (arg == "-o" || absl::StartsWith(arg, "-o=") || arg == "-ojson" || arg == "-otable") {
+        std::string value = arg.substr(absl::StartsWith(arg, "-o=") ? 3 : 2);
+        if (arg == "-o") {
+          if (i + 1 >= args.size()) return Usage("-o needs a format (-o json or -o table)");
+          value = args[++i];
+        }
+        if (absl::Status s = SetGlobal("output", value, &out.options); !s.ok()) return s;
         continue;
       }
       if (!absl::StartsWith(arg, "--")) {
@@ -107,15 +176,20 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
       if (out.command == nullptr) {
         if (help_command || out.help) continue;  // `help` ignores command flags
         return Usage(absl::StrCat(
-            "unknown flag ", arg.substr(0, eq), words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
-            "; before the command only --coordinator, --output and --timeout are accepted"));
+            "unknown flag ", arg.substr(0, eq), DidYouMean(name, kGlobalFlagNames, "--"),
+            words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
+            "; before the command only --coordinator, --output (-o), --timeout, --help and --version are accepted"));
       }
       const FlagSpec* flag = out.command->FindFlag(name);
       if (flag == nullptr) {
         if (out.help) continue;
-        std::vector<std::string> known;
-        for (const FlagSpec& f : out.command->flags) known.push_back("--" + f.name);
-        return Usage(absl::StrCat("unknown flag --", name, " for 'droverctl ", out.command->Path(), "'",
+        std::vector<std::string> known, names = kGlobalFlagNames;
+        for (const FlagSpec& f : out.command->flags) {
+          known.push_back("--" + f.name);
+          names.push_back(f.name);
+        }
+        return Usage(absl::StrCat("unknown flag --", name, DidYouMean(name, names, "--"), " for 'droverctl ",
+                                  out.command->Path(), "'",
                                   known.empty() ? "; it takes no flags"
                                                 : absl::StrCat("; its flags are ", absl::StrJoin(known, ", "))));
       }
@@ -152,14 +226,22 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
       words.pop_back();  // not a command word: the hint names the group
       if (words.empty()) {
         const std::set<std::string> top = TopLevelWords(commands);
-        return Usage(absl::StrCat("unknown command \"", arg, "\"; commands are ", absl::StrJoin(top, ", ")));
+        const std::vector<std::string> candidates(top.begin(), top.end());
+        return Usage(absl::StrCat("unknown command \"", arg, "\"", DidYouMean(arg, candidates),
+                                  "; commands are ", absl::StrJoin(top, ", ")));
       }
-      return Usage(absl::StrCat("unknown command \"", absl::StrJoin(words, " "), " ", arg, "\"; 'droverctl ",
-                                absl::StrJoin(words, " "), "' takes ",
-                                absl::StrJoin(Subcommands(commands, words), ", ")));
+      const std::vector<std::string> subcommands = Subcommands(commands, words);
+      return Usage(absl::StrCat("unknown command \"", absl::StrJoin(words, " "), " ", arg, "\"",
+                                DidYouMean(arg, subcommands, absl::StrCat(absl::StrJoin(words, " "), " ")),
+                                "; 'droverctl ", absl::StrJoin(words, " "), "' takes ",
+                                absl::StrJoin(subcommands, ", ")));
     }
   }
 
+  if (out.version && !help_command && !out.help) {
+    out.command = nullptr;
+    return absl::OkStatus();
+  }
   if (help_command || out.help) {
     out.help = true;
     if (!help_command) out.help_topic = words;

@@ -23,6 +23,8 @@ struct ParsedCommandLine {
   // (empty: the overview).
   bool help = false;
   std::vector<std::string> help_topic;
+  // `--version`: print droverctl's version and exit.
+  bool version = false;
 };
 
 // `args` excludes the program name. `env_coordinator` is $DROVER_COORDINATOR
@@ -30,6 +32,11 @@ struct ParsedCommandLine {
 absl::StatusOr<ParsedCommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                                    const std::vector<CommandSpec>& commands,
                                                    const std::string& env_coordinator);
+
+// The candidate closest to a mistyped `word` (one or two edits away, a
+// transposition counting as one, or the only candidate it is a prefix of),
+// or "" when none is close enough to be the likely intent.
+std::string ClosestMatch(const std::string& word, const std::vector<std::string>& candidates);
 
 // The command with exactly these words, or null.
 const CommandSpec* FindCommand(const std::vector<CommandSpec>& commands, const std::vector<std::string>& words);

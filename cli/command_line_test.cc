@@ -87,5 +87,53 @@ TEST(CommandLineTest, HelpEverywhere) {
   EXPECT_TRUE(absl::StrContains(*HelpText(commands, {"channels"}), "channels history"));
 }
 
+TEST(CommandLineTest, ShortOutputFlagAndVersion) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"-o", "json", "channels", "list"}, {"channels", "list", "-o=json"}, {"-ojson", "channels", "list"}}) {
+    absl::StatusOr<ParsedCommandLine> p = Parse(args);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->options.output, OutputFormat::kJson);
+  }
+  ExpectUsage({"-o", "yaml", "channels", "list"}, "--output=yaml");
+  ExpectUsage({"channels", "list", "-o"}, "-o needs a format");
+  absl::StatusOr<ParsedCommandLine> v = Parse({"--version"});
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_TRUE(v->version);
+  EXPECT_EQ(v->command, nullptr);
+}
+
+TEST(CommandLineTest, UnknownWordsGetASuggestionWhenOneIsClose) {
+  ExpectUsage({"chanels", "list"}, "did you mean \"channels\"?");
+  ExpectUsage({"stauts", "x"}, "did you mean \"status\"?");
+  ExpectUsage({"agent", "list"}, "did you mean \"agents\"?");
+  ExpectUsage({"channels", "lsit"}, "did you mean \"channels list\"?");
+  ExpectUsage({"channels", "delete", "x", "--froce"}, "did you mean \"--force\"?");
+  ExpectUsage({"--coordinater=h:1", "channels", "list"}, "did you mean \"--coordinator\"?");
+  absl::StatusOr<ParsedCommandLine> far = Parse({"frobnicate"});
+  ASSERT_FALSE(far.ok());
+  EXPECT_FALSE(absl::StrContains(far.status().message(), "did you mean")) << far.status();
+
+  EXPECT_EQ(ClosestMatch("chan", {"channels", "critical"}), "channels");  // a unique prefix
+  EXPECT_EQ(ClosestMatch("c", {"channels", "critical"}), "");
+  EXPECT_EQ(ClosestMatch("x", {"y"}), "");  // one edit, but nothing in common
+  EXPECT_EQ(ClosestMatch("sat", {"set", "sit"}), "");  // a tie: no guess
+}
+
+TEST(CommandLineTest, HelpSaysRequiredAndRepeatableOnce) {
+  const std::vector<CommandSpec> commands = Commands();
+  for (const CommandSpec& c : commands) {
+    absl::StatusOr<std::string> text = HelpText(commands, c.words);
+    ASSERT_TRUE(text.ok()) << c.Path();
+    EXPECT_FALSE(absl::StrContains(*text, "(required) (required)")) << *text;
+    EXPECT_FALSE(absl::StrContains(*text, "(repeatable) (repeatable)")) << *text;
+    for (const FlagSpec& f : c.flags) {
+      // The help adds these marks itself.
+      EXPECT_FALSE(absl::StrContains(f.help, "(required)")) << c.Path() << " --" << f.name;
+      EXPECT_FALSE(absl::StrContains(f.help, "(repeatable)")) << c.Path() << " --" << f.name;
+    }
+  }
+  EXPECT_TRUE(absl::StrContains(*HelpText(commands, {"critical", "raise"}), "why, e.g. a CVE id (required)"));
+}
+
 }  // namespace
 }  // namespace drover::cli

@@ -13,9 +13,10 @@ namespace {
 constexpr char kGlobalFlags[] =
     "Global flags (anywhere on the line):\n"
     "  --coordinator=ADDR   the coordinator's gRPC address (default $DROVER_COORDINATOR, else 127.0.0.1:7600)\n"
-    "  --output=FORMAT      table (default) or json\n"
+    "  --output=FORMAT      table (default) or json; short: -o json\n"
     "  --timeout=DURATION   deadline of each call to the coordinator (default 10s)\n"
-    "  --help, -h           help on the command\n";
+    "  --help, -h           help on the command\n"
+    "  --version            droverctl's version\n";
 
 constexpr char kJson[] =
     "JSON (--output=json):\n"
@@ -87,7 +88,7 @@ absl::StatusOr<std::string> HelpText(const std::vector<CommandSpec>& commands, c
     for (const CommandSpec& c : commands) all.push_back(&c);
     return absl::StrCat(
         "droverctl: steer Drover rollouts and see the fleet.\n\n"
-        "Usage: droverctl [--coordinator=ADDR] [--output=table|json] COMMAND [ARGS] [FLAGS]\n\n",
+        "Usage: droverctl [--coordinator=ADDR] [-o table|json] COMMAND [ARGS] [FLAGS]\n\n",
         "Commands:\n", CommandList(all, /*with_help=*/true), "\n",
         "ID is a channel id such as stable/cloud; droverctl adds the \"channels/\" prefix of its resource name.\n\n",
         kGlobalFlags, "\n", kJson, "\n", kExitCodes);

@@ -33,6 +33,10 @@ int Main(int argc, char** argv) {
     std::cerr << "droverctl: " << parsed.status().message() << "\n";
     return kExitUsage;
   }
+  if (parsed->version) {
+    std::cout << "droverctl " << DROVER_VERSION << " (" << DROVER_REVISION << ")\n";
+    return kExitOk;
+  }
   if (parsed->help) {
     absl::StatusOr<std::string> text = HelpText(commands, parsed->help_topic);
     if (!text.ok()) {

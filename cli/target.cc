@@ -1,8 +1,11 @@
 // droverctl target set|clear, critical raise|lower, control-plane set: what
 // version a channel's agents should run, and how urgently.
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "cli/command.h"
+#include "cli/output.h"
 #include "cli/views.h"
+#include "common/text.h"
 
 namespace drover::cli {
 namespace {
@@ -46,9 +49,10 @@ Result SetCritical(const Invocation& inv, CommandContext& ctx, bool critical) {
   req.set_name(ChannelName(inv.args[0]));
   req.set_critical(critical);
   req.set_reason(inv.Get("reason"));
-  if (critical && req.reason().empty()) {
-    return Result::Usage(
-        "critical raise needs --reason=TEXT saying why the target must go out now (e.g. a CVE id)");
+  if (critical && IsBlank(req.reason())) {
+    return Result::Usage(absl::StrCat("critical raise needs --reason=TEXT saying why the target must go out now "
+                                      "(e.g. a CVE id)",
+                                      req.reason().empty() ? "" : "; the one given holds only blanks"));
   }
   v1::Channel channel;
   grpc::Status s = ctx.client->SetCritical(req, &channel);
@@ -85,6 +89,32 @@ Result ControlPlaneSet(const Invocation& inv, CommandContext& ctx) {
                                    "."));
 }
 
+Result PollIntervalSet(const Invocation& inv, CommandContext& ctx) {
+  // The coordinator's bounds, checked here too so a typo never reaches it.
+  const std::string& value = inv.args[1];
+  absl::Duration interval;
+  if (!absl::ParseDuration(value, &interval)) {
+    return Result::Usage(absl::StrCat("\"", value, "\" is not a duration; use a number with a unit, e.g. 30s, 5m or 1h"));
+  }
+  if (interval < absl::Seconds(1) || interval > absl::Hours(24)) {
+    return Result::Usage(absl::StrCat("poll interval ", value, " is out of range; use 1s to 24h"));
+  }
+  v1::SetPollIntervalRequest req;
+  req.set_name(ChannelName(inv.args[0]));
+  const int64_t ms = absl::ToInt64Milliseconds(interval);
+  req.mutable_poll_interval()->set_seconds(ms / 1000);
+  req.mutable_poll_interval()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
+  v1::Channel channel;
+  grpc::Status s = ctx.client->SetPollInterval(req, &channel);
+  if (!s.ok()) {
+    return RpcFailure(s, absl::StrCat("set the poll interval of channel \"", inv.args[0], "\" to ", value),
+                      ctx.client->address(), Hint(s, ""));
+  }
+  return PrintChannel(ctx, channel,
+                      absl::StrCat("Channel ", inv.args[0], " now polls every ", FormatDuration(channel.poll_interval()),
+                                   " (agents silent for 3 intervals are stale)."));
+}
+
 }  // namespace
 
 std::vector<CommandSpec> TargetCommands() {
@@ -98,7 +128,8 @@ std::vector<CommandSpec> TargetCommands() {
                  .description = "VERSION is strict semver (a leading \"v\" is accepted). It must be at or below the\n"
                                 "channel's control-plane version and at most one major version below it, else the\n"
                                 "coordinator refuses it (exit 4). A version below the current target is a roll-back\n"
-                                "and needs --allow-downgrade.",
+                                "and needs --allow-downgrade; so does setting again a roll-back target that was\n"
+                                "cleared.",
                  .json = channel_json,
                  .flags = {{"allow-downgrade", "", "allow a target below the current one (a roll-back)"}},
                  .run = TargetSet});
@@ -115,7 +146,7 @@ std::vector<CommandSpec> TargetCommands() {
                  .max_args = 1,
                  .summary = "raise the critical toggle: updaters apply the target outside maintenance windows",
                  .json = channel_json,
-                 .flags = {{"reason", "TEXT", "why, e.g. a CVE id (required)", false, true}},
+                 .flags = {{"reason", "TEXT", "why, e.g. a CVE id", false, true}},
                  .run = CriticalRaise});
   out.push_back({.words = {"critical", "lower"},
                  .args_synopsis = "ID",
@@ -134,6 +165,15 @@ std::vector<CommandSpec> TargetCommands() {
                                 "new control plane.",
                  .json = channel_json,
                  .run = ControlPlaneSet});
+  out.push_back({.words = {"poll-interval", "set"},
+                 .args_synopsis = "ID DURATION",
+                 .min_args = 2,
+                 .max_args = 2,
+                 .summary = "set how often a channel's updaters poll (1s..24h)",
+                 .description = "DURATION like 30s, 5m or 1h. Updaters pick it up at their next poll; an agent\n"
+                                "silent for 3 intervals counts as stale. Recorded in the channel's history.",
+                 .json = channel_json,
+                 .run = PollIntervalSet});
   return out;
 }
 

@@ -29,13 +29,21 @@ absl::Status Bad(absl::string_view text, absl::string_view why) {
                    " (expected strict semver such as 1.2.3 or v1.2.3-rc.1)"));
 }
 
-// A numeric part: digits, no leading zero unless it is "0".
-bool ParseNumber(absl::string_view s, uint64_t* out) {
-  if (!IsDigits(s)) return false;
-  if (s.size() > 1 && s[0] == '0') return false;
+// A numeric part: digits, no leading zero unless it is "0", at most
+// 2^64 - 1. Returns "" or what is wrong with it.
+std::string ParseNumber(absl::string_view name, absl::string_view s, uint64_t* out) {
+  if (s.empty()) return absl::StrCat(name, " is empty");
+  if (!IsDigits(s)) return absl::StrCat(name, " \"", absl::CHexEscape(s), "\" is not a number");
+  if (s.size() > 1 && s[0] == '0') return absl::StrCat(name, " ", s, " has a leading zero");
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && ptr == s.data() + s.size();
+  if (ec == std::errc::result_out_of_range) {
+    return absl::StrCat(name, " ", s, " is too large (at most 18446744073709551615)");
+  }
+  if (ec != std::errc() || ptr != s.data() + s.size()) return absl::StrCat(name, " ", s, " is not a number");
+  return "";
 }
+
+bool IsAsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 }  // namespace
 
@@ -45,8 +53,12 @@ absl::StatusOr<Semver> Semver::Parse(absl::string_view text) {
     return absl::InvalidArgumentError(absl::StrCat(
         "invalid version \"", absl::CHexEscape(text.substr(0, 32)), "...\": longer than ", kMaxLength, " characters"));
   }
+  if (IsAsciiSpace(text.front())) return Bad(text, "leading whitespace");
+  if (IsAsciiSpace(text.back())) return Bad(text, "trailing whitespace");
   absl::string_view rest = text;
+  if (rest[0] == 'V') return Bad(text, "the prefix must be a lowercase \"v\"");
   if (rest[0] == 'v') rest.remove_prefix(1);
+  if (!rest.empty() && (rest[0] == 'v' || rest[0] == 'V')) return Bad(text, "more than one leading \"v\"");
 
   Semver v;
   if (size_t plus = rest.find('+'); plus != absl::string_view::npos) {
@@ -78,10 +90,9 @@ absl::StatusOr<Semver> Semver::Parse(absl::string_view text) {
   std::vector<absl::string_view> core = absl::StrSplit(rest, '.');
   if (core.size() != 3) return Bad(text, "need MAJOR.MINOR.PATCH");
   uint64_t* parts[] = {&v.major_, &v.minor_, &v.patch_};
+  static constexpr const char* kNames[] = {"MAJOR", "MINOR", "PATCH"};
   for (int i = 0; i < 3; ++i) {
-    if (!ParseNumber(core[i], parts[i])) {
-      return Bad(text, "MAJOR, MINOR and PATCH must be numbers without leading zeros");
-    }
+    if (std::string why = ParseNumber(kNames[i], core[i], parts[i]); !why.empty()) return Bad(text, why);
   }
   return v;
 }

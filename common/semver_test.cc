@@ -211,5 +211,31 @@ TEST(SemverCompareTest, LeadingVDoesNotChangePrecedence) {
   EXPECT_EQ(MustParse("v1.2.3").ToString(), MustParse("1.2.3").ToString());
 }
 
+// Each refusal names the real problem, not a catch-all.
+TEST(SemverParseTest, RefusalsNameTheRealProblem) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"99999999999999999999.0.0", "MAJOR 99999999999999999999 is too large"},
+      {"1.18446744073709551616.0", "MINOR 18446744073709551616 is too large"},
+      {"1.2.18446744073709551616", "PATCH 18446744073709551616 is too large"},
+      {"V14.2.0", "lowercase \"v\""},
+      {"vv14.2.0", "more than one leading \"v\""},
+      {"vV14.2.0", "more than one leading \"v\""},
+      {" 14.2.0", "leading whitespace"},
+      {"\t14.2.0", "leading whitespace"},
+      {"14.2.0 ", "trailing whitespace"},
+      {"14.02.0", "MINOR 02 has a leading zero"},
+      {"1.x.0", "MINOR \"x\" is not a number"},
+      {"1..0", "MINOR is empty"},
+      {"1.2", "need MAJOR.MINOR.PATCH"},
+  };
+  for (const auto& [text, reason] : cases) {
+    absl::Status s = Semver::Parse(text).status();
+    EXPECT_TRUE(IsError(s, absl::StatusCode::kInvalidArgument, {reason})) << text;
+    if (reason.find("leading zero") == std::string::npos) {
+      EXPECT_EQ(s.message().find("leading zero"), absl::string_view::npos) << s.message();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace drover

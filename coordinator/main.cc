@@ -1,4 +1,5 @@
 // drover-coordinator: flags -> CoordinatorConfig, signals, nothing else.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -6,10 +7,14 @@
 #include <iostream>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
@@ -36,6 +41,46 @@ ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(15),
           "nothing for 5 s longer (a stopped server, stalled storage) is closed, and its RPCs get UNAVAILABLE");
 
 namespace {
+
+constexpr char kUsage[] =
+    "Drover coordinator: the version server and source of truth of a fleet.\n"
+    "Usage: drover-coordinator [serve] [flags]    serve the gRPC API and /metrics\n"
+    "       drover-coordinator migrate [flags]    apply database migrations and exit\n"
+    "       drover-coordinator version            print the version";
+
+// Flags defined in this file, the only ones an operator sets.
+bool IsOurFlagFile(absl::string_view filename) { return absl::EndsWith(filename, "coordinator/main.cc"); }
+
+// abseil's --help lists only flags of a file named after the binary (none
+// here) and exits 1; this lists ours, with defaults, for `--help`, `-h` and
+// `help`, and the caller exits 0.
+std::string HelpText() {
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (IsOurFlagFile(flag->Filename())) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(),
+            [](const absl::CommandLineFlag* a, const absl::CommandLineFlag* b) { return a->Name() < b->Name(); });
+  std::string out = absl::StrCat(kUsage, "\n\nFlags (--name=value):\n");
+  for (const absl::CommandLineFlag* f : flags) {
+    const std::string def = f->DefaultValue();
+    absl::StrAppend(&out, "  --", f->Name(), " (default: ", def.empty() ? "none" : def, ")\n      ", f->Help(),
+                    "\n");
+  }
+  absl::StrAppend(&out, "\nThe database URL may also come from $DROVER_DATABASE_URL.\n");
+  return out;
+}
+
+bool AsksForHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view a = argv[i];
+    if (a == "--help" || a == "-help" || a == "-h" || a == "--helpfull" || a == "--helpshort" ||
+        (i == 1 && a == "help")) {
+      return true;
+    }
+  }
+  return false;
+}
 
 std::string DatabaseUrl() {
   std::string url = absl::GetFlag(FLAGS_database);
@@ -75,11 +120,16 @@ std::string OutOfRange(absl::string_view name, T value, T lo, T hi) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Drover coordinator: the version server and source of truth of a fleet.\n"
-      "Usage: drover-coordinator [serve] [flags]    serve the gRPC API and /metrics\n"
-      "       drover-coordinator migrate [flags]    apply database migrations and exit\n"
-      "       drover-coordinator version            print the version");
+  absl::SetProgramUsageMessage(kUsage);
+  absl::FlagsUsageConfig usage;
+  usage.contains_helpshort_flags = IsOurFlagFile;
+  usage.contains_help_flags = IsOurFlagFile;
+  usage.version_string = [] { return absl::StrCat("drover-coordinator ", DROVER_VERSION, " (", DROVER_REVISION, ")\n"); };
+  absl::SetFlagsUsageConfig(usage);
+  if (AsksForHelp(argc, argv)) {
+    std::fputs(HelpText().c_str(), stdout);
+    return 0;
+  }
   // Debian's abseil checks every Mutex acquisition for lock-order cycles
   // (GraphCycles), gRPC's included: measurable on the report path, and a
   // debugging aid, not a production check.

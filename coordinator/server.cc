@@ -60,8 +60,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         cache_(&store_, &clock_, config.channel_cache_ttl),
         batcher_(&store_, &metrics_,
                  {.max_batch = config.max_batch, .writers = config.ingest_writers, .max_queue = config.max_queue}),
-        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes),
-        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes) {}
+        rpc_log_(&clock_, {}),
+        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_),
+        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_) {}
 
   ~CoordinatorServerImpl() override { Shutdown(); }
 
@@ -162,6 +163,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   store::PgStore store_;
   store::ChannelCache cache_;
   ingest::ReportBatcher batcher_;
+  api::RpcLog rpc_log_;
   api::UpdaterService updater_service_;
   api::OperatorService operator_service_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -26,34 +26,42 @@ void OperatorService::Register(const char* method,
   // when called.
   GPR_ASSERT(m != nullptr && m->input_type() == Request::descriptor() && m->output_type() == Response::descriptor());
   paths_.push_back(absl::StrCat("/", service->full_name(), "/", method));
+  const absl::string_view path = absl::string_view(paths_.back()).substr(1);
   // RpcMethodHandler is what generated sync services use; with ByteBuffer
   // types it hands over the encoded request as it came.
   AddMethod(new grpc::internal::RpcServiceMethod(
       paths_.back().c_str(), grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<OperatorService, grpc::ByteBuffer, grpc::ByteBuffer>(
-          [fn, method](OperatorService* self, grpc::ServerContext* context, const grpc::ByteBuffer* in,
+          [fn, method, path](OperatorService* self, grpc::ServerContext* context, const grpc::ByteBuffer* in,
                        grpc::ByteBuffer* out) -> grpc::Status {
             Request request;
+            grpc::Status status;
             if (absl::Status s = ParseRequest(*in, self->max_request_bytes_, &request); !s.ok()) {
-              return self->Done(method, s);
+              status = self->Done(method, s);
+            } else {
+              Response response;
+              status = (self->*fn)(context, &request, &response);
+              if (status.ok()) return SerializeResponse(response, out);
             }
-            Response response;
-            grpc::Status status = (self->*fn)(context, &request, &response);
-            if (!status.ok()) return status;
-            return SerializeResponse(response, out);
+            // Every refusal and failure of the operator API, in one place.
+            self->log_->Failed(path, absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                                                  status.error_message()),
+                               context->peer());
+            return status;
           },
           this)));
 }
 
 OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
                                  store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock,
-                                 size_t max_request_bytes)
+                                 size_t max_request_bytes, RpcLog* log)
     : channels_(channels),
       agents_(agents),
       cache_(cache),
       metrics_(metrics),
       clock_(clock),
-      max_request_bytes_(max_request_bytes) {
+      max_request_bytes_(max_request_bytes),
+      log_(log) {
   Register("CreateChannel", &OperatorService::CreateChannel);
   Register("ListChannels", &OperatorService::ListChannels);
   Register("GetChannel", &OperatorService::GetChannel);
@@ -62,6 +70,7 @@ OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStor
   Register("SetCritical", &OperatorService::SetCritical);
   Register("SetControlPlaneVersion", &OperatorService::SetControlPlaneVersion);
   Register("SetMaintenanceWindows", &OperatorService::SetMaintenanceWindows);
+  Register("SetPollInterval", &OperatorService::SetPollInterval);
   Register("GetRolloutStatus", &OperatorService::GetRolloutStatus);
   Register("ListAgents", &OperatorService::ListAgents);
   Register("GetAgent", &OperatorService::GetAgent);
@@ -76,18 +85,28 @@ grpc::Status OperatorService::Done(const char* method, const absl::Status& statu
   return ToGrpcStatus(status);
 }
 
-absl::Status OperatorService::Mutate(const std::string& name, const store::ChannelMutation& mutate,
-                                     v1::Channel* out) {
+absl::Status OperatorService::Mutate(grpc::ServerContext* context, const std::string& name,
+                                     const store::ChannelMutation& mutate, v1::Channel* out) {
   absl::StatusOr<std::string> id = ParseChannelName("name", name);
   if (!id.ok()) return id.status();
-  absl::StatusOr<rollout::Channel> updated = channels_->UpdateChannel(*id, mutate);
+  // What the committed attempt changed (the store may run the mutation again
+  // after a lost connection).
+  std::vector<rollout::ChannelChange> recorded;
+  absl::StatusOr<rollout::Channel> updated = channels_->UpdateChannel(
+      *id, [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+        absl::Status s = mutate(c, changes);
+        recorded = changes;
+        return s;
+      });
   if (!updated.ok()) return updated.status();
+  for (rollout::ChannelChange& c : recorded) c.channel = *id;
+  log_->Changed(context->peer(), recorded);
   cache_->Invalidate();
   ChannelToProto(*updated, out);
   return absl::OkStatus();
 }
 
-grpc::Status OperatorService::CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest* req,
+grpc::Status OperatorService::CreateChannel(grpc::ServerContext* context, const v1::CreateChannelRequest* req,
                                             v1::Channel* out) {
   return Done("CreateChannel", [&]() -> absl::Status {
     if (absl::Status s = ValidateChannelId("channel_id", req->channel_id()); !s.ok()) return s;
@@ -111,6 +130,13 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContext*, const v1::Crea
     c.poll_interval = *poll;
     absl::StatusOr<rollout::Channel> created = channels_->CreateChannel(c);
     if (!created.ok()) return created.status();
+    log_->Changed(context->peer(),
+                  {{.channel = c.id,
+                    .field = "created",
+                    .new_value = absl::StrCat("target=", c.target_version.value_or("none"),
+                                              " control_plane=", c.control_plane_version,
+                                              " poll_interval=", absl::FormatDuration(c.poll_interval),
+                                              " windows=", rollout::WindowsToString(c.maintenance_windows))}});
     cache_->Invalidate();
     ChannelToProto(*created, out);
     return absl::OkStatus();
@@ -138,20 +164,24 @@ grpc::Status OperatorService::GetChannel(grpc::ServerContext*, const v1::GetChan
   }());
 }
 
-grpc::Status OperatorService::DeleteChannel(grpc::ServerContext*, const v1::DeleteChannelRequest* req,
+grpc::Status OperatorService::DeleteChannel(grpc::ServerContext* context, const v1::DeleteChannelRequest* req,
                                             v1::DeleteChannelResponse* out) {
   return Done("DeleteChannel", [&]() -> absl::Status {
     absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
     if (!id.ok()) return id.status();
     absl::StatusOr<int64_t> removed = channels_->DeleteChannel(*id, req->force());
     if (!removed.ok()) return removed.status();
+    log_->Changed(context->peer(), {{.channel = *id,
+                                     .field = "deleted",
+                                     .new_value = absl::StrCat("agents_removed=", *removed,
+                                                               req->force() ? " (force)" : "")}});
     cache_->Invalidate();
     out->set_agents_removed(*removed);
     return absl::OkStatus();
   }());
 }
 
-grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext*, const v1::SetTargetVersionRequest* req,
+grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext* context, const v1::SetTargetVersionRequest* req,
                                                v1::Channel* out) {
   return Done("SetTargetVersion", [&]() -> absl::Status {
     std::optional<Semver> target;
@@ -166,7 +196,7 @@ grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext*, const v1::S
       target = *v;
     }
     return Mutate(
-        req->name(),
+        context, req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetTarget(c, target, req->allow_downgrade(), changes);
         },
@@ -174,11 +204,11 @@ grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext*, const v1::S
   }());
 }
 
-grpc::Status OperatorService::SetCritical(grpc::ServerContext*, const v1::SetCriticalRequest* req, v1::Channel* out) {
+grpc::Status OperatorService::SetCritical(grpc::ServerContext* context, const v1::SetCriticalRequest* req, v1::Channel* out) {
   return Done("SetCritical", [&]() -> absl::Status {
     if (absl::Status s = ValidateSingleLine("reason", req->reason(), kMaxReasonLength); !s.ok()) return s;
     return Mutate(
-        req->name(),
+        context, req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetCritical(c, req->critical(), req->reason(), changes);
         },
@@ -186,14 +216,14 @@ grpc::Status OperatorService::SetCritical(grpc::ServerContext*, const v1::SetCri
   }());
 }
 
-grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContext*,
+grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContext* context,
                                                      const v1::SetControlPlaneVersionRequest* req,
                                                      v1::Channel* out) {
   return Done("SetControlPlaneVersion", [&]() -> absl::Status {
     absl::StatusOr<Semver> cp = ParseVersionField("version", req->version());
     if (!cp.ok()) return cp.status();
     return Mutate(
-        req->name(),
+        context, req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetControlPlane(c, *cp, changes);
         },
@@ -201,7 +231,7 @@ grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContext*,
   }());
 }
 
-grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContext*,
+grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContext* context,
                                                     const v1::SetMaintenanceWindowsRequest* req,
                                                     v1::Channel* out) {
   return Done("SetMaintenanceWindows", [&]() -> absl::Status {
@@ -209,9 +239,23 @@ grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContext*,
         WindowsFromProto("maintenance_windows", req->maintenance_windows());
     if (!windows.ok()) return windows.status();
     return Mutate(
-        req->name(),
+        context, req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetWindows(c, *windows, changes);
+        },
+        out);
+  }());
+}
+
+grpc::Status OperatorService::SetPollInterval(grpc::ServerContext* context, const v1::SetPollIntervalRequest* req,
+                                              v1::Channel* out) {
+  return Done("SetPollInterval", [&]() -> absl::Status {
+    absl::StatusOr<absl::Duration> interval = PollIntervalFromProto(*req);
+    if (!interval.ok()) return interval.status();
+    return Mutate(
+        context, req->name(),
+        [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+          return rollout::SetPollInterval(c, *interval, changes);
         },
         out);
   }());

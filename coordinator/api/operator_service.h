@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "coordinator/api/rpc_log.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/store/store.h"
@@ -21,7 +22,8 @@ namespace drover::api {
 class OperatorService final : public grpc::Service {
  public:
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
-                  metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes);
+                  metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes,
+                  RpcLog* log);
 
   grpc::Status CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest*, v1::Channel*);
   grpc::Status ListChannels(grpc::ServerContext*, const v1::ListChannelsRequest*,
@@ -35,6 +37,7 @@ class OperatorService final : public grpc::Service {
                                       v1::Channel*);
   grpc::Status SetMaintenanceWindows(grpc::ServerContext*, const v1::SetMaintenanceWindowsRequest*,
                                      v1::Channel*);
+  grpc::Status SetPollInterval(grpc::ServerContext*, const v1::SetPollIntervalRequest*, v1::Channel*);
   grpc::Status GetRolloutStatus(grpc::ServerContext*, const v1::GetRolloutStatusRequest*,
                                 v1::RolloutStatus*);
   grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*, v1::ListAgentsResponse*);
@@ -51,8 +54,10 @@ class OperatorService final : public grpc::Service {
                 grpc::Status (OperatorService::*fn)(grpc::ServerContext*, const Request*, Response*));
 
   grpc::Status Done(const char* method, const absl::Status& status);
-  // Applies a mutation to a channel and answers with the result.
-  absl::Status Mutate(const std::string& name, const store::ChannelMutation& mutate, v1::Channel* out);
+  // Applies a mutation to a channel, logs what it changed and answers with
+  // the result.
+  absl::Status Mutate(grpc::ServerContext* context, const std::string& name, const store::ChannelMutation& mutate,
+                      v1::Channel* out);
 
   store::ChannelStore* const channels_;
   store::AgentStore* const agents_;
@@ -60,6 +65,7 @@ class OperatorService final : public grpc::Service {
   metrics::FleetMetrics* const metrics_;
   const Clock* const clock_;
   const size_t max_request_bytes_;
+  RpcLog* const log_;
   std::deque<std::string> paths_;  // "/drover.v1.OperatorService/Method", as gRPC keeps a pointer
 };
 

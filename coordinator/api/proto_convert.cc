@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_utf8.h"
+#include "coordinator/rollout/channel_rules.h"
 
 namespace drover::api {
 namespace {
@@ -275,15 +276,24 @@ void WindowsToProto(const std::vector<MaintenanceWindow>& windows,
   }
 }
 
+namespace {
+absl::StatusOr<absl::Duration> CheckedPollInterval(const google::protobuf::Duration& proto) {
+  const absl::Duration d = absl::Seconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
+  if (absl::Status s = rollout::ValidatePollInterval(d); !s.ok()) return s;
+  return d;
+}
+}  // namespace
+
 absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::CreateChannelRequest& request) {
   if (!request.has_poll_interval()) return kDefaultPollInterval;
-  absl::Duration d =
-      absl::Seconds(request.poll_interval().seconds()) + absl::Nanoseconds(request.poll_interval().nanos());
-  if (d < kMinPollInterval || d > kMaxPollInterval || d % absl::Milliseconds(1) != absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("poll_interval ", absl::FormatDuration(d),
-                                                   " must be whole milliseconds from 1s to 24h"));
+  return CheckedPollInterval(request.poll_interval());
+}
+
+absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::SetPollIntervalRequest& request) {
+  if (!request.has_poll_interval()) {
+    return absl::InvalidArgumentError("poll_interval is required (a duration from 1s to 24h, e.g. 30s)");
   }
-  return d;
+  return CheckedPollInterval(request.poll_interval());
 }
 
 absl::StatusOr<int> PageSizeFromProto(int32_t page_size) {

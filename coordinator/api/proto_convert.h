@@ -40,7 +40,7 @@ using ::drover::kMaxUpdaterVersionLength;
 using ::drover::kMinPollInterval;
 inline constexpr size_t kMaxReasonLength = 512;
 inline constexpr int kMaxWindows = 16;
-inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+inline constexpr absl::Duration kDefaultPollInterval = rollout::kDefaultPollInterval;
 inline constexpr int kDefaultPageSize = 100;
 inline constexpr int kMaxPageSize = 1000;
 
@@ -74,7 +74,10 @@ absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
 void WindowsToProto(const std::vector<MaintenanceWindow>& windows,
                     google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>* out);
 
+// The default when absent; the bounds are rollout::ValidatePollInterval's.
 absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::CreateChannelRequest& request);
+// Required here.
+absl::StatusOr<absl::Duration> PollIntervalFromProto(const v1::SetPollIntervalRequest& request);
 absl::StatusOr<int> PageSizeFromProto(int32_t page_size);
 
 void ChannelToProto(const rollout::Channel& channel, v1::Channel* out);

@@ -4,6 +4,14 @@
 #include "coordinator/api/proto_convert.h"
 
 namespace drover::api {
+namespace {
+constexpr absl::string_view kGetTarget = "drover.v1.UpdaterService/GetTarget";
+constexpr absl::string_view kReportStatus = "drover.v1.UpdaterService/ReportStatus";
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+}  // namespace
 
 grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext* context,
                                                     const grpc::ByteBuffer* request_bytes,
@@ -27,6 +35,7 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
   grpc::Status reply = ToGrpcStatus(status);
   if (status.ok()) reply = SerializeResponse(response, response_bytes);
   get_target_rpcs_->Count(static_cast<int>(reply.error_code()));
+  if (!reply.ok()) log_->Failed(kGetTarget, FromGrpc(reply), context->peer());
   reactor->Finish(reply);
   return reactor;
 }
@@ -45,10 +54,11 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
                               ? metrics::ReportOutcome::kTooLarge
                               : metrics::ReportOutcome::kInvalid);
     report_rpcs_->Count(static_cast<int>(report.status().code()));
+    log_->Failed(kReportStatus, report.status(), context->peer());
     reactor->Finish(ToGrpcStatus(report.status()));
     return reactor;
   }
-  batcher_->Submit(*std::move(report), [reactor, response_bytes, rpcs = report_rpcs_](
+  batcher_->Submit(*std::move(report), [reactor, response_bytes, rpcs = report_rpcs_, log = log_, context](
                                            const absl::Status& status, const store::ReportResult& result) {
     grpc::Status reply = ToGrpcStatus(status);
     if (status.ok()) {
@@ -68,6 +78,7 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
       reply = SerializeResponse(response, response_bytes);
     }
     rpcs->Count(static_cast<int>(reply.error_code()));
+    if (!reply.ok()) log->Failed(kReportStatus, FromGrpc(reply), context->peer());
     reactor->Finish(reply);
   });
   return reactor;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/clock.h"
+#include "coordinator/api/rpc_log.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
@@ -19,14 +20,15 @@ using UpdaterServiceBase = ::drover::v1::UpdaterService::WithRawCallbackMethod_G
 class UpdaterService final : public UpdaterServiceBase {
  public:
   UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
-                 const Clock* clock, size_t max_request_bytes)
+                 const Clock* clock, size_t max_request_bytes, RpcLog* log)
       : max_request_bytes_(max_request_bytes),
         channels_(channels),
         batcher_(batcher),
         metrics_(metrics),
         clock_(clock),
         get_target_rpcs_(metrics->RpcCountersFor("GetTarget")),
-        report_rpcs_(metrics->RpcCountersFor("ReportStatus")) {}
+        report_rpcs_(metrics->RpcCountersFor("ReportStatus")),
+        log_(log) {}
 
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
@@ -41,6 +43,7 @@ class UpdaterService final : public UpdaterServiceBase {
   const Clock* const clock_;
   metrics::RpcCounters* const get_target_rpcs_;
   metrics::RpcCounters* const report_rpcs_;
+  RpcLog* const log_;
 };
 
 }  // namespace drover::api

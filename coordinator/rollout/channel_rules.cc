@@ -1,6 +1,7 @@
 #include "coordinator/rollout/channel_rules.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/text.h"
 #include "common/version_policy.h"
 
 namespace drover::rollout {
@@ -36,7 +37,18 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
   const std::optional<std::string>& reference =
       channel.target_version.has_value() ? channel.target_version : channel.last_target_version;
   bool downgrade = false;
-  if (reference.has_value()) {
+  if (!channel.target_version.has_value() && channel.last_target_version == new_value &&
+      channel.last_target_allows_downgrade) {
+    // The cleared target was a roll-back: agents still above it come down
+    // only if it is one again, so say so rather than silently drop it.
+    if (!allow_downgrade) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "target version ", new_value, " is the last target (since cleared) of channel \"", channel.id,
+          "\", which was a roll-back: pass allow_downgrade to roll back to it again, so that agents still on a "
+          "newer version come down"));
+    }
+    downgrade = true;
+  } else if (reference.has_value()) {
     absl::StatusOr<Semver> previous = Semver::Parse(*reference);
     downgrade = previous.ok() && *target < *previous;
     if (downgrade && !allow_downgrade) {
@@ -49,19 +61,24 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
   channel.target_version = new_value;
   channel.last_target_version = new_value;
   channel.target_allows_downgrade = downgrade;
+  channel.last_target_allows_downgrade = downgrade;
   changes.push_back({.field = "target_version",
                      .old_value = old_value,
                      .new_value = downgrade ? absl::StrCat(new_value, " (downgrade)") : new_value});
   return absl::OkStatus();
 }
 
-absl::Status SetCritical(Channel& channel, bool critical, const std::string& reason,
+absl::Status SetCritical(Channel& channel, bool critical, const std::string& reason_text,
                          std::vector<ChannelChange>& changes) {
+  const std::string reason(TrimBlank(reason_text));
   if (critical && reason.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("reason is required to raise the critical toggle of channel \"", channel.id,
-                     "\": say why updaters must ignore maintenance windows"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reason is required to raise the critical toggle of channel \"", channel.id, "\"",
+        reason_text.empty() ? "" : " (the one given holds only blanks)",
+        ": say why updaters must ignore maintenance windows"));
   }
+  // A toggle already lowered stays as it was: a lowering reason alone is no change.
+  if (!critical && !channel.critical) return absl::OkStatus();
   if (channel.critical == critical && channel.critical_reason == reason) return absl::OkStatus();
   changes.push_back({.field = "critical",
                      .old_value = channel.critical ? absl::StrCat("raised: ", channel.critical_reason) : "lowered",
@@ -89,6 +106,27 @@ absl::Status SetControlPlane(Channel& channel, const Semver& control_plane, std:
   changes.push_back(
       {.field = "control_plane_version", .old_value = channel.control_plane_version, .new_value = new_value});
   channel.control_plane_version = new_value;
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePollInterval(absl::Duration interval) {
+  if (interval < kMinPollInterval || interval > kMaxPollInterval ||
+      interval % absl::Milliseconds(1) != absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("poll_interval ", absl::FormatDuration(interval),
+                                                   " must be whole milliseconds from ",
+                                                   absl::FormatDuration(kMinPollInterval), " to ",
+                                                   absl::FormatDuration(kMaxPollInterval)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetPollInterval(Channel& channel, absl::Duration interval, std::vector<ChannelChange>& changes) {
+  if (absl::Status s = ValidatePollInterval(interval); !s.ok()) return s;
+  if (channel.poll_interval == interval) return absl::OkStatus();
+  changes.push_back({.field = "poll_interval",
+                     .old_value = absl::FormatDuration(channel.poll_interval),
+                     .new_value = absl::FormatDuration(interval)});
+  channel.poll_interval = interval;
   return absl::OkStatus();
 }
 

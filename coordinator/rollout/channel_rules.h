@@ -15,11 +15,15 @@ namespace drover::rollout {
 
 // `target` empty clears the target. Refused (FailedPrecondition) when the
 // target breaks the version rules against the channel's control plane, or is
-// below the current target without `allow_downgrade`.
+// a roll-back without `allow_downgrade`: below the current target, or, with
+// the target cleared, below the last one or equal to a last one that was
+// itself a roll-back.
 absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bool allow_downgrade,
                        std::vector<ChannelChange>& changes);
 
-// Raising needs a reason (InvalidArgument without one).
+// Raising needs a reason with something visible in it (InvalidArgument
+// without one); the reason is kept without surrounding blanks. Lowering a
+// lowered toggle changes nothing, whatever its reason.
 absl::Status SetCritical(Channel& channel, bool critical, const std::string& reason,
                          std::vector<ChannelChange>& changes);
 
@@ -30,6 +34,12 @@ absl::Status SetControlPlane(Channel& channel, const Semver& control_plane,
 
 absl::Status SetWindows(Channel& channel, const std::vector<MaintenanceWindow>& windows,
                         std::vector<ChannelChange>& changes);
+
+// InvalidArgument unless `interval` is whole milliseconds within
+// [kMinPollInterval, kMaxPollInterval].
+absl::Status ValidatePollInterval(absl::Duration interval);
+
+absl::Status SetPollInterval(Channel& channel, absl::Duration interval, std::vector<ChannelChange>& changes);
 
 std::string WindowsToString(const std::vector<MaintenanceWindow>& windows);
 

@@ -43,6 +43,8 @@ class ChannelRulesTest : public ::testing::Test {
     EXPECT_EQ(channel_.target_version, before.target_version);
     EXPECT_EQ(channel_.last_target_version, before.last_target_version);
     EXPECT_EQ(channel_.target_allows_downgrade, before.target_allows_downgrade);
+    EXPECT_EQ(channel_.last_target_allows_downgrade, before.last_target_allows_downgrade);
+    EXPECT_EQ(channel_.poll_interval, before.poll_interval);
     EXPECT_EQ(channel_.control_plane_version, before.control_plane_version);
     EXPECT_EQ(channel_.critical, before.critical);
     EXPECT_EQ(channel_.critical_reason, before.critical_reason);
@@ -305,6 +307,94 @@ TEST_F(ChannelRulesTest, SetWindowsRecordsTheChange) {
   EXPECT_TRUE(channel_.maintenance_windows.empty());
   ASSERT_EQ(changes_.size(), 2u);
   EXPECT_EQ(changes_[1].new_value, "none");
+}
+
+// Issue 12 item 10: clearing a roll-back target and setting it again must
+// not quietly drop the roll-back (agents still above it would never come down).
+TEST_F(ChannelRulesTest, SettingAClearedRollBackTargetAgainIsStillARollBack) {
+  StartAt("15.2.0");
+  ASSERT_TRUE(SetTarget(channel_, V("15.1.0"), true, changes_).ok());
+  ASSERT_TRUE(SetTarget(channel_, std::nullopt, false, changes_).ok());
+  EXPECT_TRUE(channel_.last_target_allows_downgrade);
+  EXPECT_FALSE(channel_.target_allows_downgrade);
+  const Channel before = channel_;
+  changes_.clear();
+  absl::Status s = SetTarget(channel_, V("15.1.0"), false, changes_);
+  EXPECT_TRUE(IsError(s, absl::StatusCode::kFailedPrecondition, {"15.1.0", "roll-back", "allow_downgrade", "stable"}));
+  ExpectUnchanged(before);
+
+  ASSERT_TRUE(SetTarget(channel_, V("15.1.0"), true, changes_).ok());
+  EXPECT_TRUE(channel_.target_allows_downgrade);
+  EXPECT_TRUE(channel_.last_target_allows_downgrade);
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].new_value, "15.1.0 (downgrade)");
+}
+
+TEST_F(ChannelRulesTest, SettingAClearedPlainTargetAgainNeedsNoFlag) {
+  StartAt("15.1.0");
+  channel_.last_target_version = "15.1.0";
+  ASSERT_TRUE(SetTarget(channel_, std::nullopt, false, changes_).ok());
+  ASSERT_TRUE(SetTarget(channel_, V("15.1.0"), false, changes_).ok());
+  EXPECT_FALSE(channel_.target_allows_downgrade);
+  // Moving up from a roll-back ends it, cleared or not.
+  ASSERT_TRUE(SetTarget(channel_, V("15.0.0"), true, changes_).ok());
+  ASSERT_TRUE(SetTarget(channel_, V("15.2.0"), false, changes_).ok());
+  EXPECT_FALSE(channel_.last_target_allows_downgrade);
+  ASSERT_TRUE(SetTarget(channel_, std::nullopt, false, changes_).ok());
+  ASSERT_TRUE(SetTarget(channel_, V("15.2.0"), false, changes_).ok());
+  EXPECT_FALSE(channel_.target_allows_downgrade);
+}
+
+// Issue 12 item 11: a reason must say something.
+TEST_F(ChannelRulesTest, RaisingCriticalWithABlankReasonIsRefused) {
+  const Channel before = channel_;
+  for (const std::string blank : {"   ", "\t", "\xc2\xa0" /* U+00A0 */, "\xe3\x80\x80" /* U+3000 */,
+                                  " \xe2\x80\x8b " /* U+200B */}) {
+    absl::Status s = SetCritical(channel_, true, blank, changes_);
+    EXPECT_TRUE(IsError(s, absl::StatusCode::kInvalidArgument, {"reason", "blank", "stable"})) << blank;
+    ExpectUnchanged(before);
+  }
+  ASSERT_TRUE(SetCritical(channel_, true, "\xe3\x80\x80" "CVE-2026-1 ", changes_).ok());
+  EXPECT_EQ(channel_.critical_reason, "CVE-2026-1");
+}
+
+// Issue 12 item 17: a request that changes nothing records nothing.
+TEST_F(ChannelRulesTest, LoweringALoweredToggleIsNoChangeWhateverTheReason) {
+  ASSERT_TRUE(SetCritical(channel_, false, "nothing to do", changes_).ok());
+  EXPECT_TRUE(changes_.empty());
+  ASSERT_TRUE(SetCritical(channel_, true, "CVE-2026-1234", changes_).ok());
+  ASSERT_TRUE(SetCritical(channel_, false, "fixed everywhere", changes_).ok());
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_EQ(changes_[1].new_value, "lowered: fixed everywhere");
+  const Channel before = channel_;
+  changes_.clear();
+  ASSERT_TRUE(SetCritical(channel_, false, "", changes_).ok());
+  ASSERT_TRUE(SetCritical(channel_, false, "again", changes_).ok());
+  ExpectUnchanged(before);
+  EXPECT_EQ(channel_.critical_reason, "fixed everywhere");
+}
+
+TEST_F(ChannelRulesTest, SetPollIntervalRecordsTheChangeWithinTheCreationBounds) {
+  ASSERT_EQ(channel_.poll_interval, kDefaultPollInterval);
+  ASSERT_TRUE(SetPollInterval(channel_, absl::Seconds(30), changes_).ok());
+  EXPECT_EQ(channel_.poll_interval, absl::Seconds(30));
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].field, "poll_interval");
+  EXPECT_EQ(changes_[0].old_value, "1m");
+  EXPECT_EQ(changes_[0].new_value, "30s");
+  ASSERT_TRUE(SetPollInterval(channel_, absl::Seconds(30), changes_).ok());
+  EXPECT_EQ(changes_.size(), 1u);  // the same: no change
+
+  const Channel before = channel_;
+  changes_.clear();
+  for (absl::Duration bad : {absl::ZeroDuration(), kMinPollInterval - absl::Milliseconds(1),
+                             kMaxPollInterval + absl::Seconds(1), absl::Seconds(5) + absl::Microseconds(1)}) {
+    EXPECT_TRUE(IsError(SetPollInterval(channel_, bad, changes_), absl::StatusCode::kInvalidArgument,
+                        {"poll_interval", absl::FormatDuration(bad), "1s", "24h"}));
+    ExpectUnchanged(before);
+  }
+  ASSERT_TRUE(SetPollInterval(channel_, kMaxPollInterval, changes_).ok());
+  ASSERT_TRUE(SetPollInterval(channel_, kMinPollInterval, changes_).ok());
 }
 
 }  // namespace

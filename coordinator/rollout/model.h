@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/api_limits.h"
 #include "common/maintenance_window.h"
 
 namespace drover::rollout {
@@ -55,6 +56,9 @@ struct Channel {
   // below it is a roll-back even if the channel had no target in between.
   std::optional<std::string> last_target_version;
   bool target_allows_downgrade = false;
+  // Whether the last target was set as a roll-back, kept when the target is
+  // cleared: setting that version again is still a roll-back.
+  bool last_target_allows_downgrade = false;
   std::optional<absl::Time> target_updated_at;
   int64_t target_epoch = 0;
   bool critical = false;
@@ -90,6 +94,12 @@ struct ChannelChange {
   std::string actor;  // empty until identities exist
   absl::Time changed_at;
 };
+
+// How often a channel's updaters poll: the bounds at creation and on change
+// are the API's (common/api_limits.h: updaters clamp to them too).
+using ::drover::kMaxPollInterval;
+using ::drover::kMinPollInterval;
+inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 
 // Agents silent for this many poll intervals are stale.
 inline constexpr int kStaleAfterPollIntervals = 3;

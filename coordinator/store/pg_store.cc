@@ -30,7 +30,7 @@ const std::string& ChannelColumns() {
       "name, target_version, target_allows_downgrade, ", Micros("target_updated_at"),
       ", target_epoch, critical, critical_reason, ", Micros("critical_updated_at"),
       ", control_plane_version, maintenance_windows, poll_interval_ms, ", Micros("created_at"), ", ",
-      Micros("updated_at"), ", generation, last_target_version"));
+      Micros("updated_at"), ", generation, last_target_version, last_target_allows_downgrade"));
   return *cols;
 }
 
@@ -60,6 +60,7 @@ absl::StatusOr<Channel> ChannelFromRow(const pqxx::row& r) {
   c.updated_at = store::FromUnixMicros(r[12].as<int64_t>());
   c.generation = r[13].as<int64_t>();
   if (!r[14].is_null()) c.last_target_version = r[14].as<std::string>();
+  c.last_target_allows_downgrade = r[15].as<bool>();
   return c;
 }
 
@@ -313,9 +314,11 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch) {
   return pool_.Run<Channel>("creating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     pqxx::work tx(c);
     pqxx::result r = tx.exec_params(
-        absl::StrCat("INSERT INTO channels (name, target_version, target_updated_at, control_plane_version, "
-                     "maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
-                     "CASE WHEN $2 = '' THEN NULL ELSE now() END, $3, $4, $5) "
+        // A target given at creation starts epoch 1, as SetTargetVersion
+        // would: in epoch 0 (no target yet) every outcome counts.
+        absl::StrCat("INSERT INTO channels (name, target_version, target_updated_at, target_epoch, "
+                     "control_plane_version, maintenance_windows, poll_interval_ms) VALUES ($1, NULLIF($2, ''), "
+                     "CASE WHEN $2 = '' THEN NULL ELSE now() END, CASE WHEN $2 = '' THEN 0 ELSE 1 END, $3, $4, $5) "
                      "ON CONFLICT (name) DO NOTHING RETURNING ",
                      ChannelColumns()),
         ch.id, ch.target_version.value_or(""), ch.control_plane_version, EncodeWindows(ch.maintenance_windows),
@@ -396,12 +399,13 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
             "target_epoch = target_epoch + CASE WHEN $4 THEN 1 ELSE 0 END, "
             "critical_updated_at = CASE WHEN critical IS DISTINCT FROM $5 THEN now() ELSE critical_updated_at END, "
             "critical = $5, critical_reason = $6, control_plane_version = $7, maintenance_windows = $8, "
-            "poll_interval_ms = $9, updated_at = now(), generation = generation + 1 "
+            "poll_interval_ms = $9, last_target_allows_downgrade = $10, updated_at = now(), "
+            "generation = generation + 1 "
             "WHERE name = $1 RETURNING ",
             ChannelColumns()),
         id, ch->target_version.value_or(""), ch->target_allows_downgrade, bump_target_epoch, ch->critical,
         ch->critical_reason, ch->control_plane_version, EncodeWindows(ch->maintenance_windows),
-        absl::ToInt64Milliseconds(ch->poll_interval));
+        absl::ToInt64Milliseconds(ch->poll_interval), ch->last_target_allows_downgrade);
     absl::StatusOr<Channel> updated = ChannelFromRow(r.at(0));
     if (!updated.ok()) return updated.status();
     RecordChanges(tx, changes);

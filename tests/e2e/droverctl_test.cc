@@ -252,7 +252,8 @@ TEST_F(DroverctlTest, HelpListsEveryCommandTheExitCodesAndTheJsonShape) {
        {"channels list", "channels show ID", "channels create ID", "channels delete ID", "channels history ID",
         "target set ID VERSION", "target clear ID", "critical raise ID", "critical lower ID",
         "control-plane set ID VERSION", "windows set ID SPEC...", "windows clear ID", "status ID", "agents list",
-        "agents show HOST_ID", "help [COMMAND]", "--coordinator=ADDR", "DROVER_COORDINATOR", "--output=FORMAT"}) {
+        "agents show HOST_ID", "help [COMMAND]", "--coordinator=ADDR", "DROVER_COORDINATOR", "--output=FORMAT",
+        "poll-interval set ID DURATION", "-o json", "--version"}) {
     EXPECT_TRUE(absl::StrContains(r.out, cmd)) << cmd << "\n" << r.out;
   }
   for (const char* code : {"  0  success", "  2  usage", "  3  not found", "  4  refused by policy",
@@ -357,6 +358,96 @@ TEST_F(DroverctlTest, ChannelsCreateShowListHistoryDelete) {
   EXPECT_EQ(gone.code, kNotFound) << gone.Describe();
   EXPECT_TRUE(absl::StrContains(gone.err, "ch/two")) << gone.err;
   EXPECT_TRUE(absl::StrContains(gone.err, "droverctl channels list")) << gone.err;
+}
+
+// Issue 12 item 17: the poll interval changes after creation; history has
+// --limit; requests that change nothing are not recorded.
+TEST_F(DroverctlTest, PollIntervalSetAndHistoryLimit) {
+  Create("poll", "15.2.0", "15.1.0");
+  CtlResult set = Run({"poll-interval", "set", "poll", "30s"});
+  ASSERT_EQ(set.code, kOk) << set.Describe();
+  EXPECT_TRUE(absl::StrContains(set.out, "now polls every 30s")) << set.out;
+  CtlResult json = Json({"channels", "show", "poll"});
+  EXPECT_EQ(JsonField(json.out, "poll_interval"), "30s");
+  for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
+           {"poll-interval", "set", "poll", "30"}, {"poll-interval", "set", "poll", "25h"},
+           {"poll-interval", "set", "poll", "0s"}}) {
+    CtlResult r = Run(bad);
+    EXPECT_EQ(r.code, kUsage) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, bad[3])) << r.Describe();
+  }
+  EXPECT_EQ(Run({"poll-interval", "set", "no-such-channel", "30s"}).code, kNotFound);
+
+  // No-ops: the same interval, a lowered toggle lowered again.
+  ASSERT_EQ(Run({"poll-interval", "set", "poll", "30s"}).code, kOk);
+  ASSERT_EQ(Run({"critical", "lower", "poll"}).code, kOk);
+  ASSERT_EQ(Run({"critical", "lower", "poll", "--reason=nothing raised"}).code, kOk);
+  ASSERT_EQ(Run({"target", "set", "poll", "15.2.0"}).code, kOk);
+  CtlResult all = Json({"channels", "history", "poll"});
+  ASSERT_EQ(all.code, kOk) << all.Describe();
+  EXPECT_EQ(JsonStrings(all.out, "field"), (std::vector<std::string>{"target_version", "poll_interval", "created"}))
+      << all.out;
+
+  CtlResult newest = Json({"channels", "history", "poll", "--limit=2"});
+  ASSERT_EQ(newest.code, kOk) << newest.Describe();
+  EXPECT_EQ(JsonStrings(newest.out, "field"), (std::vector<std::string>{"target_version", "poll_interval"}))
+      << newest.out;
+  CtlResult table = Run({"channels", "history", "poll", "--limit", "1"});
+  ASSERT_EQ(table.code, kOk) << table.Describe();
+  EXPECT_TRUE(absl::StrContains(table.out, "target_version")) << table.out;
+  EXPECT_FALSE(absl::StrContains(table.out, "poll_interval")) << table.out;
+  EXPECT_TRUE(absl::StrContains(table.out, "raise --limit")) << table.out;
+  EXPECT_EQ(Run({"channels", "history", "poll", "--limit=0"}).code, kUsage);
+}
+
+// Issue 12 item 15: refusals and operator changes are in the coordinator's
+// log, one line each.
+TEST_F(DroverctlTest, CoordinatorLogsRefusalsAndOperatorChanges) {
+  Create("logged", "15.2.0", "15.1.0");
+  ASSERT_EQ(Run({"target", "set", "logged", "15.2.0"}).code, kOk);
+  ASSERT_EQ(Run({"target", "set", "logged", "16.0.0"}).code, kRefused);
+  {
+    v1::ReportStatusRequest r;
+    r.set_host_id("orphan-1");
+    r.set_channel("channels/not-there");
+    r.set_current_version("15.1.0");
+    r.set_health(v1::HEALTH_HEALTHY);
+    r.set_updater_version("0.1.0");
+    r.set_sequence(1);
+    v1::ReportStatusResponse resp;
+    grpc::ClientContext ctx;
+    ASSERT_EQ(updater_->ReportStatus(&ctx, r, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  const std::vector<std::string> want = {
+      "INFO channel \"logged\" created by ipv4:127.0.0.1:",
+      "INFO channel \"logged\" changed by ipv4:127.0.0.1:",
+      ": target_version 15.1.0 -> 15.2.0",
+      "WARN rpc drover.v1.OperatorService/SetTargetVersion from ipv4:127.0.0.1:",
+      "failed: FAILED_PRECONDITION: target version 16.0.0",
+      "WARN rpc drover.v1.UpdaterService/ReportStatus from ipv4:127.0.0.1:",
+      "failed: NOT_FOUND: channel \"not-there\" not found",
+  };
+  std::string log;
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    log = coordinator_->Log();
+    for (const std::string& w : want) {
+      if (!absl::StrContains(log, w)) return false;
+    }
+    return true;
+  })) << log;
+  // Each a line of its own.
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    if (absl::StrContains(line, "target version 16.0.0")) {
+      EXPECT_TRUE(absl::StrContains(line, "SetTargetVersion")) << line;
+    }
+  }
+  // No secrets: the database password (tests/run.sh's URL has one) never shows.
+  const size_t at = database_->find('@');
+  const size_t colon = at == std::string::npos ? std::string::npos : database_->rfind(':', at);
+  if (colon != std::string::npos && database_->compare(colon, 3, "://") != 0) {
+    const std::string password = database_->substr(colon + 1, at - colon - 1);
+    EXPECT_FALSE(absl::StrContains(log, password)) << "the log shows the database password";
+  }
 }
 
 TEST_F(DroverctlTest, DeletingAChannelWithAgentsNeedsForce) {
@@ -722,6 +813,52 @@ TEST_F(DroverctlTest, UsageErrorsAreCheckedLocallyAndNameTheProblem) {
     EXPECT_TRUE(absl::StrContains(r.err, c.mentions)) << r.Describe();
     EXPECT_TRUE(absl::StrContains(r.err, "droverctl help")) << r.Describe();
   }
+}
+
+// Issue 12 item 17: --version, -o as the short --output, "did you mean",
+// help without "(required) (required)", and a blank reason caught locally.
+TEST_F(DroverctlTest, VersionShortOutputSuggestionsAndHelp) {
+  CtlResult version = Run({"--version"}, {}, false);
+  EXPECT_EQ(version.code, kOk) << version.Describe();
+  EXPECT_TRUE(absl::StartsWith(version.out, "droverctl ")) << version.out;
+
+  Create("short", "15.2.0", "15.1.0");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"-o", "json", "channels", "show", "short"}, {"channels", "show", "short", "-o=json"},
+           {"channels", "show", "-ojson", "short"}}) {
+    CtlResult r = Run(args);
+    ASSERT_EQ(r.code, kOk) << r.Describe();
+    EXPECT_TRUE(LooksLikeOneJsonDocument(r.out)) << r.out;
+    EXPECT_EQ(JsonField(r.out, "target_version"), "15.1.0");
+  }
+  EXPECT_EQ(Run({"-o", "yaml", "channels", "list"}).code, kUsage);
+
+  struct Case {
+    std::vector<std::string> args;
+    std::string mentions;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"chanels", "list"}, "did you mean \"channels\"?"},
+           {{"stauts", "x"}, "did you mean \"status\"?"},
+           {{"channels", "lsit"}, "did you mean \"channels list\"?"},
+           {{"target", "st", "x", "1.0.0"}, "did you mean \"target set\"?"},
+           {{"channels", "delete", "x", "--froce"}, "did you mean \"--force\"?"},
+           {{"critical", "raise", "x", "--reason=   "}, "only blanks"},
+       }) {
+    std::vector<std::string> args = c.args;
+    args.insert(args.begin(), absl::StrCat("--coordinator=127.0.0.1:", FreePort()));
+    CtlResult r = Run(args, {}, false);
+    EXPECT_EQ(r.code, kUsage) << r.Describe();
+    EXPECT_TRUE(absl::StrContains(r.err, c.mentions)) << r.Describe();
+  }
+  CtlResult far = Run({"frobnicate"}, {}, false);
+  EXPECT_EQ(far.code, kUsage);
+  EXPECT_FALSE(absl::StrContains(far.err, "did you mean")) << far.err;
+
+  CtlResult help = Run({"help", "critical", "raise"}, {}, false);
+  ASSERT_EQ(help.code, kOk) << help.Describe();
+  EXPECT_TRUE(absl::StrContains(help.out, "why, e.g. a CVE id (required)")) << help.out;
+  EXPECT_FALSE(absl::StrContains(help.out, "(required) (required)")) << help.out;
 }
 
 TEST_F(DroverctlTest, InvalidArgumentFromTheCoordinator) {

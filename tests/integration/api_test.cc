@@ -327,12 +327,86 @@ TEST_F(ApiTest, DowngradeNeedsExplicitFlag) {
   EXPECT_EQ(born.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << born.error_message();
 }
 
+// Issue 12 item 10: clearing a roll-back target and setting it again kept
+// the target but dropped downgrade_allowed, so agents still on the newer
+// version never came down.
+TEST_F(ApiTest, ARollBackTargetSetAgainAfterAClearIsStillARollBack) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(SetTarget("prod", "15.1.0", true).ok());
+  ASSERT_TRUE(Target("prod").downgrade_allowed());
+  ASSERT_TRUE(SetTarget("prod", "none").ok());
+
+  grpc::Status again = SetTarget("prod", "15.1.0");
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << again.error_message();
+  EXPECT_TRUE(absl::StrContains(again.error_message(), "roll-back")) << again.error_message();
+  EXPECT_TRUE(absl::StrContains(again.error_message(), "allow_downgrade")) << again.error_message();
+  EXPECT_EQ(Target("prod").target_version(), "");
+
+  v1::Channel out;
+  ASSERT_TRUE(SetTarget("prod", "15.1.0", true, &out).ok());
+  EXPECT_TRUE(out.target_allows_downgrade());
+  v1::GetTargetResponse t = Target("prod");
+  EXPECT_EQ(t.target_version(), "15.1.0");
+  EXPECT_TRUE(t.downgrade_allowed());
+
+  // Moving up ends the roll-back: the same dance then needs no flag.
+  ASSERT_TRUE(SetTarget("prod", "15.2.0").ok());
+  ASSERT_TRUE(SetTarget("prod", "none").ok());
+  ASSERT_TRUE(SetTarget("prod", "15.2.0").ok());
+  EXPECT_FALSE(Target("prod").downgrade_allowed());
+}
+
+// Issue 12 item 9: a channel created with a target counted every outcome
+// as "since the target" (here 1 succeeded, 3 failed, 1 rolled back).
+TEST_F(ApiTest, OutcomesSinceTheTargetOfAChannelCreatedWithOne) {
+  ASSERT_TRUE(CreateChannel("born", "15.2.0", "15.1.0").ok());
+  v1::ReportStatusRequest r = Report("h1", "born", "15.1.0", 1);
+  AddOutcome(&r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_SUCCEEDED);
+  ASSERT_TRUE(Send(r).ok());
+  r = Report("h2", "born", "15.0.0", 1);
+  AddOutcome(&r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_FAILED, "download failed");
+  ASSERT_TRUE(Send(r).ok());
+  r = Report("h3", "born", "15.0.0", 1);
+  AddOutcome(&r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_ROLLED_BACK, "unhealthy");
+  ASSERT_TRUE(Send(r).ok());
+  // Towards another version: not the target's failure.
+  r = Report("h4", "born", "15.0.0", 1);
+  AddOutcome(&r, "15.0.0", "15.0.9", v1::UPDATE_RESULT_FAILED, "download failed");
+  ASSERT_TRUE(Send(r).ok());
+  // Finished 10 minutes before the target was set.
+  r = Report("h5", "born", "15.0.0", 1);
+  AddOutcome(&r, "15.0.0", "15.1.0", v1::UPDATE_RESULT_FAILED, "download failed");
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  r.mutable_outcomes(0)->mutable_start_time()->set_seconds(now - 660);
+  r.mutable_outcomes(0)->mutable_finish_time()->set_seconds(now - 600);
+  ASSERT_TRUE(Send(r).ok());
+
+  v1::RolloutStatus st = Status("born");
+  EXPECT_EQ(st.succeeded_since_target(), 1);
+  EXPECT_EQ(st.failed_since_target(), 1);
+  EXPECT_EQ(st.rolled_back_since_target(), 1);
+  // As for a channel whose target came with SetTargetVersion.
+  ASSERT_TRUE(CreateChannel("later", "15.2.0").ok());
+  ASSERT_TRUE(SetTarget("later", "15.1.0").ok());
+  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(name || ':' || target_epoch, ' ' ORDER BY name) FROM channels"),
+            "born:1 later:1");
+}
+
 TEST_F(ApiTest, SetTargetRejectsBadVersions) {
   ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.0.0").ok());
   for (const std::string& bad : std::vector<std::string>{"", "15", "15.1", "15.01.0", "15.1.0-", "latest", std::string(200, '1')}) {
     grpc::Status s = SetTarget("prod", bad);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
     EXPECT_TRUE(absl::StrContains(s.error_message(), "version")) << s.error_message();
+  }
+  // Each names its real problem (issue 12 item 12).
+  for (const auto& [bad, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"99999999999999999999.0.0", "too large"}, {"V15.1.0", "lowercase"}, {"vv15.1.0", "more than one"},
+           {" 15.1.0", "leading whitespace"}}) {
+    grpc::Status s = SetTarget("prod", bad);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_TRUE(absl::StrContains(s.error_message(), reason)) << s.error_message();
+    EXPECT_FALSE(absl::StrContains(s.error_message(), "leading zeros")) << s.error_message();
   }
   grpc::Status unknown = SetTarget("nope", "15.0.0");
   EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
@@ -391,6 +465,62 @@ TEST_F(ApiTest, CriticalToggleNeedsReasonAndReachesUpdaters) {
   grpc::ClientContext ctx;
   ASSERT_TRUE(ops_->SetCritical(&ctx, req, &out).ok());
   EXPECT_FALSE(Target("prod").critical());
+}
+
+// Issue 12 item 11: a reason of blanks says nothing.
+TEST_F(ApiTest, CriticalToggleRefusesBlankReasons) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  const int64_t changes_before = CountRows("channel_changes");
+  v1::SetCriticalRequest req;
+  req.set_name("channels/prod");
+  req.set_critical(true);
+  v1::Channel out;
+  for (const std::string blank : {"   ", "\xc2\xa0" /* U+00A0 */, "\xe3\x80\x80" /* U+3000 */}) {
+    req.set_reason(blank);
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->SetCritical(&ctx, req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << absl::CHexEscape(blank);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "reason")) << s.error_message();
+  }
+  EXPECT_FALSE(Target("prod").critical());
+  EXPECT_EQ(CountRows("channel_changes"), changes_before);
+}
+
+// Issue 12 item 17: the poll interval can change after creation, within the
+// bounds creation applies, and the change is recorded.
+TEST_F(ApiTest, PollIntervalCanChangeAfterCreation) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  auto set = [&](std::function<void(v1::SetPollIntervalRequest&)> edit, v1::Channel* out) {
+    v1::SetPollIntervalRequest req;
+    req.set_name("channels/prod");
+    edit(req);
+    grpc::ClientContext ctx;
+    return ops_->SetPollInterval(&ctx, req, out);
+  };
+  v1::Channel out;
+  ASSERT_TRUE(set([](auto& r) { r.mutable_poll_interval()->set_seconds(30); }, &out).ok());
+  EXPECT_EQ(out.poll_interval().seconds(), 30);
+  EXPECT_EQ(Target("prod").poll_interval().seconds(), 30);
+  ASSERT_TRUE(set([](auto& r) { r.mutable_poll_interval()->set_seconds(30); }, &out).ok());  // no-op
+
+  struct Bad {
+    std::function<void(v1::SetPollIntervalRequest&)> edit;
+    std::string mentions;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {[](auto&) {}, "poll_interval is required"},
+           {[](auto& r) { r.mutable_poll_interval()->set_seconds(0); }, "poll_interval 0"},
+           {[](auto& r) { r.mutable_poll_interval()->set_seconds(25 * 3600); }, "poll_interval 25h"},
+           {[](auto& r) { r.mutable_poll_interval()->set_nanos(500); }, "whole milliseconds"},
+       }) {
+    grpc::Status s = set(b.edit, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << b.mentions;
+    EXPECT_TRUE(absl::StrContains(s.error_message(), b.mentions)) << s.error_message();
+  }
+  EXPECT_EQ(Target("prod").poll_interval().seconds(), 30);
+  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(old_value || ' -> ' || new_value, ', ') FROM channel_changes "
+                            "WHERE field = 'poll_interval'"),
+            "1m -> 30s");
 }
 
 TEST_F(ApiTest, MaintenanceWindowsAreValidatedAndServed) {
@@ -462,6 +592,14 @@ TEST_F(ApiTest, ChannelChangesAreRecorded) {
     r.set_reason("CVE-2026-1234");
     grpc::ClientContext c;
     ASSERT_TRUE(ops_->SetCritical(&c, r, &ch).ok());
+    // Lowering, then lowering again (with or without a reason) or asking for
+    // what is already there: one record only (issue 12 item 17).
+    r.set_critical(false);
+    for (const char* reason : {"patched", "patched", "", "again"}) {
+      r.set_reason(reason);
+      grpc::ClientContext again;
+      ASSERT_TRUE(ops_->SetCritical(&again, r, &ch).ok());
+    }
   }
   {
     v1::SetControlPlaneVersionRequest r;
@@ -490,11 +628,12 @@ TEST_F(ApiTest, ChannelChangesAreRecorded) {
   for (const v1::ChannelChange& c : all.changes()) {
     got.push_back(absl::StrCat(c.field(), ": ", c.old_value(), " -> ", c.new_value()));
   }
-  ASSERT_GE(got.size(), 4u);
+  ASSERT_GE(got.size(), 5u);
   EXPECT_EQ(got[0].substr(0, 9), "deleted: ") << got[0];
   EXPECT_EQ(got[1], "maintenance_windows: none -> Tue 02:00 UTC +1h");
   EXPECT_EQ(got[2], "control_plane_version: 15.2.0 -> 15.3.0");
-  EXPECT_EQ(got[3], "critical: lowered -> raised: CVE-2026-1234");
+  EXPECT_EQ(got[3], "critical: raised: CVE-2026-1234 -> lowered: patched");
+  EXPECT_EQ(got[4], "critical: lowered -> raised: CVE-2026-1234");
 }
 
 TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
@@ -533,6 +672,13 @@ TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
     r.set_name(ghost);
     grpc::ClientContext ctx;
     expect_not_found("SetMaintenanceWindows", ops_->SetMaintenanceWindows(&ctx, r, &ch));
+  }
+  {
+    v1::SetPollIntervalRequest r;
+    r.set_name(ghost);
+    r.mutable_poll_interval()->set_seconds(30);
+    grpc::ClientContext ctx;
+    expect_not_found("SetPollInterval", ops_->SetPollInterval(&ctx, r, &ch));
   }
   {
     v1::GetRolloutStatusRequest r;
@@ -1068,6 +1214,24 @@ TEST_F(ApiTest, AgentAndItsHistory) {
 }
 
 // --- Standard services ---------------------------------------------------------
+
+// Issue 12 item 16: --help printed "No flags matched" and exited 1.
+TEST(CoordinatorBinaryTest, HelpListsTheFlagsAndExitsZero) {
+  for (const char* help : {"--help", "-h", "help"}) {
+    testing::CommandResult r = testing::RunCommand({testing::BinaryPath("drover-coordinator"), help});
+    EXPECT_EQ(r.exit_code, 0) << help << "\n" << r.output;
+    for (const char* flag : {"--database", "--grpc_listen", "--metrics_listen", "--ready_file", "--db_pool_size",
+                             "--ingest_writers", "--max_batch", "--max_queue", "--max_message_bytes",
+                             "--fleet_refresh", "--shutdown_grace", "--startup_timeout", "--db_statement_timeout",
+                             "(default: 127.0.0.1:7600)", "DROVER_DATABASE_URL", "migrate"}) {
+      EXPECT_TRUE(absl::StrContains(r.output, flag)) << help << " lacks " << flag << "\n" << r.output;
+    }
+    EXPECT_FALSE(absl::StrContains(r.output, "No flags matched")) << r.output;
+  }
+  testing::CommandResult version = testing::RunCommand({testing::BinaryPath("drover-coordinator"), "--version"});
+  EXPECT_EQ(version.exit_code, 0) << version.output;
+  EXPECT_TRUE(absl::StrContains(version.output, "drover-coordinator ")) << version.output;
+}
 
 TEST_F(ApiTest, HealthAndReflectionAreServed) {
   grpc::GenericStub generic(channel_);

@@ -405,7 +405,7 @@ TEST_F(PgStoreTest, ChannelMutationRefusalWritesNothing) {
       });
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(QueryValue(db_, "SELECT target_version || ' ' || target_epoch || ' ' || generation FROM channels"),
-            "15.2.0 0 1");
+            "15.2.0 1 1");
   EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM channel_changes WHERE field = 'target_version'"), "0");
   EXPECT_EQ(store_->UpdateChannel("ghost", [](auto&, auto&) { return absl::OkStatus(); }).status().code(),
             absl::StatusCode::kNotFound);
@@ -472,6 +472,62 @@ TEST(MigratorTest, LastTargetIsBackfilledFromTheCurrentChannelsHistoryOnly) {
   EXPECT_EQ(QueryValue(db, "SELECT string_agg(name || '=' || coalesce(last_target_version, '-'), ' ' ORDER BY name) "
                            "FROM channels"),
             "cleared=15.1.0 never=15.3.0 new=15.0.0 reborn=- set=15.2.0");
+}
+
+// Issue 12 items 9 and 10 for databases written before schema 6.
+TEST(MigratorTest, Schema6MovesChannelsCreatedWithATargetToTheirEpochAndKeepsRollBacks) {
+  const std::string db = NewTestDatabase();
+  absl::StatusOr<std::vector<Migration>> all = ParseMigrations(EmbeddedMigrationFiles());
+  ASSERT_TRUE(all.ok());
+  std::vector<Migration> before6;
+  for (const Migration& m : *all) {
+    if (m.version < 6) before6.push_back(m);
+  }
+  pqxx::connection conn(db);
+  ASSERT_TRUE(MigrateUp(conn, before6).ok());
+  QueryValue(
+      db,
+      "WITH c AS (INSERT INTO channels (name, target_version, target_updated_at, control_plane_version, "
+      "created_at, last_target_version) VALUES "
+      "('born', '15.1.0', now() - interval '1 hour', '15.2.0', now() - interval '1 hour', '15.1.0'), "
+      "('plain', NULL, NULL, '15.2.0', now() - interval '1 hour', NULL), "
+      "('cleared', NULL, now(), '15.2.0', now() - interval '1 hour', '15.1.0') RETURNING 1), "
+      "e AS (INSERT INTO update_events (host_id, channel, from_version, to_version, result, started_at, "
+      "finished_at, report_sequence) VALUES "
+      "('h1', 'born', '15.0.0', '15.1.0', 1, now() - interval '20 minutes', now() - interval '19 minutes', 1), "
+      "('h2', 'born', '15.0.0', '15.1.0', 2, now() - interval '20 minutes', now() - interval '19 minutes', 1), "
+      "('h3', 'born', '15.0.0', '15.0.9', 2, now() - interval '20 minutes', now() - interval '19 minutes', 1), "
+      "('h4', 'born', '15.0.0', '15.1.0', 2, now() - interval '3 hours', now() - interval '2 hours', 1) "
+      "RETURNING 1), "
+      // What the ingest counted: everything, in epoch 0.
+      "o AS (INSERT INTO outcome_counts (channel, target_epoch, result, shard, outcomes) VALUES "
+      "('born', 0, 1, 0, 1), ('born', 0, 2, 0, 3) RETURNING 1), "
+      "h AS (INSERT INTO channel_changes (channel, field, old_value, new_value) VALUES "
+      "('cleared', 'created', '', 'target=15.2.0 control_plane=15.2.0'), "
+      "('cleared', 'target_version', '15.2.0', '15.1.0 (downgrade)'), "
+      "('cleared', 'target_version', '15.1.0', 'none') RETURNING 1) "
+      "SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM e) + (SELECT count(*) FROM o) + "
+      "(SELECT count(*) FROM h)");
+  absl::StatusOr<MigrateResult> up = MigrateUp(conn, *all);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(QueryValue(db, "SELECT string_agg(name || ':' || target_epoch || ':' || last_target_allows_downgrade, "
+                           "' ' ORDER BY name) FROM channels"),
+            "born:1:false cleared:0:true plain:0:false");
+  // Counted again by the rule the ingest applies: h1 and h2 only.
+  EXPECT_EQ(QueryValue(db, "SELECT string_agg(result || '=' || outcomes, ' ' ORDER BY result) FROM outcome_counts "
+                           "WHERE channel = 'born' AND target_epoch = 1"),
+            "1=1 2=1");
+  // From now on the database keeps the mark with the last target, whoever
+  // writes the row.
+  QueryValue(db, "UPDATE channels SET target_version = '15.2.0', target_allows_downgrade = false "
+                 "WHERE name = 'cleared' RETURNING 1");
+  QueryValue(db, "UPDATE channels SET target_version = '15.0.0', target_allows_downgrade = true "
+                 "WHERE name = 'born' RETURNING 1");
+  QueryValue(db, "UPDATE channels SET target_version = NULL, target_allows_downgrade = false "
+                 "WHERE name = 'born' RETURNING 1");
+  EXPECT_EQ(QueryValue(db, "SELECT string_agg(name || ':' || last_target_allows_downgrade, ' ' ORDER BY name) "
+                           "FROM channels"),
+            "born:true cleared:false plain:false");
 }
 
 // A pooled connection the server dropped (a restart, an administrator's

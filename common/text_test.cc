@@ -1,0 +1,28 @@
+#include "common/text.h"
+
+#include <gtest/gtest.h>
+
+namespace drover {
+namespace {
+
+TEST(TextTest, BlankInUnicodeNotOnlyAscii) {
+  for (absl::string_view blank : {"", " ", "   ", "\t\n", "\xc2\xa0" /* U+00A0 */, "\xe3\x80\x80" /* U+3000 */,
+                                  "\xe2\x80\x8b" /* U+200B */, "\xef\xbb\xbf" /* U+FEFF */,
+                                  " \xe2\x80\x83\xc2\xa0 " /* U+2003 among spaces */}) {
+    EXPECT_TRUE(IsBlank(blank)) << blank;
+  }
+  for (absl::string_view visible : {"x", " CVE-1 ", "\xc2\xa0" "a", "\xe6\x97\xa5" /* U+65E5 */,
+                                    "\xff" /* not UTF-8 */, "\xe3\x80" /* cut U+3000 */}) {
+    EXPECT_FALSE(IsBlank(visible)) << visible;
+  }
+}
+
+TEST(TextTest, TrimBlankKeepsTheInside) {
+  EXPECT_EQ(TrimBlank("  CVE-2026-1  "), "CVE-2026-1");
+  EXPECT_EQ(TrimBlank("\xe3\x80\x80" "a b" "\xc2\xa0"), "a b");
+  EXPECT_EQ(TrimBlank("\xe6\x97\xa5"), "\xe6\x97\xa5");
+  EXPECT_EQ(TrimBlank("a\xe3\x80"), "a\xe3\x80");
+}
+
+}  // namespace
+}  // namespace drover
