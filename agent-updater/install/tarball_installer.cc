@@ -116,7 +116,7 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
   }
   if (config.base().empty()) {
     return absl::InvalidArgumentError(
-        "agent.tarball.base is required: an http:// URL prefix or a directory holding <name>-<version>.tar.gz");
+        "agent.tarball.base is required: an http(s):// URL prefix or a directory holding <name>-<version>.tar.gz");
   }
   BaseKind kind = BaseKind::kDirectory;
   std::string base = config.base();
@@ -134,6 +134,21 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
     }
   }
   while (base.size() > 1 && base.back() == '/') base.pop_back();
+  Options effective = options;
+  if (!config.ca_file().empty()) {
+    if (!absl::StartsWith(base, "https://")) {
+      return absl::InvalidArgumentError(absl::StrCat("agent.tarball.ca_file \"", config.ca_file(),
+                                                     "\" only applies to an https:// agent.tarball.base, not \"",
+                                                     config.base(), "\""));
+    }
+    absl::StatusOr<std::string> pem = ReadFile(config.ca_file());
+    if (!pem.ok()) return WithPrefix("agent.tarball.ca_file: ", pem.status());
+    if (!absl::StrContains(*pem, "-----BEGIN CERTIFICATE-----")) {
+      return absl::InvalidArgumentError(absl::StrCat("agent.tarball.ca_file \"", config.ca_file(),
+                                                     "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    effective.fetch.ca_file = config.ca_file();
+  }
   std::error_code ec;
   if (kind == BaseKind::kDirectory) base = fs::absolute(base, ec).lexically_normal().string();
   if (ec) return absl::InvalidArgumentError(absl::StrCat("agent.tarball.base \"", config.base(), "\": ", ec.message()));
@@ -158,7 +173,7 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
   if (install_dir == "/") return absl::InvalidArgumentError("agent.tarball.install_dir must not be /");
 
   return std::unique_ptr<TarballInstaller>(
-      new TarballInstaller(agent_name, kind, std::move(base), std::move(install_dir), std::move(*verifier), options));
+      new TarballInstaller(agent_name, kind, std::move(base), std::move(install_dir), std::move(*verifier), effective));
 }
 
 std::string TarballInstaller::VersionsDir() const { return install_dir_ + "/versions"; }
