@@ -61,10 +61,26 @@ bool IsDirectory(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-absl::Status MakeDir(const std::string& path) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create directory ", path, ": ", ec.message()));
+// Modes are set explicitly, not left to the umask: the updater's unit runs
+// with UMask=0077, and an agent running as another user must still reach
+// versions/<version>/ through install_dir and versions/.
+constexpr mode_t kSharedDirMode = 0755;
+constexpr mode_t kPrivateDirMode = 0700;
+
+// Creates `path` (an installer-owned directory, given `mode` even if it
+// exists) and any missing parents (0755).
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  fs::path partial;
+  for (const fs::path& part : fs::path(path)) {
+    partial /= part;
+    if (mkdir(partial.c_str(), kSharedDirMode) == 0) {
+      chmod(partial.c_str(), kSharedDirMode);
+    } else if (errno != EEXIST) {
+      return absl::InternalError(absl::StrCat("cannot create directory ", partial.string(), ": ", std::strerror(errno)));
+    }
+  }
+  if (!IsDirectory(path)) return absl::InternalError(absl::StrCat("cannot create directory ", path, ": not a directory"));
+  if (chmod(path.c_str(), mode) != 0) return Errno("chmod", path);
   return absl::OkStatus();
 }
 
@@ -209,10 +225,10 @@ absl::StatusOr<std::optional<std::string>> TarballInstaller::InstalledVersion() 
 }
 
 absl::Status TarballInstaller::EnsureLayout() {
-  absl::Status s = MakeDir(VersionsDir());
+  absl::Status s = MakeDir(VersionsDir(), kSharedDirMode);
   if (!s.ok()) return s;
   RemoveAll(StagingDir());  // a download an earlier run left behind
-  return MakeDir(StagingDir());
+  return MakeDir(StagingDir(), kPrivateDirMode);
 }
 
 absl::Status TarballInstaller::Fetch(const std::string& file_name, const std::string& dest) {

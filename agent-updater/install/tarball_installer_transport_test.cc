@@ -1,9 +1,12 @@
-// The tarball installer's transport: tarballs over https with a pinned CA (a
-// real TLS server on loopback).
+// The tarball installer's transport and file modes: tarballs over https with
+// a pinned CA (a real TLS server on loopback), and an installed version that
+// an agent running as another user can execute under the updater unit's umask.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <regex>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +35,11 @@ CommandOutput RunArgv(const std::vector<std::string>& argv) {
   absl::StatusOr<CommandOutput> out = RunCommand(argv, {.timeout = absl::Seconds(60)});
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? *out : CommandOutput{};
+}
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st{};
+  return stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
 }
 
 class TarballTransportTest : public ::testing::Test {
@@ -105,6 +113,39 @@ TEST_F(TarballTransportTest, CaFileIsChecked) {
   ASSERT_TRUE(WriteFileAtomically(dir_ + "/key.pem", "-----BEGIN PRIVATE KEY-----\n").ok());
   EXPECT_TRUE(IsError(TarballInstaller::Create("demo-agent", Config("https://127.0.0.1:1/t", dir_ + "/key.pem")).status(),
                       absl::StatusCode::kInvalidArgument, {"agent.tarball.ca_file", dir_ + "/key.pem", "no PEM certificate"}));
+}
+
+// The umask deploy/systemd/drover-updater.service sets.
+mode_t UnitUmask() {
+  std::ifstream unit(std::string(DROVER_SOURCE_DIR) + "/deploy/systemd/drover-updater.service");
+  std::string line;
+  std::smatch m;
+  while (std::getline(unit, line)) {
+    if (std::regex_match(line, m, std::regex("UMask=([0-7]+)"))) return static_cast<mode_t>(std::stoi(m[1], nullptr, 8));
+  }
+  return 0022;  // systemd's default
+}
+
+TEST_F(TarballTransportTest, AgentRunningAsAnotherUserCanExecuteTheInstalledVersion) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: installs as root, runs the agent as nobody";
+  // nobody must be able to reach the test directory itself.
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  const std::string install_dir = dir_ + "/agent";
+  const mode_t unit_umask = UnitUmask();
+  const mode_t old_umask = umask(unit_umask);
+  absl::StatusOr<std::unique_ptr<TarballInstaller>> installer = TarballInstaller::Create("demo-agent", Config(Repo()));
+  absl::Status installed = installer.ok() ? (*installer)->Install("1.0.0") : installer.status();
+  umask(old_umask);
+  ASSERT_TRUE(installed.ok()) << installed;
+
+  EXPECT_EQ(ModeOf(install_dir), 0755u) << "umask " << std::oct << unit_umask;
+  EXPECT_EQ(ModeOf(install_dir + "/versions"), 0755u);
+  EXPECT_EQ(ModeOf(install_dir + "/versions/1.0.0"), 0755u);
+  // runuser, not setpriv: setpriv here executed a binary below a 0700
+  // directory that nobody cannot search.
+  CommandOutput out = RunArgv({"runuser", "-u", "nobody", "--", install_dir + "/current/bin/demo-agent", "--version"});
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_EQ(absl::StripAsciiWhitespace(out.output), "1.0.0");
 }
 
 }  // namespace
