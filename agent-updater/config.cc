@@ -125,7 +125,7 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
       if (a.dnf().repo_id().empty()) return Missing("agent.dnf.repo_id", "the agent's dnf repository id");
       break;
     case v1::AgentConfig::kTarball:
-      if (a.tarball().base().empty()) return Missing("agent.tarball.base", "http:// URL or directory of tarballs");
+      if (a.tarball().base().empty()) return Missing("agent.tarball.base", "http(s):// URL or directory of tarballs");
       if (a.tarball().public_key_file().empty()) {
         return Missing("agent.tarball.public_key_file", "PEM file of the pinned Ed25519 key");
       }

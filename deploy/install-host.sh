@@ -84,9 +84,22 @@ TEMPLATE
   } | install -m 0600 /dev/stdin "$CONF"
 fi
 
+# The apt and dnf installers write under /usr and /etc, which the units keep
+# read-only: their units get the packages drop-in; a tarball installer's not.
+uses_packages() { grep -v '^[[:space:]]*#' "$CONF" | grep -Eq '(^|[^A-Za-z_])(apt|dnf)[[:space:]]*\{'; }
+for unit in drover-updater.service drover-updater-once.service; do
+  dropin="$ROOT_DIR/etc/systemd/system/$unit.d"
+  if uses_packages; then
+    install -d -m 0755 "$dropin"
+    install -m 0644 "$SRC/deploy/systemd/drover-updater-packages.conf" "$dropin/50-packages.conf"
+  else
+    rm -f "$dropin/50-packages.conf"
+  fi
+done
+
 if [[ -z "$AGENT_CONFIG" ]]; then
   START=0
-  echo "install-host: edit $CONF (the agent section), then: systemctl enable --now drover-updater"
+  echo "install-host: edit $CONF (the agent section), re-run this script (an apt or dnf agent needs a unit drop-in), then: systemctl enable --now drover-updater"
 fi
 if [[ -n "$ROOT_DIR" || $START -eq 0 ]]; then
   echo "install-host: installed under ${ROOT_DIR:-/} (not started)"

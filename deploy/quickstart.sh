@@ -9,7 +9,7 @@
 #
 # It also starts demo agents, each with its own drover-updater (tarball
 # installer under DATA_DIR/demo), on the channel "demo": set a new target
-# (build/bin/droverctl target set demo 1.1.0) and watch the rollout
+# (it prints one to try, e.g. build/bin/droverctl target set demo 1.1.0) and watch the rollout
 # (build/bin/droverctl status demo --watch).
 #
 # --with-prometheus also starts Prometheus with deploy/prometheus/ (scrape
@@ -64,26 +64,43 @@ LOG_FILE="$DATA_DIR/coordinator.log"
 READY_FILE="$DATA_DIR/coordinator.ready"
 PROMETHEUS_DIR="$DATA_DIR/prometheus"
 
-# Stops a process named in a pid file, if it still runs `name`.
-stop_pid_file() {
-  local file=$1 name=$2 pid
-  [[ -f "$file" ]] || return 0
-  pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
-    kill -TERM "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$file"
+# Alive and not a zombie (a child of this shell stays one until reaped).
+running() {
+  local state
+  state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
-stop_demo() {
-  local d
-  for d in "$DATA_DIR"/demo/host-*; do
-    [[ -d "$d" ]] || continue
-    stop_pid_file "$d/updater.pid" drover-updater
-    stop_pid_file "$d/agent.pid" demo-agent
+# Stops the processes named in pid files, each if it still runs NAME: all get
+# SIGTERM at once, then together up to 10 s before SIGKILL.
+#   stop_pid_files NAME FILE...
+stop_pid_files() {
+  local name=$1 file pid pids=() left
+  shift
+  for file in "$@"; do
+    [[ -f "$file" ]] || continue
+    pid=$(cat "$file")
+    if running "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
+      kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+    fi
+    rm -f "$file"
   done
+  for _ in $(seq 100); do
+    left=()
+    for pid in "${pids[@]}"; do running "$pid" && left+=("$pid"); done
+    [[ ${#left[@]} -eq 0 ]] && return 0
+    pids=("${left[@]}")
+    sleep 0.1
+  done
+  echo "quickstart: ${pids[*]} ($name) ignored SIGTERM for 10 s; sending SIGKILL" >&2
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+stop_pid_file() { stop_pid_files "$2" "$1"; }
+
+# Updaters first (so that none restarts an agent being stopped), then agents.
+stop_demo() {
+  stop_pid_files drover-updater "$DATA_DIR"/demo/host-*/updater.pid
+  stop_pid_files demo-agent "$DATA_DIR"/demo/host-*/agent.pid
 }
 
 stop_prometheus() {
@@ -128,7 +145,17 @@ cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator drover-updater droverctl demo-agents >/dev/null
 
 mkdir -p "$DATA_DIR"
+# Logs are appended to, never truncated: a second run keeps the first one's.
+echo "quickstart: starting $(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$LOG_FILE"
+LOG_START=$(wc -l <"$LOG_FILE")
+STARTED_POSTGRES=0
+# A coordinator that cannot start leaves no PostgreSQL of ours behind.
+stop_started_postgres() {
+  [[ $STARTED_POSTGRES -eq 1 ]] || return 0
+  "$PG" stop "$DATA_DIR/postgres" && echo "quickstart: PostgreSQL stopped (the coordinator did not start)" >&2
+}
 if [[ -z "$DATABASE" ]]; then
+  "$PG" status "$DATA_DIR/postgres" >/dev/null 2>&1 || STARTED_POSTGRES=1
   "$PG" init "$DATA_DIR/postgres"
   "$PG" start "$DATA_DIR/postgres" "$PG_PORT"
   "$PG" createdb "$DATA_DIR/postgres" "$PG_PORT" drover
@@ -151,7 +178,14 @@ start_demo() {
   [[ "$DEMO_AGENTS" -gt 0 ]] || return 0
   local demo="$DATA_DIR/demo" ctl=("$BUILD/bin/droverctl" --coordinator="127.0.0.1:$GRPC_PORT") out rc i
   mkdir -p "$demo"
-  "$ROOT/tests/fixtures/make_tarballs.sh" "$demo/tarballs" "$BUILD/bin" >/dev/null
+  # The signing key stays out of the directory the updaters read tarballs
+  # from (an earlier run kept it there: move it, so signatures stay valid).
+  mkdir -p "$demo/keys" && chmod 700 "$demo/keys"
+  if [[ -f "$demo/tarballs/tarball-key.pem" && ! -f "$demo/keys/tarball-key.pem" ]]; then
+    mv "$demo/tarballs/tarball-key.pem" "$demo/keys/tarball-key.pem"
+  fi
+  rm -f "$demo/tarballs/tarball-key.pem" "$demo/tarballs/tarball-key.pub.pem"
+  "$ROOT/tests/fixtures/make_tarballs.sh" "$demo/tarballs" "$BUILD/bin" "$demo/keys" >/dev/null
   set +e
   out=$("${ctl[@]}" channels create demo --control-plane=1.3.0 --target=1.0.0 --poll-interval=5s 2>&1); rc=$?
   set -e
@@ -166,7 +200,7 @@ host_id: "demo-host-$i"
 state_dir: "$h/state"
 agent {
   name: "demo-agent"
-  tarball { base: "$demo/tarballs" public_key_file: "$demo/tarballs/tarball-key.pub.pem" install_dir: "$h/agent" }
+  tarball { base: "$demo/tarballs" public_key_file: "$demo/keys/tarball-key.pub.pem" install_dir: "$h/agent" }
   restart_command: ["$ROOT/tests/fixtures/demo-agent/restart.sh", "$h/agent", "$port", "$h/agent.pid"]
   health_check { http { url: "http://127.0.0.1:$port/readyz" } timeout { seconds: 2 } }
   health_grace { seconds: 10 }
@@ -181,11 +215,29 @@ CONF
         || die "could not start the demo agent installed in $h/agent (log: $h/agent/agent.log)"
     fi
     if pid_file_alive "$h/updater.pid"; then continue; fi
-    nohup "$BUILD/bin/drover-updater" run --config="$h/updater.conf" >"$h/updater.log" 2>&1 &
+    nohup "$BUILD/bin/drover-updater" run --config="$h/updater.conf" >>"$h/updater.log" 2>&1 &
     echo $! >"$h/updater.pid"
   done
   echo "  demo:    $DEMO_AGENTS agents on channel \"demo\" (agent ports $((GRPC_PORT + 11))-$((GRPC_PORT + 10 + DEMO_AGENTS)), logs in $demo)"
-  echo "           try: $BUILD/bin/droverctl target set demo 1.1.0 && $BUILD/bin/droverctl status demo --watch"
+  echo "           try: $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT target set demo $(next_demo_target "$demo" "${ctl[@]}") && $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT status demo --watch"
+}
+
+# The target to suggest: the demo version after the channel's current target,
+# or, past the last one, the one before it (a roll-back).
+next_demo_target() {
+  local demo=$1 current versions v prev=""
+  shift
+  current=$("$@" --output=json status demo 2>/dev/null \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin).get("target_version", ""))' 2>/dev/null) || current=""
+  versions=$(ls "$demo/tarballs" | sed -n 's/^demo-agent-\(.*\)\.tar\.gz$/\1/p' | sort -V)
+  for v in $versions; do
+    if [[ -z "$current" || $(printf '%s\n%s\n' "$current" "$v" | sort -V | tail -1) == "$v" && "$v" != "$current" ]]; then
+      echo "$v"
+      return
+    fi
+    [[ "$v" == "$current" ]] || prev=$v
+  done
+  echo "$prev --allow-downgrade"
 }
 
 # Prometheus scraping this coordinator with Drover's rules. A failure is
@@ -223,14 +275,23 @@ start_prometheus() {
 }
 
 if [[ $DETACH -eq 1 ]]; then
-  nohup "$BUILD/bin/drover-coordinator" "${ARGS[@]}" >"$LOG_FILE" 2>&1 &
+  nohup "$BUILD/bin/drover-coordinator" "${ARGS[@]}" >>"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
   for _ in $(seq 600); do
     [[ -f "$READY_FILE" ]] && break
-    pid_file_alive "$PID_FILE" || { cat "$LOG_FILE" >&2; rm -f "$PID_FILE"; die "coordinator failed to start (log above)"; }
+    if ! pid_file_alive "$PID_FILE"; then
+      tail -n +"$LOG_START" "$LOG_FILE" >&2
+      rm -f "$PID_FILE"
+      stop_started_postgres
+      die "coordinator failed to start (log above, and in $LOG_FILE)"
+    fi
     sleep 0.1
   done
-  [[ -f "$READY_FILE" ]] || die "coordinator not ready after 60 s; see $LOG_FILE"
+  if [[ ! -f "$READY_FILE" ]]; then
+    stop_pid_file "$PID_FILE" drover-coordinator
+    stop_started_postgres
+    die "coordinator not ready after 60 s; see $LOG_FILE"
+  fi
   print_addresses
   start_demo
   start_prometheus
@@ -252,6 +313,8 @@ else
     print_addresses
     start_demo
     start_prometheus
+  else
+    stop_started_postgres
   fi
   set +e
   wait $pid; rc=$?

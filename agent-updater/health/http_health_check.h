@@ -11,7 +11,8 @@ namespace drover::updater {
 
 class HttpHealthCheck final : public HealthCheck {
  public:
-  // `url` is plain http:// (checked by MakeHealthCheck).
+  // `url` is http:// or https:// (checked by MakeHealthCheck; https against
+  // the system CA store).
   HttpHealthCheck(std::string url, int expected_status, absl::Duration timeout)
       : url_(std::move(url)), expected_status_(expected_status), timeout_(timeout) {}
 

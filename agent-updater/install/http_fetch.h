@@ -1,6 +1,6 @@
-// A small HTTP/1.1 GET client (plain http:// only) with an overall deadline
-// and a body size cap: fetches tarballs and runs HTTP health checks, without
-// pulling an HTTP library into a daemon that must stay small.
+// A small HTTP(S) GET client on libcurl with an overall deadline and a body
+// size cap: fetches tarballs and runs HTTP health checks. TLS certificates
+// are always verified, against the system CA store or a pinned CA file.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +15,7 @@
 namespace drover::updater {
 
 struct HttpUrl {
+  bool https = false;
   std::string host;  // without brackets for IPv6
   int port = 80;
   std::string path;  // "/..." including any query
@@ -22,16 +23,18 @@ struct HttpUrl {
   std::string HostPort() const;
 };
 
-// InvalidArgument for anything but http://host[:port][/path]; Unimplemented
-// for https:// (not supported: serve tarballs over plain HTTP or a directory,
-// authenticity comes from the signature).
+// InvalidArgument for anything but http(s)://host[:port][/path].
 absl::StatusOr<HttpUrl> ParseHttpUrl(absl::string_view url);
 
 struct HttpFetchOptions {
-  // For the whole exchange: resolve, connect, send, headers and body.
+  // For the whole exchange: resolve, connect, TLS handshake, send, headers
+  // and body.
   absl::Duration timeout = absl::Seconds(60);
   // A larger body fails with ResourceExhausted.
   size_t max_body_bytes = 256u << 20;
+  // PEM file of the CA certificate(s) an https server's certificate must
+  // chain to; only these are trusted. Empty: the system CA store.
+  std::string ca_file;
 };
 
 struct HttpResponse {
@@ -39,10 +42,12 @@ struct HttpResponse {
   std::string body;
 };
 
-// GET `url`. Any status code is a response, not an error; errors are
-// Unavailable (cannot connect, connection broken, malformed response),
-// DeadlineExceeded, ResourceExhausted, and those of ParseHttpUrl. Redirects
-// are not followed.
+// GET `url`. Any status code is a response, not an error; errors name the
+// URL and are Unavailable (cannot connect, connection broken, malformed
+// response, TLS certificate not trusted or not for this host),
+// DeadlineExceeded, ResourceExhausted, InvalidArgument (bad URL, unreadable
+// CA file). Redirects are not followed; proxies from the environment are
+// not used.
 absl::StatusOr<HttpResponse> HttpGet(absl::string_view url, const HttpFetchOptions& options = {});
 
 // The same, streaming the body to `sink` instead of memory; returns the

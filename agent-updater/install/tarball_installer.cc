@@ -63,10 +63,26 @@ bool IsDirectory(const std::string& path) {
   return lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-absl::Status MakeDir(const std::string& path) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create directory ", path, ": ", ec.message()));
+// Modes are set explicitly, not left to the umask: the updater's unit runs
+// with UMask=0077, and an agent running as another user must still reach
+// versions/<version>/ through install_dir and versions/.
+constexpr mode_t kSharedDirMode = 0755;
+constexpr mode_t kPrivateDirMode = 0700;
+
+// Creates `path` (an installer-owned directory, given `mode` even if it
+// exists) and any missing parents (0755).
+absl::Status MakeDir(const std::string& path, mode_t mode) {
+  fs::path partial;
+  for (const fs::path& part : fs::path(path)) {
+    partial /= part;
+    if (mkdir(partial.c_str(), kSharedDirMode) == 0) {
+      chmod(partial.c_str(), kSharedDirMode);
+    } else if (errno != EEXIST) {
+      return absl::InternalError(absl::StrCat("cannot create directory ", partial.string(), ": ", std::strerror(errno)));
+    }
+  }
+  if (!IsDirectory(path)) return absl::InternalError(absl::StrCat("cannot create directory ", path, ": not a directory"));
+  if (chmod(path.c_str(), mode) != 0) return Errno("chmod", path);
   return absl::OkStatus();
 }
 
@@ -118,7 +134,7 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
   }
   if (config.base().empty()) {
     return absl::InvalidArgumentError(
-        "agent.tarball.base is required: an http:// URL prefix or a directory holding <name>-<version>.tar.gz");
+        "agent.tarball.base is required: an http(s):// URL prefix or a directory holding <name>-<version>.tar.gz");
   }
   BaseKind kind = BaseKind::kDirectory;
   std::string base = config.base();
@@ -136,6 +152,21 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
     }
   }
   while (base.size() > 1 && base.back() == '/') base.pop_back();
+  Options effective = options;
+  if (!config.ca_file().empty()) {
+    if (!absl::StartsWith(base, "https://")) {
+      return absl::InvalidArgumentError(absl::StrCat("agent.tarball.ca_file \"", config.ca_file(),
+                                                     "\" only applies to an https:// agent.tarball.base, not \"",
+                                                     config.base(), "\""));
+    }
+    absl::StatusOr<std::string> pem = ReadFile(config.ca_file());
+    if (!pem.ok()) return WithPrefix("agent.tarball.ca_file: ", pem.status());
+    if (!absl::StrContains(*pem, "-----BEGIN CERTIFICATE-----")) {
+      return absl::InvalidArgumentError(absl::StrCat("agent.tarball.ca_file \"", config.ca_file(),
+                                                     "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    effective.fetch.ca_file = config.ca_file();
+  }
   std::error_code ec;
   if (kind == BaseKind::kDirectory) base = fs::absolute(base, ec).lexically_normal().string();
   if (ec) return absl::InvalidArgumentError(absl::StrCat("agent.tarball.base \"", config.base(), "\": ", ec.message()));
@@ -160,7 +191,7 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
   if (install_dir == "/") return absl::InvalidArgumentError("agent.tarball.install_dir must not be /");
 
   return std::unique_ptr<TarballInstaller>(
-      new TarballInstaller(agent_name, kind, std::move(base), std::move(install_dir), std::move(*verifier), options));
+      new TarballInstaller(agent_name, kind, std::move(base), std::move(install_dir), std::move(*verifier), effective));
 }
 
 std::string TarballInstaller::VersionsDir() const { return install_dir_ + "/versions"; }
@@ -237,10 +268,10 @@ absl::StatusOr<std::optional<std::string>> TarballInstaller::InstalledVersion() 
 }
 
 absl::Status TarballInstaller::EnsureLayout() {
-  absl::Status s = MakeDir(VersionsDir());
+  absl::Status s = MakeDir(VersionsDir(), kSharedDirMode);
   if (!s.ok()) return s;
   RemoveAll(StagingDir());  // a download an earlier run left behind
-  return MakeDir(StagingDir());
+  return MakeDir(StagingDir(), kPrivateDirMode);
 }
 
 absl::Status TarballInstaller::Fetch(const std::string& file_name, const std::string& dest) {

@@ -37,8 +37,13 @@ PROBES = {
         ("max by (channel) (drover_channel_agents)", 0),
     ],
     "DroverUpdateFailureRatioHigh": [
-        ("channel:drover_update_failure_ratio:ratio15m", 0),
-        ("channel:drover_update_outcomes:increase15m", 0),
+        ("channel:drover_rollout_failed_hosts:ratio", 0),
+        ("channel:drover_agents_failed_target:max", 0),
+        ("max by (channel) (drover_channel_agents)", 0),
+        ("topk by (channel) (1, max by (channel, target_version) (drover_channel_target_info))", 0),
+    ],
+    "DroverManyUnhealthyAgents": [
+        ("max by (channel) (drover_agents_unhealthy) / max by (channel) (drover_channel_agents)", 0),
     ],
     "DroverAgentsOutOfPolicy": [("max by (channel) (drover_agents_out_of_policy)", 0)],
     "DroverManyStaleAgents": [("max by (channel) (drover_agents_stale) / max by (channel) (drover_channel_agents)", 0)],

@@ -16,6 +16,14 @@ for u in "$ROOT"/deploy/systemd/*; do
 done
 out=$(cd "$TMP/units" && systemd-analyze verify ./*.service ./*.timer 2>&1) || fail "systemd-analyze verify failed: $out"
 [[ -z "$out" ]] || fail "systemd-analyze verify complained: $out"
+# ... and with the apt/dnf drop-in in place.
+for u in drover-updater.service drover-updater-once.service; do
+  mkdir -p "$TMP/units/$u.d"
+  cp "$ROOT/deploy/systemd/drover-updater-packages.conf" "$TMP/units/$u.d/50-packages.conf"
+done
+out=$(cd "$TMP/units" && SYSTEMD_UNIT_PATH="$TMP/units:" systemd-analyze verify drover-updater.service \
+      drover-updater-once.service 2>&1) || fail "systemd-analyze verify with the packages drop-in failed: $out"
+[[ -z "$out" ]] || fail "systemd-analyze verify with the packages drop-in complained: $out"
 
 # 2. hardening and behaviour that must not silently go away.
 for s in drover-coordinator drover-updater drover-updater-once; do
@@ -28,6 +36,44 @@ grep -q '^Type=notify' "$ROOT/deploy/systemd/drover-updater.service" || fail "up
 grep -q '^WatchdogSec=' "$ROOT/deploy/systemd/drover-updater.service" || fail "updater daemon has no watchdog"
 grep -q '^RandomizedDelaySec=' "$ROOT/deploy/systemd/drover-updater-once.timer" || fail "timer has no randomized delay"
 grep -q '^User=drover' "$ROOT/deploy/systemd/drover-coordinator.service" || fail "coordinator runs as root"
+
+# 2b. each installer can write what it needs (systemd is not PID 1 here, so
+# ProtectSystem= and ReadWritePaths= are evaluated as systemd documents them:
+# full makes /usr, /boot, /efi and /etc read-only, strict all of /, and
+# ReadWritePaths= re-opens paths below them).
+effective() {  # effective KEY FILE...: the last KEY= over a unit and its drop-ins
+  cat "${@:2}" | sed -n "s/^$1=//p" | tail -1
+}
+writable() {  # writable PATH FILE...
+  local path=$1 r w; shift
+  local ro=()
+  case $(effective ProtectSystem "$@") in
+    full) ro=(/usr /boot /efi /etc) ;;
+    strict) ro=(/) ;;
+    yes|true) ro=(/usr /boot /efi) ;;
+  esac
+  local protected=0
+  for r in "${ro[@]}"; do [[ $r == / || $path == "$r" || $path == "$r"/* ]] && protected=1; done
+  [[ $protected -eq 0 ]] && return 0
+  for w in $(cat "$@" | sed -n 's/^ReadWritePaths=//p'); do [[ $path == "$w" || $path == "$w"/* ]] && return 0; done
+  return 1
+}
+PKG_DROPIN="$ROOT/deploy/systemd/drover-updater-packages.conf"
+for s in drover-updater drover-updater-once; do
+  unit="$ROOT/deploy/systemd/$s.service"
+  # tarball installer: the unit alone.
+  for p in /opt/teleport/versions /var/lib/drover-updater; do
+    writable "$p" "$unit" || fail "$s.service: the tarball installer cannot write $p"
+  done
+  writable /usr/bin "$unit" && fail "$s.service: /usr is writable without the packages drop-in"
+  # apt and dnf: dpkg/rpm unpack under /usr and /etc, the dnf lock is in /etc/dnf/dnf.conf.
+  for p in /usr/bin/teleport /usr/lib/teleport /etc/teleport.yaml /etc/dnf/dnf.conf /var/lib/dpkg/status \
+           /var/lib/rpm /var/cache/apt; do
+    writable "$p" "$unit" "$PKG_DROPIN" || fail "$s.service with the packages drop-in cannot write $p"
+  done
+  writable /boot/vmlinuz "$unit" "$PKG_DROPIN" && fail "$s.service with the packages drop-in can write /boot"
+  [[ $(effective UMask "$unit" "$PKG_DROPIN") == 0022 ]] || fail "$s.service: maintainer scripts run under umask $(effective UMask "$unit" "$PKG_DROPIN")"
+done
 
 # 3. install-host.sh into a root directory.
 openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -out "$TMP/key.pub.pem"
@@ -54,6 +100,26 @@ grep -q "channel:          stable/cloud" <<<"$out" || fail "status does not show
 echo "# edited" >>"$TMP/root/etc/drover/updater.conf"
 "$ROOT/deploy/install-host.sh" --root="$TMP/root" --coordinator=coord.example:7600 --channel=x >/dev/null
 grep -q "# edited" "$TMP/root/etc/drover/updater.conf" || fail "reinstall overwrote the config"
+
+# An apt (or dnf) agent gets the packages drop-in for both units; the tarball
+# agent above does not.
+for u in drover-updater.service drover-updater-once.service; do
+  [[ ! -e "$TMP/root/etc/systemd/system/$u.d/50-packages.conf" ]] || fail "tarball agent got the packages drop-in for $u"
+done
+cat >"$TMP/apt-agent.conf" <<AGENT
+agent {
+  name: "teleport"
+  apt { source_list: "/etc/apt/sources.list.d/teleport.list" }
+  restart_command: ["systemctl", "try-restart", "teleport"]
+  health_check { command { argv: ["/bin/true"] } }
+}
+AGENT
+"$ROOT/deploy/install-host.sh" --root="$TMP/root-apt" --coordinator=coord.example:7600 --channel=stable \
+  --agent-config="$TMP/apt-agent.conf" >/dev/null || fail "install-host with an apt agent failed"
+for u in drover-updater.service drover-updater-once.service; do
+  cmp -s "$PKG_DROPIN" "$TMP/root-apt/etc/systemd/system/$u.d/50-packages.conf" \
+    || fail "apt agent: the packages drop-in for $u is not installed"
+done
 
 # 4. bad input is named.
 out=$("$ROOT/deploy/install-host.sh" --root="$TMP/r2" --channel=x 2>&1) && fail "missing --coordinator accepted"

@@ -4,19 +4,41 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 
 namespace drover::testing {
 
-TestHttpServer::TestHttpServer(Handler handler) : handler_(std::move(handler)) {
+TestHttpServer::TestHttpServer(Handler handler, const Tls& tls) : handler_(std::move(handler)) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr || SSL_CTX_use_certificate_chain_file(ctx, tls.cert_file.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, tls.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    std::fprintf(stderr, "TestHttpServer: cannot load %s / %s\n", tls.cert_file.c_str(), tls.key_file.c_str());
+    ERR_print_errors_fp(stderr);
+    std::abort();
+  }
+  ssl_ctx_ = ctx;
+  // SSL_write cannot pass MSG_NOSIGNAL: a client that hangs up early must
+  // not kill the test binary.
+  signal(SIGPIPE, SIG_IGN);
+  Start();
+}
+
+TestHttpServer::TestHttpServer(Handler handler) : handler_(std::move(handler)) { Start(); }
+
+void TestHttpServer::Start() {
   listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -38,10 +60,11 @@ TestHttpServer::~TestHttpServer() {
   close(listen_fd_);
   close(stop_pipe_[0]);
   close(stop_pipe_[1]);
+  SSL_CTX_free(static_cast<SSL_CTX*>(ssl_ctx_));
 }
 
 std::string TestHttpServer::Url(const std::string& path) const {
-  return absl::StrCat("http://127.0.0.1:", port_, path);
+  return absl::StrCat(ssl_ctx_ != nullptr ? "https" : "http", "://127.0.0.1:", port_, path);
 }
 
 void TestHttpServer::Serve() {
@@ -59,12 +82,42 @@ void TestHttpServer::Serve() {
 }
 
 void TestHttpServer::HandleConnection(int fd) {
+  SSL* ssl = nullptr;
+  if (ssl_ctx_ != nullptr) {
+    // A client that refuses the certificate aborts the handshake; bound the
+    // wait for one that stalls.
+    timeval tv{10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssl = SSL_new(static_cast<SSL_CTX*>(ssl_ctx_));
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) != 1) {
+      ERR_clear_error();
+      SSL_free(ssl);
+      return;
+    }
+  }
+  std::unique_ptr<SSL, void (*)(SSL*)> owned_ssl(ssl, [](SSL* s) {
+    if (s != nullptr) {
+      SSL_shutdown(s);
+      SSL_free(s);
+    }
+  });
+  auto read_some = [&](char* buf, size_t size) -> ssize_t {
+    if (ssl != nullptr) return SSL_read(ssl, buf, static_cast<int>(size));
+    return read(fd, buf, size);
+  };
+  auto write_some = [&](const char* data, size_t size) -> ssize_t {
+    if (ssl != nullptr) return SSL_write(ssl, data, static_cast<int>(size));
+    return send(fd, data, size, MSG_NOSIGNAL);
+  };
   std::string request;
   char buf[4096];
   while (request.find("\r\n\r\n") == std::string::npos && request.size() < 65536) {
-    pollfd p[2] = {{fd, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-    if (poll(p, 2, 10000) <= 0 || p[1].revents != 0) return;
-    ssize_t n = read(fd, buf, sizeof(buf));
+    if (ssl == nullptr || SSL_pending(ssl) == 0) {
+      pollfd p[2] = {{fd, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+      if (poll(p, 2, 10000) <= 0 || p[1].revents != 0) return;
+    }
+    ssize_t n = read_some(buf, sizeof(buf));
     if (n <= 0) return;
     request.append(buf, static_cast<size_t>(n));
   }
@@ -98,7 +151,7 @@ void TestHttpServer::HandleConnection(int fd) {
   }
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    ssize_t n = write_some(out.data() + done, out.size() - done);
     if (n <= 0) return;
     done += static_cast<size_t>(n);
   }
