@@ -558,7 +558,7 @@ TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
   {
     v1::ListChannelChangesRequest r;  // a later page, too
     r.set_name(ghost);
-    r.set_page_token(api::EncodePageToken("changes", "1000"));
+    r.set_page_token(api::EncodePageToken("changes", "ghost", "1000"));
     v1::ListChannelChangesResponse out;
     grpc::ClientContext ctx;
     expect_not_found("ListChannelChanges (paged)", ops_->ListChannelChanges(&ctx, r, &out));
