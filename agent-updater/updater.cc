@@ -1,6 +1,7 @@
 #include "agent-updater/updater.h"
 
 #include "absl/strings/str_cat.h"
+#include "agent-updater/triggers/schedule_state.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "common/semver.h"
@@ -106,6 +107,8 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       r.set_health(healthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
       r.set_updater_version(kUpdaterVersion);
       r.set_sequence(NextSequence(state));
+      r.set_instance_id(state.instance_id());
+      r.set_schedule_state(state.schedule_state());
       for (const auto& [name, outcome] : *queued) {
         if (r.outcomes_size() >= 32) break;
         *r.add_outcomes() = outcome;
@@ -325,6 +328,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   std::string schedule_note;
   std::optional<Schedule> schedule = LoadSchedule(state, &schedule_note);
   state.set_no_schedule(!schedule.has_value());
+  state.set_schedule_state(ScheduleStateOf(config_.schedule_file(), schedule, deps_.clock->Now()));
 
   // 3. Decide.
   if (!installed.ok()) {
