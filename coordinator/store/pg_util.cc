@@ -22,7 +22,7 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
   // The database's text goes to the log only: it can quote the request's
   // bytes back, name tables and settings, and is no business of a caller.
   std::string detail = e.what();
-  absl::StrReplaceAll({{"\r\n", " | "}, {"\n", " | "}, {"\r", " | "}}, &detail);
+  absl::StrReplaceAll({{"\n\t", " | "}, {"\r\n", " | "}, {"\n", " | "}, {"\r", " | "}, {"\t", " "}}, &detail);
   while (absl::EndsWith(detail, " | ") || absl::EndsWith(detail, " ")) {
     detail.resize(detail.size() - (absl::EndsWith(detail, " | ") ? 3 : 1));
   }
