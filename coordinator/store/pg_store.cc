@@ -180,7 +180,8 @@ AgentView AgentFromRow(const pqxx::row& r) {
 //   - keeps, per host, which updater instance reported and flags an instance
 //     reporting again after another one did (a cloned host id; the rule is
 //     rollout::ApplyInstance, mirrored here), its schedule state (counted per
-//     channel like versions) and its last update attempt ($15..$18);
+//     channel like versions; a heartbeat whose state did not change adds
+//     nothing to group) and its last update attempt ($15..$18);
 //   - records reports for a channel that does not exist in orphan_hosts
 //     (only such reports write there).
 // It returns one row per report it did not apply: (position, channel exists,
@@ -247,7 +248,9 @@ sched AS (
   INSERT INTO schedule_counts AS sk (channel, state, shard, agents)
   SELECT c, st, pg_backend_pid() % 32, sum(d) FROM (
       SELECT channel, schedule_state, 1 FROM upd
+        WHERE (channel, schedule_state) IS DISTINCT FROM (old_channel, old_schedule_state)
       UNION ALL SELECT old_channel, old_schedule_state, -1 FROM upd
+        WHERE (channel, schedule_state) IS DISTINCT FROM (old_channel, old_schedule_state)
       UNION ALL SELECT channel, schedule_state, 1 FROM ins) AS x(c, st, d)
   GROUP BY c, st HAVING sum(d) <> 0 ORDER BY c, st
   ON CONFLICT (channel, state, shard) DO UPDATE SET agents = sk.agents + EXCLUDED.agents),
