@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent-updater/config.h"
 #include "agent-updater/health/health_check_factory.h"
+#include "agent-updater/triggers/schedule_state.h"
 #include "agent-updater/install/installer_factory.h"
 #include "agent-updater/state/state_store.h"
 #include "agent-updater/daemon/pass_report.h"
@@ -121,7 +122,14 @@ int main(int argc, char** argv) {
   deps.pause = [](absl::Duration d) { absl::SleepFor(d); };
   drover::updater::Updater updater(*config, deps);
 
-  if (command == "check") return kExitOk;
+  if (command == "check") {
+    // Not fatal: without a usable schedule the updater still works (it
+    // updates at once), but the operator most likely meant a window.
+    if (std::optional<std::string> warning = drover::updater::ScheduleFileWarning(config->schedule_file(), clock.Now())) {
+      std::fprintf(stderr, "drover-updater: warning: %s\n", warning->c_str());
+    }
+    return kExitOk;
+  }
   if (command == "status") {
     std::fputs(updater.StatusText().c_str(), stdout);
     return kExitOk;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "agent-updater/triggers/schedule_state.h"
 #include "common/api_limits.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -165,6 +166,8 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       r.set_health(healthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
       r.set_updater_version(kUpdaterVersion);
       r.set_sequence(NextSequence(state));
+      r.set_instance_id(state.instance_id());
+      r.set_schedule_state(state.schedule_state());
       for (const auto& [name, outcome] : *queued) {
         if (r.outcomes_size() >= kMaxOutcomesPerReport) break;
         *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()));
@@ -443,6 +446,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   std::string schedule_note;
   std::optional<Schedule> schedule = LoadSchedule(state, &schedule_note);
   state.set_no_schedule(!schedule.has_value());
+  state.set_schedule_state(ScheduleStateOf(config_.schedule_file(), schedule, deps_.clock->Now()));
 
   // 3. Decide.
   if (!installed.ok()) {

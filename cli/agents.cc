@@ -29,6 +29,21 @@ Result List(const Invocation& inv, CommandContext& ctx) {
   }
   req.set_stale_only(inv.GetBool("stale"));
   req.set_out_of_policy_only(inv.GetBool("out-of-policy"));
+  req.set_group(inv.Get("group"));
+  req.set_instance_conflict_only(inv.GetBool("conflicts"));
+  req.set_orphaned_only(inv.GetBool("orphaned"));
+  if (inv.Has("last-result")) {
+    const std::string r = inv.Get("last-result");
+    if (r == "succeeded") {
+      req.set_last_result(v1::UPDATE_RESULT_SUCCEEDED);
+    } else if (r == "failed") {
+      req.set_last_result(v1::UPDATE_RESULT_FAILED);
+    } else if (r == "rolled-back") {
+      req.set_last_result(v1::UPDATE_RESULT_ROLLED_BACK);
+    } else {
+      return Result::Usage(absl::StrCat("--last-result=", r, " is not one of: succeeded, failed, rolled-back"));
+    }
+  }
   req.set_page_token(inv.Get("page-token"));
   // --limit: one page of that size. Without it: every page from --page-token on.
   const bool one_page = inv.Has("limit");
@@ -64,14 +79,20 @@ Result List(const Invocation& inv, CommandContext& ctx) {
     return Result::Ok();
   }
   if (all.agents().empty()) {
-    *ctx.out << "No agents match.\n";
+    *ctx.out << (req.orphaned_only() ? "No host reports for a channel that does not exist.\n" : "No agents match.\n");
   } else {
     const absl::Time now = absl::Now();
     Table table({"HOST", "CHANNEL", "VERSION", "HEALTH", "LAST SEEN", "NOTES"});
     for (const v1::Agent& a : all.agents()) {
       std::vector<std::string> notes;
+      if (a.orphaned()) notes.push_back("channel does not exist");
       if (a.stale()) notes.push_back("stale");
       if (a.out_of_policy()) notes.push_back("out of policy");
+      if (a.instance_conflict()) notes.push_back("host id shared by two updaters (cloned?)");
+      if (a.last_result() == v1::UPDATE_RESULT_FAILED || a.last_result() == v1::UPDATE_RESULT_ROLLED_BACK) {
+        notes.push_back(absl::StrCat("update to ", a.last_result_version(), " ", ResultName(a.last_result())));
+      }
+      if (std::string note = ScheduleNote(a.schedule_state()); !note.empty()) notes.push_back(note);
       table.AddRow({a.host_id(), ChannelId(a.channel()), a.current_version(), HealthName(a.health()),
                     FormatAge(a.last_seen_time(), now), notes.empty() ? "" : absl::StrJoin(notes, ", ")});
     }
@@ -153,13 +174,19 @@ std::vector<CommandSpec> AgentCommands() {
            "when more match, the --page-token to pass for the next page.",
        .json = "a drover.v1.ListAgentsResponse: {\"agents\": [{\"host_id\", \"channel\", \"group\", "
                "\"current_version\", \"health\", \"updater_version\", \"sequence\", \"first_seen_time\", "
-               "\"last_seen_time\", \"stale\", \"out_of_policy\", \"out_of_policy_reason\"}...], "
+               "\"last_seen_time\", \"stale\", \"out_of_policy\", \"out_of_policy_reason\", \"schedule_state\", "
+               "\"instance_id\", \"instance_conflict\", \"last_result\", \"last_result_version\", \"orphaned\"}...], "
                "\"next_page_token\"}; without --limit it holds every matching agent and next_page_token is \"\"",
        .flags = {{"channel", "ID", "only agents of this channel"},
                  {"version", "V", "only agents running exactly this version"},
                  {"health", "healthy|unhealthy", "only agents in this health"},
                  {"stale", "", "only agents silent for 3 poll intervals"},
                  {"out-of-policy", "", "only agents whose version breaks their channel's rules"},
+                 {"group", "G", "only agents of this rollout group"},
+                 {"last-result", "succeeded|failed|rolled-back", "only agents whose last update attempt ended so"},
+                 {"conflicts", "", "only host ids reported by two updaters (cloned images)"},
+                 {"orphaned", "", "instead of agents: hosts reporting for a channel that does not exist "
+                                  "(seen in the last hour; with --channel, --group)"},
                  {"limit", "N", "list one page of at most N agents (1..1000)"},
                  {"page-token", "T", "start after the page that printed this token"}},
        .run = List});

@@ -83,6 +83,13 @@ Result Delete(const Invocation& inv, CommandContext& ctx) {
   v1::DeleteChannelRequest req;
   req.set_name(ChannelName(inv.args[0]));
   req.set_force(inv.GetBool("force"));
+  // Forgetting agents cannot be undone: a person at a terminal confirms it.
+  if (req.force() && !inv.GetBool("yes") && ctx.confirm &&
+      !ctx.confirm(absl::StrCat("Delete channel ", inv.args[0],
+                                " and forget its agents (they will be listed by 'droverctl agents list --orphaned' "
+                                "while they keep reporting for it)?"))) {
+    return Result::Error(absl::StrCat("channel \"", inv.args[0], "\" not deleted: not confirmed (--yes skips the question)"));
+  }
   v1::DeleteChannelResponse resp;
   grpc::Status s = ctx.client->DeleteChannel(req, &resp);
   if (!s.ok()) {
@@ -192,7 +199,8 @@ std::vector<CommandSpec> ChannelCommands() {
                  .summary = "delete a channel (refused while agents are in it, unless --force)",
                  .description = "With --force the channel's agents are forgotten too; their update history is kept.",
                  .json = "a drover.v1.DeleteChannelResponse: {\"agents_removed\": \"N\"}",
-                 .flags = {{"force", "", "also forget the channel's agents"}},
+                 .flags = {{"force", "", "also forget the channel's agents (asks first on a terminal)"},
+                           {"yes", "", "with --force: do not ask for confirmation"}},
                  .run = Delete});
   out.push_back({.words = {"channels", "history"},
                  .args_synopsis = "ID",

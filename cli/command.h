@@ -80,6 +80,9 @@ struct CommandContext {
   GlobalOptions options;
   OperatorClient* client;
   std::ostream* out;
+  // Asks the operator a yes/no question; set only when stdin is a terminal
+  // (scripts are never prompted).
+  std::function<bool(const std::string& question)> confirm;
 };
 
 struct CommandSpec {

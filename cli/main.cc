@@ -1,6 +1,8 @@
 // droverctl: the operator CLI. Parses the command line, runs one command
 // against the coordinator and exits with a code saying how it went (see
 // `droverctl help`).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -47,7 +49,15 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   OperatorClient client(parsed->options.coordinator, parsed->options.timeout);
-  CommandContext ctx{parsed->options, &client, &std::cout};
+  CommandContext ctx{parsed->options, &client, &std::cout, nullptr};
+  if (isatty(STDIN_FILENO)) {
+    ctx.confirm = [](const std::string& question) {
+      std::cerr << question << " [y/N] " << std::flush;
+      std::string answer;
+      if (!std::getline(std::cin, answer)) return false;
+      return answer == "y" || answer == "Y" || answer == "yes";
+    };
+  }
   const Result result = parsed->command->run(parsed->invocation, ctx);
   std::cout.flush();
   if (!result.ok()) {

@@ -142,4 +142,14 @@ std::string ResultName(v1::UpdateResult result) {
 
 std::string Percent(double value) { return absl::StrFormat("%.1f%%", value); }
 
+std::string ScheduleNote(v1::ScheduleState state) {
+  switch (state) {
+    case v1::SCHEDULE_STATE_MISSING: return "schedule file missing: updates outside windows";
+    case v1::SCHEDULE_STATE_UNREADABLE: return "schedule file unreadable: updates outside windows";
+    case v1::SCHEDULE_STATE_ONLY_PAST_WINDOWS: return "schedule has no future window: updates outside windows";
+    case v1::SCHEDULE_STATE_NOP: return "schedule says nop: never updates";
+    default: return "";
+  }
+}
+
 }  // namespace drover::cli

@@ -70,6 +70,9 @@ absl::Duration FromProto(const google::protobuf::Duration& d);
 
 std::string HealthName(v1::Health health);          // "healthy", "unhealthy", "unknown"
 std::string ResultName(v1::UpdateResult result);    // "succeeded", "failed", "rolled back"
+// What a schedule state tells an operator, e.g. "schedule file missing"; ""
+// for a state worth no remark (ok, none, unspecified).
+std::string ScheduleNote(v1::ScheduleState state);
 
 // "61.7%".
 std::string Percent(double value);

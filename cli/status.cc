@@ -82,6 +82,17 @@ std::string RenderStatus(const v1::RolloutStatus& st, const std::optional<v1::Ch
   kv.Add("Out of policy", absl::StrCat(st.out_of_policy()));
   kv.Add("Since target", absl::StrCat(st.failed_since_target(), " failed, ", st.rolled_back_since_target(),
                                       " rolled back, ", st.succeeded_since_target(), " succeeded"));
+  // Why hosts may update outside the windows, and cloned host ids: shown
+  // only when there is something to say.
+  std::vector<std::string> schedules;
+  for (const v1::ScheduleStateCount& c : st.schedule_states()) {
+    if (std::string note = ScheduleNote(c.state()); !note.empty()) schedules.push_back(absl::StrCat(c.agents(), " ", note));
+  }
+  if (!schedules.empty()) kv.Add("Schedules", absl::StrJoin(schedules, "\n"));
+  if (st.instance_conflicts() > 0) {
+    kv.Add("Cloned host ids", absl::StrCat(st.instance_conflicts(),
+                                           " (reported by two updaters: 'droverctl agents list --conflicts')"));
+  }
   std::string out = kv.Render();
   out += "\n";
   if (st.versions().empty()) {

@@ -3,6 +3,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/output.h"
@@ -85,6 +86,20 @@ std::string RenderAgent(const v1::Agent& a, absl::Time now) {
                                    a.stale() ? "  STALE" : ""));
   kv.Add("First seen", FormatTime(a.first_seen_time()));
   kv.Add("Updater", a.updater_version().empty() ? "-" : a.updater_version());
+  if (!a.instance_id().empty()) {
+    kv.Add("Instance", a.instance_conflict() ? absl::StrCat(a.instance_id(),
+                                                            "  CONFLICT: another updater reports this host id too "
+                                                            "(a cloned image?); give each host its own host_id")
+                                             : a.instance_id());
+  }
+  if (a.schedule_state() != v1::SCHEDULE_STATE_UNSPECIFIED) {
+    const std::string note = ScheduleNote(a.schedule_state());
+    kv.Add("Schedule", absl::StrCat(absl::AsciiStrToLower(v1::ScheduleState_Name(a.schedule_state()).substr(15)),
+                                    note.empty() ? "" : absl::StrCat("  (", note, ")")));
+  }
+  if (a.last_result() != v1::UPDATE_RESULT_UNSPECIFIED) {
+    kv.Add("Last attempt", absl::StrCat(ResultName(a.last_result()), " (to ", a.last_result_version(), ")"));
+  }
   kv.Add("Sequence", absl::StrCat(a.sequence()));
   return kv.Render();
 }

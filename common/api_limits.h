@@ -10,6 +10,8 @@
 namespace drover {
 
 inline constexpr size_t kMaxUpdaterVersionLength = 64;
+// ReportStatusRequest.instance_id (updaters send 32 hex digits).
+inline constexpr size_t kMaxInstanceIdLength = 64;
 // UpdateOutcome.error, in bytes.
 inline constexpr size_t kMaxErrorLength = 2048;
 inline constexpr int kMaxOutcomesPerReport = 32;

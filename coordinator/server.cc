@@ -146,6 +146,14 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       metrics_.SetDatabaseWatchdogCloses(store_.watchdog_closes());
       if (inputs.ok()) {
         metrics_.UpdateFleet(*inputs, clock_.Now());
+        absl::StatusOr<int64_t> orphans = store_.CountOrphanedHosts();
+        if (orphans.ok()) {
+          metrics_.UpdateVisibility(*inputs, *orphans);
+        } else {
+          metrics_.CountRefreshError();
+          metrics_.CountDatabaseError("fleet_refresh");
+          LogWarning(absl::StrCat("counting orphaned hosts: ", orphans.status().message()));
+        }
       } else {
         metrics_.CountRefreshError();
         metrics_.CountDatabaseError("fleet_refresh");

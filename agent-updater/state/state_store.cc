@@ -1,5 +1,7 @@
 #include "agent-updater/state/state_store.h"
 
+#include <random>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -39,7 +41,23 @@ absl::Status StateStore::Init() {
   return MakeDir(dir_ + "/outbox/rejected");
 }
 
+std::string NewInstanceId() {
+  // random_device reads the kernel's CSPRNG: clones booted from one image
+  // still draw different ids.
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&out, absl::Hex(rd(), absl::kZeroPad8));
+  return out;
+}
+
 absl::StatusOr<v1::UpdaterState> StateStore::Load(std::string* warning) {
+  absl::StatusOr<v1::UpdaterState> state = LoadFile(warning);
+  // Made once per state directory: kept from the next Save on.
+  if (state.ok() && state->instance_id().empty()) state->set_instance_id(NewInstanceId());
+  return state;
+}
+
+absl::StatusOr<v1::UpdaterState> StateStore::LoadFile(std::string* warning) {
   const std::string path = dir_ + "/state.txtpb";
   absl::StatusOr<std::string> text = ReadFile(path);
   if (absl::IsNotFound(text.status())) return v1::UpdaterState();

@@ -22,7 +22,8 @@ class StateStore {
 
   // An empty state when there is none yet. A damaged file is moved aside
   // (state.txtpb.damaged) and an empty state returned, so the updater keeps
-  // working; the returned warning says so.
+  // working; the returned warning says so. A state without an instance id
+  // gets a new random one (saved with the state).
   absl::StatusOr<v1::UpdaterState> Load(std::string* warning = nullptr);
   absl::Status Save(const v1::UpdaterState& state);
 
@@ -42,8 +43,13 @@ class StateStore {
   static constexpr int kRejectedReportsKept = 10;
 
  private:
+  absl::StatusOr<v1::UpdaterState> LoadFile(std::string* warning);
+
   std::string dir_;
 };
+
+// 32 random hex digits.
+std::string NewInstanceId();
 
 // Holds an exclusive flock on <state_dir>/lock for its lifetime, so two
 // passes never run at once on a host.

@@ -271,6 +271,7 @@ grpc::Status OperatorService::GetRolloutStatus(grpc::ServerContext*, const v1::G
     rollout::RolloutStatus status =
         rollout::ComputeRolloutStatus(in->channel, in->counts, in->outcomes_since_target, in->stale_agents);
     RolloutStatusToProto(status, clock_->Now(), out);
+    VisibilityToProto(*in, out);
     return absl::OkStatus();
   }());
 }
@@ -299,12 +300,50 @@ grpc::Status OperatorService::ListAgents(grpc::ServerContext*, const v1::ListAge
     }
     filter.stale_only = req->stale_only();
     filter.out_of_policy_only = req->out_of_policy_only();
+    if (absl::Status s = ValidateGroup("group", req->group()); !s.ok()) return s;
+    filter.group = req->group();
+    filter.instance_conflict_only = req->instance_conflict_only();
+    switch (req->last_result()) {
+      case v1::UPDATE_RESULT_UNSPECIFIED: break;
+      case v1::UPDATE_RESULT_SUCCEEDED: filter.last_result = rollout::UpdateResult::kSucceeded; break;
+      case v1::UPDATE_RESULT_FAILED: filter.last_result = rollout::UpdateResult::kFailed; break;
+      case v1::UPDATE_RESULT_ROLLED_BACK: filter.last_result = rollout::UpdateResult::kRolledBack; break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("last_result ", static_cast<int>(req->last_result()),
+                         " is not UPDATE_RESULT_UNSPECIFIED (any), SUCCEEDED, FAILED or ROLLED_BACK"));
+    }
+    filter.orphaned_only = req->orphaned_only();
+    if (filter.orphaned_only) {
+      // Orphans have no stored agent state to filter on.
+      const char* other = !filter.version.empty()         ? "version"
+                          : filter.health.has_value()     ? "health"
+                          : filter.stale_only             ? "stale_only"
+                          : filter.out_of_policy_only     ? "out_of_policy_only"
+                          : filter.instance_conflict_only ? "instance_conflict_only"
+                          : filter.last_result.has_value() ? "last_result"
+                                                           : nullptr;
+      if (other != nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "orphaned_only combines only with channel and group, not with ", other));
+      }
+    }
     absl::StatusOr<int> page_size = PageSizeFromProto(req->page_size());
     if (!page_size.ok()) return page_size.status();
+    // Every filter, as the store sees it: a token is only good for these.
+    const std::string filters = absl::StrCat(
+        filter.channel, "\n", filter.version, "\n", filter.health ? static_cast<int>(*filter.health) : 0, "\n",
+        filter.stale_only, filter.out_of_policy_only, filter.instance_conflict_only, filter.orphaned_only, "\n",
+        filter.group, "\n", filter.last_result ? static_cast<int>(*filter.last_result) : 0);
+    const char* kind = filter.orphaned_only ? "orphans" : "agents";
     std::string after;
     if (!req->page_token().empty()) {
-      absl::StatusOr<std::string> key = DecodePageToken("agents", req->page_token());
+      absl::StatusOr<std::string> key = DecodePageToken(kind, filters, req->page_token());
       if (!key.ok()) return key.status();
+      if (absl::Status s = ValidateHostId("page_token", *key); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("page_token \"", req->page_token(),
+                                                       "\" is damaged; start again without one"));
+      }
       after = *std::move(key);
     }
     absl::StatusOr<std::vector<store::AgentView>> agents = agents_->ListAgents(filter, after, *page_size + 1);
@@ -312,7 +351,7 @@ grpc::Status OperatorService::ListAgents(grpc::ServerContext*, const v1::ListAge
     const bool more = static_cast<int>(agents->size()) > *page_size;
     if (more) agents->resize(*page_size);
     for (const store::AgentView& a : *agents) AgentToProto(a, out->add_agents());
-    if (more) out->set_next_page_token(EncodePageToken("agents", agents->back().state.host_id));
+    if (more) out->set_next_page_token(EncodePageToken(kind, filters, agents->back().state.host_id));
     return absl::OkStatus();
   }());
 }
@@ -328,9 +367,9 @@ grpc::Status OperatorService::GetAgent(grpc::ServerContext*, const v1::GetAgentR
 }
 
 namespace {
-absl::StatusOr<int64_t> DecodeIdToken(absl::string_view kind, const std::string& token) {
+absl::StatusOr<int64_t> DecodeIdToken(absl::string_view kind, absl::string_view filters, const std::string& token) {
   if (token.empty()) return 0;
-  absl::StatusOr<std::string> key = DecodePageToken(kind, token);
+  absl::StatusOr<std::string> key = DecodePageToken(kind, filters, token);
   if (!key.ok()) return key.status();
   int64_t id = 0;
   if (!absl::SimpleAtoi(*key, &id) || id <= 0) {
@@ -346,7 +385,7 @@ grpc::Status OperatorService::ListUpdateEvents(grpc::ServerContext*, const v1::L
     if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
     absl::StatusOr<int> page_size = PageSizeFromProto(req->page_size());
     if (!page_size.ok()) return page_size.status();
-    absl::StatusOr<int64_t> before = DecodeIdToken("events", req->page_token());
+    absl::StatusOr<int64_t> before = DecodeIdToken("events", req->host_id(), req->page_token());
     if (!before.ok()) return before.status();
     absl::StatusOr<std::vector<store::StoredUpdateEvent>> events =
         agents_->ListUpdateEvents(req->host_id(), *before, *page_size + 1);
@@ -354,7 +393,7 @@ grpc::Status OperatorService::ListUpdateEvents(grpc::ServerContext*, const v1::L
     const bool more = static_cast<int>(events->size()) > *page_size;
     if (more) events->resize(*page_size);
     for (const store::StoredUpdateEvent& e : *events) EventToProto(e, out->add_events());
-    if (more) out->set_next_page_token(EncodePageToken("events", absl::StrCat(events->back().id)));
+    if (more) out->set_next_page_token(EncodePageToken("events", req->host_id(), absl::StrCat(events->back().id)));
     return absl::OkStatus();
   }());
 }
@@ -366,7 +405,7 @@ grpc::Status OperatorService::ListChannelChanges(grpc::ServerContext*, const v1:
     if (!id.ok()) return id.status();
     absl::StatusOr<int> page_size = PageSizeFromProto(req->page_size());
     if (!page_size.ok()) return page_size.status();
-    absl::StatusOr<int64_t> before = DecodeIdToken("changes", req->page_token());
+    absl::StatusOr<int64_t> before = DecodeIdToken("changes", *id, req->page_token());
     if (!before.ok()) return before.status();
     absl::StatusOr<std::vector<rollout::ChannelChange>> changes =
         channels_->ListChannelChanges(*id, *before, *page_size + 1);
@@ -374,7 +413,7 @@ grpc::Status OperatorService::ListChannelChanges(grpc::ServerContext*, const v1:
     const bool more = static_cast<int>(changes->size()) > *page_size;
     if (more) changes->resize(*page_size);
     for (const rollout::ChannelChange& c : *changes) ChangeToProto(c, out->add_changes());
-    if (more) out->set_next_page_token(EncodePageToken("changes", absl::StrCat(changes->back().id)));
+    if (more) out->set_next_page_token(EncodePageToken("changes", *id, absl::StrCat(changes->back().id)));
     return absl::OkStatus();
   }());
 }

@@ -6,13 +6,31 @@
 #include <optional>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/proto_utf8.h"
 #include "coordinator/rollout/channel_rules.h"
 
 namespace drover::api {
 namespace {
+
+std::string CHexEscapeShort(absl::string_view v) { return absl::CHexEscape(v.substr(0, 40)); }
+
+bool IsStructurallyValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = s[i];
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
 
 // Quotes a value for an error message, shortened when long.
 std::string Quote(absl::string_view value) {
@@ -145,6 +163,18 @@ absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id) 
   return absl::OkStatus();
 }
 
+absl::Status ValidateInstanceId(absl::string_view field, absl::string_view id) {
+  if (id.size() > kMaxInstanceIdLength) {
+    return Invalid(field, id, absl::StrCat("longer than ", kMaxInstanceIdLength, " characters"));
+  }
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+      return Invalid(field, id, "an instance id holds only letters, digits and \"-_\"");
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::string ChannelName(absl::string_view id) { return absl::StrCat("channels/", id); }
 
 absl::StatusOr<std::string> ParseChannelName(absl::string_view field, absl::string_view name) {
@@ -193,6 +223,14 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
         absl::StrCat("sequence ", req.sequence(), " must be positive and grow with every report of the host"));
   }
   r.sequence = req.sequence();
+  if (absl::Status s = ValidateInstanceId("instance_id", req.instance_id()); !s.ok()) return s;
+  r.instance_id = req.instance_id();
+  if (!v1::ScheduleState_IsValid(req.schedule_state())) {
+    return absl::InvalidArgumentError(absl::StrCat("schedule_state ", static_cast<int>(req.schedule_state()),
+                                                   " is not a drover.v1.ScheduleState (0..",
+                                                   rollout::kScheduleStateCount - 1, ")"));
+  }
+  r.schedule_state = static_cast<rollout::ScheduleState>(req.schedule_state());
   if (req.outcomes_size() > kMaxOutcomesPerReport) {
     return absl::InvalidArgumentError(absl::StrCat("outcomes holds ", req.outcomes_size(),
                                                    " entries; at most ", kMaxOutcomesPerReport, " per report"));
@@ -361,6 +399,12 @@ void AgentToProto(const store::AgentView& a, v1::Agent* out) {
   out->set_stale(a.stale);
   out->set_out_of_policy(a.out_of_policy);
   out->set_out_of_policy_reason(a.out_of_policy_reason);
+  out->set_schedule_state(static_cast<v1::ScheduleState>(a.state.schedule_state));
+  out->set_instance_id(a.state.instance_id);
+  out->set_instance_conflict(a.instance_conflict);
+  if (a.state.last_result) out->set_last_result(static_cast<v1::UpdateResult>(*a.state.last_result));
+  out->set_last_result_version(a.state.last_result_version);
+  out->set_orphaned(a.orphaned);
 }
 
 void EventToProto(const store::StoredUpdateEvent& e, v1::UpdateEvent* out) {
@@ -415,18 +459,59 @@ void RolloutStatusToProto(const rollout::RolloutStatus& s, absl::Time now, v1::R
   TimeToProto(now, out->mutable_compute_time());
 }
 
-std::string EncodePageToken(absl::string_view kind, absl::string_view last_key) {
-  return absl::WebSafeBase64Escape(absl::StrCat(kind, ":", last_key));
+void VisibilityToProto(const store::RolloutInputs& in, v1::RolloutStatus* out) {
+  for (const rollout::ScheduleStateCount& c : in.schedule_states) {
+    v1::ScheduleStateCount* p = out->add_schedule_states();
+    p->set_state(static_cast<v1::ScheduleState>(c.state));
+    p->set_agents(c.agents);
+  }
+  out->set_instance_conflicts(in.instance_conflicts);
 }
 
-absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string_view token) {
-  std::string raw;
-  const std::string prefix = absl::StrCat(kind, ":");
-  if (!absl::WebSafeBase64Unescape(token, &raw) ||
-      !absl::StartsWith(raw, prefix)) {
-    return Invalid("page_token", token, "not a page token issued for this list; start again without one");
+namespace {
+
+constexpr absl::string_view kTokenVersion = "t1";
+
+// FNV-1a: stable across processes and builds, so any replica checks a token
+// another one issued. Binding, not secrecy: tokens are not signed.
+std::string FiltersDigest(absl::string_view filters) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : filters) {
+    h ^= c;
+    h *= 1099511628211ull;
   }
-  return raw.substr(prefix.size());
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+}
+
+}  // namespace
+
+std::string EncodePageToken(absl::string_view kind, absl::string_view filters, absl::string_view last_key) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(kTokenVersion, ":", kind, ":", FiltersDigest(filters), ":", last_key));
+}
+
+absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string_view filters,
+                                            absl::string_view token) {
+  std::string raw;
+  std::vector<absl::string_view> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, absl::MaxSplits(':', 3));
+  if (parts.size() != 4 || parts[0] != kTokenVersion) {
+    return Invalid("page_token", token, "not a page token issued by this coordinator; start again without one");
+  }
+  if (parts[1] != kind) {
+    return Invalid("page_token", token,
+                   absl::StrCat("issued for another list (", CHexEscapeShort(parts[1]),
+                                "), not this one; start again without one"));
+  }
+  if (parts[2] != FiltersDigest(filters)) {
+    return Invalid("page_token", token,
+                   "issued for other filters; repeat the request with the filters of the first page, or start "
+                   "again without a page_token");
+  }
+  if (!IsStructurallyValidUtf8(parts[3])) {
+    return Invalid("page_token", token, "damaged (its key is not UTF-8); start again without one");
+  }
+  return std::string(parts[3]);
 }
 
 }  // namespace drover::api

@@ -34,6 +34,7 @@ inline constexpr size_t kMaxGroupLength = 64;
 // What updaters send is bounded in common/api_limits.h, which they share.
 using ::drover::kMaxClockSkew;
 using ::drover::kMaxErrorLength;
+using ::drover::kMaxInstanceIdLength;
 using ::drover::kMaxOutcomesPerReport;
 using ::drover::kMaxPollInterval;
 using ::drover::kMaxUpdaterVersionLength;
@@ -57,6 +58,8 @@ grpc::Status SerializeResponse(const google::protobuf::Message& message, grpc::B
 
 absl::Status ValidateChannelId(absl::string_view field, absl::string_view id);
 absl::Status ValidateHostId(absl::string_view field, absl::string_view host_id);
+// An updater instance id: at most kMaxInstanceIdLength letters, digits and "-_"; may be empty.
+absl::Status ValidateInstanceId(absl::string_view field, absl::string_view id);
 // A rollout group: at most kMaxGroupLength letters, digits and "-._"; may be empty.
 absl::Status ValidateGroup(absl::string_view field, absl::string_view group);
 // One line of plain text of at most max_len bytes: no control characters, no DEL.
@@ -85,13 +88,19 @@ void AgentToProto(const store::AgentView& agent, v1::Agent* out);
 void EventToProto(const store::StoredUpdateEvent& event, v1::UpdateEvent* out);
 void ChangeToProto(const rollout::ChannelChange& change, v1::ChannelChange* out);
 void RolloutStatusToProto(const rollout::RolloutStatus& status, absl::Time now, v1::RolloutStatus* out);
+// Schedule states and instance conflicts of a channel's agents.
+void VisibilityToProto(const store::RolloutInputs& inputs, v1::RolloutStatus* out);
 void TargetToProto(const rollout::Channel& channel, absl::Time now, v1::GetTargetResponse* out);
 
 void TimeToProto(absl::Time t, google::protobuf::Timestamp* out);
 void DurationToProto(absl::Duration d, google::protobuf::Duration* out);
 
-// Opaque page tokens: a kind tag and the last key of the previous page.
-std::string EncodePageToken(absl::string_view kind, absl::string_view last_key);
-absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string_view token);
+// Opaque page tokens, bound to their list (`kind`) and its filters (any
+// string that is equal exactly when the filters are): the last key of the
+// previous page. A token of another list, of other filters, or that no
+// coordinator made is InvalidArgument saying which; the key returned is UTF-8.
+std::string EncodePageToken(absl::string_view kind, absl::string_view filters, absl::string_view last_key);
+absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string_view filters,
+                                            absl::string_view token);
 
 }  // namespace drover::api

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "common/status_testing.h"
@@ -399,23 +401,41 @@ TEST(PageSizeFromProtoTest, DefaultsAndBounds) {
 }
 
 TEST(PageTokenTest, RoundTrips) {
-  for (const std::string& key : std::vector<std::string>{"web-01", "a:b/c", "", std::string("\0\xff", 2)}) {
-    std::string token = EncodePageToken("agents", key);
-    absl::StatusOr<std::string> back = DecodePageToken("agents", token);
+  for (const std::string& key : std::vector<std::string>{"web-01", "a:b/c", "", "h\xc3\xa9"}) {
+    std::string token = EncodePageToken("agents", "f", key);
+    absl::StatusOr<std::string> back = DecodePageToken("agents", "f", token);
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(*back, key);
   }
 }
 
 TEST(PageTokenTest, RejectsGarbageAndTokensOfAnotherKind) {
-  EXPECT_TRUE(IsError(DecodePageToken("agents", "!!not a token!!").status(), absl::StatusCode::kInvalidArgument,
-                      {"page_token", "!!not a token!!"}));
-  EXPECT_TRUE(IsError(DecodePageToken("agents", EncodePageToken("events", "5")).status(),
-                      absl::StatusCode::kInvalidArgument, {"page_token"}));
+  EXPECT_TRUE(IsError(DecodePageToken("agents", "", "!!not a token!!").status(), absl::StatusCode::kInvalidArgument,
+                      {"page_token", "!!not a token!!", "not a page token"}));
+  EXPECT_TRUE(IsError(DecodePageToken("agents", "", EncodePageToken("events", "", "5")).status(),
+                      absl::StatusCode::kInvalidArgument, {"page_token", "another list"}));
   // A kind that merely starts with the expected one is still another kind.
-  EXPECT_FALSE(DecodePageToken("agents", EncodePageToken("agentsx", "k")).ok());
-  EXPECT_FALSE(DecodePageToken("agent", EncodePageToken("agents", "k")).ok());
-  EXPECT_FALSE(DecodePageToken("agents", "").ok());
+  EXPECT_FALSE(DecodePageToken("agents", "", EncodePageToken("agentsx", "", "k")).ok());
+  EXPECT_FALSE(DecodePageToken("agent", "", EncodePageToken("agents", "", "k")).ok());
+  EXPECT_FALSE(DecodePageToken("agents", "", "").ok());
+}
+
+TEST(PageTokenTest, IsBoundToTheFiltersOfItsList) {
+  const std::string token = EncodePageToken("agents", "channel=a", "web-01");
+  EXPECT_TRUE(DecodePageToken("agents", "channel=a", token).ok());
+  EXPECT_TRUE(IsError(DecodePageToken("agents", "channel=b", token).status(), absl::StatusCode::kInvalidArgument,
+                      {"page_token", "other filters"}));
+}
+
+TEST(PageTokenTest, KeysThatAreNotUtf8AreRefusedNotPassedOn) {
+  // Issue 12: the format before tokens were bound, holding byte 0xff, went
+  // to PostgreSQL and came back as its encoding error.
+  const std::string old_format = absl::WebSafeBase64Escape(std::string("agents:\xff", 8));
+  EXPECT_TRUE(IsError(DecodePageToken("agents", "", old_format).status(), absl::StatusCode::kInvalidArgument,
+                      {"page_token", "not a page token"}));
+  const std::string bad_key = EncodePageToken("agents", "", "\xff");
+  EXPECT_TRUE(IsError(DecodePageToken("agents", "", bad_key).status(), absl::StatusCode::kInvalidArgument,
+                      {"page_token", "not UTF-8"}));
 }
 
 TEST(ParseChannelNameTest, AcceptsNestedIds) {

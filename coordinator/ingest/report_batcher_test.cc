@@ -60,6 +60,7 @@ class ScriptedStore : public store::AgentStore {
   absl::StatusOr<std::vector<store::RolloutInputs>> GetAllRolloutInputs() override {
     return absl::UnimplementedError("x");
   }
+  absl::StatusOr<int64_t> CountOrphanedHosts() override { return absl::UnimplementedError("x"); }
 
   void Hold(bool hold) {
     std::lock_guard<std::mutex> lock(mu_);

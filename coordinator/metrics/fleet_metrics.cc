@@ -96,7 +96,14 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
       target_time_(Gauge(*registry_, "drover_channel_target_update_timestamp_seconds",
                          "When the channel's target was last set")),
       since_target_(Gauge(*registry_, "drover_channel_outcomes_since_target",
-                          "Update outcomes recorded since the channel's target was set, by result")) {
+                          "Update outcomes recorded since the channel's target was set, by result")),
+      schedule_states_(Gauge(*registry_, "drover_agents_schedule_state",
+                             "Agents by channel and the schedule state their updater reports")),
+      instance_conflicts_(Gauge(*registry_, "drover_agents_instance_conflict",
+                                "Agents whose host id is reported by two updater instances (a cloned id)")),
+      orphaned_hosts_(Gauge(*registry_, "drover_orphaned_hosts",
+                            "Hosts whose latest report, within the last hour, names a channel that does not exist")
+                          .Add({})) {
   for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large"}) {
     report_counters_.push_back(&reports_.Add({{"result", result}}));
   }
@@ -222,6 +229,22 @@ void FleetMetrics::UpdateFleet(const std::vector<store::RolloutInputs>& inputs, 
   ReplaceGauges(target_time_, fleet_current_[&target_time_], target_time);
   ReplaceGauges(since_target_, fleet_current_[&since_target_], since);
   last_refresh_.Set(absl::ToDoubleSeconds(now - absl::UnixEpoch()));
+}
+
+void FleetMetrics::UpdateVisibility(const std::vector<store::RolloutInputs>& inputs, int64_t orphaned_hosts) {
+  using Labels = std::map<std::string, std::string>;
+  std::map<Labels, double> states, conflicts;
+  for (const store::RolloutInputs& in : inputs) {
+    const std::string& ch = in.channel.id;
+    for (const rollout::ScheduleStateCount& c : in.schedule_states) {
+      states[{{"channel", ch}, {"state", rollout::ScheduleStateName(c.state)}}] = static_cast<double>(c.agents);
+    }
+    conflicts[{{"channel", ch}}] = static_cast<double>(in.instance_conflicts);
+  }
+  std::lock_guard<std::mutex> lock(fleet_mu_);
+  ReplaceGauges(schedule_states_, fleet_current_[&schedule_states_], states);
+  ReplaceGauges(instance_conflicts_, fleet_current_[&instance_conflicts_], conflicts);
+  orphaned_hosts_.Set(static_cast<double>(orphaned_hosts));
 }
 
 }  // namespace drover::metrics

@@ -58,6 +58,9 @@ class FleetMetrics {
 
   // Replaces every fleet gauge with what `inputs` say.
   void UpdateFleet(const std::vector<store::RolloutInputs>& inputs, absl::Time now);
+  // Replaces the gauges of schedule states and instance conflicts per channel,
+  // and of hosts reporting for channels that do not exist.
+  void UpdateVisibility(const std::vector<store::RolloutInputs>& inputs, int64_t orphaned_hosts);
   void CountRefreshError();
   // Brings drover_database_retries_total up to `total` (the store's own count).
   void SetDatabaseRetries(int64_t total);
@@ -98,6 +101,9 @@ class FleetMetrics {
   prometheus::Family<prometheus::Gauge>& critical_;
   prometheus::Family<prometheus::Gauge>& target_time_;
   prometheus::Family<prometheus::Gauge>& since_target_;
+  prometheus::Family<prometheus::Gauge>& schedule_states_;
+  prometheus::Family<prometheus::Gauge>& instance_conflicts_;
+  prometheus::Gauge& orphaned_hosts_;
 
   std::mutex rpc_mu_;
   std::map<std::string, std::unique_ptr<RpcCounters>> rpc_counters_;

@@ -14,6 +14,32 @@ namespace drover::rollout {
 
 enum class Health : int16_t { kHealthy = 1, kUnhealthy = 2 };
 enum class UpdateResult : int16_t { kSucceeded = 1, kFailed = 2, kRolledBack = 3 };
+// What an updater knows of its maintenance schedule; the values of
+// drover.v1.ScheduleState. kUnspecified: an updater that does not say.
+enum class ScheduleState : int16_t {
+  kUnspecified = 0,
+  kNone = 1,
+  kOk = 2,
+  kMissing = 3,
+  kUnreadable = 4,
+  kOnlyPastWindows = 5,
+  kNop = 6,
+};
+inline constexpr int kScheduleStateCount = 7;
+
+// Lower-case name, as metrics label it.
+inline const char* ScheduleStateName(ScheduleState s) {
+  switch (s) {
+    case ScheduleState::kNone: return "none";
+    case ScheduleState::kOk: return "ok";
+    case ScheduleState::kMissing: return "missing";
+    case ScheduleState::kUnreadable: return "unreadable";
+    case ScheduleState::kOnlyPastWindows: return "only_past_windows";
+    case ScheduleState::kNop: return "nop";
+    case ScheduleState::kUnspecified: break;
+  }
+  return "unspecified";
+}
 
 struct UpdateOutcome {
   std::string from_version;
@@ -34,6 +60,9 @@ struct AgentReport {
   std::string updater_version;
   int64_t sequence = 0;
   std::vector<UpdateOutcome> outcomes;
+  // Empty from updaters that predate instance ids.
+  std::string instance_id;
+  ScheduleState schedule_state = ScheduleState::kUnspecified;
 };
 
 // The stored state of one agent.
@@ -47,6 +76,11 @@ struct AgentState {
   int64_t sequence = 0;
   absl::Time first_seen;
   absl::Time last_seen;
+  std::string instance_id;
+  ScheduleState schedule_state = ScheduleState::kUnspecified;
+  // The last update attempt reported, if any.
+  std::optional<UpdateResult> last_result;
+  std::string last_result_version;
 };
 
 struct Channel {
@@ -103,6 +137,21 @@ inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 
 // Agents silent for this many poll intervals are stale.
 inline constexpr int kStaleAfterPollIntervals = 3;
+
+struct ScheduleStateCount {
+  ScheduleState state = ScheduleState::kUnspecified;
+  int64_t agents = 0;
+};
+
+// A cloned host id (a golden image): an updater instance reports for a host
+// id again after another instance did (A, B, A). One change of instance, as
+// after a reinstall, is not a conflict. The host stays flagged for this many
+// poll intervals of its channel after the last such report.
+inline constexpr int kInstanceConflictPollIntervals = 3;
+
+// Hosts reporting for a channel that does not exist are listed, and counted,
+// for this long after their last such report.
+inline constexpr absl::Duration kOrphanVisibleFor = absl::Hours(1);
 
 inline absl::Duration StaleAfter(const Channel& c) {
   return kStaleAfterPollIntervals * c.poll_interval;

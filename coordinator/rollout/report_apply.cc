@@ -26,4 +26,20 @@ NotApplied ClassifyNotApplied(bool channel_known, int64_t sequence, std::optiona
   return *stored_sequence == sequence ? NotApplied::kDuplicate : NotApplied::kOutOfOrder;
 }
 
+const UpdateOutcome* LastOutcome(const AgentReport& report) {
+  const UpdateOutcome* last = nullptr;
+  for (const UpdateOutcome& o : report.outcomes) {
+    if (last == nullptr || o.finish_time >= last->finish_time) last = &o;
+  }
+  return last;
+}
+
+InstanceUpdate ApplyInstance(const std::string& stored_instance, const std::string& stored_previous,
+                             const std::string& reported) {
+  // An updater that sends no instance id changes nothing.
+  if (reported.empty()) return {stored_instance, stored_previous, false};
+  if (stored_instance.empty() || stored_instance == reported) return {reported, stored_previous, false};
+  return {reported, stored_instance, stored_previous == reported};
+}
+
 }  // namespace drover::rollout

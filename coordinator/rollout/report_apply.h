@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/rollout/model.h"
+
 namespace drover::rollout {
 
 enum class ReportDisposition { kAccepted, kDuplicate, kOutOfOrder };
@@ -38,5 +40,19 @@ enum class NotApplied {
 // `stored_sequence`: the host's sequence in the statement's snapshot, none
 // when the host had no row.
 NotApplied ClassifyNotApplied(bool channel_known, int64_t sequence, std::optional<int64_t> stored_sequence);
+
+// The update attempt a report leaves as its host's last one: the one that
+// finished last (ties: the later in the report); none without outcomes.
+const UpdateOutcome* LastOutcome(const AgentReport& report);
+
+// The instance ids stored for a host after a report, and whether the report
+// shows two instances sharing the host id (see kInstanceConflictPollIntervals).
+struct InstanceUpdate {
+  std::string instance_id;
+  std::string previous_instance_id;
+  bool conflict = false;
+};
+InstanceUpdate ApplyInstance(const std::string& stored_instance, const std::string& stored_previous,
+                             const std::string& reported);
 
 }  // namespace drover::rollout

@@ -67,3 +67,57 @@ TEST(ClassifyNotAppliedTest, LostRacesAreRetried) {
 
 }  // namespace
 }  // namespace drover::rollout
+
+namespace drover::rollout {
+namespace {
+
+TEST(ApplyInstanceTest, FirstAndRepeatedReportsOfOneInstanceAreNoConflict) {
+  InstanceUpdate u = ApplyInstance("", "", "a");
+  EXPECT_EQ(u.instance_id, "a");
+  EXPECT_FALSE(u.conflict);
+  u = ApplyInstance("a", "", "a");
+  EXPECT_EQ(u.instance_id, "a");
+  EXPECT_EQ(u.previous_instance_id, "");
+  EXPECT_FALSE(u.conflict);
+}
+
+TEST(ApplyInstanceTest, OneChangeOfInstanceIsAReinstallNotAConflict) {
+  InstanceUpdate u = ApplyInstance("a", "", "b");
+  EXPECT_EQ(u.instance_id, "b");
+  EXPECT_EQ(u.previous_instance_id, "a");
+  EXPECT_FALSE(u.conflict);
+  // Reinstalled again: a third instance.
+  u = ApplyInstance("b", "a", "c");
+  EXPECT_EQ(u.previous_instance_id, "b");
+  EXPECT_FALSE(u.conflict);
+}
+
+TEST(ApplyInstanceTest, AnInstanceReportingAgainAfterAnotherIsAClonedHostId) {
+  InstanceUpdate u = ApplyInstance("b", "a", "a");
+  EXPECT_EQ(u.instance_id, "a");
+  EXPECT_EQ(u.previous_instance_id, "b");
+  EXPECT_TRUE(u.conflict);
+  EXPECT_TRUE(ApplyInstance("a", "b", "b").conflict);
+}
+
+TEST(ApplyInstanceTest, ReportsWithoutAnInstanceIdChangeNothing) {
+  InstanceUpdate u = ApplyInstance("b", "a", "");
+  EXPECT_EQ(u.instance_id, "b");
+  EXPECT_EQ(u.previous_instance_id, "a");
+  EXPECT_FALSE(u.conflict);
+}
+
+TEST(LastOutcomeTest, TheAttemptThatFinishedLastWins) {
+  AgentReport r;
+  EXPECT_EQ(LastOutcome(r), nullptr);
+  r.outcomes.resize(3);
+  r.outcomes[0].finish_time = absl::FromUnixSeconds(200);
+  r.outcomes[0].result = UpdateResult::kRolledBack;
+  r.outcomes[1].finish_time = absl::FromUnixSeconds(100);
+  r.outcomes[2].finish_time = absl::FromUnixSeconds(200);
+  r.outcomes[2].result = UpdateResult::kFailed;
+  EXPECT_EQ(LastOutcome(r), &r.outcomes[2]);
+}
+
+}  // namespace
+}  // namespace drover::rollout

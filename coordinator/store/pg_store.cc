@@ -107,10 +107,26 @@ absl::StatusOr<T> Guard(absl::string_view what, const std::function<absl::Status
 #define STALE_CUTOFF \
   "to_timestamp(floor(extract(epoch FROM now() - c.poll_interval_ms * 3 * interval '1 millisecond') / 10) * 10)"
 
-constexpr const char* kAgentColumns =
-    "a.host_id, a.channel, a.group_name, a.current_version, a.health, a.updater_version, a.sequence, "
-    "(extract(epoch from a.first_seen) * 1000000)::bigint, (extract(epoch from a.last_seen) * 1000000)::bigint, "
-    "a.last_seen < " STALE_CUTOFF ", c.control_plane_version";
+// A host id is in conflict while its last A-B-A report is recent (rollout::kInstanceConflictPollIntervals).
+std::string InstanceConflictSince() {
+  return absl::StrCat("now() - c.poll_interval_ms * ", rollout::kInstanceConflictPollIntervals,
+                      " * interval '1 millisecond'");
+}
+
+const std::string& AgentColumns() {
+  static const std::string* cols = new std::string(absl::StrCat(
+      "a.host_id, a.channel, a.group_name, a.current_version, a.health, a.updater_version, a.sequence, "
+      "(extract(epoch from a.first_seen) * 1000000)::bigint, (extract(epoch from a.last_seen) * 1000000)::bigint, "
+      "a.last_seen < " STALE_CUTOFF ", c.control_plane_version, a.instance_id, a.schedule_state, "
+      "coalesce(a.last_result, 0), coalesce(a.last_result_version, ''), "
+      "coalesce(a.instance_conflict_at >= ", InstanceConflictSince(), ", false)"));
+  return *cols;
+}
+
+std::optional<rollout::UpdateResult> LastResultFromColumn(int value) {
+  if (value < 1 || value > 3) return std::nullopt;
+  return static_cast<rollout::UpdateResult>(value);
+}
 
 AgentView AgentFromRow(const pqxx::row& r) {
   AgentView v;
@@ -124,6 +140,11 @@ AgentView AgentFromRow(const pqxx::row& r) {
   v.state.first_seen = store::FromUnixMicros(r[7].as<int64_t>());
   v.state.last_seen = store::FromUnixMicros(r[8].as<int64_t>());
   v.stale = r[9].as<bool>();
+  v.state.instance_id = r[11].as<std::string>();
+  v.state.schedule_state = static_cast<rollout::ScheduleState>(r[12].as<int>());
+  v.state.last_result = LastResultFromColumn(r[13].as<int>());
+  v.state.last_result_version = r[14].as<std::string>();
+  v.instance_conflict = r[15].as<bool>();
   absl::StatusOr<Semver> cp = Semver::Parse(r[10].as<std::string>());
   absl::StatusOr<Semver> version = Semver::Parse(v.state.current_version);
   if (!cp.ok() || !version.ok()) {
@@ -157,34 +178,54 @@ AgentView AgentFromRow(const pqxx::row& r) {
 //     way when the target moved, a failure reported after a roll-back, an old
 //     attempt at a version that is the target again) and counts towards the
 //     epoch before.
+//   - keeps, per host, which updater instance reported and flags an instance
+//     reporting again after another one did (a cloned host id; the rule is
+//     rollout::ApplyInstance, mirrored here), its schedule state (counted per
+//     channel like versions; a heartbeat whose state did not change adds
+//     nothing to group) and its last update attempt ($15..$18);
+//   - records reports for a channel that does not exist in orphan_hosts
+//     (only such reports write there).
 // It returns one row per report it did not apply: (position, channel exists,
 // stored sequence or NULL).
 constexpr const char* kIngestStatement = "drover_ingest";
 constexpr const char* kIngestSql = R"sql(
 WITH t AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[])
-    WITH ORDINALITY AS t(h, c, g, v, he, u, s, i)),
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[],
+                       $15::text[], $16::smallint[], $17::smallint[], $18::text[])
+    WITH ORDINALITY AS t(h, c, g, v, he, u, s, iid, ss, lr, lv, i)),
 ch AS (
   SELECT name, target_epoch, target_version, target_updated_at FROM channels WHERE name IN (SELECT c FROM t)
   ORDER BY name FOR KEY SHARE),
 old AS (
-  SELECT ctid, host_id, channel, current_version, health, sequence, last_seen FROM agents
+  SELECT ctid, host_id, channel, current_version, health, sequence, last_seen, instance_id, previous_instance_id,
+         schedule_state FROM agents
   WHERE host_id = ANY($1::text[])),
 upd AS (
   UPDATE agents a SET channel = t.c, group_name = t.g, current_version = t.v, health = t.he,
-         updater_version = t.u, sequence = t.s, last_seen = now()
+         updater_version = t.u, sequence = t.s, last_seen = now(),
+         instance_id = CASE WHEN t.iid = '' THEN o.instance_id ELSE t.iid END,
+         previous_instance_id = CASE WHEN t.iid <> '' AND o.instance_id NOT IN ('', t.iid) THEN o.instance_id
+                                     ELSE o.previous_instance_id END,
+         instance_conflict_at = CASE WHEN t.iid <> '' AND o.instance_id NOT IN ('', t.iid)
+                                          AND o.previous_instance_id = t.iid THEN now()
+                                     ELSE a.instance_conflict_at END,
+         schedule_state = t.ss,
+         last_result = CASE WHEN t.lr = 0 THEN a.last_result ELSE t.lr END,
+         last_result_version = CASE WHEN t.lr = 0 THEN a.last_result_version ELSE t.lv END
   FROM t JOIN old o ON o.host_id = t.h JOIN ch ON ch.name = t.c
   WHERE a.ctid = o.ctid AND a.sequence = o.sequence AND t.s > o.sequence
-  RETURNING t.i, a.channel, a.current_version, a.health,
+  RETURNING t.i, a.channel, a.current_version, a.health, a.schedule_state,
             o.channel AS old_channel, o.current_version AS old_version, o.health AS old_health,
-            o.last_seen AS old_last_seen),
+            o.last_seen AS old_last_seen, o.schedule_state AS old_schedule_state),
 ins AS (
   INSERT INTO agents (host_id, channel, group_name, current_version, health, updater_version, sequence,
-                      first_seen, last_seen)
-  SELECT t.h, t.c, t.g, t.v, t.he, t.u, t.s, now(), now() FROM t JOIN ch ON ch.name = t.c
+                      first_seen, last_seen, instance_id, schedule_state, last_result, last_result_version)
+  SELECT t.h, t.c, t.g, t.v, t.he, t.u, t.s, now(), now(), t.iid, t.ss, NULLIF(t.lr, 0),
+         CASE WHEN t.lr = 0 THEN NULL ELSE t.lv END
+  FROM t JOIN ch ON ch.name = t.c
   WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.host_id = t.h) ORDER BY t.h
   ON CONFLICT (host_id) DO NOTHING
-  RETURNING host_id, channel, current_version, health),
+  RETURNING host_id, channel, current_version, health, schedule_state),
 applied AS (
   SELECT i, channel FROM upd UNION ALL SELECT t.i, ins.channel FROM ins JOIN t ON t.h = ins.host_id),
 fleet AS (
@@ -204,6 +245,24 @@ seen AS (
     ) AS x(c, b, d)
   GROUP BY c, b HAVING sum(d) <> 0 ORDER BY c, b
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = sc.agents + EXCLUDED.agents),
+sched AS (
+  INSERT INTO schedule_counts AS sk (channel, state, shard, agents)
+  SELECT c, st, pg_backend_pid() % 32, sum(d) FROM (
+      SELECT channel, schedule_state, 1 FROM upd
+        WHERE (channel, schedule_state) IS DISTINCT FROM (old_channel, old_schedule_state)
+      UNION ALL SELECT old_channel, old_schedule_state, -1 FROM upd
+        WHERE (channel, schedule_state) IS DISTINCT FROM (old_channel, old_schedule_state)
+      UNION ALL SELECT channel, schedule_state, 1 FROM ins) AS x(c, st, d)
+  GROUP BY c, st HAVING sum(d) <> 0 ORDER BY c, st
+  ON CONFLICT (channel, state, shard) DO UPDATE SET agents = sk.agents + EXCLUDED.agents),
+orphans AS (
+  INSERT INTO orphan_hosts AS oh (host_id, channel, group_name, current_version, health, instance_id, first_seen,
+                                  last_seen)
+  SELECT t.h, t.c, t.g, t.v, t.he, t.iid, now(), now() FROM t WHERE NOT EXISTS (SELECT 1 FROM ch WHERE ch.name = t.c)
+  ORDER BY t.h
+  ON CONFLICT (host_id) DO UPDATE SET channel = EXCLUDED.channel, group_name = EXCLUDED.group_name,
+      current_version = EXCLUDED.current_version, health = EXCLUDED.health, instance_id = EXCLUDED.instance_id,
+      last_seen = EXCLUDED.last_seen),
 e AS (
   SELECT * FROM unnest($8::bigint[], $9::text[], $10::text[], $11::smallint[], $12::text[], $13::bigint[],
                        $14::bigint[]) AS e(i, f, tv, r, err, st, fi)),
@@ -288,6 +347,10 @@ absl::Status PgStore::CompactCounters() {
                    pqxx::work tx(c);
                    FoldShards(tx, "fleet_counts", "channel, version, health", "agents", "true");
                    FoldShards(tx, "outcome_counts", "channel, target_epoch, result", "outcomes", "true");
+                   FoldShards(tx, "schedule_counts", "channel, state", "agents", "true");
+                   // Orphans are listed for kOrphanVisibleFor; older rows serve nobody.
+                   tx.exec_params0("DELETE FROM orphan_hosts WHERE last_seen < now() - $1 * interval '1 second'",
+                                   absl::ToInt64Seconds(rollout::kOrphanVisibleFor));
                    // Recent buckets are where ingest adds; only agents leaving
                    // touch the older ones.
                    FoldShards(tx, "seen_counts", "channel, bucket", "agents", "bucket < now() - interval '1 minute'");
@@ -468,7 +531,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     // the same order.
     std::sort(round.now.begin(), round.now.end(), [&](size_t a, size_t b) { return hosts[a] < hosts[b]; });
 
-    ArrayLiteral h, c, g, v, he, u, s, ei, ef, et, er, ee, est, efi;
+    ArrayLiteral h, c, g, v, he, u, s, ei, ef, et, er, ee, est, efi, iid, ss, lr, lv;
     for (size_t k = 0; k < round.now.size(); ++k) {
       const rollout::AgentReport& r = *reports[round.now[k]];
       h.Add(r.host_id);
@@ -478,6 +541,11 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
       he.Add(static_cast<int64_t>(r.health));
       u.Add(r.updater_version);
       s.Add(r.sequence);
+      iid.Add(r.instance_id);
+      ss.Add(static_cast<int64_t>(r.schedule_state));
+      const rollout::UpdateOutcome* last = rollout::LastOutcome(r);
+      lr.Add(last == nullptr ? int64_t{0} : static_cast<int64_t>(last->result));
+      lv.Add(last == nullptr ? absl::string_view() : absl::string_view(last->to_version));
       for (const rollout::UpdateOutcome& o : r.outcomes) {
         ei.Add(static_cast<int64_t>(k + 1));
         ef.Add(o.from_version);
@@ -489,17 +557,18 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
       }
     }
     // Built once: the pool may run the statement again (deadlock, stale connection).
-    const std::array<std::string, 14> params = {
-        std::move(h).Finish(),  std::move(c).Finish(),  std::move(g).Finish(),   std::move(v).Finish(),
-        std::move(he).Finish(), std::move(u).Finish(),  std::move(s).Finish(),   std::move(ei).Finish(),
-        std::move(ef).Finish(), std::move(et).Finish(), std::move(er).Finish(),  std::move(ee).Finish(),
-        std::move(est).Finish(), std::move(efi).Finish()};
+    const std::array<std::string, 18> params = {
+        std::move(h).Finish(),   std::move(c).Finish(),   std::move(g).Finish(),   std::move(v).Finish(),
+        std::move(he).Finish(),  std::move(u).Finish(),   std::move(s).Finish(),   std::move(ei).Finish(),
+        std::move(ef).Finish(),  std::move(et).Finish(),  std::move(er).Finish(),  std::move(ee).Finish(),
+        std::move(est).Finish(), std::move(efi).Finish(), std::move(iid).Finish(), std::move(ss).Finish(),
+        std::move(lr).Finish(),  std::move(lv).Finish()};
     absl::StatusOr<pqxx::result> written = ingest_pool_.Run<pqxx::result>(
         "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
           pqxx::nontransaction tx(conn);
           return tx.exec_prepared(kIngestStatement, params[0], params[1], params[2], params[3], params[4],
                                   params[5], params[6], params[7], params[8], params[9], params[10], params[11],
-                                  params[12], params[13]);
+                                  params[12], params[13], params[14], params[15], params[16], params[17]);
         });
     if (!written.ok()) {
       // Nothing of this round (or later ones) is stored; earlier rounds are.
@@ -550,11 +619,59 @@ absl::StatusOr<AgentView> PgStore::GetAgent(const std::string& host_id) {
   return pool_.Run<AgentView>("reading agent", [&](pqxx::connection& c) -> absl::StatusOr<AgentView> {
     pqxx::read_transaction tx(c);
     pqxx::result r = tx.exec_params(
-        absl::StrCat("SELECT ", kAgentColumns, " FROM agents a JOIN channels c ON c.name = a.channel "
+        absl::StrCat("SELECT ", AgentColumns(), " FROM agents a JOIN channels c ON c.name = a.channel "
                      "WHERE a.host_id = $1"),
         host_id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("agent \"", host_id, "\" not found"));
     return AgentFromRow(r[0]);
+  });
+}
+
+namespace {
+
+// Hosts that are orphans now: their latest report named a channel that still
+// does not exist, and no report for an existing channel came since.
+constexpr const char* kCurrentOrphans =
+    "o.last_seen >= now() - $1 * interval '1 second' "
+    "AND NOT EXISTS (SELECT 1 FROM channels ch WHERE ch.name = o.channel) "
+    "AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.host_id = o.host_id AND a.last_seen >= o.last_seen)";
+
+absl::StatusOr<std::vector<AgentView>> ListOrphans(pqxx::transaction_base& tx, const AgentFilter& filter,
+                                                   const std::string& after_host_id, int limit) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT o.host_id, o.channel, o.group_name, o.current_version, o.health, o.instance_id, ",
+                   Micros("o.first_seen"), ", ", Micros("o.last_seen"), " FROM orphan_hosts o WHERE ",
+                   kCurrentOrphans,
+                   " AND o.host_id > $2 AND ($3 = '' OR o.channel = $3) AND ($4 = '' OR o.group_name = $4) "
+                   "ORDER BY o.host_id LIMIT $5"),
+      absl::ToInt64Seconds(rollout::kOrphanVisibleFor), after_host_id, filter.channel, filter.group, limit);
+  std::vector<AgentView> out;
+  out.reserve(r.size());
+  for (const pqxx::row& row : r) {
+    AgentView v;
+    v.orphaned = true;
+    v.state.host_id = row["host_id"].as<std::string>();
+    v.state.channel = row["channel"].as<std::string>();
+    v.state.group = row["group_name"].as<std::string>();
+    v.state.current_version = row["current_version"].as<std::string>();
+    v.state.health = static_cast<Health>(row["health"].as<int>());
+    v.state.instance_id = row["instance_id"].as<std::string>();
+    v.state.first_seen = store::FromUnixMicros(row[6].as<int64_t>());
+    v.state.last_seen = store::FromUnixMicros(row[7].as<int64_t>());
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> PgStore::CountOrphanedHosts() {
+  return pool_.Run<int64_t>("counting orphaned hosts", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::read_transaction tx(c);
+    return tx
+        .exec_params1(absl::StrCat("SELECT count(*) FROM orphan_hosts o WHERE ", kCurrentOrphans),
+                      absl::ToInt64Seconds(rollout::kOrphanVisibleFor))[0]
+        .as<int64_t>();
   });
 }
 
@@ -563,6 +680,7 @@ absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& fi
   return pool_.Run<std::vector<AgentView>>(
       "listing agents", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<AgentView>> {
         pqxx::read_transaction tx(c);
+        if (filter.orphaned_only) return ListOrphans(tx, filter, after_host_id, limit);
         if (!filter.channel.empty() &&
             tx.exec_params("SELECT 1 FROM channels WHERE name = $1", filter.channel).empty()) {
           return ChannelNotFound(filter.channel);
@@ -587,16 +705,21 @@ absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& fi
         }
         pqxx::result r = tx.exec_params(
             absl::StrCat(
-                "SELECT ", kAgentColumns,
+                "SELECT ", AgentColumns(),
                 " FROM agents a JOIN channels c ON c.name = a.channel "
                 "WHERE a.host_id > $1 AND ($2 = '' OR a.channel = $2) AND ($3 = '' OR a.current_version = $3) "
                 "AND ($4 = 0 OR a.health = $4) "
                 "AND (NOT $5 OR a.last_seen < " STALE_CUTOFF ") "
                 "AND (NOT $6 OR (a.channel, a.current_version) IN "
                 "(SELECT * FROM unnest($7::text[], $8::text[]))) "
+                "AND ($10 = '' OR a.group_name = $10) "
+                "AND (NOT $11 OR a.instance_conflict_at >= ", InstanceConflictSince(), ") "
+                "AND ($12 = 0 OR a.last_result = $12) "
                 "ORDER BY a.host_id LIMIT $9"),
             after_host_id, filter.channel, filter.version, filter.health ? static_cast<int>(*filter.health) : 0,
-            filter.stale_only, filter.out_of_policy_only, TextArray(bad_channels), TextArray(bad_versions), limit);
+            filter.stale_only, filter.out_of_policy_only, TextArray(bad_channels), TextArray(bad_versions), limit,
+            filter.group, filter.instance_conflict_only,
+            filter.last_result ? static_cast<int>(*filter.last_result) : 0);
         std::vector<AgentView> out;
         out.reserve(r.size());
         for (const pqxx::row& row : r) out.push_back(AgentFromRow(row));
@@ -661,6 +784,20 @@ absl::StatusOr<RolloutInputs> ReadRolloutInputs(pqxx::transaction_base& tx, cons
                           "/ 10) * 10)",
                           in.channel.id, absl::ToInt64Milliseconds(rollout::StaleAfter(in.channel)))[0]
                         .as<int64_t>();
+  for (const pqxx::row& row :
+       tx.exec_params("SELECT state, sum(agents)::bigint FROM schedule_counts WHERE channel = $1 "
+                      "GROUP BY 1 HAVING sum(agents) <> 0 ORDER BY 1",
+                      in.channel.id)) {
+    in.schedule_states.push_back(
+        {static_cast<rollout::ScheduleState>(row[0].as<int>()), row[1].as<int64_t>()});
+  }
+  // Few hosts are in conflict, and only they are in the partial index this reads.
+  in.instance_conflicts =
+      tx.exec_params1("SELECT count(*) FROM agents WHERE channel = $1 AND instance_conflict_at IS NOT NULL "
+                      "AND instance_conflict_at >= now() - $2 * interval '1 millisecond'",
+                      in.channel.id,
+                      absl::ToInt64Milliseconds(rollout::kInstanceConflictPollIntervals * in.channel.poll_interval))[0]
+          .as<int64_t>();
   return in;
 }
 

@@ -12,40 +12,48 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "common/log.h"
 
 namespace drover::store {
 
 absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
+  // The database's text goes to the log only: it can quote the request's
+  // bytes back, name tables and settings, and is no business of a caller.
   std::string detail = e.what();
-  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
-  std::string msg = absl::StrCat(what, ": ", detail);
+  absl::StrReplaceAll({{"\n\t", " | "}, {"\r\n", " | "}, {"\n", " | "}, {"\r", " | "}, {"\t", " "}}, &detail);
+  while (absl::EndsWith(detail, " | ") || absl::EndsWith(detail, " ")) {
+    detail.resize(detail.size() - (absl::EndsWith(detail, " | ") ? 3 : 1));
+  }
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  const std::string state = sql != nullptr ? sql->sqlstate() : "";
+  LogWarning(absl::StrCat(what, ": PostgreSQL error", state.empty() ? "" : absl::StrCat(" (SQLSTATE ", state, ")"),
+                          ": ", detail));
+  const std::string unavailable =
+      absl::StrCat(what, ": database unavailable (the coordinator's log says why); retry later");
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
       dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
+    return absl::UnavailableError(unavailable);
   }
+  const std::string conflicted = absl::StrCat(what, ": conflicted with a concurrent change; retry");
   if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
       dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr) {
-    return absl::AbortedError(msg);
+    return absl::AbortedError(conflicted);
   }
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e); sql != nullptr) {
-    const std::string state = sql->sqlstate();
-    if (state == "23505") return absl::AlreadyExistsError(msg);
-    if (state == "40001" || state == "40P01") return absl::AbortedError(msg);
+  if (sql != nullptr) {
+    if (state == "23505") return absl::AlreadyExistsError(absl::StrCat(what, ": already exists"));
+    if (state == "40001" || state == "40P01") return absl::AbortedError(conflicted);
     // Connection exceptions, admin shutdown, cannot connect now, read-only
     // standby, out of connections or disk: the database cannot serve now.
     if (state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0 || state == "57P01" || state == "57P02" ||
         state == "57P03" || state == "25006") {
-      return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
+      return absl::UnavailableError(unavailable);
     }
     // Statement or lock timeout: busy, worth retrying later.
-    if (state == "57014" || state == "55P03") {
-      return absl::UnavailableError(absl::StrCat(what, ": database unavailable: ", detail));
-    }
-    return absl::InternalError(msg);
+    if (state == "57014" || state == "55P03") return absl::UnavailableError(unavailable);
   }
-  return absl::InternalError(msg);
+  return absl::InternalError(absl::StrCat(what, ": internal database error (logged by the coordinator)"));
 }
 
 namespace {

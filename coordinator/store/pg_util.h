@@ -35,7 +35,8 @@ std::string WithNetworkTimeouts(absl::string_view conninfo);
 // Maps a libpqxx exception to a canonical status: lost or refused connections
 // and server shutdown -> Unavailable; unique violation -> AlreadyExists;
 // serialization failures and deadlocks -> Aborted (retryable); anything else
-// -> Internal. `what` says which operation failed.
+// -> Internal. `what` says which operation failed. The database's own text
+// is logged, never put in the status: statuses reach callers.
 absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what);
 
 // True for statuses worth retrying the whole transaction for.

@@ -55,6 +55,14 @@ struct AgentFilter {
   std::optional<rollout::Health> health;
   bool stale_only = false;
   bool out_of_policy_only = false;
+  std::string group;  // empty: any
+  // Host ids reported by two updater instances (rollout::kInstanceConflictPollIntervals).
+  bool instance_conflict_only = false;
+  std::optional<rollout::UpdateResult> last_result;
+  // Instead of agents: hosts whose latest report named a channel that does
+  // not exist, seen within rollout::kOrphanVisibleFor. `channel` then filters
+  // by the name they report.
+  bool orphaned_only = false;
 };
 
 struct AgentView {
@@ -62,6 +70,9 @@ struct AgentView {
   bool stale = false;
   bool out_of_policy = false;
   std::string out_of_policy_reason;
+  bool instance_conflict = false;
+  // Listed by orphaned_only: state.channel does not exist.
+  bool orphaned = false;
 };
 
 struct StoredUpdateEvent {
@@ -78,6 +89,9 @@ struct RolloutInputs {
   std::vector<rollout::VersionHealthCount> counts;
   std::vector<rollout::OutcomeCount> outcomes_since_target;
   int64_t stale_agents = 0;
+  // Agents per reported schedule state; states with none left out.
+  std::vector<rollout::ScheduleStateCount> schedule_states;
+  int64_t instance_conflicts = 0;
 };
 
 class AgentStore {
@@ -99,6 +113,9 @@ class AgentStore {
   virtual absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) = 0;
   // Per channel: (version, health) counts and stale count; for metrics.
   virtual absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() = 0;
+  // Hosts whose latest report named a channel that does not exist, seen
+  // within rollout::kOrphanVisibleFor.
+  virtual absl::StatusOr<int64_t> CountOrphanedHosts() = 0;
 };
 
 }  // namespace drover::store

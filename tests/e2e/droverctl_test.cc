@@ -31,7 +31,7 @@ using ::drover::testing::NewTestDatabase;
 using ::drover::testing::PollUntil;
 
 // Exit codes droverctl documents.
-constexpr int kOk = 0, kUsage = 2, kNotFound = 3, kRefused = 4, kInvalid = 5, kUnavailable = 6, kExists = 7;
+constexpr int kOk = 0, kError = 1, kUsage = 2, kNotFound = 3, kRefused = 4, kInvalid = 5, kUnavailable = 6, kExists = 7;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -65,6 +65,9 @@ struct Ctl {
       int err = open(c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(out, 1);
       dup2(err, 2);
+      // Never the test's terminal: droverctl would ask questions there.
+      int null_in = open("/dev/null", O_RDONLY);
+      dup2(null_in, 0);
       unsetenv("DROVER_COORDINATOR");
       for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       std::vector<std::string> argv = {BinaryPath("droverctl")};
@@ -459,6 +462,97 @@ TEST_F(DroverctlTest, DeletingAChannelWithAgentsNeedsForce) {
   CtlResult forced = Json({"channels", "delete", "del", "--force"});
   ASSERT_EQ(forced.code, kOk) << forced.Describe();
   EXPECT_EQ(JsonField(forced.out, "agents_removed"), "1");
+}
+
+// Runs droverctl on a terminal (script(1) gives it a pty) typing `input`.
+testing::CommandResult RunOnTerminal(const std::string& address, const std::string& args, const std::string& input) {
+  const std::string command = absl::StrCat(BinaryPath("droverctl"), " --coordinator=", address, " ", args);
+  return testing::RunCommand(
+      {"bash", "-c", absl::StrCat("printf '", input, "' | script -qec '", command, "' /dev/null")});
+}
+
+TEST_F(DroverctlTest, ForcedDeleteAsksOnATerminalUnlessYes) {
+  Create("ask", "15.0.0", "15.0.0");
+  Report("ask-h1", "ask", "15.0.0", 1);
+  testing::CommandResult no = RunOnTerminal(Address(), "channels delete ask --force", "n\n");
+  EXPECT_EQ(no.exit_code, kError) << no.output;
+  EXPECT_TRUE(absl::StrContains(no.output, "Delete channel ask and forget its agents")) << no.output;
+  EXPECT_TRUE(absl::StrContains(no.output, "not confirmed")) << no.output;
+  EXPECT_EQ(Run({"channels", "show", "ask"}).code, kOk);
+
+  testing::CommandResult yes = RunOnTerminal(Address(), "channels delete ask --force", "y\n");
+  EXPECT_EQ(yes.exit_code, kOk) << yes.output;
+  EXPECT_TRUE(absl::StrContains(yes.output, "Deleted channel ask (1 agents forgotten)")) << yes.output;
+
+  Create("ask2", "15.0.0", "15.0.0");
+  testing::CommandResult skip = RunOnTerminal(Address(), "channels delete ask2 --force --yes", "");
+  EXPECT_EQ(skip.exit_code, kOk) << skip.output;
+  EXPECT_FALSE(absl::StrContains(skip.output, "[y/N]")) << skip.output;
+}
+
+TEST_F(DroverctlTest, AgentsListFindsOrphansClonesGroupsAndFailures) {
+  Create("vis", "15.2.0", "15.2.0");
+  auto send = [&](const std::string& host, const std::string& channel, const std::string& instance, int64_t seq,
+                  const std::string& group, std::vector<v1::UpdateOutcome> outcomes) {
+    v1::ReportStatusRequest r;
+    r.set_host_id(host);
+    r.set_channel("channels/" + channel);
+    r.set_current_version("15.1.0");
+    r.set_health(v1::HEALTH_HEALTHY);
+    r.set_sequence(seq);
+    r.set_group(group);
+    r.set_instance_id(instance);
+    r.set_schedule_state(v1::SCHEDULE_STATE_OK);
+    for (v1::UpdateOutcome& o : outcomes) *r.add_outcomes() = std::move(o);
+    v1::ReportStatusResponse resp;
+    grpc::ClientContext ctx;
+    return updater_->ReportStatus(&ctx, r, &resp);
+  };
+  ASSERT_TRUE(send("vis-rolled", "vis", "i1", 1, "canary",
+                   {Outcome("15.1.0", "15.2.0", v1::UPDATE_RESULT_ROLLED_BACK, "unhealthy")})
+                  .ok());
+  ASSERT_TRUE(send("vis-failed", "vis", "i2", 1, "", {Outcome("15.1.0", "15.2.0", v1::UPDATE_RESULT_FAILED, "sig")}).ok());
+  ASSERT_TRUE(send("vis-clone", "vis", "i3", 1, "", {}).ok());
+  ASSERT_TRUE(send("vis-clone", "vis", "i4", 2, "", {}).ok());
+  ASSERT_TRUE(send("vis-clone", "vis", "i3", 3, "", {}).ok());
+  EXPECT_EQ(send("vis-lost", "vsi", "i5", 1, "", {}).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Issue 12: the NOTES column was empty for a rolled-back agent.
+  CtlResult all = Run({"agents", "list", "--channel=vis"});
+  ASSERT_EQ(all.code, kOk) << all.Describe();
+  EXPECT_TRUE(absl::StrContains(all.out, "update to 15.2.0 rolled back")) << all.out;
+  EXPECT_TRUE(absl::StrContains(all.out, "update to 15.2.0 failed")) << all.out;
+  EXPECT_TRUE(absl::StrContains(all.out, "host id shared by two updaters")) << all.out;
+
+  CtlResult rolled = Run({"agents", "list", "--last-result=rolled-back"});
+  ASSERT_EQ(rolled.code, kOk) << rolled.Describe();
+  EXPECT_TRUE(absl::StrContains(rolled.out, "vis-rolled")) << rolled.out;
+  EXPECT_FALSE(absl::StrContains(rolled.out, "vis-failed")) << rolled.out;
+  CtlResult failed = Run({"agents", "list", "--channel=vis", "--last-result=failed"});
+  EXPECT_TRUE(absl::StrContains(failed.out, "vis-failed")) << failed.out;
+  EXPECT_FALSE(absl::StrContains(failed.out, "vis-rolled")) << failed.out;
+  CtlResult bad = Run({"agents", "list", "--last-result=broken"});
+  EXPECT_EQ(bad.code, kUsage) << bad.Describe();
+  EXPECT_TRUE(absl::StrContains(bad.err, "--last-result=broken")) << bad.err;
+
+  CtlResult group = Run({"agents", "list", "--group=canary"});
+  ASSERT_EQ(group.code, kOk) << group.Describe();
+  EXPECT_TRUE(absl::StrContains(group.out, "vis-rolled")) << group.out;
+  EXPECT_FALSE(absl::StrContains(group.out, "vis-clone")) << group.out;
+
+  CtlResult clones = Run({"agents", "list", "--conflicts"});
+  ASSERT_EQ(clones.code, kOk) << clones.Describe();
+  EXPECT_TRUE(absl::StrContains(clones.out, "vis-clone")) << clones.out;
+  EXPECT_FALSE(absl::StrContains(clones.out, "vis-rolled")) << clones.out;
+  CtlResult show = Run({"agents", "show", "vis-clone"});
+  EXPECT_TRUE(absl::StrContains(show.out, "CONFLICT")) << show.out;
+
+  CtlResult orphans = Run({"agents", "list", "--orphaned"});
+  ASSERT_EQ(orphans.code, kOk) << orphans.Describe();
+  EXPECT_TRUE(absl::StrContains(orphans.out, "vis-lost")) << orphans.out;
+  EXPECT_TRUE(absl::StrContains(orphans.out, "vsi")) << orphans.out;
+  EXPECT_TRUE(absl::StrContains(orphans.out, "channel does not exist")) << orphans.out;
+  EXPECT_FALSE(absl::StrContains(orphans.out, "vis-clone")) << orphans.out;
 }
 
 // --- Target, critical, control plane, windows ---------------------------------------

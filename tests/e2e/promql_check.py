@@ -51,6 +51,9 @@ PROBES = {
     # absent(up{...}) is empty while the coordinator is scraped, by design.
     "DroverCoordinatorDown": [('up{job="drover-coordinator"}', 0)],
     "DroverDatabaseUnavailable": [("max by (instance) (drover_database_up)", 0)],
+    # Exported (as 0) for every channel, and once per coordinator.
+    "DroverHostIdCloned": [("max by (channel) (drover_agents_instance_conflict)", 0)],
+    "DroverOrphanedHosts": [("max(drover_orphaned_hosts)", 0)],
 }
 
 

@@ -250,6 +250,68 @@ TEST_F(UpdaterE2eTest, MissingScheduleUpdatesAtOnceAndNopDoesNothing) {
   EXPECT_EQ(nop->Version(), "down");  // not even installed
 }
 
+TEST_F(UpdaterE2eTest, TwoUpdatersSharingAHostIdAreFlaggedAsAConflict) {
+  // Issue 12: hosts made from one image share a host id; their state was
+  // silently merged.
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto a = NewHost("golden");
+  auto b = NewHost("golden");
+  auto agent = [&]() {
+    v1::GetAgentRequest req;
+    req.set_host_id("golden");
+    v1::Agent out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(ops_->GetAgent(&ctx, req, &out).ok());
+    return out;
+  };
+  ASSERT_EQ(Updater(*a, "once").exit_code, 0);
+  const std::string first = agent().instance_id();
+  EXPECT_EQ(first.size(), 32u);
+  ASSERT_EQ(Updater(*b, "once").exit_code, 0);
+  EXPECT_NE(agent().instance_id(), first);
+  EXPECT_FALSE(agent().instance_conflict());  // so far it could be a reinstall
+  ASSERT_EQ(Updater(*a, "once").exit_code, 0);
+  v1::Agent flagged = agent();
+  EXPECT_EQ(flagged.instance_id(), first);  // each state directory keeps its id
+  EXPECT_TRUE(flagged.instance_conflict());
+  v1::ListAgentsRequest req;
+  req.set_instance_conflict_only(true);
+  v1::ListAgentsResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->ListAgents(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.agents_size(), 1);
+  EXPECT_EQ(resp.agents(0).host_id(), "golden");
+}
+
+TEST_F(UpdaterE2eTest, ScheduleStateIsReportedAndCheckWarnsAboutTheFile) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  auto missing = NewHost("host-missing", "", "schedule_file: \"/nonexistent/schedule\"\n");
+  CommandResult check = Updater(*missing, "check");
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_TRUE(absl::StrContains(check.output, "warning: schedule file /nonexistent/schedule does not exist"))
+      << check.output;
+  ASSERT_EQ(Updater(*missing, "once").exit_code, 0);
+  auto windows = NewHost("host-windows");
+  EXPECT_FALSE(absl::StrContains(Updater(*windows, "check").output, "warning"));
+  ASSERT_EQ(Updater(*windows, "once").exit_code, 0);
+  auto state = [&](const std::string& host) {
+    v1::GetAgentRequest req;
+    req.set_host_id(host);
+    v1::Agent out;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(ops_->GetAgent(&ctx, req, &out).ok());
+    return out.schedule_state();
+  };
+  EXPECT_EQ(state("host-missing"), v1::SCHEDULE_STATE_MISSING);
+  EXPECT_EQ(state("host-windows"), v1::SCHEDULE_STATE_OK);
+  v1::GetRolloutStatusRequest req;
+  req.set_name("channels/demo");
+  v1::RolloutStatus st;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->GetRolloutStatus(&ctx, req, &st).ok());
+  EXPECT_EQ(st.schedule_states_size(), 2);
+}
+
 TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
   CreateChannel("1.1.0", /*window_now=*/true);
   auto h = NewHost("host-broken");

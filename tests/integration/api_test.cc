@@ -704,7 +704,7 @@ TEST_F(ApiTest, EveryChannelRpcSaysNotFoundForAnUnknownChannel) {
   {
     v1::ListChannelChangesRequest r;  // a later page, too
     r.set_name(ghost);
-    r.set_page_token(api::EncodePageToken("changes", "1000"));
+    r.set_page_token(api::EncodePageToken("changes", "ghost", "1000"));
     v1::ListChannelChangesResponse out;
     grpc::ClientContext ctx;
     expect_not_found("ListChannelChanges (paged)", ops_->ListChannelChanges(&ctx, r, &out));
@@ -1171,6 +1171,169 @@ TEST_F(ApiTest, ListAgentsFiltersAndPages) {
   bad.set_page_size(5000);
   grpc::ClientContext ctx;
   EXPECT_EQ(ops_->ListAgents(&ctx, bad, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ApiTest, PageTokensAreBoundToTheirListAndFiltersAndNeverReachTheDatabaseRaw) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(CreateChannel("edge", "15.2.0", "15.2.0").ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Send(Report(absl::StrCat("p", i), "prod", "15.2.0", 1)).ok());
+    ASSERT_TRUE(Send(Report(absl::StrCat("e", i), "edge", "15.2.0", 1)).ok());
+  }
+  v1::ListAgentsRequest prod;
+  prod.set_channel("channels/prod");
+  prod.set_page_size(1);
+  v1::ListAgentsResponse first;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->ListAgents(&ctx, prod, &first).ok());
+  }
+  ASSERT_FALSE(first.next_page_token().empty());
+  auto list = [&](v1::ListAgentsRequest req) {
+    v1::ListAgentsResponse out;
+    grpc::ClientContext ctx;
+    return ops_->ListAgents(&ctx, req, &out);
+  };
+  // The same token with other filters: refused, not applied to another list.
+  v1::ListAgentsRequest edge = prod;
+  edge.set_channel("channels/edge");
+  edge.set_page_token(first.next_page_token());
+  grpc::Status s = list(edge);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "other filters")) << s.error_message();
+  prod.set_page_token(first.next_page_token());
+  EXPECT_TRUE(list(prod).ok());
+
+  // Issue 12: a well-formed token holding byte 0xff gave INTERNAL with
+  // PostgreSQL's "invalid byte sequence for encoding UTF8: 0xff".
+  v1::ListAgentsRequest hostile;
+  hostile.set_page_token(absl::WebSafeBase64Escape(std::string("agents:\xff", 8)));
+  s = list(hostile);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "page_token")) << s.error_message();
+  for (const char* leaked : {"invalid byte sequence", "UTF8", "encoding"}) {
+    EXPECT_FALSE(absl::StrContains(s.error_message(), leaked)) << s.error_message();
+  }
+  // A token of another list.
+  hostile.set_page_token(api::EncodePageToken("events", "p0", "5"));
+  s = list(hostile);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "another list")) << s.error_message();
+}
+
+TEST_F(ApiTest, ClonedHostIdsAreFlaggedListedAndCounted) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  auto from = [&](const std::string& host, const std::string& instance, int64_t seq, v1::Health health) {
+    v1::ReportStatusRequest r = Report(host, "prod", "15.2.0", seq, health);
+    r.set_instance_id(instance);
+    r.set_schedule_state(v1::SCHEDULE_STATE_MISSING);
+    return r;
+  };
+  // Two updaters with one host id, reporting in turn (A, B, A).
+  ASSERT_TRUE(Send(from("golden", "instance-a", 1, v1::HEALTH_HEALTHY)).ok());
+  ASSERT_TRUE(Send(from("golden", "instance-b", 2, v1::HEALTH_UNHEALTHY)).ok());
+  ASSERT_TRUE(Send(from("golden", "instance-a", 3, v1::HEALTH_HEALTHY)).ok());
+  ASSERT_TRUE(Send(from("single", "instance-c", 1, v1::HEALTH_HEALTHY)).ok());
+
+  v1::GetAgentRequest get;
+  get.set_host_id("golden");
+  v1::Agent agent;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->GetAgent(&ctx, get, &agent).ok());
+  }
+  EXPECT_TRUE(agent.instance_conflict());
+  EXPECT_EQ(agent.instance_id(), "instance-a");
+  EXPECT_EQ(agent.schedule_state(), v1::SCHEDULE_STATE_MISSING);
+  v1::ListAgentsRequest conflicts;
+  conflicts.set_instance_conflict_only(true);
+  EXPECT_EQ(ListHosts(conflicts), (std::vector<std::string>{"golden"}));
+  v1::RolloutStatus st = Status("prod");
+  EXPECT_EQ(st.instance_conflicts(), 1);
+  ASSERT_EQ(st.schedule_states_size(), 1);
+  EXPECT_EQ(st.schedule_states(0).state(), v1::SCHEDULE_STATE_MISSING);
+  EXPECT_EQ(st.schedule_states(0).agents(), 2);
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+    return body.ok() && MetricValue(*body, "drover_agents_instance_conflict{channel=\"prod\"}") == 1 &&
+           MetricValue(*body, "drover_agents_schedule_state{channel=\"prod\",state=\"missing\"}") == 2;
+  }));
+
+  // Bad values are refused naming the field.
+  v1::ReportStatusRequest bad = from("x", "has space", 1, v1::HEALTH_HEALTHY);
+  grpc::Status s = Send(bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "instance_id \"has space\"")) << s.error_message();
+  bad = from("x", "ok", 1, v1::HEALTH_HEALTHY);
+  bad.set_schedule_state(static_cast<v1::ScheduleState>(99));
+  s = Send(bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(absl::StrContains(s.error_message(), "schedule_state 99")) << s.error_message();
+}
+
+TEST_F(ApiTest, HostsOfADeletedChannelAreListedAsOrphansAndCounted) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  ASSERT_TRUE(Send(Report("h1", "prod", "15.2.0", 1)).ok());
+  ASSERT_TRUE(DeleteChannel("prod", true).ok());
+  // Issue 12: from here on its hosts were only counted as unknown_channel.
+  EXPECT_EQ(Send(Report("h1", "prod", "15.2.0", 2)).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Send(Report("h2", "prdo", "15.2.0", 1)).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::ListAgentsRequest orphans;
+  orphans.set_orphaned_only(true);
+  orphans.set_page_size(1);
+  EXPECT_EQ(ListHosts(orphans), (std::vector<std::string>{"h1", "h2"}));
+  v1::ListAgentsResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->ListAgents(&ctx, orphans, &resp).ok());
+  }
+  ASSERT_EQ(resp.agents_size(), 1);
+  EXPECT_TRUE(resp.agents(0).orphaned());
+  EXPECT_EQ(resp.agents(0).channel(), "channels/prod");
+  // A page token of the orphan list is not one of the agent list.
+  v1::ListAgentsRequest agents;
+  agents.set_page_token(resp.next_page_token());
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(ops_->ListAgents(&ctx, agents, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  orphans.set_channel("channels/prdo");
+  EXPECT_EQ(ListHosts(orphans), (std::vector<std::string>{"h2"}));
+  orphans.set_health(v1::HEALTH_HEALTHY);
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->ListAgents(&ctx, orphans, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "health")) << s.error_message();
+  }
+  EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] {
+    absl::StatusOr<std::string> body = testing::HttpGet(server_->metrics_address(), "/metrics");
+    return body.ok() && MetricValue(*body, "drover_orphaned_hosts") == 2;
+  }));
+}
+
+TEST_F(ApiTest, AgentsAreListedByGroupAndLastResult) {
+  ASSERT_TRUE(CreateChannel("prod", "15.2.0", "15.2.0").ok());
+  v1::ReportStatusRequest rolled = Report("rolled", "prod", "15.1.0", 1);
+  AddOutcome(&rolled, "15.1.0", "15.2.0", v1::UPDATE_RESULT_ROLLED_BACK, "health check failed");
+  rolled.set_group("canary");
+  ASSERT_TRUE(Send(rolled).ok());
+  v1::ReportStatusRequest failed = Report("failed", "prod", "15.1.0", 1);
+  AddOutcome(&failed, "15.1.0", "15.2.0", v1::UPDATE_RESULT_FAILED, "bad signature");
+  ASSERT_TRUE(Send(failed).ok());
+  ASSERT_TRUE(Send(Report("fine", "prod", "15.2.0", 1)).ok());
+  v1::ListAgentsRequest req;
+  req.set_last_result(v1::UPDATE_RESULT_ROLLED_BACK);
+  EXPECT_EQ(ListHosts(req), (std::vector<std::string>{"rolled"}));
+  req.set_last_result(v1::UPDATE_RESULT_FAILED);
+  EXPECT_EQ(ListHosts(req), (std::vector<std::string>{"failed"}));
+  req.clear_last_result();
+  req.set_group("canary");
+  EXPECT_EQ(ListHosts(req), (std::vector<std::string>{"rolled"}));
+  req.set_group("not a group!");
+  v1::ListAgentsResponse resp;
+  grpc::ClientContext ctx;
+  EXPECT_EQ(ops_->ListAgents(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ApiTest, AgentAndItsHistory) {

@@ -411,6 +411,170 @@ TEST_F(PgStoreTest, ChannelMutationRefusalWritesNothing) {
             absl::StatusCode::kNotFound);
 }
 
+rollout::AgentReport FromInstance(rollout::AgentReport r, const std::string& instance) {
+  r.instance_id = instance;
+  return r;
+}
+
+TEST_F(PgStoreTest, AHostIdReportedByTwoInstancesInTurnIsAConflict) {
+  // Issue 12: two updaters with one host id flipped its state silently.
+  Apply(*store_, {FromInstance(Report("clone", "prod", 1), "aaaa"), FromInstance(Report("reinstalled", "prod", 1), "aaaa"),
+                  Report("legacy", "prod", 1)});
+  // A reinstall changes the instance once: not a conflict.
+  Apply(*store_, {FromInstance(Report("clone", "prod", 2), "bbbb"), FromInstance(Report("reinstalled", "prod", 2), "cccc"),
+                  Report("legacy", "prod", 2)});
+  absl::StatusOr<AgentView> a = store_->GetAgent("clone");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_FALSE(a->instance_conflict);
+  EXPECT_EQ(a->state.instance_id, "bbbb");
+  // The first instance reports again: two live updaters share the id.
+  Apply(*store_, {FromInstance(Report("clone", "prod", 3), "aaaa"), FromInstance(Report("reinstalled", "prod", 3), "cccc")});
+  a = store_->GetAgent("clone");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->instance_conflict);
+  EXPECT_EQ(a->state.instance_id, "aaaa");
+  for (const char* host : {"reinstalled", "legacy"}) {
+    absl::StatusOr<AgentView> other = store_->GetAgent(host);
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_FALSE(other->instance_conflict) << host;
+  }
+  AgentFilter conflicts;
+  conflicts.instance_conflict_only = true;
+  absl::StatusOr<std::vector<AgentView>> listed = store_->ListAgents(conflicts, "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state.host_id, "clone");
+  absl::StatusOr<RolloutInputs> in = store_->GetRolloutInputs("prod");
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_EQ(in->instance_conflicts, 1);
+  // The flag ends 3 poll intervals after the last flip.
+  QueryValue(db_, "UPDATE agents SET instance_conflict_at = now() - interval '181 seconds' RETURNING 1");
+  a = store_->GetAgent("clone");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_FALSE(a->instance_conflict);
+}
+
+TEST_F(PgStoreTest, ScheduleStatesAreStoredAndCountedPerChannel) {
+  auto with = [](rollout::AgentReport r, rollout::ScheduleState s) {
+    r.schedule_state = s;
+    return r;
+  };
+  Apply(*store_, {with(Report("h1", "prod", 1), rollout::ScheduleState::kOk),
+                  with(Report("h2", "prod", 1), rollout::ScheduleState::kMissing),
+                  with(Report("h3", "prod", 1), rollout::ScheduleState::kMissing)});
+  Apply(*store_, {with(Report("h2", "prod", 2), rollout::ScheduleState::kOk),
+                  with(Report("h3", "prod", 2), rollout::ScheduleState::kMissing)});
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+  absl::StatusOr<RolloutInputs> in = store_->GetRolloutInputs("prod");
+  ASSERT_TRUE(in.ok()) << in.status();
+  ASSERT_EQ(in->schedule_states.size(), 2u);
+  EXPECT_EQ(in->schedule_states[0].state, rollout::ScheduleState::kOk);
+  EXPECT_EQ(in->schedule_states[0].agents, 2);
+  EXPECT_EQ(in->schedule_states[1].state, rollout::ScheduleState::kMissing);
+  EXPECT_EQ(in->schedule_states[1].agents, 1);
+  absl::StatusOr<AgentView> a = store_->GetAgent("h3");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->state.schedule_state, rollout::ScheduleState::kMissing);
+  ASSERT_TRUE(store_->CompactCounters().ok());
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM schedule_counts WHERE shard <> 0 OR agents = 0"), "0");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+}
+
+TEST_F(PgStoreTest, TheLastUpdateAttemptIsKeptAndFiltersTheList) {
+  rollout::AgentReport rolled = Report("rolled", "prod", 1);
+  rolled.outcomes.push_back(Outcome(rollout::UpdateResult::kFailed));
+  rolled.outcomes.push_back(Outcome(rollout::UpdateResult::kRolledBack));
+  rolled.outcomes[1].finish_time += absl::Seconds(1);
+  rollout::AgentReport ok = Report("ok", "prod", 1, "15.2.0");
+  ok.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
+  ok.group = "canary";
+  Apply(*store_, {rolled, ok, Report("quiet", "prod", 1)});
+  // A later report without outcomes keeps the last attempt.
+  Apply(*store_, {Report("rolled", "prod", 2)});
+  absl::StatusOr<AgentView> a = store_->GetAgent("rolled");
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(a->state.last_result.has_value());
+  EXPECT_EQ(*a->state.last_result, rollout::UpdateResult::kRolledBack);
+  EXPECT_EQ(a->state.last_result_version, "15.2.0");
+  a = store_->GetAgent("quiet");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_FALSE(a->state.last_result.has_value());
+
+  AgentFilter f;
+  f.last_result = rollout::UpdateResult::kRolledBack;
+  absl::StatusOr<std::vector<AgentView>> listed = store_->ListAgents(f, "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state.host_id, "rolled");
+  AgentFilter g;
+  g.group = "canary";
+  listed = store_->ListAgents(g, "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state.host_id, "ok");
+}
+
+TEST_F(PgStoreTest, HostsReportingForAChannelThatDoesNotExistAreListed) {
+  Apply(*store_, {Report("lost-1", "prdo", 1), Report("lost-2", "gone", 1), Report("fine", "prod", 1)});
+  AgentFilter f;
+  f.orphaned_only = true;
+  absl::StatusOr<std::vector<AgentView>> listed = store_->ListAgents(f, "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].state.host_id, "lost-1");
+  EXPECT_EQ((*listed)[0].state.channel, "prdo");
+  EXPECT_TRUE((*listed)[0].orphaned);
+  EXPECT_EQ(store_->CountOrphanedHosts().value_or(-1), 2);
+  f.channel = "gone";
+  listed = store_->ListAgents(f, "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state.host_id, "lost-2");
+  // Paging by host id.
+  f.channel.clear();
+  listed = store_->ListAgents(f, "lost-1", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state.host_id, "lost-2");
+
+  // Fixed configuration: lost-1 reports for prod and is an orphan no more;
+  // the channel lost-2 names is created: neither is lost-2.
+  Apply(*store_, {Report("lost-1", "prod", 2)});
+  EXPECT_EQ(store_->CountOrphanedHosts().value_or(-1), 1);
+  rollout::Channel gone;
+  gone.id = "gone";
+  gone.control_plane_version = "15.2.0";
+  ASSERT_TRUE(store_->CreateChannel(gone).ok());
+  EXPECT_EQ(store_->CountOrphanedHosts().value_or(-1), 0);
+
+  // Rows older than the hour are purged with the counters.
+  Apply(*store_, {Report("old", "nowhere", 1)});
+  QueryValue(db_, "UPDATE orphan_hosts SET last_seen = now() - interval '2 hours' WHERE host_id = 'old' RETURNING 1");
+  EXPECT_EQ(store_->CountOrphanedHosts().value_or(-1), 0);
+  ASSERT_TRUE(store_->CompactCounters().ok());
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM orphan_hosts WHERE host_id = 'old'"), "0");
+}
+
+TEST(MigratorTest, ScheduleCountersAreBackfilledForExistingAgents) {
+  const std::string db = NewTestDatabase();
+  absl::StatusOr<std::vector<Migration>> all = ParseMigrations(EmbeddedMigrationFiles());
+  ASSERT_TRUE(all.ok());
+  std::vector<Migration> upto4;
+  for (const Migration& m : *all) {
+    if (m.version <= 4) upto4.push_back(m);
+  }
+  pqxx::connection conn(db);
+  ASSERT_TRUE(MigrateUp(conn, upto4).ok());
+  QueryValue(db,
+             "WITH c AS (INSERT INTO channels (name, control_plane_version) VALUES ('prod', '15.2.0') RETURNING 1), "
+             "a AS (INSERT INTO agents (host_id, channel, current_version, health, sequence, first_seen, last_seen) "
+             "SELECT 'h' || i, 'prod', '15.2.0', 1, 1, now(), now() FROM generate_series(1, 3) i RETURNING 1) "
+             "SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM a)");
+  absl::StatusOr<MigrateResult> up = MigrateUp(conn, *all);
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(QueryValue(db, "SELECT state || '=' || agents FROM schedule_counts"), "0=3");
+}
+
 TEST(MigratorTest, DownMigrationsReverseUpMigrations) {
   const std::string db = NewTestDatabase();
   absl::StatusOr<std::vector<Migration>> migrations = ParseMigrations(EmbeddedMigrationFiles());

@@ -192,7 +192,13 @@ int64_t FleetCounterMismatches(const std::string& url) {
              "bucket, count(*) AS n FROM agents GROUP BY 1, 2) a "
              "FULL JOIN (SELECT channel, bucket, sum(agents) AS agents FROM seen_counts GROUP BY 1, 2 "
              "HAVING sum(agents) <> 0) s "
-             "ON a.channel = s.channel AND a.bucket = s.bucket WHERE a.n IS DISTINCT FROM s.agents"));
+             "ON a.channel = s.channel AND a.bucket = s.bucket WHERE a.n IS DISTINCT FROM s.agents")) +
+         std::stoll(QueryValue(
+             url,
+             "SELECT count(*) FROM (SELECT channel, schedule_state, count(*) AS n FROM agents GROUP BY 1, 2) a "
+             "FULL JOIN (SELECT channel, state, sum(agents) AS agents FROM schedule_counts GROUP BY 1, 2 "
+             "HAVING sum(agents) <> 0) s "
+             "ON a.channel = s.channel AND a.schedule_state = s.state WHERE a.n IS DISTINCT FROM s.agents"));
 }
 
 std::string BinaryPath(const std::string& name) { return absl::StrCat(DROVER_BIN_DIR, "/", name); }

@@ -46,7 +46,8 @@ std::vector<std::string> QueryColumn(const std::string& url, const std::string& 
 std::string QueryValue(const std::string& url, const std::string& sql);
 
 // How many counters in fleet_counts (channel, version, health) and
-// seen_counts (channel, 10 s bucket of last_seen) disagree with the agents
+// seen_counts (channel, 10 s bucket of last_seen) and schedule_counts
+// (channel, schedule state) disagree with the agents
 // table they summarise; 0 when the ingest path kept them exact.
 int64_t FleetCounterMismatches(const std::string& url);
 

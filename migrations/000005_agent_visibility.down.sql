@@ -1,0 +1,10 @@
+DROP TABLE orphan_hosts;
+DROP TABLE schedule_counts;
+DROP INDEX agents_instance_conflict_idx;
+ALTER TABLE agents
+    DROP COLUMN instance_id,
+    DROP COLUMN previous_instance_id,
+    DROP COLUMN instance_conflict_at,
+    DROP COLUMN schedule_state,
+    DROP COLUMN last_result,
+    DROP COLUMN last_result_version;
