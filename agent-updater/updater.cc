@@ -430,7 +430,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   }
   const v1::GetTargetResponse* known = state.has_cached_target() ? &state.cached_target().target() : nullptr;
   result.poll_interval = FromProto(config_.poll_interval(),
-                                   known ? FromProto(known->poll_interval(), absl::Seconds(60)) : absl::Seconds(60));
+                                   known ? FromProto(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
   if (result.poll_interval < kMinPollInterval || result.poll_interval > kMaxPollInterval) {
     // Whatever a coordinator sends, a host neither spins nor goes silent.
     const absl::Duration clamped = std::clamp(result.poll_interval, kMinPollInterval, kMaxPollInterval);

@@ -15,6 +15,7 @@
 #include "agent-updater/state/state_store.h"
 #include "agent-updater/target/coordinator_client.h"
 #include "agent-updater/triggers/decision.h"
+#include "common/api_limits.h"
 #include "common/clock.h"
 #include "drover/v1/updater_config.pb.h"
 
@@ -43,7 +44,7 @@ struct PassResult {
   // Empty, or what went wrong with the coordinator and what to do about it.
   std::string coordinator_problem;
   // When to run the next pass (the channel's poll interval, or the config's).
-  absl::Duration poll_interval = absl::Seconds(60);
+  absl::Duration poll_interval = kDefaultPollInterval;
   // One line: decision, outcome, coordinator, report; logged at
   // summary_level ("INFO", "WARN" or "ERROR").
   std::string summary;

@@ -15,11 +15,19 @@ inline constexpr size_t kMaxInstanceIdLength = 64;
 // UpdateOutcome.error, in bytes.
 inline constexpr size_t kMaxErrorLength = 2048;
 inline constexpr int kMaxOutcomesPerReport = 32;
+// What an updater puts in one ReportStatusRequest, in serialized bytes
+// (ByteSizeLong). Kept well under the coordinator's default
+// --max_message_bytes (64 KiB), which is larger: 32 outcomes with
+// 2048-byte errors alone come to ~67 KB, and a report over the limit is
+// refused as RESOURCE_EXHAUSTED.
+inline constexpr size_t kMaxReportBytes = 48 * 1024;
 // Outcome times must lie in [kEarliestReportTime, coordinator now + kMaxClockSkew].
 inline constexpr absl::Time kEarliestReportTime = absl::FromUnixSeconds(946684800);  // 2000-01-01T00:00:00Z
 inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 // A channel's poll interval.
 inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
 inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
+// Used when neither the channel nor the updater's config sets one.
+inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 
 }  // namespace drover

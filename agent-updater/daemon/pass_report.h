@@ -10,13 +10,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/api_limits.h"
 #include "common/backoff.h"
 
 namespace drover::updater {
 
 // The cap on retry waits before any pass told the poll interval: the
 // default poll interval.
-inline constexpr absl::Duration kDefaultRetryCap = absl::Seconds(60);
+inline constexpr absl::Duration kDefaultRetryCap = kDefaultPollInterval;
 
 struct PassReport {
   bool ok = false;  // the pass ran to its end (it may still have failed an update)

@@ -133,7 +133,7 @@ struct ChannelChange {
 // are the API's (common/api_limits.h: updaters clamp to them too).
 using ::drover::kMaxPollInterval;
 using ::drover::kMinPollInterval;
-inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+using ::drover::kDefaultPollInterval;
 
 // Agents silent for this many poll intervals are stale.
 inline constexpr int kStaleAfterPollIntervals = 3;
