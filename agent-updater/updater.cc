@@ -1,7 +1,9 @@
 #include "agent-updater/updater.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent-updater/triggers/schedule_state.h"
 #include "common/api_limits.h"
@@ -33,21 +35,35 @@ std::string Format(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
 // command or tar printed).
 std::string ErrorText(absl::string_view text) { return SanitizeText(text, kMaxErrorLength, TextLines::kMany); }
 
-// The coordinator's clock as best known: ours, corrected by the difference
-// seen when the target was last fetched.
+// The coordinator's clock minus ours, as seen when the target was last
+// fetched (zero when unknown).
+absl::Duration ClockOffset(const v1::UpdaterState& state) {
+  if (!state.has_cached_target() || !state.cached_target().target().has_server_time()) return absl::ZeroDuration();
+  return TimeFrom(state.cached_target().target().server_time()) - TimeFrom(state.cached_target().fetch_time());
+}
+
+// The coordinator's clock as best known: ours, corrected by that offset.
 absl::Time CoordinatorNow(const v1::UpdaterState& state, absl::Time local_now) {
-  if (!state.has_cached_target() || !state.cached_target().target().has_server_time()) return local_now;
-  return local_now + (TimeFrom(state.cached_target().target().server_time()) -
-                      TimeFrom(state.cached_target().fetch_time()));
+  return local_now + ClockOffset(state);
+}
+
+// What to add to a local time to get the coordinator's: the offset when our
+// clock is off by more than the coordinator allows (a host booting at the
+// epoch), so that an outcome keeps its real place in time (the coordinator
+// counts it for a target by when it finished); else nothing.
+absl::Duration LocalTimeShift(const v1::UpdaterState& state) {
+  const absl::Duration offset = ClockOffset(state);
+  return absl::AbsDuration(offset) > kMaxClockSkew ? offset : absl::ZeroDuration();
 }
 
 // `o` made acceptable to a coordinator whose clock reads `coordinator_now`:
 // outcomes queued by an older updater, or timed by a clock that was wrong
-// (a host booting at the epoch), must not be refused.
-v1::UpdateOutcome Acceptable(v1::UpdateOutcome o, absl::Time coordinator_now) {
+// (a host booting at the epoch), must not be refused. Times are moved by
+// `shift` first, then clamped as a last resort.
+v1::UpdateOutcome Acceptable(v1::UpdateOutcome o, absl::Time coordinator_now, absl::Duration shift) {
   o.set_error(ErrorText(o.error()));
-  const absl::Time start = ClampReportTime(TimeFrom(o.start_time()), coordinator_now);
-  const absl::Time finish = std::max(start, ClampReportTime(TimeFrom(o.finish_time()), coordinator_now));
+  const absl::Time start = ClampReportTime(TimeFrom(o.start_time()) + shift, coordinator_now);
+  const absl::Time finish = std::max(start, ClampReportTime(TimeFrom(o.finish_time()) + shift, coordinator_now));
   SetTime(start, o.mutable_start_time());
   SetTime(finish, o.mutable_finish_time());
   return o;
@@ -57,6 +73,31 @@ v1::UpdateOutcome Acceptable(v1::UpdateOutcome o, absl::Time coordinator_now) {
 // then backs off rather than polling on.
 bool CanServe(const CoordinatorError& e) {
   return e.kind != CoordinatorError::Kind::kUnreachable && e.kind != CoordinatorError::Kind::kDatabaseUnavailable;
+}
+
+// Why there is no fresh target, in a few words for the decision.
+std::string NoTargetWhy(const CoordinatorError& e, const std::string& channel) {
+  switch (e.kind) {
+    case CoordinatorError::Kind::kUnreachable: return "coordinator unreachable";
+    case CoordinatorError::Kind::kDatabaseUnavailable: return "the coordinator's database is unavailable";
+    case CoordinatorError::Kind::kChannelNotFound:
+      return absl::StrCat("channel \"", channel, "\" does not exist on the coordinator");
+    case CoordinatorError::Kind::kRefused: break;
+  }
+  return "the coordinator refused the request";
+}
+
+// The index i of "outcomes[i]" in a refusal naming one outcome, if any.
+std::optional<int> RefusedOutcome(absl::string_view message, int outcomes) {
+  const size_t at = message.find("outcomes[");
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view rest = message.substr(at + 9);
+  const size_t end = rest.find(']');
+  int i = 0;
+  if (end == absl::string_view::npos || !absl::SimpleAtoi(rest.substr(0, end), &i) || i < 0 || i >= outcomes) {
+    return std::nullopt;
+  }
+  return i;
 }
 
 // One log line per outcome, with its reason.
@@ -131,6 +172,10 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
   bool out_of_order = false;
+  int out_of_order_rounds = 0;
+  // After a refusal that names no outcome: one outcome per report, so that
+  // only the refused one is set aside.
+  bool one_per_report = false;
   absl::Status refused;
   constexpr int kRounds = 8;
   for (int round = 0; round < kRounds; ++round) {
@@ -148,7 +193,8 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       // hold what the coordinator refuses. (Same sequence: were it stored
       // already, it is a duplicate whatever it holds.)
       for (v1::UpdateOutcome& o : *(*pending)->mutable_request()->mutable_outcomes()) {
-        o = Acceptable(o, CoordinatorNow(state, deps_.clock->Now()));
+        // Times already shifted when it was built: only clamped.
+        o = Acceptable(o, CoordinatorNow(state, deps_.clock->Now()), absl::ZeroDuration());
       }
       // A fold interrupted between saving the report and removing its files.
       if (absl::Status s = store.RemoveQueued({(*pending)->consumed_files().begin(), (*pending)->consumed_files().end()});
@@ -169,8 +215,14 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       r.set_instance_id(state.instance_id());
       r.set_schedule_state(state.schedule_state());
       for (const auto& [name, outcome] : *queued) {
-        if (r.outcomes_size() >= kMaxOutcomesPerReport) break;
-        *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()));
+        if (r.outcomes_size() >= (one_per_report ? 1 : kMaxOutcomesPerReport)) break;
+        *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()), LocalTimeShift(state));
+        if (r.outcomes_size() > 1 && r.ByteSizeLong() > kMaxReportBytes) {
+          // The coordinator refuses messages over its size limit: the rest
+          // goes in the next report.
+          r.mutable_outcomes()->RemoveLast();
+          break;
+        }
         report.add_consumed_files(name);
       }
       // Sequence first, then the report, then drop the folded files: a crash
@@ -185,10 +237,36 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       fresh_sent = true;
     }
     absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
-    if (absl::IsInvalidArgument(resp.status())) {
-      // Refused for what it holds: sent again it would be refused again, and
-      // hold up every later report of this host for good.
+    if (absl::IsInvalidArgument(resp.status()) || absl::IsResourceExhausted(resp.status())) {
+      // Refused for what it holds (or its size): sent again it would be
+      // refused again, and hold up every later report of this host for good.
       const std::string reason(resp.status().message());
+      const v1::ReportStatusRequest& req = (*pending)->request();
+      if (req.outcomes_size() > 1) {
+        // Only the refused outcome is set aside; the others are queued again
+        // (queued before the report goes: a crash in between may send one
+        // twice, never lose one).
+        const std::optional<int> bad =
+            absl::IsInvalidArgument(resp.status()) ? RefusedOutcome(reason, req.outcomes_size()) : std::nullopt;
+        v1::PendingReport aside = **pending;
+        aside.mutable_request()->clear_outcomes();
+        for (int i = 0; i < req.outcomes_size(); ++i) {
+          if (bad && i == *bad) {
+            *aside.mutable_request()->add_outcomes() = req.outcomes(i);
+          } else if (absl::Status s = store.AddOutcome(req.outcomes(i)); !s.ok()) {
+            return s;
+          }
+        }
+        if (!bad) {
+          LogWarning(absl::StrCat("the coordinator refused report ", req.sequence(), " (", req.outcomes_size(),
+                                  " outcomes): ", reason, "; sending its outcomes one per report"));
+          if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
+          one_per_report = true;
+          fresh_sent = false;
+          continue;
+        }
+        pending = std::optional<v1::PendingReport>(aside);
+      }
       state.set_rejected_reports(state.rejected_reports() + 1);
       state.set_last_rejection(reason);
       LogError(absl::StrCat("the coordinator refused report ", (*pending)->request().sequence(), " (",
@@ -207,6 +285,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
     if (!resp.ok()) return resp.status();
     if (resp->disposition() == v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER) {
       out_of_order = true;
+      ++out_of_order_rounds;
       // The coordinator holds a newer sequence (our state was lost or
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
@@ -220,9 +299,9 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
   }
   if (out_of_order) {
     const std::string message = absl::StrCat(
-        "gave up delivering after ", kRounds, " rounds: the coordinator answered OUT_OF_ORDER to each (it holds a "
-        "newer report of host \"", config_.host_id(), "\" every time, last sequence ", state.last_sequence(),
-        "): another updater probably reports under the same host id (a cloned /etc/machine-id or state "
+        "gave up delivering after ", kRounds, " rounds: the coordinator answered OUT_OF_ORDER to ",
+        out_of_order_rounds, " of them, the last one included (it held a newer report of host \"", config_.host_id(),
+        "\", last sequence ", state.last_sequence(), "): another updater probably reports under the same host id (a cloned /etc/machine-id or state "
         "directory); give each host its own host_id. The report stays in the outbox and is sent again next pass");
     LogError(message);
     return absl::AbortedError(message);
@@ -394,7 +473,8 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   }
   if (std::optional<v1::UpdateOutcome> recovered = Recover(state)) {
     LogOutcome(config_.agent().name(), *recovered);
-    if (absl::Status s = RecordOutcome(state, *recovered); !s.ok()) return s;
+    // Like a finished update: a killed attempt is parked like a failed one.
+    if (absl::Status s = RecordUpdateOutcome(state, *recovered); !s.ok()) return s;
     result.outcome = recovered;
   }
 
@@ -405,6 +485,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   treq.set_group(config_.group());
   absl::StatusOr<v1::GetTargetResponse> target = deps_.coordinator->GetTarget(treq);
   result.coordinator_reachable = target.ok();
+  std::string no_target_why;
   if (target.ok()) {
     *state.mutable_cached_target()->mutable_target() = *target;
     SetTime(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
@@ -422,6 +503,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     // as it exists); backing off when it, or its database, cannot serve.
     result.coordinator_reachable = CanServe(e);
     result.coordinator_problem = e.text;
+    no_target_why = NoTargetWhy(e, config_.channel());
     if (e.answered) {
       LogError(e.text);
     } else {
@@ -460,12 +542,21 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     in.control_plane_version = known ? known->control_plane_version() : "";
     in.healthy = health.healthy;
     in.coordinator_reachable = target.ok();
+    in.coordinator_problem = no_target_why;
     in.schedule = schedule;
     in.rolled_back_version = state.rolled_back_version();
     in.failed_version = state.failed_version();
     in.failed_attempts = state.failed_attempts();
     in.failed_retry_time = state.has_failed_retry_time() ? TimeFrom(state.failed_retry_time()) : absl::InfinitePast();
     in.now = deps_.clock->Now();
+    if (!in.failed_version.empty() &&
+        in.failed_retry_time > in.now + FailedInstallRetryDelay(std::max(1, in.failed_attempts))) {
+      // Further ahead than any wait we set: the clock was stepped back since.
+      // Parked for the size of the step otherwise.
+      LogWarning(absl::StrCat("the retry time of ", in.failed_version, " (", Format(in.failed_retry_time),
+                              ") is further ahead than its backoff: the clock went back; retrying now"));
+      in.failed_retry_time = absl::InfinitePast();
+    }
     result.decision = Decide(in);
   }
 
@@ -475,12 +566,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     v1::UpdateOutcome o = Update(*installed, known->target_version(), state);
     LogOutcome(config_.agent().name(), o);
     // The outcome goes to disk before anything else can fail.
-    if (o.result() == v1::UPDATE_RESULT_FAILED) {
-      if (absl::Status s = ParkFailedInstall(state, o); !s.ok()) return s;
-    } else {
-      if (state.failed_version() == o.to_version()) ClearFailedInstall(state);
-      if (absl::Status s = RecordOutcome(state, o); !s.ok()) return s;
-    }
+    if (absl::Status s = RecordUpdateOutcome(state, o); !s.ok()) return s;
     result.outcome = o;
     installed = deps_.installer->InstalledVersion();
     health = CheckHealth();
@@ -520,6 +606,12 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   SetTime(deps_.clock->Now(), state.mutable_last_pass_time());
   if (absl::Status s = store.Save(state); !s.ok()) return s;
   return result;
+}
+
+absl::Status Updater::RecordUpdateOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& o) {
+  if (o.result() == v1::UPDATE_RESULT_FAILED) return ParkFailedInstall(state, o);
+  if (state.failed_version() == o.to_version()) ClearFailedInstall(state);
+  return RecordOutcome(state, o);
 }
 
 void Updater::ClearFailedInstall(v1::UpdaterState& state) {

@@ -87,6 +87,9 @@ class Updater {
   // A failed install parks its version until a growing delay has passed;
   // only the first failure per version is queued for the coordinator.
   absl::Status ParkFailedInstall(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
+  // A finished (or recovered) update's outcome: parked when it failed,
+  // recorded otherwise (clearing the failed-install mark it ends).
+  absl::Status RecordUpdateOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
   static void ClearFailedInstall(v1::UpdaterState& state);
   // Tells the installer `version` ran healthy (it keeps it as the last good).
   void MarkGood(const std::string& version);

@@ -12,33 +12,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_limits.h"
+#include "coordinator/api/proto_convert.h"
 #include "common/clock.h"
 #include "common/subprocess.h"
 
 namespace drover::updater {
 namespace {
-
-// Refuses, like the coordinator's validation (coordinator/api/
-// proto_convert.cc), outcomes with control characters, over-long errors and
-// implausible times; it tells time by `now`.
-absl::Status CheckLikeTheCoordinator(const v1::ReportStatusRequest& request, absl::Time now) {
-  for (int i = 0; i < request.outcomes_size(); ++i) {
-    const v1::UpdateOutcome& o = request.outcomes(i);
-    if (o.error().size() > kMaxErrorLength) return absl::InvalidArgumentError("outcomes[].error too long");
-    for (unsigned char c : o.error()) {
-      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
-        return absl::InvalidArgumentError(absl::StrCat("outcomes[", i, "].error holds control characters"));
-      }
-    }
-    for (const google::protobuf::Timestamp* t : {&o.start_time(), &o.finish_time()}) {
-      const absl::Time time = absl::FromUnixSeconds(t->seconds());
-      if (time < kEarliestReportTime || time > now + kMaxClockSkew) {
-        return absl::InvalidArgumentError(absl::StrCat("outcomes[", i, "] time is not plausible"));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
 
 class FakeCoordinator final : public CoordinatorClient {
  public:
@@ -52,14 +31,25 @@ class FakeCoordinator final : public CoordinatorClient {
   }
   absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) override {
     if (!reachable) return absl::UnavailableError("connection refused");
+    if (request.ByteSizeLong() > max_message_bytes) {
+      ++refused;
+      return absl::ResourceExhaustedError("message larger than max");
+    }
     if (refuse_next > 0) {
       --refuse_next;
       ++refused;
       return absl::InvalidArgumentError("outcomes[0].error \"x\": refused by the test");
     }
-    if (absl::Status s = CheckLikeTheCoordinator(request, Now()); !s.ok()) {
+    for (int i = 0; i < request.outcomes_size(); ++i) {
+      if (request.outcomes(i).to_version() == refuse_to_version) {
+        ++refused;
+        return absl::InvalidArgumentError(absl::StrCat("outcomes[", i, "].to_version: refused by the test"));
+      }
+    }
+    // The coordinator's own validation: a fake's copy would drift from it.
+    if (absl::StatusOr<rollout::AgentReport> r = api::ReportFromProto(request, Now()); !r.ok()) {
       ++refused;
-      return s;
+      return r.status();
     }
     v1::ReportStatusResponse resp;
     if (always_out_of_order) {
@@ -91,6 +81,10 @@ class FakeCoordinator final : public CoordinatorClient {
   bool reachable = true;
   absl::Status get_target_error;
   int refuse_next = 0;
+  // Refuses reports with an outcome towards this version, naming its index.
+  std::string refuse_to_version = "-";
+  // The coordinator's default --max_message_bytes.
+  size_t max_message_bytes = 64 * 1024;
   int refused = 0;
   bool always_out_of_order = false;
   // The coordinator's clock: the updater's, off by `skew`.
@@ -543,7 +537,10 @@ TEST_F(UpdaterTest, OutcomeTimesFromAWrongClockAreClamped) {
   ASSERT_TRUE(r.outcome.has_value());
   EXPECT_TRUE(r.delivered) << r.summary;
   ASSERT_EQ(coordinator_.outcomes.size(), 1u);
-  EXPECT_GE(coordinator_.outcomes[0].start_time().seconds(), absl::ToUnixSeconds(kEarliestReportTime));
+  // Moved by the offset seen on GetTarget, not clamped to 2000-01-01: the
+  // coordinator counts an outcome for a target by when it finished.
+  EXPECT_EQ(coordinator_.outcomes[0].start_time().seconds(), absl::ToUnixSeconds(kMonday1030));
+  EXPECT_GE(coordinator_.outcomes[0].finish_time().seconds(), absl::ToUnixSeconds(kMonday1030 + absl::Seconds(10)));
   // An hour ahead of the coordinator: times past its clock are refused.
   clock_.Set(kMonday1030 + absl::Hours(1));
   coordinator_.skew = absl::Hours(1);
@@ -552,6 +549,7 @@ TEST_F(UpdaterTest, OutcomeTimesFromAWrongClockAreClamped) {
   EXPECT_TRUE(r.delivered) << r.summary;
   ASSERT_EQ(coordinator_.outcomes.size(), 2u);
   EXPECT_LE(coordinator_.outcomes[1].finish_time().seconds(), absl::ToUnixSeconds(coordinator_.Now()));
+  EXPECT_EQ(coordinator_.outcomes[1].start_time().seconds(), absl::ToUnixSeconds(coordinator_.Now() - absl::Seconds(10)));
   EXPECT_EQ(coordinator_.refused, 0);
 }
 
@@ -610,6 +608,8 @@ TEST_F(UpdaterTest, PollIntervalFromTheCoordinatorIsClamped) {
   EXPECT_EQ(Pass().poll_interval, kMaxPollInterval);
   coordinator_.target.mutable_poll_interval()->set_seconds(5);
   EXPECT_EQ(Pass().poll_interval, absl::Seconds(5));
+  coordinator_.target.clear_poll_interval();
+  EXPECT_EQ(Pass().poll_interval, kDefaultPollInterval);
 }
 
 // Issue 12 item 5: all of these were "coordinator unreachable".
@@ -646,6 +646,157 @@ TEST_F(UpdaterTest, StatusTextSaysWhatItKnows) {
   EXPECT_TRUE(absl::StrContains(text, "target:           1.1.0")) << text;
   EXPECT_TRUE(absl::StrContains(text, "next 2026-11-23T22:00:00Z")) << text;
   EXPECT_TRUE(absl::StrContains(text, "pending outbox:   0 outcomes")) << text;
+}
+
+v1::UpdateOutcome QueuedFailure(const std::string& to, const std::string& error) {
+  v1::UpdateOutcome o;
+  o.set_from_version("1.0.0");
+  o.set_to_version(to);
+  o.set_result(v1::UPDATE_RESULT_FAILED);
+  o.set_error(error);
+  o.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 100);
+  o.mutable_finish_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 90);
+  return o;
+}
+
+int RejectedReports(const std::string& dir) {
+  int kept = 0;
+  if (DIR* d = opendir((dir + "/state/outbox/rejected").c_str()); d != nullptr) {
+    while (dirent* e = readdir(d)) kept += absl::EndsWith(e->d_name, ".pb") ? 1 : 0;
+    closedir(d);
+  }
+  return kept;
+}
+
+// Review of issue 12 item 5: with a cached target, a deleted channel still
+// read "coordinator unreachable" in the pass line.
+TEST_F(UpdaterTest, WithACachedTargetTheDecisionSaysWhyThereIsNoFreshOne) {
+  SetWindow(22, 1);
+  Pass();  // caches the target
+  coordinator_.get_target_error = absl::NotFoundError("fetching the target at c:1: channel \"stable\" not found");
+  PassResult r = Pass();
+  EXPECT_EQ(r.decision.action, Action::kWait);
+  EXPECT_EQ(r.decision.reason,
+            "no fresh target: channel \"stable\" does not exist on the coordinator; agent healthy: leaving it as it is");
+  EXPECT_FALSE(absl::StrContains(r.summary, "unreachable")) << r.summary;
+  coordinator_.get_target_error =
+      absl::UnavailableError("fetching the target at c:1: read channels: database unavailable: connection refused");
+  r = Pass();
+  EXPECT_TRUE(absl::StrContains(r.decision.reason, "no fresh target: the coordinator's database is unavailable"))
+      << r.decision.reason;
+}
+
+// A retry time set before the clock was stepped back a day would park the
+// version for that day.
+TEST_F(UpdaterTest, AClockSteppedBackDoesNotParkAFailedVersionForTheStep) {
+  installer_.fail_install = true;
+  Pass();  // parked until 10:35
+  ASSERT_EQ(installer_.installs.size(), 1u);
+  clock_.Set(kMonday1030 - absl::Hours(24));
+  coordinator_.skew = clock_.Now() - kMonday1030;
+  PassResult r = Pass();
+  EXPECT_EQ(r.decision.action, Action::kUpdate) << r.decision.reason;
+  EXPECT_EQ(installer_.installs.size(), 2u);
+  // Parked again by the clock as it is now.
+  EXPECT_EQ(store_->Load()->failed_retry_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + FailedInstallRetryDelay(2)));
+}
+
+// 32 outcomes with 2048-byte errors came to ~67 KB, over the coordinator's
+// 64 KiB message limit: refused as RESOURCE_EXHAUSTED and resent forever.
+TEST_F(UpdaterTest, ReportsStayUnderTheCoordinatorsMessageLimit) {
+  SetWindow(22, 1);
+  for (int i = 0; i < kMaxOutcomesPerReport; ++i) {
+    ASSERT_TRUE(store_->AddOutcome(QueuedFailure(absl::StrCat("1.0.", i + 1), std::string(kMaxErrorLength, 'e'))).ok());
+  }
+  PassResult r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_EQ(coordinator_.refused, 0);
+  EXPECT_EQ(coordinator_.outcomes.size(), static_cast<size_t>(kMaxOutcomesPerReport));
+  for (const v1::ReportStatusRequest& report : coordinator_.reports) EXPECT_LE(report.ByteSizeLong(), kMaxReportBytes);
+}
+
+// One saved before the budget (or refused as too large anyway) is split, not
+// resent forever.
+TEST_F(UpdaterTest, APendingReportRefusedAsTooLargeIsSplit) {
+  SetWindow(22, 1);
+  v1::PendingReport big;
+  v1::ReportStatusRequest& req = *big.mutable_request();
+  req.set_host_id("host-1");
+  req.set_channel("channels/stable");
+  req.set_current_version("1.0.0");
+  req.set_health(v1::HEALTH_HEALTHY);
+  req.set_updater_version(kUpdaterVersion);
+  req.set_sequence(7);
+  for (int i = 0; i < kMaxOutcomesPerReport; ++i) {
+    *req.add_outcomes() = QueuedFailure(absl::StrCat("1.0.", i + 1), std::string(kMaxErrorLength, 'e'));
+  }
+  ASSERT_GT(req.ByteSizeLong(), coordinator_.max_message_bytes);
+  ASSERT_TRUE(store_->SavePendingReport(big).ok());
+  for (int pass = 0; pass < 3; ++pass) Pass();
+  EXPECT_EQ(coordinator_.refused, 1);
+  EXPECT_EQ(coordinator_.outcomes.size(), static_cast<size_t>(kMaxOutcomesPerReport));
+  EXPECT_EQ(RejectedReports(dir_), 0);
+}
+
+// One refused outcome took up to 31 good ones with it.
+TEST_F(UpdaterTest, OnlyTheRefusedOutcomeIsSetAside) {
+  SetWindow(22, 1);
+  for (const char* to : {"1.0.1", "1.0.2", "1.0.3"}) ASSERT_TRUE(store_->AddOutcome(QueuedFailure(to, "x")).ok());
+  coordinator_.refuse_to_version = "1.0.2";
+  PassResult r = Pass();
+  EXPECT_TRUE(absl::StrContains(r.summary, "report refused")) << r.summary;
+  ASSERT_EQ(coordinator_.outcomes.size(), 2u);
+  EXPECT_EQ(coordinator_.outcomes[0].to_version(), "1.0.1");
+  EXPECT_EQ(coordinator_.outcomes[1].to_version(), "1.0.3");
+  EXPECT_EQ(RejectedReports(dir_), 1);
+  EXPECT_TRUE(absl::StrContains(MakeUpdater().StatusText(), "pending outbox:   0 outcomes\n"));
+}
+
+// An install killed before the new version was in place is a failed
+// attempt: parked, reported once; a recovered success ends the parking.
+TEST_F(UpdaterTest, InterruptedInstallsAreParkedLikeFailedOnes) {
+  auto killed_while_updating = [&] {
+    v1::UpdaterState state = *store_->Load();
+    state.mutable_in_progress()->set_from_version("1.0.0");
+    state.mutable_in_progress()->set_to_version("1.1.0");
+    state.mutable_in_progress()->mutable_start_time()->set_seconds(absl::ToUnixSeconds(clock_.Now()) - 60);
+    ASSERT_TRUE(store_->Save(state).ok());
+  };
+  killed_while_updating();
+  PassResult r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_FAILED);
+  EXPECT_EQ(r.decision.action, Action::kWait) << r.decision.reason;
+  EXPECT_TRUE(installer_.installs.empty());
+  EXPECT_EQ(store_->Load()->failed_version(), "1.1.0");
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+
+  clock_.Advance(absl::Minutes(6));
+  killed_while_updating();
+  r = Pass();
+  EXPECT_EQ(r.decision.action, Action::kWait) << r.decision.reason;
+  EXPECT_EQ(store_->Load()->failed_attempts(), 2);
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);  // one failure per host and version
+
+  killed_while_updating();
+  installer_.installed = "1.1.0";  // this time it was in place, and runs healthy
+  r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_EQ(store_->Load()->failed_version(), "");
+}
+
+TEST_F(UpdaterTest, GivingUpOnOutOfOrderSaysHowManyRoundsWere) {
+  SetWindow(10, 1);
+  coordinator_.refuse_next = 1;  // the first round is refused, the others OUT_OF_ORDER
+  coordinator_.always_out_of_order = true;
+  ::testing::internal::CaptureStderr();
+  Pass();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(absl::StrContains(log, "gave up delivering after 8 rounds: the coordinator answered OUT_OF_ORDER to 7 of "
+                                     "them"))
+      << log;
 }
 
 }  // namespace

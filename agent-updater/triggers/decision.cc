@@ -53,7 +53,10 @@ Decision Decide(const DecisionInput& in) {
                          ", or when the target changes, or after `drover-updater clear`")};
   }
   if (!in.coordinator_reachable && in.healthy) {
-    return {Action::kWait, "coordinator unreachable and agent healthy: leaving it as it is"};
+    return {Action::kWait,
+            absl::StrCat("no fresh target: ",
+                         in.coordinator_problem.empty() ? "coordinator unreachable" : in.coordinator_problem,
+                         "; agent healthy: leaving it as it is")};
   }
   // The triggers, OR-ed.
   if (in.critical) return {Action::kUpdate, "critical update"};

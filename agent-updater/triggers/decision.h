@@ -18,6 +18,9 @@ struct DecisionInput {
   std::string control_plane_version;           // empty: unknown
   bool healthy = true;
   bool coordinator_reachable = true;
+  // Why there is no fresh target when coordinator_reachable is false ("channel
+  // \"x\" does not exist on the coordinator"); empty: "coordinator unreachable".
+  std::string coordinator_problem;
   // nullopt: no schedule known at all.
   std::optional<Schedule> schedule;
   std::string rolled_back_version;             // not retried while it is the target
