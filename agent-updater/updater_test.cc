@@ -648,14 +648,17 @@ TEST_F(UpdaterTest, StatusTextSaysWhatItKnows) {
   EXPECT_TRUE(absl::StrContains(text, "pending outbox:   0 outcomes")) << text;
 }
 
+// (The outbox names outcomes by start time: one a second.)
 v1::UpdateOutcome QueuedFailure(const std::string& to, const std::string& error) {
+  static int n = 0;
+  ++n;
   v1::UpdateOutcome o;
   o.set_from_version("1.0.0");
   o.set_to_version(to);
   o.set_result(v1::UPDATE_RESULT_FAILED);
   o.set_error(error);
-  o.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 100);
-  o.mutable_finish_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 90);
+  o.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 1000 + n);
+  o.mutable_finish_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 900);
   return o;
 }
 
