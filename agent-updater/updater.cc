@@ -265,6 +265,8 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
           fresh_sent = false;
           continue;
         }
+        LogWarning(absl::StrCat("report ", req.sequence(), " was refused for outcomes[", *bad, "] alone: setting it aside, ",
+                                "the other ", req.outcomes_size() - 1, " outcomes are queued again"));
         pending = std::optional<v1::PendingReport>(aside);
       }
       state.set_rejected_reports(state.rejected_reports() + 1);
