@@ -70,7 +70,10 @@ std::string ChannelName(absl::string_view id);
 
 absl::StatusOr<Semver> ParseVersionField(absl::string_view field, absl::string_view value);
 
+// A schedule_state this coordinator does not know (sent by a newer updater)
+// is taken as unspecified, logged once and counted here.
 absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusRequest& request, absl::Time now);
+int64_t UnknownScheduleStates();
 
 absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
     absl::string_view field, const google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>& windows);
