@@ -21,5 +21,8 @@ inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 // A channel's poll interval.
 inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
 inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
+// Agents silent for this many poll intervals are stale (coordinator and
+// droverctl's help both say so).
+inline constexpr int kStaleAfterPollIntervals = 3;
 
 }  // namespace drover

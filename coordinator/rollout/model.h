@@ -136,7 +136,7 @@ using ::drover::kMinPollInterval;
 inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 
 // Agents silent for this many poll intervals are stale.
-inline constexpr int kStaleAfterPollIntervals = 3;
+using ::drover::kStaleAfterPollIntervals;
 
 struct ScheduleStateCount {
   ScheduleState state = ScheduleState::kUnspecified;
