@@ -9,6 +9,11 @@
 
 namespace drover {
 
+// Identifiers: the updater refuses a config outside these, the coordinator
+// a request.
+inline constexpr size_t kMaxHostIdLength = 128;
+inline constexpr size_t kMaxChannelIdLength = 100;
+inline constexpr size_t kMaxGroupLength = 64;
 inline constexpr size_t kMaxUpdaterVersionLength = 64;
 // ReportStatusRequest.instance_id (updaters send 32 hex digits).
 inline constexpr size_t kMaxInstanceIdLength = 64;

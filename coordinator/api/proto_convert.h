@@ -27,13 +27,12 @@ namespace drover::api {
 
 namespace v1 = ::drover::v1;
 
-// Bounds on what the coordinator stores.
-inline constexpr size_t kMaxHostIdLength = 128;
-inline constexpr size_t kMaxChannelIdLength = 100;
-inline constexpr size_t kMaxGroupLength = 64;
 // What updaters send is bounded in common/api_limits.h, which they share.
+using ::drover::kMaxChannelIdLength;
 using ::drover::kMaxClockSkew;
 using ::drover::kMaxErrorLength;
+using ::drover::kMaxGroupLength;
+using ::drover::kMaxHostIdLength;
 using ::drover::kMaxInstanceIdLength;
 using ::drover::kMaxOutcomesPerReport;
 using ::drover::kMaxPollInterval;
