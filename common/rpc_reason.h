@@ -30,7 +30,9 @@ inline std::optional<std::string> ReasonOf(const absl::Status& status) {
 }
 
 inline bool IsDatabaseUnavailable(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kUnavailable && ReasonOf(status) == kReasonDatabaseUnavailable;
+  if (status.code() != absl::StatusCode::kUnavailable) return false;
+  const std::optional<absl::Cord> reason = status.GetPayload(kReasonKey);
+  return reason.has_value() && *reason == kReasonDatabaseUnavailable;
 }
 
 }  // namespace drover
