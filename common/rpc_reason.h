@@ -24,14 +24,14 @@ inline absl::Status WithReason(absl::Status status, absl::string_view reason) {
 }
 
 inline std::optional<std::string> ReasonOf(const absl::Status& status) {
-  std::optional<absl::Cord> reason = status.GetPayload(kReasonKey);
+  const auto reason = status.GetPayload(kReasonKey);  // absl::optional<absl::Cord>
   if (!reason.has_value()) return std::nullopt;
   return std::string(*reason);
 }
 
 inline bool IsDatabaseUnavailable(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kUnavailable) return false;
-  const std::optional<absl::Cord> reason = status.GetPayload(kReasonKey);
+  const auto reason = status.GetPayload(kReasonKey);
   return reason.has_value() && *reason == kReasonDatabaseUnavailable;
 }
 
