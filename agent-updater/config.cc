@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/api_limits.h"
 #include "common/atomic_file.h"
 
 namespace drover::updater {
@@ -85,20 +86,23 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
   if (absl::StartsWith(c.channel(), "channels/")) {
     c.set_channel(c.channel().substr(9));
   }
-  if (c.channel().size() > 100 || !AllOf(c.channel(), "-._/") || absl::StrContains(c.channel(), "//") ||
+  if (c.channel().size() > kMaxChannelIdLength || !AllOf(c.channel(), "-._/") || absl::StrContains(c.channel(), "//") ||
       c.channel().front() == '/' || c.channel().back() == '/' || absl::AsciiStrToLower(c.channel()) != c.channel()) {
-    return Bad("channel", c.channel(), "lowercase letters, digits and \"-._/\", up to 100 characters");
+    return Bad("channel", c.channel(),
+               absl::StrCat("lowercase letters, digits and \"-._/\", up to ", kMaxChannelIdLength, " characters"));
   }
-  if (c.group().size() > 64 || !AllOf(c.group(), "-._")) {
-    return Bad("group", c.group(), "letters, digits and \"-._\", up to 64 characters");
+  if (c.group().size() > kMaxGroupLength || !AllOf(c.group(), "-._")) {
+    return Bad("group", c.group(),
+               absl::StrCat("letters, digits and \"-._\", up to ", kMaxGroupLength, " characters"));
   }
   if (c.host_id().empty()) {
     absl::StatusOr<std::string> id = ReadFile(machine_id_path);
     if (!id.ok()) return Missing("host_id", absl::StrCat("and ", machine_id_path, " is unreadable"));
     c.set_host_id(std::string(absl::StripAsciiWhitespace(*id)));
   }
-  if (c.host_id().empty() || c.host_id().size() > 128 || !AllOf(c.host_id(), "-._:@")) {
-    return Bad("host_id", c.host_id(), "letters, digits and \"-._:@\", 1 to 128 characters");
+  if (c.host_id().empty() || c.host_id().size() > kMaxHostIdLength || !AllOf(c.host_id(), "-._:@")) {
+    return Bad("host_id", c.host_id(),
+               absl::StrCat("letters, digits and \"-._:@\", 1 to ", kMaxHostIdLength, " characters"));
   }
   if (c.state_dir().empty()) c.set_state_dir("/var/lib/drover-updater");
   if (c.state_dir().front() != '/') return Bad("state_dir", c.state_dir(), "must be an absolute path");

@@ -7,6 +7,8 @@
 #include <system_error>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/api_limits.h"
 #include "common/atomic_file.h"
 
 namespace drover::updater {
@@ -103,6 +105,29 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
   }
   absl::StatusOr<v1::UpdaterConfig> c = LoadConfigFile(Write("u.conf", kGood));
   EXPECT_TRUE(absl::StrContains(CompleteConfig(*c, dir_ + "/no-machine-id").message(), "host_id"));
+}
+
+// The updater accepts exactly what the coordinator does (common/api_limits.h).
+TEST_F(ConfigTest, IdentifierLengthsAreTheCoordinators) {
+  struct Case {
+    std::function<void(v1::UpdaterConfig&, size_t)> set;
+    size_t max;
+  };
+  const std::vector<Case> cases = {
+      {[](auto& c, size_t n) { c.set_host_id(std::string(n, 'h')); }, kMaxHostIdLength},
+      {[](auto& c, size_t n) { c.set_channel(std::string(n, 'c')); }, kMaxChannelIdLength},
+      {[](auto& c, size_t n) { c.set_group(std::string(n, 'g')); }, kMaxGroupLength},
+  };
+  for (const Case& k : cases) {
+    absl::StatusOr<v1::UpdaterConfig> c = LoadConfigFile(Write("u.conf", kGood));
+    ASSERT_TRUE(c.ok());
+    k.set(*c, k.max);
+    EXPECT_TRUE(CompleteConfig(*c).ok()) << k.max;
+    k.set(*c, k.max + 1);
+    absl::Status s = CompleteConfig(*c);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << k.max;
+    EXPECT_TRUE(absl::StrContains(s.message(), absl::StrCat(k.max, " characters"))) << s;
+  }
 }
 
 }  // namespace

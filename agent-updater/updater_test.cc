@@ -14,6 +14,7 @@
 #include "common/api_limits.h"
 #include "coordinator/api/proto_convert.h"
 #include "common/clock.h"
+#include "common/rpc_reason.h"
 #include "common/subprocess.h"
 
 namespace drover::updater {
@@ -623,8 +624,10 @@ TEST_F(UpdaterTest, CoordinatorErrorsSayWhatTheyAre) {
       << r.summary;
   EXPECT_TRUE(absl::StrContains(r.summary, "droverctl channels list")) << r.summary;
 
-  coordinator_.get_target_error =
-      absl::UnavailableError("fetching the target at c:1: read channels: database unavailable: connection refused");
+  // The coordinator marks a database outage with drover-reason metadata.
+  coordinator_.get_target_error = WithReason(
+      absl::UnavailableError("fetching the target at c:1: read channels: database unavailable: connection refused"),
+      kReasonDatabaseUnavailable);
   r = Pass();
   EXPECT_FALSE(r.coordinator_reachable);  // backs off
   EXPECT_TRUE(absl::StrContains(r.summary, "the coordinator answers but its database is unavailable")) << r.summary;

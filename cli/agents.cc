@@ -7,6 +7,7 @@
 #include "cli/output.h"
 #include "cli/parse.h"
 #include "cli/views.h"
+#include "common/api_limits.h"
 
 namespace drover::cli {
 namespace {
@@ -180,7 +181,7 @@ std::vector<CommandSpec> AgentCommands() {
        .flags = {{"channel", "ID", "only agents of this channel"},
                  {"version", "V", "only agents running exactly this version"},
                  {"health", "healthy|unhealthy", "only agents in this health"},
-                 {"stale", "", "only agents silent for 3 poll intervals"},
+                 {"stale", "", absl::StrCat("only agents silent for ", kStaleAfterPollIntervals, " poll intervals")},
                  {"out-of-policy", "", "only agents whose version breaks their channel's rules"},
                  {"group", "G", "only agents of this rollout group"},
                  {"last-result", "succeeded|failed|rolled-back", "only agents whose last update attempt ended so"},

@@ -7,6 +7,7 @@
 #include "cli/output.h"
 #include "cli/parse.h"
 #include "cli/views.h"
+#include "common/api_limits.h"
 
 namespace drover::cli {
 namespace {
@@ -53,8 +54,7 @@ Result Create(const Invocation& inv, CommandContext& ctx) {
   req.set_control_plane_version(inv.Get("control-plane"));
   req.set_target_version(inv.Get("target"));
   if (inv.Has("poll-interval")) {
-    absl::StatusOr<absl::Duration> poll =
-        ParseDurationValue("poll-interval", inv.Get("poll-interval"), absl::Seconds(1), absl::Hours(24));
+    absl::StatusOr<absl::Duration> poll = ParsePollInterval("--poll-interval=", inv.Get("poll-interval"));
     if (!poll.ok()) return Result::Usage(std::string(poll.status().message()));
     const int64_t ms = absl::ToInt64Milliseconds(*poll);
     req.mutable_poll_interval()->set_seconds(ms / 1000);
@@ -189,7 +189,9 @@ std::vector<CommandSpec> ChannelCommands() {
        .json = "the created drover.v1.Channel (see 'droverctl help channels show')",
        .flags = {{"control-plane", "V", "version of the control plane (Auth/Proxy) the agents talk to", false, true},
                  {"target", "V", "initial target version (default: none)"},
-                 {"poll-interval", "DURATION", "how often updaters poll, 1s..24h (default 60s)"},
+                 {"poll-interval", "DURATION",
+                   absl::StrCat("how often updaters poll, ", absl::FormatDuration(kMinPollInterval), "..",
+                                absl::FormatDuration(kMaxPollInterval), " (default 60s)")},
                  {"window", "SPEC", "a maintenance window", true}},
        .run = Create});
   out.push_back({.words = {"channels", "delete"},

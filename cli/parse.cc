@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/api_limits.h"
 
 namespace drover::cli {
 namespace {
@@ -148,6 +149,25 @@ absl::StatusOr<absl::Duration> ParseDurationValue(const std::string& flag, const
   if (d < min || d > max) {
     return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", value, " is out of range; use ",
                                                    absl::FormatDuration(min), " to ", absl::FormatDuration(max)));
+  }
+  return d;
+}
+
+absl::StatusOr<absl::Duration> ParsePollInterval(absl::string_view label, const std::string& value) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, value, " is not a duration; use a number with a unit, e.g. 30s, 5m or 1h"));
+  }
+  if (d < kMinPollInterval || d > kMaxPollInterval) {
+    return absl::InvalidArgumentError(absl::StrCat(label, value, " is out of range; use ",
+                                                   absl::FormatDuration(kMinPollInterval), " to ",
+                                                   absl::FormatDuration(kMaxPollInterval)));
+  }
+  // Sent in milliseconds: never round what was asked for.
+  if (d % absl::Milliseconds(1) != absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(label, value, " is finer than a millisecond; use whole milliseconds, e.g. 1500ms"));
   }
   return d;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "drover/v1/types.pb.h"
 
@@ -27,6 +28,11 @@ std::string FormatWindowSpec(const v1::MaintenanceWindow& window);
 // A Go-style duration ("60s", "1m30s", "500ms") within [min, max].
 absl::StatusOr<absl::Duration> ParseDurationValue(const std::string& flag, const std::string& value,
                                                   absl::Duration min, absl::Duration max);
+
+// A channel's poll interval: within [kMinPollInterval, kMaxPollInterval]
+// (common/api_limits.h) and whole milliseconds, as the coordinator requires;
+// errors name `label` and `value` (label like "--poll-interval=").
+absl::StatusOr<absl::Duration> ParsePollInterval(absl::string_view label, const std::string& value);
 
 // A whole number within [min, max].
 absl::StatusOr<int64_t> ParseCount(const std::string& flag, const std::string& value, int64_t min, int64_t max);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "common/api_limits.h"
 
 namespace drover::cli {
 namespace {
@@ -72,6 +73,21 @@ TEST(ParseValueTest, DurationsAndCounts) {
   EXPECT_TRUE(absl::StrContains(bad.status().message(), "--poll-interval=90")) << bad.status();
   EXPECT_FALSE(ParseDurationValue("poll-interval", "25h", absl::Seconds(1), absl::Hours(24)).ok());
   EXPECT_EQ(*ParseCount("limit", "5", 1, 1000), 5);
+  EXPECT_FALSE(ParseCount("limit", "0", 1, 1000).ok());
+}
+
+// The coordinator's bounds (common/api_limits.h), and never a silent rounding.
+TEST(ParseValueTest, PollIntervalsAreTheCoordinatorsAndWholeMilliseconds) {
+  EXPECT_EQ(*ParsePollInterval("--poll-interval=", "1.5s"), absl::Milliseconds(1500));
+  EXPECT_EQ(*ParsePollInterval("--poll-interval=", "24h"), kMaxPollInterval);
+  absl::StatusOr<absl::Duration> fine = ParsePollInterval("--poll-interval=", "1.0005s");
+  ASSERT_FALSE(fine.ok());
+  EXPECT_TRUE(absl::StrContains(fine.status().message(), "--poll-interval=1.0005s is finer than a millisecond"))
+      << fine.status();
+  absl::StatusOr<absl::Duration> low = ParsePollInterval("poll interval ", "999ms");
+  ASSERT_FALSE(low.ok());
+  EXPECT_EQ(low.status().message(), "poll interval 999ms is out of range; use 1s to 24h");
+  EXPECT_FALSE(ParsePollInterval("poll interval ", "x").ok());
   EXPECT_FALSE(ParseCount("limit", "0", 1, 1000).ok());
   EXPECT_FALSE(ParseCount("limit", "x", 1, 1000).ok());
 }

@@ -16,6 +16,7 @@
 #include "cli/output.h"
 #include "cli/parse.h"
 #include "cli/views.h"
+#include "common/api_limits.h"
 
 namespace drover::cli {
 namespace {
@@ -211,14 +212,15 @@ std::vector<CommandSpec> StatusCommands() {
        .min_args = 1,
        .max_args = 1,
        .summary = "a channel's rollout: totals, a bar per version, health, stale, out of policy, failures",
-       .description =
+       .description = absl::StrCat(
            "Shows the target (and the critical toggle with its reason), the control plane, the maintenance\n"
            "windows, how many agents run each version (a bar each, newest first), how many are on target,\n"
-           "unhealthy, stale (silent for 3 poll intervals) or out of policy, and the failures and roll-backs\n"
+           "unhealthy, stale (silent for ", kStaleAfterPollIntervals,
+           " poll intervals) or out of policy, and the failures and roll-backs\n"
            "reported since the target was set.\n"
            "--watch redraws in place every --interval until Ctrl-C (exit 0); when stdout is not a terminal it\n"
            "prints one snapshot after another. A coordinator that becomes unreachable while watching is shown\n"
-           "and retried.",
+           "and retried."),
        .json = "a drover.v1.RolloutStatus: {\"channel\", \"target_version\", \"critical\", "
                "\"control_plane_version\", \"total_agents\", \"versions\": [{\"version\", \"agents\", \"healthy\", "
                "\"unhealthy\", \"on_target\", \"out_of_policy\"}...], \"on_target\", \"healthy\", \"unhealthy\", "

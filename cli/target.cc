@@ -4,7 +4,9 @@
 #include "absl/time/time.h"
 #include "cli/command.h"
 #include "cli/output.h"
+#include "cli/parse.h"
 #include "cli/views.h"
+#include "common/api_limits.h"
 #include "common/text.h"
 
 namespace drover::cli {
@@ -92,13 +94,9 @@ Result ControlPlaneSet(const Invocation& inv, CommandContext& ctx) {
 Result PollIntervalSet(const Invocation& inv, CommandContext& ctx) {
   // The coordinator's bounds, checked here too so a typo never reaches it.
   const std::string& value = inv.args[1];
-  absl::Duration interval;
-  if (!absl::ParseDuration(value, &interval)) {
-    return Result::Usage(absl::StrCat("\"", value, "\" is not a duration; use a number with a unit, e.g. 30s, 5m or 1h"));
-  }
-  if (interval < absl::Seconds(1) || interval > absl::Hours(24)) {
-    return Result::Usage(absl::StrCat("poll interval ", value, " is out of range; use 1s to 24h"));
-  }
+  absl::StatusOr<absl::Duration> parsed = ParsePollInterval("poll interval ", value);
+  if (!parsed.ok()) return Result::Usage(std::string(parsed.status().message()));
+  const absl::Duration interval = *parsed;
   v1::SetPollIntervalRequest req;
   req.set_name(ChannelName(inv.args[0]));
   const int64_t ms = absl::ToInt64Milliseconds(interval);
@@ -112,7 +110,8 @@ Result PollIntervalSet(const Invocation& inv, CommandContext& ctx) {
   }
   return PrintChannel(ctx, channel,
                       absl::StrCat("Channel ", inv.args[0], " now polls every ", FormatDuration(channel.poll_interval()),
-                                   " (agents silent for 3 intervals are stale)."));
+                                   " (agents silent for ", kStaleAfterPollIntervals,
+                                   " intervals are stale)."));
 }
 
 }  // namespace
@@ -169,9 +168,13 @@ std::vector<CommandSpec> TargetCommands() {
                  .args_synopsis = "ID DURATION",
                  .min_args = 2,
                  .max_args = 2,
-                 .summary = "set how often a channel's updaters poll (1s..24h)",
-                 .description = "DURATION like 30s, 5m or 1h. Updaters pick it up at their next poll; an agent\n"
-                                "silent for 3 intervals counts as stale. Recorded in the channel's history.",
+                 .summary = absl::StrCat("set how often a channel's updaters poll (",
+                                         absl::FormatDuration(kMinPollInterval), "..",
+                                         absl::FormatDuration(kMaxPollInterval), ")"),
+                 .description = absl::StrCat("DURATION like 30s, 5m or 1h, in whole milliseconds. Updaters pick it up "
+                                             "at their next poll; an\nagent silent for ",
+                                             kStaleAfterPollIntervals,
+                                             " intervals counts as stale. Recorded in the channel's history."),
                  .json = channel_json,
                  .run = PollIntervalSet});
   return out;

@@ -9,6 +9,11 @@
 
 namespace drover {
 
+// Identifiers: the updater refuses a config outside these, the coordinator
+// a request.
+inline constexpr size_t kMaxHostIdLength = 128;
+inline constexpr size_t kMaxChannelIdLength = 100;
+inline constexpr size_t kMaxGroupLength = 64;
 inline constexpr size_t kMaxUpdaterVersionLength = 64;
 // ReportStatusRequest.instance_id (updaters send 32 hex digits).
 inline constexpr size_t kMaxInstanceIdLength = 64;
@@ -29,5 +34,8 @@ inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
 inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
 // Used when neither the channel nor the updater's config sets one.
 inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+// Agents silent for this many poll intervals are stale (coordinator and
+// droverctl's help both say so).
+inline constexpr int kStaleAfterPollIntervals = 3;
 
 }  // namespace drover

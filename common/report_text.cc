@@ -1,37 +1,16 @@
 #include "common/report_text.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common/api_limits.h"
+#include "common/text.h"
 
 namespace drover {
 namespace {
 
 constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 constexpr absl::string_view kCut = "...";
-
-// Length of the valid UTF-8 sequence at the start of `s` (the rules protobuf
-// checks: no overlong forms, no surrogates, nothing above U+10FFFF), or 0.
-size_t Utf8SequenceLength(absl::string_view s) {
-  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const auto cont = [&](size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
-  const unsigned char c = b(0);
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(1) || !cont(2)) return 0;
-    if (c == 0xE0 && b(1) < 0xA0) return 0;  // overlong
-    if (c == 0xED && b(1) > 0x9F) return 0;  // surrogate
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(1) || !cont(2) || !cont(3)) return 0;
-    if (c == 0xF0 && b(1) < 0x90) return 0;  // overlong
-    if (c == 0xF4 && b(1) > 0x8F) return 0;  // above U+10FFFF
-    return 4;
-  }
-  return 0;
-}
 
 // Length of the terminal escape sequence at the start of `s` (which starts
 // with ESC): CSI "ESC [ params intermediates final" (colours), else
@@ -70,7 +49,8 @@ std::string SanitizeText(absl::string_view text, size_t max_bytes, TextLines lin
       text.remove_prefix(1);
       continue;
     }
-    const size_t n = Utf8SequenceLength(text);
+    uint32_t code_point = 0;
+    const size_t n = DecodeUtf8(text, &code_point);
     if (n == 0) {
       clean.append(kReplacement.data(), kReplacement.size());
       text.remove_prefix(1);

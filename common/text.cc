@@ -13,9 +13,26 @@ bool IsBlankCodePoint(uint32_t c) {
          c == 0x3000 || c == 0xfeff;
 }
 
-// Decodes the code point at the start of `s`; returns its length in bytes, or
-// 0 when `s` does not start with a well-formed UTF-8 sequence.
-size_t Decode(absl::string_view s, uint32_t* out) {
+// Length of the blank character starting `s`, or 0.
+size_t BlankPrefix(absl::string_view s) {
+  uint32_t c = 0;
+  const size_t n = DecodeUtf8(s, &c);
+  return n > 0 && IsBlankCodePoint(c) ? n : 0;
+}
+
+// Length of the blank character ending `s`, or 0.
+size_t BlankSuffix(absl::string_view s) {
+  for (size_t len = 1; len <= 4 && len <= s.size(); ++len) {
+    const absl::string_view tail = s.substr(s.size() - len);
+    uint32_t c = 0;
+    if (DecodeUtf8(tail, &c) == len) return IsBlankCodePoint(c) ? len : 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+size_t DecodeUtf8(absl::string_view s, uint32_t* out) {
   if (s.empty()) return 0;
   const auto b = [&](size_t i) { return static_cast<uint8_t>(s[i]); };
   const uint8_t lead = b(0);
@@ -46,25 +63,6 @@ size_t Decode(absl::string_view s, uint32_t* out) {
   *out = c;
   return len;
 }
-
-// Length of the blank character starting `s`, or 0.
-size_t BlankPrefix(absl::string_view s) {
-  uint32_t c = 0;
-  const size_t n = Decode(s, &c);
-  return n > 0 && IsBlankCodePoint(c) ? n : 0;
-}
-
-// Length of the blank character ending `s`, or 0.
-size_t BlankSuffix(absl::string_view s) {
-  for (size_t len = 1; len <= 4 && len <= s.size(); ++len) {
-    const absl::string_view tail = s.substr(s.size() - len);
-    uint32_t c = 0;
-    if (Decode(tail, &c) == len) return IsBlankCodePoint(c) ? len : 0;
-  }
-  return 0;
-}
-
-}  // namespace
 
 absl::string_view TrimBlank(absl::string_view utf8) {
   while (size_t n = BlankPrefix(utf8)) utf8.remove_prefix(n);

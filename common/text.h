@@ -2,9 +2,18 @@
 // applies: what counts as blank in Unicode, not only in ASCII.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "absl/strings/string_view.h"
 
 namespace drover {
+
+// Decodes the code point at the start of `s` into `*code_point`; returns its
+// length in bytes, or 0 when `s` does not start with well-formed UTF-8 (the
+// rules protobuf checks: no overlong forms, no surrogates, nothing above
+// U+10FFFF). The one UTF-8 decoder of the project.
+size_t DecodeUtf8(absl::string_view s, uint32_t* code_point);
 
 // True when `utf8` holds nothing a reader would see: only Unicode White_Space
 // (ASCII spaces, U+00A0, U+3000, ...) and invisible format characters

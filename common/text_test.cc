@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
+
 namespace drover {
 namespace {
 
@@ -22,6 +24,20 @@ TEST(TextTest, TrimBlankKeepsTheInside) {
   EXPECT_EQ(TrimBlank("\xe3\x80\x80" "a b" "\xc2\xa0"), "a b");
   EXPECT_EQ(TrimBlank("\xe6\x97\xa5"), "\xe6\x97\xa5");
   EXPECT_EQ(TrimBlank("a\xe3\x80"), "a\xe3\x80");
+}
+
+// The one decoder, used by IsBlank and by SanitizeText (common/report_text).
+TEST(TextTest, DecodeUtf8FollowsProtobufsRules) {
+  uint32_t c = 0;
+  EXPECT_EQ(DecodeUtf8("a", &c), 1u);
+  EXPECT_EQ(c, 0x61u);
+  EXPECT_EQ(DecodeUtf8("\xe6\x97\xa5x", &c), 3u);
+  EXPECT_EQ(c, 0x65e5u);
+  EXPECT_EQ(DecodeUtf8("\xf4\x8f\xbf\xbf", &c), 4u);  // U+10FFFF
+  for (absl::string_view bad : {"", "\xff", "\xc0\xaf" /* overlong */, "\xe0\x80\xaf", "\xed\xa0\x80" /* surrogate */,
+                                "\xf4\x90\x80\x80" /* above U+10FFFF */, "\xe3\x80" /* cut */, "\x80"}) {
+    EXPECT_EQ(DecodeUtf8(bad, &c), 0u) << absl::CHexEscape(bad);
+  }
 }
 
 }  // namespace

@@ -124,6 +124,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     batcher_.Shutdown();
     if (refresher_.joinable()) refresher_.join();
     if (server_ != nullptr) server_->Wait();
+    rpc_log_.Flush(/*all=*/true);
     // civetweb's listener polls with a 2 s timeout, so stopping the metrics
     // endpoint takes up to 2 s; nothing depends on it once the API is down.
     if (exposer_ != nullptr) std::thread([exposer = std::move(exposer_)] {}).detach();
@@ -134,6 +135,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     std::unique_lock<std::mutex> lock(mu_);
     for (int round = 0; !stopped_; ++round) {
       lock.unlock();
+      // Suppressed failure counts whose window passed with no later failure.
+      rpc_log_.Flush();
       if (round % 12 == 11) {
         if (absl::Status s = store_.CompactCounters(); !s.ok()) {
           metrics_.CountDatabaseError("compact_counters");

@@ -14,6 +14,7 @@
 
 #include <google/protobuf/text_format.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -52,8 +53,23 @@ std::string NewInstanceId() {
 
 absl::StatusOr<v1::UpdaterState> StateStore::Load(std::string* warning) {
   absl::StatusOr<v1::UpdaterState> state = LoadFile(warning);
-  // Made once per state directory: kept from the next Save on.
-  if (state.ok() && state->instance_id().empty()) state->set_instance_id(NewInstanceId());
+  if (!state.ok()) return state;
+  // Made once per state directory and machine: kept from the next Save on.
+  absl::StatusOr<std::string> machine = ReadFile(machine_id_path_);
+  const std::string machine_id =
+      machine.ok() ? std::string(absl::StripAsciiWhitespace(*machine)) : std::string();
+  if (!machine_id.empty()) {
+    if (!state->machine_id().empty() && state->machine_id() != machine_id && !state->instance_id().empty()) {
+      const std::string fresh = NewInstanceId();
+      LogWarning(absl::StrCat("state directory ", dir_, " was recorded on machine id ", state->machine_id(),
+                              ", this host's (", machine_id_path_, ") is ", machine_id,
+                              ": copied from another host (golden image?); new instance id ", fresh,
+                              " replaces ", state->instance_id()));
+      state->set_instance_id(fresh);
+    }
+    state->set_machine_id(machine_id);
+  }
+  if (state->instance_id().empty()) state->set_instance_id(NewInstanceId());
   return state;
 }
 

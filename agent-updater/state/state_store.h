@@ -14,7 +14,10 @@ namespace drover::updater {
 
 class StateStore {
  public:
-  explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
+  // `machine_id_path` is the host's machine id (/etc/machine-id; tests use
+  // their own file).
+  explicit StateStore(std::string dir, std::string machine_id_path = "/etc/machine-id")
+      : dir_(std::move(dir)), machine_id_path_(std::move(machine_id_path)) {}
 
   // Creates the directory tree (mode 0700).
   absl::Status Init();
@@ -23,7 +26,9 @@ class StateStore {
   // An empty state when there is none yet. A damaged file is moved aside
   // (state.txtpb.damaged) and an empty state returned, so the updater keeps
   // working; the returned warning says so. A state without an instance id
-  // gets a new random one (saved with the state).
+  // gets a new random one (saved with the state), and so does one recorded
+  // on another machine id (the state directory was cloned); the machine id
+  // is recorded beside it. No machine id file: no check.
   absl::StatusOr<v1::UpdaterState> Load(std::string* warning = nullptr);
   absl::Status Save(const v1::UpdaterState& state);
 
@@ -46,6 +51,7 @@ class StateStore {
   absl::StatusOr<v1::UpdaterState> LoadFile(std::string* warning);
 
   std::string dir_;
+  std::string machine_id_path_;
 };
 
 // 32 random hex digits.

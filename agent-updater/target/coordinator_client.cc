@@ -2,17 +2,23 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/rpc_reason.h"
 #include "drover/v1/updater_service.grpc.pb.h"
 
 namespace drover::updater {
 namespace {
 
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view what, const std::string& address) {
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+absl::Status FromGrpc(const grpc::Status& s, const grpc::ClientContext& ctx, absl::string_view what,
+                      const std::string& address) {
+  absl::Status status(static_cast<absl::StatusCode>(s.error_code()),
                       absl::StrCat(what, " at ", address, ": ", s.error_message()));
+  // The coordinator's structured reason, if it sent one (see common/rpc_reason.h).
+  const auto& trailers = ctx.GetServerTrailingMetadata();
+  if (auto it = trailers.find(grpc::string_ref(kReasonKey.data(), kReasonKey.size())); it != trailers.end()) {
+    status = WithReason(std::move(status), absl::string_view(it->second.data(), it->second.size()));
+  }
+  return status;
 }
 
 class GrpcCoordinatorClient final : public CoordinatorClient {
@@ -32,7 +38,7 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     SetDeadline(ctx);
     v1::GetTargetResponse response;
     grpc::Status s = stub_->GetTarget(&ctx, request, &response);
-    if (!s.ok()) return FromGrpc(s, "fetching the target", address_);
+    if (!s.ok()) return FromGrpc(s, ctx, "fetching the target", address_);
     return response;
   }
 
@@ -41,7 +47,7 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     SetDeadline(ctx);
     v1::ReportStatusResponse response;
     grpc::Status s = stub_->ReportStatus(&ctx, request, &response);
-    if (!s.ok()) return FromGrpc(s, "reporting", address_);
+    if (!s.ok()) return FromGrpc(s, ctx, "reporting", address_);
     return response;
   }
 
@@ -70,9 +76,9 @@ CoordinatorError DescribeCoordinatorError(const absl::Status& status, const std:
                            "channel; meanwhile the last known target stays in force (",
                            said, ")")};
     case absl::StatusCode::kUnavailable:
-      // The coordinator says "database unavailable" when PostgreSQL fails
-      // it; gRPC's own words (connection refused, ...) mean no answer at all.
-      if (absl::StrContains(absl::AsciiStrToLower(said), "database")) {
+      // The coordinator marks a PostgreSQL outage with trailing metadata;
+      // the message text is no guide (the address may say "database").
+      if (IsDatabaseUnavailable(status)) {
         return {Kind::kDatabaseUnavailable, true,
                 absl::StrCat("the coordinator answers but its database is unavailable: its operator must bring "
                              "PostgreSQL back; retrying with backoff (",

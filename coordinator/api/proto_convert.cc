@@ -3,6 +3,7 @@
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 
+#include <atomic>
 #include <optional>
 
 #include "absl/strings/escaping.h"
@@ -10,11 +11,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/log.h"
 #include "common/proto_utf8.h"
 #include "coordinator/rollout/channel_rules.h"
 
 namespace drover::api {
 namespace {
+std::atomic<int64_t> unknown_schedule_states{0};
 
 std::string CHexEscapeShort(absl::string_view v) { return absl::CHexEscape(v.substr(0, 40)); }
 
@@ -92,6 +95,8 @@ absl::StatusOr<absl::Time> RequiredTime(absl::string_view field, const google::p
 }
 
 }  // namespace
+
+int64_t UnknownScheduleStates() { return unknown_schedule_states.load(std::memory_order_relaxed); }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -225,12 +230,19 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
   r.sequence = req.sequence();
   if (absl::Status s = ValidateInstanceId("instance_id", req.instance_id()); !s.ok()) return s;
   r.instance_id = req.instance_id();
-  if (!v1::ScheduleState_IsValid(req.schedule_state())) {
-    return absl::InvalidArgumentError(absl::StrCat("schedule_state ", static_cast<int>(req.schedule_state()),
-                                                   " is not a drover.v1.ScheduleState (0..",
-                                                   rollout::kScheduleStateCount - 1, ")"));
+  if (v1::ScheduleState_IsValid(req.schedule_state())) {
+    r.schedule_state = static_cast<rollout::ScheduleState>(req.schedule_state());
+  } else {
+    // An updater newer than this coordinator (a rolling upgrade) may know
+    // states this one does not: refusing would drop all of its reports.
+    r.schedule_state = rollout::ScheduleState::kUnspecified;
+    if (unknown_schedule_states.fetch_add(1, std::memory_order_relaxed) == 0) {
+      LogWarning(absl::StrCat("host \"", r.host_id, "\" reported schedule_state ",
+                              static_cast<int>(req.schedule_state()), ", unknown to this coordinator (0..",
+                              rollout::kScheduleStateCount - 1,
+                              "): stored as unspecified; logged once, counted in UnknownScheduleStates()"));
+    }
   }
-  r.schedule_state = static_cast<rollout::ScheduleState>(req.schedule_state());
   if (req.outcomes_size() > kMaxOutcomesPerReport) {
     return absl::InvalidArgumentError(absl::StrCat("outcomes holds ", req.outcomes_size(),
                                                    " entries; at most ", kMaxOutcomesPerReport, " per report"));

@@ -27,13 +27,12 @@ namespace drover::api {
 
 namespace v1 = ::drover::v1;
 
-// Bounds on what the coordinator stores.
-inline constexpr size_t kMaxHostIdLength = 128;
-inline constexpr size_t kMaxChannelIdLength = 100;
-inline constexpr size_t kMaxGroupLength = 64;
 // What updaters send is bounded in common/api_limits.h, which they share.
+using ::drover::kMaxChannelIdLength;
 using ::drover::kMaxClockSkew;
 using ::drover::kMaxErrorLength;
+using ::drover::kMaxGroupLength;
+using ::drover::kMaxHostIdLength;
 using ::drover::kMaxInstanceIdLength;
 using ::drover::kMaxOutcomesPerReport;
 using ::drover::kMaxPollInterval;
@@ -70,7 +69,10 @@ std::string ChannelName(absl::string_view id);
 
 absl::StatusOr<Semver> ParseVersionField(absl::string_view field, absl::string_view value);
 
+// A schedule_state this coordinator does not know (sent by a newer updater)
+// is taken as unspecified, logged once and counted here.
 absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusRequest& request, absl::Time now);
+int64_t UnknownScheduleStates();
 
 absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
     absl::string_view field, const google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>& windows);

@@ -97,6 +97,25 @@ TEST(ReportFromProtoTest, AcceptsBoundaryValues) {
   EXPECT_TRUE(Convert(instant).ok()) << Convert(instant);
 }
 
+// An updater newer than its coordinator may send states this one does not know.
+TEST(ReportFromProtoTest, TakesUnknownScheduleStateAsUnspecified) {
+  v1::ReportStatusRequest req = GoodReport();
+  req.set_schedule_state(static_cast<v1::ScheduleState>(rollout::kScheduleStateCount + 3));
+  const int64_t before = UnknownScheduleStates();
+  absl::StatusOr<rollout::AgentReport> r = ReportFromProto(req, kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->schedule_state, rollout::ScheduleState::kUnspecified);
+  EXPECT_EQ(UnknownScheduleStates(), before + 1);
+  // Everything else is still checked.
+  req.set_sequence(0);
+  EXPECT_EQ(Convert(req).code(), absl::StatusCode::kInvalidArgument);
+  req = GoodReport();
+  req.set_schedule_state(v1::SCHEDULE_STATE_MISSING);
+  r = ReportFromProto(req, kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->schedule_state, rollout::ScheduleState::kMissing);
+}
+
 TEST(ReportFromProtoTest, RejectsBadHostId) {
   v1::ReportStatusRequest req = GoodReport();
   req.set_host_id("");

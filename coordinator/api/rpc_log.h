@@ -24,7 +24,7 @@ class RpcLog {
  public:
   struct Options {
     // Lines per (method, code) per window; the rest are counted and the count
-    // is logged with the next line that is let through.
+    // is logged on its own line once the window has passed (see Flush).
     int lines_per_window = 20;
     absl::Duration window = absl::Minutes(1);
   };
@@ -38,6 +38,11 @@ class RpcLog {
   // coordinator's own failures (INTERNAL, UNAVAILABLE, ...) ERROR.
   void Failed(absl::string_view method, const absl::Status& status, absl::string_view peer);
 
+  // Logs the count of failures suppressed in windows that have passed (all
+  // windows if `all`, at shutdown), so a flood that stops leaves its trace.
+  // Failed() calls it; the server also calls it periodically.
+  void Flush(bool all = false);
+
   // One INFO line per change, never limited.
   void Changed(absl::string_view peer, const std::vector<rollout::ChannelChange>& changes);
 
@@ -48,6 +53,11 @@ class RpcLog {
     int64_t suppressed = 0;
     absl::Time first_suppressed;
   };
+  struct Pending {
+    std::string level;
+    std::string line;
+  };
+  std::vector<Pending> TakeExpiredLocked(absl::Time now, bool all) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Clock* const clock_;
   const Options options_;
@@ -55,8 +65,5 @@ class RpcLog {
   absl::Mutex mu_;
   absl::flat_hash_map<std::pair<std::string, int>, Window> windows_ ABSL_GUARDED_BY(mu_);
 };
-
-// `text` on one line: CR, LF and other control characters escaped.
-std::string OneLine(absl::string_view text);
 
 }  // namespace drover::api

@@ -45,10 +45,39 @@ TEST_F(RpcLogTest, FloodsAreLimitedPerMethodAndCodeAndTheRestCounted) {
   EXPECT_EQ(lines_.size(), 4u);
   clock_.Advance(absl::Minutes(1));
   log_.Failed("m/A", absl::NotFoundError("no channel"), "p");
-  ASSERT_EQ(lines_.size(), 5u);
-  EXPECT_TRUE(absl::StrContains(lines_.back(), "(8 more like it since")) << lines_.back();
+  ASSERT_EQ(lines_.size(), 6u);
+  EXPECT_EQ(lines_[4], "WARN rpc m/A failed NOT_FOUND 8 more times since 08:00:00Z "
+                       "(not logged; drover_rpc_requests_total counts them)");
+  EXPECT_TRUE(absl::StartsWith(lines_[5], "WARN rpc m/A from p failed: NOT_FOUND")) << lines_[5];
   log_.Failed("m/A", absl::NotFoundError("no channel"), "p");
-  EXPECT_FALSE(absl::StrContains(lines_.back(), "more like it")) << lines_.back();
+  EXPECT_FALSE(absl::StrContains(lines_.back(), "more times")) << lines_.back();
+}
+
+// A flood that stops still leaves its count: on any later call, from the
+// periodic flush, and at shutdown.
+TEST_F(RpcLogTest, SuppressedCountIsLoggedWhenTheWindowPassesWithoutAnotherCall) {
+  for (int i = 0; i < 5; ++i) log_.Failed("m/A", absl::UnavailableError("db"), "p");
+  ASSERT_EQ(lines_.size(), 2u);
+  log_.Flush();  // the window is still open: nothing yet
+  ASSERT_EQ(lines_.size(), 2u);
+  clock_.Advance(absl::Minutes(1));
+  log_.Flush();
+  ASSERT_EQ(lines_.size(), 3u);
+  EXPECT_TRUE(absl::StartsWith(lines_[2], "ERROR rpc m/A failed UNAVAILABLE 3 more times since")) << lines_[2];
+  log_.Flush();
+  EXPECT_EQ(lines_.size(), 3u);  // once
+
+  // Another method's call reports it too.
+  for (int i = 0; i < 4; ++i) log_.Failed("m/A", absl::UnavailableError("db"), "p");
+  clock_.Advance(absl::Minutes(2));
+  log_.Failed("m/B", absl::NotFoundError("x"), "p");
+  ASSERT_EQ(lines_.size(), 7u);
+  EXPECT_TRUE(absl::StartsWith(lines_[5], "ERROR rpc m/A failed UNAVAILABLE 2 more times")) << lines_[5];
+
+  // At shutdown, open windows too.
+  for (int i = 0; i < 3; ++i) log_.Failed("m/B", absl::NotFoundError("x"), "p");
+  log_.Flush(/*all=*/true);
+  EXPECT_TRUE(absl::StartsWith(lines_.back(), "WARN rpc m/B failed NOT_FOUND 2 more times")) << lines_.back();
 }
 
 TEST_F(RpcLogTest, EveryChangeIsLogged) {

@@ -1,6 +1,7 @@
 #include "coordinator/api/updater_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/rpc_reason.h"
 #include "coordinator/api/proto_convert.h"
 
 namespace drover::api {
@@ -10,6 +11,14 @@ constexpr absl::string_view kReportStatus = "drover.v1.UpdaterService/ReportStat
 
 absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+// Updaters tell a database outage from an unreachable coordinator by this
+// metadata, not by the message text.
+void AddReason(grpc::CallbackServerContext* context, const absl::Status& status) {
+  if (IsDatabaseUnavailable(status)) {
+    context->AddTrailingMetadata(std::string(kReasonKey), std::string(kReasonDatabaseUnavailable));
+  }
 }
 }  // namespace
 
@@ -33,6 +42,7 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
     return absl::OkStatus();
   }();
   grpc::Status reply = ToGrpcStatus(status);
+  AddReason(context, status);
   if (status.ok()) reply = SerializeResponse(response, response_bytes);
   get_target_rpcs_->Count(static_cast<int>(reply.error_code()));
   if (!reply.ok()) log_->Failed(kGetTarget, FromGrpc(reply), context->peer());
@@ -61,6 +71,7 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
   batcher_->Submit(*std::move(report), [reactor, response_bytes, rpcs = report_rpcs_, log = log_, context](
                                            const absl::Status& status, const store::ReportResult& result) {
     grpc::Status reply = ToGrpcStatus(status);
+    AddReason(context, status);
     if (status.ok()) {
       v1::ReportStatusResponse response;
       switch (result.disposition) {

@@ -136,7 +136,7 @@ using ::drover::kMinPollInterval;
 using ::drover::kDefaultPollInterval;
 
 // Agents silent for this many poll intervals are stale.
-inline constexpr int kStaleAfterPollIntervals = 3;
+using ::drover::kStaleAfterPollIntervals;
 
 struct ScheduleStateCount {
   ScheduleState state = ScheduleState::kUnspecified;

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "common/rpc_reason.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
@@ -34,7 +35,7 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
       absl::StrCat(what, ": database unavailable (the coordinator's log says why); retry later");
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
       dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return absl::UnavailableError(unavailable);
+    return WithReason(absl::UnavailableError(unavailable), kReasonDatabaseUnavailable);
   }
   const std::string conflicted = absl::StrCat(what, ": conflicted with a concurrent change; retry");
   if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
@@ -48,10 +49,12 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
     // standby, out of connections or disk: the database cannot serve now.
     if (state.rfind("08", 0) == 0 || state.rfind("53", 0) == 0 || state == "57P01" || state == "57P02" ||
         state == "57P03" || state == "25006") {
-      return absl::UnavailableError(unavailable);
+      return WithReason(absl::UnavailableError(unavailable), kReasonDatabaseUnavailable);
     }
     // Statement or lock timeout: busy, worth retrying later.
-    if (state == "57014" || state == "55P03") return absl::UnavailableError(unavailable);
+    if (state == "57014" || state == "55P03") {
+      return WithReason(absl::UnavailableError(unavailable), kReasonDatabaseUnavailable);
+    }
   }
   return absl::InternalError(absl::StrCat(what, ": internal database error (logged by the coordinator)"));
 }
@@ -217,10 +220,12 @@ PgPool::PgPool(std::string url, int size, OnConnect on_connect, absl::Duration h
     : url_(WithNetworkTimeouts(url)), size_(size), on_connect_(std::move(on_connect)), watchdog_(hard_timeout) {}
 
 absl::Status PgPool::FrozenError(absl::string_view what, bool in_doubt) const {
-  return absl::UnavailableError(absl::StrCat(
-      what, ": database unavailable: PostgreSQL did not answer within ", absl::FormatDuration(watchdog_.limit()),
-      " (server stopped or storage stalled?); the connection was closed and a new one will be opened",
-      in_doubt ? "; whether the commit happened is unknown" : ""));
+  return WithReason(
+      absl::UnavailableError(absl::StrCat(
+          what, ": database unavailable: PostgreSQL did not answer within ", absl::FormatDuration(watchdog_.limit()),
+          " (server stopped or storage stalled?); the connection was closed and a new one will be opened",
+          in_doubt ? "; whether the commit happened is unknown" : "")),
+      kReasonDatabaseUnavailable);
 }
 
 PgPool::~PgPool() = default;
@@ -241,8 +246,9 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
     std::unique_lock<std::mutex> lock(mu_);
     if (!cv_.wait_for(lock, std::chrono::seconds(5),
                       [&] { return leased_ + static_cast<int>(idle_.size()) < size_ || !idle_.empty(); })) {
-      return absl::UnavailableError(
-          absl::StrCat("all ", size_, " database connections stay busy: retry later"));
+      return WithReason(
+          absl::UnavailableError(absl::StrCat("all ", size_, " database connections stay busy: retry later")),
+          kReasonDatabaseUnavailable);
     }
     ++leased_;
     if (!idle_.empty()) {

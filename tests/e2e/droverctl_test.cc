@@ -374,7 +374,9 @@ TEST_F(DroverctlTest, PollIntervalSetAndHistoryLimit) {
   EXPECT_EQ(JsonField(json.out, "poll_interval"), "30s");
   for (const std::vector<std::string>& bad : std::vector<std::vector<std::string>>{
            {"poll-interval", "set", "poll", "30"}, {"poll-interval", "set", "poll", "25h"},
-           {"poll-interval", "set", "poll", "0s"}}) {
+           {"poll-interval", "set", "poll", "0s"},
+           // Was rounded to 1s; the coordinator refuses sub-millisecond intervals.
+           {"poll-interval", "set", "poll", "1.0005s"}}) {
     CtlResult r = Run(bad);
     EXPECT_EQ(r.code, kUsage) << r.Describe();
     EXPECT_TRUE(absl::StrContains(r.err, bad[3])) << r.Describe();

@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "agent-updater/target/coordinator_client.h"
 #include "coordinator/store/migrator.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
@@ -308,6 +309,17 @@ TEST(ResilienceTest, PostgresStoppedAndStartedUnderLoad) {
   };
   // Once the cached answer is older than its 1 s limit, GetTarget says so too.
   EXPECT_TRUE(PollUntil(absl::Seconds(10), [&] { return get_target().error_code() == grpc::StatusCode::UNAVAILABLE; }));
+  // The updater reads the coordinator's structured reason: a database outage.
+  {
+    std::unique_ptr<updater::CoordinatorClient> client = updater::MakeGrpcCoordinatorClient(address, absl::Seconds(10));
+    v1::GetTargetRequest req;
+    req.set_channel("channels/load");
+    absl::StatusOr<v1::GetTargetResponse> got = client->GetTarget(req);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(updater::DescribeCoordinatorError(got.status(), "load").kind,
+              updater::CoordinatorError::Kind::kDatabaseUnavailable)
+        << got.status();
+  }
   auto database_up = [&] {
     absl::StatusOr<std::string> body = testing::HttpGet((*proc)->metrics_address(), "/metrics");
     return body.ok() ? testing::MetricValue(*body, "drover_database_up") : -1;
