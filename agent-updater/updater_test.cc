@@ -685,8 +685,9 @@ TEST_F(UpdaterTest, WithACachedTargetTheDecisionSaysWhyThereIsNoFreshOne) {
   EXPECT_EQ(r.decision.reason,
             "no fresh target: channel \"stable\" does not exist on the coordinator; agent healthy: leaving it as it is");
   EXPECT_FALSE(absl::StrContains(r.summary, "unreachable")) << r.summary;
-  coordinator_.get_target_error =
-      absl::UnavailableError("fetching the target at c:1: read channels: database unavailable: connection refused");
+  coordinator_.get_target_error = WithReason(
+      absl::UnavailableError("fetching the target at c:1: read channels: database unavailable: connection refused"),
+      kReasonDatabaseUnavailable);
   r = Pass();
   EXPECT_TRUE(absl::StrContains(r.decision.reason, "no fresh target: the coordinator's database is unavailable"))
       << r.decision.reason;
