@@ -64,6 +64,16 @@ size_t DecodeUtf8(absl::string_view s, uint32_t* out) {
   return len;
 }
 
+bool IsValidUtf8(absl::string_view s) {
+  uint32_t c;
+  while (!s.empty()) {
+    const size_t n = DecodeUtf8(s, &c);
+    if (n == 0) return false;
+    s.remove_prefix(n);
+  }
+  return true;
+}
+
 absl::string_view TrimBlank(absl::string_view utf8) {
   while (size_t n = BlankPrefix(utf8)) utf8.remove_prefix(n);
   while (size_t n = BlankSuffix(utf8)) utf8.remove_suffix(n);

@@ -15,6 +15,9 @@ namespace drover {
 // U+10FFFF). The one UTF-8 decoder of the project.
 size_t DecodeUtf8(absl::string_view s, uint32_t* code_point);
 
+// True when all of `s` is well-formed UTF-8 by DecodeUtf8's rules.
+bool IsValidUtf8(absl::string_view s);
+
 // True when `utf8` holds nothing a reader would see: only Unicode White_Space
 // (ASCII spaces, U+00A0, U+3000, ...) and invisible format characters
 // (zero-width spaces and joiners, U+FEFF). Bytes that are not valid UTF-8

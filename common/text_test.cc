@@ -27,6 +27,14 @@ TEST(TextTest, TrimBlankKeepsTheInside) {
 }
 
 // The one decoder, used by IsBlank and by SanitizeText (common/report_text).
+TEST(TextTest, IsValidUtf8ChecksTheWholeString) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("host-\xe6\x97\xa5"));
+  EXPECT_FALSE(IsValidUtf8("host-\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // a surrogate, which PostgreSQL refuses
+  EXPECT_FALSE(IsValidUtf8("ok\xe6\x97"));      // cut short at the end
+}
+
 TEST(TextTest, DecodeUtf8FollowsProtobufsRules) {
   uint32_t c = 0;
   EXPECT_EQ(DecodeUtf8("a", &c), 1u);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/proto_utf8.h"
+#include "common/text.h"
 #include "coordinator/rollout/channel_rules.h"
 
 namespace drover::api {
@@ -20,20 +21,6 @@ namespace {
 std::atomic<int64_t> unknown_schedule_states{0};
 
 std::string CHexEscapeShort(absl::string_view v) { return absl::CHexEscape(v.substr(0, 40)); }
-
-bool IsStructurallyValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
 
 // Quotes a value for an error message, shortened when long.
 std::string Quote(absl::string_view value) {
@@ -520,8 +507,9 @@ absl::StatusOr<std::string> DecodePageToken(absl::string_view kind, absl::string
                    "issued for other filters; repeat the request with the filters of the first page, or start "
                    "again without a page_token");
   }
-  if (!IsStructurallyValidUtf8(parts[3])) {
-    return Invalid("page_token", token, "damaged (its key is not UTF-8); start again without one");
+  // PostgreSQL text holds neither malformed UTF-8 nor NUL.
+  if (!IsValidUtf8(parts[3]) || absl::StrContains(parts[3], '\0')) {
+    return Invalid("page_token", token, "damaged (its key is not UTF-8 text); start again without one");
   }
   return std::string(parts[3]);
 }

@@ -455,6 +455,12 @@ TEST(PageTokenTest, KeysThatAreNotUtf8AreRefusedNotPassedOn) {
   const std::string bad_key = EncodePageToken("agents", "", "\xff");
   EXPECT_TRUE(IsError(DecodePageToken("agents", "", bad_key).status(), absl::StatusCode::kInvalidArgument,
                       {"page_token", "not UTF-8"}));
+  // PostgreSQL refuses surrogates and NUL too.
+  for (const std::string& key : {std::string("\xed\xa0\x80"), std::string("a\0b", 3)}) {
+    EXPECT_TRUE(IsError(DecodePageToken("agents", "", EncodePageToken("agents", "", key)).status(),
+                        absl::StatusCode::kInvalidArgument, {"page_token", "not UTF-8"}))
+        << absl::CHexEscape(key);
+  }
 }
 
 TEST(ParseChannelNameTest, AcceptsNestedIds) {
