@@ -2,6 +2,7 @@
 # Fails when a file of a layer includes a header of a library that layer
 # must not use. The link graph is checked at configure time
 # (drover_forbid_links); this catches header-only uses the linker cannot see.
+cmake_minimum_required(VERSION 3.25)
 
 set(io_headers "grpcpp/|grpc/|grpc\\+\\+/|google/protobuf/|pqxx/|prometheus/|curl/|openssl/|drover/v1/")
 # dir-glob | forbidden include regex
@@ -41,6 +42,6 @@ endforeach()
 
 if(failures)
   list(JOIN failures "\n  " text)
-  message(FATAL_ERROR "Layering violation: includes a lower layer may not use:\n  ${text}")
+  message(FATAL_ERROR "Layering violation: includes of what this layer may not use:\n  ${text}")
 endif()
 message(STATUS "layering_includes: ok")
