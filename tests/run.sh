@@ -8,7 +8,8 @@
 #   - builds with -DDROVER_SANITIZE=address,undefined in build-asan and runs
 #     the unit and integration tests there (ctest -L 'unit|integration');
 #   - builds with -DDROVER_SANITIZE=thread in build-tsan only the tests of the
-#     concurrent pieces and runs them (ctest -L tsan);
+#     concurrent pieces (report batcher, query watchdog, channel cache,
+#     updater daemon) and runs them (ctest -L tsan);
 #   - makes warnings errors (-DDROVER_WERROR=ON) in every build.
 # Each phase's time is printed at the end. ctest args apply to every phase.
 set -euo pipefail
