@@ -3,21 +3,57 @@
 # PostgreSQL, runs every test through ctest, and stops PostgreSQL whatever
 # happens. Exits non-zero on any failure.
 #   tests/run.sh [ctest args...]     e.g. tests/run.sh -R api_integration
+#
+# Under CI=true (or DROVER_SANITIZERS=1 for a developer) it then also:
+#   - builds with -DDROVER_SANITIZE=address,undefined in build-asan and runs
+#     the unit and integration tests there (ctest -L 'unit|integration');
+#   - builds with -DDROVER_SANITIZE=thread in build-tsan only the tests of the
+#     concurrent pieces (report batcher, query watchdog, channel cache,
+#     updater daemon) and runs them (ctest -L tsan);
+#   - makes warnings errors (-DDROVER_WERROR=ON) in every build.
+# Each phase's time is printed at the end. ctest args apply to every phase.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
 cd "$ROOT"
 
+SANITIZERS=${DROVER_SANITIZERS:-0}
+WERROR=OFF
+if [[ "${CI:-}" == "true" ]]; then
+  SANITIZERS=1
+  WERROR=ON
+fi
+CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDROVER_WERROR=$WERROR)
+if command -v ccache >/dev/null; then
+  CMAKE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+JOBS=$(nproc)
+
+TIMES=()
+phase_start() { PHASE=$1; PHASE_T0=$SECONDS; echo "=== $PHASE"; }
+phase_end() {
+  TIMES+=("$(printf '%-28s %4dm%02ds' "$PHASE" $(((SECONDS - PHASE_T0) / 60)) $(((SECONDS - PHASE_T0) % 60)))")
+}
+print_times() {
+  ((${#TIMES[@]})) || return 0
+  echo "=== phase times"
+  printf '  %s\n' "${TIMES[@]}"
+  echo "  total                        $((SECONDS / 60))m$(printf %02d $((SECONDS % 60)))s"
+}
+
 "$ROOT/deploy/install-deps.sh"
 
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)"
+phase_start "build"
+cmake -S "$ROOT" -B "$BUILD" "${CMAKE_ARGS[@]}" >/dev/null
+cmake --build "$BUILD" -j"$JOBS"
+phase_end
 
 PGDIR=$(mktemp -d /tmp/drover-test-pg.XXXXXX)
 cleanup() {
   "$ROOT/deploy/lib/pg.sh" stop "$PGDIR" immediate || true
   rm -rf "$PGDIR"
+  print_times
 }
 trap cleanup EXIT
 # A CI timeout or ^C still stops PostgreSQL: the EXIT trap runs on exit, not on a signal.
@@ -29,5 +65,43 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export DROVER_TEST_DATABASE_URL
 DROVER_TEST_DATABASE_URL=$("$ROOT/deploy/lib/pg.sh" url "$PGDIR" "$PORT" postgres)
 
-cd "$BUILD"
-ctest --output-on-failure --timeout 900 -j2 "$@"
+phase_start "test"
+(cd "$BUILD" && ctest --output-on-failure --timeout 900 -j2 "$@")
+phase_end
+
+if [[ "$SANITIZERS" != "1" ]]; then
+  exit 0
+fi
+
+# The sanitizer builds compile only what their tests need: the e2e tests
+# (shell scripts and real processes) stay on the plain build above.
+# Integration tests run the instrumented coordinator they depend on.
+ASAN_TARGETS=$(cd "$BUILD" && ctest -N -L 'unit|integration' -LE layering "$@" | sed -n 's/^ *Test *#[0-9]*: //p')
+TSAN_TARGETS=$(cd "$BUILD" && ctest -N -L tsan "$@" | sed -n 's/^ *Test *#[0-9]*: //p')
+
+# halt_on_error: the first report fails the test, whatever its exit code.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp"
+
+if [[ -n "$ASAN_TARGETS" ]]; then
+  phase_start "build asan+ubsan"
+  cmake -S "$ROOT" -B "$BUILD-asan" "${CMAKE_ARGS[@]}" -DDROVER_SANITIZE=address,undefined >/dev/null
+  # shellcheck disable=SC2086 # one target per word
+  cmake --build "$BUILD-asan" -j"$JOBS" --target $ASAN_TARGETS
+  phase_end
+  phase_start "test asan+ubsan"
+  (cd "$BUILD-asan" && ctest --output-on-failure --timeout 900 -j2 -L 'unit|integration' -LE layering "$@")
+  phase_end
+fi
+
+if [[ -n "$TSAN_TARGETS" ]]; then
+  phase_start "build tsan"
+  cmake -S "$ROOT" -B "$BUILD-tsan" "${CMAKE_ARGS[@]}" -DDROVER_SANITIZE=thread >/dev/null
+  # shellcheck disable=SC2086
+  cmake --build "$BUILD-tsan" -j"$JOBS" --target $TSAN_TARGETS
+  phase_end
+  phase_start "test tsan"
+  (cd "$BUILD-tsan" && ctest --output-on-failure --timeout 900 -j2 -L tsan "$@")
+  phase_end
+fi
