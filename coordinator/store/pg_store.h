@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "coordinator/store/pg_util.h"
+#include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
 namespace drover::store {

@@ -1,4 +1,4 @@
-#include "coordinator/store/pg_util.h"
+#include "coordinator/store/query_watchdog.h"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -9,43 +9,10 @@
 #include <chrono>
 #include <memory>
 
-#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 
 namespace drover::store {
 namespace {
-
-constexpr const char* kAllAsQuery =
-    "connect_timeout=10&keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3"
-    "&tcp_user_timeout=30000";
-
-TEST(WithNetworkTimeoutsTest, UriGetsEveryLimitAsQueryParameters) {
-  EXPECT_EQ(WithNetworkTimeouts("postgresql://drover:pw@db:5432/drover"),
-            std::string("postgresql://drover:pw@db:5432/drover?") + kAllAsQuery);
-  EXPECT_EQ(WithNetworkTimeouts("postgres://db/drover"), std::string("postgres://db/drover?") + kAllAsQuery);
-}
-
-TEST(WithNetworkTimeoutsTest, OperatorSettingsWinAndOtherParametersStay) {
-  EXPECT_EQ(WithNetworkTimeouts("postgresql://db/drover?sslmode=require&keepalives_idle=42"),
-            "postgresql://db/drover?sslmode=require&keepalives_idle=42&connect_timeout=10&keepalives=1"
-            "&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=30000");
-  EXPECT_EQ(WithNetworkTimeouts("postgresql://db/drover?keepalives=0"),
-            "postgresql://db/drover?keepalives=0&connect_timeout=10&keepalives_idle=10&keepalives_interval=5"
-            "&keepalives_count=3&tcp_user_timeout=30000");
-}
-
-TEST(WithNetworkTimeoutsTest, KeyValueStringsGetKeyValuePairs) {
-  EXPECT_EQ(WithNetworkTimeouts("host=db dbname=drover connect_timeout=3"),
-            "host=db dbname=drover connect_timeout=3 keepalives=1 keepalives_idle=10 keepalives_interval=5 "
-            "keepalives_count=3 tcp_user_timeout=30000");
-  EXPECT_EQ(WithNetworkTimeouts("tcp_user_timeout=5000 host=db"),
-            "tcp_user_timeout=5000 host=db connect_timeout=10 keepalives=1 keepalives_idle=10 "
-            "keepalives_interval=5 keepalives_count=3");
-  // Empty: libpq takes the rest from PG* environment variables.
-  EXPECT_EQ(WithNetworkTimeouts(""),
-            "connect_timeout=10 keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3 "
-            "tcp_user_timeout=30000");
-}
 
 // Two connected sockets standing in for a connection and its server.
 struct SocketPair {
@@ -165,44 +132,6 @@ TEST(QueryWatchdogTest, OverTcpTheLimitCountsFromTheLastAnswer) {
   // Then it stops answering.
   EXPECT_EQ(conn.Read(), 0);
   EXPECT_TRUE(watch.fired());
-}
-
-}  // namespace
-}  // namespace drover::store
-
-namespace drover::store {
-namespace {
-
-// Issue 12: PostgreSQL's text reached callers ("invalid byte sequence for
-// encoding UTF8: 0xff"). It is logged; the status names only the operation.
-TEST(PgErrorToStatusTest, DatabaseTextNeverReachesTheStatus) {
-  const pqxx::data_exception bad_bytes("ERROR:  invalid byte sequence for encoding \"UTF8\": 0xff\n",
-                                       "SELECT secret_column FROM agents", "22021");
-  absl::Status s = PgErrorToStatus(bad_bytes, "listing agents");
-  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_TRUE(absl::StrContains(s.message(), "listing agents")) << s.message();
-  for (const char* leaked : {"invalid byte", "0xff", "UTF8", "secret_column", "SELECT"}) {
-    EXPECT_FALSE(absl::StrContains(s.message(), leaked)) << s.message();
-  }
-
-  const pqxx::broken_connection gone("server closed the connection unexpectedly\n\tThis probably means...");
-  s = PgErrorToStatus(gone, "storing reports");
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(absl::StrContains(s.message(), "database unavailable")) << s.message();
-  EXPECT_FALSE(absl::StrContains(s.message(), "server closed")) << s.message();
-
-  const pqxx::unique_violation taken("ERROR:  duplicate key value violates unique constraint \"channels_pkey\"",
-                                     "INSERT", "23505");
-  s = PgErrorToStatus(taken, "creating channel");
-  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_FALSE(absl::StrContains(s.message(), "channels_pkey")) << s.message();
-
-  const pqxx::deadlock_detected deadlock("ERROR:  deadlock detected");
-  EXPECT_EQ(PgErrorToStatus(deadlock, "x").code(), absl::StatusCode::kAborted);
-  const std::runtime_error other("Could not convert string to integer: 'abc'");
-  s = PgErrorToStatus(other, "reading agent");
-  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_FALSE(absl::StrContains(s.message(), "abc")) << s.message();
 }
 
 }  // namespace
