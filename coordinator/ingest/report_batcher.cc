@@ -6,7 +6,7 @@
 
 namespace drover::ingest {
 
-ReportBatcher::ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics,
+ReportBatcher::ReportBatcher(store::ReportWriter* store, metrics::FleetMetrics* metrics,
                              ReportBatcherOptions options)
     : store_(store), metrics_(metrics), options_(options) {
   for (int i = 0; i < std::max(1, options_.writers); ++i) shards_.push_back(std::make_unique<Shard>());

@@ -35,7 +35,7 @@ class ReportBatcher {
   // inline when the report is refused at once). `status` non-OK: nothing was stored.
   using Done = std::function<void(const absl::Status& status, const store::ReportResult& result)>;
 
-  ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics, ReportBatcherOptions options);
+  ReportBatcher(store::ReportWriter* store, metrics::FleetMetrics* metrics, ReportBatcherOptions options);
   ~ReportBatcher();
 
   void Submit(rollout::AgentReport report, Done done);
@@ -69,7 +69,7 @@ class ReportBatcher {
   Answered Commit(std::vector<Pending> batch);
   void ReplierLoop();
 
-  store::AgentStore* const store_;
+  store::ReportWriter* const store_;
   metrics::FleetMetrics* const metrics_;
   const ReportBatcherOptions options_;
 

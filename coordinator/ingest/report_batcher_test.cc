@@ -29,7 +29,7 @@ constexpr auto kDeadline = std::chrono::seconds(10);
 // Answers every report with its own sequence as the stored one (odd sequences
 // as duplicates), or fails whole batches while `fail` is set; can hold a
 // batch until released.
-class ScriptedStore : public store::AgentStore {
+class ScriptedStore : public store::ReportWriter {
  public:
   absl::StatusOr<std::vector<ReportResult>> ApplyReports(const std::vector<const AgentReport*>& reports) override {
     std::unique_lock<std::mutex> lock(mu_);
@@ -45,22 +45,6 @@ class ScriptedStore : public store::AgentStore {
     }
     return out;
   }
-  absl::StatusOr<store::AgentView> GetAgent(const std::string&) override { return absl::UnimplementedError("x"); }
-  absl::StatusOr<std::vector<store::AgentView>> ListAgents(const store::AgentFilter&, const std::string&,
-                                                           int) override {
-    return absl::UnimplementedError("x");
-  }
-  absl::StatusOr<std::vector<store::StoredUpdateEvent>> ListUpdateEvents(const std::string&, int64_t,
-                                                                         int) override {
-    return absl::UnimplementedError("x");
-  }
-  absl::StatusOr<store::RolloutInputs> GetRolloutInputs(const std::string&) override {
-    return absl::UnimplementedError("x");
-  }
-  absl::StatusOr<std::vector<store::RolloutInputs>> GetAllRolloutInputs() override {
-    return absl::UnimplementedError("x");
-  }
-  absl::StatusOr<int64_t> CountOrphanedHosts() override { return absl::UnimplementedError("x"); }
 
   void Hold(bool hold) {
     std::lock_guard<std::mutex> lock(mu_);

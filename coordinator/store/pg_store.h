@@ -21,7 +21,7 @@ struct PgStoreOptions {
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 
-class PgStore final : public ChannelStore, public AgentStore {
+class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
 
