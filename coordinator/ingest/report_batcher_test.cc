@@ -11,11 +11,14 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace drover::ingest {
 namespace {
@@ -27,8 +30,9 @@ using store::ReportResult;
 constexpr auto kDeadline = std::chrono::seconds(10);
 
 // Answers every report with its own sequence as the stored one (odd sequences
-// as duplicates), or fails whole batches while `fail` is set; can hold a
-// batch until released.
+// as duplicates; reports for channel "gone" as unknown, for "flaky" as not
+// stored, for "late" as out of order), or fails whole batches while `fail` is
+// set; can hold a batch until released.
 class ScriptedStore : public store::ReportWriter {
  public:
   absl::StatusOr<std::vector<ReportResult>> ApplyReports(const std::vector<const AgentReport*>& reports) override {
@@ -40,8 +44,17 @@ class ScriptedStore : public store::ReportWriter {
     if (fail_) return absl::UnavailableError("database unavailable: scripted failure");
     std::vector<ReportResult> out(reports.size());
     for (size_t i = 0; i < reports.size(); ++i) {
+      if (reports[i]->channel == "gone") {
+        out[i].status = absl::NotFoundError("channel gone");
+        continue;
+      }
+      if (reports[i]->channel == "flaky") {
+        out[i].status = absl::UnavailableError("not stored");
+        continue;
+      }
       out[i].stored_sequence = reports[i]->sequence;
       out[i].disposition = reports[i]->sequence % 2 ? ReportDisposition::kDuplicate : ReportDisposition::kAccepted;
+      if (reports[i]->channel == "late") out[i].disposition = ReportDisposition::kOutOfOrder;
     }
     return out;
   }
@@ -72,6 +85,59 @@ class ScriptedStore : public store::ReportWriter {
   bool hold_ = false;
   bool fail_ = false;
   std::thread::id writer_thread_;
+};
+
+// Every event the batcher records, for the tests to assert.
+class RecordingMetrics final : public IngestMetrics {
+ public:
+  struct Events {
+    std::map<ReportOutcome, int> reports;
+    std::map<std::pair<std::string, rollout::UpdateResult>, int> outcomes;
+    std::vector<size_t> batch_sizes;
+    std::map<std::string, int> database_errors;
+    std::vector<size_t> queue_depths;
+
+    int Reports(ReportOutcome o) const {
+      auto it = reports.find(o);
+      return it == reports.end() ? 0 : it->second;
+    }
+    size_t BatchedReports() const {
+      size_t n = 0;
+      for (size_t size : batch_sizes) n += size;
+      return n;
+    }
+  };
+
+  void CountReport(ReportOutcome outcome) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++events_.reports[outcome];
+  }
+  void CountOutcome(const std::string& channel, rollout::UpdateResult result) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++events_.outcomes[{channel, result}];
+  }
+  void ObserveBatch(size_t size, absl::Duration commit_duration) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_GE(commit_duration, absl::ZeroDuration());
+    events_.batch_sizes.push_back(size);
+  }
+  void CountDatabaseError(const std::string& operation) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++events_.database_errors[operation];
+  }
+  void SetQueueDepth(size_t depth) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.queue_depths.push_back(depth);
+  }
+
+  Events Snapshot() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return events_;
+  }
+
+ private:
+  std::mutex mu_;
+  Events events_;
 };
 
 AgentReport Report(int host, int64_t sequence) {
@@ -120,10 +186,11 @@ class Answers {
 
 TEST(ReportBatcherTest, EveryReportIsAnsweredOnceWithItsOwnResultOffTheWriterThread) {
   ScriptedStore store;
+  RecordingMetrics metrics;
   Answers answers;
   constexpr int kThreads = 4, kPerThread = 250;
   {
-    ReportBatcher batcher(&store, nullptr, {.max_batch = 64});
+    ReportBatcher batcher(&store, &metrics, {.max_batch = 64});
     std::vector<std::thread> submitters;
     for (int t = 0; t < kThreads; ++t) {
       submitters.emplace_back([&, t] {
@@ -144,6 +211,16 @@ TEST(ReportBatcherTest, EveryReportIsAnsweredOnceWithItsOwnResultOffTheWriterThr
     EXPECT_EQ(a.result.disposition, host % 2 ? ReportDisposition::kDuplicate : ReportDisposition::kAccepted);
     EXPECT_NE(a.thread, writer) << "host " << host << " was answered by the writer";
   }
+  const RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kAccepted), kThreads * kPerThread / 2);
+  EXPECT_EQ(events.Reports(ReportOutcome::kDuplicate), kThreads * kPerThread / 2);
+  EXPECT_EQ(events.reports.size(), 2u);
+  EXPECT_EQ(events.BatchedReports(), static_cast<size_t>(kThreads * kPerThread));
+  for (size_t size : events.batch_sizes) EXPECT_LE(size, 64u);
+  EXPECT_TRUE(events.database_errors.empty());
+  // The depth is set each time a writer takes a batch; the last one empties the queue.
+  ASSERT_EQ(events.queue_depths.size(), events.batch_sizes.size());
+  EXPECT_EQ(events.queue_depths.back(), 0u);
 }
 
 TEST(ReportBatcherTest, WriterCommitsTheNextBatchWhileCallersOfTheLastAreStillBeingAnswered) {
@@ -153,7 +230,8 @@ TEST(ReportBatcherTest, WriterCommitsTheNextBatchWhileCallersOfTheLastAreStillBe
   bool second_batch_seen = false;
   bool first_answered = false;
   Answers answers;
-  ReportBatcher batcher(&store, nullptr, {});
+  NoIngestMetrics metrics;
+  ReportBatcher batcher(&store, &metrics, {});
   // The first caller's answer does not return before the second batch has
   // reached the store: with answers on the writer's thread this would wait
   // out its deadline.
@@ -177,9 +255,10 @@ TEST(ReportBatcherTest, WriterCommitsTheNextBatchWhileCallersOfTheLastAreStillBe
 TEST(ReportBatcherTest, FailedBatchAnswersEachOfItsCallersWithTheError) {
   ScriptedStore store;
   store.Fail(true);
+  RecordingMetrics metrics;
   Answers answers;
   {
-    ReportBatcher batcher(&store, nullptr, {});
+    ReportBatcher batcher(&store, &metrics, {});
     for (int host = 0; host < 20; ++host) batcher.Submit(Report(host, 2), answers.For(host));
     ASSERT_TRUE(answers.AwaitCount(20));
   }
@@ -188,13 +267,23 @@ TEST(ReportBatcherTest, FailedBatchAnswersEachOfItsCallersWithTheError) {
     EXPECT_EQ(a.status.code(), absl::StatusCode::kUnavailable) << "host " << host;
     EXPECT_TRUE(absl::StrContains(a.status.message(), "scripted failure")) << a.status;
   }
+  // One database error per failed batch; every report of them unavailable, none committed.
+  const RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kUnavailable), 20);
+  EXPECT_EQ(events.reports.size(), 1u);
+  ASSERT_EQ(events.database_errors.size(), 1u);
+  EXPECT_GE(events.database_errors.at("apply_reports"), 1);
+  EXPECT_LE(events.database_errors.at("apply_reports"), 20);
+  EXPECT_TRUE(events.batch_sizes.empty());
+  EXPECT_TRUE(events.outcomes.empty());
 }
 
 TEST(ReportBatcherTest, ShutdownCommitsAndAnswersEverythingQueuedThenRefuses) {
   ScriptedStore store;
   store.Hold(true);
+  RecordingMetrics metrics;
   Answers answers;
-  ReportBatcher batcher(&store, nullptr, {.max_batch = 8});
+  ReportBatcher batcher(&store, &metrics, {.max_batch = 8});
   constexpr int kReports = 50;
   for (int host = 0; host < kReports; ++host) batcher.Submit(Report(host, 2), answers.For(host));
   ASSERT_TRUE(store.AwaitBatches(1));
@@ -214,13 +303,18 @@ TEST(ReportBatcherTest, ShutdownCommitsAndAnswersEverythingQueuedThenRefuses) {
   ASSERT_EQ(refused.size(), 1u) << "a report after shutdown is refused at once";
   EXPECT_EQ(refused[99].status.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(refused[99].status.message(), "shutting down")) << refused[99].status;
+  const RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kAccepted), kReports);
+  EXPECT_EQ(events.Reports(ReportOutcome::kUnavailable), 1) << "the refused report";
+  EXPECT_EQ(events.BatchedReports(), static_cast<size_t>(kReports));
 }
 
 TEST(ReportBatcherTest, FullQueueRefusesAtOnceNamingTheBacklog) {
   ScriptedStore store;
   store.Hold(true);
+  RecordingMetrics metrics;
   Answers answers;
-  ReportBatcher batcher(&store, nullptr, {.max_batch = 1, .max_queue = 2});
+  ReportBatcher batcher(&store, &metrics, {.max_batch = 1, .max_queue = 2});
   batcher.Submit(Report(0, 2), answers.For(0));  // taken by the writer, held in the store
   ASSERT_TRUE(store.AwaitBatches(1));
   batcher.Submit(Report(1, 2), answers.For(1));
@@ -230,9 +324,65 @@ TEST(ReportBatcherTest, FullQueueRefusesAtOnceNamingTheBacklog) {
   ASSERT_EQ(now.size(), 1u);
   EXPECT_EQ(now[3].status.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(now[3].status.message(), "2 reports already waiting")) << now[3].status;
+  // Counted as it is refused, before anything was committed.
+  RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kUnavailable), 1);
+  EXPECT_EQ(events.reports.size(), 1u);
+  EXPECT_EQ(events.queue_depths, std::vector<size_t>{0}) << "the writer took report 0 from an otherwise empty queue";
   store.Hold(false);
   ASSERT_TRUE(answers.AwaitCount(4));
   for (int host = 0; host < 3; ++host) EXPECT_TRUE(answers.Snapshot()[host].status.ok()) << "host " << host;
+  events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kAccepted), 3);
+  EXPECT_EQ(events.batch_sizes, (std::vector<size_t>{1, 1, 1}));
+}
+
+// Each committed report is counted once by what became of it, and only an
+// accepted report's outcomes count (a duplicate's were counted the first time).
+TEST(ReportBatcherTest, CountsEachReportByHowItEndedAndOutcomesOfAcceptedOnes) {
+  ScriptedStore store;
+  store.Hold(true);
+  RecordingMetrics metrics;
+  Answers answers;
+  auto with_outcomes = [](AgentReport r, std::vector<rollout::UpdateResult> results) {
+    for (rollout::UpdateResult result : results) r.outcomes.push_back({.result = result});
+    return r;
+  };
+  using rollout::UpdateResult;
+  {
+    ReportBatcher batcher(&store, &metrics, {});
+    // Held, so that the rest queue up and commit as one batch.
+    batcher.Submit(Report(0, 2), answers.For(0));
+    ASSERT_TRUE(store.AwaitBatches(1));
+    batcher.Submit(with_outcomes(Report(1, 2), {UpdateResult::kSucceeded, UpdateResult::kFailed}), answers.For(1));
+    AgentReport other = with_outcomes(Report(2, 4), {UpdateResult::kSucceeded});
+    other.channel = "beta";
+    batcher.Submit(other, answers.For(2));
+    batcher.Submit(with_outcomes(Report(3, 3), {UpdateResult::kRolledBack}), answers.For(3));  // duplicate
+    AgentReport gone = with_outcomes(Report(4, 2), {UpdateResult::kFailed});
+    gone.channel = "gone";
+    batcher.Submit(gone, answers.For(4));
+    AgentReport flaky = Report(5, 2);
+    flaky.channel = "flaky";
+    batcher.Submit(flaky, answers.For(5));
+    AgentReport late = with_outcomes(Report(6, 2), {UpdateResult::kSucceeded});
+    late.channel = "late";
+    batcher.Submit(late, answers.For(6));
+    store.Hold(false);
+    ASSERT_TRUE(answers.AwaitCount(7));
+  }
+  const RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kAccepted), 3);
+  EXPECT_EQ(events.Reports(ReportOutcome::kDuplicate), 1);
+  EXPECT_EQ(events.Reports(ReportOutcome::kUnknownChannel), 1);
+  EXPECT_EQ(events.Reports(ReportOutcome::kUnavailable), 1);
+  EXPECT_EQ(events.Reports(ReportOutcome::kOutOfOrder), 1);
+  const std::map<std::pair<std::string, UpdateResult>, int> want_outcomes = {
+      {{"stable", UpdateResult::kSucceeded}, 1}, {{"stable", UpdateResult::kFailed}, 1},
+      {{"beta", UpdateResult::kSucceeded}, 1}};
+  EXPECT_EQ(events.outcomes, want_outcomes);
+  EXPECT_EQ(events.batch_sizes, (std::vector<size_t>{1, 6}));
+  EXPECT_TRUE(events.database_errors.empty());
 }
 
 }  // namespace
