@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -383,6 +384,127 @@ TEST(ReportBatcherTest, CountsEachReportByHowItEndedAndOutcomesOfAcceptedOnes) {
   EXPECT_EQ(events.outcomes, want_outcomes);
   EXPECT_EQ(events.batch_sizes, (std::vector<size_t>{1, 6}));
   EXPECT_TRUE(events.database_errors.empty());
+}
+
+// Records the order in which each host's reports reach the store, and whether
+// two batches in flight at once ever share a host.
+class OrderCheckingStore : public store::ReportWriter {
+ public:
+  absl::StatusOr<std::vector<ReportResult>> ApplyReports(const std::vector<const AgentReport*>& reports) override {
+    std::set<std::string> hosts;  // a batch may hold several reports of one host
+    for (const AgentReport* r : reports) hosts.insert(r->host_id);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const std::string& host : hosts) {
+        if (!in_flight_.insert(host).second) ++shared_hosts_;
+      }
+      for (const AgentReport* r : reports) applied_[r->host_id].push_back(r->sequence);
+    }
+    // Let the other writers run while this batch is "committing".
+    std::this_thread::yield();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& host : hosts) in_flight_.erase(host);
+    return std::vector<ReportResult>(reports.size());
+  }
+  std::map<std::string, std::vector<int64_t>> applied() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return applied_;
+  }
+  int shared_hosts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return shared_hosts_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> in_flight_;
+  std::map<std::string, std::vector<int64_t>> applied_;
+  int shared_hosts_ = 0;
+};
+
+// Several writers commit at once (the ingest pool); each host's reports must
+// still apply in the order they were submitted, one batch at a time.
+TEST(ReportBatcherTest, ConcurrentWritersKeepEachHostInOrderAndNeverShareOne) {
+  OrderCheckingStore store;
+  RecordingMetrics metrics;
+  constexpr int kSubmitters = 4, kHostsEach = 10, kReportsEach = 40;
+  constexpr int kTotal = kSubmitters * kHostsEach * kReportsEach;
+  std::mutex mu;
+  std::condition_variable cv;
+  int answered = 0, failed = 0;
+  {
+    ReportBatcher batcher(&store, &metrics, {.max_batch = 16, .writers = 3});
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < kSubmitters; ++t) {
+      submitters.emplace_back([&, t] {
+        for (int seq = 1; seq <= kReportsEach; ++seq) {
+          for (int h = 0; h < kHostsEach; ++h) {
+            batcher.Submit(Report(t * kHostsEach + h, seq), [&](const absl::Status& status, const ReportResult&) {
+              std::lock_guard<std::mutex> lock(mu);
+              ++answered;
+              if (!status.ok()) ++failed;
+              cv.notify_all();
+            });
+          }
+        }
+      });
+    }
+    for (std::thread& t : submitters) t.join();
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kDeadline, [&] { return answered == kTotal; })) << answered << " answered";
+  }
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(store.shared_hosts(), 0);
+  const std::map<std::string, std::vector<int64_t>> applied = store.applied();
+  ASSERT_EQ(applied.size(), static_cast<size_t>(kSubmitters * kHostsEach));
+  for (const auto& [host, sequences] : applied) {
+    ASSERT_EQ(sequences.size(), static_cast<size_t>(kReportsEach)) << host;
+    for (int i = 0; i < kReportsEach; ++i) EXPECT_EQ(sequences[i], i + 1) << host;
+  }
+  const RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kAccepted), kTotal);
+  EXPECT_EQ(events.BatchedReports(), static_cast<size_t>(kTotal));
+}
+
+// Reports submitted while Shutdown runs are each answered exactly once:
+// committed if they were queued in time, refused otherwise; never dropped.
+TEST(ReportBatcherTest, ReportsRacingShutdownAreEachAnsweredOnce) {
+  ScriptedStore store;
+  RecordingMetrics metrics;
+  Answers answers;
+  constexpr int kSubmitters = 4, kEach = 300;
+  ReportBatcher batcher(&store, &metrics, {.max_batch = 8, .writers = 2});
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < kSubmitters; ++t) {
+    submitters.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const int host = t * kEach + i;
+        batcher.Submit(Report(host, 2), answers.For(host));
+      }
+    });
+  }
+  // Shut down mid-stream: once some reports are in, while others still arrive.
+  ASSERT_TRUE(store.AwaitBatches(1));
+  batcher.Shutdown();
+  for (std::thread& t : submitters) t.join();
+  ASSERT_TRUE(answers.AwaitCount(kSubmitters * kEach));
+  int committed = 0, refused = 0;
+  for (const auto& [host, a] : answers.Snapshot()) {
+    EXPECT_EQ(a.calls, 1) << "host " << host;
+    if (a.status.ok()) {
+      ++committed;
+    } else {
+      ++refused;
+      EXPECT_EQ(a.status.code(), absl::StatusCode::kUnavailable) << a.status;
+      EXPECT_TRUE(absl::StrContains(a.status.message(), "shutting down")) << a.status;
+    }
+  }
+  EXPECT_GT(committed, 0);
+  EXPECT_EQ(committed + refused, kSubmitters * kEach);
+  const RecordingMetrics::Events events = metrics.Snapshot();
+  EXPECT_EQ(events.Reports(ReportOutcome::kAccepted), committed);
+  EXPECT_EQ(events.Reports(ReportOutcome::kUnavailable), refused);
+  EXPECT_EQ(events.BatchedReports(), static_cast<size_t>(committed));
 }
 
 }  // namespace
