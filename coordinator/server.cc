@@ -19,7 +19,8 @@
 #include "coordinator/store/migrator.h"
 #include "common/proto_utf8.h"
 #include "coordinator/store/pg_store.h"
-#include "coordinator/store/pg_util.h"
+#include "coordinator/store/pg_errors.h"
+#include "coordinator/store/pg_pool.h"
 
 namespace drover {
 

@@ -1,13 +1,14 @@
 #include "coordinator/ingest/report_batcher.h"
 
+#include <algorithm>
+
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace drover::ingest {
 
-ReportBatcher::ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics,
-                             ReportBatcherOptions options)
+ReportBatcher::ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options)
     : store_(store), metrics_(metrics), options_(options) {
   for (int i = 0; i < std::max(1, options_.writers); ++i) shards_.push_back(std::make_unique<Shard>());
   for (auto& shard : shards_) writers_.emplace_back([this, s = shard.get()] { WriterLoop(s); });
@@ -34,7 +35,7 @@ void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
     }
   }
   if (!refused.ok()) {
-    if (metrics_) metrics_->CountReport(metrics::ReportOutcome::kUnavailable);
+    metrics_->CountReport(ReportOutcome::kUnavailable);
     done(refused, {});
     return;
   }
@@ -77,7 +78,7 @@ void ReportBatcher::WriterLoop(Shard* shard) {
         shard->queue.pop_front();
       }
       queued_ -= n;
-      if (metrics_) metrics_->SetQueueDepth(queued_);
+      metrics_->SetQueueDepth(queued_);
     }
     Answered answered = Commit(std::move(batch));
     batch = {};
@@ -123,35 +124,31 @@ ReportBatcher::Answered ReportBatcher::Commit(std::vector<Pending> batch) {
   const absl::Duration took = absl::Now() - start;
 
   if (!results.ok()) {
-    if (metrics_) metrics_->CountDatabaseError("apply_reports");
-    if (metrics_) {
-      for (size_t i = 0; i < batch.size(); ++i) metrics_->CountReport(metrics::ReportOutcome::kUnavailable);
-    }
+    metrics_->CountDatabaseError("apply_reports");
+    for (size_t i = 0; i < batch.size(); ++i) metrics_->CountReport(ReportOutcome::kUnavailable);
     return {.batch = std::move(batch), .status = results.status()};
   }
-  if (metrics_) metrics_->ObserveBatch(batch.size(), took);
+  metrics_->ObserveBatch(batch.size(), took);
   for (size_t i = 0; i < batch.size(); ++i) {
     const store::ReportResult& r = (*results)[i];
-    if (metrics_) {
-      if (r.status.code() == absl::StatusCode::kNotFound) {
-        metrics_->CountReport(metrics::ReportOutcome::kUnknownChannel);
-      } else if (!r.status.ok()) {
-        metrics_->CountReport(metrics::ReportOutcome::kUnavailable);
-      } else {
-        switch (r.disposition) {
-          case rollout::ReportDisposition::kAccepted:
-            metrics_->CountReport(metrics::ReportOutcome::kAccepted);
-            for (const rollout::UpdateOutcome& o : batch[i].report.outcomes) {
-              metrics_->CountOutcome(batch[i].report.channel, o.result);
-            }
-            break;
-          case rollout::ReportDisposition::kDuplicate:
-            metrics_->CountReport(metrics::ReportOutcome::kDuplicate);
-            break;
-          case rollout::ReportDisposition::kOutOfOrder:
-            metrics_->CountReport(metrics::ReportOutcome::kOutOfOrder);
-            break;
-        }
+    if (r.status.code() == absl::StatusCode::kNotFound) {
+      metrics_->CountReport(ReportOutcome::kUnknownChannel);
+    } else if (!r.status.ok()) {
+      metrics_->CountReport(ReportOutcome::kUnavailable);
+    } else {
+      switch (r.disposition) {
+        case rollout::ReportDisposition::kAccepted:
+          metrics_->CountReport(ReportOutcome::kAccepted);
+          for (const rollout::UpdateOutcome& o : batch[i].report.outcomes) {
+            metrics_->CountOutcome(batch[i].report.channel, o.result);
+          }
+          break;
+        case rollout::ReportDisposition::kDuplicate:
+          metrics_->CountReport(ReportOutcome::kDuplicate);
+          break;
+        case rollout::ReportDisposition::kOutOfOrder:
+          metrics_->CountReport(ReportOutcome::kOutOfOrder);
+          break;
       }
     }
   }

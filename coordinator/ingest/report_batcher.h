@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "coordinator/metrics/fleet_metrics.h"
+#include "coordinator/ingest/ingest_metrics.h"
 #include "coordinator/rollout/model.h"
 #include "coordinator/store/store.h"
 
@@ -35,7 +35,8 @@ class ReportBatcher {
   // inline when the report is refused at once). `status` non-OK: nothing was stored.
   using Done = std::function<void(const absl::Status& status, const store::ReportResult& result)>;
 
-  ReportBatcher(store::AgentStore* store, metrics::FleetMetrics* metrics, ReportBatcherOptions options);
+  // `store` and `metrics` are not null and outlive the batcher.
+  ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options);
   ~ReportBatcher();
 
   void Submit(rollout::AgentReport report, Done done);
@@ -69,8 +70,8 @@ class ReportBatcher {
   Answered Commit(std::vector<Pending> batch);
   void ReplierLoop();
 
-  store::AgentStore* const store_;
-  metrics::FleetMetrics* const metrics_;
+  store::ReportWriter* const store_;
+  IngestMetrics* const metrics_;
   const ReportBatcherOptions options_;
 
   std::mutex mu_;

@@ -18,13 +18,14 @@
 #include <prometheus/registry.h>
 
 #include "absl/time/time.h"
+#include "coordinator/ingest/ingest_metrics.h"
 #include "coordinator/rollout/model.h"
 #include "coordinator/store/store.h"
 
 namespace drover::metrics {
 
 // How a report ended, for drover_reports_total{result}.
-enum class ReportOutcome { kAccepted, kDuplicate, kOutOfOrder, kInvalid, kUnknownChannel, kUnavailable, kTooLarge };
+using ReportOutcome = ingest::ReportOutcome;
 
 // drover_rpc_requests_total of one method, with a lock-free fast path: the
 // hot RPCs count every call, and a label lookup per call costs more than
@@ -41,17 +42,17 @@ class RpcCounters {
   std::array<std::atomic<prometheus::Counter*>, 17> by_code_{};
 };
 
-class FleetMetrics {
+class FleetMetrics final : public ingest::IngestMetrics {
  public:
   FleetMetrics(std::string version, std::string revision);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
-  void CountReport(ReportOutcome outcome);
-  void CountOutcome(const std::string& channel, rollout::UpdateResult result);
-  void ObserveBatch(size_t size, absl::Duration commit_duration);
-  void CountDatabaseError(const std::string& operation);
-  void SetQueueDepth(size_t depth);
+  void CountReport(ReportOutcome outcome) override;
+  void CountOutcome(const std::string& channel, rollout::UpdateResult result) override;
+  void ObserveBatch(size_t size, absl::Duration commit_duration) override;
+  void CountDatabaseError(const std::string& operation) override;
+  void SetQueueDepth(size_t depth) override;
   void CountRpc(const std::string& method, int grpc_code);
   // Counters of one method, for hot paths; lives as long as this object.
   RpcCounters* RpcCountersFor(const std::string& method);

@@ -6,7 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "coordinator/store/pg_util.h"
+#include "coordinator/store/pg_errors.h"
 
 namespace drover::store {
 namespace {

@@ -1,5 +1,7 @@
 #include "absl/strings/string_view.h"
 #include "coordinator/store/pg_store.h"
+#include "coordinator/store/pg_errors.h"
+#include "coordinator/store/pg_values.h"
 
 #include <algorithm>
 #include <array>

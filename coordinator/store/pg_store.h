@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "coordinator/store/pg_util.h"
+#include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
 namespace drover::store {
@@ -21,7 +21,7 @@ struct PgStoreOptions {
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 
-class PgStore final : public ChannelStore, public AgentStore {
+class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
 

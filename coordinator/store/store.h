@@ -94,14 +94,21 @@ struct RolloutInputs {
   int64_t instance_conflicts = 0;
 };
 
-class AgentStore {
+// The write side of agent state: all the ingest path needs of storage.
+class ReportWriter {
  public:
-  virtual ~AgentStore() = default;
+  virtual ~ReportWriter() = default;
   // Applies reports; returns one result per report once they are committed.
   // Reports of one host apply in their order. A non-OK return means nothing
   // was committed.
   virtual absl::StatusOr<std::vector<ReportResult>> ApplyReports(
       const std::vector<const rollout::AgentReport*>& reports) = 0;
+};
+
+// The read side of agent state, for operators and metrics.
+class AgentStore {
+ public:
+  virtual ~AgentStore() = default;
   virtual absl::StatusOr<AgentView> GetAgent(const std::string& host_id) = 0;
   // Agents with host_id > after_host_id, by host_id, at most `limit`.
   virtual absl::StatusOr<std::vector<AgentView>> ListAgents(const AgentFilter& filter,

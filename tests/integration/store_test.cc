@@ -16,7 +16,7 @@
 #include "common/subprocess.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
-#include "coordinator/store/pg_util.h"
+#include "coordinator/store/pg_pool.h"
 #include "coordinator/server.h"
 #include "tests/support/test_env.h"
 
