@@ -149,6 +149,9 @@ struct ScheduleStateCount {
 // after a reinstall, is not a conflict. The host stays flagged for this many
 // poll intervals of its channel after the last such report.
 inline constexpr int kInstanceConflictPollIntervals = 3;
+inline absl::Duration InstanceConflictFor(absl::Duration poll_interval) {
+  return kInstanceConflictPollIntervals * poll_interval;
+}
 
 // Hosts reporting for a channel that does not exist are listed, and counted,
 // for this long after their last such report.

@@ -194,7 +194,7 @@ TEST_F(PgStoreTest, OutcomesCountTowardsTheTargetTheyReachedFor) {
                                   [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
                                     c.target_version = "15.1.0";
                                     c.target_allows_downgrade = true;
-                                    changes.push_back({.field = "target_version"});
+                                    changes.push_back({.field = "target_version", .starts_target_epoch = true});
                                     return absl::OkStatus();
                                   })
                   .ok());
@@ -222,7 +222,7 @@ TEST_F(PgStoreTest, OutcomesCountTowardsTheTargetTheyReachedFor) {
                   ->UpdateChannel("prod",
                                   [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
                                     c.target_version = "15.2.0";
-                                    changes.push_back({.field = "target_version"});
+                                    changes.push_back({.field = "target_version", .starts_target_epoch = true});
                                     return absl::OkStatus();
                                   })
                   .ok());
@@ -400,7 +400,7 @@ TEST_F(PgStoreTest, ChannelMutationRefusalWritesNothing) {
   absl::StatusOr<rollout::Channel> r = store_->UpdateChannel(
       "prod", [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
         c.target_version = "1.0.0";
-        changes.push_back({.field = "target_version"});
+        changes.push_back({.field = "target_version", .starts_target_epoch = true});
         return absl::FailedPreconditionError("no");
       });
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
