@@ -70,8 +70,8 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         to_version.Add(o.to_version);
         result.Add(static_cast<int64_t>(o.result));
         error.Add(o.error);
-        started.Add(ToUnixMicros(o.start_time));
-        finished.Add(ToUnixMicros(o.finish_time));
+        started.Add(store::ToUnixMicros(o.start_time));
+        finished.Add(store::ToUnixMicros(o.finish_time));
       }
     }
     // Built once: the pool may run the statement again (deadlock, stale

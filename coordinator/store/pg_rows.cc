@@ -9,13 +9,13 @@
 namespace drover::store {
 
 absl::Time TimeColumn(const pqxx::row& row, const char* column) {
-  return FromUnixMicros(row[column].as<int64_t>());
+  return store::FromUnixMicros(row[column].as<int64_t>());
 }
 
 std::optional<absl::Time> OptionalTimeColumn(const pqxx::row& row, const char* column) {
   const pqxx::field f = row[column];
   if (f.is_null()) return std::nullopt;
-  return FromUnixMicros(f.as<int64_t>());
+  return store::FromUnixMicros(f.as<int64_t>());
 }
 
 absl::StatusOr<rollout::Channel> ChannelFromRow(const pqxx::row& row) {
