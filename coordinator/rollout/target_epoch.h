@@ -18,7 +18,9 @@ namespace drover::rollout {
 // How long before the target was set an outcome reaching for it may have
 // finished by the agent's clock and still count against it: the agent clock
 // may run this much slow, the skew the API allows the other way
-// (common/api_limits.h), so one constant serves both.
+// (common/api_limits.h), so one constant serves both. Migration 000006
+// (history, not edited) recounted old channels once with this rule, the
+// allowance written out there as 5 minutes.
 inline constexpr absl::Duration kOutcomeClockAllowance = ::drover::kMaxClockSkew;
 
 // The epoch a new channel starts in: 1 when it is created with a target (as

@@ -519,6 +519,38 @@ TEST_F(PgStoreTest, IngestCountsOutcomesAgainstTheEpochTheDomainRuleGives) {
             want);
 }
 
+// Agent views evaluate staleness in SQL with the domain's constants as
+// parameters; they must agree with rollout::IsStale on both sides of the
+// cutoff.
+TEST_F(PgStoreTest, AgentStalenessIsTheDomainRule) {
+  Apply(*store_, {Report("before", "prod", 1), Report("at", "prod", 1)});
+  const absl::Duration poll = rollout::kDefaultPollInterval;
+  auto db_now = [&] {
+    return absl::FromUnixMicros(std::stoll(QueryValue(db_, "SELECT (extract(epoch FROM now()) * 1000000)::bigint")));
+  };
+  auto set_last_seen = [&](const std::string& host, absl::Time t) {
+    QueryValue(db_, absl::StrCat("UPDATE agents SET last_seen = 'epoch'::timestamptz + ", absl::ToUnixMicros(t),
+                                 " * interval '1 microsecond' WHERE host_id = '", host, "' RETURNING 1"));
+  };
+  // The cutoff moves every kSeenBucket: try again if it moved while reading.
+  for (int attempt = 0;; ++attempt) {
+    ASSERT_LT(attempt, 5);
+    const absl::Time now = db_now();
+    const absl::Time cutoff = rollout::StaleCutoff(poll, now);
+    set_last_seen("before", cutoff - absl::Microseconds(1));
+    set_last_seen("at", cutoff);
+    absl::StatusOr<AgentView> before = store_->GetAgent("before");
+    absl::StatusOr<AgentView> at = store_->GetAgent("at");
+    ASSERT_TRUE(before.ok() && at.ok());
+    if (rollout::StaleCutoff(poll, db_now()) != cutoff) continue;
+    EXPECT_EQ(before->stale, rollout::IsStale(before->state.last_seen, poll, now));
+    EXPECT_TRUE(before->stale);
+    EXPECT_EQ(at->stale, rollout::IsStale(at->state.last_seen, poll, now));
+    EXPECT_FALSE(at->stale);
+    break;
+  }
+}
+
 // The ingest statement mirrors rollout::ApplyInstance in SQL; the stored ids
 // and the conflict flag must follow the domain rule, report by report.
 TEST_F(PgStoreTest, IngestKeepsInstancesAsTheDomainRuleSays) {
