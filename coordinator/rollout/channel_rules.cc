@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/text.h"
 #include "common/version_policy.h"
+#include "coordinator/rollout/target_epoch.h"
 
 namespace drover::rollout {
 
@@ -16,6 +17,14 @@ std::string WindowsToString(const std::vector<MaintenanceWindow>& windows) {
   return out;
 }
 
+void PrepareNewChannel(Channel& channel) {
+  channel.target_epoch = InitialTargetEpoch(channel);
+  channel.last_target_version = channel.target_version;
+  // A new channel has no earlier target to roll back from.
+  channel.target_allows_downgrade = false;
+  channel.last_target_allows_downgrade = false;
+}
+
 absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bool allow_downgrade,
                        std::vector<ChannelChange>& changes) {
   const std::string old_value = channel.target_version.value_or("none");
@@ -23,7 +32,8 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
     if (!channel.target_version.has_value()) return absl::OkStatus();
     channel.target_version.reset();
     channel.target_allows_downgrade = false;
-    changes.push_back({.field = "target_version", .old_value = old_value, .new_value = "none"});
+    changes.push_back(
+        {.field = "target_version", .old_value = old_value, .new_value = "none", .starts_target_epoch = true});
     return absl::OkStatus();
   }
   absl::StatusOr<Semver> cp = Semver::Parse(channel.control_plane_version);
@@ -64,7 +74,8 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
   channel.last_target_allows_downgrade = downgrade;
   changes.push_back({.field = "target_version",
                      .old_value = old_value,
-                     .new_value = downgrade ? absl::StrCat(new_value, " (downgrade)") : new_value});
+                     .new_value = downgrade ? absl::StrCat(new_value, " (downgrade)") : new_value,
+                     .starts_target_epoch = true});
   return absl::OkStatus();
 }
 

@@ -13,7 +13,15 @@
 
 namespace drover::rollout {
 
-// `target` empty clears the target. Refused (FailedPrecondition) when the
+// Fills in what a channel about to be created derives from its settings: its
+// first target epoch (InitialTargetEpoch) and, with a target, the last
+// target. The store writes the channel as this leaves it.
+void PrepareNewChannel(Channel& channel);
+
+// `target` empty clears the target. Sets and clears start a new target epoch
+// (ChannelChange::starts_target_epoch). The one writer of
+// last_target_version and last_target_allows_downgrade: the store persists
+// them as this leaves them. Refused (FailedPrecondition) when the
 // target breaks the version rules against the channel's control plane, or is
 // a roll-back without `allow_downgrade`: below the current target, or, with
 // the target cleared, below the last one or equal to a last one that was

@@ -127,6 +127,10 @@ struct ChannelChange {
   std::string new_value;
   std::string actor;  // empty until identities exist
   absl::Time changed_at;
+  // Set by the rule that made the change (SetTarget) when it starts a new
+  // target epoch: outcome counters restart from zero. Not stored; the store
+  // obeys it (see StartsTargetEpoch in target_epoch.h).
+  bool starts_target_epoch = false;
 };
 
 // How often a channel's updaters poll: the bounds at creation and on change
@@ -134,9 +138,6 @@ struct ChannelChange {
 using ::drover::kMaxPollInterval;
 using ::drover::kMinPollInterval;
 using ::drover::kDefaultPollInterval;
-
-// Agents silent for this many poll intervals are stale.
-using ::drover::kStaleAfterPollIntervals;
 
 struct ScheduleStateCount {
   ScheduleState state = ScheduleState::kUnspecified;
@@ -148,13 +149,12 @@ struct ScheduleStateCount {
 // after a reinstall, is not a conflict. The host stays flagged for this many
 // poll intervals of its channel after the last such report.
 inline constexpr int kInstanceConflictPollIntervals = 3;
+inline absl::Duration InstanceConflictFor(absl::Duration poll_interval) {
+  return kInstanceConflictPollIntervals * poll_interval;
+}
 
 // Hosts reporting for a channel that does not exist are listed, and counted,
 // for this long after their last such report.
 inline constexpr absl::Duration kOrphanVisibleFor = absl::Hours(1);
-
-inline absl::Duration StaleAfter(const Channel& c) {
-  return kStaleAfterPollIntervals * c.poll_interval;
-}
 
 }  // namespace drover::rollout

@@ -47,6 +47,9 @@ const UpdateOutcome* LastOutcome(const AgentReport& report);
 
 // The instance ids stored for a host after a report, and whether the report
 // shows two instances sharing the host id (see kInstanceConflictPollIntervals).
+// The ingest statement (coordinator/store/sql/ingest_round.sql) applies this
+// rule in SQL to a whole round at once, row by row as it updates agents;
+// tests/integration/store_test.cc checks that the two agree.
 struct InstanceUpdate {
   std::string instance_id;
   std::string previous_instance_id;

@@ -19,6 +19,10 @@ std::string PolicyReason(const std::string& version, const absl::StatusOr<Semver
 
 }  // namespace
 
+std::string OutOfPolicyReasonFor(const std::string& version, const std::string& control_plane_version) {
+  return PolicyReason(version, Semver::Parse(control_plane_version));
+}
+
 std::vector<std::string> OutOfPolicyVersions(const std::vector<std::string>& versions,
                                              const std::string& control_plane_version) {
   absl::StatusOr<Semver> cp = Semver::Parse(control_plane_version);

@@ -49,6 +49,11 @@ RolloutStatus ComputeRolloutStatus(const Channel& channel,
                                    const std::vector<OutcomeCount>& outcomes_since_target,
                                    int64_t stale_agents);
 
+// Why `version` breaks the version rules of `control_plane_version`; empty
+// when it does not. The one evaluation of the rule for stored versions: the
+// rollout status, the agent views and the out-of-policy filter all use it.
+std::string OutOfPolicyReasonFor(const std::string& version, const std::string& control_plane_version);
+
 // Which of `versions` break the version rules of `control_plane_version`.
 std::vector<std::string> OutOfPolicyVersions(const std::vector<std::string>& versions,
                                              const std::string& control_plane_version);

@@ -181,5 +181,16 @@ TEST(OutOfPolicyVersionsTest, UnknownControlPlaneFlagsAll) {
             (std::vector<std::string>{"1.0.0", "2.0.0"}));
 }
 
+TEST(OutOfPolicyReasonForTest, OneRuleForStoredVersions) {
+  EXPECT_EQ(OutOfPolicyReasonFor("15.2.0", "15.2.0"), "");
+  EXPECT_TRUE(absl::StrContains(OutOfPolicyReasonFor("15.3.0", "15.2.0"), "above"));
+  EXPECT_EQ(OutOfPolicyReasonFor("not-a-version", "15.2.0"), "not a valid version");
+  EXPECT_EQ(OutOfPolicyReasonFor("15.2.0", "garbage"), "control-plane version unknown");
+  // The filter and the reason agree.
+  for (const char* v : {"15.2.0", "15.3.0", "13.0.0", "x"}) {
+    EXPECT_EQ(OutOfPolicyVersions({v}, "15.2.0").empty(), OutOfPolicyReasonFor(v, "15.2.0").empty()) << v;
+  }
+}
+
 }  // namespace
 }  // namespace drover::rollout

@@ -1,4 +1,7 @@
-// PostgreSQL implementation of the coordinator's stores.
+// PostgreSQL implementation of the coordinator's stores. One class, its
+// methods in a file per entity: pg_channels.cc, pg_agents.cc (the agents'
+// read side), pg_ingest.cc (reports), pg_counters.cc (counter reads and
+// compaction); the statements in sql/ (sql_files.h).
 #pragma once
 
 #include <memory>
@@ -24,6 +27,11 @@ struct PgStoreOptions {
 class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
+  // Each counter table has this many rows per key, one per shard; a batch
+  // adds to the shard of its connection (backend pid modulo this), so
+  // concurrent batches do not queue on one row. CompactCounters folds them.
+  // A storage detail, not a product rule: the SQL takes it as a parameter.
+  static constexpr int kCounterShards = 32;
 
   explicit PgStore(PgStoreOptions options);
 
@@ -61,6 +69,9 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   int64_t watchdog_closes() const { return pool_.watchdog_closes() + ingest_pool_.watchdog_closes(); }
 
  private:
+  // sql/ingest_round.sql, prepared on every ingest connection.
+  static constexpr const char* kIngestStatement = "drover_ingest";
+
   PgStoreOptions options_;
   PgPool pool_;
   PgPool ingest_pool_;

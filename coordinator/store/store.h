@@ -32,8 +32,11 @@ class ChannelStore {
   // Returns the number of agents removed; FailedPrecondition when the channel
   // still has agents and !force.
   virtual absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force) = 0;
-  // A change to "target_version" starts a new target epoch (outcome counters
-  // restart from zero).
+  // Starts a new target epoch (outcome counters restart from zero) when the
+  // mutation says so: a change with starts_target_epoch, which
+  // rollout::SetTarget sets (rollout::StartsTargetEpoch). The channel is
+  // written as the mutation left it, last_target_version included (the
+  // domain owns it).
   virtual absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id,
                                                          const ChannelMutation& mutate) = 0;
   virtual absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(

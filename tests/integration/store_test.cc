@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <pqxx/pqxx>
@@ -14,6 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/subprocess.h"
+#include "coordinator/rollout/report_apply.h"
+#include "coordinator/rollout/staleness.h"
+#include "coordinator/rollout/target_epoch.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_pool.h"
@@ -194,7 +198,7 @@ TEST_F(PgStoreTest, OutcomesCountTowardsTheTargetTheyReachedFor) {
                                   [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
                                     c.target_version = "15.1.0";
                                     c.target_allows_downgrade = true;
-                                    changes.push_back({.field = "target_version"});
+                                    changes.push_back({.field = "target_version", .starts_target_epoch = true});
                                     return absl::OkStatus();
                                   })
                   .ok());
@@ -222,7 +226,7 @@ TEST_F(PgStoreTest, OutcomesCountTowardsTheTargetTheyReachedFor) {
                   ->UpdateChannel("prod",
                                   [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
                                     c.target_version = "15.2.0";
-                                    changes.push_back({.field = "target_version"});
+                                    changes.push_back({.field = "target_version", .starts_target_epoch = true});
                                     return absl::OkStatus();
                                   })
                   .ok());
@@ -400,7 +404,7 @@ TEST_F(PgStoreTest, ChannelMutationRefusalWritesNothing) {
   absl::StatusOr<rollout::Channel> r = store_->UpdateChannel(
       "prod", [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
         c.target_version = "1.0.0";
-        changes.push_back({.field = "target_version"});
+        changes.push_back({.field = "target_version", .starts_target_epoch = true});
         return absl::FailedPreconditionError("no");
       });
   EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -452,6 +456,124 @@ TEST_F(PgStoreTest, AHostIdReportedByTwoInstancesInTurnIsAConflict) {
   a = store_->GetAgent("clone");
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_FALSE(a->instance_conflict);
+}
+
+// The ingest statement mirrors rollout::OutcomeTargetEpoch in SQL (it must
+// decide with the channel rows it locks); the two must agree, at the edges of
+// the clock allowance too.
+TEST_F(PgStoreTest, IngestCountsOutcomesAgainstTheEpochTheDomainRuleGives) {
+  ASSERT_TRUE(store_
+                  ->UpdateChannel("prod",
+                                  [](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
+                                    c.target_version = "15.1.0";
+                                    changes.push_back({.field = "target_version", .starts_target_epoch = true});
+                                    return absl::OkStatus();
+                                  })
+                  .ok());
+  rollout::Channel dev;
+  dev.id = "dev";
+  dev.control_plane_version = "15.2.0";
+  ASSERT_TRUE(store_->CreateChannel(dev).ok());
+  absl::StatusOr<rollout::Channel> prod = store_->GetChannel("prod");
+  ASSERT_TRUE(prod.ok()) << prod.status();
+  ASSERT_EQ(prod->target_epoch, 2);
+  ASSERT_TRUE(prod->target_updated_at.has_value());
+  const absl::Time set = *prod->target_updated_at;
+  struct Case {
+    std::string channel, to_version;
+    absl::Time finished;
+  };
+  const std::vector<Case> cases = {
+      {"prod", "15.1.0", set},
+      {"prod", "15.1.0", set - rollout::kOutcomeClockAllowance},
+      {"prod", "15.1.0", set - rollout::kOutcomeClockAllowance - absl::Microseconds(1)},
+      {"prod", "15.1.0", set + absl::Hours(1)},
+      {"prod", "15.2.0", set + absl::Minutes(1)},
+      {"prod", "15.0.0", set - absl::Hours(2)},
+      {"dev", "15.1.0", set - absl::Hours(2)},
+  };
+  std::map<std::pair<std::string, int64_t>, int> expected;
+  std::vector<rollout::AgentReport> reports;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    rollout::AgentReport r = Report(absl::StrCat("h", i), cases[i].channel, 1);
+    rollout::UpdateOutcome o = Outcome(rollout::UpdateResult::kSucceeded);
+    o.to_version = cases[i].to_version;
+    o.finish_time = cases[i].finished;
+    o.start_time = o.finish_time - absl::Minutes(1);
+    r.outcomes = {o};
+    absl::StatusOr<rollout::Channel> ch = store_->GetChannel(cases[i].channel);
+    ASSERT_TRUE(ch.ok()) << ch.status();
+    ++expected[{cases[i].channel, rollout::OutcomeTargetEpoch(*ch, o)}];
+    reports.push_back(std::move(r));
+  }
+  EXPECT_EQ(expected.size(), 3u) << "the cases reach both epochs of prod and epoch 0 of dev";
+  Apply(*store_, reports);
+  std::string want;
+  for (const auto& [key, n] : expected) {
+    if (!want.empty()) want += ";";
+    absl::StrAppend(&want, key.first, ":", key.second, "=", n);
+  }
+  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(channel || ':' || target_epoch || '=' || n, ';' "
+                            "ORDER BY channel, target_epoch) FROM (SELECT channel, target_epoch, sum(outcomes) AS n "
+                            "FROM outcome_counts GROUP BY 1, 2) AS t"),
+            want);
+}
+
+// Agent views evaluate staleness in SQL with the domain's constants as
+// parameters; they must agree with rollout::IsStale on both sides of the
+// cutoff.
+TEST_F(PgStoreTest, AgentStalenessIsTheDomainRule) {
+  Apply(*store_, {Report("before", "prod", 1), Report("at", "prod", 1)});
+  const absl::Duration poll = rollout::kDefaultPollInterval;
+  auto db_now = [&] {
+    return absl::FromUnixMicros(std::stoll(QueryValue(db_, "SELECT (extract(epoch FROM now()) * 1000000)::bigint")));
+  };
+  auto set_last_seen = [&](const std::string& host, absl::Time t) {
+    QueryValue(db_, absl::StrCat("UPDATE agents SET last_seen = 'epoch'::timestamptz + ", absl::ToUnixMicros(t),
+                                 " * interval '1 microsecond' WHERE host_id = '", host, "' RETURNING 1"));
+  };
+  // The cutoff moves every kSeenBucket: try again if it moved while reading.
+  for (int attempt = 0;; ++attempt) {
+    ASSERT_LT(attempt, 5);
+    const absl::Time now = db_now();
+    const absl::Time cutoff = rollout::StaleCutoff(poll, now);
+    set_last_seen("before", cutoff - absl::Microseconds(1));
+    set_last_seen("at", cutoff);
+    absl::StatusOr<AgentView> before = store_->GetAgent("before");
+    absl::StatusOr<AgentView> at = store_->GetAgent("at");
+    ASSERT_TRUE(before.ok() && at.ok());
+    if (rollout::StaleCutoff(poll, db_now()) != cutoff) continue;
+    EXPECT_EQ(before->stale, rollout::IsStale(before->state.last_seen, poll, now));
+    EXPECT_TRUE(before->stale);
+    EXPECT_EQ(at->stale, rollout::IsStale(at->state.last_seen, poll, now));
+    EXPECT_FALSE(at->stale);
+    break;
+  }
+}
+
+// The ingest statement mirrors rollout::ApplyInstance in SQL; the stored ids
+// and the conflict flag must follow the domain rule, report by report.
+TEST_F(PgStoreTest, IngestKeepsInstancesAsTheDomainRuleSays) {
+  const std::vector<std::vector<std::string>> sequences = {
+      {"a", "b", "a"}, {"a", "", "a"}, {"", "a", "b", "b", "a"}, {"a", "b", "c", "b"}, {"a", "a", "b", "b", "a"},
+      {"a", "b", "c", "a"}};
+  for (size_t s = 0; s < sequences.size(); ++s) {
+    const std::string host = absl::StrCat("seq", s);
+    rollout::InstanceUpdate expected;
+    bool ever_conflict = false;
+    for (size_t k = 0; k < sequences[s].size(); ++k) {
+      const std::string& reported = sequences[s][k];
+      expected = rollout::ApplyInstance(expected.instance_id, expected.previous_instance_id, reported);
+      ever_conflict = ever_conflict || expected.conflict;
+      Apply(*store_, {FromInstance(Report(host, "prod", static_cast<int64_t>(k) + 1), reported)});
+      EXPECT_EQ(QueryValue(db_, absl::StrCat("SELECT instance_id || '/' || previous_instance_id || '/' || "
+                                             "CASE WHEN instance_conflict_at IS NULL THEN 'false' ELSE 'true' END FROM agents WHERE host_id = '",
+                                             host, "'")),
+                absl::StrCat(expected.instance_id, "/", expected.previous_instance_id, "/",
+                             ever_conflict ? "true" : "false"))
+          << host << " after report " << k + 1;
+    }
+  }
 }
 
 TEST_F(PgStoreTest, ScheduleStatesAreStoredAndCountedPerChannel) {

@@ -1,0 +1,17 @@
+# Writes OUT: a C++ source holding every coordinator/store/sql/*.sql file, so
+# the store's statements live in SQL files yet ship inside the binary.
+file(GLOB files RELATIVE ${DIR} ${DIR}/*.sql)
+list(SORT files)
+set(body "// Generated from coordinator/store/sql/ by embed_sql.cmake. Do not edit.\n#include \"coordinator/store/sql_files.h\"\n\nnamespace drover::store {\n\nconst std::vector<SqlFile>& EmbeddedSqlFiles() {\n  static const auto* files = new std::vector<SqlFile>{\n")
+foreach(f IN LISTS files)
+  file(READ ${DIR}/${f} content)
+  string(FIND "${content}" ")drover_sql\"" bad)
+  if(NOT bad EQUAL -1)
+    message(FATAL_ERROR "${f} contains the raw-string delimiter")
+  endif()
+  string(REGEX REPLACE "\\.sql$" "" name "${f}")
+  string(APPEND body "      {\"${name}\", R\"drover_sql(${content})drover_sql\"},\n")
+endforeach()
+string(APPEND body "  };\n  return *files;\n}\n\n}  // namespace drover::store\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(RENAME ${OUT}.tmp ${OUT})

@@ -1,0 +1,85 @@
+// PgStore: the fleet counters, read as rollout inputs and compacted.
+#include <vector>
+
+#include "coordinator/rollout/staleness.h"
+#include "coordinator/store/pg_rows.h"
+#include "coordinator/store/pg_store.h"
+#include "coordinator/store/sql_files.h"
+
+namespace drover::store {
+namespace {
+
+using rollout::Channel;
+using rollout::Health;
+
+absl::StatusOr<RolloutInputs> ReadRolloutInputs(pqxx::transaction_base& tx, const pqxx::row& channel_row) {
+  RolloutInputs in;
+  absl::StatusOr<Channel> ch = ChannelFromRow(channel_row);
+  if (!ch.ok()) return ch.status();
+  in.channel = *std::move(ch);
+  for (const pqxx::row& row : tx.exec_params(Sql("rollout_version_counts"), in.channel.id)) {
+    in.counts.push_back({row["version"].as<std::string>(), static_cast<Health>(row["health"].as<int>()),
+                         row["agents"].as<int64_t>()});
+  }
+  for (const pqxx::row& row :
+       tx.exec_params(Sql("rollout_outcome_counts"), in.channel.id, in.channel.target_epoch)) {
+    in.outcomes_since_target.push_back(
+        {static_cast<rollout::UpdateResult>(row["result"].as<int>()), row["outcomes"].as<int64_t>()});
+  }
+  in.stale_agents = tx.exec_params1(Sql("rollout_stale_agents"), in.channel.id,
+                                    Millis(rollout::StaleAfter(in.channel)), Millis(rollout::kSeenBucket))["agents"]
+                        .as<int64_t>();
+  for (const pqxx::row& row : tx.exec_params(Sql("rollout_schedule_counts"), in.channel.id)) {
+    in.schedule_states.push_back(
+        {static_cast<rollout::ScheduleState>(row["state"].as<int>()), row["agents"].as<int64_t>()});
+  }
+  in.instance_conflicts = tx.exec_params1(Sql("rollout_instance_conflicts"), in.channel.id,
+                                          Millis(rollout::InstanceConflictFor(in.channel.poll_interval)))["hosts"]
+                              .as<int64_t>();
+  return in;
+}
+
+}  // namespace
+
+absl::StatusOr<RolloutInputs> PgStore::GetRolloutInputs(const std::string& channel_id) {
+  return pool_.Run<RolloutInputs>("reading rollout status", [&](pqxx::connection& c) -> absl::StatusOr<RolloutInputs> {
+    // One snapshot, so the counters agree with each other.
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
+    pqxx::result r = tx.exec_params(Sql("channel_read"), channel_id);
+    if (r.empty()) return ChannelNotFound(channel_id);
+    return ReadRolloutInputs(tx, r[0]);
+  });
+}
+
+absl::StatusOr<std::vector<RolloutInputs>> PgStore::GetAllRolloutInputs() {
+  return pool_.Run<std::vector<RolloutInputs>>(
+      "reading fleet counters", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<RolloutInputs>> {
+        pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
+        std::vector<RolloutInputs> out;
+        for (const pqxx::row& row : tx.exec(Sql("channel_list"))) {
+          absl::StatusOr<RolloutInputs> in = ReadRolloutInputs(tx, row);
+          if (!in.ok()) return in.status();
+          out.push_back(*std::move(in));
+        }
+        return out;
+      });
+}
+
+absl::Status PgStore::CompactCounters() {
+  return pool_
+      .Run<bool>("compacting counters",
+                 [](pqxx::connection& c) -> absl::StatusOr<bool> {
+                   pqxx::work tx(c);
+                   tx.exec(Sql("counters_fold_fleet"));
+                   tx.exec(Sql("counters_fold_outcomes"));
+                   tx.exec(Sql("counters_fold_schedule"));
+                   // Orphans are listed for kOrphanVisibleFor; older rows serve nobody.
+                   tx.exec_params0(Sql("orphan_hosts_expire"), absl::ToInt64Seconds(rollout::kOrphanVisibleFor));
+                   tx.exec(Sql("counters_fold_seen"));
+                   tx.commit();
+                   return true;
+                 })
+      .status();
+}
+
+}  // namespace drover::store

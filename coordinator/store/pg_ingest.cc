@@ -1,0 +1,142 @@
+// PgStore: applying batches of reports (sql/ingest_round.sql, the hot path).
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/rollout/report_apply.h"
+#include "coordinator/rollout/staleness.h"
+#include "coordinator/rollout/target_epoch.h"
+#include "coordinator/store/pg_rows.h"
+#include "coordinator/store/pg_store.h"
+#include "coordinator/store/pg_values.h"
+
+namespace drover::store {
+namespace {
+
+// A round this many times over means hosts keep racing with another replica.
+constexpr int kMaxRounds = 8;
+
+}  // namespace
+
+absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
+    const std::vector<const rollout::AgentReport*>& reports) {
+  std::vector<ReportResult> results(reports.size());
+  std::vector<std::string> hosts;
+  hosts.reserve(reports.size());
+  for (const auto* r : reports) hosts.push_back(r->host_id);
+  // The rules' constants, $19..$21 of the statement.
+  const std::string counter_shards = absl::StrCat(kCounterShards);
+  const std::string seen_bucket_ms = absl::StrCat(Millis(rollout::kSeenBucket));
+  const std::string clock_allowance_ms = absl::StrCat(Millis(rollout::kOutcomeClockAllowance));
+
+  std::vector<size_t> pending(reports.size());
+  for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
+  bool committed_any = false;
+  for (int round_number = 0; !pending.empty(); ++round_number) {
+    if (round_number == kMaxRounds) {
+      for (size_t i : pending) {
+        results[i].status = absl::AbortedError(absl::StrCat(
+            "host \"", hosts[i], "\" is being written by another coordinator at the same time: retry"));
+      }
+      break;
+    }
+    rollout::Round round = rollout::NextRound(hosts, pending);
+    // Hosts in key order, so replicas writing overlapping hosts lock rows in
+    // the same order.
+    std::sort(round.now.begin(), round.now.end(), [&](size_t a, size_t b) { return hosts[a] < hosts[b]; });
+
+    ArrayLiteral host_id, channel, group, version, health, updater_version, sequence, instance_id, schedule_state,
+        last_result, last_result_version;
+    ArrayLiteral outcome_report, from_version, to_version, result, error, started, finished;
+    for (size_t k = 0; k < round.now.size(); ++k) {
+      const rollout::AgentReport& r = *reports[round.now[k]];
+      host_id.Add(r.host_id);
+      channel.Add(r.channel);
+      group.Add(r.group);
+      version.Add(r.current_version);
+      health.Add(static_cast<int64_t>(r.health));
+      updater_version.Add(r.updater_version);
+      sequence.Add(r.sequence);
+      instance_id.Add(r.instance_id);
+      schedule_state.Add(static_cast<int64_t>(r.schedule_state));
+      const rollout::UpdateOutcome* last = rollout::LastOutcome(r);
+      last_result.Add(last == nullptr ? int64_t{0} : static_cast<int64_t>(last->result));
+      last_result_version.Add(last == nullptr ? absl::string_view() : absl::string_view(last->to_version));
+      for (const rollout::UpdateOutcome& o : r.outcomes) {
+        outcome_report.Add(static_cast<int64_t>(k + 1));
+        from_version.Add(o.from_version);
+        to_version.Add(o.to_version);
+        result.Add(static_cast<int64_t>(o.result));
+        error.Add(o.error);
+        started.Add(store::ToUnixMicros(o.start_time));
+        finished.Add(store::ToUnixMicros(o.finish_time));
+      }
+    }
+    // Built once: the pool may run the statement again (deadlock, stale
+    // connection). In the statement's parameter order.
+    const std::array<std::string, 18> arrays = {
+        std::move(host_id).Finish(),        std::move(channel).Finish(),
+        std::move(group).Finish(),          std::move(version).Finish(),
+        std::move(health).Finish(),         std::move(updater_version).Finish(),
+        std::move(sequence).Finish(),       std::move(outcome_report).Finish(),
+        std::move(from_version).Finish(),   std::move(to_version).Finish(),
+        std::move(result).Finish(),         std::move(error).Finish(),
+        std::move(started).Finish(),        std::move(finished).Finish(),
+        std::move(instance_id).Finish(),    std::move(schedule_state).Finish(),
+        std::move(last_result).Finish(),    std::move(last_result_version).Finish()};
+    absl::StatusOr<pqxx::result> written = ingest_pool_.Run<pqxx::result>(
+        "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
+          pqxx::nontransaction tx(conn);
+          return tx.exec_prepared(kIngestStatement, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4],
+                                  arrays[5], arrays[6], arrays[7], arrays[8], arrays[9], arrays[10], arrays[11],
+                                  arrays[12], arrays[13], arrays[14], arrays[15], arrays[16], arrays[17],
+                                  counter_shards, seen_bucket_ms, clock_allowance_ms);
+        });
+    if (!written.ok()) {
+      // Nothing of this round (or later ones) is stored; earlier rounds are.
+      if (!committed_any) return written.status();
+      for (size_t i : pending) results[i].status = written.status();
+      break;
+    }
+    committed_any = true;
+
+    for (size_t i : round.now) {
+      results[i].disposition = rollout::ReportDisposition::kAccepted;
+      results[i].stored_sequence = reports[i]->sequence;
+    }
+    std::vector<size_t> retry;
+    for (const pqxx::row& row : *written) {
+      const size_t i = round.now.at(row["ordinal"].as<size_t>() - 1);
+      std::optional<int64_t> stored;
+      if (!row["stored_sequence"].is_null()) stored = row["stored_sequence"].as<int64_t>();
+      ReportResult& out = results[i];
+      switch (rollout::ClassifyNotApplied(row["channel_exists"].as<bool>(), reports[i]->sequence, stored)) {
+        case rollout::NotApplied::kUnknownChannel:
+          out.status = absl::NotFoundError(
+              absl::StrCat("channel \"", reports[i]->channel, "\" not found: create it first"));
+          break;
+        case rollout::NotApplied::kDuplicate:
+          out.disposition = rollout::ReportDisposition::kDuplicate;
+          out.stored_sequence = *stored;
+          break;
+        case rollout::NotApplied::kOutOfOrder:
+          out.disposition = rollout::ReportDisposition::kOutOfOrder;
+          out.stored_sequence = *stored;
+          break;
+        case rollout::NotApplied::kRetry:
+          retry.push_back(i);
+          break;
+      }
+    }
+    if (!retry.empty()) ingest_pool_.CountRetry();
+    // Back in arrival order, so a retried report still precedes its host's later ones.
+    retry.insert(retry.end(), round.later.begin(), round.later.end());
+    std::sort(retry.begin(), retry.end());
+    pending = std::move(retry);
+  }
+  return results;
+}
+
+}  // namespace drover::store

@@ -1,0 +1,4 @@
+-- Every channel, by name.
+SELECT {{channel_columns}}
+FROM channels
+ORDER BY name

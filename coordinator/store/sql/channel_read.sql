@@ -1,0 +1,4 @@
+-- One channel, unlocked. $1 name.
+SELECT {{channel_columns}}
+FROM channels
+WHERE name = $1
