@@ -246,18 +246,21 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
         // Only the refused outcome is set aside; the others are queued again
         // (queued before the report goes: a crash in between may send one
         // twice, never lose one).
-        const std::optional<int> bad =
-            absl::IsInvalidArgument(resp.status()) ? RefusedOutcome(reason, req.outcomes_size()) : std::nullopt;
+        // -1: no single outcome to blame. (Not a std::optional: GCC 12 warns
+        // falsely that it "may be used uninitialized" in the loop below.)
+        const int bad = absl::IsInvalidArgument(resp.status())
+                            ? RefusedOutcome(reason, req.outcomes_size()).value_or(-1)
+                            : -1;
         v1::PendingReport aside = **pending;
         aside.mutable_request()->clear_outcomes();
         for (int i = 0; i < req.outcomes_size(); ++i) {
-          if (bad && i == *bad) {
+          if (i == bad) {
             *aside.mutable_request()->add_outcomes() = req.outcomes(i);
           } else if (absl::Status s = store.AddOutcome(req.outcomes(i)); !s.ok()) {
             return s;
           }
         }
-        if (!bad) {
+        if (bad < 0) {
           LogWarning(absl::StrCat("the coordinator refused report ", req.sequence(), " (", req.outcomes_size(),
                                   " outcomes): ", reason, "; sending its outcomes one per report"));
           if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
@@ -265,7 +268,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
           fresh_sent = false;
           continue;
         }
-        LogWarning(absl::StrCat("report ", req.sequence(), " was refused for outcomes[", *bad, "] alone: setting it aside, ",
+        LogWarning(absl::StrCat("report ", req.sequence(), " was refused for outcomes[", bad, "] alone: setting it aside, ",
                                 "the other ", req.outcomes_size() - 1, " outcomes are queued again"));
         pending = std::optional<v1::PendingReport>(aside);
       }
