@@ -9,25 +9,19 @@
 #include "common/api_limits.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
-#include "common/report_text.h"
 #include "common/semver.h"
+#include "proto/wire/names.h"
+#include "proto/wire/report_text.h"
+#include "proto/wire/time.h"
 
 namespace drover::updater {
 namespace {
 
-absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  out->set_seconds(absl::ToUnixSeconds(t));
-  out->set_nanos(static_cast<int32_t>((absl::ToUnixNanos(t) % 1000000000 + 1000000000) % 1000000000));
-}
-
-absl::Time TimeFrom(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
+using wire::ClampReportTime;
+using wire::SanitizeText;
+using wire::TextLines;
+using wire::TimeFromProto;
+using wire::TimeToProto;
 
 std::string Format(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
 
@@ -39,7 +33,8 @@ std::string ErrorText(absl::string_view text) { return SanitizeText(text, kMaxEr
 // fetched (zero when unknown).
 absl::Duration ClockOffset(const v1::UpdaterState& state) {
   if (!state.has_cached_target() || !state.cached_target().target().has_server_time()) return absl::ZeroDuration();
-  return TimeFrom(state.cached_target().target().server_time()) - TimeFrom(state.cached_target().fetch_time());
+  return TimeFromProto(state.cached_target().target().server_time()) -
+         TimeFromProto(state.cached_target().fetch_time());
 }
 
 // The coordinator's clock as best known: ours, corrected by that offset.
@@ -62,10 +57,10 @@ absl::Duration LocalTimeShift(const v1::UpdaterState& state) {
 // `shift` first, then clamped as a last resort.
 v1::UpdateOutcome Acceptable(v1::UpdateOutcome o, absl::Time coordinator_now, absl::Duration shift) {
   o.set_error(ErrorText(o.error()));
-  const absl::Time start = ClampReportTime(TimeFrom(o.start_time()) + shift, coordinator_now);
-  const absl::Time finish = std::max(start, ClampReportTime(TimeFrom(o.finish_time()) + shift, coordinator_now));
-  SetTime(start, o.mutable_start_time());
-  SetTime(finish, o.mutable_finish_time());
+  const absl::Time start = ClampReportTime(TimeFromProto(o.start_time()) + shift, coordinator_now);
+  const absl::Time finish = std::max(start, ClampReportTime(TimeFromProto(o.finish_time()) + shift, coordinator_now));
+  TimeToProto(start, o.mutable_start_time());
+  TimeToProto(finish, o.mutable_finish_time());
   return o;
 }
 
@@ -114,11 +109,8 @@ void LogOutcome(const std::string& agent, const v1::UpdateOutcome& o) {
 std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
   std::vector<MaintenanceWindow> out;
   for (const v1::MaintenanceWindow& w : t.maintenance_windows()) {
-    MaintenanceWindow m;
-    for (int d : w.weekdays()) m.weekdays.push_back(d);
-    m.utc_start_hour = static_cast<int>(w.utc_start_hour());
-    m.duration = absl::Seconds(w.duration().seconds());
-    if (m.Validate().ok()) out.push_back(m);
+    MaintenanceWindow m = wire::WindowFromProto(w);
+    if (m.Validate().ok()) out.push_back(std::move(m));
   }
   return out;
 }
@@ -206,7 +198,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       v1::PendingReport report;
       v1::ReportStatusRequest& r = *report.mutable_request();
       r.set_host_id(config_.host_id());
-      r.set_channel(absl::StrCat("channels/", config_.channel()));
+      r.set_channel(wire::ChannelName(config_.channel()));
       r.set_group(config_.group());
       r.set_current_version(installed.value_or(kNotInstalled));
       r.set_health(healthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
@@ -338,20 +330,20 @@ v1::UpdateOutcome Updater::RollBack(const std::string& from, const std::string& 
   v1::UpdateOutcome o;
   o.set_from_version(from);
   o.set_to_version(to);
-  SetTime(started, o.mutable_start_time());
+  TimeToProto(started, o.mutable_start_time());
   std::string detail;
   if (absl::Status s = deps_.installer->Rollback(from); !s.ok()) {
     detail = absl::StrCat("; roll-back to ", from, " failed: ", s.message());
   } else if (absl::Status r = deps_.restart(); !r.ok()) {
     detail = absl::StrCat("; rolled back to ", from, " but restart failed: ", r.message());
   } else {
-    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)), absl::ZeroDuration());
+    Health h = WatchHealth(wire::DurationFromProtoOr(config_.agent().health_grace(), absl::Seconds(60)), absl::ZeroDuration());
     detail = h.healthy ? absl::StrCat("; rolled back to ", from, ", healthy again")
                        : absl::StrCat("; rolled back to ", from, ", still unhealthy: ", h.reason);
   }
   o.set_result(v1::UPDATE_RESULT_ROLLED_BACK);
   o.set_error(ErrorText(absl::StrCat(why, detail)));
-  SetTime(deps_.clock->Now(), o.mutable_finish_time());
+  TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
   state.set_rolled_back_version(to);
   state.set_rolled_back_reason(o.error());
   return o;
@@ -363,18 +355,18 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
   v1::UpdateInProgress* marker = state.mutable_in_progress();
   marker->set_from_version(from.value_or(""));
   marker->set_to_version(to);
-  SetTime(started, marker->mutable_start_time());
+  TimeToProto(started, marker->mutable_start_time());
   if (absl::Status s = deps_.state->Save(state); !s.ok()) {
     LogError(absl::StrCat("cannot record the update before starting it: ", s.message()));
   }
   v1::UpdateOutcome o;
   o.set_from_version(from.value_or(""));
   o.set_to_version(to);
-  SetTime(started, o.mutable_start_time());
+  TimeToProto(started, o.mutable_start_time());
   auto finish = [&](v1::UpdateResult result, const std::string& error) {
     o.set_result(result);
     o.set_error(ErrorText(error));
-    SetTime(deps_.clock->Now(), o.mutable_finish_time());
+    TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
   };
 
   LogInfo(absl::StrCat("updating ", config_.agent().name(), " from ", from.value_or("(none)"), " to ", to));
@@ -387,8 +379,8 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
       finish(v1::UPDATE_RESULT_FAILED, absl::StrCat("restart failed: ", r.message()));
     }
   } else {
-    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)),
-                           FromProto(config_.agent().health_watch(), absl::Seconds(30)));
+    Health h = WatchHealth(wire::DurationFromProtoOr(config_.agent().health_grace(), absl::Seconds(60)),
+                           wire::DurationFromProtoOr(config_.agent().health_watch(), absl::Seconds(30)));
     if (h.healthy) {
       finish(v1::UPDATE_RESULT_SUCCEEDED, "");
       MarkGood(to);
@@ -405,23 +397,23 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
 std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
   if (!state.has_in_progress()) return std::nullopt;
   const v1::UpdateInProgress marker = state.in_progress();
-  const absl::Time started = absl::FromUnixSeconds(marker.start_time().seconds());
+  const absl::Time started = TimeFromProto(marker.start_time());
   absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
   LogWarning(absl::StrCat("the previous pass was interrupted while updating to ", marker.to_version(),
                           "; installed now: ", installed.ok() ? installed->value_or("(none)") : "unknown"));
   v1::UpdateOutcome o;
   o.set_from_version(marker.from_version());
   o.set_to_version(marker.to_version());
-  SetTime(started, o.mutable_start_time());
+  TimeToProto(started, o.mutable_start_time());
   if (installed.ok() && *installed == marker.to_version()) {
     // The new version is in place: finish the job (restart, watch).
     if (absl::Status r = deps_.restart(); !r.ok()) LogWarning(absl::StrCat("restart: ", r.message()));
-    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)),
-                           FromProto(config_.agent().health_watch(), absl::Seconds(30)));
+    Health h = WatchHealth(wire::DurationFromProtoOr(config_.agent().health_grace(), absl::Seconds(60)),
+                           wire::DurationFromProtoOr(config_.agent().health_watch(), absl::Seconds(30)));
     if (h.healthy) {
       o.set_result(v1::UPDATE_RESULT_SUCCEEDED);
       o.set_error("");
-      SetTime(deps_.clock->Now(), o.mutable_finish_time());
+      TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
       MarkGood(marker.to_version());
     } else if (!marker.from_version().empty()) {
       o = RollBack(marker.from_version(), marker.to_version(),
@@ -430,7 +422,7 @@ std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
     } else {
       o.set_result(v1::UPDATE_RESULT_FAILED);
       o.set_error(ErrorText(absl::StrCat("unhealthy after an interrupted update: ", h.reason)));
-      SetTime(deps_.clock->Now(), o.mutable_finish_time());
+      TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
     }
   } else {
     // Still on the old version: the installers never leave a half-install.
@@ -439,7 +431,7 @@ std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
     o.set_result(v1::UPDATE_RESULT_FAILED);
     o.set_error(ErrorText(absl::StrCat("interrupted before ", marker.to_version(), " was in place; still on ",
                                        installed.ok() ? installed->value_or("(none)") : "an unknown version")));
-    SetTime(deps_.clock->Now(), o.mutable_finish_time());
+    TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
   }
   state.clear_in_progress();
   return o;
@@ -482,7 +474,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
 
   // 1. The target (or, without the coordinator, the last one we saw).
   v1::GetTargetRequest treq;
-  treq.set_channel(absl::StrCat("channels/", config_.channel()));
+  treq.set_channel(wire::ChannelName(config_.channel()));
   treq.set_host_id(config_.host_id());
   treq.set_group(config_.group());
   absl::StatusOr<v1::GetTargetResponse> target = deps_.coordinator->GetTarget(treq);
@@ -490,7 +482,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   std::string no_target_why;
   if (target.ok()) {
     *state.mutable_cached_target()->mutable_target() = *target;
-    SetTime(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
+    TimeToProto(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
     if (!state.rolled_back_version().empty() && state.rolled_back_version() != target->target_version()) {
       // The target moved on: the rolled-back version may be tried again later.
       state.clear_rolled_back_version();
@@ -513,8 +505,8 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     }
   }
   const v1::GetTargetResponse* known = state.has_cached_target() ? &state.cached_target().target() : nullptr;
-  result.poll_interval = FromProto(config_.poll_interval(),
-                                   known ? FromProto(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
+  result.poll_interval = wire::DurationFromProtoOr(config_.poll_interval(),
+                                   known ? wire::DurationFromProtoOr(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
   if (result.poll_interval < kMinPollInterval || result.poll_interval > kMaxPollInterval) {
     // Whatever a coordinator sends, a host neither spins nor goes silent.
     const absl::Duration clamped = std::clamp(result.poll_interval, kMinPollInterval, kMaxPollInterval);
@@ -549,7 +541,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     in.rolled_back_version = state.rolled_back_version();
     in.failed_version = state.failed_version();
     in.failed_attempts = state.failed_attempts();
-    in.failed_retry_time = state.has_failed_retry_time() ? TimeFrom(state.failed_retry_time()) : absl::InfinitePast();
+    in.failed_retry_time = state.has_failed_retry_time() ? TimeFromProto(state.failed_retry_time()) : absl::InfinitePast();
     in.now = deps_.clock->Now();
     if (!in.failed_version.empty() &&
         in.failed_retry_time > in.now + FailedInstallRetryDelay(std::max(1, in.failed_attempts))) {
@@ -605,7 +597,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
                          : !result.coordinator_problem.empty() || !delivered.ok() ? "WARN"
                                                                                   : "INFO";
   state.set_last_pass_summary(result.summary);
-  SetTime(deps_.clock->Now(), state.mutable_last_pass_time());
+  TimeToProto(deps_.clock->Now(), state.mutable_last_pass_time());
   if (absl::Status s = store.Save(state); !s.ok()) return s;
   return result;
 }
@@ -630,7 +622,7 @@ absl::Status Updater::ParkFailedInstall(v1::UpdaterState& state, const v1::Updat
   state.set_failed_version(o.to_version());
   state.set_failed_reason(o.error());
   state.set_failed_attempts(attempts);
-  SetTime(retry, state.mutable_failed_retry_time());
+  TimeToProto(retry, state.mutable_failed_retry_time());
   LogError(absl::StrCat(o.to_version(), " is parked after ", attempts, attempts == 1 ? " failed attempt" : " failed attempts",
                         ": next try after ", Format(retry), ", or when the target changes, or after "
                         "`drover-updater clear`",
@@ -662,7 +654,7 @@ std::string Updater::StatusText() {
     absl::StrAppend(&out, "target:           ", t.target_version().empty() ? "none" : t.target_version(),
                     t.critical() ? " (CRITICAL)" : "", t.downgrade_allowed() ? " (roll-back allowed)" : "",
                     ", control plane ", t.control_plane_version(), ", fetched ",
-                    Format(absl::FromUnixSeconds(state->cached_target().fetch_time().seconds())), "\n");
+                    Format(TimeFromProto(state->cached_target().fetch_time())), "\n");
   } else {
     absl::StrAppend(&out, "target:           unknown (never reached the coordinator)\n");
   }
@@ -685,7 +677,7 @@ std::string Updater::StatusText() {
   if (state->has_last_outcome()) {
     const v1::UpdateOutcome& o = state->last_outcome();
     absl::StrAppend(&out, "last outcome:     ", v1::UpdateResult_Name(o.result()), " ", o.from_version(), " -> ",
-                    o.to_version(), " at ", Format(absl::FromUnixSeconds(o.finish_time().seconds())),
+                    o.to_version(), " at ", Format(TimeFromProto(o.finish_time())),
                     o.error().empty() ? "" : ": " + o.error(), "\n");
   }
   if (!state->rolled_back_version().empty()) {
@@ -695,7 +687,7 @@ std::string Updater::StatusText() {
   if (!state->failed_version().empty()) {
     absl::StrAppend(&out, "failed install:   ", state->failed_version(), " (", state->failed_attempts(),
                     state->failed_attempts() == 1 ? " attempt" : " attempts", "; next try after ",
-                    Format(TimeFrom(state->failed_retry_time())),
+                    Format(TimeFromProto(state->failed_retry_time())),
                     ", or when the target changes, or after `drover-updater clear`): ", state->failed_reason(), "\n");
   }
   absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = deps_.state->QueuedOutcomes();
@@ -711,7 +703,7 @@ std::string Updater::StatusText() {
                     deps_.state->dir(), "/outbox/rejected/); last: ", state->last_rejection(), "\n");
   }
   if (state->has_last_pass_time()) {
-    absl::StrAppend(&out, "last pass:        ", Format(absl::FromUnixSeconds(state->last_pass_time().seconds())), " ",
+    absl::StrAppend(&out, "last pass:        ", Format(TimeFromProto(state->last_pass_time())), " ",
                     state->last_pass_summary(), "\n");
   }
   if (!warning.empty()) absl::StrAppend(&out, "warning:          ", warning, "\n");

@@ -12,8 +12,6 @@
 namespace drover::cli {
 namespace {
 
-constexpr int kMaxPageSize = 1000;
-
 Result List(const Invocation& inv, CommandContext& ctx) {
   v1::ListAgentsRequest req;
   if (inv.Has("channel")) req.set_channel(ChannelName(inv.Get("channel")));

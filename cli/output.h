@@ -65,8 +65,6 @@ std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now);
 // "1m30s" (absl's form).
 std::string FormatDuration(const google::protobuf::Duration& d);
-absl::Time FromProto(const google::protobuf::Timestamp& t);
-absl::Duration FromProto(const google::protobuf::Duration& d);
 
 std::string HealthName(v1::Health health);          // "healthy", "unhealthy", "unknown"
 std::string ResultName(v1::UpdateResult result);    // "succeeded", "failed", "rolled back"

@@ -1,4 +1,4 @@
-#include "common/report_text.h"
+#include "proto/wire/report_text.h"
 
 #include <string>
 
@@ -7,9 +7,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/api_limits.h"
-#include "coordinator/api/proto_convert.h"
 
-namespace drover {
+namespace drover::wire {
 namespace {
 
 TEST(SanitizeTextTest, DropsColourCodesAndControlCharacters) {
@@ -46,6 +45,19 @@ TEST(SanitizeTextTest, CutsOnACharacterBoundaryAndSaysSo) {
   }
 }
 
+TEST(Utf8CutTest, NeverSplitsACharacter) {
+  const std::string text = "a\xe2\x80\x98" "b";  // a, U+2018 (3 bytes), b
+  EXPECT_EQ(Utf8Prefix(text, 10), text);
+  EXPECT_EQ(Utf8Prefix(text, 4), "a\xe2\x80\x98");
+  EXPECT_EQ(Utf8Prefix(text, 3), "a");
+  EXPECT_EQ(Utf8Prefix(text, 1), "a");
+  EXPECT_EQ(Utf8Prefix(text, 0), "");
+  EXPECT_EQ(Utf8Suffix(text, 10), text);
+  EXPECT_EQ(Utf8Suffix(text, 4), "\xe2\x80\x98" "b");
+  EXPECT_EQ(Utf8Suffix(text, 3), "b");
+  EXPECT_EQ(Utf8Suffix(text, 0), "");
+}
+
 TEST(ClampReportTimeTest, KeepsTimesInTheAcceptedRange) {
   const absl::Time now = absl::FromUnixSeconds(1764000000);
   EXPECT_EQ(ClampReportTime(absl::UnixEpoch(), now), kEarliestReportTime);
@@ -53,27 +65,5 @@ TEST(ClampReportTimeTest, KeepsTimesInTheAcceptedRange) {
   EXPECT_EQ(ClampReportTime(now - absl::Hours(1), now), now - absl::Hours(1));
 }
 
-// The point of it all: what comes out is what the coordinator accepts.
-TEST(SanitizeTextTest, WhatComesOutTheCoordinatorAccepts) {
-  const absl::Time now = absl::FromUnixSeconds(1764000000);
-  v1::ReportStatusRequest req;
-  req.set_host_id("h");
-  req.set_channel("channels/c");
-  req.set_current_version("1.0.0");
-  req.set_health(v1::HEALTH_HEALTHY);
-  req.set_sequence(1);
-  req.set_updater_version(SanitizeText(std::string(100, 'v') + "\n", kMaxUpdaterVersionLength, TextLines::kOne));
-  std::string hostile = "\033[31mnot ready\033[0m\r\n\x01\xff";
-  while (hostile.size() < 3 * kMaxErrorLength) hostile.append("\xe2\x80\x98\xe4\xb8\xad\xf0\x9f\x92\xa5");
-  v1::UpdateOutcome* o = req.add_outcomes();
-  o->set_to_version("1.1.0");
-  o->set_result(v1::UPDATE_RESULT_FAILED);
-  o->set_error(SanitizeText(hostile, kMaxErrorLength, TextLines::kMany));
-  o->mutable_start_time()->set_seconds(absl::ToUnixSeconds(ClampReportTime(absl::FromUnixSeconds(5), now)));
-  o->mutable_finish_time()->set_seconds(absl::ToUnixSeconds(ClampReportTime(now + absl::Hours(2), now)));
-  absl::StatusOr<rollout::AgentReport> r = api::ReportFromProto(req, now);
-  EXPECT_TRUE(r.ok()) << r.status();
-}
-
 }  // namespace
-}  // namespace drover
+}  // namespace drover::wire
