@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   if (command == "clear") {
     absl::StatusOr<drover::updater::PassLock> lock = drover::updater::PassLock::Acquire(config->state_dir(), false);
     if (!lock.ok()) return Fail(kExitBusy, std::string(lock.status().message()));
-    absl::StatusOr<drover::v1::UpdaterState> state = store.Load();
+    absl::StatusOr<drover::updater::UpdaterState> state = store.Load();
     if (!state.ok()) return Fail(kExitFailed, std::string(state.status().message()));
     const std::string was = state->rolled_back_version();
     const std::string failed = state->failed_version();

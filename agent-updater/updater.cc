@@ -31,14 +31,14 @@ std::string ErrorText(absl::string_view text) { return SanitizeText(text, kMaxEr
 
 // The coordinator's clock minus ours, as seen when the target was last
 // fetched (zero when unknown).
-absl::Duration ClockOffset(const v1::UpdaterState& state) {
+absl::Duration ClockOffset(const UpdaterState& state) {
   if (!state.has_cached_target() || !state.cached_target().target().has_server_time()) return absl::ZeroDuration();
   return TimeFromProto(state.cached_target().target().server_time()) -
          TimeFromProto(state.cached_target().fetch_time());
 }
 
 // The coordinator's clock as best known: ours, corrected by that offset.
-absl::Time CoordinatorNow(const v1::UpdaterState& state, absl::Time local_now) {
+absl::Time CoordinatorNow(const UpdaterState& state, absl::Time local_now) {
   return local_now + ClockOffset(state);
 }
 
@@ -46,7 +46,7 @@ absl::Time CoordinatorNow(const v1::UpdaterState& state, absl::Time local_now) {
 // clock is off by more than the coordinator allows (a host booting at the
 // epoch), so that an outcome keeps its real place in time (the coordinator
 // counts it for a target by when it finished); else nothing.
-absl::Duration LocalTimeShift(const v1::UpdaterState& state) {
+absl::Duration LocalTimeShift(const UpdaterState& state) {
   const absl::Duration offset = ClockOffset(state);
   return absl::AbsDuration(offset) > kMaxClockSkew ? offset : absl::ZeroDuration();
 }
@@ -152,7 +152,7 @@ Updater::Health Updater::WatchHealth(absl::Duration grace, absl::Duration watch)
   return h;
 }
 
-int64_t Updater::NextSequence(v1::UpdaterState& state) {
+int64_t Updater::NextSequence(UpdaterState& state) {
   // Time-based floor: an updater whose state was wiped still sends sequences
   // above the ones the coordinator stored.
   const int64_t next = std::max(state.last_sequence() + 1, absl::ToUnixMicros(deps_.clock->Now()));
@@ -160,7 +160,7 @@ int64_t Updater::NextSequence(v1::UpdaterState& state) {
   return next;
 }
 
-absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
+absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
   bool out_of_order = false;
@@ -172,7 +172,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
   constexpr int kRounds = 8;
   for (int round = 0; round < kRounds; ++round) {
     out_of_order = false;
-    absl::StatusOr<std::optional<v1::PendingReport>> pending = store.LoadPendingReport();
+    absl::StatusOr<std::optional<PendingReport>> pending = store.LoadPendingReport();
     if (!pending.ok()) {
       LogWarning(absl::StrCat("dropping damaged pending report: ", pending.status().message()));
       if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
@@ -195,7 +195,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       }
     } else {
       if (fresh_sent && queued->empty()) break;
-      v1::PendingReport report;
+      PendingReport report;
       v1::ReportStatusRequest& r = *report.mutable_request();
       r.set_host_id(config_.host_id());
       r.set_channel(wire::ChannelName(config_.channel()));
@@ -225,7 +225,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
           !s.ok()) {
         return s;
       }
-      pending = std::optional<v1::PendingReport>(report);
+      pending = std::optional<PendingReport>(report);
       fresh_sent = true;
     }
     absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
@@ -240,7 +240,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
         // twice, never lose one).
         const std::optional<int> bad =
             absl::IsInvalidArgument(resp.status()) ? RefusedOutcome(reason, req.outcomes_size()) : std::nullopt;
-        v1::PendingReport aside = **pending;
+        PendingReport aside = **pending;
         aside.mutable_request()->clear_outcomes();
         for (int i = 0; i < req.outcomes_size(); ++i) {
           if (bad && i == *bad) {
@@ -259,7 +259,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
         }
         LogWarning(absl::StrCat("report ", req.sequence(), " was refused for outcomes[", *bad, "] alone: setting it aside, ",
                                 "the other ", req.outcomes_size() - 1, " outcomes are queued again"));
-        pending = std::optional<v1::PendingReport>(aside);
+        pending = std::optional<PendingReport>(aside);
       }
       state.set_rejected_reports(state.rejected_reports() + 1);
       state.set_last_rejection(reason);
@@ -283,7 +283,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       // The coordinator holds a newer sequence (our state was lost or
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
-      v1::PendingReport again = **pending;
+      PendingReport again = **pending;
       again.mutable_request()->set_sequence(NextSequence(state));
       if (absl::Status s = store.Save(state); !s.ok()) return s;
       if (absl::Status s = store.SavePendingReport(again); !s.ok()) return s;
@@ -304,7 +304,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
   return absl::OkStatus();
 }
 
-std::optional<Schedule> Updater::LoadSchedule(const v1::UpdaterState& state, std::string* note) {
+std::optional<Schedule> Updater::LoadSchedule(const UpdaterState& state, std::string* note) {
   if (!config_.schedule_file().empty()) {
     absl::StatusOr<std::string> text = ReadFile(config_.schedule_file());
     if (!text.ok()) {
@@ -326,7 +326,7 @@ std::optional<Schedule> Updater::LoadSchedule(const v1::UpdaterState& state, std
 }
 
 v1::UpdateOutcome Updater::RollBack(const std::string& from, const std::string& to, const std::string& why,
-                                    absl::Time started, v1::UpdaterState& state) {
+                                    absl::Time started, UpdaterState& state) {
   v1::UpdateOutcome o;
   o.set_from_version(from);
   o.set_to_version(to);
@@ -350,9 +350,9 @@ v1::UpdateOutcome Updater::RollBack(const std::string& from, const std::string& 
 }
 
 v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const std::string& to,
-                                  v1::UpdaterState& state) {
+                                  UpdaterState& state) {
   const absl::Time started = deps_.clock->Now();
-  v1::UpdateInProgress* marker = state.mutable_in_progress();
+  UpdateInProgress* marker = state.mutable_in_progress();
   marker->set_from_version(from.value_or(""));
   marker->set_to_version(to);
   TimeToProto(started, marker->mutable_start_time());
@@ -394,9 +394,9 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
   return o;
 }
 
-std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
+std::optional<v1::UpdateOutcome> Updater::Recover(UpdaterState& state) {
   if (!state.has_in_progress()) return std::nullopt;
-  const v1::UpdateInProgress marker = state.in_progress();
+  const UpdateInProgress marker = state.in_progress();
   const absl::Time started = TimeFromProto(marker.start_time());
   absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
   LogWarning(absl::StrCat("the previous pass was interrupted while updating to ", marker.to_version(),
@@ -443,7 +443,7 @@ void Updater::MarkGood(const std::string& version) {
   }
 }
 
-absl::Status Updater::RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome) {
+absl::Status Updater::RecordOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome) {
   *state.mutable_last_outcome() = outcome;
   state.set_last_outcome_queued(false);
   if (absl::Status s = deps_.state->Save(state); !s.ok()) return s;
@@ -455,10 +455,10 @@ absl::Status Updater::RecordOutcome(v1::UpdaterState& state, const v1::UpdateOut
 absl::StatusOr<PassResult> Updater::RunPass() {
   StateStore& store = *deps_.state;
   std::string warning;
-  absl::StatusOr<v1::UpdaterState> loaded = store.Load(&warning);
+  absl::StatusOr<UpdaterState> loaded = store.Load(&warning);
   if (!loaded.ok()) return loaded.status();
   if (!warning.empty()) LogWarning(warning);
-  v1::UpdaterState state = *std::move(loaded);
+  UpdaterState state = *std::move(loaded);
   PassResult result;
 
   if (state.has_last_outcome() && !state.last_outcome_queued()) {
@@ -602,20 +602,20 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   return result;
 }
 
-absl::Status Updater::RecordUpdateOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& o) {
+absl::Status Updater::RecordUpdateOutcome(UpdaterState& state, const v1::UpdateOutcome& o) {
   if (o.result() == v1::UPDATE_RESULT_FAILED) return ParkFailedInstall(state, o);
   if (state.failed_version() == o.to_version()) ClearFailedInstall(state);
   return RecordOutcome(state, o);
 }
 
-void Updater::ClearFailedInstall(v1::UpdaterState& state) {
+void Updater::ClearFailedInstall(UpdaterState& state) {
   state.clear_failed_version();
   state.clear_failed_reason();
   state.clear_failed_attempts();
   state.clear_failed_retry_time();
 }
 
-absl::Status Updater::ParkFailedInstall(v1::UpdaterState& state, const v1::UpdateOutcome& o) {
+absl::Status Updater::ParkFailedInstall(UpdaterState& state, const v1::UpdateOutcome& o) {
   const bool reported = state.failed_version() == o.to_version();
   const int attempts = reported ? state.failed_attempts() + 1 : 1;
   const absl::Time retry = deps_.clock->Now() + FailedInstallRetryDelay(attempts);
@@ -637,7 +637,7 @@ absl::Status Updater::ParkFailedInstall(v1::UpdaterState& state, const v1::Updat
 
 std::string Updater::StatusText() {
   std::string warning;
-  absl::StatusOr<v1::UpdaterState> state = deps_.state->Load(&warning);
+  absl::StatusOr<UpdaterState> state = deps_.state->Load(&warning);
   std::string out;
   absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
   absl::StrAppend(&out, "agent:            ", config_.agent().name(), " (", deps_.installer->Name(), ")\n");
@@ -691,7 +691,7 @@ std::string Updater::StatusText() {
                     ", or when the target changes, or after `drover-updater clear`): ", state->failed_reason(), "\n");
   }
   absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = deps_.state->QueuedOutcomes();
-  absl::StatusOr<std::optional<v1::PendingReport>> pending = deps_.state->LoadPendingReport();
+  absl::StatusOr<std::optional<PendingReport>> pending = deps_.state->LoadPendingReport();
   absl::StrAppend(&out, "pending outbox:   ", queued.ok() ? queued->size() : 0, " outcomes",
                   pending.ok() && pending->has_value()
                       ? absl::StrCat(", 1 report (sequence ", (*pending)->request().sequence(), ", ",
