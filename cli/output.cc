@@ -60,15 +60,6 @@ std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   return out;
 }
 
-std::string IndentJson(const std::string& json, int levels) {
-  std::string out;
-  for (char c : json) {
-    out += c;
-    if (c == '\n') out.append(static_cast<size_t>(levels), ' ');  // JSON strings never hold a raw newline
-  }
-  return out;
-}
-
 size_t DisplayWidth(const std::string& s) {
   size_t n = 0;
   for (unsigned char c : s) {
