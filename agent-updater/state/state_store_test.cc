@@ -73,9 +73,10 @@ TEST_F(StateStoreMachineIdTest, NoMachineIdFileSkipsTheCheck) {
 }
 
 // A state directory written by drover-updater before its state messages
-// moved out of drover.v1 (testdata/ was written by commit b42aa83's
-// StateStore::Save and SavePendingReport, every field set): it loads as it
-// was, and is written back byte for byte the same.
+// moved out of drover.v1: testdata/ holds the drover.v1 messages of commit
+// b42aa83, every field set, encoded as its StateStore::Save
+// (TextFormat::PrintToString) and SavePendingReport (SerializeAsString) do.
+// They load as they were, and are written back byte for byte the same.
 TEST_F(StateStoreMachineIdTest, LoadsAStateDirectoryWrittenBeforeTheMove) {
   const std::string testdata = std::string(DROVER_SOURCE_DIR) + "/agent-updater/state/testdata";
   absl::StatusOr<std::string> text = ReadFile(testdata + "/state.txtpb");
