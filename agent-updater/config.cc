@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "common/api_limits.h"
 #include "common/atomic_file.h"
+#include "proto/wire/names.h"
 
 namespace drover::updater {
 namespace {
@@ -83,9 +84,7 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
     }
   }
   if (c.channel().empty()) return Missing("channel", "e.g. stable/cloud");
-  if (absl::StartsWith(c.channel(), "channels/")) {
-    c.set_channel(c.channel().substr(9));
-  }
+  if (std::optional<absl::string_view> id = wire::ChannelIdOfName(c.channel())) c.set_channel(std::string(*id));
   if (c.channel().size() > kMaxChannelIdLength || !AllOf(c.channel(), "-._/") || absl::StrContains(c.channel(), "//") ||
       c.channel().front() == '/' || c.channel().back() == '/' || absl::AsciiStrToLower(c.channel()) != c.channel()) {
     return Bad("channel", c.channel(),

@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/stop_signals.h"
 #include "common/subprocess.h"
+#include "proto/wire/time.h"
 
 ABSL_FLAG(std::string, config, "/etc/drover/updater.conf",
           "Config file (protobuf text format, or JSON when it ends in .json)");
@@ -47,11 +48,6 @@ constexpr int kExitBusy = 3;
 int Fail(int code, const std::string& message) {
   drover::LogError(message);
   return code;
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 }  // namespace
@@ -98,7 +94,7 @@ int main(int argc, char** argv) {
   drover::updater::StateStore store(config->state_dir());
   if (absl::Status s = store.Init(); !s.ok()) return Fail(kExitFailed, std::string(s.message()));
   std::unique_ptr<drover::updater::CoordinatorClient> coordinator = drover::updater::MakeGrpcCoordinatorClient(
-      config->coordinator(), FromProto(config->rpc_timeout(), absl::Seconds(10)));
+      config->coordinator(), drover::wire::DurationFromProtoOr(config->rpc_timeout(), absl::Seconds(10)));
   drover::RealClock clock;
 
 
@@ -137,7 +133,7 @@ int main(int argc, char** argv) {
   if (command == "clear") {
     absl::StatusOr<drover::updater::PassLock> lock = drover::updater::PassLock::Acquire(config->state_dir(), false);
     if (!lock.ok()) return Fail(kExitBusy, std::string(lock.status().message()));
-    absl::StatusOr<drover::v1::UpdaterState> state = store.Load();
+    absl::StatusOr<drover::updater::UpdaterState> state = store.Load();
     if (!state.ok()) return Fail(kExitFailed, std::string(state.status().message()));
     const std::string was = state->rolled_back_version();
     const std::string failed = state->failed_version();
@@ -159,8 +155,8 @@ int main(int argc, char** argv) {
   if (!lock.ok()) return Fail(kExitBusy, std::string(lock.status().message()));
   absl::StatusOr<drover::updater::PassResult> r = updater.RunPass();
   drover::updater::PassReport report;
-  report.backoff_initial = FromProto(config->backoff_initial(), absl::Seconds(1));
-  report.backoff_max = drover::updater::RetryCap(FromProto(config->backoff_max(), absl::ZeroDuration()),
+  report.backoff_initial = drover::wire::DurationFromProtoOr(config->backoff_initial(), absl::Seconds(1));
+  report.backoff_max = drover::updater::RetryCap(drover::wire::DurationFromProtoOr(config->backoff_max(), absl::ZeroDuration()),
                                                  r.ok() ? r->poll_interval : absl::ZeroDuration());
   if (r.ok()) {
     drover::Log(r->summary_level, absl::StrCat("pass: ", r->summary));

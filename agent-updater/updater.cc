@@ -9,25 +9,19 @@
 #include "common/api_limits.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
-#include "common/report_text.h"
 #include "common/semver.h"
+#include "proto/wire/names.h"
+#include "proto/wire/report_text.h"
+#include "proto/wire/time.h"
 
 namespace drover::updater {
 namespace {
 
-absl::Duration FromProto(const google::protobuf::Duration& d, absl::Duration fallback) {
-  if (d.seconds() == 0 && d.nanos() == 0) return fallback;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  out->set_seconds(absl::ToUnixSeconds(t));
-  out->set_nanos(static_cast<int32_t>((absl::ToUnixNanos(t) % 1000000000 + 1000000000) % 1000000000));
-}
-
-absl::Time TimeFrom(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
+using wire::ClampReportTime;
+using wire::SanitizeText;
+using wire::TextLines;
+using wire::TimeFromProto;
+using wire::TimeToProto;
 
 std::string Format(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
 
@@ -37,13 +31,14 @@ std::string ErrorText(absl::string_view text) { return SanitizeText(text, kMaxEr
 
 // The coordinator's clock minus ours, as seen when the target was last
 // fetched (zero when unknown).
-absl::Duration ClockOffset(const v1::UpdaterState& state) {
+absl::Duration ClockOffset(const UpdaterState& state) {
   if (!state.has_cached_target() || !state.cached_target().target().has_server_time()) return absl::ZeroDuration();
-  return TimeFrom(state.cached_target().target().server_time()) - TimeFrom(state.cached_target().fetch_time());
+  return TimeFromProto(state.cached_target().target().server_time()) -
+         TimeFromProto(state.cached_target().fetch_time());
 }
 
 // The coordinator's clock as best known: ours, corrected by that offset.
-absl::Time CoordinatorNow(const v1::UpdaterState& state, absl::Time local_now) {
+absl::Time CoordinatorNow(const UpdaterState& state, absl::Time local_now) {
   return local_now + ClockOffset(state);
 }
 
@@ -51,7 +46,7 @@ absl::Time CoordinatorNow(const v1::UpdaterState& state, absl::Time local_now) {
 // clock is off by more than the coordinator allows (a host booting at the
 // epoch), so that an outcome keeps its real place in time (the coordinator
 // counts it for a target by when it finished); else nothing.
-absl::Duration LocalTimeShift(const v1::UpdaterState& state) {
+absl::Duration LocalTimeShift(const UpdaterState& state) {
   const absl::Duration offset = ClockOffset(state);
   return absl::AbsDuration(offset) > kMaxClockSkew ? offset : absl::ZeroDuration();
 }
@@ -62,10 +57,10 @@ absl::Duration LocalTimeShift(const v1::UpdaterState& state) {
 // `shift` first, then clamped as a last resort.
 v1::UpdateOutcome Acceptable(v1::UpdateOutcome o, absl::Time coordinator_now, absl::Duration shift) {
   o.set_error(ErrorText(o.error()));
-  const absl::Time start = ClampReportTime(TimeFrom(o.start_time()) + shift, coordinator_now);
-  const absl::Time finish = std::max(start, ClampReportTime(TimeFrom(o.finish_time()) + shift, coordinator_now));
-  SetTime(start, o.mutable_start_time());
-  SetTime(finish, o.mutable_finish_time());
+  const absl::Time start = ClampReportTime(TimeFromProto(o.start_time()) + shift, coordinator_now);
+  const absl::Time finish = std::max(start, ClampReportTime(TimeFromProto(o.finish_time()) + shift, coordinator_now));
+  TimeToProto(start, o.mutable_start_time());
+  TimeToProto(finish, o.mutable_finish_time());
   return o;
 }
 
@@ -114,11 +109,8 @@ void LogOutcome(const std::string& agent, const v1::UpdateOutcome& o) {
 std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
   std::vector<MaintenanceWindow> out;
   for (const v1::MaintenanceWindow& w : t.maintenance_windows()) {
-    MaintenanceWindow m;
-    for (int d : w.weekdays()) m.weekdays.push_back(d);
-    m.utc_start_hour = static_cast<int>(w.utc_start_hour());
-    m.duration = absl::Seconds(w.duration().seconds());
-    if (m.Validate().ok()) out.push_back(m);
+    MaintenanceWindow m = wire::WindowFromProto(w);
+    if (m.Validate().ok()) out.push_back(std::move(m));
   }
   return out;
 }
@@ -160,7 +152,7 @@ Updater::Health Updater::WatchHealth(absl::Duration grace, absl::Duration watch)
   return h;
 }
 
-int64_t Updater::NextSequence(v1::UpdaterState& state) {
+int64_t Updater::NextSequence(UpdaterState& state) {
   // Time-based floor: an updater whose state was wiped still sends sequences
   // above the ones the coordinator stored.
   const int64_t next = std::max(state.last_sequence() + 1, absl::ToUnixMicros(deps_.clock->Now()));
@@ -168,7 +160,7 @@ int64_t Updater::NextSequence(v1::UpdaterState& state) {
   return next;
 }
 
-absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
+absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
   bool out_of_order = false;
@@ -180,7 +172,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
   constexpr int kRounds = 8;
   for (int round = 0; round < kRounds; ++round) {
     out_of_order = false;
-    absl::StatusOr<std::optional<v1::PendingReport>> pending = store.LoadPendingReport();
+    absl::StatusOr<std::optional<PendingReport>> pending = store.LoadPendingReport();
     if (!pending.ok()) {
       LogWarning(absl::StrCat("dropping damaged pending report: ", pending.status().message()));
       if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
@@ -203,10 +195,10 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       }
     } else {
       if (fresh_sent && queued->empty()) break;
-      v1::PendingReport report;
+      PendingReport report;
       v1::ReportStatusRequest& r = *report.mutable_request();
       r.set_host_id(config_.host_id());
-      r.set_channel(absl::StrCat("channels/", config_.channel()));
+      r.set_channel(wire::ChannelName(config_.channel()));
       r.set_group(config_.group());
       r.set_current_version(installed.value_or(kNotInstalled));
       r.set_health(healthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
@@ -233,7 +225,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
           !s.ok()) {
         return s;
       }
-      pending = std::optional<v1::PendingReport>(report);
+      pending = std::optional<PendingReport>(report);
       fresh_sent = true;
     }
     absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
@@ -251,7 +243,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
         const int bad = absl::IsInvalidArgument(resp.status())
                             ? RefusedOutcome(reason, req.outcomes_size()).value_or(-1)
                             : -1;
-        v1::PendingReport aside = **pending;
+        PendingReport aside = **pending;
         aside.mutable_request()->clear_outcomes();
         for (int i = 0; i < req.outcomes_size(); ++i) {
           if (i == bad) {
@@ -270,7 +262,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
         }
         LogWarning(absl::StrCat("report ", req.sequence(), " was refused for outcomes[", bad, "] alone: setting it aside, ",
                                 "the other ", req.outcomes_size() - 1, " outcomes are queued again"));
-        pending = std::optional<v1::PendingReport>(aside);
+        pending = std::optional<PendingReport>(aside);
       }
       state.set_rejected_reports(state.rejected_reports() + 1);
       state.set_last_rejection(reason);
@@ -294,7 +286,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
       // The coordinator holds a newer sequence (our state was lost or
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
-      v1::PendingReport again = **pending;
+      PendingReport again = **pending;
       again.mutable_request()->set_sequence(NextSequence(state));
       if (absl::Status s = store.Save(state); !s.ok()) return s;
       if (absl::Status s = store.SavePendingReport(again); !s.ok()) return s;
@@ -315,7 +307,7 @@ absl::Status Updater::Deliver(v1::UpdaterState& state, const std::optional<std::
   return absl::OkStatus();
 }
 
-std::optional<Schedule> Updater::LoadSchedule(const v1::UpdaterState& state, std::string* note) {
+std::optional<Schedule> Updater::LoadSchedule(const UpdaterState& state, std::string* note) {
   if (!config_.schedule_file().empty()) {
     absl::StatusOr<std::string> text = ReadFile(config_.schedule_file());
     if (!text.ok()) {
@@ -337,47 +329,47 @@ std::optional<Schedule> Updater::LoadSchedule(const v1::UpdaterState& state, std
 }
 
 v1::UpdateOutcome Updater::RollBack(const std::string& from, const std::string& to, const std::string& why,
-                                    absl::Time started, v1::UpdaterState& state) {
+                                    absl::Time started, UpdaterState& state) {
   v1::UpdateOutcome o;
   o.set_from_version(from);
   o.set_to_version(to);
-  SetTime(started, o.mutable_start_time());
+  TimeToProto(started, o.mutable_start_time());
   std::string detail;
   if (absl::Status s = deps_.installer->Rollback(from); !s.ok()) {
     detail = absl::StrCat("; roll-back to ", from, " failed: ", s.message());
   } else if (absl::Status r = deps_.restart(); !r.ok()) {
     detail = absl::StrCat("; rolled back to ", from, " but restart failed: ", r.message());
   } else {
-    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)), absl::ZeroDuration());
+    Health h = WatchHealth(wire::DurationFromProtoOr(config_.agent().health_grace(), absl::Seconds(60)), absl::ZeroDuration());
     detail = h.healthy ? absl::StrCat("; rolled back to ", from, ", healthy again")
                        : absl::StrCat("; rolled back to ", from, ", still unhealthy: ", h.reason);
   }
   o.set_result(v1::UPDATE_RESULT_ROLLED_BACK);
   o.set_error(ErrorText(absl::StrCat(why, detail)));
-  SetTime(deps_.clock->Now(), o.mutable_finish_time());
+  TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
   state.set_rolled_back_version(to);
   state.set_rolled_back_reason(o.error());
   return o;
 }
 
 v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const std::string& to,
-                                  v1::UpdaterState& state) {
+                                  UpdaterState& state) {
   const absl::Time started = deps_.clock->Now();
-  v1::UpdateInProgress* marker = state.mutable_in_progress();
+  UpdateInProgress* marker = state.mutable_in_progress();
   marker->set_from_version(from.value_or(""));
   marker->set_to_version(to);
-  SetTime(started, marker->mutable_start_time());
+  TimeToProto(started, marker->mutable_start_time());
   if (absl::Status s = deps_.state->Save(state); !s.ok()) {
     LogError(absl::StrCat("cannot record the update before starting it: ", s.message()));
   }
   v1::UpdateOutcome o;
   o.set_from_version(from.value_or(""));
   o.set_to_version(to);
-  SetTime(started, o.mutable_start_time());
+  TimeToProto(started, o.mutable_start_time());
   auto finish = [&](v1::UpdateResult result, const std::string& error) {
     o.set_result(result);
     o.set_error(ErrorText(error));
-    SetTime(deps_.clock->Now(), o.mutable_finish_time());
+    TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
   };
 
   LogInfo(absl::StrCat("updating ", config_.agent().name(), " from ", from.value_or("(none)"), " to ", to));
@@ -390,8 +382,8 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
       finish(v1::UPDATE_RESULT_FAILED, absl::StrCat("restart failed: ", r.message()));
     }
   } else {
-    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)),
-                           FromProto(config_.agent().health_watch(), absl::Seconds(30)));
+    Health h = WatchHealth(wire::DurationFromProtoOr(config_.agent().health_grace(), absl::Seconds(60)),
+                           wire::DurationFromProtoOr(config_.agent().health_watch(), absl::Seconds(30)));
     if (h.healthy) {
       finish(v1::UPDATE_RESULT_SUCCEEDED, "");
       MarkGood(to);
@@ -405,26 +397,26 @@ v1::UpdateOutcome Updater::Update(const std::optional<std::string>& from, const 
   return o;
 }
 
-std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
+std::optional<v1::UpdateOutcome> Updater::Recover(UpdaterState& state) {
   if (!state.has_in_progress()) return std::nullopt;
-  const v1::UpdateInProgress marker = state.in_progress();
-  const absl::Time started = absl::FromUnixSeconds(marker.start_time().seconds());
+  const UpdateInProgress marker = state.in_progress();
+  const absl::Time started = TimeFromProto(marker.start_time());
   absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
   LogWarning(absl::StrCat("the previous pass was interrupted while updating to ", marker.to_version(),
                           "; installed now: ", installed.ok() ? installed->value_or("(none)") : "unknown"));
   v1::UpdateOutcome o;
   o.set_from_version(marker.from_version());
   o.set_to_version(marker.to_version());
-  SetTime(started, o.mutable_start_time());
+  TimeToProto(started, o.mutable_start_time());
   if (installed.ok() && *installed == marker.to_version()) {
     // The new version is in place: finish the job (restart, watch).
     if (absl::Status r = deps_.restart(); !r.ok()) LogWarning(absl::StrCat("restart: ", r.message()));
-    Health h = WatchHealth(FromProto(config_.agent().health_grace(), absl::Seconds(60)),
-                           FromProto(config_.agent().health_watch(), absl::Seconds(30)));
+    Health h = WatchHealth(wire::DurationFromProtoOr(config_.agent().health_grace(), absl::Seconds(60)),
+                           wire::DurationFromProtoOr(config_.agent().health_watch(), absl::Seconds(30)));
     if (h.healthy) {
       o.set_result(v1::UPDATE_RESULT_SUCCEEDED);
       o.set_error("");
-      SetTime(deps_.clock->Now(), o.mutable_finish_time());
+      TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
       MarkGood(marker.to_version());
     } else if (!marker.from_version().empty()) {
       o = RollBack(marker.from_version(), marker.to_version(),
@@ -433,7 +425,7 @@ std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
     } else {
       o.set_result(v1::UPDATE_RESULT_FAILED);
       o.set_error(ErrorText(absl::StrCat("unhealthy after an interrupted update: ", h.reason)));
-      SetTime(deps_.clock->Now(), o.mutable_finish_time());
+      TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
     }
   } else {
     // Still on the old version: the installers never leave a half-install.
@@ -442,7 +434,7 @@ std::optional<v1::UpdateOutcome> Updater::Recover(v1::UpdaterState& state) {
     o.set_result(v1::UPDATE_RESULT_FAILED);
     o.set_error(ErrorText(absl::StrCat("interrupted before ", marker.to_version(), " was in place; still on ",
                                        installed.ok() ? installed->value_or("(none)") : "an unknown version")));
-    SetTime(deps_.clock->Now(), o.mutable_finish_time());
+    TimeToProto(deps_.clock->Now(), o.mutable_finish_time());
   }
   state.clear_in_progress();
   return o;
@@ -454,7 +446,7 @@ void Updater::MarkGood(const std::string& version) {
   }
 }
 
-absl::Status Updater::RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome) {
+absl::Status Updater::RecordOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome) {
   *state.mutable_last_outcome() = outcome;
   state.set_last_outcome_queued(false);
   if (absl::Status s = deps_.state->Save(state); !s.ok()) return s;
@@ -466,10 +458,10 @@ absl::Status Updater::RecordOutcome(v1::UpdaterState& state, const v1::UpdateOut
 absl::StatusOr<PassResult> Updater::RunPass() {
   StateStore& store = *deps_.state;
   std::string warning;
-  absl::StatusOr<v1::UpdaterState> loaded = store.Load(&warning);
+  absl::StatusOr<UpdaterState> loaded = store.Load(&warning);
   if (!loaded.ok()) return loaded.status();
   if (!warning.empty()) LogWarning(warning);
-  v1::UpdaterState state = *std::move(loaded);
+  UpdaterState state = *std::move(loaded);
   PassResult result;
 
   if (state.has_last_outcome() && !state.last_outcome_queued()) {
@@ -485,7 +477,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
 
   // 1. The target (or, without the coordinator, the last one we saw).
   v1::GetTargetRequest treq;
-  treq.set_channel(absl::StrCat("channels/", config_.channel()));
+  treq.set_channel(wire::ChannelName(config_.channel()));
   treq.set_host_id(config_.host_id());
   treq.set_group(config_.group());
   absl::StatusOr<v1::GetTargetResponse> target = deps_.coordinator->GetTarget(treq);
@@ -493,7 +485,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   std::string no_target_why;
   if (target.ok()) {
     *state.mutable_cached_target()->mutable_target() = *target;
-    SetTime(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
+    TimeToProto(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
     if (!state.rolled_back_version().empty() && state.rolled_back_version() != target->target_version()) {
       // The target moved on: the rolled-back version may be tried again later.
       state.clear_rolled_back_version();
@@ -516,8 +508,8 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     }
   }
   const v1::GetTargetResponse* known = state.has_cached_target() ? &state.cached_target().target() : nullptr;
-  result.poll_interval = FromProto(config_.poll_interval(),
-                                   known ? FromProto(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
+  result.poll_interval = wire::DurationFromProtoOr(config_.poll_interval(),
+                                   known ? wire::DurationFromProtoOr(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
   if (result.poll_interval < kMinPollInterval || result.poll_interval > kMaxPollInterval) {
     // Whatever a coordinator sends, a host neither spins nor goes silent.
     const absl::Duration clamped = std::clamp(result.poll_interval, kMinPollInterval, kMaxPollInterval);
@@ -552,7 +544,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     in.rolled_back_version = state.rolled_back_version();
     in.failed_version = state.failed_version();
     in.failed_attempts = state.failed_attempts();
-    in.failed_retry_time = state.has_failed_retry_time() ? TimeFrom(state.failed_retry_time()) : absl::InfinitePast();
+    in.failed_retry_time = state.has_failed_retry_time() ? TimeFromProto(state.failed_retry_time()) : absl::InfinitePast();
     in.now = deps_.clock->Now();
     if (!in.failed_version.empty() &&
         in.failed_retry_time > in.now + FailedInstallRetryDelay(std::max(1, in.failed_attempts))) {
@@ -608,32 +600,32 @@ absl::StatusOr<PassResult> Updater::RunPass() {
                          : !result.coordinator_problem.empty() || !delivered.ok() ? "WARN"
                                                                                   : "INFO";
   state.set_last_pass_summary(result.summary);
-  SetTime(deps_.clock->Now(), state.mutable_last_pass_time());
+  TimeToProto(deps_.clock->Now(), state.mutable_last_pass_time());
   if (absl::Status s = store.Save(state); !s.ok()) return s;
   return result;
 }
 
-absl::Status Updater::RecordUpdateOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& o) {
+absl::Status Updater::RecordUpdateOutcome(UpdaterState& state, const v1::UpdateOutcome& o) {
   if (o.result() == v1::UPDATE_RESULT_FAILED) return ParkFailedInstall(state, o);
   if (state.failed_version() == o.to_version()) ClearFailedInstall(state);
   return RecordOutcome(state, o);
 }
 
-void Updater::ClearFailedInstall(v1::UpdaterState& state) {
+void Updater::ClearFailedInstall(UpdaterState& state) {
   state.clear_failed_version();
   state.clear_failed_reason();
   state.clear_failed_attempts();
   state.clear_failed_retry_time();
 }
 
-absl::Status Updater::ParkFailedInstall(v1::UpdaterState& state, const v1::UpdateOutcome& o) {
+absl::Status Updater::ParkFailedInstall(UpdaterState& state, const v1::UpdateOutcome& o) {
   const bool reported = state.failed_version() == o.to_version();
   const int attempts = reported ? state.failed_attempts() + 1 : 1;
   const absl::Time retry = deps_.clock->Now() + FailedInstallRetryDelay(attempts);
   state.set_failed_version(o.to_version());
   state.set_failed_reason(o.error());
   state.set_failed_attempts(attempts);
-  SetTime(retry, state.mutable_failed_retry_time());
+  TimeToProto(retry, state.mutable_failed_retry_time());
   LogError(absl::StrCat(o.to_version(), " is parked after ", attempts, attempts == 1 ? " failed attempt" : " failed attempts",
                         ": next try after ", Format(retry), ", or when the target changes, or after "
                         "`drover-updater clear`",
@@ -648,7 +640,7 @@ absl::Status Updater::ParkFailedInstall(v1::UpdaterState& state, const v1::Updat
 
 std::string Updater::StatusText() {
   std::string warning;
-  absl::StatusOr<v1::UpdaterState> state = deps_.state->Load(&warning);
+  absl::StatusOr<UpdaterState> state = deps_.state->Load(&warning);
   std::string out;
   absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
   absl::StrAppend(&out, "agent:            ", config_.agent().name(), " (", deps_.installer->Name(), ")\n");
@@ -665,7 +657,7 @@ std::string Updater::StatusText() {
     absl::StrAppend(&out, "target:           ", t.target_version().empty() ? "none" : t.target_version(),
                     t.critical() ? " (CRITICAL)" : "", t.downgrade_allowed() ? " (roll-back allowed)" : "",
                     ", control plane ", t.control_plane_version(), ", fetched ",
-                    Format(absl::FromUnixSeconds(state->cached_target().fetch_time().seconds())), "\n");
+                    Format(TimeFromProto(state->cached_target().fetch_time())), "\n");
   } else {
     absl::StrAppend(&out, "target:           unknown (never reached the coordinator)\n");
   }
@@ -688,7 +680,7 @@ std::string Updater::StatusText() {
   if (state->has_last_outcome()) {
     const v1::UpdateOutcome& o = state->last_outcome();
     absl::StrAppend(&out, "last outcome:     ", v1::UpdateResult_Name(o.result()), " ", o.from_version(), " -> ",
-                    o.to_version(), " at ", Format(absl::FromUnixSeconds(o.finish_time().seconds())),
+                    o.to_version(), " at ", Format(TimeFromProto(o.finish_time())),
                     o.error().empty() ? "" : ": " + o.error(), "\n");
   }
   if (!state->rolled_back_version().empty()) {
@@ -698,11 +690,11 @@ std::string Updater::StatusText() {
   if (!state->failed_version().empty()) {
     absl::StrAppend(&out, "failed install:   ", state->failed_version(), " (", state->failed_attempts(),
                     state->failed_attempts() == 1 ? " attempt" : " attempts", "; next try after ",
-                    Format(TimeFrom(state->failed_retry_time())),
+                    Format(TimeFromProto(state->failed_retry_time())),
                     ", or when the target changes, or after `drover-updater clear`): ", state->failed_reason(), "\n");
   }
   absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = deps_.state->QueuedOutcomes();
-  absl::StatusOr<std::optional<v1::PendingReport>> pending = deps_.state->LoadPendingReport();
+  absl::StatusOr<std::optional<PendingReport>> pending = deps_.state->LoadPendingReport();
   absl::StrAppend(&out, "pending outbox:   ", queued.ok() ? queued->size() : 0, " outcomes",
                   pending.ok() && pending->has_value()
                       ? absl::StrCat(", 1 report (sequence ", (*pending)->request().sequence(), ", ",
@@ -714,7 +706,7 @@ std::string Updater::StatusText() {
                     deps_.state->dir(), "/outbox/rejected/); last: ", state->last_rejection(), "\n");
   }
   if (state->has_last_pass_time()) {
-    absl::StrAppend(&out, "last pass:        ", Format(absl::FromUnixSeconds(state->last_pass_time().seconds())), " ",
+    absl::StrAppend(&out, "last pass:        ", Format(TimeFromProto(state->last_pass_time())), " ",
                     state->last_pass_summary(), "\n");
   }
   if (!warning.empty()) absl::StrAppend(&out, "warning:          ", warning, "\n");

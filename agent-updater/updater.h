@@ -73,24 +73,24 @@ class Updater {
   // stay healthy for `watch`.
   Health WatchHealth(absl::Duration grace, absl::Duration watch);
   // Installs, restarts, watches; rolls back when unhealthy.
-  v1::UpdateOutcome Update(const std::optional<std::string>& from, const std::string& to, v1::UpdaterState& state);
+  v1::UpdateOutcome Update(const std::optional<std::string>& from, const std::string& to, UpdaterState& state);
   // Finishes or undoes an update the previous pass was killed in.
-  std::optional<v1::UpdateOutcome> Recover(v1::UpdaterState& state);
+  std::optional<v1::UpdateOutcome> Recover(UpdaterState& state);
   v1::UpdateOutcome RollBack(const std::string& from, const std::string& to, const std::string& why,
-                             absl::Time started, v1::UpdaterState& state);
-  std::optional<Schedule> LoadSchedule(const v1::UpdaterState& state, std::string* note);
+                             absl::Time started, UpdaterState& state);
+  std::optional<Schedule> LoadSchedule(const UpdaterState& state, std::string* note);
   // Sends the pending report and queued outcomes, then a fresh status.
-  absl::Status Deliver(v1::UpdaterState& state, const std::optional<std::string>& installed, bool healthy);
-  int64_t NextSequence(v1::UpdaterState& state);
+  absl::Status Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy);
+  int64_t NextSequence(UpdaterState& state);
   // Saves `outcome` as the last outcome, then queues it in the outbox.
-  absl::Status RecordOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
+  absl::Status RecordOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome);
   // A failed install parks its version until a growing delay has passed;
   // only the first failure per version is queued for the coordinator.
-  absl::Status ParkFailedInstall(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
+  absl::Status ParkFailedInstall(UpdaterState& state, const v1::UpdateOutcome& outcome);
   // A finished (or recovered) update's outcome: parked when it failed,
   // recorded otherwise (clearing the failed-install mark it ends).
-  absl::Status RecordUpdateOutcome(v1::UpdaterState& state, const v1::UpdateOutcome& outcome);
-  static void ClearFailedInstall(v1::UpdaterState& state);
+  absl::Status RecordUpdateOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome);
+  static void ClearFailedInstall(UpdaterState& state);
   // Tells the installer `version` ran healthy (it keeps it as the last good).
   void MarkGood(const std::string& version);
 

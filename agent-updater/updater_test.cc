@@ -256,7 +256,7 @@ TEST_F(UpdaterTest, CriticalUnhealthyAndNoScheduleUpdateAtOnce) {
   FakeInstaller fresh;
   installer_.installed = "1.0.0";
   coordinator_.target.clear_maintenance_windows();
-  store_->Save(v1::UpdaterState()).IgnoreError();
+  store_->Save(UpdaterState()).IgnoreError();
   EXPECT_EQ(Pass().decision.reason, "no maintenance schedule known");
 }
 
@@ -390,7 +390,7 @@ TEST_F(UpdaterTest, FailedInstallIsParkedWithGrowingBackoffAndReportedOnce) {
   // Once it works, the mark is gone.
   installer_.fail_install = false;
   store_->Save([&] {
-    v1::UpdaterState s = *store_->Load();
+    UpdaterState s = *store_->Load();
     s.mutable_failed_retry_time()->set_seconds(0);
     return s;
   }()).IgnoreError();
@@ -449,7 +449,7 @@ TEST_F(UpdaterTest, SequenceContinuesAboveTheCoordinatorsAfterStateLoss) {
 
 TEST_F(UpdaterTest, RecoversFromAPassKilledMidUpdate) {
   // Killed after installing 1.1.0 but before watching it.
-  v1::UpdaterState state;
+  UpdaterState state;
   state.mutable_in_progress()->set_from_version("1.0.0");
   state.mutable_in_progress()->set_to_version("1.1.0");
   state.mutable_in_progress()->mutable_start_time()->set_seconds(absl::ToUnixSeconds(kMonday1030) - 60);
@@ -472,7 +472,7 @@ TEST_F(UpdaterTest, RecoversFromAPassKilledMidUpdate) {
 }
 
 TEST_F(UpdaterTest, OutcomeRecordedButNotQueuedIsQueuedOnceOnNextPass) {
-  v1::UpdaterState state;
+  UpdaterState state;
   v1::UpdateOutcome* o = state.mutable_last_outcome();
   o->set_from_version("0.9.0");
   o->set_to_version("1.0.0");
@@ -505,7 +505,7 @@ TEST_F(UpdaterTest, WhatHealthCommandsPrintNeverPoisonsAReport) {
 
 // Upgraded from an updater that saved one such report: it is not lost.
 TEST_F(UpdaterTest, APendingReportSavedByAnOlderUpdaterIsMadeAcceptable) {
-  v1::PendingReport old;
+  PendingReport old;
   v1::ReportStatusRequest& req = *old.mutable_request();
   req.set_host_id("host-1");
   req.set_channel("channels/stable");
@@ -727,7 +727,7 @@ TEST_F(UpdaterTest, ReportsStayUnderTheCoordinatorsMessageLimit) {
 // resent forever.
 TEST_F(UpdaterTest, APendingReportRefusedAsTooLargeIsSplit) {
   SetWindow(22, 1);
-  v1::PendingReport big;
+  PendingReport big;
   v1::ReportStatusRequest& req = *big.mutable_request();
   req.set_host_id("host-1");
   req.set_channel("channels/stable");
@@ -764,7 +764,7 @@ TEST_F(UpdaterTest, OnlyTheRefusedOutcomeIsSetAside) {
 // attempt: parked, reported once; a recovered success ends the parking.
 TEST_F(UpdaterTest, InterruptedInstallsAreParkedLikeFailedOnes) {
   auto killed_while_updating = [&] {
-    v1::UpdaterState state = *store_->Load();
+    UpdaterState state = *store_->Load();
     state.mutable_in_progress()->set_from_version("1.0.0");
     state.mutable_in_progress()->set_to_version("1.1.0");
     state.mutable_in_progress()->mutable_start_time()->set_seconds(absl::ToUnixSeconds(clock_.Now()) - 60);

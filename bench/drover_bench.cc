@@ -38,10 +38,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "bench/cpu_meter.h"
 #include "bench/fleet.h"
 #include "bench/percentile.h"
 #include "common/log.h"
+#include "proto/wire/names.h"
+#include "proto/wire/time.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
 
@@ -297,9 +300,7 @@ double PercentileMs(std::vector<uint32_t>& samples_us, double p) {
 }
 
 void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Timestamp* out) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  out->set_seconds(ns / 1000000000);
-  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+  drover::wire::TimeToProto(absl::FromChrono(t), out);
 }
 
 // What the simulated hosts know about themselves between reports.
@@ -510,7 +511,7 @@ int main(int argc, char** argv) {
   const int duration = absl::GetFlag(FLAGS_duration);
   const int noop_duration = absl::GetFlag(FLAGS_noop_duration);
   const std::string channel_id = absl::GetFlag(FLAGS_channel_id);
-  const std::string channel_name = absl::StrCat("channels/", channel_id);
+  const std::string channel_name = drover::wire::ChannelName(channel_id);
   const auto rpc_timeout = std::chrono::milliseconds(std::max(1, absl::GetFlag(FLAGS_rpc_timeout_ms)));
   if (hosts < 1 || hosts > 9999999) return Fail(absl::StrCat("--hosts=", hosts, " must be in 1..9999999"));
   if (nchannels < 1) return Fail(absl::StrCat("--channels=", nchannels, " must be at least 1"));

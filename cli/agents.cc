@@ -8,11 +8,10 @@
 #include "cli/parse.h"
 #include "cli/views.h"
 #include "common/api_limits.h"
+#include "drover/droverctl/v1/output.pb.h"
 
 namespace drover::cli {
 namespace {
-
-constexpr int kMaxPageSize = 1000;
 
 Result List(const Invocation& inv, CommandContext& ctx) {
   v1::ListAgentsRequest req;
@@ -133,13 +132,10 @@ Result Show(const Invocation& inv, CommandContext& ctx) {
   }
 
   if (ctx.options.output == OutputFormat::kJson) {
-    // Laid out as protobuf's printer lays out a message: one space per level.
-    std::string doc = absl::StrCat("{\n \"agent\": ", IndentJson(ToJson(agent)), ",\n \"events\": [");
-    for (int i = 0; i < events.events_size(); ++i) {
-      absl::StrAppend(&doc, i == 0 ? "\n  " : ",\n  ", IndentJson(ToJson(events.events(i)), 2));
-    }
-    absl::StrAppend(&doc, events.events().empty() ? "]\n}" : "\n ]\n}");
-    *ctx.out << doc << "\n";
+    droverctl::v1::AgentDetails details;
+    *details.mutable_agent() = agent;
+    *details.mutable_events() = events.events();
+    *ctx.out << ToJson(details) << "\n";
     return Result::Ok();
   }
   *ctx.out << RenderAgent(agent, absl::Now());

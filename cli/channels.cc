@@ -8,6 +8,7 @@
 #include "cli/parse.h"
 #include "cli/views.h"
 #include "common/api_limits.h"
+#include "proto/wire/time.h"
 
 namespace drover::cli {
 namespace {
@@ -56,9 +57,8 @@ Result Create(const Invocation& inv, CommandContext& ctx) {
   if (inv.Has("poll-interval")) {
     absl::StatusOr<absl::Duration> poll = ParsePollInterval("--poll-interval=", inv.Get("poll-interval"));
     if (!poll.ok()) return Result::Usage(std::string(poll.status().message()));
-    const int64_t ms = absl::ToInt64Milliseconds(*poll);
-    req.mutable_poll_interval()->set_seconds(ms / 1000);
-    req.mutable_poll_interval()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
+    // Whole milliseconds: ParsePollInterval accepts no finer.
+    wire::DurationToProto(*poll, req.mutable_poll_interval());
   }
   if (inv.Has("window")) {
     absl::StatusOr<std::vector<v1::MaintenanceWindow>> windows = ParseWindowSpecs(inv.GetAll("window"));
@@ -108,7 +108,7 @@ Result Delete(const Invocation& inv, CommandContext& ctx) {
 }
 
 Result History(const Invocation& inv, CommandContext& ctx) {
-  constexpr int64_t kPageSize = 1000;  // the coordinator's largest page
+  constexpr int64_t kPageSize = kMaxPageSize;  // the coordinator's largest page
   v1::ListChannelChangesRequest req;
   req.set_name(ChannelName(inv.args[0]));
   // --limit: the newest N changes. Without it: all of them.

@@ -3,11 +3,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "proto/wire/names.h"
 
 namespace drover::cli {
 namespace {
-
-constexpr absl::string_view kChannelPrefix = "channels/";
 
 const char* CodeName(grpc::StatusCode code) {
   switch (code) {
@@ -104,14 +103,10 @@ const FlagSpec* CommandSpec::FindFlag(const std::string& name) const {
 }
 
 std::string ChannelName(const std::string& id) {
-  if (absl::StartsWith(id, kChannelPrefix)) return id;
-  return absl::StrCat(kChannelPrefix, id);
+  if (wire::ChannelIdOfName(id)) return id;
+  return wire::ChannelName(id);
 }
 
-std::string ChannelId(const std::string& name) {
-  absl::string_view v = name;
-  if (absl::StartsWith(v, kChannelPrefix)) v.remove_prefix(kChannelPrefix.size());
-  return std::string(v);
-}
+std::string ChannelId(const std::string& name) { return std::string(wire::ChannelIdOfName(name).value_or(name)); }
 
 }  // namespace drover::cli

@@ -12,7 +12,7 @@
 #include "cli/command.h"
 #include "cli/command_line.h"
 #include "cli/help.h"
-#include "common/proto_utf8.h"
+#include "proto/wire/proto_utf8.h"
 
 namespace drover::cli {
 namespace {
@@ -26,7 +26,7 @@ std::vector<CommandSpec> AllCommands() {
 }
 
 int Main(int argc, char** argv) {
-  RouteProtobufLogs();
+  wire::RouteProtobufLogs();
   const std::vector<CommandSpec> commands = AllCommands();
   const std::vector<std::string> args(argv + 1, argv + argc);
   const char* env = std::getenv("DROVER_COORDINATOR");

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "proto/wire/time.h"
 
 namespace drover::cli {
 
@@ -59,15 +60,6 @@ std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   return out;
 }
 
-std::string IndentJson(const std::string& json, int levels) {
-  std::string out;
-  for (char c : json) {
-    out += c;
-    if (c == '\n') out.append(static_cast<size_t>(levels), ' ');  // JSON strings never hold a raw newline
-  }
-  return out;
-}
-
 size_t DisplayWidth(const std::string& s) {
   size_t n = 0;
   for (unsigned char c : s) {
@@ -97,22 +89,14 @@ std::string Bar(int64_t part, int64_t total, int width) {
   return out;
 }
 
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 std::string FormatTime(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", FromProto(t), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", wire::TimeFromProto(t), absl::UTCTimeZone());
 }
 
 std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
-  absl::Duration age = now - FromProto(t);
+  absl::Duration age = now - wire::TimeFromProto(t);
   if (age < absl::ZeroDuration()) age = absl::ZeroDuration();  // clock skew between hosts
   const int64_t s = absl::ToInt64Seconds(age);
   if (s < 120) return absl::StrCat(s, "s ago");
@@ -121,7 +105,7 @@ std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now) {
   return absl::StrCat(s / 86400, "d ago");
 }
 
-std::string FormatDuration(const google::protobuf::Duration& d) { return absl::FormatDuration(FromProto(d)); }
+std::string FormatDuration(const google::protobuf::Duration& d) { return absl::FormatDuration(wire::DurationFromProto(d)); }
 
 std::string HealthName(v1::Health health) {
   switch (health) {

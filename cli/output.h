@@ -45,11 +45,6 @@ class KeyValues {
 // the values. `pretty`: indented over several lines; else one line.
 std::string ToJson(const google::protobuf::Message& message, bool pretty = true);
 
-// A pretty JSON value nested `levels` deeper (every line after the first
-// indented by one more space per level, as protobuf's printer indents), for
-// composing documents from messages.
-std::string IndentJson(const std::string& json, int levels = 1);
-
 // Terminal columns a UTF-8 string takes (code points; no wide characters here).
 size_t DisplayWidth(const std::string& s);
 std::string PadRight(const std::string& s, size_t width);
@@ -65,8 +60,6 @@ std::string FormatTime(const google::protobuf::Timestamp& t);
 std::string FormatAge(const google::protobuf::Timestamp& t, absl::Time now);
 // "1m30s" (absl's form).
 std::string FormatDuration(const google::protobuf::Duration& d);
-absl::Time FromProto(const google::protobuf::Timestamp& t);
-absl::Duration FromProto(const google::protobuf::Duration& d);
 
 std::string HealthName(v1::Health health);          // "healthy", "unhealthy", "unknown"
 std::string ResultName(v1::UpdateResult result);    // "succeeded", "failed", "rolled back"

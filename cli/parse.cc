@@ -9,6 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/api_limits.h"
+#include "common/maintenance_window.h"
+#include "proto/wire/time.h"
 
 namespace drover::cli {
 namespace {
@@ -121,11 +123,11 @@ absl::StatusOr<std::vector<v1::MaintenanceWindow>> ParseWindowSpecs(const std::v
     if (!hour.ok()) return hour.status();
     absl::StatusOr<absl::Duration> duration = ParseWindowDuration(spec, words[i + 2]);
     if (!duration.ok()) return duration.status();
-    v1::MaintenanceWindow w;
-    for (int d : *days) w.add_weekdays(static_cast<v1::Weekday>(d));
-    w.set_utc_start_hour(static_cast<uint32_t>(*hour));
-    w.mutable_duration()->set_seconds(absl::ToInt64Seconds(*duration));
-    out.push_back(std::move(w));
+    MaintenanceWindow window;
+    window.weekdays = *std::move(days);
+    window.utc_start_hour = *hour;
+    window.duration = *duration;  // whole minutes (ParseWindowDuration)
+    wire::WindowToProto(window, &out.emplace_back());
   }
   return out;
 }
@@ -134,7 +136,7 @@ std::string FormatWindowSpec(const v1::MaintenanceWindow& window) {
   std::vector<std::string> days;
   for (int d : window.weekdays()) days.push_back(d >= 1 && d <= 7 ? kShortDays[d] : absl::StrCat("day", d));
   std::string start = absl::StrCat(window.utc_start_hour() < 10 ? "0" : "", window.utc_start_hour(), ":00");
-  absl::Duration duration = absl::Seconds(window.duration().seconds()) + absl::Nanoseconds(window.duration().nanos());
+  const absl::Duration duration = wire::DurationFromProto(window.duration());
   return absl::StrCat(days.empty() ? "daily" : absl::StrJoin(days, ","), " ", start, " ",
                       absl::FormatDuration(duration));
 }

@@ -7,6 +7,7 @@
 #include "cli/parse.h"
 #include "cli/views.h"
 #include "common/api_limits.h"
+#include "proto/wire/time.h"
 #include "common/text.h"
 
 namespace drover::cli {
@@ -99,9 +100,8 @@ Result PollIntervalSet(const Invocation& inv, CommandContext& ctx) {
   const absl::Duration interval = *parsed;
   v1::SetPollIntervalRequest req;
   req.set_name(ChannelName(inv.args[0]));
-  const int64_t ms = absl::ToInt64Milliseconds(interval);
-  req.mutable_poll_interval()->set_seconds(ms / 1000);
-  req.mutable_poll_interval()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
+  // Whole milliseconds: ParsePollInterval accepts no finer.
+  wire::DurationToProto(interval, req.mutable_poll_interval());
   v1::Channel channel;
   grpc::Status s = ctx.client->SetPollInterval(req, &channel);
   if (!s.ok()) {

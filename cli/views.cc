@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "cli/parse.h"
 #include "common/maintenance_window.h"
+#include "proto/wire/time.h"
 
 namespace drover::cli {
 namespace {
@@ -25,10 +26,7 @@ std::string RenderWindows(const v1::Channel& channel, absl::Time now) {
   std::optional<TimeRange> next;
   for (const v1::MaintenanceWindow& w : channel.maintenance_windows()) {
     lines.push_back(FormatWindowSpec(w) + " UTC");
-    MaintenanceWindow window;
-    for (int d : w.weekdays()) window.weekdays.push_back(d);
-    window.utc_start_hour = static_cast<int>(w.utc_start_hour());
-    window.duration = FromProto(w.duration());
+    const MaintenanceWindow window = wire::WindowFromProto(w);
     if (!window.Validate().ok()) continue;  // the coordinator validated it; a bad one is just not forecast
     TimeRange r = window.NextOccurrence(now);
     if (!next || r.start < next->start) next = r;
@@ -64,7 +62,7 @@ std::string RenderChannel(const v1::Channel& c, absl::Time now) {
     kv.Add("Critical", "no");
   }
   kv.Add("Control plane", c.control_plane_version());
-  const absl::Duration poll = FromProto(c.poll_interval());
+  const absl::Duration poll = wire::DurationFromProto(c.poll_interval());
   kv.Add("Poll interval", absl::StrCat(absl::FormatDuration(poll), " (agents silent for ",
                                        absl::FormatDuration(3 * poll), " are stale)"));
   kv.Add("Windows", RenderWindows(c, now));

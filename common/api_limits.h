@@ -34,6 +34,10 @@ inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
 inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
 // Used when neither the channel nor the updater's config sets one.
 inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+// List RPCs: a page_size of 0 asks for kDefaultPageSize entries; at most
+// kMaxPageSize (droverctl pages through with that).
+inline constexpr int kDefaultPageSize = 100;
+inline constexpr int kMaxPageSize = 1000;
 // Agents silent for this many poll intervals are stale (coordinator and
 // droverctl's help both say so).
 inline constexpr int kStaleAfterPollIntervals = 3;

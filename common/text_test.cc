@@ -26,7 +26,7 @@ TEST(TextTest, TrimBlankKeepsTheInside) {
   EXPECT_EQ(TrimBlank("a\xe3\x80"), "a\xe3\x80");
 }
 
-// The one decoder, used by IsBlank and by SanitizeText (common/report_text).
+// The one decoder, used by IsBlank and by SanitizeText (proto/wire/report_text).
 TEST(TextTest, IsValidUtf8ChecksTheWholeString) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("host-\xe6\x97\xa5"));

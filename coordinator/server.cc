@@ -17,7 +17,7 @@
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/store/migrator.h"
-#include "common/proto_utf8.h"
+#include "proto/wire/proto_utf8.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_errors.h"
 #include "coordinator/store/pg_pool.h"
@@ -192,7 +192,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const CoordinatorConfig& config) {
-  RouteProtobufLogs();
+  wire::RouteProtobufLogs();
   absl::StatusOr<std::string> migrated = RunMigrations(config.database_url, config.startup_timeout);
   if (!migrated.ok()) return migrated.status();
   LogInfo(absl::StrCat("migrations applied: ", *migrated));

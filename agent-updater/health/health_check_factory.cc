@@ -10,6 +10,7 @@
 #include "agent-updater/health/http_health_check.h"
 #include "agent-updater/health/systemd_health_check.h"
 #include "agent-updater/install/http_fetch.h"
+#include "proto/wire/time.h"
 
 namespace drover::updater {
 namespace {
@@ -35,7 +36,7 @@ absl::StatusOr<std::unique_ptr<HealthCheck>> MakeHealthCheck(const drover::v1::H
                                                              absl::string_view field_path) {
   absl::Duration timeout = kDefaultTimeout;
   if (config.has_timeout()) {
-    timeout = absl::Seconds(config.timeout().seconds()) + absl::Nanoseconds(config.timeout().nanos());
+    timeout = wire::DurationFromProto(config.timeout());
     if (timeout <= absl::ZeroDuration() || timeout > kMaxTimeout) {
       return absl::InvalidArgumentError(absl::StrCat(field_path, ".timeout is ", absl::FormatDuration(timeout),
                                                      "; it must be above 0 and at most ",

@@ -4,8 +4,10 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "proto/wire/report_text.h"
 
 namespace drover::updater {
 
@@ -19,7 +21,7 @@ inline std::string OutputOneLine(absl::string_view output, size_t max = 300) {
     if (!out.empty()) out.append("; ");
     out.append(line.data(), line.size());
   }
-  if (out.size() > max) out = "..." + out.substr(out.size() - max);
+  if (out.size() > max) out = absl::StrCat("...", wire::Utf8Suffix(out, max));
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "proto/wire/report_text.h"
 
 namespace drover::updater {
 namespace {
@@ -74,7 +75,7 @@ std::string OutputForMessage(absl::string_view output, size_t max_chars) {
   std::string text = absl::StrJoin(picked, "; ");
   if (text.empty()) return "(no output)";
   // Keep the end: the last lines say why it finally failed.
-  if (text.size() > max_chars) text = absl::StrCat("...", text.substr(text.size() - max_chars));
+  if (text.size() > max_chars) text = absl::StrCat("...", wire::Utf8Suffix(text, max_chars));
   return text;
 }
 

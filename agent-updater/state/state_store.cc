@@ -51,8 +51,8 @@ std::string NewInstanceId() {
   return out;
 }
 
-absl::StatusOr<v1::UpdaterState> StateStore::Load(std::string* warning) {
-  absl::StatusOr<v1::UpdaterState> state = LoadFile(warning);
+absl::StatusOr<UpdaterState> StateStore::Load(std::string* warning) {
+  absl::StatusOr<UpdaterState> state = LoadFile(warning);
   if (!state.ok()) return state;
   // Made once per state directory and machine: kept from the next Save on.
   absl::StatusOr<std::string> machine = ReadFile(machine_id_path_);
@@ -73,21 +73,21 @@ absl::StatusOr<v1::UpdaterState> StateStore::Load(std::string* warning) {
   return state;
 }
 
-absl::StatusOr<v1::UpdaterState> StateStore::LoadFile(std::string* warning) {
+absl::StatusOr<UpdaterState> StateStore::LoadFile(std::string* warning) {
   const std::string path = dir_ + "/state.txtpb";
   absl::StatusOr<std::string> text = ReadFile(path);
-  if (absl::IsNotFound(text.status())) return v1::UpdaterState();
+  if (absl::IsNotFound(text.status())) return UpdaterState();
   if (!text.ok()) return text.status();
-  v1::UpdaterState state;
+  UpdaterState state;
   if (!google::protobuf::TextFormat::ParseFromString(*text, &state)) {
     rename(path.c_str(), (path + ".damaged").c_str());
     if (warning) *warning = absl::StrCat(path, " was damaged; moved to ", path, ".damaged and started afresh");
-    return v1::UpdaterState();
+    return UpdaterState();
   }
   return state;
 }
 
-absl::Status StateStore::Save(const v1::UpdaterState& state) {
+absl::Status StateStore::Save(const UpdaterState& state) {
   std::string text;
   google::protobuf::TextFormat::PrintToString(state, &text);
   return WriteFileAtomically(dir_ + "/state.txtpb", text, 0600);
@@ -139,18 +139,18 @@ absl::Status StateStore::RemoveQueued(const std::vector<std::string>& names) {
   return SyncDirectory(dir_ + "/outbox");
 }
 
-absl::StatusOr<std::optional<v1::PendingReport>> StateStore::LoadPendingReport() {
+absl::StatusOr<std::optional<PendingReport>> StateStore::LoadPendingReport() {
   absl::StatusOr<std::string> bytes = ReadFile(dir_ + "/outbox/report.pb");
-  if (absl::IsNotFound(bytes.status())) return std::optional<v1::PendingReport>();
+  if (absl::IsNotFound(bytes.status())) return std::optional<PendingReport>();
   if (!bytes.ok()) return bytes.status();
-  v1::PendingReport r;
+  PendingReport r;
   if (!r.ParseFromString(*bytes)) {
     return absl::DataLossError(absl::StrCat(dir_, "/outbox/report.pb is damaged"));
   }
-  return std::optional<v1::PendingReport>(std::move(r));
+  return std::optional<PendingReport>(std::move(r));
 }
 
-absl::Status StateStore::SavePendingReport(const v1::PendingReport& report) {
+absl::Status StateStore::SavePendingReport(const PendingReport& report) {
   return WriteFileAtomically(dir_ + "/outbox/report.pb", report.SerializeAsString(), 0600);
 }
 
@@ -162,7 +162,7 @@ absl::Status StateStore::ClearPendingReport() {
   return SyncDirectory(dir_ + "/outbox");
 }
 
-absl::Status StateStore::RejectPendingReport(const v1::PendingReport& report, const std::string& reason) {
+absl::Status StateStore::RejectPendingReport(const PendingReport& report, const std::string& reason) {
   const std::string rejected = dir_ + "/outbox/rejected";
   if (absl::Status s = MakeDir(rejected); !s.ok()) return s;
   const std::string base =

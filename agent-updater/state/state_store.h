@@ -8,9 +8,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "drover/v1/updater_config.pb.h"
+#include "drover/updater/state/v1/state.pb.h"
 
 namespace drover::updater {
+
+// The messages of the state directory (drover/updater/state/v1/state.proto).
+using ::drover::updater::state::v1::CachedTarget;
+using ::drover::updater::state::v1::PendingReport;
+using ::drover::updater::state::v1::UpdateInProgress;
+using ::drover::updater::state::v1::UpdaterState;
 
 class StateStore {
  public:
@@ -29,26 +35,26 @@ class StateStore {
   // gets a new random one (saved with the state), and so does one recorded
   // on another machine id (the state directory was cloned); the machine id
   // is recorded beside it. No machine id file: no check.
-  absl::StatusOr<v1::UpdaterState> Load(std::string* warning = nullptr);
-  absl::Status Save(const v1::UpdaterState& state);
+  absl::StatusOr<UpdaterState> Load(std::string* warning = nullptr);
+  absl::Status Save(const UpdaterState& state);
 
   // --- Outbox ---
   absl::Status AddOutcome(const v1::UpdateOutcome& outcome);
   // Queued outcomes, oldest first, with their file names.
   absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> QueuedOutcomes();
   absl::Status RemoveQueued(const std::vector<std::string>& names);
-  absl::StatusOr<std::optional<v1::PendingReport>> LoadPendingReport();
-  absl::Status SavePendingReport(const v1::PendingReport& report);
+  absl::StatusOr<std::optional<PendingReport>> LoadPendingReport();
+  absl::Status SavePendingReport(const PendingReport& report);
   absl::Status ClearPendingReport();
   // Moves the pending report, which the coordinator refused, out of the way
   // of later ones: to outbox/rejected/report-<sequence>.pb with the reason
   // beside it (.txt), for a person to look at. Only the newest
   // kRejectedReportsKept are kept there.
-  absl::Status RejectPendingReport(const v1::PendingReport& report, const std::string& reason);
+  absl::Status RejectPendingReport(const PendingReport& report, const std::string& reason);
   static constexpr int kRejectedReportsKept = 10;
 
  private:
-  absl::StatusOr<v1::UpdaterState> LoadFile(std::string* warning);
+  absl::StatusOr<UpdaterState> LoadFile(std::string* warning);
 
   std::string dir_;
   std::string machine_id_path_;

@@ -90,14 +90,14 @@ TEST_F(ScheduleStateTest, EachStateDirectoryKeepsOneRandomInstanceId) {
   StateStore b(absl::StrCat(dir_, "/b"));
   ASSERT_TRUE(a.Init().ok());
   ASSERT_TRUE(b.Init().ok());
-  absl::StatusOr<v1::UpdaterState> first = a.Load();
+  absl::StatusOr<UpdaterState> first = a.Load();
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->instance_id().size(), 32u);
   ASSERT_TRUE(a.Save(*first).ok());
-  absl::StatusOr<v1::UpdaterState> again = a.Load();
+  absl::StatusOr<UpdaterState> again = a.Load();
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->instance_id(), first->instance_id());
-  absl::StatusOr<v1::UpdaterState> other = b.Load();
+  absl::StatusOr<UpdaterState> other = b.Load();
   ASSERT_TRUE(other.ok());
   EXPECT_NE(other->instance_id(), first->instance_id());
 }

@@ -1,6 +1,10 @@
 #include "absl/strings/string_view.h"
 #include "coordinator/api/operator_service.h"
 
+#include <functional>
+#include <system_error>
+#include <thread>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -15,42 +19,55 @@ namespace {
 const google::protobuf::ServiceDescriptor* OperatorServiceDescriptor() {
   return v1::CreateChannelRequest::descriptor()->file()->FindServiceByName("OperatorService");
 }
+
+// Runs `work` on a thread of its own: the handlers block on the database,
+// and gRPC's callback threads must not block. The synchronous server this
+// replaces also ran each call on a thread of its pool.
+void RunDetached(std::function<void()> work) {
+  try {
+    std::thread(work).detach();
+  } catch (const std::system_error&) {
+    work();  // no thread to be had: answer late rather than never
+  }
+}
 }  // namespace
 
 template <typename Request, typename Response>
-void OperatorService::Register(const char* method,
-                               grpc::Status (OperatorService::*fn)(grpc::ServerContext*, const Request*, Response*)) {
-  const google::protobuf::ServiceDescriptor* service = OperatorServiceDescriptor();
-  const google::protobuf::MethodDescriptor* m = service->FindMethodByName(method);
-  // A typo here, or an RPC whose types changed, would otherwise fail only
-  // when called.
-  GPR_ASSERT(m != nullptr && m->input_type() == Request::descriptor() && m->output_type() == Response::descriptor());
-  paths_.push_back(absl::StrCat("/", service->full_name(), "/", method));
-  const absl::string_view path = absl::string_view(paths_.back()).substr(1);
-  // RpcMethodHandler is what generated sync services use; with ByteBuffer
-  // types it hands over the encoded request as it came.
-  AddMethod(new grpc::internal::RpcServiceMethod(
-      paths_.back().c_str(), grpc::internal::RpcMethod::NORMAL_RPC,
-      new grpc::internal::RpcMethodHandler<OperatorService, grpc::ByteBuffer, grpc::ByteBuffer>(
-          [fn, method, path](OperatorService* self, grpc::ServerContext* context, const grpc::ByteBuffer* in,
-                       grpc::ByteBuffer* out) -> grpc::Status {
-            Request request;
-            grpc::Status status;
-            if (absl::Status s = ParseRequest(*in, self->max_request_bytes_, &request); !s.ok()) {
-              status = self->Done(method, s);
-            } else {
-              Response response;
-              status = (self->*fn)(context, &request, &response);
-              if (status.ok()) return SerializeResponse(response, out);
-            }
-            // Every refusal and failure of the operator API, in one place.
-            self->log_->Failed(path, absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                                                  status.error_message()),
-                               context->peer());
-            return status;
-          },
-          this)));
+grpc::ServerUnaryReactor* OperatorService::Serve(
+    const char* method, grpc::Status (OperatorService::*fn)(grpc::ServerContextBase*, const Request*, Response*),
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes, grpc::ByteBuffer* response_bytes) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RunDetached([this, method, fn, context, request_bytes, response_bytes, reactor] {
+    Request request;
+    grpc::Status status;
+    if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) {
+      status = Done(method, s);
+    } else {
+      Response response;
+      status = (this->*fn)(context, &request, &response);
+      if (status.ok()) status = SerializeResponse(response, response_bytes);
+    }
+    if (!status.ok()) {
+      // Every refusal and failure of the operator API, in one place.
+      log_->Failed(absl::StrCat(OperatorServiceDescriptor()->full_name(), "/", method),
+                   absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()),
+                   context->peer());
+    }
+    // The last use of the call and of this service: either may be gone once
+    // the call is finished.
+    reactor->Finish(status);
+  });
+  return reactor;
 }
+
+#define DROVER_RAW_METHOD(rpc, request, response)                                                            \
+  grpc::ServerUnaryReactor* OperatorService::rpc(grpc::CallbackServerContext* context,                        \
+                                                 const grpc::ByteBuffer* request_bytes,                       \
+                                                 grpc::ByteBuffer* response_bytes) {                          \
+    return Serve<v1::request, v1::response>(#rpc, &OperatorService::rpc, context, request_bytes, response_bytes); \
+  }
+DROVER_OPERATOR_RPCS(DROVER_RAW_METHOD)
+#undef DROVER_RAW_METHOD
 
 OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
                                  store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock,
@@ -62,22 +79,20 @@ OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStor
       clock_(clock),
       max_request_bytes_(max_request_bytes),
       log_(log) {
-  Register("CreateChannel", &OperatorService::CreateChannel);
-  Register("ListChannels", &OperatorService::ListChannels);
-  Register("GetChannel", &OperatorService::GetChannel);
-  Register("DeleteChannel", &OperatorService::DeleteChannel);
-  Register("SetTargetVersion", &OperatorService::SetTargetVersion);
-  Register("SetCritical", &OperatorService::SetCritical);
-  Register("SetControlPlaneVersion", &OperatorService::SetControlPlaneVersion);
-  Register("SetMaintenanceWindows", &OperatorService::SetMaintenanceWindows);
-  Register("SetPollInterval", &OperatorService::SetPollInterval);
-  Register("GetRolloutStatus", &OperatorService::GetRolloutStatus);
-  Register("ListAgents", &OperatorService::ListAgents);
-  Register("GetAgent", &OperatorService::GetAgent);
-  Register("ListUpdateEvents", &OperatorService::ListUpdateEvents);
-  Register("ListChannelChanges", &OperatorService::ListChannelChanges);
-  // Every RPC of the API is served.
-  GPR_ASSERT(paths_.size() == static_cast<size_t>(OperatorServiceDescriptor()->method_count()));
+  // Every RPC of the API is served here, with the types the API declares: a
+  // mismatch would otherwise show only when called.
+  const google::protobuf::ServiceDescriptor* service = OperatorServiceDescriptor();
+  int served = 0;
+#define DROVER_CHECK_METHOD(rpc, request, response)                                        \
+  {                                                                                       \
+    const google::protobuf::MethodDescriptor* m = service->FindMethodByName(#rpc);        \
+    GPR_ASSERT(m != nullptr && m->input_type() == v1::request::descriptor() &&             \
+               m->output_type() == v1::response::descriptor());                           \
+    ++served;                                                                             \
+  }
+  DROVER_OPERATOR_RPCS(DROVER_CHECK_METHOD)
+#undef DROVER_CHECK_METHOD
+  GPR_ASSERT(served == service->method_count());
 }
 
 grpc::Status OperatorService::Done(const char* method, const absl::Status& status) {
@@ -85,7 +100,7 @@ grpc::Status OperatorService::Done(const char* method, const absl::Status& statu
   return ToGrpcStatus(status);
 }
 
-absl::Status OperatorService::Mutate(grpc::ServerContext* context, const std::string& name,
+absl::Status OperatorService::Mutate(grpc::ServerContextBase* context, const std::string& name,
                                      const store::ChannelMutation& mutate, v1::Channel* out) {
   absl::StatusOr<std::string> id = ParseChannelName("name", name);
   if (!id.ok()) return id.status();
@@ -106,7 +121,7 @@ absl::Status OperatorService::Mutate(grpc::ServerContext* context, const std::st
   return absl::OkStatus();
 }
 
-grpc::Status OperatorService::CreateChannel(grpc::ServerContext* context, const v1::CreateChannelRequest* req,
+grpc::Status OperatorService::CreateChannel(grpc::ServerContextBase* context, const v1::CreateChannelRequest* req,
                                             v1::Channel* out) {
   return Done("CreateChannel", [&]() -> absl::Status {
     if (absl::Status s = ValidateChannelId("channel_id", req->channel_id()); !s.ok()) return s;
@@ -143,7 +158,7 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContext* context, const 
   }());
 }
 
-grpc::Status OperatorService::ListChannels(grpc::ServerContext*, const v1::ListChannelsRequest*,
+grpc::Status OperatorService::ListChannels(grpc::ServerContextBase*, const v1::ListChannelsRequest*,
                                            v1::ListChannelsResponse* out) {
   return Done("ListChannels", [&]() -> absl::Status {
     absl::StatusOr<std::vector<rollout::Channel>> channels = channels_->ListChannels();
@@ -153,7 +168,7 @@ grpc::Status OperatorService::ListChannels(grpc::ServerContext*, const v1::ListC
   }());
 }
 
-grpc::Status OperatorService::GetChannel(grpc::ServerContext*, const v1::GetChannelRequest* req, v1::Channel* out) {
+grpc::Status OperatorService::GetChannel(grpc::ServerContextBase*, const v1::GetChannelRequest* req, v1::Channel* out) {
   return Done("GetChannel", [&]() -> absl::Status {
     absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
     if (!id.ok()) return id.status();
@@ -164,7 +179,7 @@ grpc::Status OperatorService::GetChannel(grpc::ServerContext*, const v1::GetChan
   }());
 }
 
-grpc::Status OperatorService::DeleteChannel(grpc::ServerContext* context, const v1::DeleteChannelRequest* req,
+grpc::Status OperatorService::DeleteChannel(grpc::ServerContextBase* context, const v1::DeleteChannelRequest* req,
                                             v1::DeleteChannelResponse* out) {
   return Done("DeleteChannel", [&]() -> absl::Status {
     absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
@@ -181,7 +196,7 @@ grpc::Status OperatorService::DeleteChannel(grpc::ServerContext* context, const 
   }());
 }
 
-grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext* context, const v1::SetTargetVersionRequest* req,
+grpc::Status OperatorService::SetTargetVersion(grpc::ServerContextBase* context, const v1::SetTargetVersionRequest* req,
                                                v1::Channel* out) {
   return Done("SetTargetVersion", [&]() -> absl::Status {
     std::optional<Semver> target;
@@ -204,7 +219,7 @@ grpc::Status OperatorService::SetTargetVersion(grpc::ServerContext* context, con
   }());
 }
 
-grpc::Status OperatorService::SetCritical(grpc::ServerContext* context, const v1::SetCriticalRequest* req, v1::Channel* out) {
+grpc::Status OperatorService::SetCritical(grpc::ServerContextBase* context, const v1::SetCriticalRequest* req, v1::Channel* out) {
   return Done("SetCritical", [&]() -> absl::Status {
     if (absl::Status s = ValidateSingleLine("reason", req->reason(), kMaxReasonLength); !s.ok()) return s;
     return Mutate(
@@ -216,7 +231,7 @@ grpc::Status OperatorService::SetCritical(grpc::ServerContext* context, const v1
   }());
 }
 
-grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContext* context,
+grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContextBase* context,
                                                      const v1::SetControlPlaneVersionRequest* req,
                                                      v1::Channel* out) {
   return Done("SetControlPlaneVersion", [&]() -> absl::Status {
@@ -231,7 +246,7 @@ grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContext* contex
   }());
 }
 
-grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContext* context,
+grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContextBase* context,
                                                     const v1::SetMaintenanceWindowsRequest* req,
                                                     v1::Channel* out) {
   return Done("SetMaintenanceWindows", [&]() -> absl::Status {
@@ -247,7 +262,7 @@ grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContext* context
   }());
 }
 
-grpc::Status OperatorService::SetPollInterval(grpc::ServerContext* context, const v1::SetPollIntervalRequest* req,
+grpc::Status OperatorService::SetPollInterval(grpc::ServerContextBase* context, const v1::SetPollIntervalRequest* req,
                                               v1::Channel* out) {
   return Done("SetPollInterval", [&]() -> absl::Status {
     absl::StatusOr<absl::Duration> interval = PollIntervalFromProto(*req);
@@ -261,7 +276,7 @@ grpc::Status OperatorService::SetPollInterval(grpc::ServerContext* context, cons
   }());
 }
 
-grpc::Status OperatorService::GetRolloutStatus(grpc::ServerContext*, const v1::GetRolloutStatusRequest* req,
+grpc::Status OperatorService::GetRolloutStatus(grpc::ServerContextBase*, const v1::GetRolloutStatusRequest* req,
                                                v1::RolloutStatus* out) {
   return Done("GetRolloutStatus", [&]() -> absl::Status {
     absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
@@ -276,7 +291,7 @@ grpc::Status OperatorService::GetRolloutStatus(grpc::ServerContext*, const v1::G
   }());
 }
 
-grpc::Status OperatorService::ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest* req,
+grpc::Status OperatorService::ListAgents(grpc::ServerContextBase*, const v1::ListAgentsRequest* req,
                                          v1::ListAgentsResponse* out) {
   return Done("ListAgents", [&]() -> absl::Status {
     store::AgentFilter filter;
@@ -356,7 +371,7 @@ grpc::Status OperatorService::ListAgents(grpc::ServerContext*, const v1::ListAge
   }());
 }
 
-grpc::Status OperatorService::GetAgent(grpc::ServerContext*, const v1::GetAgentRequest* req, v1::Agent* out) {
+grpc::Status OperatorService::GetAgent(grpc::ServerContextBase*, const v1::GetAgentRequest* req, v1::Agent* out) {
   return Done("GetAgent", [&]() -> absl::Status {
     if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
     absl::StatusOr<store::AgentView> a = agents_->GetAgent(req->host_id());
@@ -379,7 +394,7 @@ absl::StatusOr<int64_t> DecodeIdToken(absl::string_view kind, absl::string_view 
 }
 }  // namespace
 
-grpc::Status OperatorService::ListUpdateEvents(grpc::ServerContext*, const v1::ListUpdateEventsRequest* req,
+grpc::Status OperatorService::ListUpdateEvents(grpc::ServerContextBase*, const v1::ListUpdateEventsRequest* req,
                                                v1::ListUpdateEventsResponse* out) {
   return Done("ListUpdateEvents", [&]() -> absl::Status {
     if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
@@ -398,7 +413,7 @@ grpc::Status OperatorService::ListUpdateEvents(grpc::ServerContext*, const v1::L
   }());
 }
 
-grpc::Status OperatorService::ListChannelChanges(grpc::ServerContext*, const v1::ListChannelChangesRequest* req,
+grpc::Status OperatorService::ListChannelChanges(grpc::ServerContextBase*, const v1::ListChannelChangesRequest* req,
                                                  v1::ListChannelChangesResponse* out) {
   return Done("ListChannelChanges", [&]() -> absl::Status {
     absl::StatusOr<std::string> id = ParseChannelName("name", req->name());

@@ -1,13 +1,15 @@
 // gRPC transport of the operator API. Rules live in rollout/channel_rules,
 // storage behind the store interfaces; this file validates and converts.
 //
-// The service registers its methods itself, each taking the encoded request
-// (see ParseRequest): a request protobuf refuses is INVALID_ARGUMENT naming
-// the field, not gRPC's bare INTERNAL. Names and types come from the
-// generated descriptors, so reflection serves it as usual.
+// Every method is a raw callback method (gRPC's generated
+// WithRawCallbackMethod_*), taking the encoded request (see ParseRequest): a
+// request protobuf refuses is INVALID_ARGUMENT naming the field, not gRPC's
+// bare INTERNAL. The service is the generated one, so reflection serves it as
+// usual. The typed handlers below block on the database, so each call runs on
+// a thread of its own, as it did on the synchronous server, never on one of
+// gRPC's callback threads.
 #pragma once
 
-#include <deque>
 #include <string>
 
 #include "common/clock.h"
@@ -19,44 +21,86 @@
 
 namespace drover::api {
 
-class OperatorService final : public grpc::Service {
+// The RPCs of drover.v1.OperatorService: X(Method, Request, Response).
+#define DROVER_OPERATOR_RPCS(X)                                          \
+  X(CreateChannel, CreateChannelRequest, Channel)                        \
+  X(ListChannels, ListChannelsRequest, ListChannelsResponse)             \
+  X(GetChannel, GetChannelRequest, Channel)                              \
+  X(DeleteChannel, DeleteChannelRequest, DeleteChannelResponse)          \
+  X(SetTargetVersion, SetTargetVersionRequest, Channel)                  \
+  X(SetCritical, SetCriticalRequest, Channel)                            \
+  X(SetControlPlaneVersion, SetControlPlaneVersionRequest, Channel)      \
+  X(SetMaintenanceWindows, SetMaintenanceWindowsRequest, Channel)        \
+  X(SetPollInterval, SetPollIntervalRequest, Channel)                    \
+  X(GetRolloutStatus, GetRolloutStatusRequest, RolloutStatus)            \
+  X(ListAgents, ListAgentsRequest, ListAgentsResponse)                   \
+  X(GetAgent, GetAgentRequest, Agent)                                    \
+  X(ListUpdateEvents, ListUpdateEventsRequest, ListUpdateEventsResponse) \
+  X(ListChannelChanges, ListChannelChangesRequest, ListChannelChangesResponse)
+
+using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateChannel<
+    v1::OperatorService::WithRawCallbackMethod_ListChannels<
+    v1::OperatorService::WithRawCallbackMethod_GetChannel<
+    v1::OperatorService::WithRawCallbackMethod_DeleteChannel<
+    v1::OperatorService::WithRawCallbackMethod_SetTargetVersion<
+    v1::OperatorService::WithRawCallbackMethod_SetCritical<
+    v1::OperatorService::WithRawCallbackMethod_SetControlPlaneVersion<
+    v1::OperatorService::WithRawCallbackMethod_SetMaintenanceWindows<
+    v1::OperatorService::WithRawCallbackMethod_SetPollInterval<
+    v1::OperatorService::WithRawCallbackMethod_GetRolloutStatus<
+    v1::OperatorService::WithRawCallbackMethod_ListAgents<
+    v1::OperatorService::WithRawCallbackMethod_GetAgent<
+    v1::OperatorService::WithRawCallbackMethod_ListUpdateEvents<
+    v1::OperatorService::WithRawCallbackMethod_ListChannelChanges<
+    v1::OperatorService::Service>>>>>>>>>>>>>>;
+
+class OperatorService final : public OperatorServiceBase {
  public:
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
                   metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes,
                   RpcLog* log);
 
-  grpc::Status CreateChannel(grpc::ServerContext*, const v1::CreateChannelRequest*, v1::Channel*);
-  grpc::Status ListChannels(grpc::ServerContext*, const v1::ListChannelsRequest*,
+  grpc::Status CreateChannel(grpc::ServerContextBase*, const v1::CreateChannelRequest*, v1::Channel*);
+  grpc::Status ListChannels(grpc::ServerContextBase*, const v1::ListChannelsRequest*,
                             v1::ListChannelsResponse*);
-  grpc::Status GetChannel(grpc::ServerContext*, const v1::GetChannelRequest*, v1::Channel*);
-  grpc::Status DeleteChannel(grpc::ServerContext*, const v1::DeleteChannelRequest*,
+  grpc::Status GetChannel(grpc::ServerContextBase*, const v1::GetChannelRequest*, v1::Channel*);
+  grpc::Status DeleteChannel(grpc::ServerContextBase*, const v1::DeleteChannelRequest*,
                              v1::DeleteChannelResponse*);
-  grpc::Status SetTargetVersion(grpc::ServerContext*, const v1::SetTargetVersionRequest*, v1::Channel*);
-  grpc::Status SetCritical(grpc::ServerContext*, const v1::SetCriticalRequest*, v1::Channel*);
-  grpc::Status SetControlPlaneVersion(grpc::ServerContext*, const v1::SetControlPlaneVersionRequest*,
+  grpc::Status SetTargetVersion(grpc::ServerContextBase*, const v1::SetTargetVersionRequest*, v1::Channel*);
+  grpc::Status SetCritical(grpc::ServerContextBase*, const v1::SetCriticalRequest*, v1::Channel*);
+  grpc::Status SetControlPlaneVersion(grpc::ServerContextBase*, const v1::SetControlPlaneVersionRequest*,
                                       v1::Channel*);
-  grpc::Status SetMaintenanceWindows(grpc::ServerContext*, const v1::SetMaintenanceWindowsRequest*,
+  grpc::Status SetMaintenanceWindows(grpc::ServerContextBase*, const v1::SetMaintenanceWindowsRequest*,
                                      v1::Channel*);
-  grpc::Status SetPollInterval(grpc::ServerContext*, const v1::SetPollIntervalRequest*, v1::Channel*);
-  grpc::Status GetRolloutStatus(grpc::ServerContext*, const v1::GetRolloutStatusRequest*,
+  grpc::Status SetPollInterval(grpc::ServerContextBase*, const v1::SetPollIntervalRequest*, v1::Channel*);
+  grpc::Status GetRolloutStatus(grpc::ServerContextBase*, const v1::GetRolloutStatusRequest*,
                                 v1::RolloutStatus*);
-  grpc::Status ListAgents(grpc::ServerContext*, const v1::ListAgentsRequest*, v1::ListAgentsResponse*);
-  grpc::Status GetAgent(grpc::ServerContext*, const v1::GetAgentRequest*, v1::Agent*);
-  grpc::Status ListUpdateEvents(grpc::ServerContext*, const v1::ListUpdateEventsRequest*,
+  grpc::Status ListAgents(grpc::ServerContextBase*, const v1::ListAgentsRequest*, v1::ListAgentsResponse*);
+  grpc::Status GetAgent(grpc::ServerContextBase*, const v1::GetAgentRequest*, v1::Agent*);
+  grpc::Status ListUpdateEvents(grpc::ServerContextBase*, const v1::ListUpdateEventsRequest*,
                                 v1::ListUpdateEventsResponse*);
-  grpc::Status ListChannelChanges(grpc::ServerContext*, const v1::ListChannelChangesRequest*,
+  grpc::Status ListChannelChanges(grpc::ServerContextBase*, const v1::ListChannelChangesRequest*,
                                   v1::ListChannelChangesResponse*);
 
+  // The raw methods gRPC calls: each parses the request and runs the typed
+  // handler above on a thread of its own.
+#define DROVER_RAW_METHOD(method, request, response)                                                    \
+  grpc::ServerUnaryReactor* method(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes, \
+                                   grpc::ByteBuffer* response_bytes) override;
+  DROVER_OPERATOR_RPCS(DROVER_RAW_METHOD)
+#undef DROVER_RAW_METHOD
+
  private:
-  // Registers `method` of drover.v1.OperatorService as `fn`.
+  // Parses the request, runs `fn` and answers, on a thread of its own.
   template <typename Request, typename Response>
-  void Register(const char* method,
-                grpc::Status (OperatorService::*fn)(grpc::ServerContext*, const Request*, Response*));
+  grpc::ServerUnaryReactor* Serve(
+      const char* method, grpc::Status (OperatorService::*fn)(grpc::ServerContextBase*, const Request*, Response*),
+      grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes, grpc::ByteBuffer* response_bytes);
 
   grpc::Status Done(const char* method, const absl::Status& status);
   // Applies a mutation to a channel, logs what it changed and answers with
   // the result.
-  absl::Status Mutate(grpc::ServerContext* context, const std::string& name, const store::ChannelMutation& mutate,
+  absl::Status Mutate(grpc::ServerContextBase* context, const std::string& name, const store::ChannelMutation& mutate,
                       v1::Channel* out);
 
   store::ChannelStore* const channels_;
@@ -66,7 +110,6 @@ class OperatorService final : public grpc::Service {
   const Clock* const clock_;
   const size_t max_request_bytes_;
   RpcLog* const log_;
-  std::deque<std::string> paths_;  // "/drover.v1.OperatorService/Method", as gRPC keeps a pointer
 };
 
 }  // namespace drover::api

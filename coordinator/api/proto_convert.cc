@@ -1,7 +1,10 @@
 #include "absl/strings/string_view.h"
 #include "coordinator/api/proto_convert.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpc/slice.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/proto_buffer_writer.h>
+#include <grpcpp/support/slice.h>
 
 #include <atomic>
 #include <optional>
@@ -12,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log.h"
-#include "common/proto_utf8.h"
+#include "proto/wire/proto_utf8.h"
 #include "common/text.h"
 #include "coordinator/rollout/channel_rules.h"
 
@@ -61,17 +64,13 @@ absl::Status CheckPrintable(absl::string_view field, absl::string_view value, si
   return absl::OkStatus();
 }
 
-absl::Time TimeFromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 absl::StatusOr<absl::Time> RequiredTime(absl::string_view field, const google::protobuf::Timestamp& t,
                                         bool present, absl::Time now) {
   if (!present) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   if (t.nanos() < 0 || t.nanos() > 999999999) {
     return absl::InvalidArgumentError(absl::StrCat(field, " has nanos ", t.nanos(), " outside 0..999999999"));
   }
-  absl::Time value = TimeFromProto(t);
+  absl::Time value = wire::TimeFromProto(t);
   if (value < kEarliestReportTime || value > now + kMaxClockSkew) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, " ", absl::FormatTime(absl::RFC3339_sec, value, absl::UTCTimeZone()),
@@ -102,14 +101,27 @@ absl::Status ParseRequest(const grpc::ByteBuffer& in, size_t max_bytes, google::
   }
   const absl::string_view wire(reinterpret_cast<const char*>(slice.begin()), slice.size());
   if (out->ParseFromArray(wire.data(), static_cast<int>(wire.size()))) return absl::OkStatus();
-  std::optional<std::string> bad = FindInvalidUtf8(out->GetDescriptor(), wire);
+  std::optional<std::string> bad = wire::FindInvalidUtf8(out->GetDescriptor(), wire);
   return absl::InvalidArgumentError(absl::StrCat("request is not a valid ", out->GetDescriptor()->full_name(), ": ",
                                                  bad.value_or("the encoding is damaged")));
 }
 
 grpc::Status SerializeResponse(const google::protobuf::Message& message, grpc::ByteBuffer* out) {
-  bool own_buffer = false;
-  return grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, out, &own_buffer);
+  // As gRPC's generated code does: a small message straight into one slice,
+  // a larger one in blocks.
+  const size_t size = message.ByteSizeLong();
+  if (size <= GRPC_SLICE_INLINED_SIZE) {
+    grpc::Slice slice(size);
+    message.SerializeWithCachedSizesToArray(const_cast<uint8_t*>(slice.begin()));
+    grpc::ByteBuffer buffer(&slice, 1);
+    out->Swap(&buffer);
+    return grpc::Status::OK;
+  }
+  grpc::ProtoBufferWriter writer(out, grpc::kProtoBufferWriterMaxBufferLength, static_cast<int>(size));
+  if (!message.SerializeToZeroCopyStream(&writer)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "Failed to serialize message");
+  }
+  return grpc::Status::OK;
 }
 
 absl::Status ValidateChannelId(absl::string_view field, absl::string_view id) {
@@ -167,17 +179,14 @@ absl::Status ValidateInstanceId(absl::string_view field, absl::string_view id) {
   return absl::OkStatus();
 }
 
-std::string ChannelName(absl::string_view id) { return absl::StrCat("channels/", id); }
-
 absl::StatusOr<std::string> ParseChannelName(absl::string_view field, absl::string_view name) {
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required (\"channels/{channel}\")"));
-  constexpr absl::string_view kPrefix = "channels/";
-  if (name.substr(0, kPrefix.size()) != kPrefix) {
+  std::optional<absl::string_view> id = wire::ChannelIdOfName(name);
+  if (!id) {
     return Invalid(field, name, "a channel name has the form \"channels/{channel}\", e.g. \"channels/stable/cloud\"");
   }
-  absl::string_view id = name.substr(kPrefix.size());
-  if (absl::Status s = ValidateChannelId(field, id); !s.ok()) return s;
-  return std::string(id);
+  if (absl::Status s = ValidateChannelId(field, *id); !s.ok()) return s;
+  return std::string(*id);
 }
 
 absl::StatusOr<Semver> ParseVersionField(absl::string_view field, absl::string_view value) {
@@ -283,18 +292,15 @@ absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
   for (int i = 0; i < windows.size(); ++i) {
     const v1::MaintenanceWindow& in = windows[i];
     const std::string prefix = absl::StrCat(field, "[", i, "]");
-    MaintenanceWindow w;
-    for (int d : in.weekdays()) w.weekdays.push_back(d);
     // Checked here, before narrowing to int, so the message names the value sent.
     if (in.utc_start_hour() > 23) {
       return absl::InvalidArgumentError(absl::StrCat(prefix, ": maintenance window utc_start_hour ",
                                                      in.utc_start_hour(), " is not in 0..23"));
     }
-    w.utc_start_hour = static_cast<int>(in.utc_start_hour());
     if (!in.has_duration()) {
       return absl::InvalidArgumentError(absl::StrCat(prefix, ".duration is required (e.g. 1h)"));
     }
-    w.duration = absl::Seconds(in.duration().seconds()) + absl::Nanoseconds(in.duration().nanos());
+    MaintenanceWindow w = wire::WindowFromProto(in);
     if (absl::Status s = w.Validate(); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(prefix, ": ", s.message()));
     }
@@ -305,17 +311,12 @@ absl::StatusOr<std::vector<MaintenanceWindow>> WindowsFromProto(
 
 void WindowsToProto(const std::vector<MaintenanceWindow>& windows,
                     google::protobuf::RepeatedPtrField<v1::MaintenanceWindow>* out) {
-  for (const MaintenanceWindow& w : windows) {
-    v1::MaintenanceWindow* p = out->Add();
-    for (int d : w.weekdays) p->add_weekdays(static_cast<v1::Weekday>(d));
-    p->set_utc_start_hour(w.utc_start_hour);
-    DurationToProto(w.duration, p->mutable_duration());
-  }
+  for (const MaintenanceWindow& w : windows) wire::WindowToProto(w, out->Add());
 }
 
 namespace {
 absl::StatusOr<absl::Duration> CheckedPollInterval(const google::protobuf::Duration& proto) {
-  const absl::Duration d = absl::Seconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
+  const absl::Duration d = wire::DurationFromProto(proto);
   if (absl::Status s = rollout::ValidatePollInterval(d); !s.ok()) return s;
   return d;
 }
@@ -338,23 +339,6 @@ absl::StatusOr<int> PageSizeFromProto(int32_t page_size) {
     return absl::InvalidArgumentError(absl::StrCat("page_size ", page_size, " is not in 0..", kMaxPageSize));
   }
   return page_size == 0 ? kDefaultPageSize : page_size;
-}
-
-void TimeToProto(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t nanos = absl::ToUnixNanos(t);
-  int64_t seconds = nanos / 1000000000;
-  int64_t rem = nanos % 1000000000;
-  if (rem < 0) {
-    rem += 1000000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rem));
-}
-
-void DurationToProto(absl::Duration d, google::protobuf::Duration* out) {
-  out->set_seconds(absl::IDivDuration(d, absl::Seconds(1), &d));
-  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
 }
 
 void ChannelToProto(const rollout::Channel& c, v1::Channel* out) {

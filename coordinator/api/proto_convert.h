@@ -22,12 +22,15 @@
 #include "drover/v1/channel.pb.h"
 #include "drover/v1/operator_service.pb.h"
 #include "drover/v1/updater_service.pb.h"
+#include "proto/wire/names.h"
+#include "proto/wire/time.h"
 
 namespace drover::api {
 
 namespace v1 = ::drover::v1;
 
 // What updaters send is bounded in common/api_limits.h, which they share.
+using ::drover::kDefaultPageSize;
 using ::drover::kMaxChannelIdLength;
 using ::drover::kMaxClockSkew;
 using ::drover::kMaxErrorLength;
@@ -35,14 +38,13 @@ using ::drover::kMaxGroupLength;
 using ::drover::kMaxHostIdLength;
 using ::drover::kMaxInstanceIdLength;
 using ::drover::kMaxOutcomesPerReport;
+using ::drover::kMaxPageSize;
 using ::drover::kMaxPollInterval;
 using ::drover::kMaxUpdaterVersionLength;
 using ::drover::kMinPollInterval;
 inline constexpr size_t kMaxReasonLength = 512;
 inline constexpr int kMaxWindows = 16;
 inline constexpr absl::Duration kDefaultPollInterval = rollout::kDefaultPollInterval;
-inline constexpr int kDefaultPageSize = 100;
-inline constexpr int kMaxPageSize = 1000;
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
@@ -63,9 +65,9 @@ absl::Status ValidateInstanceId(absl::string_view field, absl::string_view id);
 absl::Status ValidateGroup(absl::string_view field, absl::string_view group);
 // One line of plain text of at most max_len bytes: no control characters, no DEL.
 absl::Status ValidateSingleLine(absl::string_view field, absl::string_view value, size_t max_len);
-// "channels/{id}" -> id.
+// "channels/{id}" -> id, validated.
 absl::StatusOr<std::string> ParseChannelName(absl::string_view field, absl::string_view name);
-std::string ChannelName(absl::string_view id);
+using ::drover::wire::ChannelName;
 
 absl::StatusOr<Semver> ParseVersionField(absl::string_view field, absl::string_view value);
 
@@ -94,8 +96,8 @@ void RolloutStatusToProto(const rollout::RolloutStatus& status, absl::Time now, 
 void VisibilityToProto(const store::RolloutInputs& inputs, v1::RolloutStatus* out);
 void TargetToProto(const rollout::Channel& channel, absl::Time now, v1::GetTargetResponse* out);
 
-void TimeToProto(absl::Time t, google::protobuf::Timestamp* out);
-void DurationToProto(absl::Duration d, google::protobuf::Duration* out);
+using ::drover::wire::DurationToProto;
+using ::drover::wire::TimeToProto;
 
 // Opaque page tokens, bound to their list (`kind`) and its filters (any
 // string that is equal exactly when the filters are): the last key of the

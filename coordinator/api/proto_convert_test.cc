@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "common/status_testing.h"
+#include "proto/wire/report_text.h"
 
 namespace drover::api {
 namespace {
@@ -481,23 +482,6 @@ TEST(ParseChannelNameTest, RejectsBadNamesNamingTheField) {
   EXPECT_TRUE(ParseChannelName("name", "channels/" + std::string(kMaxChannelIdLength, 'c')).ok());
 }
 
-TEST(TimeToProtoTest, SplitsNegativeTimesIntoNonNegativeNanos) {
-  google::protobuf::Timestamp ts;
-  TimeToProto(absl::FromUnixNanos(-1), &ts);
-  EXPECT_EQ(ts.seconds(), -1);
-  EXPECT_EQ(ts.nanos(), 999999999);
-  TimeToProto(absl::FromUnixNanos(1500000000), &ts);
-  EXPECT_EQ(ts.seconds(), 1);
-  EXPECT_EQ(ts.nanos(), 500000000);
-}
-
-TEST(DurationToProtoTest, SplitsSecondsAndNanos) {
-  google::protobuf::Duration d;
-  DurationToProto(absl::Milliseconds(90500), &d);
-  EXPECT_EQ(d.seconds(), 90);
-  EXPECT_EQ(d.nanos(), 500000000);
-}
-
 TEST(ToGrpcStatusTest, KeepsCodeAndMessage) {
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
   grpc::Status s = ToGrpcStatus(absl::InvalidArgumentError("host_id \"x y\": bad"));
@@ -505,6 +489,30 @@ TEST(ToGrpcStatusTest, KeepsCodeAndMessage) {
   EXPECT_EQ(s.error_message(), "host_id \"x y\": bad");
   EXPECT_EQ(ToGrpcStatus(absl::FailedPreconditionError("x")).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ToGrpcStatus(absl::UnavailableError("x")).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// What the updater makes of hostile text and skewed times (wire/report_text)
+// is what the coordinator accepts.
+TEST(ReportFromProtoTest, AcceptsWhatTheUpdaterSanitized) {
+  const absl::Time now = absl::FromUnixSeconds(1764000000);
+  v1::ReportStatusRequest req;
+  req.set_host_id("h");
+  req.set_channel("channels/c");
+  req.set_current_version("1.0.0");
+  req.set_health(v1::HEALTH_HEALTHY);
+  req.set_sequence(1);
+  req.set_updater_version(
+      wire::SanitizeText(std::string(100, 'v') + "\n", kMaxUpdaterVersionLength, wire::TextLines::kOne));
+  std::string hostile = "\033[31mnot ready\033[0m\r\n\x01\xff";
+  while (hostile.size() < 3 * kMaxErrorLength) hostile.append("\xe2\x80\x98\xe4\xb8\xad\xf0\x9f\x92\xa5");
+  v1::UpdateOutcome* o = req.add_outcomes();
+  o->set_to_version("1.1.0");
+  o->set_result(v1::UPDATE_RESULT_FAILED);
+  o->set_error(wire::SanitizeText(hostile, kMaxErrorLength, wire::TextLines::kMany));
+  o->mutable_start_time()->set_seconds(absl::ToUnixSeconds(wire::ClampReportTime(absl::FromUnixSeconds(5), now)));
+  o->mutable_finish_time()->set_seconds(absl::ToUnixSeconds(wire::ClampReportTime(now + absl::Hours(2), now)));
+  absl::StatusOr<rollout::AgentReport> r = ReportFromProto(req, now);
+  EXPECT_TRUE(r.ok()) << r.status();
 }
 
 }  // namespace

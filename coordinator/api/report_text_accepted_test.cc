@@ -1,4 +1,4 @@
-// SanitizeText and ClampReportTime (common/) against the coordinator's own
+// SanitizeText and ClampReportTime (proto/wire/) against the coordinator's own
 // validation (api::ReportFromProto): here because it needs the API layer,
 // which common_test must not link.
 #include <string>
@@ -7,11 +7,15 @@
 
 #include "absl/time/time.h"
 #include "common/api_limits.h"
-#include "common/report_text.h"
+#include "proto/wire/report_text.h"
 #include "coordinator/api/proto_convert.h"
 
 namespace drover {
 namespace {
+
+using wire::ClampReportTime;
+using wire::SanitizeText;
+using wire::TextLines;
 
 // The point of it all: what comes out is what the coordinator accepts.
 TEST(SanitizeTextTest, WhatComesOutTheCoordinatorAccepts) {

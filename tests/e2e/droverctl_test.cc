@@ -10,8 +10,11 @@
 
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -102,19 +105,27 @@ struct CtlResult {
   std::string Describe() const { return absl::StrCat("exit ", code, "\nstdout:\n", out, "\nstderr:\n", err); }
 };
 
-// The value of the first `"key": value` in pretty-printed protobuf JSON, with
-// the quotes of a string removed; "<absent>" when the key is not there.
-std::string JsonField(const std::string& json, const std::string& key) {
-  const std::string needle = absl::StrCat("\"", key, "\": ");
-  size_t at = json.find(needle);
-  if (at == std::string::npos) return "<absent>";
-  at += needle.size();
-  if (json[at] == '"') {
-    size_t end = json.find('"', at + 1);
-    return json.substr(at + 1, end - at - 1);
+// The value of the first "key" in `json`, in document order (nested objects
+// included), with the quotes of a string removed; "<absent>" when the key is
+// not there.
+std::optional<std::string> FindJsonField(const nlohmann::ordered_json& doc, const std::string& key) {
+  if (doc.is_object()) {
+    for (const auto& [name, value] : doc.items()) {
+      if (name == key) return value.is_string() ? value.get<std::string>() : value.dump();
+      if (std::optional<std::string> found = FindJsonField(value, key)) return found;
+    }
+  } else if (doc.is_array()) {
+    for (const nlohmann::ordered_json& item : doc) {
+      if (std::optional<std::string> found = FindJsonField(item, key)) return found;
+    }
   }
-  size_t end = json.find_first_of(",\n}", at);
-  return json.substr(at, end - at);
+  return std::nullopt;
+}
+
+std::string JsonField(const std::string& json, const std::string& key) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return absl::StrCat("<not JSON: ", json, ">");
+  return FindJsonField(doc, key).value_or("<absent>");
 }
 
 int Occurrences(const std::string& text, const std::string& what) {
@@ -134,28 +145,8 @@ std::vector<std::string> JsonStrings(const std::string& json, const std::string&
   return out;
 }
 
-// A minimal check that a document is one well-formed JSON value: balanced
-// brackets outside strings, nothing after the end.
-bool LooksLikeOneJsonDocument(const std::string& text) {
-  int depth = 0;
-  bool in_string = false, escaped = false, ended = false;
-  for (char c : text) {
-    if (ended && !isspace(static_cast<unsigned char>(c))) return false;
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') ++depth;
-    else if (c == '}' || c == ']') {
-      if (--depth < 0) return false;
-      if (depth == 0) ended = true;
-    }
-  }
-  return ended && depth == 0 && !in_string;
-}
+// One well-formed JSON value, nothing after it.
+bool LooksLikeOneJsonDocument(const std::string& text) { return nlohmann::json::accept(text); }
 
 class DroverctlTest : public ::testing::Test {
  protected:

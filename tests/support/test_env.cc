@@ -1,20 +1,20 @@
 #include "tests/support/test_env.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <memory>
 #include <fstream>
 #include <mutex>
 #include <random>
 #include <sstream>
 
+#include <curl/curl.h>
 #include <pqxx/pqxx>
 
 #include "absl/strings/numbers.h"
@@ -278,38 +278,25 @@ std::string CoordinatorProcess::Log() const { return ReadFile(dir_ + "/log"); }
 // --- HTTP ---------------------------------------------------------------------------
 
 absl::StatusOr<std::string> HttpGet(const std::string& host_port, const std::string& path) {
-  std::vector<std::string> parts = absl::StrSplit(host_port, ':');
-  int port = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &port)) {
-    return absl::InvalidArgumentError("bad address " + host_port);
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  const std::string url = absl::StrCat("http://", host_port, path);
+  std::string body;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION,
+                   +[](char* data, size_t size, size_t n, void* out) -> size_t {
+                     static_cast<std::string*>(out)->append(data, size * n);
+                     return size * n;
+                   });
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  if (CURLcode code = curl_easy_perform(curl.get()); code != CURLE_OK) {
+    return absl::UnavailableError(absl::StrCat("GET ", url, " failed: ", curl_easy_strerror(code)));
   }
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, parts[0].c_str(), &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return absl::UnavailableError("connect to " + host_port + " failed");
-  }
-  std::string req = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: ", host_port, "\r\n\r\n");
-  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    close(fd);
-    return absl::UnavailableError("write failed");
-  }
-  std::string response;
-  char buf[65536];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) break;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) break;
-    response.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  size_t body = response.find("\r\n\r\n");
-  if (body == std::string::npos) return absl::UnavailableError("no HTTP response from " + host_port);
-  return response.substr(body + 4);
+  return body;
 }
 
 double MetricValue(const std::string& body, const std::string& series) {

@@ -90,7 +90,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration ti
 // than a few milliseconds between tries.
 bool PollUntil(absl::Duration timeout, const std::function<bool()>& ready);
 
-// Plain HTTP/1.0 GET against host:port; returns the body.
+// GET http://host_port/path (libcurl); returns the body, whatever the status.
 absl::StatusOr<std::string> HttpGet(const std::string& host_port, const std::string& path);
 
 // Value of a Prometheus sample line "name{labels} value" in a /metrics body;

@@ -1,4 +1,4 @@
-#include "common/proto_utf8.h"
+#include "proto/wire/proto_utf8.h"
 
 #include <map>
 
@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
-namespace drover {
+namespace drover::wire {
 namespace {
 
 using google::protobuf::Descriptor;
@@ -76,4 +76,4 @@ void RouteProtobufLogs() {
   });
 }
 
-}  // namespace drover
+}  // namespace drover::wire

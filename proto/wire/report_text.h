@@ -10,7 +10,13 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace drover {
+namespace drover::wire {
+
+// The longest prefix of `utf8` of at most `max_bytes` that does not end
+// inside a character, and the longest such suffix: the one way the project
+// cuts text to a byte limit. (Bytes that are not UTF-8 stay as they are.)
+absl::string_view Utf8Prefix(absl::string_view utf8, size_t max_bytes);
+absl::string_view Utf8Suffix(absl::string_view utf8, size_t max_bytes);
 
 enum class TextLines { kOne, kMany };
 
@@ -25,4 +31,4 @@ std::string SanitizeText(absl::string_view text, size_t max_bytes, TextLines lin
 // whose clock reads `coordinator_now` (or later) accepts.
 absl::Time ClampReportTime(absl::Time t, absl::Time coordinator_now);
 
-}  // namespace drover
+}  // namespace drover::wire

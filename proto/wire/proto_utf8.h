@@ -11,7 +11,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace drover {
+namespace drover::wire {
 
 // The first string field of `wire` (an encoded message of type `type`, nested
 // messages included) that is not valid UTF-8, as
@@ -25,4 +25,4 @@ std::optional<std::string> FindInvalidUtf8(const google::protobuf::Descriptor* t
 // (with FindInvalidUtf8), and a client sending many must not flood the log.
 void RouteProtobufLogs();
 
-}  // namespace drover
+}  // namespace drover::wire

@@ -1,4 +1,4 @@
-#include "common/report_text.h"
+#include "proto/wire/report_text.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -6,11 +6,13 @@
 #include "common/api_limits.h"
 #include "common/text.h"
 
-namespace drover {
+namespace drover::wire {
 namespace {
 
 constexpr absl::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 constexpr absl::string_view kCut = "...";
+
+bool IsContinuationByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 
 // Length of the terminal escape sequence at the start of `s` (which starts
 // with ESC): CSI "ESC [ params intermediates final" (colours), else
@@ -30,6 +32,20 @@ size_t EscapeLength(absl::string_view s) {
 }
 
 }  // namespace
+
+absl::string_view Utf8Prefix(absl::string_view utf8, size_t max_bytes) {
+  if (utf8.size() <= max_bytes) return utf8;
+  size_t keep = max_bytes;
+  while (keep > 0 && IsContinuationByte(utf8[keep])) --keep;
+  return utf8.substr(0, keep);
+}
+
+absl::string_view Utf8Suffix(absl::string_view utf8, size_t max_bytes) {
+  if (utf8.size() <= max_bytes) return utf8;
+  size_t from = utf8.size() - max_bytes;
+  while (from < utf8.size() && IsContinuationByte(utf8[from])) ++from;
+  return utf8.substr(from);
+}
 
 std::string SanitizeText(absl::string_view text, size_t max_bytes, TextLines lines) {
   std::string clean;
@@ -66,10 +82,7 @@ std::string SanitizeText(absl::string_view text, size_t max_bytes, TextLines lin
   }
   if (clean.size() <= max_bytes && text.empty()) return clean;
   // Cut: keep room for the marker, then back off to a character boundary.
-  size_t keep = max_bytes >= kCut.size() ? max_bytes - kCut.size() : max_bytes;
-  keep = std::min(keep, clean.size());
-  while (keep > 0 && (static_cast<unsigned char>(clean[keep]) & 0xC0) == 0x80) --keep;
-  clean.resize(keep);
+  clean.resize(Utf8Prefix(clean, max_bytes >= kCut.size() ? max_bytes - kCut.size() : max_bytes).size());
   if (max_bytes >= kCut.size()) clean.append(kCut.data(), kCut.size());
   return clean;
 }
@@ -80,4 +93,4 @@ absl::Time ClampReportTime(absl::Time t, absl::Time coordinator_now) {
   return t;
 }
 
-}  // namespace drover
+}  // namespace drover::wire

@@ -1,4 +1,4 @@
-#include "common/report_text.h"
+#include "proto/wire/report_text.h"
 
 #include <string>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api_limits.h"
 
-namespace drover {
+namespace drover::wire {
 namespace {
 
 TEST(SanitizeTextTest, DropsColourCodesAndControlCharacters) {
@@ -45,6 +45,19 @@ TEST(SanitizeTextTest, CutsOnACharacterBoundaryAndSaysSo) {
   }
 }
 
+TEST(Utf8CutTest, NeverSplitsACharacter) {
+  const std::string text = "a\xe2\x80\x98" "b";  // a, U+2018 (3 bytes), b
+  EXPECT_EQ(Utf8Prefix(text, 10), text);
+  EXPECT_EQ(Utf8Prefix(text, 4), "a\xe2\x80\x98");
+  EXPECT_EQ(Utf8Prefix(text, 3), "a");
+  EXPECT_EQ(Utf8Prefix(text, 1), "a");
+  EXPECT_EQ(Utf8Prefix(text, 0), "");
+  EXPECT_EQ(Utf8Suffix(text, 10), text);
+  EXPECT_EQ(Utf8Suffix(text, 4), "\xe2\x80\x98" "b");
+  EXPECT_EQ(Utf8Suffix(text, 3), "b");
+  EXPECT_EQ(Utf8Suffix(text, 0), "");
+}
+
 TEST(ClampReportTimeTest, KeepsTimesInTheAcceptedRange) {
   const absl::Time now = absl::FromUnixSeconds(1764000000);
   EXPECT_EQ(ClampReportTime(absl::UnixEpoch(), now), kEarliestReportTime);
@@ -53,4 +66,4 @@ TEST(ClampReportTimeTest, KeepsTimesInTheAcceptedRange) {
 }
 
 }  // namespace
-}  // namespace drover
+}  // namespace drover::wire

@@ -1,11 +1,11 @@
-#include "common/proto_utf8.h"
+#include "proto/wire/proto_utf8.h"
 
 #include <gtest/gtest.h>
 
 #include "drover/v1/operator_service.pb.h"
 #include "drover/v1/updater_service.pb.h"
 
-namespace drover {
+namespace drover::wire {
 namespace {
 
 TEST(FindInvalidUtf8Test, AValidMessageHasNone) {
@@ -50,4 +50,4 @@ TEST(FindInvalidUtf8Test, DamagedEncodingAndUnknownFieldsAreNotMistakenForText) 
 }
 
 }  // namespace
-}  // namespace drover
+}  // namespace drover::wire
