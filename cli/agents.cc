@@ -184,7 +184,7 @@ std::vector<CommandSpec> AgentCommands() {
                  {"conflicts", "", "only host ids reported by two updaters (cloned images)"},
                  {"orphaned", "", "instead of agents: hosts reporting for a channel that does not exist "
                                   "(seen in the last hour; with --channel, --group)"},
-                 {"limit", "N", "list one page of at most N agents (1..1000)"},
+                 {"limit", "N", absl::StrCat("list one page of at most N agents (1..", kMaxPageSize, ")")},
                  {"page-token", "T", "start after the page that printed this token"}},
        .run = List});
   out.push_back({.words = {"agents", "show"},
@@ -195,7 +195,7 @@ std::vector<CommandSpec> AgentCommands() {
                  .json = "{\"agent\": drover.v1.Agent, \"events\": [drover.v1.UpdateEvent: {\"id\", \"host_id\", "
                          "\"channel\", \"outcome\": {\"from_version\", \"to_version\", \"result\", \"error\", "
                          "\"start_time\", \"finish_time\"}, \"record_time\"}...]} (events newest first)",
-                 .flags = {{"history", "N", "how many update attempts to show, 0..1000 (default 10)"}},
+                 .flags = {{"history", "N", absl::StrCat("how many update attempts to show, 0..", kMaxPageSize, " (default 10)")}},
                  .run = Show});
   return out;
 }

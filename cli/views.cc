@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/api_limits.h"
 #include "absl/strings/str_join.h"
 #include "cli/output.h"
 #include "cli/parse.h"
@@ -64,7 +65,7 @@ std::string RenderChannel(const v1::Channel& c, absl::Time now) {
   kv.Add("Control plane", c.control_plane_version());
   const absl::Duration poll = wire::DurationFromProto(c.poll_interval());
   kv.Add("Poll interval", absl::StrCat(absl::FormatDuration(poll), " (agents silent for ",
-                                       absl::FormatDuration(3 * poll), " are stale)"));
+                                       absl::FormatDuration(kStaleAfterPollIntervals * poll), " are stale)"));
   kv.Add("Windows", RenderWindows(c, now));
   kv.Add("Created", FormatTime(c.create_time()));
   kv.Add("Updated", FormatTime(c.update_time()));
