@@ -4,9 +4,10 @@
 # happens. Exits non-zero on any failure.
 #   tests/run.sh [ctest args...]     e.g. tests/run.sh -R api_integration
 #
-# Under CI=true (or DROVER_SANITIZERS=1 for a developer) it then also:
+# Under CI=true (or DROVER_SANITIZERS=1 for a developer) the plain build runs
+# the end-to-end and layering tests only, and it also:
 #   - builds with -DDROVER_SANITIZE=address,undefined in build-asan and runs
-#     the unit and integration tests there (ctest -L 'unit|integration');
+#     the unit and integration tests there, once (ctest -L 'unit|integration');
 #   - builds with -DDROVER_SANITIZE=thread in build-tsan only the tests of the
 #     concurrent pieces (report batcher, query watchdog, channel cache,
 #     updater daemon) and runs them (ctest -L tsan);
@@ -65,8 +66,16 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 export DROVER_TEST_DATABASE_URL
 DROVER_TEST_DATABASE_URL=$("$ROOT/deploy/lib/pg.sh" url "$PGDIR" "$PORT" postgres)
 
-phase_start "test"
-(cd "$BUILD" && ctest --output-on-failure --timeout 900 -j2 "$@")
+if [[ "$SANITIZERS" == "1" ]]; then
+  # Unit and integration tests run once, under ASan+UBSan below; here the
+  # end-to-end tests (real binaries, scripts) and the layering checks.
+  phase_start "test (e2e, layering)"
+  (cd "$BUILD" && ctest --output-on-failure --timeout 900 -j2 -LE 'unit|integration' "$@")
+  (cd "$BUILD" && ctest --output-on-failure --timeout 900 -j2 -L layering "$@")
+else
+  phase_start "test"
+  (cd "$BUILD" && ctest --output-on-failure --timeout 900 -j2 "$@")
+fi
 phase_end
 
 if [[ "$SANITIZERS" != "1" ]]; then
