@@ -93,6 +93,13 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detec
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp"
 
+# A filter or label that leaves a sanitizer phase nothing to run must not
+# pass CI silently.
+if [[ "${CI:-}" == "true" && ( -z "$ASAN_TARGETS" || -z "$TSAN_TARGETS" ) && $# -eq 0 ]]; then
+  echo "tests/run.sh: no tests labelled for the ASan or TSan phase" >&2
+  exit 1
+fi
+
 if [[ -n "$ASAN_TARGETS" ]]; then
   phase_start "build asan+ubsan"
   cmake -S "$ROOT" -B "$BUILD-asan" "${CMAKE_ARGS[@]}" -DDROVER_SANITIZE=address,undefined >/dev/null

@@ -1,4 +1,3 @@
-#include "absl/strings/string_view.h"
 #include "coordinator/api/operator_service.h"
 
 #include <functional>
@@ -8,6 +7,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/log.h"
 #include "common/version_policy.h"
 #include "coordinator/api/proto_convert.h"
 #include "coordinator/rollout/channel_rules.h"
@@ -38,14 +39,25 @@ grpc::ServerUnaryReactor* OperatorService::Serve(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes, grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RunDetached([this, method, fn, context, request_bytes, response_bytes, reactor] {
-    Request request;
     grpc::Status status;
-    if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) {
-      status = Done(method, s);
-    } else {
-      Response response;
-      status = (this->*fn)(context, &request, &response);
-      if (status.ok()) status = SerializeResponse(response, response_bytes);
+    // Nothing may escape: on this thread an exception would end the process,
+    // and the call must be finished whatever happens (gRPC's synchronous
+    // handlers turned an exception into UNKNOWN the same way).
+    try {
+      Request request;
+      if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) {
+        status = Done(method, s);
+      } else {
+        Response response;
+        status = (this->*fn)(context, &request, &response);
+        if (status.ok()) status = SerializeResponse(response, response_bytes);
+      }
+    } catch (const std::exception& e) {
+      // The detail is logged, not returned: it may quote the database.
+      LogError(absl::StrCat("OperatorService/", method, ": unexpected exception: ", e.what()));
+      status = Done(method, absl::InternalError(absl::StrCat("unexpected error in ", method)));
+    } catch (...) {
+      status = Done(method, absl::InternalError(absl::StrCat("unexpected error in ", method)));
     }
     if (!status.ok()) {
       // Every refusal and failure of the operator API, in one place.

@@ -19,9 +19,12 @@ namespace drover::rollout {
 void PrepareNewChannel(Channel& channel);
 
 // `target` empty clears the target. Sets and clears start a new target epoch
-// (ChannelChange::starts_target_epoch). The one writer of
-// last_target_version and last_target_allows_downgrade: the store persists
-// them as this leaves them. Refused (FailedPrecondition) when the
+// (ChannelChange::starts_target_epoch). The rule for last_target_version and
+// last_target_allows_downgrade: the store persists them as this leaves them.
+// (The database trigger channels_keep_last_target, migrations 000004/000006,
+// still computes the same last_target_version for replicas of the previous
+// release during a rolling upgrade, which do not write it; a later migration
+// drops it. Change this rule and the trigger together until then.) Refused (FailedPrecondition) when the
 // target breaks the version rules against the channel's control plane, or is
 // a roll-back without `allow_downgrade`: below the current target, or, with
 // the target cleared, below the last one or equal to a last one that was

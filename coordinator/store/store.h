@@ -36,7 +36,8 @@ class ChannelStore {
   // mutation says so: a change with starts_target_epoch, which
   // rollout::SetTarget sets (rollout::StartsTargetEpoch). The channel is
   // written as the mutation left it, last_target_version included (the
-  // domain owns it).
+  // domain's rule; the trigger of migration 000006 computes the same for
+  // replicas of the previous release, see rollout::SetTarget).
   virtual absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id,
                                                          const ChannelMutation& mutate) = 0;
   virtual absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(
