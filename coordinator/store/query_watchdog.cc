@@ -95,7 +95,10 @@ void QueryWatchdog::Loop() {
     }
     const auto now = std::chrono::steady_clock::now();
     if (now < next->second.deadline) {
-      cv_.wait_until(lock, next->second.deadline);
+      // A copy: wait_until reads its deadline again after waking, and the
+      // entry may be gone by then (its Watch ended while we waited).
+      const std::chrono::steady_clock::time_point deadline = next->second.deadline;
+      cv_.wait_until(lock, deadline);
       continue;
     }
     // A transaction of several statements, each answered in time, is not
