@@ -1,6 +1,7 @@
 // The PostgreSQL store's statements: coordinator/store/sql/*.sql, embedded in
-// the binary at build time (embed_sql.cmake). A statement may include a
-// fragment file by name, written {{name}}; Sql() returns it expanded.
+// the binary at build time (embed_sql_files.cmake). A statement may include a
+// fragment file by name, written {{name}}; Sql() returns it expanded. Any
+// "{{" is read so: write an array literal such as '{{1,2}}' as ARRAY[...].
 #pragma once
 
 #include <string>
