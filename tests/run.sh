@@ -90,6 +90,7 @@ TSAN_TARGETS=$(cd "$BUILD" && ctest -N -L tsan "$@" | sed -n 's/^ *Test *#[0-9]*
 
 # halt_on_error: the first report fails the test, whatever its exit code.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp"
 
