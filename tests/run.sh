@@ -26,6 +26,18 @@ if [[ "${CI:-}" == "true" ]]; then
   WERROR=ON
 fi
 CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDROVER_WERROR=$WERROR)
+# CI builds three trees from nothing. Line tables (-g1) keep file:line in
+# stack traces and sanitizer reports at about half the compile time of full
+# debug info; the sanitizer builds use -O1, the level their manuals advise,
+# which again halves their compile time against -O2 (measured per file here:
+# ASan -O2 -g 23.7 s, -O1 -g1 9.7 s).
+# Always passed: the value is cached, and a developer's next plain run must
+# not inherit CI's.
+PLAIN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g -DNDEBUG")
+SAN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
+if [[ "$SANITIZERS" == "1" ]]; then
+  PLAIN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
+fi
 if command -v ccache >/dev/null; then
   CMAKE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
@@ -46,7 +58,7 @@ print_times() {
 "$ROOT/deploy/install-deps.sh"
 
 phase_start "build"
-cmake -S "$ROOT" -B "$BUILD" "${CMAKE_ARGS[@]}" >/dev/null
+cmake -S "$ROOT" -B "$BUILD" "${CMAKE_ARGS[@]}" "${PLAIN_FLAGS[@]}" >/dev/null
 cmake --build "$BUILD" -j"$JOBS"
 phase_end
 
@@ -103,7 +115,7 @@ fi
 
 if [[ -n "$ASAN_TARGETS" ]]; then
   phase_start "build asan+ubsan"
-  cmake -S "$ROOT" -B "$BUILD-asan" "${CMAKE_ARGS[@]}" -DDROVER_SANITIZE=address,undefined >/dev/null
+  cmake -S "$ROOT" -B "$BUILD-asan" "${CMAKE_ARGS[@]}" "${SAN_FLAGS[@]}" -DDROVER_SANITIZE=address,undefined >/dev/null
   # shellcheck disable=SC2086 # one target per word
   cmake --build "$BUILD-asan" -j"$JOBS" --target $ASAN_TARGETS
   phase_end
@@ -114,7 +126,7 @@ fi
 
 if [[ -n "$TSAN_TARGETS" ]]; then
   phase_start "build tsan"
-  cmake -S "$ROOT" -B "$BUILD-tsan" "${CMAKE_ARGS[@]}" -DDROVER_SANITIZE=thread >/dev/null
+  cmake -S "$ROOT" -B "$BUILD-tsan" "${CMAKE_ARGS[@]}" "${SAN_FLAGS[@]}" -DDROVER_SANITIZE=thread >/dev/null
   # shellcheck disable=SC2086
   cmake --build "$BUILD-tsan" -j"$JOBS" --target $TSAN_TARGETS
   phase_end
