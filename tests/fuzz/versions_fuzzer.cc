@@ -61,7 +61,7 @@ void CheckPolicy(const Semver& version, const Semver& control_plane) {
   const absl::Status s = CheckVersionPolicy(version, control_plane, "target version");
   FUZZ_CHECK(reason.empty() == s.ok(), reason);
   const bool in_policy =
-      version <= control_plane && (control_plane.major() == 0 || version.major() + 1 >= control_plane.major());
+      version <= control_plane && (control_plane.major() == 0 || version.major() >= control_plane.major() - 1);
   FUZZ_CHECK(in_policy == reason.empty(), absl::StrCat(version.ToString(), " / ", control_plane.ToString(), ": ", reason));
   if (!s.ok()) FUZZ_CHECK(s.code() == absl::StatusCode::kFailedPrecondition, s.ToString());
 }
