@@ -10,6 +10,8 @@ PACKAGES=(
   postgresql prometheus
   # drover-updater's apt/dnf installers and their test fixtures (signed local repositories).
   dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev
+  # The libFuzzer harnesses (tests/fuzz.sh): clang and its sanitizer runtimes.
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

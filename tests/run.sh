@@ -11,6 +11,10 @@
 #   - builds with -DDROVER_SANITIZE=thread in build-tsan only the tests of the
 #     concurrent pieces (report batcher, query watchdog, channel cache,
 #     updater daemon) and runs them (ctest -L tsan);
+#   - builds the libFuzzer harnesses with clang in build-fuzz and runs each
+#     from its seed corpus for DROVER_FUZZ_SECONDS (default 20) under
+#     ASan+UBSan (tests/fuzz.sh); skipped when ctest args narrow the run,
+#     unless CI=true;
 #   - makes warnings errors (-DDROVER_WERROR=ON) in every build.
 # Each phase's time is printed at the end. ctest args apply to every phase.
 set -euo pipefail
@@ -132,5 +136,11 @@ if [[ -n "$TSAN_TARGETS" ]]; then
   phase_end
   phase_start "test tsan"
   (cd "$BUILD-tsan" && ctest --output-on-failure --timeout 900 -j2 -L tsan "$@")
+  phase_end
+fi
+
+if [[ "${CI:-}" == "true" || $# -eq 0 ]]; then
+  phase_start "fuzz (build, ${DROVER_FUZZ_SECONDS:-20}s each)"
+  DROVER_WERROR=$WERROR DROVER_FUZZ_BUILD_DIR="$BUILD-fuzz" "$ROOT/tests/fuzz.sh"
   phase_end
 fi
