@@ -74,8 +74,13 @@ std::string OutputForMessage(absl::string_view output, size_t max_chars) {
   }
   std::string text = absl::StrJoin(picked, "; ");
   if (text.empty()) return "(no output)";
-  // Keep the end: the last lines say why it finally failed.
-  if (text.size() > max_chars) text = absl::StrCat("...", wire::Utf8Suffix(text, max_chars));
+  // Keep the end: the last lines say why it finally failed. The "..." that
+  // says so counts against the limit (found by tests/fuzz/versions_fuzzer).
+  if (text.size() > max_chars) {
+    constexpr absl::string_view kCut = "...";
+    text = max_chars > kCut.size() ? absl::StrCat(kCut, wire::Utf8Suffix(text, max_chars - kCut.size()))
+                                   : std::string(wire::Utf8Suffix(text, max_chars));
+  }
   return text;
 }
 

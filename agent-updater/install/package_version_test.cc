@@ -58,8 +58,19 @@ TEST(PackageVersionTest, OutputForMessagePrefersErrorLines) {
   EXPECT_EQ(OutputForMessage(""), "(no output)");
   const std::string long_line(5000, 'x');
   const std::string shortened = OutputForMessage(long_line, 100);
-  EXPECT_EQ(shortened.size(), 103u);
+  EXPECT_EQ(shortened.size(), 100u);
   EXPECT_EQ(shortened.substr(0, 3), "...");
+}
+
+// At most max_chars, the "..." included, and never inside a character
+// (found by tests/fuzz/versions_fuzzer: the result was 3 bytes over).
+TEST(PackageVersionTest, OutputForMessageStaysWithinItsLimit) {
+  EXPECT_EQ(OutputForMessage("E: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 16), "...aaaaaaaaaaaaa");
+  EXPECT_EQ(OutputForMessage("E: unable to fetch", 3), "tch");
+  EXPECT_EQ(OutputForMessage("E: unable to fetch", 0), "");
+  // "é" is two bytes: a cut through it drops it whole.
+  EXPECT_EQ(OutputForMessage("E: caf\xc3\xa9 t\xc3\xa9", 9), "...\xc3\xa9 t\xc3\xa9");
+  EXPECT_EQ(OutputForMessage("E: caf\xc3\xa9 t\xc3\xa9", 8), "... t\xc3\xa9");
 }
 
 }  // namespace

@@ -172,7 +172,10 @@ void CheckPassReport(absl::string_view s) {
                    again->poll_interval == r->poll_interval && again->backoff_initial == r->backoff_initial &&
                    again->backoff_max == r->backoff_max,
                Show(s));
-    FUZZ_CHECK(again->summary == absl::StripTrailingAsciiWhitespace(r->summary), Show(s));
+    // The line a pass writes has no line break: one in the summary became a space.
+    std::string summary = r->summary;
+    std::replace(summary.begin(), summary.end(), '\n', ' ');
+    FUZZ_CHECK(again->summary == absl::StripTrailingAsciiWhitespace(summary), Show(s));
   }
   // Whatever the summary holds, the line a pass writes parses.
   updater::PassReport p;

@@ -19,6 +19,7 @@
 #include "agent-updater/config.h"
 #include "common/api_limits.h"
 #include "coordinator/api/proto_convert.h"
+#include "proto/wire/names.h"
 #include "proto/wire/proto_utf8.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -91,8 +92,11 @@ void CheckComplete(v1::UpdaterConfig config) {
                                               &config.backoff_max(), &config.rpc_timeout()}) {
     FUZZ_CHECK(d->seconds() >= 0 && d->seconds() <= 7 * 24 * 3600 && d->nanos() >= 0, what);
   }
-  // Completing a complete config changes nothing.
+  // Completing a complete config changes nothing. The channel is written
+  // back as its name: an id that itself starts with "channels/" would be read
+  // as a name ("channels/channels/x" is the channel "channels/x").
   v1::UpdaterConfig again = config;
+  again.set_channel(wire::ChannelName(config.channel()));
   s = updater::CompleteConfig(again, TheFiles().machine_id_path);
   FUZZ_CHECK(s.ok(), absl::StrCat(s.ToString(), " for ", what));
   FUZZ_CHECK(google::protobuf::util::MessageDifferencer::Equals(again, config), again.ShortDebugString());

@@ -4,6 +4,7 @@
 // Invariants: strict semver has one printed form; precedence is an order;
 // the version policy says the same thing both ways; a version mapped to a
 // package version maps back to itself.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -47,10 +48,14 @@ void CheckPackageVersions(const Semver& v) {
   FUZZ_CHECK(from_rpm.ok() && from_rpm->ToString() == v.ToString(),
              absl::StrCat(v.ToString(), " -> rpm ", package, " -> ",
                           from_rpm.ok() ? from_rpm->ToString() : from_rpm.status().ToString()));
-  absl::StatusOr<Semver> from_deb = updater::SemverFromDebianVersion(package);
-  FUZZ_CHECK(from_deb.ok() && from_deb->ToString() == v.ToString(),
-             absl::StrCat(v.ToString(), " -> deb ", package, " -> ",
-                          from_deb.ok() ? from_deb->ToString() : from_deb.status().ToString()));
+  // Without a revision only when it has no "-": dpkg reads the last "-" as
+  // the start of one ("1.2.3~rc-1" is upstream 1.2.3~rc, revision 1).
+  if (package.find('-') == std::string::npos) {
+    absl::StatusOr<Semver> from_deb = updater::SemverFromDebianVersion(package);
+    FUZZ_CHECK(from_deb.ok() && from_deb->ToString() == v.ToString(),
+               absl::StrCat(v.ToString(), " -> deb ", package, " -> ",
+                            from_deb.ok() ? from_deb->ToString() : from_deb.status().ToString()));
+  }
   // With the epoch and revision a Debian repository adds.
   absl::StatusOr<Semver> revised = updater::SemverFromDebianVersion(absl::StrCat("1:", package, "-1"));
   FUZZ_CHECK(revised.ok() && revised->ToString() == v.ToString(), absl::StrCat(v.ToString(), " -> 1:", package, "-1"));
@@ -85,8 +90,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(v.status().code() == absl::StatusCode::kFailedPrecondition, v.status().ToString());
       }
     }
-    const std::string output = updater::OutputForMessage(input, 64);
-    FUZZ_CHECK(output.find('\n') == std::string::npos && output.find('\r') == std::string::npos, Show(output));
+  }
+  // What an error message quotes of a package manager's output: one line, at
+  // most the limit asked for, and UTF-8 when the output was.
+  for (size_t max : {size_t{0}, size_t{3}, size_t{16}, size_t{64}}) {
+    const std::string output = updater::OutputForMessage(input, max);
+    const std::string what = absl::StrCat("OutputForMessage(", Show(input), ", ", max, ") = ", Show(output));
+    FUZZ_CHECK(output.find('\n') == std::string::npos && output.find('\r') == std::string::npos, what);
+    FUZZ_CHECK(output.size() <= std::max(max, std::string("(no output)").size()), what);
+    if (IsValidUtf8(input)) FUZZ_CHECK(IsValidUtf8(output), what);
   }
   for (const Semver& v : versions) CheckPackageVersions(v);
   for (const Semver& a : versions) {
