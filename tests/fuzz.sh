@@ -10,8 +10,8 @@
 #   DROVER_FUZZ_SECONDS=600 tests/fuzz.sh text_fuzzer
 #   tests/fuzz.sh --merge DIR [harness...]
 #       minimises DIR/<harness>/ (the new entries a run kept, see
-#       DROVER_FUZZ_KEEP) into the seed corpus with -merge=1: only inputs that
-#       add coverage are copied. Review the result before committing it.
+#       DROVER_FUZZ_KEEP) into the seed corpus (-set_cover_merge=1 on edges):
+#       only inputs that reach new code are copied. Review before committing.
 #
 # Environment:
 #   DROVER_FUZZ_SECONDS   per harness (default 20)
@@ -68,7 +68,9 @@ if [[ -n "$MERGE_FROM" ]]; then
   for h in "${HARNESSES[@]}"; do
     [[ -d "$MERGE_FROM/$h" ]] || continue
     before=$(find "$CORPUS/$h" -type f | wc -l)
-    "$BUILD/bin/$h" -merge=1 "$CORPUS/$h" "$MERGE_FROM/$h" >/dev/null 2>&1
+    # Edges only, greedy set cover: the fewest inputs that reach every edge
+    # (counting hit counts too keeps several times as many files).
+    "$BUILD/bin/$h" -set_cover_merge=1 -use_counters=0 -use_cmp=0 "$CORPUS/$h" "$MERGE_FROM/$h" >/dev/null 2>&1
     echo "$h: $before -> $(find "$CORPUS/$h" -type f | wc -l) seed files"
   done
   exit 0
