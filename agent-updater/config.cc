@@ -84,7 +84,11 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
     }
   }
   if (c.channel().empty()) return Missing("channel", "e.g. stable/cloud");
-  if (std::optional<absl::string_view> id = wire::ChannelIdOfName(c.channel())) c.set_channel(std::string(*id));
+  if (std::optional<absl::string_view> id = wire::ChannelIdOfName(c.channel())) {
+    // "channels/" alone names no channel (found by tests/fuzz/updater_config_fuzzer).
+    if (id->empty()) return Bad("channel", c.channel(), "names no channel; want an id such as stable/cloud");
+    c.set_channel(std::string(*id));
+  }
   if (c.channel().size() > kMaxChannelIdLength || !AllOf(c.channel(), "-._/") || absl::StrContains(c.channel(), "//") ||
       c.channel().front() == '/' || c.channel().back() == '/' || absl::AsciiStrToLower(c.channel()) != c.channel()) {
     return Bad("channel", c.channel(),

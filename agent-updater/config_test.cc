@@ -107,6 +107,23 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
   EXPECT_TRUE(absl::StrContains(CompleteConfig(*c, dir_ + "/no-machine-id").message(), "host_id"));
 }
 
+// "channels/" alone is refused by name, not read as an empty channel id
+// (found by tests/fuzz/updater_config_fuzzer: the check read past the end
+// of the empty id).
+TEST_F(ConfigTest, ChannelPrefixAloneIsRefused) {
+  const std::string machine_id = Write("machine-id", "abc\n");
+  absl::StatusOr<v1::UpdaterConfig> c = LoadConfigFile(Write("u.conf", kGood));
+  ASSERT_TRUE(c.ok());
+  c->set_channel("channels/");
+  absl::Status s = CompleteConfig(*c, machine_id);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(s.message(), "channel \"channels/\"")) << s;
+  // A name keeps working, and the id it names is what the config holds.
+  c->set_channel("channels/stable/cloud");
+  ASSERT_TRUE(CompleteConfig(*c, machine_id).ok());
+  EXPECT_EQ(c->channel(), "stable/cloud");
+}
+
 // The updater accepts exactly what the coordinator does (common/api_limits.h).
 TEST_F(ConfigTest, IdentifierLengthsAreTheCoordinators) {
   struct Case {
