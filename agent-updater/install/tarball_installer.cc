@@ -22,6 +22,7 @@
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "common/semver.h"
+#include "agent-updater/install/file_trust.h"
 #include "agent-updater/install/tar_extractor.h"
 
 namespace drover::updater {
@@ -96,10 +97,6 @@ void RemoveAll(const std::string& path) {
   fs::remove_all(path, ec);
   if (ec) LogWarning(absl::StrCat("tarball: cannot remove ", path, ": ", ec.message()));
 }
-
-// Who may own install_dir and its parents: root, or the user the updater
-// runs as (root in production; a developer's own user in tests).
-bool TrustedOwner(uid_t uid) { return uid == 0 || uid == geteuid(); }
 
 // FailedPrecondition unless every existing directory from / down to
 // `install_dir` is owned by a trusted user and not writable by group or
