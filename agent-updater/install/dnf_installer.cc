@@ -56,6 +56,8 @@ constexpr std::initializer_list<absl::string_view> kSignatureFailures = {
     "Didn't install any keys",
     "The GPG keys listed for the",
     "signature verification failed",
+    // repo_gpgcheck=1 and no repomd.xml.asc: unsigned metadata.
+    "GPG signature is not available",
 };
 
 constexpr absl::string_view kLockComment =
