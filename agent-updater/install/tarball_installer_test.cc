@@ -368,6 +368,57 @@ TEST_F(TarballInstallerTest, WrongSizeIsRefused) {
   ExpectOnly100();
 }
 
+TEST_F(TarballInstallerTest, ManifestWithoutTarballIsNotFound) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  ASSERT_TRUE(installer->Install("1.0.0").ok());
+  fs::remove(repo_ + "/demo-agent-1.1.0.tar.gz");
+  EXPECT_TRUE(IsError(installer->Install("1.1.0"), absl::StatusCode::kNotFound,
+                      {"1.1.0 has a manifest but no tarball", "demo-agent-1.1.0.tar.gz"}));
+  ExpectOnly100();
+}
+
+// The manifest's size is checked against the download limit before
+// anything is fetched.
+TEST_F(TarballInstallerTest, ManifestAboveTheDownloadLimitIsRefused) {
+  drover::v1::TarballInstaller c = Config(repo_);
+  TarballInstaller::Options options;
+  options.fetch.max_body_bytes = 1000;
+  absl::StatusOr<std::unique_ptr<TarballInstaller>> installer = TarballInstaller::Create("demo-agent", c, options);
+  ASSERT_TRUE(installer.ok()) << installer.status();
+  EXPECT_TRUE(IsError((*installer)->Install("1.0.0"), absl::StatusCode::kResourceExhausted,
+                      {"demo-agent-1.0.0.tar.gz.manifest", "more than the limit of 1000"}));
+  EXPECT_FALSE(fs::exists(install_dir_ + "/current"));
+}
+
+// The release tool checks as the updater does, and refuses a file named
+// for another version.
+TEST_F(TarballInstallerTest, DroverArtifactVerifyAndNaming) {
+  const std::string tool = std::string(DROVER_BIN_DIR) + "/drover-artifact";
+  const std::string tarball = repo_ + "/demo-agent-1.1.0.tar.gz";
+  auto run = [&](const std::vector<std::string>& argv) {
+    absl::StatusOr<CommandOutput> out = RunCommand(argv, {.timeout = absl::Seconds(30)});
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : CommandOutput{};
+  };
+  CommandOutput ok = run({tool, "verify", "--public_key_file=" + repo_ + "/tarball-key.pub.pem", "--name=demo-agent",
+                          "--version=1.1.0", tarball});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(absl::StrContains(ok.output, "OK, demo-agent 1.1.0")) << ok.output;
+  CommandOutput wrong = run({tool, "verify", "--public_key_file=" + repo_ + "/tarball-key.pub.pem",
+                             "--name=demo-agent", "--version=1.2.0", tarball});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+  EXPECT_TRUE(absl::StrContains(wrong.output, "is not named demo-agent-1.2.0.tar.gz")) << wrong.output;
+  Corrupt(tarball, 1000);
+  CommandOutput tampered = run({tool, "verify", "--public_key_file=" + repo_ + "/tarball-key.pub.pem",
+                                "--name=demo-agent", "--version=1.1.0", tarball});
+  EXPECT_EQ(tampered.exit_code, 1) << tampered.output;
+  EXPECT_TRUE(absl::StrContains(tampered.output, "does not match its manifest")) << tampered.output;
+  CommandOutput no_key = run({tool, "sign", "--name=demo-agent", "--version=1.1.0", tarball});
+  EXPECT_EQ(no_key.exit_code, 2) << no_key.output;
+  EXPECT_TRUE(absl::StrContains(no_key.output, "--key_file")) << no_key.output;
+}
+
 TEST_F(TarballInstallerTest, TruncatedDownloadIsRefused) {
   TestHttpServer::Handler files = TestHttpServer::ServeDirectory(repo_);
   TestHttpServer server([&](const std::string& path) {
