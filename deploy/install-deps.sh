@@ -7,6 +7,8 @@ PACKAGES=(
   cmake g++ make pkg-config git python3 curl ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpqxx-dev prometheus-cpp-dev libabsl-dev libgtest-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  # drover-updater's tarball installer unpacks with libarchive.
+  libarchive-dev
   postgresql prometheus
   # drover-updater's apt/dnf installers and their test fixtures (signed local repositories).
   dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev

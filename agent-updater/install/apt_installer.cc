@@ -10,8 +10,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent-updater/install/file_trust.h"
 #include "agent-updater/install/package_version.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -55,7 +57,136 @@ constexpr std::initializer_list<absl::string_view> kSignatureFailures = {
     "Conflicting values set for option Signed-By",
 };
 
+absl::Status RefuseEntry(absl::string_view path, absl::string_view entry, absl::string_view why) {
+  return absl::PermissionDeniedError(absl::StrCat("source list ", path, ": entry \"", entry, "\" ", why,
+                                                  "; refusing to install from it"));
+}
+
+// Checks one entry's signed-by value(s) and adds the keyrings to `out`.
+absl::Status AddKeyrings(absl::string_view path, absl::string_view entry, absl::string_view value,
+                         absl::string_view pinned, std::vector<std::string>& out) {
+  if (absl::StrContains(value, "BEGIN PGP")) {
+    return RefuseEntry(path, entry, "has an inline key in signed-by; name a keyring file instead");
+  }
+  std::vector<absl::string_view> keyrings = absl::StrSplit(value, ',', absl::SkipWhitespace());
+  if (keyrings.empty()) return RefuseEntry(path, entry, "has an empty signed-by");
+  for (absl::string_view k : keyrings) {
+    k = absl::StripAsciiWhitespace(k);
+    if (k.empty() || k.front() != '/') {
+      return RefuseEntry(path, entry, absl::StrCat("has signed-by \"", k,
+                                                   "\", which is not a keyring file (an absolute path)"));
+    }
+    if (!pinned.empty() && k != pinned) {
+      return RefuseEntry(path, entry, absl::StrCat("is signed-by ", k, ", not the pinned keyring ", pinned,
+                                                   " (agent.apt.keyring)"));
+    }
+    out.emplace_back(k);
+  }
+  return absl::OkStatus();
+}
+
+bool DisablesVerification(absl::string_view key, absl::string_view value) {
+  const std::string k = absl::AsciiStrToLower(key);
+  const std::string v = absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+  return (k == "trusted" || k == "allow-insecure" || k == "allow-weak" || k == "allow-downgrade-to-insecure") &&
+         v != "no" && v != "false";
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::string>> SignedByKeyrings(absl::string_view content, absl::string_view path,
+                                                          bool deb822, absl::string_view pinned) {
+  std::vector<std::string> keyrings;
+  int entries = 0;
+  if (!deb822) {
+    // deb [opt=value ...] URI suite [component...]
+    for (absl::string_view line : absl::StrSplit(content, '\n')) {
+      if (const size_t hash = line.find('#'); hash != absl::string_view::npos) line = line.substr(0, hash);
+      line = absl::StripAsciiWhitespace(line);
+      if (line.empty()) continue;
+      ++entries;
+      std::vector<absl::string_view> words = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      if (words[0] != "deb" && words[0] != "deb-src") {
+        return RefuseEntry(path, line, "is not a deb or deb-src line");
+      }
+      const size_t open = line.find('[');
+      const size_t close = line.find(']');
+      if (open == absl::string_view::npos || close == absl::string_view::npos || close < open) {
+        return RefuseEntry(path, line, "has no [signed-by=KEYRING] option, so apt would trust any key it knows");
+      }
+      bool signed_by = false;
+      for (absl::string_view option : absl::StrSplit(line.substr(open + 1, close - open - 1),
+                                                     absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+        const size_t eq = option.find('=');
+        if (eq == absl::string_view::npos) return RefuseEntry(path, line, absl::StrCat("has option \"", option, "\""));
+        absl::string_view key = option.substr(0, eq);
+        const absl::string_view value = option.substr(eq + 1);
+        if (DisablesVerification(absl::StripSuffix(absl::StripSuffix(key, "+"), "-"), value)) {
+          return RefuseEntry(path, line, "turns signature checks off");
+        }
+        if (absl::AsciiStrToLower(key) == "signed-by") {
+          signed_by = true;
+          if (absl::Status s = AddKeyrings(path, line, value, pinned, keyrings); !s.ok()) return s;
+        } else if (absl::StartsWith(absl::AsciiStrToLower(key), "signed-by")) {
+          return RefuseEntry(path, line, absl::StrCat("changes signed-by with \"", key, "\""));
+        }
+      }
+      if (!signed_by) {
+        return RefuseEntry(path, line, "has no signed-by option, so apt would trust any key it knows");
+      }
+    }
+  } else {
+    // deb822 paragraphs: "Field: value", continuation lines start with a space.
+    std::vector<std::pair<std::string, std::string>> fields;
+    auto finish = [&]() -> absl::Status {
+      if (fields.empty()) return absl::OkStatus();
+      std::string types, signed_by, entry;
+      bool has_signed_by = false;
+      bool enabled = true;
+      for (const auto& [k, v] : fields) {
+        const std::string key = absl::AsciiStrToLower(k);
+        if (key == "types") types = v;
+        if (key == "uris") entry = v;
+        if (key == "enabled") enabled = absl::AsciiStrToLower(absl::StripAsciiWhitespace(v)) != "no";
+        if (key == "signed-by") {
+          has_signed_by = true;
+          signed_by = v;
+        }
+        if (DisablesVerification(key, v)) {
+          return RefuseEntry(path, entry.empty() ? types : entry, absl::StrCat("turns signature checks off (", k, ")"));
+        }
+      }
+      fields.clear();
+      if (!enabled) return absl::OkStatus();
+      ++entries;
+      if (entry.empty()) entry = types;
+      if (!has_signed_by) {
+        return RefuseEntry(path, entry, "has no Signed-By field, so apt would trust any key it knows");
+      }
+      return AddKeyrings(path, entry, absl::StrReplaceAll(signed_by, {{"\n", ","}}), pinned, keyrings);
+    };
+    for (absl::string_view line : absl::StrSplit(content, '\n')) {
+      if (!line.empty() && line.front() == '#') continue;
+      if (absl::StripAsciiWhitespace(line).empty()) {
+        if (absl::Status s = finish(); !s.ok()) return s;
+        continue;
+      }
+      if ((line.front() == ' ' || line.front() == '\t') && !fields.empty()) {
+        absl::StrAppend(&fields.back().second, "\n", absl::StripAsciiWhitespace(line));
+        continue;
+      }
+      const size_t colon = line.find(':');
+      if (colon == absl::string_view::npos) return RefuseEntry(path, line, "is not a deb822 field");
+      fields.emplace_back(std::string(absl::StripAsciiWhitespace(line.substr(0, colon))),
+                          std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+    }
+    if (absl::Status s = finish(); !s.ok()) return s;
+  }
+  if (entries == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("source list ", path, " has no entry"));
+  }
+  return keyrings;
+}
 
 absl::StatusOr<std::unique_ptr<AptInstaller>> AptInstaller::Create(const std::string& package,
                                                                     const drover::v1::AptInstaller& config) {
@@ -100,7 +231,11 @@ absl::StatusOr<std::unique_ptr<AptInstaller>> AptInstaller::Create(const std::st
     }
     extra.push_back(o);
   }
-  return std::unique_ptr<AptInstaller>(new AptInstaller(package, list, std::move(extra), options));
+  if (!config.keyring().empty() && config.keyring().front() != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent.apt.keyring: must be an absolute path, got \"", config.keyring(), "\""));
+  }
+  return std::unique_ptr<AptInstaller>(new AptInstaller(package, list, config.keyring(), std::move(extra), options));
 }
 
 std::vector<std::string> AptInstaller::AptCommand(const std::string& tool) const {
@@ -164,24 +299,23 @@ absl::Status AptInstaller::Failure(const std::string& what, const CommandOutput&
 }
 
 absl::Status AptInstaller::CheckSourceList() const {
+  if (absl::Status s = CheckTrustedFile(source_list_, "source list (agent.apt.source_list)"); !s.ok()) {
+    return absl::FailedPreconditionError(s.message());
+  }
   absl::StatusOr<std::string> content = ReadFile(source_list_);
   if (!content.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot read source list ", source_list_, " (agent.apt.source_list): ", content.status().message()));
   }
-  for (absl::string_view line : absl::StrSplit(*content, '\n')) {
-    line = absl::StripLeadingAsciiWhitespace(line);
-    if (line.empty() || line.front() == '#') continue;
-    std::string compact;
-    for (char c : line) {
-      if (!absl::ascii_isspace(c)) compact.push_back(absl::ascii_tolower(c));
-    }
-    if (ContainsAny(compact, {"trusted=yes", "trusted:yes", "allow-insecure=yes", "allow-insecure:yes",
-                              "allow-weak=yes", "allow-weak:yes"})) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "source list ", source_list_, " turns signature checks off (\"", line,
-          "\"); refusing to install from it: remove trusted/allow-insecure/allow-weak and sign the repository"));
-    }
+  absl::StatusOr<std::vector<std::string>> keyrings =
+      SignedByKeyrings(*content, source_list_, absl::EndsWith(source_list_, ".sources"), keyring_);
+  if (!keyrings.ok()) {
+    if (absl::IsInvalidArgument(keyrings.status())) return absl::FailedPreconditionError(keyrings.status().message());
+    return keyrings.status();
+  }
+  for (const std::string& keyring : *keyrings) {
+    absl::Status s = CheckTrustedFile(keyring, absl::StrCat("signed-by keyring of source list ", source_list_));
+    if (!s.ok()) return absl::FailedPreconditionError(s.message());
   }
   return absl::OkStatus();
 }

@@ -4,8 +4,9 @@
 // Every apt call sees only the agent's source list (apt-get update refreshes
 // only it; install and queries read only its indexes plus what dpkg has
 // installed), so the version comes from the repository the operator pinned,
-// verified against that list's signed-by key. Unsigned or badly signed
-// repositories are refused; --allow-unauthenticated is never used and
+// verified against that list's signed-by key, which every entry must have
+// (a keyring file only root can change; agent.apt.keyring pins which one).
+// Unsigned or badly signed repositories are refused; --allow-unauthenticated is never used and
 // insecure repositories are forbidden explicitly, whatever apt.conf says.
 // Limitation of that choice: a new agent version that needs a dependency not
 // yet installed, from another repository, fails (Internal, quoting apt).
@@ -18,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent-updater/install/installer.h"
 #include "common/semver.h"
@@ -69,10 +71,11 @@ class AptInstaller final : public Installer {
   const std::string& source_list() const { return source_list_; }
 
  private:
-  AptInstaller(std::string package, std::string source_list, std::vector<std::string> extra_options,
-               Options options)
+  AptInstaller(std::string package, std::string source_list, std::string keyring,
+               std::vector<std::string> extra_options, Options options)
       : package_(std::move(package)),
         source_list_(std::move(source_list)),
+        keyring_(std::move(keyring)),
         extra_options_(std::move(extra_options)),
         options_(options) {}
 
@@ -81,7 +84,10 @@ class AptInstaller final : public Installer {
   std::vector<std::string> AptCommand(const std::string& tool) const;
   absl::StatusOr<CommandOutput> Run(const std::vector<std::string>& argv, absl::Duration timeout) const;
   // PermissionDenied when the source list turns verification off
-  // ([trusted=yes], allow-insecure): apt would then accept anything.
+  // ([trusted=yes], allow-insecure): apt would then accept anything; or
+  // when an entry has no signed-by keyring (apt would then trust every key
+  // in trusted.gpg.d), or another one than agent.apt.keyring.
+  // FailedPrecondition when the list or a keyring can be changed by others.
   absl::Status CheckSourceList() const;
   absl::Status Update() const;
   // The repository's version string (e.g. "1.4.0~rc.1-1") that is `wanted`.
@@ -93,8 +99,20 @@ class AptInstaller final : public Installer {
 
   const std::string package_;
   const std::string source_list_;
+  const std::string keyring_;  // agent.apt.keyring; may be empty
   const std::vector<std::string> extra_options_;
   const Options options_;
 };
+
+// The keyring files the entries of an apt source list pin with signed-by
+// (`deb [signed-by=/k.gpg] URI suite`, or `Signed-By: /k.gpg` in a deb822
+// .sources file, chosen by `deb822`). PermissionDenied naming `path` and the
+// entry when one has no signed-by, names a fingerprint or an inline key
+// instead of a keyring file, turns verification off (trusted,
+// allow-insecure, allow-weak), or names another keyring than `pinned` (when
+// not empty); InvalidArgument when the list has no entry. Pure: the caller
+// checks the files themselves.
+absl::StatusOr<std::vector<std::string>> SignedByKeyrings(absl::string_view content, absl::string_view path,
+                                                          bool deb822, absl::string_view pinned);
 
 }  // namespace drover::updater

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "agent-updater/install/file_trust.h"
 #include "agent-updater/install/package_version.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -55,13 +56,45 @@ constexpr std::initializer_list<absl::string_view> kSignatureFailures = {
     "Didn't install any keys",
     "The GPG keys listed for the",
     "signature verification failed",
+    // repo_gpgcheck=1 and no repomd.xml.asc: unsigned metadata.
+    "GPG signature is not available",
 };
 
 constexpr absl::string_view kLockComment =
     "# drover-updater: keeps these packages where it put them; it lifts this exclude only for its own dnf runs "
     "(--disableexcludes=main).";
 
+// Upper-case hex without spaces, or "" when it is not a v4 (40) or v5 (64)
+// fingerprint.
+std::string NormaliseFingerprint(absl::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ' ') continue;
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return "";
+    out.push_back(absl::ascii_toupper(static_cast<unsigned char>(c)));
+  }
+  return out.size() == 40 || out.size() == 64 ? out : "";
+}
+
 }  // namespace
+
+std::vector<std::string> PrimaryFingerprints(absl::string_view gpg_colons) {
+  std::vector<std::string> out;
+  bool after_pub = false;
+  for (absl::string_view line : absl::StrSplit(gpg_colons, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ':');
+    if (f.empty()) continue;
+    if (f[0] == "pub") {
+      after_pub = true;
+    } else if (f[0] == "sub" || f[0] == "uid") {
+      after_pub = false;
+    } else if (f[0] == "fpr" && after_pub && f.size() > 9) {
+      out.push_back(absl::AsciiStrToUpper(f[9]));
+      after_pub = false;
+    }
+  }
+  return out;
+}
 
 std::string AddDnfExclude(absl::string_view dnf_conf, absl::string_view package) {
   std::vector<std::string> lines = absl::StrSplit(dnf_conf, '\n');
@@ -139,7 +172,19 @@ absl::StatusOr<std::unique_ptr<DnfInstaller>> DnfInstaller::Create(const std::st
           absl::StrCat("agent.dnf.releasever: \"", config.releasever(), "\" holds characters dnf does not accept"));
     }
   }
-  return std::unique_ptr<DnfInstaller>(new DnfInstaller(package, config, options));
+  if (config.gpgkey_file().empty() || config.gpgkey_file().front() != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent.dnf.gpgkey_file: \"", config.gpgkey_file(),
+        "\" is not an absolute path (required: the local file holding the repository's public key; keys are "
+        "never imported from a URL)"));
+  }
+  std::string fingerprint = NormaliseFingerprint(config.gpgkey_fingerprint());
+  if (fingerprint.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent.dnf.gpgkey_fingerprint: \"", config.gpgkey_fingerprint(),
+        "\" is not a key fingerprint (required: 40 hex digits, as `gpg --show-keys KEYFILE` prints)"));
+  }
+  return std::unique_ptr<DnfInstaller>(new DnfInstaller(package, config, std::move(fingerprint), options));
 }
 
 std::string DnfInstaller::MainConfigPath() const {
@@ -161,6 +206,9 @@ std::vector<std::string> DnfInstaller::DnfCommand() const {
                               "--disablerepo=*",
                               absl::StrCat("--enablerepo=", id),
                               absl::StrCat("--setopt=", id, ".gpgcheck=1"),
+                              absl::StrCat("--setopt=", id, ".repo_gpgcheck=1"),
+                              // Replaces the .repo file's gpgkey list: only the pinned file.
+                              absl::StrCat("--setopt=", id, ".gpgkey=file://", config_.gpgkey_file()),
                               // Unreachable must fail, not look like "no such version".
                               absl::StrCat("--setopt=", id, ".skip_if_unavailable=False"),
                               "--disableexcludes=main",
@@ -197,6 +245,38 @@ absl::Status DnfInstaller::Failure(const std::string& what, const CommandOutput&
     return absl::NotFoundError(absl::StrCat(what, ": not in ", RepoForMessage(), "; dnf: ", said));
   }
   return absl::InternalError(absl::StrCat(what, " failed (exit ", out.exit_code, "): ", said));
+}
+
+absl::Status DnfInstaller::CheckKeyFile() const {
+  const std::string& file = config_.gpgkey_file();
+  if (absl::Status s = CheckTrustedFile(file, "key file (agent.dnf.gpgkey_file)"); !s.ok()) {
+    return absl::FailedPreconditionError(s.message());
+  }
+  // gpg reads the file without importing it anywhere; a throwaway home keeps
+  // it from touching root's keyrings.
+  std::string home = "/tmp/drover-dnf-gpg-XXXXXX";
+  if (mkdtemp(home.data()) == nullptr) return absl::InternalError("mkdtemp for gpg failed");
+  CommandOptions opts;
+  opts.timeout = options_.query_timeout;
+  opts.env = {{"LC_ALL", "C"}, {"GNUPGHOME", home}};
+  const std::vector<std::string> argv = {"gpg", "--batch", "--no-tty", "--with-colons", "--show-keys", file};
+  absl::StatusOr<CommandOutput> out = RunCommand(argv, opts);
+  (void)RunCommand({"gpgconf", "--homedir", home, "--kill", "all"}, {.timeout = absl::Seconds(10)});
+  std::error_code ec;
+  fs::remove_all(home, ec);
+  if (!out.ok()) return out.status();
+  const std::vector<std::string> found = PrimaryFingerprints(out->output);
+  if (out->exit_code != 0 || found.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat("key file ", file,
+                                                    " (agent.dnf.gpgkey_file) holds no OpenPGP public key; gpg: ",
+                                                    OutputForMessage(out->output)));
+  }
+  if (found.size() != 1 || found[0] != fingerprint_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key file ", file, " (agent.dnf.gpgkey_file) holds key ", absl::StrJoin(found, ", "),
+        ", not only the pinned ", fingerprint_, " (agent.dnf.gpgkey_fingerprint); refusing to install with it"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DnfInstaller::LockVersion() const {
@@ -257,6 +337,7 @@ absl::Status DnfInstaller::Install(const std::string& version) {
   if (!wanted.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("dnf: refusing version: ", wanted.status().message()));
   }
+  if (absl::Status s = CheckKeyFile(); !s.ok()) return s;
   if (absl::Status s = LockVersion(); !s.ok()) return s;
   const std::string spec = absl::StrCat(package_, "-", PackageVersionFromSemver(*wanted));
   std::vector<std::string> argv = DnfCommand();

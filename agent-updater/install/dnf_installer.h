@@ -2,8 +2,12 @@
 // signatures always checked, and keeps dnf from moving it afterwards.
 //
 // Only the agent's repository is enabled (--disablerepo='*'
-// --enablerepo=ID) and its gpgcheck is forced on (--setopt=ID.gpgcheck=1),
-// whatever the .repo file says; its metadata is refreshed first (--refresh).
+// --enablerepo=ID), and package and metadata signatures are checked against
+// the pinned local key whatever the .repo file says (--setopt=ID.gpgcheck=1
+// ID.repo_gpgcheck=1 ID.gpgkey=file://<agent.dnf.gpgkey_file>), after the
+// updater checked that the file holds exactly the key whose fingerprint the
+// config pins: no key is imported from a URL. Its metadata is refreshed
+// first (--refresh).
 // An older version is installed with `dnf install name-version`, which dnf
 // performs as a downgrade.
 //
@@ -73,8 +77,15 @@ class DnfInstaller final : public Installer {
   std::string MainConfigPath() const;
 
  private:
-  DnfInstaller(std::string package, drover::v1::DnfInstaller config, Options options)
-      : package_(std::move(package)), config_(std::move(config)), options_(std::move(options)) {}
+  DnfInstaller(std::string package, drover::v1::DnfInstaller config, std::string fingerprint, Options options)
+      : package_(std::move(package)),
+        config_(std::move(config)),
+        fingerprint_(std::move(fingerprint)),
+        options_(std::move(options)) {}
+
+  // FailedPrecondition when the key file can be changed by others;
+  // PermissionDenied when it does not hold exactly the pinned key.
+  absl::Status CheckKeyFile() const;
 
   // dnf with the options every call gets: only the agent's repository,
   // gpgcheck forced on, our own exclude lifted.
@@ -86,6 +97,7 @@ class DnfInstaller final : public Installer {
 
   const std::string package_;
   const drover::v1::DnfInstaller config_;
+  const std::string fingerprint_;  // normalised: upper-case hex, no spaces
   const Options options_;
 };
 
@@ -93,5 +105,9 @@ class DnfInstaller final : public Installer {
 // (creating the section or the option when missing); unchanged when the
 // package is already excluded there. Other lines are kept as they are.
 std::string AddDnfExclude(absl::string_view dnf_conf, absl::string_view package);
+
+// The primary-key fingerprints in `gpg --with-colons --show-keys` output,
+// in order (upper-case hex). Pure.
+std::vector<std::string> PrimaryFingerprints(absl::string_view gpg_colons);
 
 }  // namespace drover::updater

@@ -71,6 +71,18 @@ TEST(DnfInstallerConfigTest, RefusesBadConfigurationNamingTheField) {
   EXPECT_TRUE(IsError(DnfInstaller::Create("agent", c).status(), absl::StatusCode::kInvalidArgument,
                       {"agent.dnf.repos_dir"}));
   c.set_repos_dir("/tmp");
+  EXPECT_TRUE(IsError(DnfInstaller::Create("agent", c).status(), absl::StatusCode::kInvalidArgument,
+                      {"agent.dnf.gpgkey_file", "never imported from a URL"}));
+  c.set_gpgkey_file("https://example.org/key.asc");
+  EXPECT_TRUE(IsError(DnfInstaller::Create("agent", c).status(), absl::StatusCode::kInvalidArgument,
+                      {"agent.dnf.gpgkey_file", "https://example.org/key.asc"}));
+  c.set_gpgkey_file("/etc/pki/agent.asc");
+  EXPECT_TRUE(IsError(DnfInstaller::Create("agent", c).status(), absl::StatusCode::kInvalidArgument,
+                      {"agent.dnf.gpgkey_fingerprint"}));
+  c.set_gpgkey_fingerprint("ABCD");
+  EXPECT_TRUE(IsError(DnfInstaller::Create("agent", c).status(), absl::StatusCode::kInvalidArgument,
+                      {"agent.dnf.gpgkey_fingerprint", "\"ABCD\""}));
+  c.set_gpgkey_fingerprint("0123 4567 89ab CDEF 0123  4567 89AB cdef 0123 4567");
   absl::StatusOr<std::unique_ptr<DnfInstaller>> ok = DnfInstaller::Create("agent", c);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->Name(), "dnf");
@@ -82,10 +94,81 @@ TEST(DnfInstallerConfigTest, RefusesNonSemverVersionsBeforeTouchingAnything) {
   c.set_repo_id("drover-demo");
   c.set_install_root("/nonexistent/root");
   c.set_releasever("1");
+  c.set_gpgkey_file("/nonexistent/key.asc");
+  c.set_gpgkey_fingerprint("0123456789ABCDEF0123456789ABCDEF01234567");
   absl::StatusOr<std::unique_ptr<DnfInstaller>> installer = DnfInstaller::Create("agent", c);
   ASSERT_TRUE(installer.ok()) << installer.status();
   EXPECT_TRUE(IsError((*installer)->Install("1.2"), absl::StatusCode::kInvalidArgument, {"\"1.2\""}));
   EXPECT_TRUE(IsError((*installer)->Install("1.2.3; rm -rf /"), absl::StatusCode::kInvalidArgument));
+}
+
+TEST(PrimaryFingerprintsTest, TakesPrimaryKeysOnly) {
+  const std::string colons =
+      "pub:-:255:22:AAAA:1:::-:::scSC::::::23::0:\n"
+      "fpr:::::::::0123456789ABCDEF0123456789ABCDEF01234567:\n"
+      "uid:-::::1::X::Someone <a@b>::::::::::0:\n"
+      "sub:-:255:18:BBBB:1::::::e::::::23:\n"
+      "fpr:::::::::1111111111111111111111111111111111111111:\n"
+      "pub:-:255:22:CCCC:1:::-:::scSC::::::23::0:\n"
+      "fpr:::::::::fedcba9876543210fedcba9876543210fedcba98:\n";
+  EXPECT_EQ(PrimaryFingerprints(colons), (std::vector<std::string>{"0123456789ABCDEF0123456789ABCDEF01234567",
+                                                                  "FEDCBA9876543210FEDCBA9876543210FEDCBA98"}));
+  EXPECT_TRUE(PrimaryFingerprints("garbage").empty());
+}
+
+TEST(SignedByKeyringsTest, OneLineFormat) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(SignedByKeyrings("# c\ndeb [arch=amd64 signed-by=/k.gpg] https://r stable main\n", "l", false, "").value(),
+            V{"/k.gpg"});
+  EXPECT_EQ(SignedByKeyrings("deb [signed-by=/a.gpg,/b.gpg] file:///r ./\n", "l", false, "").value(),
+            (V{"/a.gpg", "/b.gpg"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("deb https://r stable main\n", "/x.list", false, "").status(),
+                      absl::StatusCode::kPermissionDenied, {"/x.list", "deb https://r stable main", "signed-by"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("deb [arch=amd64] https://r s m\n", "l", false, "").status(),
+                      absl::StatusCode::kPermissionDenied, {"no signed-by"}));
+  EXPECT_TRUE(IsError(
+      SignedByKeyrings("deb [signed-by=0123456789ABCDEF0123456789ABCDEF01234567] https://r s m\n", "l", false, "")
+          .status(),
+      absl::StatusCode::kPermissionDenied, {"not a keyring file"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("deb [signed-by=/k.gpg trusted=yes] https://r s m\n", "l", false, "").status(),
+                      absl::StatusCode::kPermissionDenied, {"turns signature checks off"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("deb [signed-by=/other.gpg] https://r s m\n", "l", false, "/k.gpg").status(),
+                      absl::StatusCode::kPermissionDenied, {"/other.gpg", "not the pinned keyring /k.gpg"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("deb [signed-by=/k.gpg signed-by+=/o.gpg] https://r s m\n", "l", false, "")
+                          .status(),
+                      absl::StatusCode::kPermissionDenied, {"signed-by+"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("# only comments\n\n", "l", false, "").status(),
+                      absl::StatusCode::kInvalidArgument, {"no entry"}));
+  // Every entry needs it, not just the first.
+  EXPECT_TRUE(IsError(
+      SignedByKeyrings("deb [signed-by=/k.gpg] https://r s m\ndeb https://evil s m\n", "l", false, "").status(),
+      absl::StatusCode::kPermissionDenied, {"https://evil"}));
+}
+
+TEST(SignedByKeyringsTest, Deb822Format) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(SignedByKeyrings("Types: deb\nURIs: https://r\nSuites: stable\nComponents: main\n"
+                             "Signed-By: /usr/share/keyrings/r.gpg\n",
+                             "l.sources", true, "")
+                .value(),
+            V{"/usr/share/keyrings/r.gpg"});
+  EXPECT_TRUE(IsError(SignedByKeyrings("Types: deb\nURIs: https://r\nSuites: s\n", "l.sources", true, "").status(),
+                      absl::StatusCode::kPermissionDenied, {"https://r", "no Signed-By"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("Types: deb\nURIs: https://r\nSigned-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----\n"
+                                       " x\n",
+                                       "l.sources", true, "")
+                          .status(),
+                      absl::StatusCode::kPermissionDenied, {"inline key"}));
+  EXPECT_TRUE(IsError(SignedByKeyrings("Types: deb\nURIs: https://r\nSigned-By: /k.gpg\nTrusted: yes\n", "l.sources",
+                                       true, "")
+                          .status(),
+                      absl::StatusCode::kPermissionDenied, {"turns signature checks off"}));
+  // A disabled entry does not count.
+  EXPECT_EQ(SignedByKeyrings("Types: deb\nURIs: https://x\nEnabled: no\n\nTypes: deb\nURIs: https://r\n"
+                             "Signed-By: /k.gpg\n",
+                             "l.sources", true, "/k.gpg")
+                .value(),
+            V{"/k.gpg"});
 }
 
 TEST(AptInstallerConfigTest, RefusesBadConfigurationNamingTheField) {
@@ -113,6 +196,10 @@ TEST(AptInstallerConfigTest, RefusesBadConfigurationNamingTheField) {
     EXPECT_TRUE(IsError(AptInstaller::Create("agent", with_option).status(), absl::StatusCode::kInvalidArgument,
                         {"agent.apt.apt_options", bad}));
   }
+  c.set_keyring("keyring.gpg");
+  EXPECT_TRUE(IsError(AptInstaller::Create("agent", c).status(), absl::StatusCode::kInvalidArgument,
+                      {"agent.apt.keyring", "absolute"}));
+  c.clear_keyring();
   c.add_apt_options("-o");
   c.add_apt_options("Debug::NoLocking=0");
   absl::StatusOr<std::unique_ptr<AptInstaller>> ok = AptInstaller::Create("agent", c);

@@ -86,4 +86,54 @@ absl::Status Ed25519Verifier::VerifyFile(const std::string& file, const std::str
   return Verify(*data, *signature, file);
 }
 
+absl::StatusOr<Ed25519Signer> Ed25519Signer::FromPem(absl::string_view pem, absl::string_view origin) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  if (bio == nullptr) return absl::InternalError("BIO_new_mem_buf failed");
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, " is not a PEM private key (", OpenSslError(),
+                                                   "); expected the output of `openssl genpkey -algorithm ed25519`"));
+  }
+  std::shared_ptr<void> owned(key, [](void* k) { EVP_PKEY_free(static_cast<EVP_PKEY*>(k)); });
+  if (EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, " holds a ", OBJ_nid2sn(EVP_PKEY_id(key)), " key; an Ed25519 private key is required"));
+  }
+  return Ed25519Signer(std::move(owned), std::string(origin));
+}
+
+absl::StatusOr<Ed25519Signer> Ed25519Signer::FromPemFile(const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) {
+    return absl::Status(pem.status().code(), absl::StrCat("cannot read private key file: ", pem.status().message()));
+  }
+  return FromPem(*pem, absl::StrCat("private key file ", path));
+}
+
+absl::StatusOr<std::string> Ed25519Signer::Sign(absl::string_view data) const {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (ctx == nullptr) return absl::InternalError("EVP_MD_CTX_new failed");
+  if (EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, static_cast<EVP_PKEY*>(key_.get())) != 1) {
+    return absl::InternalError(absl::StrCat("EVP_DigestSignInit: ", OpenSslError()));
+  }
+  std::string signature(Ed25519Verifier::kSignatureSize, '\0');
+  size_t len = signature.size();
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &len,
+                     reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
+    return absl::InternalError(absl::StrCat("signing with ", origin_, ": ", OpenSslError()));
+  }
+  signature.resize(len);
+  return signature;
+}
+
+absl::StatusOr<std::string> Ed25519Signer::PublicKeyPem() const {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (bio == nullptr || PEM_write_bio_PUBKEY(bio.get(), static_cast<EVP_PKEY*>(key_.get())) != 1) {
+    return absl::InternalError(absl::StrCat("PEM_write_bio_PUBKEY: ", OpenSslError()));
+  }
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
 }  // namespace drover::updater

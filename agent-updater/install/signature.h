@@ -42,4 +42,24 @@ class Ed25519Verifier {
   std::string origin_;
 };
 
+// The release side: signs with an Ed25519 private key read from a PEM file
+// (never from a command line). Used by `drover-artifact sign` and tests.
+class Ed25519Signer {
+ public:
+  // InvalidArgument when `pem` is not a PEM Ed25519 private key.
+  static absl::StatusOr<Ed25519Signer> FromPem(absl::string_view pem, absl::string_view origin = "private key");
+  static absl::StatusOr<Ed25519Signer> FromPemFile(const std::string& path);
+
+  // The raw 64-byte signature of `data`.
+  absl::StatusOr<std::string> Sign(absl::string_view data) const;
+  // The matching public key, PEM (as `openssl pkey -pubout` writes it).
+  absl::StatusOr<std::string> PublicKeyPem() const;
+
+ private:
+  Ed25519Signer(std::shared_ptr<void> key, std::string origin) : key_(std::move(key)), origin_(std::move(origin)) {}
+
+  std::shared_ptr<void> key_;  // EVP_PKEY
+  std::string origin_;
+};
+
 }  // namespace drover::updater

@@ -9,9 +9,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -19,7 +22,8 @@
 #include "common/atomic_file.h"
 #include "common/log.h"
 #include "common/semver.h"
-#include "common/subprocess.h"
+#include "agent-updater/install/file_trust.h"
+#include "agent-updater/install/tar_extractor.h"
 
 namespace drover::updater {
 namespace {
@@ -28,6 +32,8 @@ namespace fs = std::filesystem;
 
 constexpr absl::string_view kPartialSuffix = ".partial";
 constexpr absl::string_view kCurrentTmpPrefix = ".current.tmp.";
+constexpr absl::string_view kVerifiedSuffix = ".verified";
+constexpr absl::string_view kManifestSuffix = ".manifest";
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
   const int e = errno;
@@ -92,6 +98,38 @@ void RemoveAll(const std::string& path) {
   if (ec) LogWarning(absl::StrCat("tarball: cannot remove ", path, ": ", ec.message()));
 }
 
+// FailedPrecondition unless every existing directory from / down to
+// `install_dir` is owned by a trusted user and not writable by group or
+// others; a parent may be world-writable when sticky (/tmp), since its
+// trusted-owned child cannot be renamed or removed by others then.
+absl::Status CheckInstallDirSafe(const std::string& install_dir) {
+  fs::path partial;
+  for (const fs::path& part : fs::path(install_dir)) {
+    partial /= part;
+    struct stat st{};
+    if (stat(partial.c_str(), &st) != 0) {
+      if (errno == ENOENT) return absl::OkStatus();  // the rest is created by the installer
+      return Errno("stat", partial.string());
+    }
+    const bool self = partial.string() == install_dir;
+    auto refuse = [&](absl::string_view why, absl::string_view fix) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "agent.tarball.install_dir ", install_dir, ": ", self ? "it" : absl::StrCat("its parent ", partial.string()),
+          " ", why, "; refusing to install software there (", fix, ")"));
+    };
+    if (!S_ISDIR(st.st_mode)) return refuse("is not a directory", "use a directory");
+    if (!TrustedOwner(st.st_uid)) {
+      return refuse(absl::StrCat("is owned by uid ", st.st_uid, ", not root"),
+                    absl::StrCat("chown root ", partial.string()));
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (self || (st.st_mode & S_ISVTX) == 0)) {
+      return refuse(absl::StrFormat("is writable by group or others (mode %04o)", st.st_mode & 07777),
+                    absl::StrCat("chmod go-w ", partial.string()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Writes everything to `fd`.
 absl::Status WriteAll(int fd, absl::string_view data, const std::string& path) {
   while (!data.empty()) {
@@ -108,6 +146,13 @@ class Fd {
   explicit Fd(int fd) : fd_(fd) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
   ~Fd() {
     if (fd_ >= 0) close(fd_);
   }
@@ -190,8 +235,19 @@ absl::StatusOr<std::unique_ptr<TarballInstaller>> TarballInstaller::Create(const
   while (install_dir.size() > 1 && install_dir.back() == '/') install_dir.pop_back();
   if (install_dir == "/") return absl::InvalidArgumentError("agent.tarball.install_dir must not be /");
 
-  return std::unique_ptr<TarballInstaller>(
-      new TarballInstaller(agent_name, kind, std::move(base), std::move(install_dir), std::move(*verifier), effective));
+  TarLimits limits;
+  if (config.max_unpacked_bytes() != 0) {
+    if (config.max_unpacked_bytes() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("agent.tarball.max_unpacked_bytes ", config.max_unpacked_bytes(), " is too large"));
+    }
+    limits.max_bytes = static_cast<int64_t>(config.max_unpacked_bytes());
+  }
+  if (config.max_files() != 0) limits.max_members = config.max_files();
+
+  return std::unique_ptr<TarballInstaller>(new TarballInstaller(agent_name, kind, std::move(base),
+                                                                std::move(install_dir), std::move(*verifier), limits,
+                                                                effective));
 }
 
 std::string TarballInstaller::VersionsDir() const { return install_dir_ + "/versions"; }
@@ -199,6 +255,9 @@ std::string TarballInstaller::VersionDir(const std::string& version) const { ret
 std::string TarballInstaller::CurrentLink() const { return install_dir_ + "/current"; }
 std::string TarballInstaller::StagingDir() const { return install_dir_ + "/staging"; }
 std::string TarballInstaller::GoodFile() const { return install_dir_ + "/good"; }
+std::string TarballInstaller::MarkerFile(const std::string& version) const {
+  return absl::StrCat(VersionDir(version), kVerifiedSuffix);
+}
 
 std::vector<std::string> TarballInstaller::GoodVersions() const {
   absl::StatusOr<std::string> text = ReadFile(GoodFile());
@@ -268,82 +327,201 @@ absl::StatusOr<std::optional<std::string>> TarballInstaller::InstalledVersion() 
 }
 
 absl::Status TarballInstaller::EnsureLayout() {
-  absl::Status s = MakeDir(VersionsDir(), kSharedDirMode);
+  absl::Status s = CheckInstallDirSafe(install_dir_);
   if (!s.ok()) return s;
+  s = MakeDir(VersionsDir(), kSharedDirMode);
+  if (!s.ok()) return s;
+  struct stat st{};
+  if (lstat(VersionsDir().c_str(), &st) != 0) return Errno("stat", VersionsDir());
+  if (!TrustedOwner(st.st_uid)) {
+    return absl::FailedPreconditionError(absl::StrCat(VersionsDir(), " is owned by uid ", st.st_uid,
+                                                      ", not root; refusing to install software there"));
+  }
   RemoveAll(StagingDir());  // a download an earlier run left behind
   return MakeDir(StagingDir(), kPrivateDirMode);
 }
 
-absl::Status TarballInstaller::Fetch(const std::string& file_name, const std::string& dest) {
-  const size_t cap = options_.fetch.max_body_bytes;
-  Fd out(open(dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (out.get() < 0) return Errno("create", dest);
+absl::Status TarballInstaller::Fetch(const std::string& file_name, size_t max_bytes,
+                                     const std::function<absl::Status(absl::string_view)>& sink) {
+  const std::string src = absl::StrCat(base_, "/", file_name);
+  size_t total = 0;
+  auto capped = [&](absl::string_view chunk) -> absl::Status {
+    total += chunk.size();
+    if (total > max_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(src, " is larger than ", max_bytes, " bytes"));
+    }
+    return sink(chunk);
+  };
 
   if (base_kind_ == BaseKind::kHttp) {
-    const std::string url = absl::StrCat(base_, "/", file_name);
-    absl::StatusOr<int> code =
-        HttpGetStreaming(url, options_.fetch, [&](absl::string_view chunk) { return WriteAll(out.get(), chunk, dest); });
+    HttpFetchOptions fetch = options_.fetch;
+    // One byte more than allowed reaches `capped`, which names the limit.
+    fetch.max_body_bytes = max_bytes + 1;
+    absl::StatusOr<int> code = HttpGetStreaming(src, fetch, capped);
     if (!code.ok()) return code.status();
-    if (*code == 404 || *code == 410) return absl::NotFoundError(absl::StrCat("GET ", url, ": HTTP ", *code));
+    if (*code == 404 || *code == 410) return absl::NotFoundError(absl::StrCat("GET ", src, ": HTTP ", *code));
     if (*code < 200 || *code >= 300) {
-      return absl::UnavailableError(absl::StrCat("GET ", url, ": HTTP ", *code, " (want 200)"));
+      return absl::UnavailableError(absl::StrCat("GET ", src, ": HTTP ", *code, " (want 200)"));
     }
     return absl::OkStatus();
   }
 
-  // Copied, not read in place: what is verified is exactly what is unpacked.
-  const std::string src = absl::StrCat(base_, "/", file_name);
   Fd in(open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return Errno("open", src);
   char buf[65536];
-  size_t total = 0;
   for (;;) {
     const ssize_t n = read(in.get(), buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Errno("read", src);
     if (n == 0) return absl::OkStatus();
-    total += static_cast<size_t>(n);
-    if (total > cap) return absl::ResourceExhaustedError(absl::StrCat(src, " is larger than ", cap, " bytes"));
-    absl::Status s = WriteAll(out.get(), absl::string_view(buf, static_cast<size_t>(n)), dest);
+    absl::Status s = capped(absl::string_view(buf, static_cast<size_t>(n)));
     if (!s.ok()) return s;
   }
 }
 
-absl::Status TarballInstaller::Unpack(const std::string& tarball, const std::string& version) {
+absl::StatusOr<std::pair<ArtifactFacts, std::string>> TarballInstaller::FetchManifest(const std::string& version) {
+  const std::string tarball_name = absl::StrCat(agent_name_, "-", version, ".tar.gz");
+  const std::string manifest_name = absl::StrCat(tarball_name, kManifestSuffix);
+  const std::string origin = absl::StrCat(base_, "/", manifest_name);
+  std::string manifest;
+  absl::Status s = Fetch(manifest_name, kMaxArtifactManifestBytes, [&](absl::string_view chunk) {
+    manifest.append(chunk.data(), chunk.size());
+    return absl::OkStatus();
+  });
+  if (absl::IsResourceExhausted(s)) {
+    return absl::PermissionDeniedError(absl::StrCat(s.message(), ": not an artifact manifest; refusing it"));
+  }
+  if (absl::IsNotFound(s)) {
+    // Artifacts published before manifests existed had a detached .sig:
+    // it signs only the bytes, not which name and version they are.
+    absl::Status sig = Fetch(tarball_name + ".sig", Ed25519Verifier::kSignatureSize, [](absl::string_view) {
+      return absl::OkStatus();
+    });
+    if (sig.ok() || absl::IsResourceExhausted(sig)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "no signed manifest ", origin, " (", s.message(), "): ", agent_name_, " ", version,
+          " is published with only a detached .sig, which does not bind the name and version; refusing it. "
+          "Publish the manifest: drover-artifact sign --key_file=KEY --name=",
+          agent_name_, " --version=", version, " ", tarball_name));
+    }
+    return absl::NotFoundError(absl::StrCat(agent_name_, " ", version, " is not available: ", s.message()));
+  }
+  if (!s.ok()) return s;
+  absl::StatusOr<ArtifactFacts> facts = VerifyArtifactManifest(manifest, agent_name_, version, verifier_, origin);
+  if (!facts.ok()) return facts.status();
+  if (facts->size_bytes > options_.fetch.max_body_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("artifact manifest ", origin, " gives ", tarball_name, " ",
+                                                     facts->size_bytes, " bytes, more than the limit of ",
+                                                     options_.fetch.max_body_bytes));
+  }
+  return std::make_pair(*std::move(facts), std::move(manifest));
+}
+
+bool TarballInstaller::VerifiedVersionKept(const std::string& version, const std::string* manifest) const {
+  if (!IsDirectory(VersionDir(version))) return false;
+  absl::StatusOr<std::string> marker = ReadFile(MarkerFile(version));
+  if (!marker.ok()) return false;
+  if (manifest != nullptr) return *marker == *manifest;
+  return VerifyArtifactManifest(*marker, agent_name_, version, verifier_, MarkerFile(version)).ok();
+}
+
+absl::Status TarballInstaller::DownloadAndUnpack(const ArtifactFacts& facts, const std::string& manifest) {
+  const std::string tarball_name = absl::StrCat(agent_name_, "-", facts.version, ".tar.gz");
+  const std::string source = absl::StrCat(base_, "/", tarball_name);
+  // Unnamed: what is checked below is what is unpacked, and nothing can
+  // reach the file by path in between.
+  Fd file(open(StagingDir().c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  if (file.get() < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string path = absl::StrCat(StagingDir(), "/", tarball_name, ".XXXXXX");
+    file = Fd(mkostemp(path.data(), O_CLOEXEC));
+    if (file.get() >= 0) unlink(path.c_str());
+  }
+  if (file.get() < 0) return Errno("create a file in", StagingDir());
+
+  Sha256 hash;
+  uint64_t size = 0;
+  absl::Status s = Fetch(tarball_name, facts.size_bytes, [&](absl::string_view chunk) {
+    hash.Update(chunk);
+    size += chunk.size();
+    return WriteAll(file.get(), chunk, StagingDir());
+  });
+  if (absl::IsResourceExhausted(s)) {
+    return absl::PermissionDeniedError(absl::StrCat(source, " is larger than its signed manifest says (",
+                                                    facts.size_bytes, " bytes); refusing it"));
+  }
+  if (absl::IsNotFound(s)) {
+    return absl::NotFoundError(
+        absl::StrCat(agent_name_, " ", facts.version, " has a manifest but no tarball: ", s.message()));
+  }
+  if (!s.ok()) return s;
+  if (size != facts.size_bytes) {
+    return absl::PermissionDeniedError(absl::StrCat(source, " is ", size, " bytes but its signed manifest says ",
+                                                    facts.size_bytes, " (truncated or replaced); refusing it"));
+  }
+  const std::string digest = hash.Finish();
+  if (digest != facts.sha256) {
+    return absl::PermissionDeniedError(absl::StrCat(source, " has SHA-256 ", HexEncode(digest),
+                                                    " but its signed manifest says ", HexEncode(facts.sha256),
+                                                    " (altered or replaced); refusing it"));
+  }
+  if (lseek(file.get(), 0, SEEK_SET) != 0) return Errno("seek", StagingDir());
+  return Unpack(file.get(), facts, manifest);
+}
+
+absl::Status TarballInstaller::Unpack(int tarball_fd, const ArtifactFacts& facts, const std::string& manifest) {
+  const std::string& version = facts.version;
   const std::string final_dir = VersionDir(version);
-  // A fresh name per attempt: a `tar` orphaned by a killed updater may still
-  // be writing into an older one, which Prune() removes later.
+  // A fresh name per attempt, never an existing directory: an interrupted
+  // attempt's leftovers are removed by Prune(), not unpacked over.
   std::string partial = absl::StrCat(final_dir, kPartialSuffix, ".XXXXXX");
   if (mkdtemp(partial.data()) == nullptr) return Errno("mkdtemp", partial);
-  chmod(partial.c_str(), 0755);
+  if (chmod(partial.c_str(), kSharedDirMode) != 0) {
+    absl::Status s = Errno("chmod", partial);
+    RemoveAll(partial);
+    return s;
+  }
   absl::Status s;
-  CommandOptions opts;
-  opts.timeout = options_.unpack_timeout;
-  const std::vector<std::string> argv = {"tar",         "--extract",       "--gzip",   "--file", tarball,
-                                         "--directory", partial,           "--no-same-owner"};
-  absl::StatusOr<CommandOutput> out = RunCommand(argv, opts);
-  if (!out.ok()) return out.status();
-  if (out->timed_out || out->exit_code != 0) {
-    RemoveAll(partial);
-    return absl::InternalError(absl::StrCat("unpacking failed (", CommandLineForLog(argv), " ",
-                                            out->timed_out ? "timed out" : absl::StrCat("exit code ", out->exit_code),
-                                            "): ", absl::StripAsciiWhitespace(out->output)));
-  }
-  std::error_code ec;
-  if (fs::is_empty(partial, ec)) {
-    RemoveAll(partial);
-    return absl::FailedPreconditionError(absl::StrCat("tarball for ", version, " is empty"));
-  }
-  // tar does not fsync: flush the unpacked files before the rename makes them
-  // the complete version a crash may leave `current` pointing at.
   {
-    Fd dir(open(partial.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir.get() < 0 || syncfs(dir.get()) != 0) return Errno("syncfs", partial);
+    Fd dir(open(partial.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (dir.get() < 0) {
+      s = Errno("open", partial);
+    } else {
+      s = ExtractTarGz(tarball_fd, dir.get(), partial, limits_);
+      // Flush the unpacked files before the rename makes them the complete
+      // version a crash may leave `current` pointing at.
+      if (s.ok() && syncfs(dir.get()) != 0) s = Errno("syncfs", partial);
+    }
   }
-  if (rename(partial.c_str(), final_dir.c_str()) != 0) return Errno("rename to", final_dir);
+  if (!s.ok()) {
+    RemoveAll(partial);
+    return absl::Status(s.code(), absl::StrCat(agent_name_, " ", version, ": ", s.message(),
+                                               "; nothing was installed"));
+  }
+  // An unverified directory in the way (from an interrupted install, an
+  // older updater, or someone else) is swapped out atomically, so `current`
+  // never dangles even when it points there, and then removed.
+  if (rename(partial.c_str(), final_dir.c_str()) != 0) {
+    if (errno != EEXIST && errno != ENOTEMPTY) {
+      s = Errno("rename to", final_dir);
+      RemoveAll(partial);
+      return s;
+    }
+    LogWarning(absl::StrCat("tarball: replacing unverified ", final_dir, " with the verified tarball's content"));
+    unlink(MarkerFile(version).c_str());
+    if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0) {
+      s = Errno("exchange with", final_dir);
+      RemoveAll(partial);
+      return s;
+    }
+    RemoveAll(partial);  // now the old content
+  }
   s = SyncDirectory(VersionsDir());
   if (!s.ok()) return s;
-  LogInfo(absl::StrCat("tarball: unpacked ", agent_name_, " ", version, " into ", final_dir));
+  // Only now: a directory without its marker is never reused.
+  s = WriteFileAtomically(MarkerFile(version), manifest, 0644);
+  if (!s.ok()) return s;
+  LogInfo(absl::StrCat("tarball: unpacked ", agent_name_, " ", version, " (sha256 ", HexEncode(facts.sha256), ") into ",
+                       final_dir));
   return absl::OkStatus();
 }
 
@@ -391,6 +569,7 @@ void TarballInstaller::Prune(const std::optional<std::set<std::string>>& keep) {
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(VersionsDir(), ec)) {
     const std::string name = entry.path().filename().string();
+    if (absl::EndsWith(name, kVerifiedSuffix)) continue;  // below
     const bool leftover = absl::StrContains(name, kPartialSuffix) || !IsDirectory(entry.path().string());
     if (keep.has_value() ? keep->contains(name) : !leftover) continue;
     std::string path = entry.path().string();
@@ -410,6 +589,15 @@ void TarballInstaller::Prune(const std::optional<std::set<std::string>>& keep) {
     RemoveAll(path);
   }
   if (ec) LogWarning(absl::StrCat("tarball: cannot list ", VersionsDir(), ": ", ec.message()));
+  // Markers go with their directories: a kept version keeps its marker, any
+  // other marker is removed.
+  for (const fs::directory_entry& entry : fs::directory_iterator(VersionsDir(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!absl::EndsWith(name, kVerifiedSuffix)) continue;
+    const std::string version(absl::StripSuffix(name, kVerifiedSuffix));
+    if (IsDirectory(VersionDir(version)) && (!keep.has_value() || keep->contains(version))) continue;
+    RemoveAll(entry.path().string());
+  }
   for (const fs::directory_entry& entry : fs::directory_iterator(install_dir_, ec)) {
     const std::string name = entry.path().filename().string();
     if (absl::StartsWith(name, kCurrentTmpPrefix)) RemoveAll(entry.path().string());
@@ -424,42 +612,17 @@ absl::Status TarballInstaller::InstallVersion(const std::string& requested, bool
   absl::Status s = EnsureLayout();
   if (!s.ok()) return s;
 
-  const std::string file_name = absl::StrCat(agent_name_, "-", *version, ".tar.gz");
-  const std::string source = absl::StrCat(base_, "/", file_name);
-  const std::string tarball = absl::StrCat(StagingDir(), "/", file_name);
-  const std::string signature = tarball + ".sig";
-  s = Fetch(file_name, tarball);
-  if (!s.ok()) {
-    if (absl::IsNotFound(s)) {
-      return absl::NotFoundError(absl::StrCat(agent_name_, " ", *version, " is not available: ", s.message()));
-    }
-    return s;
-  }
-  s = Fetch(file_name + ".sig", signature);
-  if (absl::IsNotFound(s)) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("no signature ", source, ".sig (", s.message(), "): refusing an unsigned tarball"));
-  }
-  if (!s.ok()) return s;
-
-  // Verified before anything is unpacked or changed.
-  absl::StatusOr<std::string> data = ReadFile(tarball);
-  if (!data.ok()) return data.status();
-  absl::StatusOr<std::string> sig = ReadFile(signature);
-  if (!sig.ok()) return sig.status();
-  s = verifier_.Verify(*data, *sig, source);
-  data->clear();
-  data->shrink_to_fit();
-  if (!s.ok()) {
+  // Verified before anything is downloaded, unpacked or changed.
+  absl::StatusOr<std::pair<ArtifactFacts, std::string>> manifest = FetchManifest(*version);
+  if (!manifest.ok()) {
     RemoveAll(StagingDir());
-    // A malformed signature is as untrustworthy as a wrong one.
-    return absl::PermissionDeniedError(s.message());
+    return manifest.status();
   }
-
-  if (IsDirectory(VersionDir(*version))) {
-    LogInfo(absl::StrCat("tarball: reusing complete ", VersionDir(*version)));
+  if (VerifiedVersionKept(*version, &manifest->second)) {
+    LogInfo(absl::StrCat("tarball: reusing ", VersionDir(*version), ", unpacked from the same verified artifact"));
   } else {
-    s = Unpack(tarball, *version);
+    s = DownloadAndUnpack(manifest->first, manifest->second);
+    RemoveAll(StagingDir());
     if (!s.ok()) return s;
   }
   RemoveAll(StagingDir());
@@ -469,8 +632,12 @@ absl::Status TarballInstaller::InstallVersion(const std::string& requested, bool
 absl::Status TarballInstaller::Rollback(const std::string& previous_version) {
   absl::StatusOr<std::string> version = CheckVersion(previous_version);
   if (!version.ok()) return version.status();
-  if (IsDirectory(VersionDir(*version))) return SwitchTo(*version, /*rollback=*/true);
-  LogInfo(absl::StrCat("tarball: ", VersionDir(*version), " is not kept; installing ", *version, " again"));
+  absl::Status s = CheckInstallDirSafe(install_dir_);
+  if (!s.ok()) return s;
+  // Kept and verified: no download, so a roll-back works while the source is down.
+  if (VerifiedVersionKept(*version, nullptr)) return SwitchTo(*version, /*rollback=*/true);
+  LogInfo(absl::StrCat("tarball: ", VersionDir(*version), " is not kept (or not verified); installing ", *version,
+                       " again"));
   return InstallVersion(*version, /*rollback=*/true);
 }
 

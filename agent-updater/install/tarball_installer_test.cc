@@ -1,5 +1,6 @@
-// Installs, upgrades and rolls back the real demo agent from signed tarballs
-// made by tests/fixtures/make_tarballs.sh, from a directory and over HTTP.
+// Installs, upgrades and rolls back the real demo agent from tarballs with
+// signed manifests made by tests/fixtures/make_tarballs.sh, from a directory
+// and over HTTP; refuses whatever does not match its manifest.
 #include "agent-updater/install/tarball_installer.h"
 
 #include <signal.h>
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "agent-updater/health/http_health_check.h"
@@ -105,7 +107,37 @@ class TarballInstallerTest : public ::testing::Test {
     return std::string(absl::StripAsciiWhitespace(RunOk({install_dir_ + "/current/bin/demo-agent", "--version"})));
   }
 
-  std::set<std::string> Versions() { return List(install_dir_ + "/versions"); }
+  // The version directories (markers are checked to go with them).
+  std::set<std::string> Versions() {
+    std::set<std::string> versions;
+    std::set<std::string> markers;
+    for (const std::string& name : List(install_dir_ + "/versions")) {
+      if (absl::EndsWith(name, ".verified")) {
+        markers.insert(std::string(absl::StripSuffix(name, ".verified")));
+      } else {
+        versions.insert(name);
+      }
+    }
+    for (const std::string& m : markers) EXPECT_TRUE(versions.contains(m)) << "marker without directory: " << m;
+    return versions;
+  }
+
+  // Signs `file` (in the repository) as demo-agent `version` with the
+  // fixture's release key, or another key file.
+  void SignManifest(const std::string& file, const std::string& version, const std::string& name = "demo-agent",
+                    const std::string& key = "") {
+    RunOk({std::string(DROVER_BIN_DIR) + "/drover-artifact", "sign",
+           "--key_file=" + (key.empty() ? repo_ + "/tarball-key.pem" : key), "--name=" + name, "--version=" + version,
+           file});
+  }
+
+  // Nothing but 1.0.0 installed, nothing left in staging.
+  void ExpectOnly100() {
+    EXPECT_EQ(Installed(*Make(repo_)), "1.0.0");
+    EXPECT_EQ(RunningVersion(), "1.0.0");
+    EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0"}));
+    EXPECT_EQ(List(install_dir_), (std::set<std::string>{"current", "versions"}));
+  }
 
   void Corrupt(const std::string& path, size_t offset) {
     absl::StatusOr<std::string> data = ReadFile(path);
@@ -207,7 +239,7 @@ TEST_F(TarballInstallerTest, InstallFromHttpBase) {
   ASSERT_TRUE(installer->Install("1.2.0").ok());
   EXPECT_EQ(RunningVersion(), "1.2.0");
   const int requests = server.requests();
-  EXPECT_EQ(requests, 4);  // a tarball and a signature per install
+  EXPECT_EQ(requests, 4);  // a manifest and a tarball per install
   ASSERT_TRUE(installer->Rollback("1.0.0").ok());
   EXPECT_EQ(RunningVersion(), "1.0.0");
   EXPECT_EQ(server.requests(), requests);  // the kept copy, no download
@@ -227,35 +259,53 @@ TEST_F(TarballInstallerTest, TamperedTarballOverHttpIsRefused) {
   });
   auto installer = Make(server.Url());
   ASSERT_NE(installer, nullptr);
-  ExpectRefusedLeavesOld(*installer, "1.1.0", {server.Url("/demo-agent-1.1.0.tar.gz"), "does not verify"});
+  ExpectRefusedLeavesOld(*installer, "1.1.0",
+                         {server.Url("/demo-agent-1.1.0.tar.gz"), "SHA-256", "signed manifest", "refusing"});
 }
 
 TEST_F(TarballInstallerTest, TamperedTarballIsRefused) {
   auto installer = Make(repo_);
   ASSERT_NE(installer, nullptr);
   Corrupt(repo_ + "/demo-agent-1.1.0.tar.gz", 1000);
-  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "does not verify"});
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "has SHA-256", "signed manifest says"});
 }
 
-TEST_F(TarballInstallerTest, TamperedSignatureIsRefused) {
+TEST_F(TarballInstallerTest, TamperedManifestIsRefused) {
   auto installer = Make(repo_);
   ASSERT_NE(installer, nullptr);
-  Corrupt(repo_ + "/demo-agent-1.1.0.tar.gz.sig", 5);
-  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "does not verify"});
+  Corrupt(repo_ + "/demo-agent-1.1.0.tar.gz.manifest", 5);
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz.manifest", "refusing"});
 }
 
-TEST_F(TarballInstallerTest, TruncatedSignatureIsRefused) {
+TEST_F(TarballInstallerTest, TruncatedManifestIsRefused) {
   auto installer = Make(repo_);
   ASSERT_NE(installer, nullptr);
-  ASSERT_TRUE(WriteFileAtomically(repo_ + "/demo-agent-1.1.0.tar.gz.sig", "short").ok());
-  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "64"});
+  ASSERT_TRUE(WriteFileAtomically(repo_ + "/demo-agent-1.1.0.tar.gz.manifest", "short").ok());
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz.manifest", "not a signed artifact manifest"});
 }
 
-TEST_F(TarballInstallerTest, MissingSignatureIsRefused) {
+// The old format: a detached .sig over the bytes only, which is what let a
+// renamed tarball through. Refused, saying what to publish.
+TEST_F(TarballInstallerTest, SigOnlyArtifactIsRefused) {
   auto installer = Make(repo_);
   ASSERT_NE(installer, nullptr);
-  fs::remove(repo_ + "/demo-agent-1.1.0.tar.gz.sig");
-  ExpectRefusedLeavesOld(*installer, "1.1.0", {"no signature", "demo-agent-1.1.0.tar.gz.sig", "unsigned"});
+  const std::string tarball = repo_ + "/demo-agent-1.1.0.tar.gz";
+  fs::remove(tarball + ".manifest");
+  RunOk({"openssl", "pkeyutl", "-sign", "-inkey", repo_ + "/tarball-key.pem", "-rawin", "-in", tarball, "-out",
+         tarball + ".sig"});
+  ExpectRefusedLeavesOld(*installer, "1.1.0",
+                         {"no signed manifest", "demo-agent-1.1.0.tar.gz.manifest", "detached .sig",
+                          "drover-artifact sign", "--version=1.1.0"});
+}
+
+TEST_F(TarballInstallerTest, MissingManifestIsNotFound) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  ASSERT_TRUE(installer->Install("1.0.0").ok());
+  fs::remove(repo_ + "/demo-agent-1.1.0.tar.gz.manifest");
+  EXPECT_TRUE(IsError(installer->Install("1.1.0"), absl::StatusCode::kNotFound,
+                      {"1.1.0 is not available", "demo-agent-1.1.0.tar.gz.manifest"}));
+  ExpectOnly100();
 }
 
 TEST_F(TarballInstallerTest, SignedWithAnotherKeyIsRefused) {
@@ -263,9 +313,122 @@ TEST_F(TarballInstallerTest, SignedWithAnotherKeyIsRefused) {
   ASSERT_NE(installer, nullptr);
   const std::string other = dir_ + "/other.pem";
   RunOk({"openssl", "genpkey", "-algorithm", "ed25519", "-out", other});
+  SignManifest(repo_ + "/demo-agent-1.1.0.tar.gz", "1.1.0", "demo-agent", other);
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz.manifest", "does not verify"});
+}
+
+// The attack: a signed 13.0.0 renamed 14.0.0, its manifest with it.
+TEST_F(TarballInstallerTest, RenamedTarballIsRefused) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  const std::string v13 = repo_ + "/demo-agent-13.0.0.tar.gz";
+  fs::copy_file(repo_ + "/demo-agent-1.0.0.tar.gz", v13);
+  SignManifest(v13, "13.0.0");
+  ASSERT_TRUE(installer->Install("13.0.0").ok());  // genuinely signed as 13.0.0
+  ASSERT_TRUE(installer->Install("1.0.0").ok());
+  fs::copy_file(v13, repo_ + "/demo-agent-14.0.0.tar.gz");
+  fs::copy_file(v13 + ".manifest", repo_ + "/demo-agent-14.0.0.tar.gz.manifest");
+  EXPECT_TRUE(IsError(installer->Install("14.0.0"), absl::StatusCode::kPermissionDenied,
+                      {"demo-agent-14.0.0.tar.gz.manifest", "version \"13.0.0\"", "not \"14.0.0\""}));
+  EXPECT_EQ(RunningVersion(), "1.0.0");
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0", "13.0.0"}));
+  EXPECT_FALSE(fs::exists(install_dir_ + "/staging"));
+  // With 13.0.0's old-style .sig instead: refused as well.
+  fs::remove(repo_ + "/demo-agent-14.0.0.tar.gz.manifest");
+  RunOk({"openssl", "pkeyutl", "-sign", "-inkey", repo_ + "/tarball-key.pem", "-rawin", "-in", v13, "-out",
+         repo_ + "/demo-agent-14.0.0.tar.gz.sig"});
+  EXPECT_TRUE(IsError(installer->Install("14.0.0"), absl::StatusCode::kPermissionDenied, {"detached .sig"}));
+  EXPECT_EQ(RunningVersion(), "1.0.0");
+}
+
+TEST_F(TarballInstallerTest, ManifestForAnotherNameIsRefused) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  const std::string other = repo_ + "/other-agent-1.1.0.tar.gz";
+  fs::copy_file(repo_ + "/demo-agent-1.1.0.tar.gz", other);
+  SignManifest(other, "1.1.0", "other-agent");
+  fs::copy_file(other + ".manifest", repo_ + "/demo-agent-1.1.0.tar.gz.manifest",
+                fs::copy_options::overwrite_existing);
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"artifact \"other-agent\"", "not \"demo-agent\""});
+}
+
+// A genuine manifest, another file beside it: the size gives it away before
+// the digest is even compared.
+TEST_F(TarballInstallerTest, WrongSizeIsRefused) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
   const std::string tarball = repo_ + "/demo-agent-1.1.0.tar.gz";
-  RunOk({"openssl", "pkeyutl", "-sign", "-inkey", other, "-rawin", "-in", tarball, "-out", tarball + ".sig"});
-  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "does not verify"});
+  absl::StatusOr<std::string> data = ReadFile(tarball);
+  ASSERT_TRUE(data.ok());
+  ASSERT_TRUE(WriteFileAtomically(tarball, *data + "trailing bytes").ok());
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "larger than its signed manifest says"});
+  ASSERT_TRUE(WriteFileAtomically(tarball, data->substr(0, data->size() - 1)).ok());
+  EXPECT_TRUE(IsError(installer->Install("1.1.0"), absl::StatusCode::kPermissionDenied,
+                      {absl::StrCat("is ", data->size() - 1, " bytes but its signed manifest says ", data->size())}));
+  ExpectOnly100();
+}
+
+TEST_F(TarballInstallerTest, ManifestWithoutTarballIsNotFound) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  ASSERT_TRUE(installer->Install("1.0.0").ok());
+  fs::remove(repo_ + "/demo-agent-1.1.0.tar.gz");
+  EXPECT_TRUE(IsError(installer->Install("1.1.0"), absl::StatusCode::kNotFound,
+                      {"1.1.0 has a manifest but no tarball", "demo-agent-1.1.0.tar.gz"}));
+  ExpectOnly100();
+}
+
+// The manifest's size is checked against the download limit before
+// anything is fetched.
+TEST_F(TarballInstallerTest, ManifestAboveTheDownloadLimitIsRefused) {
+  drover::v1::TarballInstaller c = Config(repo_);
+  TarballInstaller::Options options;
+  options.fetch.max_body_bytes = 1000;
+  absl::StatusOr<std::unique_ptr<TarballInstaller>> installer = TarballInstaller::Create("demo-agent", c, options);
+  ASSERT_TRUE(installer.ok()) << installer.status();
+  EXPECT_TRUE(IsError((*installer)->Install("1.0.0"), absl::StatusCode::kResourceExhausted,
+                      {"demo-agent-1.0.0.tar.gz.manifest", "more than the limit of 1000"}));
+  EXPECT_FALSE(fs::exists(install_dir_ + "/current"));
+}
+
+// The release tool checks as the updater does, and refuses a file named
+// for another version.
+TEST_F(TarballInstallerTest, DroverArtifactVerifyAndNaming) {
+  const std::string tool = std::string(DROVER_BIN_DIR) + "/drover-artifact";
+  const std::string tarball = repo_ + "/demo-agent-1.1.0.tar.gz";
+  auto run = [&](const std::vector<std::string>& argv) {
+    absl::StatusOr<CommandOutput> out = RunCommand(argv, {.timeout = absl::Seconds(30)});
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : CommandOutput{};
+  };
+  CommandOutput ok = run({tool, "verify", "--public_key_file=" + repo_ + "/tarball-key.pub.pem", "--name=demo-agent",
+                          "--version=1.1.0", tarball});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(absl::StrContains(ok.output, "OK, demo-agent 1.1.0")) << ok.output;
+  CommandOutput wrong = run({tool, "verify", "--public_key_file=" + repo_ + "/tarball-key.pub.pem",
+                             "--name=demo-agent", "--version=1.2.0", tarball});
+  EXPECT_EQ(wrong.exit_code, 2) << wrong.output;
+  EXPECT_TRUE(absl::StrContains(wrong.output, "is not named demo-agent-1.2.0.tar.gz")) << wrong.output;
+  Corrupt(tarball, 1000);
+  CommandOutput tampered = run({tool, "verify", "--public_key_file=" + repo_ + "/tarball-key.pub.pem",
+                                "--name=demo-agent", "--version=1.1.0", tarball});
+  EXPECT_EQ(tampered.exit_code, 1) << tampered.output;
+  EXPECT_TRUE(absl::StrContains(tampered.output, "does not match its manifest")) << tampered.output;
+  CommandOutput no_key = run({tool, "sign", "--name=demo-agent", "--version=1.1.0", tarball});
+  EXPECT_EQ(no_key.exit_code, 2) << no_key.output;
+  EXPECT_TRUE(absl::StrContains(no_key.output, "--key_file")) << no_key.output;
+}
+
+TEST_F(TarballInstallerTest, TruncatedDownloadIsRefused) {
+  TestHttpServer::Handler files = TestHttpServer::ServeDirectory(repo_);
+  TestHttpServer server([&](const std::string& path) {
+    TestHttpServer::Response r = files(path);
+    if (path == "/demo-agent-1.1.0.tar.gz") r.body.resize(r.body.size() / 2);
+    return r;
+  });
+  auto installer = Make(server.Url());
+  ASSERT_NE(installer, nullptr);
+  ExpectRefusedLeavesOld(*installer, "1.1.0", {"demo-agent-1.1.0.tar.gz", "signed manifest says", "truncated"});
 }
 
 TEST_F(TarballInstallerTest, MissingVersionIsNotFound) {
@@ -310,7 +473,7 @@ TEST_F(TarballInstallerTest, LeftoversOfAnInterruptedInstallAreCleaned) {
 }
 
 // Killed after the rename of the unpacked version but before the switch: the
-// complete directory is reused (after the tarball verified again).
+// complete directory is reused, as its marker holds the same manifest.
 TEST_F(TarballInstallerTest, CompleteUnswitchedVersionIsReused) {
   auto installer = Make(repo_);
   ASSERT_NE(installer, nullptr);
@@ -380,6 +543,62 @@ TEST_F(TarballInstallerTest, SigkillAtEachStepLeavesACompleteVersion) {
   })) << "leftovers remain";
 }
 
+// A versions/<v> that was not unpacked from a verified tarball (no marker:
+// an older updater, an interrupted install, someone else) is replaced, even
+// the one `current` points at, and never rolled back to.
+TEST_F(TarballInstallerTest, UnverifiedVersionDirectoryIsNotReused) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  ASSERT_TRUE(installer->Install("1.0.0").ok());
+  const std::string planted = install_dir_ + "/versions/1.1.0";
+  fs::create_directories(planted + "/bin");
+  ASSERT_TRUE(WriteFileAtomically(planted + "/bin/demo-agent", "#!/bin/sh\necho planted\n", 0755).ok());
+  ASSERT_TRUE(installer->Install("1.1.0").ok());
+  EXPECT_EQ(RunningVersion(), "1.1.0");
+  EXPECT_TRUE(fs::exists(planted + ".verified"));
+
+  // Marker gone from the current version: a re-install replaces it in place.
+  fs::remove(planted + ".verified");
+  ASSERT_TRUE(WriteFileAtomically(planted + "/extra", "planted").ok());
+  ASSERT_TRUE(installer->Install("1.1.0").ok());
+  EXPECT_FALSE(fs::exists(planted + "/extra"));
+  EXPECT_EQ(RunningVersion(), "1.1.0");
+  EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0", "1.1.0"}));
+
+  // A marker copied from another version does not verify for this one.
+  fs::copy_file(planted + ".verified", install_dir_ + "/versions/1.0.0.verified",
+                fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(WriteFileAtomically(install_dir_ + "/versions/1.0.0/extra", "planted").ok());
+  ASSERT_TRUE(installer->Rollback("1.0.0").ok());
+  EXPECT_EQ(RunningVersion(), "1.0.0");
+  EXPECT_FALSE(fs::exists(install_dir_ + "/versions/1.0.0/extra"));
+}
+
+TEST_F(TarballInstallerTest, InstallDirOthersCanWriteIsRefused) {
+  auto installer = Make(repo_);
+  ASSERT_NE(installer, nullptr);
+  ASSERT_TRUE(installer->Install("1.0.0").ok());
+  chmod(install_dir_.c_str(), 0777);
+  EXPECT_TRUE(IsError(installer->Install("1.1.0"), absl::StatusCode::kFailedPrecondition,
+                      {install_dir_, "writable by group or others (mode 0777)", "chmod go-w"}));
+  EXPECT_TRUE(IsError(installer->Rollback("1.1.0"), absl::StatusCode::kFailedPrecondition, {"0777"}));
+  chmod(install_dir_.c_str(), 0755);
+  // A parent others can write to, not sticky: they could swap install_dir.
+  chmod(dir_.c_str(), 0777);
+  EXPECT_TRUE(IsError(installer->Install("1.1.0"), absl::StatusCode::kFailedPrecondition,
+                      {"its parent " + dir_, "writable by group or others"}));
+  chmod(dir_.c_str(), 01777);  // sticky, like /tmp: fine
+  EXPECT_TRUE(installer->Install("1.1.0").ok());
+  chmod(dir_.c_str(), 0700);
+  if (geteuid() == 0) {
+    ASSERT_EQ(chown(install_dir_.c_str(), 65534, 65534), 0);
+    EXPECT_TRUE(IsError(installer->Install("1.2.0"), absl::StatusCode::kFailedPrecondition,
+                        {"owned by uid 65534", "chown root"}));
+    ASSERT_EQ(chown(install_dir_.c_str(), 0, 0), 0);
+  }
+  EXPECT_EQ(RunningVersion(), "1.1.0");
+}
+
 TEST_F(TarballInstallerTest, InstalledVersionEdgeCases) {
   auto installer = Make(repo_);
   ASSERT_NE(installer, nullptr);
@@ -417,9 +636,9 @@ TEST_F(TarballInstallerTest, ConfigurationIsValidated) {
   c = Config(repo_);
   c.clear_public_key_file();
   EXPECT_TRUE(IsError(create("demo-agent", c), Code::kInvalidArgument, {"agent.tarball.public_key_file"}));
-  c.set_public_key_file(repo_ + "/demo-agent-1.0.0.tar.gz.sig");
+  c.set_public_key_file(repo_ + "/demo-agent-1.0.0.tar.gz.manifest");
   EXPECT_TRUE(IsError(create("demo-agent", c), Code::kInvalidArgument,
-                      {"agent.tarball.public_key_file", "demo-agent-1.0.0.tar.gz.sig"}));
+                      {"agent.tarball.public_key_file", "demo-agent-1.0.0.tar.gz.manifest"}));
   c.set_public_key_file(repo_ + "/tarball-key.pem");  // the private key
   EXPECT_FALSE(create("demo-agent", c).ok());
   c.set_public_key_file(dir_ + "/missing.pem");

@@ -348,13 +348,14 @@ TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
 TEST_F(UpdaterE2eTest, TamperedTarballOrSignatureIsRefused) {
   CreateChannel("1.0.0", /*window_now=*/true);
   const std::string bad = Tmp("drover-bad-tarballs-");
-  for (const char* f : {"demo-agent-1.0.0.tar.gz", "demo-agent-1.0.0.tar.gz.sig", "demo-agent-1.1.0.tar.gz",
-                        "demo-agent-1.1.0.tar.gz.sig", "demo-agent-1.2.0.tar.gz"}) {
+  for (const char* f : {"demo-agent-1.0.0.tar.gz", "demo-agent-1.0.0.tar.gz.manifest", "demo-agent-1.1.0.tar.gz",
+                        "demo-agent-1.1.0.tar.gz.manifest", "demo-agent-1.2.0.tar.gz"}) {
     RunCommand({"cp", TarballDir() + "/" + f, bad + "/" + f});
   }
-  // 1.1.0: one byte of the archive changed. 1.2.0: signature of another file.
+  // 1.1.0: one byte of the archive changed. 1.2.0: the signed manifest of
+  // another version (the renamed-artifact attack).
   RunCommand({"sh", "-c", absl::StrCat("printf 'X' | dd of=", bad, "/demo-agent-1.1.0.tar.gz bs=1 seek=100 conv=notrunc")});
-  RunCommand({"cp", TarballDir() + "/demo-agent-1.0.0.tar.gz.sig", bad + "/demo-agent-1.2.0.tar.gz.sig"});
+  RunCommand({"cp", TarballDir() + "/demo-agent-1.0.0.tar.gz.manifest", bad + "/demo-agent-1.2.0.tar.gz.manifest"});
   auto h = NewHost("host-tamper", bad);
   ASSERT_EQ(Updater(*h, "once").exit_code, 0);
   for (const std::string v : {"1.1.0", "1.2.0"}) {
@@ -365,7 +366,8 @@ TEST_F(UpdaterE2eTest, TamperedTarballOrSignatureIsRefused) {
     std::vector<v1::UpdateEvent> events = Events("host-tamper");
     ASSERT_FALSE(events.empty());
     EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_FAILED);
-    EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(events[0].outcome().error()), "signature"))
+    EXPECT_TRUE(absl::StrContains(events[0].outcome().error(), "signed manifest") ||
+                absl::StrContains(events[0].outcome().error(), "artifact manifest"))
         << events[0].outcome().error();
     // The refusal is in the updater's log, with its reason.
     EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("ERROR update of demo-agent from 1.0.0 to ", v, " failed")))

@@ -223,6 +223,53 @@ TEST_F(AptInstallerTest, RefusesASourceListThatDisablesVerification) {
   EXPECT_EQ(Installed(*apt), std::nullopt);
 }
 
+// The issue 14 rule: every entry pins its keyring with signed-by; without
+// it apt would trust any key in trusted.gpg.d.
+TEST_F(AptInstallerTest, RefusesASourceListWithoutSignedBy) {
+  const std::string list = absl::StrCat(PackagesEnv::Get().dir(), "/no-signed-by.list");
+  ASSERT_TRUE(
+      WriteFileAtomically(list, absl::StrCat("deb file://", PackagesEnv::Get().dir(), "/apt-good/repo ./\n")).ok());
+  std::unique_ptr<AptInstaller> apt = MakeApt(list);
+  ASSERT_NE(apt, nullptr);
+  EXPECT_TRUE(IsError(apt->Install("1.0.0"), absl::StatusCode::kPermissionDenied,
+                      {list, "no [signed-by=KEYRING]", "refusing"}));
+  EXPECT_EQ(Installed(*apt), std::nullopt);
+}
+
+TEST_F(AptInstallerTest, RefusesAKeyringOthersCanChangeOrThatIsNotPinned) {
+  const std::string dir = PackagesEnv::Get().dir() + "/apt-keyring-checks";
+  fs::create_directories(dir);
+  const std::string keyring = dir + "/key.gpg";
+  fs::copy_file(PackagesEnv::Get().dir() + "/apt-good/key.gpg", keyring, fs::copy_options::overwrite_existing);
+  const std::string list = dir + "/drover-demo.list";
+  ASSERT_TRUE(WriteFileAtomically(list, absl::StrCat("deb [signed-by=", keyring, "] file://", PackagesEnv::Get().dir(),
+                                                     "/apt-good/repo ./\n"))
+                  .ok());
+  chmod(keyring.c_str(), 0666);
+  std::unique_ptr<AptInstaller> apt = MakeApt(list);
+  ASSERT_NE(apt, nullptr);
+  EXPECT_TRUE(IsError(apt->Install("1.0.0"), absl::StatusCode::kFailedPrecondition,
+                      {keyring, "writable by group or others", "chmod go-w"}));
+  EXPECT_EQ(Installed(*apt), std::nullopt);
+  chmod(keyring.c_str(), 0644);
+
+  // agent.apt.keyring pins which keyring signed-by must name.
+  drover::v1::AptInstaller config;
+  config.set_source_list(list);
+  config.set_keyring(PackagesEnv::Get().dir() + "/apt-good/key.gpg");
+  absl::StatusOr<std::unique_ptr<AptInstaller>> pinned = AptInstaller::Create(kPackage, config);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_TRUE(IsError((*pinned)->Install("1.0.0"), absl::StatusCode::kPermissionDenied,
+                      {keyring, "not the pinned keyring", config.keyring()}));
+  EXPECT_EQ(Installed(*apt), std::nullopt);
+  config.set_keyring(keyring);
+  pinned = AptInstaller::Create(kPackage, config);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  absl::Status ok = (*pinned)->Install("1.0.0");
+  EXPECT_TRUE(ok.ok()) << ok;
+  EXPECT_EQ(Installed(*apt), "1.0.0");
+}
+
 TEST_F(AptInstallerTest, MissingVersionIsNotFound) {
   std::unique_ptr<AptInstaller> apt = MakeApt(List("apt-good"));
   ASSERT_NE(apt, nullptr);
@@ -285,12 +332,26 @@ class DnfInstallerTest : public ::testing::Test {
     return tmpl;
   }
 
-  static std::unique_ptr<DnfInstaller> MakeDnf(const std::string& root, const std::string& repos_dir) {
+  // The key the updater pins: by default the signed fixture's.
+  static std::string KeyFile(const std::string& repo = "dnf-good") {
+    return absl::StrCat(PackagesEnv::Get().dir(), "/", repo, "/key.asc");
+  }
+  static std::string Fingerprint(const std::string& repo = "dnf-good") {
+    absl::StatusOr<std::string> f = ReadFile(absl::StrCat(PackagesEnv::Get().dir(), "/", repo, "/key.fingerprint"));
+    EXPECT_TRUE(f.ok()) << f.status();
+    return f.ok() ? std::string(absl::StripAsciiWhitespace(*f)) : "";
+  }
+
+  static std::unique_ptr<DnfInstaller> MakeDnf(const std::string& root, const std::string& repos_dir,
+                                               const std::string& key_file = KeyFile(),
+                                               const std::string& fingerprint = Fingerprint()) {
     drover::v1::DnfInstaller config;
     config.set_repo_id(kRepoId);
     config.set_install_root(root);
     config.set_repos_dir(repos_dir);
     config.set_releasever("1");
+    config.set_gpgkey_file(key_file);
+    config.set_gpgkey_fingerprint(fingerprint);
     absl::StatusOr<std::unique_ptr<DnfInstaller>> installer = DnfInstaller::Create(kPackage, config);
     EXPECT_TRUE(installer.ok()) << installer.status();
     return installer.ok() ? *std::move(installer) : nullptr;
@@ -351,21 +412,21 @@ TEST_F(DnfInstallerTest, InstallsUpgradesLocksAndRollsBack) {
   EXPECT_EQ(Installed(*dnf), "1.0.0");
 }
 
-TEST_F(DnfInstallerTest, RefusesUnsignedPackages) {
+TEST_F(DnfInstallerTest, RefusesUnsignedRepositories) {
   const std::string root = NewRoot();
   std::unique_ptr<DnfInstaller> good = MakeDnf(root, ReposDir("dnf-good"));
   ASSERT_NE(good, nullptr);
   ASSERT_TRUE(good->Install("1.0.0").ok());
 
+  // Neither packages nor metadata signed; its .repo says repo_gpgcheck=0.
   std::unique_ptr<DnfInstaller> unsigned_repo = MakeDnf(root, ReposDir("dnf-unsigned"));
   ASSERT_NE(unsigned_repo, nullptr);
   absl::Status refused = unsigned_repo->Install("1.1.0");
   std::cout << "unsigned: " << refused << "\n";
-  EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied,
-                      {kRepoId, ReposDir("dnf-unsigned"), "is not signed"}));
+  EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied, {kRepoId, ReposDir("dnf-unsigned")}));
   EXPECT_EQ(Installed(*good), "1.0.0");
 
-  // gpgcheck=0 in the .repo file does not turn the check off.
+  // gpgcheck=0 in the .repo file does not turn the check off either.
   const std::string lax_dir = PackagesEnv::Get().dir() + "/dnf-lax-repos.d";
   fs::create_directories(lax_dir);
   absl::StatusOr<std::string> repo_file = ReadFile(ReposDir("dnf-unsigned") + "/drover-demo.repo");
@@ -375,35 +436,84 @@ TEST_F(DnfInstallerTest, RefusesUnsignedPackages) {
                   .ok());
   std::unique_ptr<DnfInstaller> lax = MakeDnf(root, lax_dir);
   ASSERT_NE(lax, nullptr);
-  EXPECT_TRUE(IsError(lax->Install("1.1.0"), absl::StatusCode::kPermissionDenied, {"is not signed"}));
+  EXPECT_EQ(lax->Install("1.1.0").code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(Installed(*good), "1.0.0");
 }
 
-TEST_F(DnfInstallerTest, RefusesPackagesSignedByAnotherKey) {
-  // The signed repository, but pinned to another key (the unsigned
-  // fixture's throwaway key): first the metadata signature fails, and with
-  // repo_gpgcheck=0 the package signatures do.
+// Signed packages, but unsigned metadata and repo_gpgcheck=0 in the .repo
+// file: the metadata check is forced on, so it is refused.
+TEST_F(DnfInstallerTest, RefusesUnsignedMetadataWhateverRepoGpgcheckSays) {
+  const std::string copy = PackagesEnv::Get().dir() + "/dnf-no-repo-gpgcheck";
+  fs::remove_all(copy);
+  fs::create_directories(copy + "/repos.d");
+  fs::copy(PackagesEnv::Get().dir() + "/dnf-good/repo", copy + "/repo", fs::copy_options::recursive);
+  ASSERT_TRUE(fs::remove(copy + "/repo/repodata/repomd.xml.asc"));
   absl::StatusOr<std::string> repo_file = ReadFile(ReposDir("dnf-good") + "/drover-demo.repo");
   ASSERT_TRUE(repo_file.ok());
-  const std::string good_key = PackagesEnv::Get().dir() + "/dnf-good/key.asc";
-  const std::string other_key = PackagesEnv::Get().dir() + "/dnf-unsigned/key.asc";
+  ASSERT_TRUE(WriteFileAtomically(copy + "/repos.d/drover-demo.repo",
+                                  absl::StrReplaceAll(*repo_file, {{"repo_gpgcheck=1", "repo_gpgcheck=0"},
+                                                                   {PackagesEnv::Get().dir() + "/dnf-good/repo",
+                                                                    copy + "/repo"}}))
+                  .ok());
+  const std::string root = NewRoot();
+  std::unique_ptr<DnfInstaller> dnf = MakeDnf(root, copy + "/repos.d");
+  ASSERT_NE(dnf, nullptr);
+  absl::Status refused = dnf->Install("1.0.0");
+  std::cout << "no repo_gpgcheck: " << refused << "\n";
+  EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied, {kRepoId}));
+  EXPECT_EQ(Installed(*dnf), std::nullopt);
+}
+
+// The config pins the key; what the .repo file names (another key, or a
+// URL) is not used.
+TEST_F(DnfInstallerTest, UsesOnlyThePinnedKey) {
+  absl::StatusOr<std::string> repo_file = ReadFile(ReposDir("dnf-good") + "/drover-demo.repo");
+  ASSERT_TRUE(repo_file.ok());
+  const std::string good_key = KeyFile();
   ASSERT_TRUE(absl::StrContains(*repo_file, good_key));
-  ASSERT_TRUE(absl::StrContains(*repo_file, "repo_gpgcheck=1"));
-  for (const std::string variant : {"metadata", "packages"}) {
-    SCOPED_TRACE(variant);
-    const std::string dir = absl::StrCat(PackagesEnv::Get().dir(), "/dnf-wrong-key-", variant, "-repos.d");
-    fs::create_directories(dir);
-    std::string content = absl::StrReplaceAll(*repo_file, {{good_key, other_key}});
-    if (variant == "packages") content = absl::StrReplaceAll(content, {{"repo_gpgcheck=1", "repo_gpgcheck=0"}});
-    ASSERT_TRUE(WriteFileAtomically(dir + "/drover-demo.repo", content).ok());
-    const std::string root = NewRoot();
-    std::unique_ptr<DnfInstaller> dnf = MakeDnf(root, dir);
-    ASSERT_NE(dnf, nullptr);
-    absl::Status refused = dnf->Install("1.0.0");
-    std::cout << "wrong key (" << variant << "): " << refused << "\n";
-    EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied, {kRepoId, dir}));
-    EXPECT_EQ(Installed(*dnf), std::nullopt);
-  }
+  const std::string dir = PackagesEnv::Get().dir() + "/dnf-url-key-repos.d";
+  fs::create_directories(dir);
+  ASSERT_TRUE(WriteFileAtomically(dir + "/drover-demo.repo",
+                                  absl::StrReplaceAll(*repo_file, {{"file://" + good_key,
+                                                                    "https://keys.example.invalid/key.asc"}}))
+                  .ok());
+  const std::string root = NewRoot();
+  std::unique_ptr<DnfInstaller> dnf = MakeDnf(root, dir);
+  ASSERT_NE(dnf, nullptr);
+  absl::Status ok = dnf->Install("1.0.0");
+  ASSERT_TRUE(ok.ok()) << ok;
+  EXPECT_EQ(Installed(*dnf), "1.0.0");
+
+  // Pinned to another key (the unsigned fixture's): the repository's
+  // signatures do not verify with it.
+  const std::string root2 = NewRoot();
+  std::unique_ptr<DnfInstaller> other =
+      MakeDnf(root2, ReposDir("dnf-good"), KeyFile("dnf-unsigned"), Fingerprint("dnf-unsigned"));
+  ASSERT_NE(other, nullptr);
+  absl::Status refused = other->Install("1.0.0");
+  std::cout << "another pinned key: " << refused << "\n";
+  EXPECT_TRUE(IsError(refused, absl::StatusCode::kPermissionDenied, {kRepoId}));
+  EXPECT_EQ(Installed(*other), std::nullopt);
+}
+
+TEST_F(DnfInstallerTest, RefusesAKeyFileThatIsNotThePinnedKey) {
+  const std::string root = NewRoot();
+  // The good key file, but the config pins the other key's fingerprint.
+  std::unique_ptr<DnfInstaller> dnf = MakeDnf(root, ReposDir("dnf-good"), KeyFile(), Fingerprint("dnf-unsigned"));
+  ASSERT_NE(dnf, nullptr);
+  EXPECT_TRUE(IsError(dnf->Install("1.0.0"), absl::StatusCode::kPermissionDenied,
+                      {KeyFile(), Fingerprint(), "not only the pinned", Fingerprint("dnf-unsigned")}));
+  EXPECT_EQ(Installed(*dnf), std::nullopt);
+
+  // A key file others can write to is refused before it is read.
+  const std::string loose = PackagesEnv::Get().dir() + "/loose-key.asc";
+  fs::copy_file(KeyFile(), loose, fs::copy_options::overwrite_existing);
+  chmod(loose.c_str(), 0666);
+  dnf = MakeDnf(root, ReposDir("dnf-good"), loose);
+  ASSERT_NE(dnf, nullptr);
+  EXPECT_TRUE(IsError(dnf->Install("1.0.0"), absl::StatusCode::kFailedPrecondition,
+                      {loose, "writable by group or others"}));
+  EXPECT_EQ(Installed(*dnf), std::nullopt);
 }
 
 TEST_F(DnfInstallerTest, MissingVersionIsNotFound) {
