@@ -84,6 +84,9 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
         case rollout::ReportDisposition::kOutOfOrder:
           response.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
           break;
+        case rollout::ReportDisposition::kSequenceTooFarAhead:
+          response.set_disposition(v1::ReportStatusResponse::DISPOSITION_SEQUENCE_TOO_FAR_AHEAD);
+          break;
       }
       response.set_stored_sequence(result.stored_sequence);
       reply = SerializeResponse(response, response_bytes);

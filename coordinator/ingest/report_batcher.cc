@@ -149,6 +149,9 @@ ReportBatcher::Answered ReportBatcher::Commit(std::vector<Pending> batch) {
         case rollout::ReportDisposition::kOutOfOrder:
           metrics_->CountReport(ReportOutcome::kOutOfOrder);
           break;
+        case rollout::ReportDisposition::kSequenceTooFarAhead:
+          metrics_->CountReport(ReportOutcome::kSequenceTooFarAhead);
+          break;
       }
     }
   }

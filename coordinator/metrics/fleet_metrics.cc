@@ -34,7 +34,8 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                    .Name("drover_reports_total")
                    .Help("Status reports received, by result: accepted, duplicate (same sequence), out_of_order "
                          "(older sequence), invalid, unknown_channel, unavailable (database down or overloaded), too_large "
-                         "(over --max_message_bytes)")
+                         "(over --max_message_bytes), sequence_too_far_ahead (refused: a sequence more than a day ahead), "
+                         "rate_limited (over --report_rate_per_host), queue_full (over --max_queue_bytes)")
                    .Register(*registry_)),
       outcomes_(prometheus::BuildCounter()
                     .Name("drover_update_outcomes_total")
@@ -104,7 +105,8 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
       orphaned_hosts_(Gauge(*registry_, "drover_orphaned_hosts",
                             "Hosts whose latest report, within the last hour, names a channel that does not exist")
                           .Add({})) {
-  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large"}) {
+  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large",
+                             "sequence_too_far_ahead", "rate_limited", "queue_full"}) {
     report_counters_.push_back(&reports_.Add({{"result", result}}));
   }
   Gauge(*registry_, "drover_build_info", "Always 1; labels carry the build")
