@@ -1,9 +1,7 @@
 #include "agent-updater/updater.h"
-#include "common/rpc_reason.h"
-
-#include <limits>
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "absl/strings/numbers.h"

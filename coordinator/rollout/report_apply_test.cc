@@ -148,28 +148,5 @@ TEST(LastOutcomeTest, TheAttemptThatFinishedLastWins) {
   EXPECT_EQ(LastOutcome(r), &r.outcomes[2]);
 }
 
-TEST(MaxAcceptedSequenceTest, ADayAheadOfTheLargerOfStoredAndClock) {
-  EXPECT_EQ(MaxAcceptedSequence(std::nullopt, kNow), kNowUs + kLeadUs);
-  EXPECT_EQ(MaxAcceptedSequence(5, kNow), kNowUs + kLeadUs);
-  // A host that counts up from a sequence above the clock (its clock was fast once).
-  EXPECT_EQ(MaxAcceptedSequence(kNowUs * 2, kNow), kNowUs * 2 + kLeadUs);
-}
-
-TEST(MaxAcceptedSequenceTest, SaturatesInsteadOfOverflowing) {
-  EXPECT_EQ(MaxAcceptedSequence(kMax, kNow), kMax);
-  EXPECT_EQ(MaxAcceptedSequence(kMax - kLeadUs + 1, kNow), kMax);
-  EXPECT_EQ(MaxAcceptedSequence(kMax - kLeadUs, kNow), kMax);
-}
-
-TEST(ClassifyNotAppliedTest, ForgedInt64MaxIsTooFarAhead) {
-  EXPECT_EQ(ClassifyNotApplied(true, kMax, std::nullopt, kNow), NotApplied::kSequenceTooFarAhead);
-  EXPECT_EQ(ClassifyNotApplied(true, kMax, 41, kNow), NotApplied::kSequenceTooFarAhead);
-  EXPECT_EQ(ClassifyNotApplied(true, kNowUs + kLeadUs + 1, kNowUs, kNow), NotApplied::kSequenceTooFarAhead);
-  // At the bound: not refused for its sequence (the statement lost a race).
-  EXPECT_EQ(ClassifyNotApplied(true, kNowUs + kLeadUs, kNowUs, kNow), NotApplied::kRetry);
-  // An unknown channel is said first: the report names no channel to store it in.
-  EXPECT_EQ(ClassifyNotApplied(false, kMax, 5, kNow), NotApplied::kUnknownChannel);
-}
-
 }  // namespace
 }  // namespace drover::rollout

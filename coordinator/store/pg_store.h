@@ -58,6 +58,7 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
   absl::StatusOr<int64_t> CountOrphanedHosts() override;
+  absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).
