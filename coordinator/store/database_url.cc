@@ -33,7 +33,7 @@ absl::StatusOr<DatabaseUrlInfo> InspectDatabaseUrl(const std::string& url, const
   std::unique_ptr<PQconninfoOption, void (*)(PQconninfoOption*)> options(PQconninfoParse(url.c_str(), &error),
                                                                          PQconninfoFree);
   if (options == nullptr) {
-    std::string why = error != nullptr ? absl::StripAsciiWhitespace(error) : std::string("out of memory");
+    std::string why = error != nullptr ? std::string(absl::StripAsciiWhitespace(error)) : "out of memory";
     PQfreemem(error);
     // libpq's message quotes only the offending piece, never the password.
     return absl::InvalidArgumentError(absl::StrCat("the database URL is not valid: ", why));
