@@ -2,12 +2,16 @@
 # The shipped binaries carry the build hardening of the top CMakeLists.txt:
 # full RELRO (GNU_RELRO + BIND_NOW), PIE, stack protector (__stack_chk_fail)
 # and _FORTIFY_SOURCE (some __*_chk function). Usage: build_hardening_test.sh
-# BIN_DIR [sanitize]; under sanitizers _FORTIFY_SOURCE is off by design.
+# BIN_DIR [SANITIZE [BINARY...]]; under sanitizers _FORTIFY_SOURCE is off by
+# design. Default binaries: the four programs Drover ships.
 set -euo pipefail
 BIN=${1:?bin dir}
 SANITIZE=${2:-}
+shift $(( $# < 2 ? $# : 2 ))
+BINARIES=("$@")
+[[ ${#BINARIES[@]} -gt 0 ]] || BINARIES=(drover-coordinator drover-updater drover-updater-pass droverctl)
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for b in drover-coordinator drover-updater drover-updater-pass droverctl; do
+for b in "${BINARIES[@]}"; do
   f="$BIN/$b"
   [[ -x $f ]] || fail "$f not built"
   readelf -lW "$f" | grep -q 'GNU_RELRO' || fail "$b: no GNU_RELRO segment (want -Wl,-z,relro)"
