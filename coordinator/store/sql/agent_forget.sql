@@ -16,7 +16,7 @@ fleet AS (
   ON CONFLICT (channel, version, health, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 seen AS (
   INSERT INTO seen_counts AS counter (channel, bucket, shard, agents)
-  SELECT channel, date_bin($3 * interval '1 millisecond', last_seen, 'epoch'), pg_backend_pid() % $2::int, -1
+  SELECT channel, date_bin($3::bigint * interval '1 millisecond', last_seen, 'epoch'), pg_backend_pid() % $2::int, -1
   FROM gone
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 schedules AS (
