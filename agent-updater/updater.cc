@@ -1,6 +1,7 @@
 #include "agent-updater/updater.h"
 
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "absl/strings/numbers.h"
@@ -9,6 +10,7 @@
 #include "common/api_limits.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
+#include "common/rpc_reason.h"
 #include "common/semver.h"
 #include "proto/wire/names.h"
 #include "proto/wire/report_text.h"
@@ -155,7 +157,12 @@ Updater::Health Updater::WatchHealth(absl::Duration grace, absl::Duration watch)
 int64_t Updater::NextSequence(UpdaterState& state) {
   // Time-based floor: an updater whose state was wiped still sends sequences
   // above the ones the coordinator stored.
-  const int64_t next = std::max(state.last_sequence() + 1, absl::ToUnixMicros(deps_.clock->Now()));
+  // Saturates at INT64_MAX rather than overflowing into negative sequences,
+  // which the coordinator refuses: a state holding INT64_MAX (a coordinator
+  // that once stored a forged one told us so) repeats it and is a duplicate.
+  const int64_t last = state.last_sequence();
+  const int64_t after = last == std::numeric_limits<int64_t>::max() ? last : last + 1;
+  const int64_t next = std::max(after, absl::ToUnixMicros(deps_.clock->Now()));
   state.set_last_sequence(next);
   return next;
 }
@@ -229,6 +236,10 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       fresh_sent = true;
     }
     absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
+    // Rate limited: the report is fine, only too soon; it stays for the next pass.
+    if (absl::IsResourceExhausted(resp.status()) && ReasonOf(resp.status()) == kReasonRateLimited) {
+      return resp.status();
+    }
     if (absl::IsInvalidArgument(resp.status()) || absl::IsResourceExhausted(resp.status())) {
       // Refused for what it holds (or its size): sent again it would be
       // refused again, and hold up every later report of this host for good.
@@ -286,6 +297,23 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       // The coordinator holds a newer sequence (our state was lost or
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
+      PendingReport again = **pending;
+      again.mutable_request()->set_sequence(NextSequence(state));
+      if (absl::Status s = store.Save(state); !s.ok()) return s;
+      if (absl::Status s = store.SavePendingReport(again); !s.ok()) return s;
+      continue;
+    }
+    if (resp->disposition() == v1::ReportStatusResponse::DISPOSITION_SEQUENCE_TOO_FAR_AHEAD) {
+      // Our last sequence is further ahead than the coordinator believes a
+      // host can be (a state written under a clock far ahead, or a host the
+      // operator made the coordinator forget): continue above what it holds,
+      // from our clock.
+      LogWarning(absl::StrCat("the coordinator refused sequence ", (*pending)->request().sequence(),
+                              " as too far ahead (it holds ", resp->stored_sequence(),
+                              "): continuing above that from the clock"));
+      out_of_order = true;
+      ++out_of_order_rounds;
+      state.set_last_sequence(resp->stored_sequence());
       PendingReport again = **pending;
       again.mutable_request()->set_sequence(NextSequence(state));
       if (absl::Status s = store.Save(state); !s.ok()) return s;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <limits>
 #include <map>
 
 #include <dirent.h>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api_limits.h"
 #include "coordinator/api/proto_convert.h"
+#include "coordinator/rollout/report_apply.h"
 #include "common/clock.h"
 #include "common/rpc_reason.h"
 #include "common/subprocess.h"
@@ -53,6 +55,17 @@ class FakeCoordinator final : public CoordinatorClient {
       return r.status();
     }
     v1::ReportStatusResponse resp;
+    if (rate_limit_next > 0) {
+      --rate_limit_next;
+      return WithReason(absl::ResourceExhaustedError("ReportStatus refused: retry later"), kReasonRateLimited);
+    }
+    if (bound_sequences &&
+        request.sequence() > rollout::MaxAcceptedSequence(
+                                 stored_sequence == 0 ? std::nullopt : std::optional<int64_t>(stored_sequence), Now())) {
+      resp.set_disposition(v1::ReportStatusResponse::DISPOSITION_SEQUENCE_TOO_FAR_AHEAD);
+      resp.set_stored_sequence(stored_sequence);
+      return resp;
+    }
     if (always_out_of_order) {
       resp.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
       resp.set_stored_sequence(request.sequence() + 1000);
@@ -88,6 +101,9 @@ class FakeCoordinator final : public CoordinatorClient {
   size_t max_message_bytes = 64 * 1024;
   int refused = 0;
   bool always_out_of_order = false;
+  // The coordinator's bound on sequences (rollout::MaxAcceptedSequence).
+  bool bound_sequences = false;
+  int rate_limit_next = 0;
   // The coordinator's clock: the updater's, off by `skew`.
   absl::Time Now() const { return clock->Now() - skew; }
   const Clock* clock = nullptr;
@@ -445,6 +461,57 @@ TEST_F(UpdaterTest, SequenceContinuesAboveTheCoordinatorsAfterStateLoss) {
   EXPECT_TRUE(r.delivered);
   ASSERT_EQ(coordinator_.outcomes.size(), 1u);
   EXPECT_GT(coordinator_.reports.back().sequence(), absl::ToUnixMicros(kMonday1030) + 5000000);
+}
+
+// A coordinator that once stored a forged INT64_MAX makes the updater take it
+// as its last sequence: the next one saturates instead of overflowing into a
+// negative sequence the coordinator would refuse.
+TEST_F(UpdaterTest, TheSequenceSaturatesAtInt64Max) {
+  coordinator_.stored_sequence = std::numeric_limits<int64_t>::max();
+  ::testing::internal::CaptureStderr();
+  PassResult r = Pass();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  // Wrapped around, the next sequence would fall back to the clock and be
+  // OUT_OF_ORDER round after round.
+  EXPECT_FALSE(absl::StrContains(log, "gave up delivering")) << log;
+  EXPECT_EQ(coordinator_.refused, 0) << r.summary;
+  EXPECT_TRUE(r.delivered) << r.summary;
+}
+
+// A state holding a sequence the coordinator finds too far ahead (a host it
+// was told to forget): the updater continues above what the coordinator
+// holds, from its clock, and the report goes through.
+TEST_F(UpdaterTest, ASequenceTooFarAheadStartsAgainFromTheClock) {
+  const int64_t far = absl::ToUnixMicros(kMonday1030 + absl::Hours(24 * 30));
+  coordinator_.stored_sequence = far;  // adopted from an OUT_OF_ORDER answer
+  SetWindow(10, 1);
+  ASSERT_TRUE(Pass().delivered);
+  ASSERT_GT(coordinator_.reports.back().sequence(), far);
+  coordinator_.stored_sequence = 0;  // forgotten
+  coordinator_.bound_sequences = true;
+  coordinator_.target.set_target_version("1.1.1");
+  ::testing::internal::CaptureStderr();
+  PassResult r = Pass();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_TRUE(absl::StrContains(log, "as too far ahead (it holds 0)")) << log;
+  EXPECT_LT(coordinator_.reports.back().sequence(), far);
+  EXPECT_GE(coordinator_.reports.back().sequence(), absl::ToUnixMicros(kMonday1030));
+  EXPECT_EQ(coordinator_.outcomes.back().to_version(), "1.1.1") << "the outcome was delivered, not set aside";
+}
+
+// Rate limited: the report is kept and sent on the next pass, not set aside
+// as a report refused for its size would be.
+TEST_F(UpdaterTest, ARateLimitedReportIsKeptForTheNextPass) {
+  SetWindow(10, 1);
+  coordinator_.rate_limit_next = 1;
+  PassResult r = Pass();
+  EXPECT_FALSE(r.delivered);
+  EXPECT_TRUE(coordinator_.outcomes.empty());
+  r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_EQ(coordinator_.outcomes.size(), 1u);
+  EXPECT_EQ(MakeUpdater().StatusText().find("rejected reports: 1"), std::string::npos);
 }
 
 TEST_F(UpdaterTest, RecoversFromAPassKilledMidUpdate) {

@@ -158,6 +158,34 @@ Result Show(const Invocation& inv, CommandContext& ctx) {
   return Result::Ok();
 }
 
+Result Forget(const Invocation& inv, CommandContext& ctx) {
+  const std::string& host = inv.args[0];
+  if (!inv.GetBool("yes") && ctx.confirm &&
+      !ctx.confirm(absl::StrCat("Forget agent ", host,
+                                " (its stored state and sequence; its update history is kept)?"))) {
+    return Result::Error(absl::StrCat("agent \"", host, "\" not forgotten: not confirmed (--yes skips the question)"));
+  }
+  v1::ForgetAgentRequest req;
+  req.set_host_id(host);
+  v1::ForgetAgentResponse resp;
+  grpc::Status s = ctx.client->ForgetAgent(req, &resp);
+  if (!s.ok()) {
+    return RpcFailure(s, absl::StrCat("forget agent \"", host, "\""), ctx.client->address(),
+                      s.error_code() == grpc::StatusCode::NOT_FOUND
+                          ? "see 'droverctl agents list' (and --orphaned) for the hosts the coordinator holds"
+                          : "");
+  }
+  if (ctx.options.output == OutputFormat::kJson) {
+    *ctx.out << ToJson(resp) << "\n";
+  } else if (resp.channel().empty()) {
+    *ctx.out << "Forgot host " << host << " (it was reporting for a channel that does not exist).\n";
+  } else {
+    *ctx.out << "Forgot agent " << host << " of channel " << ChannelId(resp.channel()) << " (stored sequence "
+             << resp.forgotten_sequence() << "); its next report starts afresh.\n";
+  }
+  return Result::Ok();
+}
+
 }  // namespace
 
 std::vector<CommandSpec> AgentCommands() {
@@ -197,6 +225,17 @@ std::vector<CommandSpec> AgentCommands() {
                          "\"start_time\", \"finish_time\"}, \"record_time\"}...]} (events newest first)",
                  .flags = {{"history", "N", absl::StrCat("how many update attempts to show, 0..", kMaxPageSize, " (default 10)")}},
                  .run = Show});
+  out.push_back({.words = {"agents", "forget"},
+                 .args_synopsis = "HOST_ID",
+                 .min_args = 1,
+                 .max_args = 1,
+                 .summary = "forget what is stored about a host, so that its next report starts afresh (admin)",
+                 .description =
+                     "For a host whose stored sequence was pushed ahead (forged reports): its reports are then\n"
+                     "refused as out of order. The host's update history is kept; it reappears with its next report.",
+                 .json = "a drover.v1.ForgetAgentResponse: {\"channel\", \"forgotten_sequence\"}",
+                 .flags = {{"yes", "", "do not ask for confirmation"}},
+                 .run = Forget});
   return out;
 }
 

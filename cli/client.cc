@@ -56,6 +56,9 @@ grpc::Status OperatorClient::GetRolloutStatus(const v1::GetRolloutStatusRequest&
 grpc::Status OperatorClient::ListAgents(const v1::ListAgentsRequest& req, v1::ListAgentsResponse* out) {
   return Call(&v1::OperatorService::Stub::ListAgents, req, out);
 }
+grpc::Status OperatorClient::ForgetAgent(const v1::ForgetAgentRequest& req, v1::ForgetAgentResponse* out) {
+  return Call(&v1::OperatorService::Stub::ForgetAgent, req, out);
+}
 grpc::Status OperatorClient::GetAgent(const v1::GetAgentRequest& req, v1::Agent* out) {
   return Call(&v1::OperatorService::Stub::GetAgent, req, out);
 }

@@ -36,6 +36,7 @@ class OperatorClient {
   grpc::Status GetRolloutStatus(const v1::GetRolloutStatusRequest& req, v1::RolloutStatus* out);
   grpc::Status ListAgents(const v1::ListAgentsRequest& req, v1::ListAgentsResponse* out);
   grpc::Status GetAgent(const v1::GetAgentRequest& req, v1::Agent* out);
+  grpc::Status ForgetAgent(const v1::ForgetAgentRequest& req, v1::ForgetAgentResponse* out);
   grpc::Status ListUpdateEvents(const v1::ListUpdateEventsRequest& req, v1::ListUpdateEventsResponse* out);
   grpc::Status ListChannelChanges(const v1::ListChannelChangesRequest& req, v1::ListChannelChangesResponse* out);
 

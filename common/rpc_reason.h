@@ -17,6 +17,10 @@ namespace drover {
 inline constexpr absl::string_view kReasonKey = "drover-reason";
 // UNAVAILABLE because the coordinator's database cannot serve.
 inline constexpr absl::string_view kReasonDatabaseUnavailable = "database-unavailable";
+// RESOURCE_EXHAUSTED because the caller sent more than its rate limit allows:
+// the request itself is fine and may be sent again later (unlike a request
+// refused for its size).
+inline constexpr absl::string_view kReasonRateLimited = "rate-limited";
 
 inline absl::Status WithReason(absl::Status status, absl::string_view reason) {
   status.SetPayload(kReasonKey, absl::Cord(reason));

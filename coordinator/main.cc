@@ -1,5 +1,7 @@
 // drover-coordinator: flags -> CoordinatorConfig, signals, nothing else.
 #include <algorithm>
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -14,15 +16,35 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
 #include "coordinator/server.h"
+#include "coordinator/store/database_url.h"
 
 ABSL_FLAG(std::string, database, "",
-          "PostgreSQL URL, e.g. postgresql://drover@127.0.0.1:5432/drover (default: $DROVER_DATABASE_URL)");
+          "PostgreSQL URL, e.g. postgresql://drover@127.0.0.1:5432/drover (default: $DROVER_DATABASE_URL). Refused "
+          "when it holds a password (visible in ps): use --database_url_file, $DROVER_DATABASE_URL or ~/.pgpass");
+ABSL_FLAG(std::string, database_url_file, "",
+          "File holding the PostgreSQL URL (first line), e.g. with its password; should be readable by the "
+          "coordinator's user only");
+ABSL_FLAG(bool, allow_unverified_database, false,
+          "Connect to a non-local database without sslmode=verify-full (logs a warning at every start)");
+ABSL_FLAG(int64_t, max_queue_bytes, int64_t{256} << 20,
+          "Bytes of reports waiting for a batch before new ones are refused as UNAVAILABLE (0: no byte bound)");
+ABSL_FLAG(double, report_rate_per_host, 2,
+          "ReportStatus calls per second allowed per host id (0: unlimited); more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, report_burst_per_host, 60, "ReportStatus calls a host may send at once");
+ABSL_FLAG(double, get_target_rate_per_peer, 100,
+          "GetTarget calls per second allowed per peer address (0: unlimited); more get RESOURCE_EXHAUSTED");
+ABSL_FLAG(double, get_target_burst_per_peer, 1000, "GetTarget calls a peer address may send at once");
+ABSL_FLAG(int, max_channels, 1000, "CreateChannel is refused beyond this many channels (0: no cap)");
+ABSL_FLAG(int, max_version_labels, 200,
+          "Distinct agent versions exported as metric labels; the rest is version=\"other\" (0: no cap)");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:7600", "gRPC listen address (port 0 picks a free port)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:7601", "Prometheus /metrics listen address (port 0 picks one)");
 ABSL_FLAG(std::string, ready_file, "",
@@ -67,7 +89,7 @@ std::string HelpText() {
     absl::StrAppend(&out, "  --", f->Name(), " (default: ", def.empty() ? "none" : def, ")\n      ", f->Help(),
                     "\n");
   }
-  absl::StrAppend(&out, "\nThe database URL may also come from $DROVER_DATABASE_URL.\n");
+  absl::StrAppend(&out, "\nThe database URL may also come from $DROVER_DATABASE_URL (or --database_url_file).\n");
   return out;
 }
 
@@ -82,10 +104,47 @@ bool AsksForHelp(int argc, char** argv) {
   return false;
 }
 
-std::string DatabaseUrl() {
-  std::string url = absl::GetFlag(FLAGS_database);
+// The database URL from --database, --database_url_file or
+// $DROVER_DATABASE_URL (exactly one), with the checks of
+// store/database_url.h: no password in argv, verified TLS to a remote host.
+absl::StatusOr<std::string> DatabaseUrl() {
+  const std::string flag = absl::GetFlag(FLAGS_database), file = absl::GetFlag(FLAGS_database_url_file);
+  const char* env = std::getenv("DROVER_DATABASE_URL");
+  if (!flag.empty() && !file.empty()) {
+    return absl::InvalidArgumentError("pass either --database or --database_url_file, not both");
+  }
+  std::string url = flag;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in || !std::getline(in, url)) {
+      return absl::InvalidArgumentError(absl::StrCat("--database_url_file=", file, ": cannot read a line from it"));
+    }
+    url = std::string(absl::StripAsciiWhitespace(url));
+    if (url.empty()) return absl::InvalidArgumentError(absl::StrCat("--database_url_file=", file, " is empty"));
+    struct stat st;
+    if (stat(file.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+      drover::LogWarning(absl::StrCat("--database_url_file=", file, " is readable by other users (mode ",
+                                      absl::StrFormat("%04o", st.st_mode & 07777), "): chmod 600 it"));
+    }
+  } else if (url.empty() && env != nullptr) {
+    url = env;
+  }
   if (url.empty()) {
-    if (const char* env = std::getenv("DROVER_DATABASE_URL"); env != nullptr) url = env;
+    return absl::InvalidArgumentError(
+        "no database: pass --database=URL, --database_url_file=FILE or set DROVER_DATABASE_URL");
+  }
+  absl::StatusOr<drover::store::DatabaseUrlInfo> info =
+      drover::store::InspectDatabaseUrl(url, std::getenv("PGHOST"), std::getenv("PGSSLMODE"));
+  if (!info.ok()) return info.status();
+  if (!flag.empty() && info->has_password) {
+    return absl::InvalidArgumentError(
+        "--database holds a password, which every user of this machine can read in the process list: put the "
+        "URL in a file only the coordinator's user can read and pass --database_url_file=FILE, or set "
+        "DROVER_DATABASE_URL, or keep the password in ~/.pgpass (PGPASSFILE)");
+  }
+  if (absl::Status s = drover::store::CheckDatabaseTransport(*info); !s.ok()) {
+    if (!absl::GetFlag(FLAGS_allow_unverified_database)) return s;
+    drover::LogWarning(absl::StrCat("--allow_unverified_database: ", s.message()));
   }
   return url;
 }
@@ -144,8 +203,9 @@ int main(int argc, char** argv) {
   if (command != "serve" && command != "migrate") {
     return Fail(absl::StrCat("unknown command \"", command, "\": use serve, migrate or version"));
   }
-  const std::string url = DatabaseUrl();
-  if (url.empty()) return Fail("no database: pass --database=URL or set DROVER_DATABASE_URL");
+  absl::StatusOr<std::string> database_url = DatabaseUrl();
+  if (!database_url.ok()) return Fail(std::string(database_url.status().message()));
+  const std::string url = *std::move(database_url);
   if (std::getenv("PGCONNECT_TIMEOUT") == nullptr) setenv("PGCONNECT_TIMEOUT", "5", 0);
 
   // Every tunable is checked, none silently clamped: a value out of range
@@ -172,6 +232,13 @@ int main(int argc, char** argv) {
            OutOfRange("shutdown_grace", config.shutdown_grace, absl::ZeroDuration(), absl::Hours(1)),
            OutOfRange("startup_timeout", config.startup_timeout, absl::ZeroDuration(), absl::Hours(24)),
            OutOfRange("db_statement_timeout", config.statement_timeout, absl::Milliseconds(100), absl::Hours(24)),
+           OutOfRange<int64_t>("max_queue_bytes", absl::GetFlag(FLAGS_max_queue_bytes), 0, int64_t{1} << 40),
+           OutOfRange("report_rate_per_host", absl::GetFlag(FLAGS_report_rate_per_host), 0.0, 1e6),
+           OutOfRange("report_burst_per_host", absl::GetFlag(FLAGS_report_burst_per_host), 1.0, 1e6),
+           OutOfRange("get_target_rate_per_peer", absl::GetFlag(FLAGS_get_target_rate_per_peer), 0.0, 1e7),
+           OutOfRange("get_target_burst_per_peer", absl::GetFlag(FLAGS_get_target_burst_per_peer), 1.0, 1e7),
+           OutOfRange("max_channels", absl::GetFlag(FLAGS_max_channels), 0, 1000000),
+           OutOfRange("max_version_labels", absl::GetFlag(FLAGS_max_version_labels), 0, 100000),
        }) {
     if (!bad.empty()) return Fail(bad);
   }
@@ -188,6 +255,12 @@ int main(int argc, char** argv) {
   config.max_batch = static_cast<size_t>(max_batch);
   config.max_queue = static_cast<size_t>(max_queue);
   config.max_message_bytes = static_cast<size_t>(max_message);
+  config.max_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_queue_bytes));
+  config.report_rate_per_host = {absl::GetFlag(FLAGS_report_rate_per_host), absl::GetFlag(FLAGS_report_burst_per_host)};
+  config.get_target_rate_per_peer = {absl::GetFlag(FLAGS_get_target_rate_per_peer),
+                                     absl::GetFlag(FLAGS_get_target_burst_per_peer)};
+  config.max_channels = static_cast<size_t>(absl::GetFlag(FLAGS_max_channels));
+  config.max_version_labels = static_cast<size_t>(absl::GetFlag(FLAGS_max_version_labels));
 
   absl::StatusOr<std::unique_ptr<drover::CoordinatorServer>> server = drover::CoordinatorServer::Start(config);
   if (!server.ok()) return Fail(absl::StrCat("start-up failed: ", server.status().message()));

@@ -60,10 +60,19 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                 .statement_timeout = config.statement_timeout}),
         cache_(&store_, &clock_, config.channel_cache_ttl),
         batcher_(&store_, &metrics_,
-                 {.max_batch = config.max_batch, .writers = config.ingest_writers, .max_queue = config.max_queue}),
+                 {.max_batch = config.max_batch,
+                  .writers = config.ingest_writers,
+                  .max_queue = config.max_queue,
+                  .max_queue_bytes = config.max_queue_bytes}),
+        report_limiter_(config.report_rate_per_host, &clock_),
+        target_limiter_(config.get_target_rate_per_peer, &clock_),
         rpc_log_(&clock_, {}),
         updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_),
-        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_) {}
+        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_) {
+    updater_service_.set_limits({.reports_per_host = &report_limiter_, .targets_per_peer = &target_limiter_});
+    operator_service_.set_max_channels(config.max_channels);
+    metrics_.set_max_version_labels(config.max_version_labels);
+  }
 
   ~CoordinatorServerImpl() override { Shutdown(); }
 
@@ -175,6 +184,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   store::PgStore store_;
   store::ChannelCache cache_;
   ingest::ReportBatcher batcher_;
+  KeyedRateLimiter report_limiter_;
+  KeyedRateLimiter target_limiter_;
   api::RpcLog rpc_log_;
   api::UpdaterService updater_service_;
   api::OperatorService operator_service_;

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/rate_limiter.h"
 
 namespace drover {
 
@@ -28,6 +29,16 @@ struct CoordinatorConfig {
   // a connection on which a statement waits while the server sends nothing
   // for 5 s longer is closed (QueryWatchdog).
   absl::Duration statement_timeout = absl::Seconds(15);
+  // Abuse limits (docs/security.md). Reports waiting, in bytes; 0: none.
+  size_t max_queue_bytes = 256 << 20;
+  // ReportStatus per host id, GetTarget per peer address; unlimited by
+  // default here (tests), set by main.cc's flags.
+  RateLimit report_rate_per_host;
+  RateLimit get_target_rate_per_peer;
+  // CreateChannel refuses beyond this many channels; 0: no cap.
+  size_t max_channels = 0;
+  // Distinct version label values exported; the rest is "other". 0: no cap.
+  size_t max_version_labels = 0;
 };
 
 class CoordinatorServer {

@@ -164,7 +164,11 @@ if [[ -z "$DATABASE" ]]; then
 fi
 
 rm -f "$READY_FILE"
-ARGS=(--database="$DATABASE" --grpc_listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT"
+# The URL holds the database password: it goes to the coordinator in a file
+# only this user can read, never on its command line (visible in ps).
+DB_URL_FILE="$DATA_DIR/database.url"
+(umask 077 && printf '%s\n' "$DATABASE" >"$DB_URL_FILE.tmp" && mv "$DB_URL_FILE.tmp" "$DB_URL_FILE")
+ARGS=(--database_url_file="$DB_URL_FILE" --grpc_listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT"
       --ready_file="$READY_FILE")
 
 print_addresses() {

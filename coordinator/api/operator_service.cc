@@ -13,6 +13,7 @@
 #include "coordinator/api/proto_convert.h"
 #include "coordinator/rollout/channel_rules.h"
 #include "coordinator/rollout/rollout_status.h"
+#include "proto/wire/names.h"
 
 namespace drover::api {
 
@@ -155,6 +156,19 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContextBase* context, co
     absl::StatusOr<absl::Duration> poll = PollIntervalFromProto(*req);
     if (!poll.ok()) return poll.status();
     c.poll_interval = *poll;
+    if (max_channels_ > 0) {
+      // Checked before the insert, not in its transaction: replicas racing
+      // may pass the cap by a few, which is all it needs to bound.
+      absl::StatusOr<std::vector<rollout::Channel>> existing = channels_->ListChannels();
+      if (!existing.ok()) return existing.status();
+      if (existing->size() >= max_channels_) {
+        metrics_->CountRefusal("max_channels");
+        return absl::ResourceExhaustedError(
+            absl::StrCat("channel \"", c.id, "\" refused: the coordinator already holds ", existing->size(),
+                         " channels, its limit (--max_channels=", max_channels_,
+                         "); delete unused channels or raise --max_channels"));
+      }
+    }
     absl::StatusOr<rollout::Channel> created = channels_->CreateChannel(c);
     if (!created.ok()) return created.status();
     log_->Changed(context->peer(),
@@ -166,6 +180,21 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContextBase* context, co
                                               " windows=", rollout::WindowsToString(c.maintenance_windows))}});
     cache_->Invalidate();
     ChannelToProto(*created, out);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status OperatorService::ForgetAgent(grpc::ServerContextBase* context, const v1::ForgetAgentRequest* req,
+                                          v1::ForgetAgentResponse* out) {
+  return Done("ForgetAgent", [&]() -> absl::Status {
+    if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
+    absl::StatusOr<store::ForgottenAgent> gone = agents_->ForgetAgent(req->host_id());
+    if (!gone.ok()) return gone.status();
+    log_->Changed(context->peer(), {{.channel = gone->channel,
+                                     .field = "agent_forgotten",
+                                     .old_value = absl::StrCat(req->host_id(), " sequence=", gone->sequence)}});
+    if (!gone->channel.empty()) out->set_channel(wire::ChannelName(gone->channel));
+    out->set_forgotten_sequence(gone->sequence);
     return absl::OkStatus();
   }());
 }

@@ -36,7 +36,8 @@ namespace drover::api {
   X(ListAgents, ListAgentsRequest, ListAgentsResponse)                   \
   X(GetAgent, GetAgentRequest, Agent)                                    \
   X(ListUpdateEvents, ListUpdateEventsRequest, ListUpdateEventsResponse) \
-  X(ListChannelChanges, ListChannelChangesRequest, ListChannelChangesResponse)
+  X(ListChannelChanges, ListChannelChangesRequest, ListChannelChangesResponse) \
+  X(ForgetAgent, ForgetAgentRequest, ForgetAgentResponse)
 
 using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateChannel<
     v1::OperatorService::WithRawCallbackMethod_ListChannels<
@@ -52,7 +53,8 @@ using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateCha
     v1::OperatorService::WithRawCallbackMethod_GetAgent<
     v1::OperatorService::WithRawCallbackMethod_ListUpdateEvents<
     v1::OperatorService::WithRawCallbackMethod_ListChannelChanges<
-    v1::OperatorService::Service>>>>>>>>>>>>>>;
+    v1::OperatorService::WithRawCallbackMethod_ForgetAgent<
+    v1::OperatorService::Service>>>>>>>>>>>>>>>;
 
 class OperatorService final : public OperatorServiceBase {
  public:
@@ -81,6 +83,11 @@ class OperatorService final : public OperatorServiceBase {
                                 v1::ListUpdateEventsResponse*);
   grpc::Status ListChannelChanges(grpc::ServerContextBase*, const v1::ListChannelChangesRequest*,
                                   v1::ListChannelChangesResponse*);
+  grpc::Status ForgetAgent(grpc::ServerContextBase*, const v1::ForgetAgentRequest*, v1::ForgetAgentResponse*);
+
+  // CreateChannel refuses a channel beyond this many (--max_channels): each
+  // costs cache memory, counter rows and metric series. 0: no limit.
+  void set_max_channels(size_t max_channels) { max_channels_ = max_channels; }
 
   // The raw methods gRPC calls: each parses the request and runs the typed
   // handler above on a thread of its own.
@@ -110,6 +117,7 @@ class OperatorService final : public OperatorServiceBase {
   const Clock* const clock_;
   const size_t max_request_bytes_;
   RpcLog* const log_;
+  size_t max_channels_ = 0;
 };
 
 }  // namespace drover::api

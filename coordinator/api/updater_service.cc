@@ -18,7 +18,16 @@ absl::Status FromGrpc(const grpc::Status& s) {
 void AddReason(grpc::CallbackServerContext* context, const absl::Status& status) {
   if (IsDatabaseUnavailable(status)) {
     context->AddTrailingMetadata(std::string(kReasonKey), std::string(kReasonDatabaseUnavailable));
+  } else if (status.code() == absl::StatusCode::kResourceExhausted && ReasonOf(status) == kReasonRateLimited) {
+    context->AddTrailingMetadata(std::string(kReasonKey), std::string(kReasonRateLimited));
   }
+}
+
+absl::Status RateLimited(absl::string_view what, absl::string_view key, const RateLimit& limit) {
+  return WithReason(absl::ResourceExhaustedError(absl::StrCat(
+                        what, " from ", key, " refused: more than ", limit.per_second, " per second (burst ",
+                        limit.burst, "); retry later")),
+                    kReasonRateLimited);
 }
 }  // namespace
 
@@ -29,6 +38,13 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
   v1::GetTargetRequest request;
   v1::GetTargetResponse response;
   absl::Status status = [&]() -> absl::Status {
+    if (limits_.targets_per_peer != nullptr) {
+      const std::string peer = PeerAddress(context->peer());
+      if (!limits_.targets_per_peer->Allow(peer)) {
+        metrics_->CountRefusal("get_target_rate");
+        return RateLimited("GetTarget", peer, limits_.targets_per_peer->limit());
+      }
+    }
     if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) return s;
     absl::StatusOr<std::string> id = ParseChannelName("channel", request.channel());
     if (!id.ok()) return id.status();
@@ -57,13 +73,20 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
   v1::ReportStatusRequest request;
   absl::StatusOr<rollout::AgentReport> report = [&]() -> absl::StatusOr<rollout::AgentReport> {
     if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) return s;
-    return ReportFromProto(request, clock_->Now());
+    absl::StatusOr<rollout::AgentReport> r = ReportFromProto(request, clock_->Now());
+    if (r.ok() && limits_.reports_per_host != nullptr && !limits_.reports_per_host->Allow(r->host_id)) {
+      metrics_->CountRefusal("report_rate");
+      return RateLimited("ReportStatus", absl::StrCat("host \"", r->host_id, "\""), limits_.reports_per_host->limit());
+    }
+    return r;
   }();
   if (!report.ok()) {
-    metrics_->CountReport(report.status().code() == absl::StatusCode::kResourceExhausted
+    metrics_->CountReport(ReasonOf(report.status()) == kReasonRateLimited ? metrics::ReportOutcome::kRateLimited
+                          : report.status().code() == absl::StatusCode::kResourceExhausted
                               ? metrics::ReportOutcome::kTooLarge
                               : metrics::ReportOutcome::kInvalid);
     report_rpcs_->Count(static_cast<int>(report.status().code()));
+    AddReason(context, report.status());
     log_->Failed(kReportStatus, report.status(), context->peer());
     reactor->Finish(ToGrpcStatus(report.status()));
     return reactor;
@@ -83,6 +106,9 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
           break;
         case rollout::ReportDisposition::kOutOfOrder:
           response.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
+          break;
+        case rollout::ReportDisposition::kSequenceTooFarAhead:
+          response.set_disposition(v1::ReportStatusResponse::DISPOSITION_SEQUENCE_TOO_FAR_AHEAD);
           break;
       }
       response.set_stored_sequence(result.stored_sequence);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/clock.h"
+#include "common/rate_limiter.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
@@ -30,6 +31,15 @@ class UpdaterService final : public UpdaterServiceBase {
         report_rpcs_(metrics->RpcCountersFor("ReportStatus")),
         log_(log) {}
 
+  // Abuse limits (not owned; null: none). Reports are limited per host id
+  // (the caller's identity: a string key, the certificate's host once
+  // updaters authenticate), targets per peer address.
+  struct Limits {
+    KeyedRateLimiter* reports_per_host = nullptr;
+    KeyedRateLimiter* targets_per_peer = nullptr;
+  };
+  void set_limits(Limits limits) { limits_ = limits; }
+
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ReportStatus(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
@@ -44,6 +54,7 @@ class UpdaterService final : public UpdaterServiceBase {
   metrics::RpcCounters* const get_target_rpcs_;
   metrics::RpcCounters* const report_rpcs_;
   RpcLog* const log_;
+  Limits limits_;
 };
 
 }  // namespace drover::api

@@ -12,7 +12,18 @@ namespace drover::ingest {
 
 // How a report ended, for drover_reports_total{result}. The order is the
 // exporter's index of its counters.
-enum class ReportOutcome { kAccepted, kDuplicate, kOutOfOrder, kInvalid, kUnknownChannel, kUnavailable, kTooLarge };
+enum class ReportOutcome {
+  kAccepted,
+  kDuplicate,
+  kOutOfOrder,
+  kInvalid,
+  kUnknownChannel,
+  kUnavailable,
+  kTooLarge,
+  kSequenceTooFarAhead,
+  kRateLimited,
+  kQueueFull,
+};
 
 // The events of ReportBatcher. Called from its writer threads and from
 // Submit's callers, concurrently: implementations are thread-safe.

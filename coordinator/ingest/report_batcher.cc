@@ -8,6 +8,15 @@
 
 namespace drover::ingest {
 
+size_t ApproximateBytes(const rollout::AgentReport& r) {
+  size_t bytes = sizeof(rollout::AgentReport) + r.host_id.capacity() + r.channel.capacity() + r.group.capacity() +
+                 r.current_version.capacity() + r.updater_version.capacity() + r.instance_id.capacity();
+  for (const rollout::UpdateOutcome& o : r.outcomes) {
+    bytes += sizeof(o) + o.from_version.capacity() + o.to_version.capacity() + o.error.capacity();
+  }
+  return bytes;
+}
+
 ReportBatcher::ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options)
     : store_(store), metrics_(metrics), options_(options) {
   for (int i = 0; i < std::max(1, options_.writers); ++i) shards_.push_back(std::make_unique<Shard>());
@@ -20,7 +29,9 @@ ReportBatcher::~ReportBatcher() { Shutdown(); }
 void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
   absl::Status refused;
   Shard* shard = shards_[absl::HashOf(report.host_id) % shards_.size()].get();
+  const size_t bytes = ApproximateBytes(report);
   bool notify = false;
+  ReportOutcome refusal = ReportOutcome::kUnavailable;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {
@@ -28,14 +39,20 @@ void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
     } else if (queued_ >= options_.max_queue) {
       refused = absl::UnavailableError(
           absl::StrCat("coordinator overloaded: ", queued_, " reports already waiting; retry with backoff"));
+    } else if (options_.max_queue_bytes > 0 && queued_bytes_ + bytes > options_.max_queue_bytes) {
+      refusal = ReportOutcome::kQueueFull;
+      refused = absl::UnavailableError(absl::StrCat("coordinator overloaded: ", queued_bytes_,
+                                                    " bytes of reports already waiting (--max_queue_bytes=",
+                                                    options_.max_queue_bytes, "); retry with backoff"));
     } else {
-      shard->queue.push_back({std::move(report), std::move(done)});
+      shard->queue.push_back({std::move(report), std::move(done), bytes});
       ++queued_;
+      queued_bytes_ += bytes;
       notify = shard->idle;
     }
   }
   if (!refused.ok()) {
-    metrics_->CountReport(ReportOutcome::kUnavailable);
+    metrics_->CountReport(refusal);
     done(refused, {});
     return;
   }
@@ -74,6 +91,7 @@ void ReportBatcher::WriterLoop(Shard* shard) {
       size_t n = std::min(options_.max_batch, shard->queue.size());
       batch.reserve(n);
       for (size_t i = 0; i < n; ++i) {
+        queued_bytes_ -= shard->queue.front().bytes;
         batch.push_back(std::move(shard->queue.front()));
         shard->queue.pop_front();
       }
@@ -148,6 +166,9 @@ ReportBatcher::Answered ReportBatcher::Commit(std::vector<Pending> batch) {
           break;
         case rollout::ReportDisposition::kOutOfOrder:
           metrics_->CountReport(ReportOutcome::kOutOfOrder);
+          break;
+        case rollout::ReportDisposition::kSequenceTooFarAhead:
+          metrics_->CountReport(ReportOutcome::kSequenceTooFarAhead);
           break;
       }
     }

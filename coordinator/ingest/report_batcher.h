@@ -27,7 +27,14 @@ struct ReportBatcherOptions {
   // Reports waiting beyond this are refused with Unavailable so that callers
   // back off instead of piling up memory.
   size_t max_queue = 200000;
+  // The same bound in bytes (ApproximateBytes of the waiting reports): a
+  // count alone lets large reports (32 outcomes with 2 KiB errors each) hold
+  // gigabytes. Refused the same way. 0: no byte bound.
+  size_t max_queue_bytes = 256 << 20;
 };
+
+// Memory a queued report holds, roughly: its strings and outcomes.
+size_t ApproximateBytes(const rollout::AgentReport& report);
 
 class ReportBatcher {
  public:
@@ -48,6 +55,7 @@ class ReportBatcher {
   struct Pending {
     rollout::AgentReport report;
     Done done;
+    size_t bytes = 0;
   };
 
   // Reports are sharded over writers by host, so a replica's concurrent
@@ -77,6 +85,7 @@ class ReportBatcher {
   std::mutex mu_;
   std::vector<std::unique_ptr<Shard>> shards_;
   size_t queued_ = 0;
+  size_t queued_bytes_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> writers_;
 

@@ -338,6 +338,43 @@ TEST(ReportBatcherTest, FullQueueRefusesAtOnceNamingTheBacklog) {
   EXPECT_EQ(events.batch_sizes, (std::vector<size_t>{1, 1, 1}));
 }
 
+// The byte budget refuses what the count would let in: a few large reports.
+TEST(ReportBatcherTest, ByteBudgetRefusesLargeReportsNamingTheBytes) {
+  ScriptedStore store;
+  store.Hold(true);
+  RecordingMetrics metrics;
+  Answers answers;
+  AgentReport big = Report(1, 2);
+  big.outcomes.resize(32);
+  for (rollout::UpdateOutcome& o : big.outcomes) o.error = std::string(2048, 'e');
+  const size_t big_bytes = ApproximateBytes(big);
+  EXPECT_GT(big_bytes, 32u * 2048u);
+  EXPECT_LT(ApproximateBytes(Report(0, 2)), 1024u);
+  ReportBatcher batcher(&store, &metrics, {.max_batch = 1, .max_queue = 1000, .max_queue_bytes = 2 * big_bytes});
+  batcher.Submit(Report(0, 2), answers.For(0));  // taken by the writer, held in the store
+  ASSERT_TRUE(store.AwaitBatches(1));
+  for (int host = 1; host <= 3; ++host) {
+    AgentReport r = big;
+    r.host_id = absl::StrCat("host-", host);
+    batcher.Submit(std::move(r), answers.For(host));
+  }
+  std::map<int, Answers::Answer> now = answers.Snapshot();
+  ASSERT_EQ(now.size(), 1u) << "two fit, the third is refused at once";
+  EXPECT_EQ(now[3].status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(now[3].status.message(), "--max_queue_bytes=")) << now[3].status;
+  EXPECT_EQ(metrics.Snapshot().Reports(ReportOutcome::kQueueFull), 1);
+  // Bytes are given back as the writer takes reports: room again afterwards.
+  store.Hold(false);
+  ASSERT_TRUE(answers.AwaitCount(3));
+  Answers later;
+  AgentReport again = big;
+  again.host_id = "host-9";
+  again.sequence = 3;
+  batcher.Submit(std::move(again), later.For(9));
+  ASSERT_TRUE(later.AwaitCount(1));
+  EXPECT_TRUE(later.Snapshot()[9].status.ok()) << later.Snapshot()[9].status;
+}
+
 // Each committed report is counted once by what became of it, and only an
 // accepted report's outcomes count (a duplicate's were counted the first time).
 TEST(ReportBatcherTest, CountsEachReportByHowItEndedAndOutcomesOfAcceptedOnes) {

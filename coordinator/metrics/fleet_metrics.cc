@@ -1,6 +1,10 @@
 #include "coordinator/metrics/fleet_metrics.h"
 
+#include <set>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "coordinator/metrics/version_labels.h"
 #include "coordinator/rollout/rollout_status.h"
 
 namespace drover::metrics {
@@ -34,7 +38,8 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                    .Name("drover_reports_total")
                    .Help("Status reports received, by result: accepted, duplicate (same sequence), out_of_order "
                          "(older sequence), invalid, unknown_channel, unavailable (database down or overloaded), too_large "
-                         "(over --max_message_bytes)")
+                         "(over --max_message_bytes), sequence_too_far_ahead (refused: a sequence more than a day ahead), "
+                         "rate_limited (over --report_rate_per_host), queue_full (over --max_queue_bytes)")
                    .Register(*registry_)),
       outcomes_(prometheus::BuildCounter()
                     .Name("drover_update_outcomes_total")
@@ -103,8 +108,19 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                                 "Agents whose host id is reported by two updater instances (a cloned id)")),
       orphaned_hosts_(Gauge(*registry_, "drover_orphaned_hosts",
                             "Hosts whose latest report, within the last hour, names a channel that does not exist")
-                          .Add({})) {
-  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large"}) {
+                          .Add({})),
+      refused_(prometheus::BuildCounter()
+                   .Name("drover_requests_refused_total")
+                   .Help("Requests refused by an abuse limit, by reason: report_rate (--report_rate_per_host), "
+                         "get_target_rate (--get_target_rate_per_peer), max_channels (--max_channels)")
+                   .Register(*registry_)),
+      versions_folded_(Gauge(*registry_, "drover_metric_versions_folded",
+                             "Distinct agent versions exported as version=\"other\" at the last refresh "
+                             "(beyond --max_version_labels)")
+                           .Add({})) {
+  for (const char* reason : {"report_rate", "get_target_rate", "max_channels"}) refused_.Add({{"reason", reason}});
+  for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large",
+                             "sequence_too_far_ahead", "rate_limited", "queue_full"}) {
     report_counters_.push_back(&reports_.Add({{"result", result}}));
   }
   Gauge(*registry_, "drover_build_info", "Always 1; labels carry the build")
@@ -169,6 +185,8 @@ void FleetMetrics::SetDatabaseWatchdogCloses(int64_t total) { RaiseTo(db_watchdo
 
 void FleetMetrics::SetDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }
 
+void FleetMetrics::CountRefusal(const std::string& reason) { refused_.Add({{"reason", reason}}).Increment(); }
+
 void FleetMetrics::ReplaceGauges(prometheus::Family<prometheus::Gauge>& family,
                                  std::map<std::map<std::string, std::string>, prometheus::Gauge*>& current,
                                  const std::map<std::map<std::string, std::string>, double>& values) {
@@ -191,13 +209,28 @@ void FleetMetrics::UpdateFleet(const std::vector<store::RolloutInputs>& inputs, 
   using Labels = std::map<std::string, std::string>;
   std::map<Labels, double> agents, total, on_target, ratio, stale, oop, unhealthy, info, critical, target_time,
       since;
+  std::vector<rollout::RolloutStatus> statuses;
+  statuses.reserve(inputs.size());
+  std::map<std::string, int64_t> agents_by_version;
+  std::set<std::string> pinned;
   for (const store::RolloutInputs& in : inputs) {
-    rollout::RolloutStatus s =
-        rollout::ComputeRolloutStatus(in.channel, in.counts, in.outcomes_since_target, in.stale_agents);
+    statuses.push_back(
+        rollout::ComputeRolloutStatus(in.channel, in.counts, in.outcomes_since_target, in.stale_agents));
+    for (const rollout::VersionSummary& v : statuses.back().versions) {
+      agents_by_version[v.version] += v.healthy + v.unhealthy;
+    }
+    if (in.channel.target_version) pinned.insert(*in.channel.target_version);
+    pinned.insert(in.channel.control_plane_version);
+  }
+  const VersionLabels labels(agents_by_version, pinned, max_version_labels_.load());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const store::RolloutInputs& in = inputs[i];
+    const rollout::RolloutStatus& s = statuses[i];
     const std::string& ch = in.channel.id;
     for (const rollout::VersionSummary& v : s.versions) {
-      if (v.healthy > 0) agents[{{"channel", ch}, {"version", v.version}, {"health", "healthy"}}] = v.healthy;
-      if (v.unhealthy > 0) agents[{{"channel", ch}, {"version", v.version}, {"health", "unhealthy"}}] = v.unhealthy;
+      const std::string& version = labels.LabelFor(v.version);
+      if (v.healthy > 0) agents[{{"channel", ch}, {"version", version}, {"health", "healthy"}}] += v.healthy;
+      if (v.unhealthy > 0) agents[{{"channel", ch}, {"version", version}, {"health", "unhealthy"}}] += v.unhealthy;
     }
     total[{{"channel", ch}}] = s.total_agents;
     on_target[{{"channel", ch}}] = s.on_target;
@@ -228,6 +261,7 @@ void FleetMetrics::UpdateFleet(const std::vector<store::RolloutInputs>& inputs, 
   ReplaceGauges(critical_, fleet_current_[&critical_], critical);
   ReplaceGauges(target_time_, fleet_current_[&target_time_], target_time);
   ReplaceGauges(since_target_, fleet_current_[&since_target_], since);
+  versions_folded_.Set(static_cast<double>(labels.folded()));
   last_refresh_.Set(absl::ToDoubleSeconds(now - absl::UnixEpoch()));
 }
 

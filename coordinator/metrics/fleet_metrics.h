@@ -68,6 +68,11 @@ class FleetMetrics final : public ingest::IngestMetrics {
   // Brings drover_database_watchdog_closes_total up to `total`.
   void SetDatabaseWatchdogCloses(int64_t total);
   void SetDatabaseUp(bool up);
+  // One request refused by an abuse limit, for drover_requests_refused_total:
+  // "report_rate", "get_target_rate" or "max_channels".
+  void CountRefusal(const std::string& reason);
+  // At most this many distinct version label values (VersionLabels); 0: no cap.
+  void set_max_version_labels(size_t n) { max_version_labels_ = n; }
 
  private:
   // Sets gauges of a family, removing label sets not in `values`.
@@ -105,6 +110,9 @@ class FleetMetrics final : public ingest::IngestMetrics {
   prometheus::Family<prometheus::Gauge>& schedule_states_;
   prometheus::Family<prometheus::Gauge>& instance_conflicts_;
   prometheus::Gauge& orphaned_hosts_;
+  prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Gauge& versions_folded_;
+  std::atomic<size_t> max_version_labels_{0};
 
   std::mutex rpc_mu_;
   std::map<std::string, std::unique_ptr<RpcCounters>> rpc_counters_;

@@ -1,5 +1,8 @@
 #include "coordinator/rollout/report_apply.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 
@@ -16,8 +19,16 @@ Round NextRound(const std::vector<std::string>& hosts, const std::vector<size_t>
   return round;
 }
 
-NotApplied ClassifyNotApplied(bool channel_known, int64_t sequence, std::optional<int64_t> stored_sequence) {
+int64_t MaxAcceptedSequence(std::optional<int64_t> stored, absl::Time now) {
+  const int64_t lead = absl::ToInt64Microseconds(kMaxSequenceLead);
+  const int64_t base = std::max(stored.value_or(std::numeric_limits<int64_t>::min()), absl::ToUnixMicros(now));
+  return base > std::numeric_limits<int64_t>::max() - lead ? std::numeric_limits<int64_t>::max() : base + lead;
+}
+
+NotApplied ClassifyNotApplied(bool channel_known, int64_t sequence, std::optional<int64_t> stored_sequence,
+                              absl::Time now) {
   if (!channel_known) return NotApplied::kUnknownChannel;
+  if (sequence > MaxAcceptedSequence(stored_sequence, now)) return NotApplied::kSequenceTooFarAhead;
   // No row in the snapshot, yet not inserted: another writer inserted the
   // host meanwhile. A stored sequence below the report's, yet not updated:
   // another writer updated the host meanwhile. Either way the next round sees

@@ -14,11 +14,29 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "coordinator/rollout/model.h"
 
 namespace drover::rollout {
 
-enum class ReportDisposition { kAccepted, kDuplicate, kOutOfOrder };
+enum class ReportDisposition { kAccepted, kDuplicate, kOutOfOrder, kSequenceTooFarAhead };
+
+// How far a report's sequence may run ahead of what its host can have sent.
+// Updaters take max(last sequence + 1, their clock in Unix microseconds)
+// (drover-updater's NextSequence), so a real host's sequence is near the
+// coordinator's clock, or counts up by one per report from the stored one.
+// A report whose sequence is more than a day's worth of microseconds above
+// both is refused: a forged INT64_MAX would otherwise lock the real host
+// out for good (every later report of it OUT_OF_ORDER). A day also covers a
+// host clock up to a day fast, and a day of reports at the fastest poll
+// interval (one per kMinPollInterval) counting up by one each. A first
+// report (no stored sequence) is held to the clock alone.
+inline constexpr absl::Duration kMaxSequenceLead = absl::Hours(24);
+
+// The highest sequence accepted from a host whose stored sequence is
+// `stored` (none: unknown host) when the coordinator's clock reads `now`.
+// Saturates at INT64_MAX.
+int64_t MaxAcceptedSequence(std::optional<int64_t> stored, absl::Time now);
 
 struct Round {
   std::vector<size_t> now;    // indexes into the batch, at most one per host
@@ -34,12 +52,14 @@ enum class NotApplied {
   kUnknownChannel,
   kDuplicate,   // the stored sequence equals the report's
   kOutOfOrder,  // the stored sequence is above the report's
+  kSequenceTooFarAhead,  // above MaxAcceptedSequence
   kRetry,       // another writer changed or created the host first: try again
 };
 
 // `stored_sequence`: the host's sequence in the statement's snapshot, none
-// when the host had no row.
-NotApplied ClassifyNotApplied(bool channel_known, int64_t sequence, std::optional<int64_t> stored_sequence);
+// when the host had no row; `now`: the time the statement was given.
+NotApplied ClassifyNotApplied(bool channel_known, int64_t sequence, std::optional<int64_t> stored_sequence,
+                              absl::Time now);
 
 // The update attempt a report leaves as its host's last one: the one that
 // finished last (ties: the later in the report); none without outcomes.

@@ -1,5 +1,6 @@
 #include "coordinator/rollout/report_apply.h"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,11 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+
+constexpr absl::Time kNow = absl::FromUnixSeconds(1796515200);  // 2026-12-06
+constexpr int64_t kNowUs = int64_t{1796515200} * 1000000;
+constexpr int64_t kLeadUs = int64_t{86400} * 1000000;
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 
 TEST(NextRoundTest, EmptyBatchHasAnEmptyRound) {
   Round r = NextRound({}, {});
@@ -46,23 +52,46 @@ TEST(NextRoundTest, WorksOnASubsetOfTheBatch) {
 }
 
 TEST(ClassifyNotAppliedTest, UnknownChannelWinsOverEverything) {
-  EXPECT_EQ(ClassifyNotApplied(false, 5, std::nullopt), NotApplied::kUnknownChannel);
-  EXPECT_EQ(ClassifyNotApplied(false, 5, 5), NotApplied::kUnknownChannel);
+  EXPECT_EQ(ClassifyNotApplied(false, 5, std::nullopt, kNow), NotApplied::kUnknownChannel);
+  EXPECT_EQ(ClassifyNotApplied(false, 5, 5, kNow), NotApplied::kUnknownChannel);
 }
 
 TEST(ClassifyNotAppliedTest, SameSequenceIsDuplicate) {
-  EXPECT_EQ(ClassifyNotApplied(true, 5, 5), NotApplied::kDuplicate);
+  EXPECT_EQ(ClassifyNotApplied(true, 5, 5, kNow), NotApplied::kDuplicate);
 }
 
 TEST(ClassifyNotAppliedTest, LowerSequenceIsOutOfOrder) {
-  EXPECT_EQ(ClassifyNotApplied(true, 4, 5), NotApplied::kOutOfOrder);
+  EXPECT_EQ(ClassifyNotApplied(true, 4, 5, kNow), NotApplied::kOutOfOrder);
 }
 
 TEST(ClassifyNotAppliedTest, LostRacesAreRetried) {
   // Snapshot had no row, yet the insert found one: another writer's host.
-  EXPECT_EQ(ClassifyNotApplied(true, 1, std::nullopt), NotApplied::kRetry);
+  EXPECT_EQ(ClassifyNotApplied(true, 1, std::nullopt, kNow), NotApplied::kRetry);
   // Snapshot had a lower sequence, yet the update did not happen.
-  EXPECT_EQ(ClassifyNotApplied(true, 6, 5), NotApplied::kRetry);
+  EXPECT_EQ(ClassifyNotApplied(true, 6, 5, kNow), NotApplied::kRetry);
+}
+
+TEST(MaxAcceptedSequenceTest, ADayAheadOfTheLargerOfStoredAndClock) {
+  EXPECT_EQ(MaxAcceptedSequence(std::nullopt, kNow), kNowUs + kLeadUs);
+  EXPECT_EQ(MaxAcceptedSequence(5, kNow), kNowUs + kLeadUs);
+  // A host that counts up from a sequence above the clock (its clock was fast once).
+  EXPECT_EQ(MaxAcceptedSequence(kNowUs * 2, kNow), kNowUs * 2 + kLeadUs);
+}
+
+TEST(MaxAcceptedSequenceTest, SaturatesInsteadOfOverflowing) {
+  EXPECT_EQ(MaxAcceptedSequence(kMax, kNow), kMax);
+  EXPECT_EQ(MaxAcceptedSequence(kMax - kLeadUs + 1, kNow), kMax);
+  EXPECT_EQ(MaxAcceptedSequence(kMax - kLeadUs, kNow), kMax);
+}
+
+TEST(ClassifyNotAppliedTest, ForgedInt64MaxIsTooFarAhead) {
+  EXPECT_EQ(ClassifyNotApplied(true, kMax, std::nullopt, kNow), NotApplied::kSequenceTooFarAhead);
+  EXPECT_EQ(ClassifyNotApplied(true, kMax, 41, kNow), NotApplied::kSequenceTooFarAhead);
+  EXPECT_EQ(ClassifyNotApplied(true, kNowUs + kLeadUs + 1, kNowUs, kNow), NotApplied::kSequenceTooFarAhead);
+  // At the bound: not refused for its sequence (the statement lost a race).
+  EXPECT_EQ(ClassifyNotApplied(true, kNowUs + kLeadUs, kNowUs, kNow), NotApplied::kRetry);
+  // An unknown channel is said first: the report names no channel to store it in.
+  EXPECT_EQ(ClassifyNotApplied(false, kMax, 5, kNow), NotApplied::kUnknownChannel);
 }
 
 }  // namespace

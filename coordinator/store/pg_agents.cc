@@ -153,3 +153,27 @@ absl::StatusOr<std::vector<StoredUpdateEvent>> PgStore::ListUpdateEvents(const s
 }
 
 }  // namespace drover::store
+
+namespace drover::store {
+
+absl::StatusOr<ForgottenAgent> PgStore::ForgetAgent(const std::string& host_id) {
+  return pool_.Run<ForgottenAgent>("forgetting agent", [&](pqxx::connection& c) -> absl::StatusOr<ForgottenAgent> {
+    pqxx::work tx(c);
+    const pqxx::row r = tx.exec_params1(Sql("agent_forget"), host_id, kCounterShards, SeenBucketMs());
+    if (r["channel"].is_null() && !r["orphan_removed"].as<bool>()) {
+      return absl::NotFoundError(absl::StrCat("agent \"", host_id, "\" not found: nothing stored to forget"));
+    }
+    ForgottenAgent forgotten;
+    if (!r["channel"].is_null()) {
+      forgotten.channel = r["channel"].as<std::string>();
+      forgotten.sequence = r["sequence"].as<int64_t>();
+      // In the channel's history, like the operator's other changes.
+      tx.exec_params0(Sql("channel_change_insert"), forgotten.channel, "agent_forgotten",
+                      absl::StrCat(host_id, " sequence=", forgotten.sequence), "", "");
+    }
+    tx.commit();
+    return forgotten;
+  });
+}
+
+}  // namespace drover::store

@@ -30,6 +30,11 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
   const std::string counter_shards = absl::StrCat(kCounterShards);
   const std::string seen_bucket_ms = absl::StrCat(Millis(rollout::kSeenBucket));
   const std::string clock_allowance_ms = absl::StrCat(Millis(rollout::kOutcomeClockAllowance));
+  // $22, $23: one reading of the clock for the whole batch, the same the
+  // refused reports are classified by.
+  const absl::Time now = clock_->Now();
+  const std::string now_us = absl::StrCat(absl::ToUnixMicros(now));
+  const std::string sequence_lead_us = absl::StrCat(absl::ToInt64Microseconds(rollout::kMaxSequenceLead));
 
   std::vector<size_t> pending(reports.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
@@ -92,7 +97,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
           return tx.exec_prepared(kIngestStatement, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4],
                                   arrays[5], arrays[6], arrays[7], arrays[8], arrays[9], arrays[10], arrays[11],
                                   arrays[12], arrays[13], arrays[14], arrays[15], arrays[16], arrays[17],
-                                  counter_shards, seen_bucket_ms, clock_allowance_ms);
+                                  counter_shards, seen_bucket_ms, clock_allowance_ms, now_us, sequence_lead_us);
         });
     if (!written.ok()) {
       // Nothing of this round (or later ones) is stored; earlier rounds are.
@@ -112,7 +117,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
       std::optional<int64_t> stored;
       if (!row["stored_sequence"].is_null()) stored = row["stored_sequence"].as<int64_t>();
       ReportResult& out = results[i];
-      switch (rollout::ClassifyNotApplied(row["channel_exists"].as<bool>(), reports[i]->sequence, stored)) {
+      switch (rollout::ClassifyNotApplied(row["channel_exists"].as<bool>(), reports[i]->sequence, stored, now)) {
         case rollout::NotApplied::kUnknownChannel:
           out.status = absl::NotFoundError(
               absl::StrCat("channel \"", reports[i]->channel, "\" not found: create it first"));
@@ -124,6 +129,10 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         case rollout::NotApplied::kOutOfOrder:
           out.disposition = rollout::ReportDisposition::kOutOfOrder;
           out.stored_sequence = *stored;
+          break;
+        case rollout::NotApplied::kSequenceTooFarAhead:
+          out.disposition = rollout::ReportDisposition::kSequenceTooFarAhead;
+          out.stored_sequence = stored.value_or(0);
           break;
         case rollout::NotApplied::kRetry:
           retry.push_back(i);

@@ -9,6 +9,7 @@ namespace drover::store {
 
 PgStore::PgStore(PgStoreOptions options)
     : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : &real_clock_),
       pool_(options_.url, options_.pool_size,
             [timeout = options_.statement_timeout](pqxx::connection& c) {
               pqxx::nontransaction tx(c);

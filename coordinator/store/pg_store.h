@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
@@ -22,6 +23,9 @@ struct PgStoreOptions {
   // on which a statement waits while the server sends nothing for this plus
   // kWatchdogMargin is closed (QueryWatchdog): the server itself may be frozen.
   absl::Duration statement_timeout = absl::Seconds(15);
+  // The clock report sequences are bounded by (rollout::MaxAcceptedSequence);
+  // null: the real clock. Not owned.
+  const Clock* clock = nullptr;
 };
 
 class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
@@ -54,6 +58,7 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
   absl::StatusOr<int64_t> CountOrphanedHosts() override;
+  absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).
@@ -73,6 +78,8 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   static constexpr const char* kIngestStatement = "drover_ingest";
 
   PgStoreOptions options_;
+  RealClock real_clock_;
+  const Clock* const clock_;
   PgPool pool_;
   PgPool ingest_pool_;
 };

@@ -110,6 +110,11 @@ class ReportWriter {
 };
 
 // The read side of agent state, for operators and metrics.
+struct ForgottenAgent {
+  std::string channel;    // empty when only an orphaned-host row went
+  int64_t sequence = 0;   // the sequence that was stored
+};
+
 class AgentStore {
  public:
   virtual ~AgentStore() = default;
@@ -127,6 +132,12 @@ class AgentStore {
   // Hosts whose latest report named a channel that does not exist, seen
   // within rollout::kOrphanVisibleFor.
   virtual absl::StatusOr<int64_t> CountOrphanedHosts() = 0;
+  // Removes what is stored about a host (its agent row, its orphaned-host
+  // row; not its update history) so that its next report starts afresh.
+  // NotFound when nothing was stored. Recorded as a change of its channel.
+  virtual absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id) {
+    return absl::UnimplementedError("this store cannot forget agents");
+  }
 };
 
 }  // namespace drover::store

@@ -246,7 +246,7 @@ TEST_F(DroverctlTest, HelpListsEveryCommandTheExitCodesAndTheJsonShape) {
        {"channels list", "channels show ID", "channels create ID", "channels delete ID", "channels history ID",
         "target set ID VERSION", "target clear ID", "critical raise ID", "critical lower ID",
         "control-plane set ID VERSION", "windows set ID SPEC...", "windows clear ID", "status ID", "agents list",
-        "agents show HOST_ID", "help [COMMAND]", "--coordinator=ADDR", "DROVER_COORDINATOR", "--output=FORMAT",
+        "agents show HOST_ID", "agents forget HOST_ID", "help [COMMAND]", "--coordinator=ADDR", "DROVER_COORDINATOR", "--output=FORMAT",
         "poll-interval set ID DURATION", "-o json", "--version"}) {
     EXPECT_TRUE(absl::StrContains(r.out, cmd)) << cmd << "\n" << r.out;
   }
@@ -481,6 +481,27 @@ TEST_F(DroverctlTest, ForcedDeleteAsksOnATerminalUnlessYes) {
   testing::CommandResult skip = RunOnTerminal(Address(), "channels delete ask2 --force --yes", "");
   EXPECT_EQ(skip.exit_code, kOk) << skip.output;
   EXPECT_FALSE(absl::StrContains(skip.output, "[y/N]")) << skip.output;
+}
+
+TEST_F(DroverctlTest, AgentsForgetRemovesAHostAndAsksOnATerminal) {
+  Create("fg", "15.0.0", "15.0.0");
+  Report("fg-h1", "fg", "15.0.0", 7);
+  testing::CommandResult no = RunOnTerminal(Address(), "agents forget fg-h1", "n\n");
+  EXPECT_EQ(no.exit_code, kError) << no.output;
+  EXPECT_TRUE(absl::StrContains(no.output, "Forget agent fg-h1")) << no.output;
+  EXPECT_EQ(Run({"agents", "show", "fg-h1"}).code, kOk) << "not confirmed: still there";
+
+  CtlResult forgot = Run({"agents", "forget", "fg-h1", "--yes"});
+  ASSERT_EQ(forgot.code, kOk) << forgot.Describe();
+  EXPECT_TRUE(absl::StrContains(forgot.out, "Forgot agent fg-h1 of channel fg (stored sequence 7)")) << forgot.out;
+  EXPECT_EQ(Run({"agents", "show", "fg-h1"}).code, kNotFound);
+  CtlResult again = Run({"agents", "forget", "fg-h1", "--yes"});
+  EXPECT_EQ(again.code, kNotFound) << again.Describe();
+  EXPECT_TRUE(absl::StrContains(again.err, "agents list")) << again.err;
+  // It reports again from any sequence, as a new host.
+  Report("fg-h1", "fg", "15.0.0", 1);
+  CtlResult json = Json({"agents", "show", "fg-h1"});
+  ASSERT_EQ(json.code, kOk) << json.Describe();
 }
 
 TEST_F(DroverctlTest, AgentsListFindsOrphansClonesGroupsAndFailures) {

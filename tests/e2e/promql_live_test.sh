@@ -68,7 +68,9 @@ PG_PORT=$(free_port)
 "$PG" createdb "$PGDIR" "$PG_PORT" drover
 DATABASE=$("$PG" url "$PGDIR" "$PG_PORT" drover)
 
-"$BIN/drover-coordinator" --database="$DATABASE" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
+# The URL holds a password: from a file, never argv (the coordinator refuses that).
+(umask 077 && printf '%s\n' "$DATABASE" >"$TMP/database.url")
+"$BIN/drover-coordinator" --database_url_file="$TMP/database.url" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
   --fleet_refresh=1s --ready_file="$TMP/ready" >"$TMP/coordinator.log" 2>&1 &
 COORD_PID=$!
 coordinator_ready() {

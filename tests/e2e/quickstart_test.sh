@@ -51,6 +51,13 @@ grep -q "PRIVATE KEY" "$DIR/var/demo/keys/tarball-key.pem" || fail "the demo sig
 first_coordinator_line=$(head -1 "$DIR/var/coordinator.log")
 first_updater_line=$(head -1 "$DIR/var/demo/host-1/updater.log")
 [[ -n "$first_updater_line" ]] || fail "updater 1 logged nothing"
+# The database password is on no command line (ps shows those to everyone):
+# the coordinator reads its URL from a file only its user can read.
+pw=$(cat "$DIR/var/postgres/password")
+coordinator_pid=$(pgrep -f "drover-coordinator --database_url_file=$DIR/var/database.url" | head -1)
+[[ -n "$coordinator_pid" ]] || fail "no coordinator started with --database_url_file: $(pgrep -af drover-coordinator)"
+grep -qF -- "$pw" "/proc/$coordinator_pid/cmdline" && fail "the database password is on the coordinator's command line"
+[[ $(stat -c %a "$DIR/var/database.url") == 600 ]] || fail "database.url is mode $(stat -c %a "$DIR/var/database.url"), want 600"
 
 stop_start=$(date +%s%N)
 "$QS" --stop "${OPTS[@]}" >/dev/null || fail "--stop failed"

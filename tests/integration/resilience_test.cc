@@ -499,7 +499,7 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
   const std::string db = NewTestDatabase();
   absl::StatusOr<std::unique_ptr<CoordinatorProcess>> first = CoordinatorProcess::Start(db);
   ASSERT_TRUE(first.ok()) << first.status();
-  CommandResult taken = RunCommand({coordinator, "--database=" + db, "--grpc_listen=" + (*first)->grpc_address(),
+  CommandResult taken = RunCommand({coordinator, testing::DatabaseUrlFlag(db), "--grpc_listen=" + (*first)->grpc_address(),
                                     "--metrics_listen=127.0.0.1:0"},
                                    absl::Seconds(30));
   EXPECT_EQ(taken.exit_code, 1);
@@ -515,8 +515,8 @@ TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
   const std::string coordinator = testing::BinaryPath("drover-coordinator");
   // Two replicas migrating a fresh database at the same moment.
   CommandResult a, b;
-  std::thread ta([&] { a = RunCommand({coordinator, "migrate", "--database=" + db}); });
-  std::thread tb([&] { b = RunCommand({coordinator, "migrate", "--database=" + db}); });
+  std::thread ta([&] { a = RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db)}); });
+  std::thread tb([&] { b = RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db)}); });
   ta.join();
   tb.join();
   EXPECT_EQ(a.exit_code, 0) << a.output;
@@ -524,17 +524,17 @@ TEST(ResilienceTest, MigrateIsIdempotentAndSafeWhenConcurrent) {
   EXPECT_EQ(QueryValue(db, "SELECT version || ' ' || dirty FROM schema_migrations"),
             absl::StrCat(kSchemaVersion, " false"));
 
-  CommandResult again = RunCommand({coordinator, "migrate", "--database=" + db});
+  CommandResult again = RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db)});
   EXPECT_EQ(again.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(again.output, absl::StrCat("schema version ", kSchemaVersion, " -> ", kSchemaVersion))) << again.output;
 
   QueryValue(db, "UPDATE schema_migrations SET dirty = true RETURNING 1");
-  CommandResult dirty = RunCommand({coordinator, "migrate", "--database=" + db});
+  CommandResult dirty = RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db)});
   EXPECT_EQ(dirty.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(dirty.output, absl::StrCat("dirty at version ", kSchemaVersion))) << dirty.output;
 
   QueryValue(db, "UPDATE schema_migrations SET dirty = false, version = 999 RETURNING 1");
-  CommandResult newer = RunCommand({coordinator, "migrate", "--database=" + db});
+  CommandResult newer = RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db)});
   EXPECT_EQ(newer.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(newer.output, "999 is newer")) << newer.output;
 }
@@ -553,7 +553,7 @@ TEST(ResilienceTest, MigrateWaitsForTheMigrationLockAndGivesUpNamingTheHolder) {
   // While the lock is held, migrate waits and applies nothing.
   CommandResult waited;
   std::thread t([&] {
-    waited = RunCommand({coordinator, "migrate", "--database=" + db, "--startup_timeout=60s"}, absl::Seconds(90));
+    waited = RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db), "--startup_timeout=60s"}, absl::Seconds(90));
   });
   const bool blocked = PollUntil(absl::Seconds(30), [&] {
     return QueryValue(db,
@@ -577,7 +577,7 @@ TEST(ResilienceTest, MigrateWaitsForTheMigrationLockAndGivesUpNamingTheHolder) {
   }
   const absl::Time start = absl::Now();
   CommandResult stuck =
-      RunCommand({coordinator, "migrate", "--database=" + db, "--startup_timeout=1s"}, absl::Seconds(60));
+      RunCommand({coordinator, "migrate", testing::DatabaseUrlFlag(db), "--startup_timeout=1s"}, absl::Seconds(60));
   EXPECT_LT(absl::Now() - start, absl::Seconds(30));
   EXPECT_EQ(stuck.exit_code, 1) << stuck.output;
   EXPECT_TRUE(absl::StrContains(stuck.output, "schema migration lock")) << stuck.output;

@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <limits>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <pqxx/pqxx>
@@ -574,6 +576,82 @@ TEST_F(PgStoreTest, IngestKeepsInstancesAsTheDomainRuleSays) {
           << host << " after report " << k + 1;
     }
   }
+}
+
+// The ingest statement mirrors rollout::MaxAcceptedSequence in SQL: for each
+// (stored, reported) pair the store applies a report exactly when the domain
+// rule allows it, and classifies a refusal as the domain does. The clock is
+// the store's (a FakeClock), the same one the statement is given.
+TEST_F(PgStoreTest, IngestBoundsSequencesAsTheDomainRuleSays) {
+  const absl::Time now = absl::FromUnixSeconds(1796515200);
+  FakeClock clock(now);
+  PgStore store(PgStoreOptions{.url = db_, .clock = &clock});
+  const int64_t now_us = absl::ToUnixMicros(now);
+  const int64_t lead = absl::ToInt64Microseconds(rollout::kMaxSequenceLead);
+  const int64_t max = std::numeric_limits<int64_t>::max();
+  struct Case {
+    std::optional<int64_t> stored;
+    int64_t reported;
+  };
+  const std::vector<Case> cases = {
+      {std::nullopt, 1},           {std::nullopt, now_us + lead},  {std::nullopt, now_us + lead + 1},
+      {std::nullopt, max},         {5, 6},                         {5, now_us + lead},
+      {5, now_us + lead + 1},      {5, max},                       {now_us * 3, now_us * 3 + lead},
+      {now_us * 3, now_us * 3 + lead + 1}, {max - 10, max},        {max, max},
+      {max, 7},                    {max - lead, max},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    const std::string host = absl::StrCat("seqbound", i);
+    if (c.stored) {
+      // Stored directly: the rule would refuse some of these today.
+      QueryValue(db_, absl::StrCat("INSERT INTO agents (host_id, channel, group_name, current_version, health, "
+                                   "updater_version, sequence, first_seen, last_seen) VALUES ('", host,
+                                   "', 'prod', '', '15.1.0', 1, '', ", *c.stored, ", now(), now()) RETURNING 1"));
+    }
+    const std::vector<ReportResult> r = Apply(store, {Report(host, "prod", c.reported)});
+    ASSERT_TRUE(r[0].status.ok()) << r[0].status;
+    const bool allowed = c.reported <= rollout::MaxAcceptedSequence(c.stored, now);
+    const std::string stored_now = QueryValue(db_, absl::StrCat("SELECT coalesce(max(sequence)::text, 'none') "
+                                                                "FROM agents WHERE host_id = '", host, "'"));
+    const std::string label = absl::StrCat("case ", i, ": stored ", c.stored ? absl::StrCat(*c.stored) : "none",
+                                           ", reported ", c.reported);
+    if (allowed && (!c.stored || c.reported > *c.stored)) {
+      EXPECT_EQ(r[0].disposition, rollout::ReportDisposition::kAccepted) << label;
+      EXPECT_EQ(stored_now, absl::StrCat(c.reported)) << label;
+    } else {
+      const rollout::NotApplied expected = rollout::ClassifyNotApplied(true, c.reported, c.stored, now);
+      ASSERT_NE(expected, rollout::NotApplied::kRetry) << label;
+      EXPECT_EQ(r[0].disposition, expected == rollout::NotApplied::kSequenceTooFarAhead
+                                      ? rollout::ReportDisposition::kSequenceTooFarAhead
+                                      : expected == rollout::NotApplied::kDuplicate
+                                            ? rollout::ReportDisposition::kDuplicate
+                                            : rollout::ReportDisposition::kOutOfOrder)
+          << label;
+      EXPECT_EQ(r[0].stored_sequence, c.stored.value_or(0)) << label;
+      EXPECT_EQ(stored_now, c.stored ? absl::StrCat(*c.stored) : "none") << label;
+    }
+  }
+  // Sanity: the forged INT64_MAX was among the refused.
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM agents WHERE host_id = 'seqbound3'"), "0");
+}
+
+// Forgetting a host takes what it added out of every counter.
+TEST_F(PgStoreTest, ForgetAgentKeepsTheCountersExact) {
+  rollout::AgentReport a = Report("f1", "prod", 1), b = Report("f2", "prod", 1, "15.2.0");
+  a.schedule_state = rollout::ScheduleState::kOk;
+  Apply(*store_, {a, b});
+  absl::StatusOr<ForgottenAgent> gone = store_->ForgetAgent("f1");
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->channel, "prod");
+  EXPECT_EQ(gone->sequence, 1);
+  EXPECT_EQ(FleetCounterMismatches(db_), 0);
+  EXPECT_EQ(store_->ForgetAgent("f1").status().code(), absl::StatusCode::kNotFound);
+  // Its next report is a first one again, and counted once.
+  EXPECT_EQ(Apply(*store_, {Report("f1", "prod", 1)})[0].disposition, rollout::ReportDisposition::kAccepted);
+  EXPECT_EQ(FleetCounterMismatches(db_), 0);
+  ASSERT_TRUE(store_->CompactCounters().ok());
+  EXPECT_EQ(FleetCounterMismatches(db_), 0);
 }
 
 TEST_F(PgStoreTest, ScheduleStatesAreStoredAndCountedPerChannel) {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <fstream>
@@ -205,13 +206,25 @@ std::string BinaryPath(const std::string& name) { return absl::StrCat(DROVER_BIN
 
 // --- Coordinator process ---------------------------------------------------------
 
+std::string DatabaseUrlFlag(const std::string& database_url) {
+  const std::string file = MakeTempDir("drover-dburl-") + "/database.url";
+  const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  const std::string line = database_url + "\n";
+  const bool written = fd >= 0 && write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  if (fd >= 0) close(fd);
+  // A test that cannot write /tmp cannot run; the coordinator then says it
+  // cannot read the file.
+  if (!written) std::fprintf(stderr, "cannot write %s\n", file.c_str());
+  return "--database_url_file=" + file;
+}
+
 absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
     const std::string& database_url, const std::vector<std::string>& extra_flags) {
   auto p = std::unique_ptr<CoordinatorProcess>(new CoordinatorProcess());
   p->dir_ = MakeTempDir("drover-coord-");
   const std::string ready = p->dir_ + "/ready";
   const std::string log = p->dir_ + "/log";
-  std::vector<std::string> argv = {BinaryPath("drover-coordinator"), "--database=" + database_url,
+  std::vector<std::string> argv = {BinaryPath("drover-coordinator"), DatabaseUrlFlag(database_url),
                                    "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                    "--ready_file=" + ready, "--fleet_refresh=200ms"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());

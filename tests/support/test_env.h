@@ -54,6 +54,10 @@ int64_t FleetCounterMismatches(const std::string& url);
 // Path of a binary built by this project (build/bin/NAME).
 std::string BinaryPath(const std::string& name);
 
+// "--database_url_file=F" for a new file F (mode 0600) holding `database_url`:
+// the coordinator refuses a password in --database (ps shows it to all).
+std::string DatabaseUrlFlag(const std::string& database_url);
+
 // A child process running drover-coordinator.
 class CoordinatorProcess {
  public:

@@ -15,10 +15,16 @@
 --   $19 counter shards (PgStore::kCounterShards)
 --   $20 the seen bucket in ms (rollout::kSeenBucket)
 --   $21 the outcome clock allowance in ms (rollout::kOutcomeClockAllowance)
+--   $22 the coordinator's clock in Unix microseconds and $23 the sequence lead
+--   in microseconds (rollout::MaxAcceptedSequence: a report is applied only
+--   when sequence - $23 <= GREATEST(stored sequence, $22); written as a
+--   subtraction so that a stored INT64_MAX cannot overflow)
 --
 -- What it does:
 --   - locks the reports' channels against deletion (FOR KEY SHARE; operator
 --     edits take FOR NO KEY UPDATE and are not blocked);
+--   - refuses (leaves unapplied) reports whose sequence is further ahead than
+--     rollout::MaxAcceptedSequence allows;
 --   - updates each known host whose stored sequence is below the report's,
 --     reaching the row by the tuple id its snapshot read (one index descent
 --     per host, not two), provided the row is still that version: a
@@ -80,6 +86,7 @@ updated AS (
   JOIN stored ON stored.host_id = report.host_id
   JOIN locked_channel ON locked_channel.name = report.channel
   WHERE agent.ctid = stored.ctid AND agent.sequence = stored.sequence AND report.sequence > stored.sequence
+    AND report.sequence - $23::bigint <= GREATEST(stored.sequence, $22::bigint)
   RETURNING report.ordinal, agent.channel, agent.current_version, agent.health, agent.schedule_state,
             stored.channel AS old_channel, stored.current_version AS old_version, stored.health AS old_health,
             stored.last_seen AS old_last_seen, stored.schedule_state AS old_schedule_state),
@@ -91,6 +98,7 @@ inserted AS (
          CASE WHEN report.last_result = 0 THEN NULL ELSE report.last_result_version END
   FROM report JOIN locked_channel ON locked_channel.name = report.channel
   WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.host_id = report.host_id)
+    AND report.sequence - $23::bigint <= $22::bigint
   ORDER BY report.host_id
   ON CONFLICT (host_id) DO NOTHING
   RETURNING host_id, channel, current_version, health, schedule_state),
