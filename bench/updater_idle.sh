@@ -30,7 +30,7 @@ PGP=$(free_port); AGENT_PORT=$(free_port)
 "$ROOT/deploy/lib/pg.sh" start "$W/pg" "$PGP"
 "$ROOT/deploy/lib/pg.sh" createdb "$W/pg" "$PGP" drover
 "$BUILD/bin/drover-coordinator" --database="$("$ROOT/deploy/lib/pg.sh" url "$W/pg" "$PGP")" \
-  --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --ready_file="$W/ready" >"$W/coordinator.log" 2>&1 &
+  --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --ready_file="$W/ready" --insecure >"$W/coordinator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 600); do [[ -f "$W/ready" ]] && break; sleep 0.1; done
 COORD=$(sed -n 's/^grpc=//p' "$W/ready")

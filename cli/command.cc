@@ -16,6 +16,12 @@ const char* CodeName(grpc::StatusCode code) {
     case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
     case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
     case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return {kExitDenied, with_hint(absl::StrCat("cannot ", what, ": not authenticated: ", server),
+                                     "pass an operator token with --token-file=FILE or DROVER_TOKEN_FILE")};
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return {kExitDenied, with_hint(absl::StrCat("cannot ", what, ": permission denied: ", server),
+                                     "ask an admin for a token with the role named above")};
     case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
     case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
     case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
