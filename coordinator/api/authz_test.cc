@@ -20,7 +20,8 @@ using ::drover::testing::IsError;
 // A TLS peer as gRPC describes it: properties by name.
 class FakeAuthContext final : public grpc::AuthContext {
  public:
-  explicit FakeAuthContext(std::multimap<std::string, std::string> properties, bool authenticated = true)
+  using Properties = std::multimap<std::string, std::string>;
+  explicit FakeAuthContext(Properties properties, bool authenticated = true)
       : properties_(std::move(properties)), authenticated_(authenticated) {}
   bool IsPeerAuthenticated() const override { return authenticated_; }
   std::vector<grpc::string_ref> GetPeerIdentity() const override { return FindPropertyValues("x509_common_name"); }
@@ -185,7 +186,7 @@ TEST_F(AuthorizerTest, AHostIdentityCallsNoOperatorRpcEvenWithAToken) {
   prometheus::Registry registry;
   Authorizer authz(&store_, &clock_, /*insecure=*/true, &registry);
   const std::string admin = Issue("ada", "admin");
-  FakeAuthContext host({{"x509_subject_alternative_name", "spiffe://fleet.example/host/3f2a"},
+  FakeAuthContext host(FakeAuthContext::Properties{{"x509_subject_alternative_name", "spiffe://fleet.example/host/3f2a"},
                         {"x509_common_name", "3f2a"}});
   for (const char* method : {"ListChannels", "SetTargetVersion", "DeleteChannel"}) {
     EXPECT_TRUE(IsError(authz.Authorize(Method(method), &host, admin, "p").status(), absl::StatusCode::kPermissionDenied,
@@ -195,14 +196,14 @@ TEST_F(AuthorizerTest, AHostIdentityCallsNoOperatorRpcEvenWithAToken) {
                         absl::StatusCode::kPermissionDenied, {"host identity"}));
   }
   // Newer gRPC names the SPIFFE id on its own.
-  FakeAuthContext spiffe({{"peer_spiffe_id", "spiffe://f/host/h1"}});
+  FakeAuthContext spiffe(FakeAuthContext::Properties{{"peer_spiffe_id", "spiffe://f/host/h1"}});
   EXPECT_TRUE(IsError(authz.Authorize(Method("ListChannels"), &spiffe, admin, "p").status(),
                       absl::StatusCode::kPermissionDenied));
   // Other certificates (an operator's, a DNS name) and unauthenticated TLS peers are not hosts.
-  FakeAuthContext other({{"x509_subject_alternative_name", "spiffe://fleet.example/operator/ada"},
+  FakeAuthContext other(FakeAuthContext::Properties{{"x509_subject_alternative_name", "spiffe://fleet.example/operator/ada"},
                          {"x509_subject_alternative_name", "coordinator.example"}});
   EXPECT_TRUE(authz.Authorize(Method("ListChannels"), &other, admin, "p").ok());
-  FakeAuthContext unverified({{"x509_subject_alternative_name", "spiffe://f/host/h1"}}, /*authenticated=*/false);
+  FakeAuthContext unverified(FakeAuthContext::Properties{{"x509_subject_alternative_name", "spiffe://f/host/h1"}}, /*authenticated=*/false);
   EXPECT_TRUE(authz.Authorize(Method("ListChannels"), &unverified, admin, "p").ok());
   // Counted.
   bool counted = false;
