@@ -139,7 +139,7 @@ absl::Status Authorizer::Refuse(const char* reason, absl::Status status) {
 
 absl::StatusOr<Caller> Authorizer::Authorize(absl::string_view full_method, const grpc::AuthContext* auth,
                                              std::optional<absl::string_view> authorization,
-                                             const std::string& peer) {
+                                             const std::string& peer, std::string* actor) {
   if (std::optional<std::string> host = HostIdentityOf(auth); host.has_value()) {
     return Refuse("host_identity",
                   absl::PermissionDeniedError(absl::StrCat("a host identity (", *host,
@@ -167,6 +167,7 @@ absl::StatusOr<Caller> Authorizer::Authorize(absl::string_view full_method, cons
       if (op.status().code() != absl::StatusCode::kNotFound) return op.status();
       return Refuse("unauthenticated", absl::UnauthenticatedError("unknown operator token"));
     }
+    if (actor != nullptr) *actor = op->name;
     if (op->revoked_at.has_value()) {
       return Refuse("unauthenticated",
                     absl::UnauthenticatedError(absl::StrCat("the token of operator \"", op->name, "\" was revoked")));
@@ -185,6 +186,7 @@ absl::StatusOr<Caller> Authorizer::Authorize(absl::string_view full_method, cons
     caller.actor = op->name;
     caller.role = *role;
   }
+  if (actor != nullptr) *actor = caller.actor;
   if (policy == nullptr) {
     return Refuse("permission_denied", absl::PermissionDeniedError(absl::StrCat(
                                            full_method, " is not open to any operator role")));

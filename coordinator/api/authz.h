@@ -76,8 +76,11 @@ class Authorizer {
   // UNAUTHENTICATED: no token (unless insecure), malformed, unknown, expired or
   // revoked; PERMISSION_DENIED: role too low (naming the role needed), a host
   // identity, or a method not in the table; UNAVAILABLE: store down.
+  // `actor` (optional) gets the caller's name once known, refused or not,
+  // for the audit trail.
   absl::StatusOr<Caller> Authorize(absl::string_view full_method, const grpc::AuthContext* auth,
-                                   std::optional<absl::string_view> authorization, const std::string& peer);
+                                   std::optional<absl::string_view> authorization, const std::string& peer,
+                                   std::string* actor = nullptr);
 
   bool insecure() const { return insecure_; }
 

@@ -129,8 +129,10 @@ TEST_F(AuthorizerTest, RolesAreEnforcedAndNameTheRoleNeeded) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->actor, "vera");
   EXPECT_EQ(c->peer, "ipv4:1.2.3.4:5");
-  EXPECT_TRUE(IsError(authz.Authorize(Method("SetTargetVersion"), nullptr, viewer, "p").status(),
+  std::string who;
+  EXPECT_TRUE(IsError(authz.Authorize(Method("SetTargetVersion"), nullptr, viewer, "p", &who).status(),
                       absl::StatusCode::kPermissionDenied, {"SetTargetVersion needs the operator role", "vera"}));
+  EXPECT_EQ(who, "vera");  // for the audit row of the refusal
   EXPECT_TRUE(authz.Authorize(Method("SetTargetVersion"), nullptr, op, "p").ok());
   EXPECT_TRUE(IsError(authz.Authorize(Method("DeleteChannel"), nullptr, op, "p").status(),
                       absl::StatusCode::kPermissionDenied, {"needs the admin role"}));

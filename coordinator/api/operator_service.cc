@@ -77,6 +77,7 @@ const char* StatusCodeName(absl::StatusCode code) {
     case absl::StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
     case absl::StatusCode::kUnavailable: return "UNAVAILABLE";
     case absl::StatusCode::kAborted: return "ABORTED";
+    case absl::StatusCode::kInternal: return "INTERNAL";
     default: return "ERROR";
   }
 }
@@ -103,8 +104,8 @@ grpc::ServerUnaryReactor* OperatorService::Serve(
         authorization = absl::string_view(it->second.data(), it->second.size());
       }
       const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-      absl::StatusOr<Caller> caller = authz_->Authorize(full_method, auth.get(), authorization, context->peer());
-      if (caller.ok()) actor = caller->actor;
+      absl::StatusOr<Caller> caller =
+          authz_->Authorize(full_method, auth.get(), authorization, context->peer(), &actor);
       Request request;
       if (!caller.ok()) {
         status = Done(method, caller.status());
