@@ -92,7 +92,7 @@ READY="$TMP/ready"
 # The URL may hold a password: from a file, never argv (the coordinator refuses that).
 (umask 077 && printf '%s\n' "$DB_URL" >"$TMP/database.url")
 "$BUILD/bin/drover-coordinator" --database_url_file="$TMP/database.url" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-  --ready_file="$READY" ${DROVER_COORDINATOR_FLAGS:-} 2>"$TMP/coordinator.log" &
+  --ready_file="$READY" --insecure ${DROVER_COORDINATOR_FLAGS:-} 2>"$TMP/coordinator.log" &
 COORD_PID=$!
 deadline=$((SECONDS + 90))
 until [[ -f "$READY" ]]; do

@@ -32,7 +32,7 @@ PGP=$(free_port); AGENT_PORT=$(free_port)
 # The URL holds a password: from a file, never argv (the coordinator refuses that).
 (umask 077 && "$ROOT/deploy/lib/pg.sh" url "$W/pg" "$PGP" >"$W/database.url")
 "$BUILD/bin/drover-coordinator" --database_url_file="$W/database.url" \
-  --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --ready_file="$W/ready" >"$W/coordinator.log" 2>&1 &
+  --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --ready_file="$W/ready" --insecure >"$W/coordinator.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 600); do [[ -f "$W/ready" ]] && break; sleep 0.1; done
 COORD=$(sed -n 's/^grpc=//p' "$W/ready")

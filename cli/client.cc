@@ -4,8 +4,8 @@
 
 namespace drover::cli {
 
-OperatorClient::OperatorClient(std::string address, absl::Duration timeout)
-    : address_(std::move(address)), timeout_(timeout) {}
+OperatorClient::OperatorClient(std::string address, absl::Duration timeout, std::string token)
+    : address_(std::move(address)), timeout_(timeout), token_(std::move(token)) {}
 
 v1::OperatorService::Stub* OperatorClient::stub() {
   if (stub_ == nullptr) {
@@ -20,6 +20,7 @@ grpc::Status OperatorClient::Call(grpc::Status (v1::OperatorService::Stub::*meth
                                   const Request& req, Response* out) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
   return (stub()->*method)(&ctx, req, out);
 }
 
@@ -69,6 +70,19 @@ grpc::Status OperatorClient::ListUpdateEvents(const v1::ListUpdateEventsRequest&
 grpc::Status OperatorClient::ListChannelChanges(const v1::ListChannelChangesRequest& req,
                                                 v1::ListChannelChangesResponse* out) {
   return Call(&v1::OperatorService::Stub::ListChannelChanges, req, out);
+}
+grpc::Status OperatorClient::CreateOperator(const v1::CreateOperatorRequest& req, v1::CreateOperatorResponse* out) {
+  return Call(&v1::OperatorService::Stub::CreateOperator, req, out);
+}
+grpc::Status OperatorClient::ListOperators(const v1::ListOperatorsRequest& req, v1::ListOperatorsResponse* out) {
+  return Call(&v1::OperatorService::Stub::ListOperators, req, out);
+}
+grpc::Status OperatorClient::RevokeOperator(const v1::RevokeOperatorRequest& req, v1::Operator* out) {
+  return Call(&v1::OperatorService::Stub::RevokeOperator, req, out);
+}
+grpc::Status OperatorClient::ListAuditEvents(const v1::ListAuditEventsRequest& req,
+                                             v1::ListAuditEventsResponse* out) {
+  return Call(&v1::OperatorService::Stub::ListAuditEvents, req, out);
 }
 
 }  // namespace drover::cli

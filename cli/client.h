@@ -16,7 +16,8 @@ namespace v1 = ::drover::v1;
 
 class OperatorClient {
  public:
-  OperatorClient(std::string address, absl::Duration timeout);
+  // `token`: the operator token sent with every call ("" for none).
+  OperatorClient(std::string address, absl::Duration timeout, std::string token = "");
 
   const std::string& address() const { return address_; }
 
@@ -39,6 +40,10 @@ class OperatorClient {
   grpc::Status ForgetAgent(const v1::ForgetAgentRequest& req, v1::ForgetAgentResponse* out);
   grpc::Status ListUpdateEvents(const v1::ListUpdateEventsRequest& req, v1::ListUpdateEventsResponse* out);
   grpc::Status ListChannelChanges(const v1::ListChannelChangesRequest& req, v1::ListChannelChangesResponse* out);
+  grpc::Status CreateOperator(const v1::CreateOperatorRequest& req, v1::CreateOperatorResponse* out);
+  grpc::Status ListOperators(const v1::ListOperatorsRequest& req, v1::ListOperatorsResponse* out);
+  grpc::Status RevokeOperator(const v1::RevokeOperatorRequest& req, v1::Operator* out);
+  grpc::Status ListAuditEvents(const v1::ListAuditEventsRequest& req, v1::ListAuditEventsResponse* out);
 
  private:
   template <typename Request, typename Response>
@@ -51,6 +56,7 @@ class OperatorClient {
 
   std::string address_;
   absl::Duration timeout_;
+  std::string token_;
   std::unique_ptr<v1::OperatorService::Stub> stub_;
 };
 

@@ -52,6 +52,12 @@ Result RpcFailure(const grpc::Status& status, const std::string& what, const std
     case grpc::StatusCode::INVALID_ARGUMENT:
       return {kExitInvalid, with_hint(absl::StrCat("cannot ", what, ": the coordinator rejected the request: ", server),
                                       "fix the value named above and try again")};
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return {kExitDenied, with_hint(absl::StrCat("cannot ", what, ": not authenticated: ", server),
+                                     "pass an operator token with --token-file=FILE or DROVER_TOKEN_FILE")};
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return {kExitDenied, with_hint(absl::StrCat("cannot ", what, ": permission denied: ", server),
+                                     "ask an admin for a token with the role named above")};
     case grpc::StatusCode::ALREADY_EXISTS:
       return {kExitAlreadyExists, with_hint(absl::StrCat("cannot ", what, ": already exists: ", server), "")};
     case grpc::StatusCode::UNAVAILABLE:

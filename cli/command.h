@@ -23,6 +23,7 @@ enum ExitCode : int {
   kExitInvalid = 5,        // INVALID_ARGUMENT: rejected by the coordinator
   kExitUnavailable = 6,    // coordinator unreachable, timed out, or its database down
   kExitAlreadyExists = 7,  // ALREADY_EXISTS
+  kExitDenied = 8,         // UNAUTHENTICATED or PERMISSION_DENIED
 };
 
 // How a command ended: an exit code and, unless it succeeded, what to tell the
@@ -49,6 +50,8 @@ struct GlobalOptions {
   std::string coordinator;
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(10);
+  // --token-file; main falls back to $DROVER_TOKEN_FILE, then $DROVER_TOKEN.
+  std::string token_file;
 };
 
 struct FlagSpec {
@@ -115,5 +118,6 @@ std::vector<CommandSpec> TargetCommands();  // target, critical, control-plane
 std::vector<CommandSpec> WindowCommands();
 std::vector<CommandSpec> StatusCommands();
 std::vector<CommandSpec> AgentCommands();
+std::vector<CommandSpec> OperatorCommands();  // operators, audit
 
 }  // namespace drover::cli

@@ -78,6 +78,9 @@ absl::Status SetGlobal(const std::string& name, const std::string& value, Global
     absl::StatusOr<absl::Duration> d = ParseDurationValue("timeout", value, absl::Milliseconds(100), absl::Hours(1));
     if (!d.ok()) return d.status();
     options->timeout = *d;
+  } else if (name == "token-file") {
+    if (value.empty()) return Usage("--token-file needs a file, e.g. --token-file=~/.config/drover/token");
+    options->token_file = value;
   }
   return absl::OkStatus();
 }
@@ -124,8 +127,8 @@ namespace {
 // Parses into `out`; `words` collects the command words seen, for the hint.
 absl::Status Parse(const std::vector<std::string>& args, const std::vector<CommandSpec>& commands,
                    ParsedCommandLine& out, std::vector<std::string>& words) {
-  static const std::set<std::string> kGlobalFlags = {"coordinator", "output", "timeout"};
-  static const std::vector<std::string> kGlobalFlagNames = {"coordinator", "output", "timeout", "help", "version"};
+  static const std::set<std::string> kGlobalFlags = {"coordinator", "output", "timeout", "token-file"};
+  static const std::vector<std::string> kGlobalFlagNames = {"coordinator", "output", "timeout", "token-file", "help", "version"};
   bool help_command = false;       // `droverctl help ...`
   bool only_positionals = false;   // after "--"
   std::set<std::string> seen_flags;
@@ -178,7 +181,8 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
         return Usage(absl::StrCat(
             "unknown flag ", arg.substr(0, eq), DidYouMean(name, kGlobalFlagNames, "--"),
             words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
-            "; before the command only --coordinator, --output (-o), --timeout, --help and --version are accepted"));
+            "; before the command only --coordinator, --output (-o), --timeout, --token-file, --help and --version are "
+            "accepted"));
       }
       const FlagSpec* flag = out.command->FindFlag(name);
       if (flag == nullptr) {

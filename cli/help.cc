@@ -15,6 +15,9 @@ constexpr char kGlobalFlags[] =
     "  --coordinator=ADDR   the coordinator's gRPC address (default $DROVER_COORDINATOR, else 127.0.0.1:7600)\n"
     "  --output=FORMAT      table (default) or json; short: -o json\n"
     "  --timeout=DURATION   deadline of each call to the coordinator (default 10s)\n"
+    "  --token-file=FILE    the operator token (default $DROVER_TOKEN_FILE, else the token in $DROVER_TOKEN);\n"
+    "                       never on the command line. Made by 'droverctl operators create' or, for the\n"
+    "                       first admin, 'drover-coordinator operators create'\n"
     "  --help, -h           help on the command\n"
     "  --version            droverctl's version\n";
 
@@ -37,6 +40,8 @@ constexpr char kExitCodes[] =
     "  5  invalid argument: the coordinator rejected a value (e.g. a version that is not semver)\n"
     "  6  unavailable: the coordinator is unreachable, timed out, or its database is down\n"
     "  7  already exists\n"
+    "  8  not allowed: no, unknown, expired or revoked token (UNAUTHENTICATED), or a role too low\n"
+    "     (PERMISSION_DENIED, naming the role needed)\n"
     "Errors go to stderr and say what was wrong and what to do.\n";
 
 std::string FlagName(const FlagSpec& f) {

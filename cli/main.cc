@@ -3,11 +3,21 @@
 // `droverctl help`).
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "cli/client.h"
 #include "cli/command.h"
 #include "cli/command_line.h"
@@ -19,10 +29,39 @@ namespace {
 
 std::vector<CommandSpec> AllCommands() {
   std::vector<CommandSpec> all;
-  for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands}) {
+  for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands,
+                     OperatorCommands}) {
     for (CommandSpec& c : group()) all.push_back(std::move(c));
   }
   return all;
+}
+
+// The operator token: from --token-file, else $DROVER_TOKEN_FILE, else
+// $DROVER_TOKEN; "" when none is given. Never from argv. A file others may
+// read is refused, as ssh refuses such a key.
+absl::StatusOr<std::string> ReadOperatorToken(std::string path) {
+  if (path.empty()) {
+    if (const char* env = std::getenv("DROVER_TOKEN_FILE"); env != nullptr) path = env;
+  }
+  if (path.empty()) {
+    const char* env = std::getenv("DROVER_TOKEN");
+    return std::string(env == nullptr ? "" : absl::StripAsciiWhitespace(env));
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read the token file \"", path, "\": ", std::strerror(errno)));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the token file \"%s\" may be read by others (mode %04o); chmod 600 it", path, st.st_mode & 07777));
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read the token file \"", path, "\""));
+  std::string token(absl::StripAsciiWhitespace(text.str()));
+  if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("the token file \"", path, "\" is empty"));
+  return token;
 }
 
 int Main(int argc, char** argv) {
@@ -48,7 +87,12 @@ int Main(int argc, char** argv) {
     std::cout << *text;
     return kExitOk;
   }
-  OperatorClient client(parsed->options.coordinator, parsed->options.timeout);
+  absl::StatusOr<std::string> token = ReadOperatorToken(parsed->options.token_file);
+  if (!token.ok()) {
+    std::cerr << "droverctl: " << token.status().message() << "\n";
+    return kExitUsage;
+  }
+  OperatorClient client(parsed->options.coordinator, parsed->options.timeout, *token);
   CommandContext ctx{parsed->options, &client, &std::cout, nullptr};
   if (isatty(STDIN_FILENO)) {
     ctx.confirm = [](const std::string& question) {

@@ -1,10 +1,15 @@
 // drover-coordinator: flags -> CoordinatorConfig, signals, nothing else.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <sys/stat.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -61,6 +66,13 @@ ABSL_FLAG(absl::Duration, startup_timeout, absl::Seconds(60), "How long start-up
 ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(15),
           "Longest one database statement may run; a connection on which a statement waits while PostgreSQL sends "
           "nothing for 5 s longer (a stopped server, stalled storage) is closed, and its RPCs get UNAVAILABLE");
+ABSL_FLAG(bool, insecure, false,
+          "Development only: operator API calls without a token act as admin (logged as \"anonymous\")");
+ABSL_FLAG(std::string, name, "", "operators create: the operator's name");
+ABSL_FLAG(std::string, role, "admin", "operators create: viewer, operator or admin");
+ABSL_FLAG(std::string, token_file, "",
+          "operators create: file the new token is written to (mode 0600; must not exist)");
+ABSL_FLAG(absl::Duration, ttl, absl::ZeroDuration(), "operators create: token lifetime (0: never expires)");
 
 namespace {
 
@@ -68,6 +80,8 @@ constexpr char kUsage[] =
     "Drover coordinator: the version server and source of truth of a fleet.\n"
     "Usage: drover-coordinator [serve] [flags]    serve the gRPC API and /metrics\n"
     "       drover-coordinator migrate [flags]    apply database migrations and exit\n"
+    "       drover-coordinator operators create --name=N --role=admin --token_file=F\n"
+    "                                             issue an operator token (the first admin)\n"
     "       drover-coordinator version            print the version";
 
 // Flags defined in this file, the only ones an operator sets.
@@ -195,13 +209,17 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   std::string command = args.size() > 1 ? args[1] : "serve";
+  if (command == "operators" && args.size() > 2 && std::string(args[2]) == "create") {
+    command = "operators create";
+    args.erase(args.begin() + 2);
+  }
   if (args.size() > 2) return Fail(absl::StrCat("unexpected argument \"", args[2], "\"; see --help"));
   if (command == "version") {
     std::printf("drover-coordinator %s (%s)\n", DROVER_VERSION, DROVER_REVISION);
     return 0;
   }
-  if (command != "serve" && command != "migrate") {
-    return Fail(absl::StrCat("unknown command \"", command, "\": use serve, migrate or version"));
+  if (command != "serve" && command != "migrate" && command != "operators create") {
+    return Fail(absl::StrCat("unknown command \"", command, "\": use serve, migrate, operators create or version"));
   }
   absl::StatusOr<std::string> database_url = DatabaseUrl();
   if (!database_url.ok()) return Fail(std::string(database_url.status().message()));
@@ -222,6 +240,7 @@ int main(int argc, char** argv) {
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
   config.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
+  config.insecure = absl::GetFlag(FLAGS_insecure);
   for (const std::string& bad : {
            OutOfRange("db_pool_size", config.pool_size, 1, 100),
            OutOfRange("ingest_writers", config.ingest_writers, 1, 32),
@@ -241,6 +260,36 @@ int main(int argc, char** argv) {
            OutOfRange("max_version_labels", absl::GetFlag(FLAGS_max_version_labels), 0, 100000),
        }) {
     if (!bad.empty()) return Fail(bad);
+  }
+  if (command == "operators create") {
+    const std::string path = absl::GetFlag(FLAGS_token_file);
+    if (path.empty()) return Fail("operators create: --token_file=FILE is required (the token never goes to argv or stdout)");
+    if (absl::GetFlag(FLAGS_ttl) < absl::ZeroDuration()) return Fail("operators create: --ttl must not be negative");
+    // Made before the token exists, so a bad path costs nothing.
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return Fail(absl::StrCat("operators create: cannot create --token_file \"", path, "\": ", std::strerror(errno),
+                               errno == EEXIST ? " (it is never overwritten; remove it or pick another)" : ""));
+    }
+    absl::StatusOr<std::string> token =
+        drover::CreateOperatorDirectly(url, config.startup_timeout, absl::GetFlag(FLAGS_name),
+                                       absl::GetFlag(FLAGS_role), absl::GetFlag(FLAGS_ttl));
+    if (!token.ok()) {
+      close(fd);
+      unlink(path.c_str());
+      return Fail(absl::StrCat("operators create: ", token.status().message()));
+    }
+    const std::string line = *token + "\n";
+    const bool written = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
+    close(fd);
+    if (!written) {
+      unlink(path.c_str());
+      return Fail(absl::StrCat("operators create: cannot write --token_file \"", path,
+                               "\"; the token was issued: revoke operator \"", absl::GetFlag(FLAGS_name), "\""));
+    }
+    drover::LogInfo(absl::StrCat("operators create: token of ", absl::GetFlag(FLAGS_role), " \"",
+                                 absl::GetFlag(FLAGS_name), "\" written to ", path));
+    return 0;
   }
   if (command == "migrate") {
     absl::StatusOr<std::string> r = drover::RunMigrations(url, config.startup_timeout);

@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "coordinator/api/authz.h"
 #include "coordinator/api/operator_service.h"
+#include "coordinator/api/operator_token.h"
 #include "coordinator/api/updater_service.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
@@ -47,6 +49,30 @@ absl::StatusOr<std::string> RunMigrations(const std::string& database_url, absl:
   }
 }
 
+absl::StatusOr<std::string> CreateOperatorDirectly(const std::string& database_url, absl::Duration timeout,
+                                                   const std::string& name, const std::string& role,
+                                                   absl::Duration ttl) {
+  if (!api::ParseRole(role).has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("--role=", role, " is not viewer, operator or admin"));
+  }
+  if (absl::Status s = api::ValidateOperatorName(name); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
+  }
+  absl::StatusOr<std::string> migrated = RunMigrations(database_url, timeout);
+  if (!migrated.ok()) return migrated.status();
+  absl::StatusOr<std::string> token = api::NewOperatorToken();
+  if (!token.ok()) return token.status();
+  store::PgStore store({.url = database_url, .pool_size = 1, .ingest_pool_size = 1});
+  store::OperatorRecord op{.name = name, .role = role, .created_by = "bootstrap"};
+  if (ttl > absl::ZeroDuration()) op.expires_at = absl::Now() + ttl;
+  const store::AuditRecord audit{.actor = "bootstrap",
+                                 .peer = "local",
+                                 .method = "drover-coordinator operators create"};
+  absl::StatusOr<store::OperatorRecord> created = store.CreateOperator(op, api::OperatorTokenSha256Hex(*token), &audit);
+  if (!created.ok()) return created.status();
+  return token;
+}
+
 namespace {
 
 class CoordinatorServerImpl final : public CoordinatorServer {
@@ -68,7 +94,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         target_limiter_(config.get_target_rate_per_peer, &clock_),
         rpc_log_(&clock_, {}),
         updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_),
-        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_) {
+        authorizer_(&store_, &clock_, config.insecure, metrics_.registry().get()),
+        operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_,
+                          &authorizer_, &store_, &store_) {
     updater_service_.set_limits({.reports_per_host = &report_limiter_, .targets_per_peer = &target_limiter_});
     operator_service_.set_max_channels(config.max_channels);
     metrics_.set_max_version_labels(config.max_version_labels);
@@ -188,6 +216,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   KeyedRateLimiter target_limiter_;
   api::RpcLog rpc_log_;
   api::UpdaterService updater_service_;
+  api::Authorizer authorizer_;
   api::OperatorService operator_service_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
@@ -207,6 +236,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   absl::StatusOr<std::string> migrated = RunMigrations(config.database_url, config.startup_timeout);
   if (!migrated.ok()) return migrated.status();
   LogInfo(absl::StrCat("migrations applied: ", *migrated));
+  if (config.insecure) {
+    LogWarning("--insecure: operator API calls without a token act as admin (\"anonymous\"); never use this "
+               "outside a test or a local experiment");
+  }
   auto server = std::make_unique<CoordinatorServerImpl>(config);
   if (absl::Status s = server->Init(); !s.ok()) return s;
   return server;

@@ -39,6 +39,9 @@ struct CoordinatorConfig {
   size_t max_channels = 0;
   // Distinct version label values exported; the rest is "other". 0: no cap.
   size_t max_version_labels = 0;
+  // Development only: operator calls without a token act as admin (actor
+  // "anonymous"); a token, when sent, is still checked.
+  bool insecure = false;
 };
 
 class CoordinatorServer {
@@ -53,6 +56,13 @@ class CoordinatorServer {
   // Stops accepting, answers in-flight RPCs, commits queued reports. Idempotent.
   virtual void Shutdown() = 0;
 };
+
+// `drover-coordinator operators create`: issues an operator token straight in
+// the database (the first admin has no token to call the API with), audited
+// as actor "bootstrap". Applies migrations first. Returns the token.
+absl::StatusOr<std::string> CreateOperatorDirectly(const std::string& database_url, absl::Duration timeout,
+                                                   const std::string& name, const std::string& role,
+                                                   absl::Duration ttl);
 
 // Applies migrations and returns "from -> to" for the log.
 absl::StatusOr<std::string> RunMigrations(const std::string& database_url, absl::Duration timeout);

@@ -171,6 +171,18 @@ DB_URL_FILE="$DATA_DIR/database.url"
 ARGS=(--database_url_file="$DB_URL_FILE" --grpc_listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT"
       --ready_file="$READY_FILE")
 
+# An admin identity for droverctl: the operator API wants a token. Made once,
+# straight in the database, kept 0600 under the demo directory.
+TOKEN_FILE="$DATA_DIR/demo/admin.token"
+mkdir -p "$DATA_DIR/demo"
+if [[ ! -s "$TOKEN_FILE" ]]; then
+  rm -f "$TOKEN_FILE"
+  DROVER_DATABASE_URL="$DATABASE" "$BUILD/bin/drover-coordinator" operators create \
+    --name="quickstart-$(date -u +%Y%m%d%H%M%S)" --role=admin --token_file="$TOKEN_FILE" >>"$LOG_FILE" 2>&1 \
+    || die "could not create the admin token for droverctl (log: $LOG_FILE)"
+fi
+export DROVER_TOKEN_FILE="$TOKEN_FILE"
+
 print_addresses() {
   echo "quickstart: coordinator ready"
   echo "  gRPC:    $(sed -n 's/^grpc=//p' "$READY_FILE")"
@@ -223,6 +235,7 @@ CONF
     echo $! >"$h/updater.pid"
   done
   echo "  demo:    $DEMO_AGENTS agents on channel \"demo\" (agent ports $((GRPC_PORT + 11))-$((GRPC_PORT + 10 + DEMO_AGENTS)), logs in $demo)"
+  echo "           droverctl's admin token: export DROVER_TOKEN_FILE=$TOKEN_FILE"
   echo "           try: $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT target set demo $(next_demo_target "$demo" "${ctl[@]}") && $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT status demo --watch"
 }
 

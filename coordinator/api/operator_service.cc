@@ -4,12 +4,16 @@
 #include <system_error>
 #include <thread>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/log.h"
 #include "common/version_policy.h"
+#include "coordinator/api/operator_token.h"
 #include "coordinator/api/proto_convert.h"
 #include "coordinator/rollout/channel_rules.h"
 #include "coordinator/rollout/rollout_status.h"
@@ -18,6 +22,11 @@
 namespace drover::api {
 
 namespace {
+// "alice at ipv4:10.0.0.5:51234" for the log's change lines.
+std::string WhoOf(const store::AuditRecord& audit) {
+  return audit.actor.empty() ? audit.peer : absl::StrCat(audit.actor, " at ", audit.peer);
+}
+
 const google::protobuf::ServiceDescriptor* OperatorServiceDescriptor() {
   return v1::CreateChannelRequest::descriptor()->file()->FindServiceByName("OperatorService");
 }
@@ -32,6 +41,47 @@ void RunDetached(std::function<void()> work) {
     work();  // no thread to be had: answer late rather than never
   }
 }
+
+// What a refused mutation was aimed at, from the request's own fields.
+std::string AuditObject(absl::string_view method, const google::protobuf::Message& request) {
+  const google::protobuf::Descriptor* d = request.GetDescriptor();
+  const google::protobuf::Reflection* r = request.GetReflection();
+  for (const char* field : {"name", "channel_id", "host_id"}) {
+    const google::protobuf::FieldDescriptor* f = d->FindFieldByName(field);
+    if (f == nullptr || f->type() != google::protobuf::FieldDescriptor::TYPE_STRING || f->is_repeated()) continue;
+    const std::string value = r->GetString(request, f);
+    if (value.empty()) continue;
+    if (absl::EndsWith(method, "Operator")) return absl::StrCat("operators/", value);
+    if (std::string(field) == "channel_id") return absl::StrCat("channels/", value);
+    if (std::string(field) == "host_id") return absl::StrCat("hosts/", value);
+    return value;
+  }
+  return "";
+}
+
+std::string RequestJson(const google::protobuf::Message& request) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(request, &out, options).ok()) return "";
+  return out;
+}
+
+const char* StatusCodeName(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument: return "INVALID_ARGUMENT";
+    case absl::StatusCode::kNotFound: return "NOT_FOUND";
+    case absl::StatusCode::kAlreadyExists: return "ALREADY_EXISTS";
+    case absl::StatusCode::kPermissionDenied: return "PERMISSION_DENIED";
+    case absl::StatusCode::kFailedPrecondition: return "FAILED_PRECONDITION";
+    case absl::StatusCode::kUnauthenticated: return "UNAUTHENTICATED";
+    case absl::StatusCode::kResourceExhausted: return "RESOURCE_EXHAUSTED";
+    case absl::StatusCode::kUnavailable: return "UNAVAILABLE";
+    case absl::StatusCode::kAborted: return "ABORTED";
+    case absl::StatusCode::kInternal: return "INTERNAL";
+    default: return "ERROR";
+  }
+}
 }  // namespace
 
 template <typename Request, typename Response>
@@ -41,16 +91,44 @@ grpc::ServerUnaryReactor* OperatorService::Serve(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   RunDetached([this, method, fn, context, request_bytes, response_bytes, reactor] {
     grpc::Status status;
+    const std::string full_method = absl::StrCat(OperatorServiceDescriptor()->full_name(), ".", method);
+    const MethodPolicy* policy = FindMethodPolicy(full_method);
+    std::string actor;  // "" until authenticated
+    std::optional<Request> parsed;
     // Nothing may escape: on this thread an exception would end the process,
     // and the call must be finished whatever happens (gRPC's synchronous
     // handlers turned an exception into UNKNOWN the same way).
     try {
+      std::optional<absl::string_view> authorization;
+      const auto& metadata = context->client_metadata();
+      if (auto it = metadata.find("authorization"); it != metadata.end()) {
+        authorization = absl::string_view(it->second.data(), it->second.size());
+      }
+      const std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+      absl::StatusOr<Caller> caller =
+          authz_->Authorize(full_method, auth.get(), authorization, context->peer(), &actor);
       Request request;
-      if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) {
+      if (!caller.ok()) {
+        status = Done(method, caller.status());
+        // Parsed only for the audit trail: what was attempted.
+        if (policy != nullptr && policy->mutates &&
+            ParseRequest(*request_bytes, max_request_bytes_, &request).ok()) {
+          parsed = std::move(request);
+        }
+      } else if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) {
         status = Done(method, s);
       } else {
+        {
+          absl::MutexLock lock(&callers_mu_);
+          callers_[context] = *caller;
+        }
         Response response;
         status = (this->*fn)(context, &request, &response);
+        {
+          absl::MutexLock lock(&callers_mu_);
+          callers_.erase(context);
+        }
+        parsed = std::move(request);
         if (status.ok()) status = SerializeResponse(response, response_bytes);
       }
     } catch (const std::exception& e) {
@@ -59,6 +137,25 @@ grpc::ServerUnaryReactor* OperatorService::Serve(
       status = Done(method, absl::InternalError(absl::StrCat("unexpected error in ", method)));
     } catch (...) {
       status = Done(method, absl::InternalError(absl::StrCat("unexpected error in ", method)));
+    }
+    // A refused mutation leaves a row of its own (a successful one wrote
+    // its row in the transaction of the change). Unknown methods and
+    // unparsable requests are recorded too: someone tried something.
+    if (!status.ok() && (policy == nullptr || policy->mutates)) {
+      store::AuditRecord record{.actor = actor,
+                                .peer = context->peer(),
+                                .method = full_method,
+                                .object = parsed ? AuditObject(method, *parsed) : "",
+                                .new_value = parsed ? RequestJson(*parsed) : "",
+                                .ok = false,
+                                .reason = absl::StrCat(StatusCodeName(static_cast<absl::StatusCode>(
+                                                           status.error_code())),
+                                                       ": ", status.error_message())};
+      if (absl::Status s = audit_->RecordAudit(record); !s.ok()) {
+        metrics_->CountDatabaseError("audit");
+        LogError(absl::StrCat("could not record refused ", full_method, " by \"", actor, "\" from ",
+                              context->peer(), " in the audit trail: ", s.message()));
+      }
     }
     if (!status.ok()) {
       // Every refusal and failure of the operator API, in one place.
@@ -84,14 +181,18 @@ DROVER_OPERATOR_RPCS(DROVER_RAW_METHOD)
 
 OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
                                  store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock,
-                                 size_t max_request_bytes, RpcLog* log)
+                                 size_t max_request_bytes, RpcLog* log, Authorizer* authz,
+                                 store::AuditStore* audit, store::OperatorStore* operators)
     : channels_(channels),
       agents_(agents),
       cache_(cache),
       metrics_(metrics),
       clock_(clock),
       max_request_bytes_(max_request_bytes),
-      log_(log) {
+      log_(log),
+      authz_(authz),
+      audit_(audit),
+      operators_(operators) {
   // Every RPC of the API is served here, with the types the API declares: a
   // mismatch would otherwise show only when called.
   const google::protobuf::ServiceDescriptor* service = OperatorServiceDescriptor();
@@ -108,27 +209,39 @@ OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStor
   GPR_ASSERT(served == service->method_count());
 }
 
+store::AuditRecord OperatorService::AuditOf(grpc::ServerContextBase* context, const char* method) {
+  store::AuditRecord record{.method = absl::StrCat(OperatorServiceDescriptor()->full_name(), ".", method)};
+  absl::MutexLock lock(&callers_mu_);
+  if (auto it = callers_.find(context); it != callers_.end()) {
+    record.actor = it->second.actor;
+    record.peer = it->second.peer;
+  }
+  return record;
+}
+
 grpc::Status OperatorService::Done(const char* method, const absl::Status& status) {
   metrics_->CountRpc(method, static_cast<int>(status.code()));
   return ToGrpcStatus(status);
 }
 
-absl::Status OperatorService::Mutate(grpc::ServerContextBase* context, const std::string& name,
+absl::Status OperatorService::Mutate(grpc::ServerContextBase* context, const char* method, const std::string& name,
                                      const store::ChannelMutation& mutate, v1::Channel* out) {
   absl::StatusOr<std::string> id = ParseChannelName("name", name);
   if (!id.ok()) return id.status();
   // What the committed attempt changed (the store may run the mutation again
   // after a lost connection).
   std::vector<rollout::ChannelChange> recorded;
+  const store::AuditRecord audit = AuditOf(context, method);
   absl::StatusOr<rollout::Channel> updated = channels_->UpdateChannel(
       *id, [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
         absl::Status s = mutate(c, changes);
         recorded = changes;
         return s;
-      });
+      },
+      &audit);
   if (!updated.ok()) return updated.status();
   for (rollout::ChannelChange& c : recorded) c.channel = *id;
-  log_->Changed(context->peer(), recorded);
+  log_->Changed(WhoOf(audit), recorded);
   cache_->Invalidate();
   ChannelToProto(*updated, out);
   return absl::OkStatus();
@@ -169,9 +282,10 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContextBase* context, co
                          "); delete unused channels or raise --max_channels"));
       }
     }
-    absl::StatusOr<rollout::Channel> created = channels_->CreateChannel(c);
+    const store::AuditRecord audit = AuditOf(context, "CreateChannel");
+    absl::StatusOr<rollout::Channel> created = channels_->CreateChannel(c, &audit);
     if (!created.ok()) return created.status();
-    log_->Changed(context->peer(),
+    log_->Changed(WhoOf(audit),
                   {{.channel = c.id,
                     .field = "created",
                     .new_value = absl::StrCat("target=", c.target_version.value_or("none"),
@@ -188,9 +302,10 @@ grpc::Status OperatorService::ForgetAgent(grpc::ServerContextBase* context, cons
                                           v1::ForgetAgentResponse* out) {
   return Done("ForgetAgent", [&]() -> absl::Status {
     if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
-    absl::StatusOr<store::ForgottenAgent> gone = agents_->ForgetAgent(req->host_id());
+    const store::AuditRecord audit = AuditOf(context, "ForgetAgent");
+    absl::StatusOr<store::ForgottenAgent> gone = agents_->ForgetAgent(req->host_id(), &audit);
     if (!gone.ok()) return gone.status();
-    log_->Changed(context->peer(), {{.channel = gone->channel,
+    log_->Changed(WhoOf(audit), {{.channel = gone->channel,
                                      .field = "agent_forgotten",
                                      .old_value = absl::StrCat(req->host_id(), " sequence=", gone->sequence)}});
     if (!gone->channel.empty()) out->set_channel(wire::ChannelName(gone->channel));
@@ -225,9 +340,10 @@ grpc::Status OperatorService::DeleteChannel(grpc::ServerContextBase* context, co
   return Done("DeleteChannel", [&]() -> absl::Status {
     absl::StatusOr<std::string> id = ParseChannelName("name", req->name());
     if (!id.ok()) return id.status();
-    absl::StatusOr<int64_t> removed = channels_->DeleteChannel(*id, req->force());
+    const store::AuditRecord audit = AuditOf(context, "DeleteChannel");
+    absl::StatusOr<int64_t> removed = channels_->DeleteChannel(*id, req->force(), &audit);
     if (!removed.ok()) return removed.status();
-    log_->Changed(context->peer(), {{.channel = *id,
+    log_->Changed(WhoOf(audit), {{.channel = *id,
                                      .field = "deleted",
                                      .new_value = absl::StrCat("agents_removed=", *removed,
                                                                req->force() ? " (force)" : "")}});
@@ -252,7 +368,7 @@ grpc::Status OperatorService::SetTargetVersion(grpc::ServerContextBase* context,
       target = *v;
     }
     return Mutate(
-        context, req->name(),
+        context, "SetTargetVersion", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetTarget(c, target, req->allow_downgrade(), changes);
         },
@@ -264,7 +380,7 @@ grpc::Status OperatorService::SetCritical(grpc::ServerContextBase* context, cons
   return Done("SetCritical", [&]() -> absl::Status {
     if (absl::Status s = ValidateSingleLine("reason", req->reason(), kMaxReasonLength); !s.ok()) return s;
     return Mutate(
-        context, req->name(),
+        context, "SetCritical", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetCritical(c, req->critical(), req->reason(), changes);
         },
@@ -279,7 +395,7 @@ grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContextBase* co
     absl::StatusOr<Semver> cp = ParseVersionField("version", req->version());
     if (!cp.ok()) return cp.status();
     return Mutate(
-        context, req->name(),
+        context, "SetControlPlaneVersion", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetControlPlane(c, *cp, changes);
         },
@@ -295,7 +411,7 @@ grpc::Status OperatorService::SetMaintenanceWindows(grpc::ServerContextBase* con
         WindowsFromProto("maintenance_windows", req->maintenance_windows());
     if (!windows.ok()) return windows.status();
     return Mutate(
-        context, req->name(),
+        context, "SetMaintenanceWindows", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetWindows(c, *windows, changes);
         },
@@ -309,7 +425,7 @@ grpc::Status OperatorService::SetPollInterval(grpc::ServerContextBase* context, 
     absl::StatusOr<absl::Duration> interval = PollIntervalFromProto(*req);
     if (!interval.ok()) return interval.status();
     return Mutate(
-        context, req->name(),
+        context, "SetPollInterval", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
           return rollout::SetPollInterval(c, *interval, changes);
         },

@@ -12,7 +12,10 @@
 
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "coordinator/api/authz.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
@@ -37,7 +40,11 @@ namespace drover::api {
   X(GetAgent, GetAgentRequest, Agent)                                    \
   X(ListUpdateEvents, ListUpdateEventsRequest, ListUpdateEventsResponse) \
   X(ListChannelChanges, ListChannelChangesRequest, ListChannelChangesResponse) \
-  X(ForgetAgent, ForgetAgentRequest, ForgetAgentResponse)
+  X(ForgetAgent, ForgetAgentRequest, ForgetAgentResponse)                 \
+  X(CreateOperator, CreateOperatorRequest, CreateOperatorResponse)       \
+  X(ListOperators, ListOperatorsRequest, ListOperatorsResponse)          \
+  X(RevokeOperator, RevokeOperatorRequest, Operator)                     \
+  X(ListAuditEvents, ListAuditEventsRequest, ListAuditEventsResponse)
 
 using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateChannel<
     v1::OperatorService::WithRawCallbackMethod_ListChannels<
@@ -54,13 +61,19 @@ using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateCha
     v1::OperatorService::WithRawCallbackMethod_ListUpdateEvents<
     v1::OperatorService::WithRawCallbackMethod_ListChannelChanges<
     v1::OperatorService::WithRawCallbackMethod_ForgetAgent<
-    v1::OperatorService::Service>>>>>>>>>>>>>>>;
+    v1::OperatorService::WithRawCallbackMethod_CreateOperator<
+    v1::OperatorService::WithRawCallbackMethod_ListOperators<
+    v1::OperatorService::WithRawCallbackMethod_RevokeOperator<
+    v1::OperatorService::WithRawCallbackMethod_ListAuditEvents<
+    v1::OperatorService::Service>>>>>>>>>>>>>>>>>>>;
 
 class OperatorService final : public OperatorServiceBase {
  public:
+  // Every call is authorized by `authz` first (authz.h); mutations and
+  // refused mutations go to `audit`.
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
                   metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes,
-                  RpcLog* log);
+                  RpcLog* log, Authorizer* authz, store::AuditStore* audit, store::OperatorStore* operators);
 
   grpc::Status CreateChannel(grpc::ServerContextBase*, const v1::CreateChannelRequest*, v1::Channel*);
   grpc::Status ListChannels(grpc::ServerContextBase*, const v1::ListChannelsRequest*,
@@ -89,6 +102,18 @@ class OperatorService final : public OperatorServiceBase {
   // costs cache memory, counter rows and metric series. 0: no limit.
   void set_max_channels(size_t max_channels) { max_channels_ = max_channels; }
 
+  grpc::Status CreateOperator(grpc::ServerContextBase*, const v1::CreateOperatorRequest*,
+                              v1::CreateOperatorResponse*);
+  grpc::Status ListOperators(grpc::ServerContextBase*, const v1::ListOperatorsRequest*, v1::ListOperatorsResponse*);
+  grpc::Status RevokeOperator(grpc::ServerContextBase*, const v1::RevokeOperatorRequest*, v1::Operator*);
+  grpc::Status ListAuditEvents(grpc::ServerContextBase*, const v1::ListAuditEventsRequest*,
+                               v1::ListAuditEventsResponse*);
+
+  // The audit record of a call being served: who (actor, peer) and which
+  // method. Store mutations take it and fill in object, old and new value
+  // (store/audit_store.h); handlers of RPCs added later pass it the same way.
+  store::AuditRecord AuditOf(grpc::ServerContextBase* context, const char* method);
+
   // The raw methods gRPC calls: each parses the request and runs the typed
   // handler above on a thread of its own.
 #define DROVER_RAW_METHOD(method, request, response)                                                    \
@@ -107,8 +132,8 @@ class OperatorService final : public OperatorServiceBase {
   grpc::Status Done(const char* method, const absl::Status& status);
   // Applies a mutation to a channel, logs what it changed and answers with
   // the result.
-  absl::Status Mutate(grpc::ServerContextBase* context, const std::string& name, const store::ChannelMutation& mutate,
-                      v1::Channel* out);
+  absl::Status Mutate(grpc::ServerContextBase* context, const char* method, const std::string& name,
+                      const store::ChannelMutation& mutate, v1::Channel* out);
 
   store::ChannelStore* const channels_;
   store::AgentStore* const agents_;
@@ -118,6 +143,13 @@ class OperatorService final : public OperatorServiceBase {
   const size_t max_request_bytes_;
   RpcLog* const log_;
   size_t max_channels_ = 0;
+  Authorizer* const authz_;
+  store::AuditStore* const audit_;
+  store::OperatorStore* const operators_;
+
+  // The caller of each call being served, set by Serve once authorized.
+  absl::Mutex callers_mu_;
+  absl::flat_hash_map<const grpc::ServerContextBase*, Caller> callers_ ABSL_GUARDED_BY(callers_mu_);
 };
 
 }  // namespace drover::api

@@ -30,10 +30,10 @@ class FakeChannelStore final : public ChannelStore {
     if (!next_error.ok()) return next_error;
     return channels;
   }
-  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel&) override { return Unused(); }
+  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel&, const AuditRecord*) override { return Unused(); }
   absl::StatusOr<rollout::Channel> GetChannel(const std::string&) override { return Unused(); }
-  absl::StatusOr<int64_t> DeleteChannel(const std::string&, bool) override { return Unused(); }
-  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string&, const ChannelMutation&) override {
+  absl::StatusOr<int64_t> DeleteChannel(const std::string&, bool, const AuditRecord*) override { return Unused(); }
+  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string&, const ChannelMutation&, const AuditRecord*) override {
     return Unused();
   }
   absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(const std::string&, int64_t, int) override {
@@ -195,10 +195,10 @@ class SharedChannelStore final : public ChannelStore {
     if (!cv_.wait_for(lock, kDeadline, [&] { return !hold_; })) return absl::DeadlineExceededError("held too long");
     return channels_;
   }
-  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel&) override { return Unused(); }
+  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel&, const AuditRecord*) override { return Unused(); }
   absl::StatusOr<rollout::Channel> GetChannel(const std::string&) override { return Unused(); }
-  absl::StatusOr<int64_t> DeleteChannel(const std::string&, bool) override { return Unused(); }
-  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string&, const ChannelMutation&) override {
+  absl::StatusOr<int64_t> DeleteChannel(const std::string&, bool, const AuditRecord*) override { return Unused(); }
+  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string&, const ChannelMutation&, const AuditRecord*) override {
     return Unused();
   }
   absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(const std::string&, int64_t, int) override {

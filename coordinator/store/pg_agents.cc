@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/rollout/rollout_status.h"
 #include "coordinator/rollout/staleness.h"
+#include "coordinator/store/pg_audit.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_values.h"
@@ -156,7 +157,7 @@ absl::StatusOr<std::vector<StoredUpdateEvent>> PgStore::ListUpdateEvents(const s
 
 namespace drover::store {
 
-absl::StatusOr<ForgottenAgent> PgStore::ForgetAgent(const std::string& host_id) {
+absl::StatusOr<ForgottenAgent> PgStore::ForgetAgent(const std::string& host_id, const AuditRecord* audit) {
   return pool_.Run<ForgottenAgent>("forgetting agent", [&](pqxx::connection& c) -> absl::StatusOr<ForgottenAgent> {
     pqxx::work tx(c);
     const pqxx::row r = tx.exec_params1(Sql("agent_forget"), host_id, kCounterShards, SeenBucketMs());
@@ -169,7 +170,16 @@ absl::StatusOr<ForgottenAgent> PgStore::ForgetAgent(const std::string& host_id) 
       forgotten.sequence = r["sequence"].as<int64_t>();
       // In the channel's history, like the operator's other changes.
       tx.exec_params0(Sql("channel_change_insert"), forgotten.channel, "agent_forgotten",
-                      absl::StrCat(host_id, " sequence=", forgotten.sequence), "", "");
+                      absl::StrCat(host_id, " sequence=", forgotten.sequence), "",
+                      audit != nullptr ? audit->actor : "");
+    }
+    if (audit != nullptr) {
+      AuditRecord a = *audit;
+      a.object = absl::StrCat("hosts/", host_id);
+      a.old_value = forgotten.channel.empty()
+                        ? "orphaned host"
+                        : absl::StrCat("channel=", forgotten.channel, " sequence=", forgotten.sequence);
+      InsertAuditEvent(tx, a);
     }
     tx.commit();
     return forgotten;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/rollout/channel_rules.h"
 #include "coordinator/rollout/target_epoch.h"
+#include "coordinator/store/pg_audit.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/sql_files.h"
@@ -25,15 +26,37 @@ absl::StatusOr<Channel> ReadChannel(pqxx::transaction_base& tx, const std::strin
   return ChannelFromRow(r[0]);
 }
 
-void RecordChanges(pqxx::transaction_base& tx, const std::vector<ChannelChange>& changes) {
+// The channel's own history (ListChannelChanges) and, when the request has
+// one, its audit record: both in the transaction of the change. The history
+// keeps one row per field for `channels history`; the audit row is the whole
+// request, with every field it changed.
+void RecordChanges(pqxx::transaction_base& tx, const std::vector<ChannelChange>& changes, const AuditRecord* audit) {
+  const std::string actor = audit != nullptr ? audit->actor : "";
+  std::string old_values, new_values;
   for (const ChannelChange& c : changes) {
-    tx.exec_params0(Sql("channel_change_insert"), c.channel, c.field, c.old_value, c.new_value, c.actor);
+    tx.exec_params0(Sql("channel_change_insert"), c.channel, c.field, c.old_value, c.new_value,
+                    c.actor.empty() ? actor : c.actor);
+    const char* sep = old_values.empty() && new_values.empty() ? "" : "; ";
+    absl::StrAppend(&old_values, sep, c.field, "=", c.old_value);
+    absl::StrAppend(&new_values, sep, c.field, "=", c.new_value);
   }
+  if (audit == nullptr || changes.empty()) return;
+  AuditRecord a = *audit;
+  a.object = absl::StrCat("channels/", changes.front().channel);
+  if (a.old_value.empty()) a.old_value = old_values;
+  if (a.new_value.empty()) a.new_value = new_values;
+  InsertAuditEvent(tx, a);
+}
+
+// A channel as the audit trail shows what a deletion removed.
+std::string Describe(const Channel& c) {
+  return absl::StrCat("target=", c.target_version.value_or("none"), " critical=", c.critical ? "true" : "false",
+                      " control_plane=", c.control_plane_version);
 }
 
 }  // namespace
 
-absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch) {
+absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch, const AuditRecord* audit) {
   return pool_.Run<Channel>("creating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     Channel row = ch;
     rollout::PrepareNewChannel(row);
@@ -50,7 +73,8 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch) {
     RecordChanges(tx, {{0, ch.id, "created", "",
                         absl::StrCat("target=", ch.target_version.value_or("none"),
                                      " control_plane=", ch.control_plane_version),
-                        "", absl::Time()}});
+                        "", absl::Time()}},
+                  audit);
     tx.commit();
     return created;
   });
@@ -77,7 +101,7 @@ absl::StatusOr<Channel> PgStore::GetChannel(const std::string& id) {
   });
 }
 
-absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force) {
+absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force, const AuditRecord* audit) {
   return pool_.Run<int64_t>("deleting channel", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
     pqxx::work tx(c);
     absl::StatusOr<Channel> ch = ReadChannel(tx, id, Lock::kDelete);
@@ -90,14 +114,22 @@ absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force
     }
     pqxx::result removed = tx.exec_params(Sql("channel_delete_agents"), id);
     tx.exec_params0(Sql("channel_delete"), id);
-    RecordChanges(tx, {{0, id, "deleted", "", absl::StrCat("agents_removed=", removed.affected_rows()), "",
-                        absl::Time()}});
+    const std::string gone = absl::StrCat("agents_removed=", removed.affected_rows());
+    if (audit != nullptr) {
+      AuditRecord a = *audit;
+      a.old_value = Describe(*ch);
+      a.new_value = absl::StrCat("deleted ", gone, force ? " (force)" : "");
+      RecordChanges(tx, {{0, id, "deleted", "", gone, "", absl::Time()}}, &a);
+    } else {
+      RecordChanges(tx, {{0, id, "deleted", "", gone, "", absl::Time()}}, nullptr);
+    }
     tx.commit();
     return static_cast<int64_t>(removed.affected_rows());
   });
 }
 
-absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const ChannelMutation& mutate) {
+absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const ChannelMutation& mutate,
+                                               const AuditRecord* audit) {
   return pool_.Run<Channel>("updating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     pqxx::work tx(c);
     absl::StatusOr<Channel> ch = ReadChannel(tx, id, Lock::kEdit);
@@ -113,7 +145,7 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
         ch->last_target_allows_downgrade);
     absl::StatusOr<Channel> updated = ChannelFromRow(r.at(0));
     if (!updated.ok()) return updated.status();
-    RecordChanges(tx, changes);
+    RecordChanges(tx, changes, audit);
     tx.commit();
     return updated;
   });

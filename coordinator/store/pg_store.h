@@ -28,7 +28,8 @@ struct PgStoreOptions {
   const Clock* clock = nullptr;
 };
 
-class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
+class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public AuditStore,
+                      public OperatorStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
   // Each counter table has this many rows per key, one per shard; a batch
@@ -39,12 +40,15 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
 
   explicit PgStore(PgStoreOptions options);
 
-  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel) override;
+  using ChannelStore::CreateChannel;
+  using ChannelStore::DeleteChannel;
+  using ChannelStore::UpdateChannel;
+  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel, const AuditRecord* audit) override;
   absl::StatusOr<std::vector<rollout::Channel>> ListChannels() override;
   absl::StatusOr<rollout::Channel> GetChannel(const std::string& id) override;
-  absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force) override;
-  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id,
-                                                 const ChannelMutation& mutate) override;
+  absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force, const AuditRecord* audit) override;
+  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id, const ChannelMutation& mutate,
+                                                 const AuditRecord* audit) override;
   absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(const std::string& id, int64_t before_id,
                                                                 int limit) override;
 
@@ -58,7 +62,16 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
   absl::StatusOr<int64_t> CountOrphanedHosts() override;
-  absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id) override;
+  absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id, const AuditRecord* audit) override;
+
+  // pg_audit.cc
+  absl::Status RecordAudit(const AuditRecord& record) override;
+  absl::StatusOr<std::vector<AuditRecord>> ListAuditEvents(const AuditFilter& filter) override;
+  absl::StatusOr<OperatorRecord> CreateOperator(const OperatorRecord& op, const std::string& token_sha256,
+                                                const AuditRecord* audit) override;
+  absl::StatusOr<OperatorRecord> FindOperatorByTokenHash(const std::string& token_sha256) override;
+  absl::StatusOr<std::vector<OperatorRecord>> ListOperators(bool include_revoked) override;
+  absl::StatusOr<OperatorRecord> RevokeOperator(const std::string& name, const AuditRecord* audit) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).

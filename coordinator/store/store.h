@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "coordinator/rollout/model.h"
 #include "coordinator/rollout/report_apply.h"
+#include "coordinator/store/audit_store.h"
 
 namespace drover::store {
 
@@ -22,26 +23,40 @@ using rollout::ChannelChange;
 using ChannelMutation =
     std::function<absl::Status(rollout::Channel& channel, std::vector<ChannelChange>& changes)>;
 
+// The mutations take the AuditRecord of the request (actor, peer, method;
+// null: none, for tests and tools) and write it, with the old and new value
+// filled in, in the transaction of the change; its actor also goes to
+// channel_changes. A request that changes nothing writes neither.
 class ChannelStore {
  public:
   virtual ~ChannelStore() = default;
   // AlreadyExists when the id is taken.
-  virtual absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel) = 0;
+  virtual absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel,
+                                                         const AuditRecord* audit) = 0;
   virtual absl::StatusOr<std::vector<rollout::Channel>> ListChannels() = 0;
   virtual absl::StatusOr<rollout::Channel> GetChannel(const std::string& id) = 0;
   // Returns the number of agents removed; FailedPrecondition when the channel
   // still has agents and !force.
-  virtual absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force) = 0;
+  virtual absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force, const AuditRecord* audit) = 0;
   // Starts a new target epoch (outcome counters restart from zero) when the
   // mutation says so: a change with starts_target_epoch, which
   // rollout::SetTarget sets (rollout::StartsTargetEpoch). The channel is
   // written as the mutation left it, last_target_version included (the
   // domain's rule; the trigger of migration 000006 computes the same for
   // replicas of the previous release, see rollout::SetTarget).
-  virtual absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id,
-                                                         const ChannelMutation& mutate) = 0;
+  virtual absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id, const ChannelMutation& mutate,
+                                                         const AuditRecord* audit) = 0;
   virtual absl::StatusOr<std::vector<ChannelChange>> ListChannelChanges(
       const std::string& id, int64_t before_id, int limit) = 0;
+
+  // Without an audit record (tests, tools).
+  absl::StatusOr<rollout::Channel> CreateChannel(const rollout::Channel& channel) {
+    return CreateChannel(channel, nullptr);
+  }
+  absl::StatusOr<int64_t> DeleteChannel(const std::string& id, bool force) { return DeleteChannel(id, force, nullptr); }
+  absl::StatusOr<rollout::Channel> UpdateChannel(const std::string& id, const ChannelMutation& mutate) {
+    return UpdateChannel(id, mutate, nullptr);
+  }
 };
 
 // Result of one report in a batch.
@@ -134,8 +149,9 @@ class AgentStore {
   virtual absl::StatusOr<int64_t> CountOrphanedHosts() = 0;
   // Removes what is stored about a host (its agent row, its orphaned-host
   // row; not its update history) so that its next report starts afresh.
-  // NotFound when nothing was stored. Recorded as a change of its channel.
-  virtual absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id) {
+  // NotFound when nothing was stored. Recorded as a change of its channel
+  // and, when `audit` is set, in the audit trail in the same transaction.
+  virtual absl::StatusOr<ForgottenAgent> ForgetAgent(const std::string& host_id, const AuditRecord* audit) {
     return absl::UnimplementedError("this store cannot forget agents");
   }
 };

@@ -71,7 +71,7 @@ DATABASE=$("$PG" url "$PGDIR" "$PG_PORT" drover)
 # The URL holds a password: from a file, never argv (the coordinator refuses that).
 (umask 077 && printf '%s\n' "$DATABASE" >"$TMP/database.url")
 "$BIN/drover-coordinator" --database_url_file="$TMP/database.url" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-  --fleet_refresh=1s --ready_file="$TMP/ready" >"$TMP/coordinator.log" 2>&1 &
+  --fleet_refresh=1s --ready_file="$TMP/ready" --insecure >"$TMP/coordinator.log" 2>&1 &
 COORD_PID=$!
 coordinator_ready() {
   alive "$COORD_PID" "the coordinator" coordinator.log

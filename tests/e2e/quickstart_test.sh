@@ -31,6 +31,10 @@ grep -q "already running" <<<"$out" || fail "no clear message for a second start
 # channel's target; a new target rolls out to all of them.
 BIN=${DROVER_BUILD_DIR:-$ROOT/build}/bin
 CTL=("$BIN/droverctl" --coordinator="127.0.0.1:$G")
+# The admin token the quickstart made, as its hint says; 0600.
+export DROVER_TOKEN_FILE="$DIR/var/demo/admin.token"
+[[ $(stat -c %a "$DROVER_TOKEN_FILE") == 600 ]] || fail "the admin token file is not mode 0600"
+grep -q "export DROVER_TOKEN_FILE=$DROVER_TOKEN_FILE" <<<"$first_out" || fail "no DROVER_TOKEN_FILE hint: $first_out"
 poll() {  # poll SECONDS COMMAND...: until COMMAND succeeds, or fail
   local deadline=$(( $(date +%s) + $1 )); shift
   until "$@" >/dev/null 2>&1; do

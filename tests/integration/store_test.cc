@@ -641,12 +641,12 @@ TEST_F(PgStoreTest, ForgetAgentKeepsTheCountersExact) {
   rollout::AgentReport a = Report("f1", "prod", 1), b = Report("f2", "prod", 1, "15.2.0");
   a.schedule_state = rollout::ScheduleState::kOk;
   Apply(*store_, {a, b});
-  absl::StatusOr<ForgottenAgent> gone = store_->ForgetAgent("f1");
+  absl::StatusOr<ForgottenAgent> gone = store_->ForgetAgent("f1", nullptr);
   ASSERT_TRUE(gone.ok()) << gone.status();
   EXPECT_EQ(gone->channel, "prod");
   EXPECT_EQ(gone->sequence, 1);
   EXPECT_EQ(FleetCounterMismatches(db_), 0);
-  EXPECT_EQ(store_->ForgetAgent("f1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ForgetAgent("f1", nullptr).status().code(), absl::StatusCode::kNotFound);
   // Its next report is a first one again, and counted once.
   EXPECT_EQ(Apply(*store_, {Report("f1", "prod", 1)})[0].disposition, rollout::ReportDisposition::kAccepted);
   EXPECT_EQ(FleetCounterMismatches(db_), 0);

@@ -226,7 +226,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
   const std::string log = p->dir_ + "/log";
   std::vector<std::string> argv = {BinaryPath("drover-coordinator"), DatabaseUrlFlag(database_url),
                                    "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-                                   "--ready_file=" + ready, "--fleet_refresh=200ms"};
+                                   "--ready_file=" + ready, "--fleet_refresh=200ms",
+                                   // Operator calls without a token act as admin; a later
+                                   // --insecure=false (auth_test) turns that off.
+                                   "--insecure"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   p->pid_ = fork();
   if (p->pid_ == 0) {
