@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "coordinator/store/identity_store.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
@@ -24,7 +25,7 @@ struct PgStoreOptions {
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 
-class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
+class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public IdentityStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
   // Each counter table has this many rows per key, one per shard; a batch
@@ -54,6 +55,17 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
   absl::StatusOr<int64_t> CountOrphanedHosts() override;
+
+  // Host identities (pg_identities.cc).
+  absl::Status CreateJoinToken(const std::string& token_sha256, const std::string& channel, absl::Time now,
+                               absl::Time expires_at) override;
+  absl::StatusOr<std::string> PeekJoinToken(const std::string& token_sha256, absl::Time now) override;
+  absl::Status EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert,
+                          absl::Time now) override;
+  absl::Status RenewHostCertificate(const HostCertificateRecord& cert) override;
+  absl::StatusOr<StoredCertificate> GetCertificate(const std::string& serial_hex) override;
+  absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now) override;
+  absl::StatusOr<std::vector<std::string>> ListRevokedSerials(absl::Time now) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).
