@@ -30,6 +30,11 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // Written to path.tmp with `mode`, then renamed over `path`.
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view content, int mode);
 
+// A new join token: "drover-join-" and 64 hex digits (256 random bits).
+absl::StatusOr<std::string> NewJoinToken();
+// Lowercase hex SHA-256 of `data`: how join tokens are stored.
+std::string Sha256Hex(absl::string_view data);
+
 // A fresh ECDSA P-256 private key, PKCS#8 PEM.
 absl::StatusOr<std::string> GenerateKeyPem();
 // A CSR signed by `key_pem` with subject CN=<common_name>: proof that the

@@ -83,14 +83,17 @@ DROVER_OPERATOR_RPCS(DROVER_RAW_METHOD)
 
 OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
                                  store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock,
-                                 size_t max_request_bytes, RpcLog* log)
+                                 size_t max_request_bytes, RpcLog* log, store::IdentityStore* identities,
+                                 RevocationList* revocations)
     : channels_(channels),
       agents_(agents),
       cache_(cache),
       metrics_(metrics),
       clock_(clock),
       max_request_bytes_(max_request_bytes),
-      log_(log) {
+      log_(log),
+      identities_(identities),
+      revocations_(revocations) {
   // Every RPC of the API is served here, with the types the API declares: a
   // mismatch would otherwise show only when called.
   const google::protobuf::ServiceDescriptor* service = OperatorServiceDescriptor();

@@ -13,9 +13,11 @@
 #include <string>
 
 #include "common/clock.h"
+#include "coordinator/api/host_identity.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
+#include "coordinator/store/identity_store.h"
 #include "coordinator/store/store.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 
@@ -36,7 +38,9 @@ namespace drover::api {
   X(ListAgents, ListAgentsRequest, ListAgentsResponse)                   \
   X(GetAgent, GetAgentRequest, Agent)                                    \
   X(ListUpdateEvents, ListUpdateEventsRequest, ListUpdateEventsResponse) \
-  X(ListChannelChanges, ListChannelChangesRequest, ListChannelChangesResponse)
+  X(ListChannelChanges, ListChannelChangesRequest, ListChannelChangesResponse) \
+  X(CreateJoinToken, CreateJoinTokenRequest, CreateJoinTokenResponse)          \
+  X(RevokeAgent, RevokeAgentRequest, RevokeAgentResponse)
 
 using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateChannel<
     v1::OperatorService::WithRawCallbackMethod_ListChannels<
@@ -52,13 +56,15 @@ using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateCha
     v1::OperatorService::WithRawCallbackMethod_GetAgent<
     v1::OperatorService::WithRawCallbackMethod_ListUpdateEvents<
     v1::OperatorService::WithRawCallbackMethod_ListChannelChanges<
-    v1::OperatorService::Service>>>>>>>>>>>>>>;
+    v1::OperatorService::WithRawCallbackMethod_CreateJoinToken<
+    v1::OperatorService::WithRawCallbackMethod_RevokeAgent<
+    v1::OperatorService::Service>>>>>>>>>>>>>>>>;
 
 class OperatorService final : public OperatorServiceBase {
  public:
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
                   metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes,
-                  RpcLog* log);
+                  RpcLog* log, store::IdentityStore* identities = nullptr, RevocationList* revocations = nullptr);
 
   grpc::Status CreateChannel(grpc::ServerContextBase*, const v1::CreateChannelRequest*, v1::Channel*);
   grpc::Status ListChannels(grpc::ServerContextBase*, const v1::ListChannelsRequest*,
@@ -81,6 +87,10 @@ class OperatorService final : public OperatorServiceBase {
                                 v1::ListUpdateEventsResponse*);
   grpc::Status ListChannelChanges(grpc::ServerContextBase*, const v1::ListChannelChangesRequest*,
                                   v1::ListChannelChangesResponse*);
+  // Host identities (operator_identities.cc).
+  grpc::Status CreateJoinToken(grpc::ServerContextBase*, const v1::CreateJoinTokenRequest*,
+                               v1::CreateJoinTokenResponse*);
+  grpc::Status RevokeAgent(grpc::ServerContextBase*, const v1::RevokeAgentRequest*, v1::RevokeAgentResponse*);
 
   // The raw methods gRPC calls: each parses the request and runs the typed
   // handler above on a thread of its own.
@@ -110,6 +120,8 @@ class OperatorService final : public OperatorServiceBase {
   const Clock* const clock_;
   const size_t max_request_bytes_;
   RpcLog* const log_;
+  store::IdentityStore* const identities_;
+  RevocationList* const revocations_;
 };
 
 }  // namespace drover::api

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/clock.h"
+#include "coordinator/api/host_identity.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
@@ -20,7 +21,8 @@ using UpdaterServiceBase = ::drover::v1::UpdaterService::WithRawCallbackMethod_G
 class UpdaterService final : public UpdaterServiceBase {
  public:
   UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
-                 const Clock* clock, size_t max_request_bytes, RpcLog* log)
+                 const Clock* clock, size_t max_request_bytes, RpcLog* log,
+                 HostAuthenticator* hosts = nullptr)
       : max_request_bytes_(max_request_bytes),
         channels_(channels),
         batcher_(batcher),
@@ -28,7 +30,8 @@ class UpdaterService final : public UpdaterServiceBase {
         clock_(clock),
         get_target_rpcs_(metrics->RpcCountersFor("GetTarget")),
         report_rpcs_(metrics->RpcCountersFor("ReportStatus")),
-        log_(log) {}
+        log_(log),
+        hosts_(hosts) {}
 
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
@@ -44,6 +47,9 @@ class UpdaterService final : public UpdaterServiceBase {
   metrics::RpcCounters* const get_target_rpcs_;
   metrics::RpcCounters* const report_rpcs_;
   RpcLog* const log_;
+  // With TLS: reports only from the host of the client certificate. Null
+  // (--insecure): the host id of the request is believed.
+  HostAuthenticator* const hosts_;
 };
 
 }  // namespace drover::api
