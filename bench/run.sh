@@ -90,7 +90,7 @@ fi
 READY="$TMP/ready"
 # shellcheck disable=SC2086  # DROVER_COORDINATOR_FLAGS is a list of flags
 "$BUILD/bin/drover-coordinator" --database="$DB_URL" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-  --ready_file="$READY" ${DROVER_COORDINATOR_FLAGS:-} 2>"$TMP/coordinator.log" &
+  --ready_file="$READY" --insecure ${DROVER_COORDINATOR_FLAGS:-} 2>"$TMP/coordinator.log" &
 COORD_PID=$!
 deadline=$((SECONDS + 90))
 until [[ -f "$READY" ]]; do

@@ -69,7 +69,7 @@ PG_PORT=$(free_port)
 DATABASE=$("$PG" url "$PGDIR" "$PG_PORT" drover)
 
 "$BIN/drover-coordinator" --database="$DATABASE" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-  --fleet_refresh=1s --ready_file="$TMP/ready" >"$TMP/coordinator.log" 2>&1 &
+  --fleet_refresh=1s --ready_file="$TMP/ready" --insecure >"$TMP/coordinator.log" 2>&1 &
 COORD_PID=$!
 coordinator_ready() {
   alive "$COORD_PID" "the coordinator" coordinator.log
