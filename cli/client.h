@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 
@@ -14,9 +15,17 @@ namespace drover::cli {
 
 namespace v1 = ::drover::v1;
 
+struct GlobalOptions;
+
+// TLS verifying the coordinator against options.ca_file (or the system's
+// CAs), or plaintext with options.insecure. InvalidArgument for both, or an
+// unreadable CA file.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(const GlobalOptions& options);
+
 class OperatorClient {
  public:
-  OperatorClient(std::string address, absl::Duration timeout);
+  OperatorClient(std::string address, absl::Duration timeout,
+                 std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials());
 
   const std::string& address() const { return address_; }
 
@@ -38,6 +47,8 @@ class OperatorClient {
   grpc::Status GetAgent(const v1::GetAgentRequest& req, v1::Agent* out);
   grpc::Status ListUpdateEvents(const v1::ListUpdateEventsRequest& req, v1::ListUpdateEventsResponse* out);
   grpc::Status ListChannelChanges(const v1::ListChannelChangesRequest& req, v1::ListChannelChangesResponse* out);
+  grpc::Status CreateJoinToken(const v1::CreateJoinTokenRequest& req, v1::CreateJoinTokenResponse* out);
+  grpc::Status RevokeAgent(const v1::RevokeAgentRequest& req, v1::RevokeAgentResponse* out);
 
  private:
   template <typename Request, typename Response>
@@ -50,6 +61,7 @@ class OperatorClient {
 
   std::string address_;
   absl::Duration timeout_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::unique_ptr<v1::OperatorService::Stub> stub_;
 };
 

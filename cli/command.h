@@ -49,6 +49,11 @@ struct GlobalOptions {
   std::string coordinator;
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(10);
+  // PEM file of the CA the coordinator's certificate must chain to
+  // (default $DROVER_CA_FILE; neither: the system's CAs).
+  std::string ca_file;
+  // Plaintext, for a coordinator started with --insecure.
+  bool insecure = false;
 };
 
 struct FlagSpec {
@@ -115,5 +120,6 @@ std::vector<CommandSpec> TargetCommands();  // target, critical, control-plane
 std::vector<CommandSpec> WindowCommands();
 std::vector<CommandSpec> StatusCommands();
 std::vector<CommandSpec> AgentCommands();
+std::vector<CommandSpec> IdentityCommands();  // tokens create, agents revoke
 
 }  // namespace drover::cli

@@ -15,6 +15,8 @@ constexpr char kGlobalFlags[] =
     "  --coordinator=ADDR   the coordinator's gRPC address (default $DROVER_COORDINATOR, else 127.0.0.1:7600)\n"
     "  --output=FORMAT      table (default) or json; short: -o json\n"
     "  --timeout=DURATION   deadline of each call to the coordinator (default 10s)\n"
+    "  --ca_file=FILE       TLS: the CA the coordinator's certificate must chain to (default $DROVER_CA_FILE)\n"
+    "  --insecure           plaintext, for a coordinator started with --insecure\n"
     "  --help, -h           help on the command\n"
     "  --version            droverctl's version\n";
 
