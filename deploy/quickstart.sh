@@ -236,7 +236,7 @@ CONF
     echo $! >"$h/updater.pid"
   done
   echo "  demo:    $DEMO_AGENTS agents on channel \"demo\" (agent ports $((GRPC_PORT + 11))-$((GRPC_PORT + 10 + DEMO_AGENTS)), logs in $demo)"
-  echo "           try: export DROVER_CA_FILE=$TLS_DIR/ca.pem; $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT target set demo $(next_demo_target "$demo" "${ctl[@]}") && $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT status demo --watch"
+  echo "           try: $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT --ca_file=$TLS_DIR/ca.pem target set demo $(next_demo_target "$demo" "${ctl[@]}") && $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT --ca_file=$TLS_DIR/ca.pem status demo --watch"
 }
 
 # The target to suggest: the demo version after the channel's current target,
