@@ -19,6 +19,7 @@
 #include "agent-updater/state/state_store.h"
 #include "agent-updater/daemon/pass_report.h"
 #include "agent-updater/target/coordinator_client.h"
+#include "agent-updater/target/host_identity.h"
 #include "agent-updater/updater.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -93,8 +94,29 @@ int main(int argc, char** argv) {
 
   drover::updater::StateStore store(config->state_dir());
   if (absl::Status s = store.Init(); !s.ok()) return Fail(kExitFailed, std::string(s.message()));
-  std::unique_ptr<drover::updater::CoordinatorClient> coordinator = drover::updater::MakeGrpcCoordinatorClient(
-      config->coordinator(), drover::wire::DurationFromProtoOr(config->rpc_timeout(), absl::Seconds(10)));
+  const absl::Duration rpc_timeout = drover::wire::DurationFromProtoOr(config->rpc_timeout(), absl::Seconds(10));
+  std::unique_ptr<drover::updater::CoordinatorClient> coordinator;
+  if (config->coordinator_ca_file().empty()) {
+    coordinator = drover::updater::MakeGrpcCoordinatorClient(config->coordinator(), rpc_timeout);
+  } else {
+    // A pass enrols or renews first when it must; the other commands only
+    // read, and server-authenticated TLS is enough for that.
+    drover::updater::HostIdentityOptions identity_options{config->coordinator(), config->coordinator_ca_file(),
+                                                          command == "once" ? config->join_token_file() : "",
+                                                          config->state_dir(), config->host_id(), rpc_timeout,
+                                                          command == "once"};
+    absl::StatusOr<drover::updater::HostIdentity> identity =
+        drover::updater::PrepareHostIdentity(identity_options, absl::Now());
+    if (!identity.ok()) return Fail(kExitUsage, std::string(identity.status().message()));
+    if (!identity->note.empty()) {
+      if (identity->warning) {
+        drover::LogWarning(absl::StrCat("host identity: ", identity->note));
+      } else {
+        drover::LogInfo(absl::StrCat("host identity: ", identity->note));
+      }
+    }
+    coordinator = drover::updater::MakeGrpcCoordinatorClient(config->coordinator(), rpc_timeout, identity->tls);
+  }
   drover::RealClock clock;
 
 

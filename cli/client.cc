@@ -1,15 +1,45 @@
 #include "cli/client.h"
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/command.h"
 
 namespace drover::cli {
 
-OperatorClient::OperatorClient(std::string address, absl::Duration timeout, std::string token)
-    : address_(std::move(address)), timeout_(timeout), token_(std::move(token)) {}
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(const GlobalOptions& options) {
+  if (options.insecure) {
+    if (!options.ca_file.empty()) {
+      return absl::InvalidArgumentError("--insecure and --ca_file (or $DROVER_CA_FILE) exclude each other");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!options.ca_file.empty()) {
+    std::ifstream in(options.ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat("--ca_file \"", options.ca_file,
+                                                     "\" is not a readable PEM certificate file"));
+    }
+    ssl.pem_root_certs = pem.str();
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+OperatorClient::OperatorClient(std::string address, absl::Duration timeout,
+                               std::shared_ptr<grpc::ChannelCredentials> credentials, std::string token)
+    : address_(std::move(address)),
+      timeout_(timeout),
+      credentials_(std::move(credentials)),
+      token_(std::move(token)) {}
 
 v1::OperatorService::Stub* OperatorClient::stub() {
   if (stub_ == nullptr) {
-    stub_ = v1::OperatorService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ = v1::OperatorService::NewStub(grpc::CreateChannel(address_, credentials_));
   }
   return stub_.get();
 }
@@ -83,6 +113,13 @@ grpc::Status OperatorClient::RevokeOperator(const v1::RevokeOperatorRequest& req
 grpc::Status OperatorClient::ListAuditEvents(const v1::ListAuditEventsRequest& req,
                                              v1::ListAuditEventsResponse* out) {
   return Call(&v1::OperatorService::Stub::ListAuditEvents, req, out);
+
+}
+grpc::Status OperatorClient::CreateJoinToken(const v1::CreateJoinTokenRequest& req, v1::CreateJoinTokenResponse* out) {
+  return Call(&v1::OperatorService::Stub::CreateJoinToken, req, out);
+}
+grpc::Status OperatorClient::RevokeAgent(const v1::RevokeAgentRequest& req, v1::RevokeAgentResponse* out) {
+  return Call(&v1::OperatorService::Stub::RevokeAgent, req, out);
 }
 
 }  // namespace drover::cli

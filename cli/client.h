@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 
@@ -14,10 +15,19 @@ namespace drover::cli {
 
 namespace v1 = ::drover::v1;
 
+struct GlobalOptions;
+
+// TLS verifying the coordinator against options.ca_file (or the system's
+// CAs), or plaintext with options.insecure. InvalidArgument for both, or an
+// unreadable CA file.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentialsFor(const GlobalOptions& options);
+
 class OperatorClient {
  public:
   // `token`: the operator token sent with every call ("" for none).
-  OperatorClient(std::string address, absl::Duration timeout, std::string token = "");
+  OperatorClient(std::string address, absl::Duration timeout,
+                 std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials(),
+                 std::string token = "");
 
   const std::string& address() const { return address_; }
 
@@ -44,6 +54,8 @@ class OperatorClient {
   grpc::Status ListOperators(const v1::ListOperatorsRequest& req, v1::ListOperatorsResponse* out);
   grpc::Status RevokeOperator(const v1::RevokeOperatorRequest& req, v1::Operator* out);
   grpc::Status ListAuditEvents(const v1::ListAuditEventsRequest& req, v1::ListAuditEventsResponse* out);
+  grpc::Status CreateJoinToken(const v1::CreateJoinTokenRequest& req, v1::CreateJoinTokenResponse* out);
+  grpc::Status RevokeAgent(const v1::RevokeAgentRequest& req, v1::RevokeAgentResponse* out);
 
  private:
   template <typename Request, typename Response>
@@ -56,6 +68,7 @@ class OperatorClient {
 
   std::string address_;
   absl::Duration timeout_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string token_;
   std::unique_ptr<v1::OperatorService::Stub> stub_;
 };

@@ -52,6 +52,11 @@ struct GlobalOptions {
   absl::Duration timeout = absl::Seconds(10);
   // --token-file; main falls back to $DROVER_TOKEN_FILE, then $DROVER_TOKEN.
   std::string token_file;
+  // PEM file of the CA the coordinator's certificate must chain to
+  // (default $DROVER_CA_FILE; neither: the system's CAs).
+  std::string ca_file;
+  // Plaintext, for a coordinator started with --insecure.
+  bool insecure = false;
 };
 
 struct FlagSpec {
@@ -119,5 +124,6 @@ std::vector<CommandSpec> WindowCommands();
 std::vector<CommandSpec> StatusCommands();
 std::vector<CommandSpec> AgentCommands();
 std::vector<CommandSpec> OperatorCommands();  // operators, audit
+std::vector<CommandSpec> IdentityCommands();  // tokens create, agents revoke
 
 }  // namespace drover::cli

@@ -74,6 +74,9 @@ absl::Status SetGlobal(const std::string& name, const std::string& value, Global
     } else {
       return Usage(absl::StrCat("--output=", value, " is not a format; use --output=table or --output=json"));
     }
+  } else if (name == "ca_file") {
+    if (value.empty()) return Usage("--ca_file needs a file, e.g. --ca_file=/etc/drover/ca.pem");
+    options->ca_file = value;
   } else if (name == "timeout") {
     absl::StatusOr<absl::Duration> d = ParseDurationValue("timeout", value, absl::Milliseconds(100), absl::Hours(1));
     if (!d.ok()) return d.status();
@@ -127,8 +130,9 @@ namespace {
 // Parses into `out`; `words` collects the command words seen, for the hint.
 absl::Status Parse(const std::vector<std::string>& args, const std::vector<CommandSpec>& commands,
                    ParsedCommandLine& out, std::vector<std::string>& words) {
-  static const std::set<std::string> kGlobalFlags = {"coordinator", "output", "timeout", "token-file"};
-  static const std::vector<std::string> kGlobalFlagNames = {"coordinator", "output", "timeout", "token-file", "help", "version"};
+  static const std::set<std::string> kGlobalFlags = {"coordinator", "output", "timeout", "token-file", "ca_file"};
+  static const std::vector<std::string> kGlobalFlagNames = {"coordinator", "output", "timeout", "token-file",
+                                                            "ca_file", "insecure", "help", "version"};
   bool help_command = false;       // `droverctl help ...`
   bool only_positionals = false;   // after "--"
   std::set<std::string> seen_flags;
@@ -146,6 +150,10 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
       }
       if (arg == "--version") {
         out.version = true;
+        continue;
+      }
+      if (arg == "--insecure" || arg == "--insecure=true" || arg == "--insecure=false") {
+        out.options.insecure = arg != "--insecure=false";
         continue;
       }
       // -o FORMAT, -o=FORMAT, -ojson, -otable: the short form of --output.
@@ -181,8 +189,8 @@ absl::Status Parse(const std::vector<std::string>& args, const std::vector<Comma
         return Usage(absl::StrCat(
             "unknown flag ", arg.substr(0, eq), DidYouMean(name, kGlobalFlagNames, "--"),
             words.empty() ? "" : absl::StrCat(" for 'droverctl ", absl::StrJoin(words, " "), "'"),
-            "; before the command only --coordinator, --output (-o), --timeout, --token-file, --help and --version are "
-            "accepted"));
+            "; before the command only --coordinator, --output (-o), --timeout, --token-file, --ca_file, --insecure, "
+            "--help and --version are accepted"));
       }
       const FlagSpec* flag = out.command->FindFlag(name);
       if (flag == nullptr) {

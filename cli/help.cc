@@ -18,6 +18,8 @@ constexpr char kGlobalFlags[] =
     "  --token-file=FILE    the operator token (default $DROVER_TOKEN_FILE, else the token in $DROVER_TOKEN);\n"
     "                       never on the command line. Made by 'droverctl operators create' or, for the\n"
     "                       first admin, 'drover-coordinator operators create'\n"
+    "  --ca_file=FILE       TLS: the CA the coordinator's certificate must chain to (default $DROVER_CA_FILE)\n"
+    "  --insecure           plaintext, for a coordinator started with --insecure\n"
     "  --help, -h           help on the command\n"
     "  --version            droverctl's version\n";
 

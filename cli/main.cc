@@ -30,7 +30,7 @@ namespace {
 std::vector<CommandSpec> AllCommands() {
   std::vector<CommandSpec> all;
   for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands,
-                     OperatorCommands}) {
+                     OperatorCommands, IdentityCommands}) {
     for (CommandSpec& c : group()) all.push_back(std::move(c));
   }
   return all;
@@ -92,7 +92,15 @@ int Main(int argc, char** argv) {
     std::cerr << "droverctl: " << token.status().message() << "\n";
     return kExitUsage;
   }
-  OperatorClient client(parsed->options.coordinator, parsed->options.timeout, *token);
+  if (parsed->options.ca_file.empty()) {
+    if (const char* ca = std::getenv("DROVER_CA_FILE"); ca != nullptr) parsed->options.ca_file = ca;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = ChannelCredentialsFor(parsed->options);
+  if (!credentials.ok()) {
+    std::cerr << "droverctl: " << credentials.status().message() << "\n";
+    return kExitUsage;
+  }
+  OperatorClient client(parsed->options.coordinator, parsed->options.timeout, *credentials, *token);
   CommandContext ctx{parsed->options, &client, &std::cout, nullptr};
   if (isatty(STDIN_FILENO)) {
     ctx.confirm = [](const std::string& question) {

@@ -22,12 +22,14 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/ascii.h"
+#include "absl/flags/marshalling.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
+#include "coordinator/ca_command.h"
 #include "coordinator/server.h"
 #include "coordinator/store/database_url.h"
 
@@ -67,7 +69,22 @@ ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(15),
           "Longest one database statement may run; a connection on which a statement waits while PostgreSQL sends "
           "nothing for 5 s longer (a stopped server, stalled storage) is closed, and its RPCs get UNAVAILABLE");
 ABSL_FLAG(bool, insecure, false,
-          "Development only: operator API calls without a token act as admin (logged as \"anonymous\")");
+          "Serve gRPC in plaintext, believing the host id of each report, and let operator API calls without a token "
+          "act as admin (logged as \"anonymous\"); a WARNING is logged at every start. Without it the TLS flags are "
+          "required");
+ABSL_FLAG(std::string, tls_cert_file, "", "PEM file: the coordinator's TLS server certificate (chain)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM file: its private key (refused when others may read it)");
+ABSL_FLAG(std::string, host_ca_cert_file, "",
+          "PEM file: the CA that issues host certificates and verifies updaters' client certificates");
+ABSL_FLAG(std::string, host_ca_key_file, "", "PEM file: that CA's private key (refused when others may read it)");
+ABSL_FLAG(std::string, fleet, "drover",
+          "Fleet name (SPIFFE trust domain): host certificates name spiffe://<fleet>/host/<host_id>");
+ABSL_FLAG(absl::Duration, host_cert_validity, absl::Hours(24 * 30),
+          "Validity of host certificates issued at enrolment and renewal (1h-365d)");
+ABSL_FLAG(std::string, ca_dir, "", "ca init: directory for ca.pem, ca.key, server.pem, server.key");
+ABSL_FLAG(std::vector<std::string>, san, {},
+          "ca init: more names (DNS or IP) for the server certificate, comma-separated; localhost, 127.0.0.1 and ::1 "
+          "are always in it");
 ABSL_FLAG(std::string, name, "", "operators create: the operator's name");
 ABSL_FLAG(std::string, role, "admin", "operators create: viewer, operator or admin");
 ABSL_FLAG(std::string, token_file, "",
@@ -82,6 +99,8 @@ constexpr char kUsage[] =
     "       drover-coordinator migrate [flags]    apply database migrations and exit\n"
     "       drover-coordinator operators create --name=N --role=admin --token_file=F\n"
     "                                             issue an operator token (the first admin)\n"
+    "       drover-coordinator ca init --ca_dir=DIR --fleet=NAME [--san=NAMES]\n"
+    "                                             create the fleet's CA and the server certificate\n"
     "       drover-coordinator version            print the version";
 
 // Flags defined in this file, the only ones an operator sets.
@@ -213,13 +232,24 @@ int main(int argc, char** argv) {
     command = "operators create";
     args.erase(args.begin() + 2);
   }
+  if (command == "ca") {
+    if (args.size() != 3 || std::string(args[2]) != "init") return Fail("usage: drover-coordinator ca init --ca_dir=DIR --fleet=NAME");
+    drover::CaInitOptions ca;
+    ca.dir = absl::GetFlag(FLAGS_ca_dir);
+    ca.fleet = absl::GetFlag(FLAGS_fleet);
+    ca.server_names = absl::GetFlag(FLAGS_san);
+    absl::StatusOr<std::string> done = drover::InitCa(ca, absl::Now());
+    if (!done.ok()) return Fail(absl::StrCat("ca init: ", done.status().message()));
+    std::printf("%s\n", done->c_str());
+    return 0;
+  }
   if (args.size() > 2) return Fail(absl::StrCat("unexpected argument \"", args[2], "\"; see --help"));
   if (command == "version") {
     std::printf("drover-coordinator %s (%s)\n", DROVER_VERSION, DROVER_REVISION);
     return 0;
   }
   if (command != "serve" && command != "migrate" && command != "operators create") {
-    return Fail(absl::StrCat("unknown command \"", command, "\": use serve, migrate, operators create or version"));
+    return Fail(absl::StrCat("unknown command \"", command, "\": use serve, migrate, operators create, ca init or version"));
   }
   absl::StatusOr<std::string> database_url = DatabaseUrl();
   if (!database_url.ok()) return Fail(std::string(database_url.status().message()));
@@ -241,6 +271,12 @@ int main(int argc, char** argv) {
   config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
   config.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
   config.insecure = absl::GetFlag(FLAGS_insecure);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config.host_ca_cert_file = absl::GetFlag(FLAGS_host_ca_cert_file);
+  config.host_ca_key_file = absl::GetFlag(FLAGS_host_ca_key_file);
+  config.fleet = absl::GetFlag(FLAGS_fleet);
+  config.host_cert_validity = absl::GetFlag(FLAGS_host_cert_validity);
   for (const std::string& bad : {
            OutOfRange("db_pool_size", config.pool_size, 1, 100),
            OutOfRange("ingest_writers", config.ingest_writers, 1, 32),
@@ -251,6 +287,7 @@ int main(int argc, char** argv) {
            OutOfRange("shutdown_grace", config.shutdown_grace, absl::ZeroDuration(), absl::Hours(1)),
            OutOfRange("startup_timeout", config.startup_timeout, absl::ZeroDuration(), absl::Hours(24)),
            OutOfRange("db_statement_timeout", config.statement_timeout, absl::Milliseconds(100), absl::Hours(24)),
+           OutOfRange("host_cert_validity", config.host_cert_validity, absl::Hours(1), absl::Hours(24 * 365)),
            OutOfRange<int64_t>("max_queue_bytes", absl::GetFlag(FLAGS_max_queue_bytes), 0, int64_t{1} << 40),
            OutOfRange("report_rate_per_host", absl::GetFlag(FLAGS_report_rate_per_host), 0.0, 1e6),
            OutOfRange("report_burst_per_host", absl::GetFlag(FLAGS_report_burst_per_host), 1.0, 1e6),
@@ -290,6 +327,11 @@ int main(int argc, char** argv) {
     drover::LogInfo(absl::StrCat("operators create: token of ", absl::GetFlag(FLAGS_role), " \"",
                                  absl::GetFlag(FLAGS_name), "\" written to ", path));
     return 0;
+  }
+  if (command == "serve") {
+    // Before the database is touched: a missing TLS flag is the operator's
+    // to fix, not something to wait out.
+    if (absl::Status s = drover::CheckTransportConfig(config); !s.ok()) return Fail(std::string(s.message()));
   }
   if (command == "migrate") {
     absl::StatusOr<std::string> r = drover::RunMigrations(url, config.startup_timeout);

@@ -12,6 +12,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/api/authz.h"
+#include "coordinator/api/enrollment_service.h"
+#include "coordinator/api/host_identity.h"
 #include "coordinator/api/operator_service.h"
 #include "coordinator/api/operator_token.h"
 #include "coordinator/api/updater_service.h"
@@ -23,6 +25,7 @@
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_errors.h"
 #include "coordinator/store/pg_pool.h"
+#include "pki/pki.h"
 
 namespace drover {
 
@@ -71,6 +74,28 @@ absl::StatusOr<std::string> CreateOperatorDirectly(const std::string& database_u
   absl::StatusOr<store::OperatorRecord> created = store.CreateOperator(op, api::OperatorTokenSha256Hex(*token), &audit);
   if (!created.ok()) return created.status();
   return token;
+
+absl::Status CheckTransportConfig(const CoordinatorConfig& config) {
+  const bool any_tls = !config.tls_cert_file.empty() || !config.tls_key_file.empty() ||
+                       !config.host_ca_cert_file.empty() || !config.host_ca_key_file.empty();
+  if (config.insecure) {
+    if (any_tls) return absl::InvalidArgumentError("--insecure and --tls_* / --host_ca_* files exclude each other");
+    return absl::OkStatus();
+  }
+  if (!any_tls) {
+    return absl::FailedPreconditionError(
+        "no TLS configured: pass --tls_cert_file, --tls_key_file, --host_ca_cert_file and --host_ca_key_file "
+        "(`drover-coordinator ca init --ca_dir=DIR --fleet=NAME` makes them), or --insecure to serve plaintext "
+        "(anyone who reaches the port can then steer the fleet)");
+  }
+  for (const auto& [flag, value] : std::vector<std::pair<const char*, std::string>>{
+           {"tls_cert_file", config.tls_cert_file},
+           {"tls_key_file", config.tls_key_file},
+           {"host_ca_cert_file", config.host_ca_cert_file},
+           {"host_ca_key_file", config.host_ca_key_file}}) {
+    if (value.empty()) return absl::InvalidArgumentError(absl::StrCat("TLS needs --", flag, " as well"));
+  }
+  return pki::ValidateFleetName(config.fleet);
 }
 
 namespace {
@@ -93,10 +118,13 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         report_limiter_(config.report_rate_per_host, &clock_),
         target_limiter_(config.get_target_rate_per_peer, &clock_),
         rpc_log_(&clock_, {}),
-        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_),
+        hosts_(config.insecure ? nullptr
+                               : std::make_unique<api::HostAuthenticator>(config.fleet, &revocations_,
+                                                                          *metrics_.registry())),
+        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_, hosts_.get()),
         authorizer_(&store_, &clock_, config.insecure, metrics_.registry().get()),
         operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_,
-                          &authorizer_, &store_, &store_) {
+                          &authorizer_, &store_, &store_, &store_, &revocations_) {
     updater_service_.set_limits({.reports_per_host = &report_limiter_, .targets_per_peer = &target_limiter_});
     operator_service_.set_max_channels(config.max_channels);
     metrics_.set_max_version_labels(config.max_version_labels);
@@ -116,11 +144,14 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     metrics_address_ = absl::StrCat(config_.metrics_listen.substr(0, config_.metrics_listen.rfind(':')), ":",
                                     ports.empty() ? 0 : ports[0]);
 
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials();
+    if (!credentials.ok()) return credentials.status();
+
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(config_.grpc_listen, *credentials, &port);
     // The services refuse (and count) requests over --max_message_bytes
     // themselves; gRPC's own limit only stops the absurd ones, with its own
     // RESOURCE_EXHAUSTED.
@@ -130,6 +161,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.RegisterService(&updater_service_);
     builder.RegisterService(&operator_service_);
+    if (enrollment_ != nullptr) builder.RegisterService(enrollment_.get());
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ", config_.grpc_listen,
@@ -169,12 +201,62 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   }
 
  private:
+  // TLS with client certificates requested (not required: GetTarget and
+  // Enroll work without one) and verified against the host CA; or, with
+  // --insecure, plaintext and a warning.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials() {
+    if (config_.insecure) {
+      LogWarning("WARNING: --insecure: serving gRPC in plaintext; anyone who reaches " + config_.grpc_listen +
+                 " can steer the fleet and report for any host");
+      return grpc::InsecureServerCredentials();
+    }
+    auto read = [](const std::string& flag, const std::string& path, bool key) -> absl::StatusOr<std::string> {
+      absl::StatusOr<std::string> content = key ? pki::ReadPrivateKeyFile(path) : pki::ReadFile(path);
+      if (!content.ok()) return absl::Status(content.status().code(), absl::StrCat("--", flag, ": ", content.status().message()));
+      return content;
+    };
+    absl::StatusOr<std::string> cert = read("tls_cert_file", config_.tls_cert_file, false);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = read("tls_key_file", config_.tls_key_file, true);
+    if (!key.ok()) return key.status();
+    absl::StatusOr<std::string> ca_cert = read("host_ca_cert_file", config_.host_ca_cert_file, false);
+    if (!ca_cert.ok()) return ca_cert.status();
+    absl::StatusOr<std::string> ca_key = read("host_ca_key_file", config_.host_ca_key_file, true);
+    if (!ca_key.ok()) return ca_key.status();
+    absl::StatusOr<pki::CertificateAuthority> ca = pki::CertificateAuthority::Load(*ca_cert, *ca_key);
+    if (!ca.ok()) return absl::InvalidArgumentError(absl::StrCat("--host_ca_cert_file/--host_ca_key_file: ", ca.status().message()));
+    if (absl::Status s = RefreshRevocations(); !s.ok()) return s;
+    ca_ = std::make_unique<pki::CertificateAuthority>(*std::move(ca));
+    enrollment_ = std::make_unique<api::EnrollmentService>(
+        &store_, ca_.get(), hosts_.get(), &clock_,
+        api::EnrollmentOptions{config_.fleet, config_.host_cert_validity}, &rpc_log_);
+    grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = *ca_cert;
+    options.pem_key_cert_pairs.push_back({*key, *cert});
+    return grpc::SslServerCredentials(options);
+  }
+
+  // The revocation list, read afresh: at start-up, then every refresh.
+  absl::Status RefreshRevocations() {
+    absl::StatusOr<std::vector<std::string>> revoked = store_.ListRevokedSerials(clock_.Now());
+    if (!revoked.ok()) return revoked.status();
+    revocations_.Replace(*revoked);
+    return absl::OkStatus();
+  }
+
   void RefreshLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     for (int round = 0; !stopped_; ++round) {
       lock.unlock();
       // Suppressed failure counts whose window passed with no later failure.
       rpc_log_.Flush();
+      // Revocations made on other replicas apply here from this refresh on.
+      if (hosts_ != nullptr) {
+        if (absl::Status s = RefreshRevocations(); !s.ok()) {
+          metrics_.CountDatabaseError("revocation_refresh");
+          LogWarning(absl::StrCat("refreshing the revocation list: ", s.message()));
+        }
+      }
       if (round % 12 == 11) {
         if (absl::Status s = store_.CompactCounters(); !s.ok()) {
           metrics_.CountDatabaseError("compact_counters");
@@ -215,9 +297,13 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   KeyedRateLimiter report_limiter_;
   KeyedRateLimiter target_limiter_;
   api::RpcLog rpc_log_;
+  api::RevocationList revocations_;
+  std::unique_ptr<api::HostAuthenticator> hosts_;  // null with --insecure
   api::UpdaterService updater_service_;
   api::Authorizer authorizer_;
   api::OperatorService operator_service_;
+  std::unique_ptr<pki::CertificateAuthority> ca_;
+  std::unique_ptr<api::EnrollmentService> enrollment_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
   std::string grpc_address_;
@@ -233,6 +319,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(const CoordinatorConfig& config) {
   wire::RouteProtobufLogs();
+  if (absl::Status s = CheckTransportConfig(config); !s.ok()) return s;
   absl::StatusOr<std::string> migrated = RunMigrations(config.database_url, config.startup_timeout);
   if (!migrated.ok()) return migrated.status();
   LogInfo(absl::StrCat("migrations applied: ", *migrated));

@@ -39,10 +39,23 @@ struct CoordinatorConfig {
   size_t max_channels = 0;
   // Distinct version label values exported; the rest is "other". 0: no cap.
   size_t max_version_labels = 0;
-  // Development only: operator calls without a token act as admin (actor
+
+  // Transport and host identities. Without TLS files the coordinator
+  // refuses to start unless `insecure` says plaintext is meant. Insecure
+  // also lets operator calls without a token act as admin (actor
   // "anonymous"); a token, when sent, is still checked.
   bool insecure = false;
+  std::string tls_cert_file;      // the coordinator's server certificate (chain), PEM
+  std::string tls_key_file;       // its key; refused when others may read it
+  std::string host_ca_cert_file;  // the CA that issues host certificates (ca init)
+  std::string host_ca_key_file;
+  std::string fleet = "drover";   // spiffe://<fleet>/host/<host_id>
+  absl::Duration host_cert_validity = absl::Hours(24 * 30);
 };
+
+// OK when the config serves either TLS with every file it needs, or
+// plaintext because `insecure` says so; otherwise what to pass.
+absl::Status CheckTransportConfig(const CoordinatorConfig& config);
 
 class CoordinatorServer {
  public:

@@ -163,13 +163,23 @@ if [[ -z "$DATABASE" ]]; then
   echo "quickstart: PostgreSQL running on 127.0.0.1:$PG_PORT (data in $DATA_DIR/postgres)"
 fi
 
+# TLS even locally: the fleet's CA and the coordinator's certificate, made
+# once (keys 0600); updaters enrol with join tokens, droverctl verifies the
+# coordinator against the CA.
+TLS_DIR="$DATA_DIR/tls"
+if [[ ! -f "$TLS_DIR/ca.pem" ]]; then
+  "$BUILD/bin/drover-coordinator" ca init --ca_dir="$TLS_DIR" --fleet=quickstart >/dev/null \
+    || die "could not create the CA in $TLS_DIR"
+fi
 rm -f "$READY_FILE"
 # The URL holds the database password: it goes to the coordinator in a file
 # only this user can read, never on its command line (visible in ps).
 DB_URL_FILE="$DATA_DIR/database.url"
 (umask 077 && printf '%s\n' "$DATABASE" >"$DB_URL_FILE.tmp" && mv "$DB_URL_FILE.tmp" "$DB_URL_FILE")
 ARGS=(--database_url_file="$DB_URL_FILE" --grpc_listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT"
-      --ready_file="$READY_FILE")
+      --ready_file="$READY_FILE" --fleet=quickstart
+      --tls_cert_file="$TLS_DIR/server.pem" --tls_key_file="$TLS_DIR/server.key"
+      --host_ca_cert_file="$TLS_DIR/ca.pem" --host_ca_key_file="$TLS_DIR/ca.key")
 
 # An admin identity for droverctl: the operator API wants a token. Made once,
 # straight in the database, kept 0600 under the demo directory.
@@ -192,7 +202,7 @@ print_addresses() {
 # Demo agents, each managed by its own updater through signed tarballs.
 start_demo() {
   [[ "$DEMO_AGENTS" -gt 0 ]] || return 0
-  local demo="$DATA_DIR/demo" ctl=("$BUILD/bin/droverctl" --coordinator="127.0.0.1:$GRPC_PORT") out rc i
+  local demo="$DATA_DIR/demo" ctl=("$BUILD/bin/droverctl" --coordinator="127.0.0.1:$GRPC_PORT" --ca_file="$TLS_DIR/ca.pem") out rc i
   mkdir -p "$demo"
   # The signing key stays out of the directory the updaters read tarballs
   # from (an earlier run kept it there: move it, so signatures stay valid).
@@ -209,8 +219,15 @@ start_demo() {
   for i in $(seq "$DEMO_AGENTS"); do
     local h="$demo/host-$i" port=$((GRPC_PORT + 10 + i))
     mkdir -p "$h"
+    # A host without a certificate gets a join token to enrol with (a file, mode 600).
+    if [[ ! -f "$h/state/identity/host.pem" ]]; then
+      (umask 077 && "${ctl[@]}" tokens create --channel=demo --ttl=1h >"$h/join-token" 2>/dev/null) \
+        || die "could not create a join token for demo host $i"
+    fi
     cat >"$h/updater.conf" <<CONF
 coordinator: "127.0.0.1:$GRPC_PORT"
+coordinator_ca_file: "$TLS_DIR/ca.pem"
+join_token_file: "$h/join-token"
 channel: "demo"
 host_id: "demo-host-$i"
 state_dir: "$h/state"
@@ -236,7 +253,7 @@ CONF
   done
   echo "  demo:    $DEMO_AGENTS agents on channel \"demo\" (agent ports $((GRPC_PORT + 11))-$((GRPC_PORT + 10 + DEMO_AGENTS)), logs in $demo)"
   echo "           droverctl's admin token: export DROVER_TOKEN_FILE=$TOKEN_FILE"
-  echo "           try: $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT target set demo $(next_demo_target "$demo" "${ctl[@]}") && $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT status demo --watch"
+  echo "           try: $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT --ca_file=$TLS_DIR/ca.pem target set demo $(next_demo_target "$demo" "${ctl[@]}") && $BUILD/bin/droverctl --coordinator=127.0.0.1:$GRPC_PORT --ca_file=$TLS_DIR/ca.pem status demo --watch"
 }
 
 # The target to suggest: the demo version after the channel's current target,

@@ -23,14 +23,15 @@ absl::Status FromGrpc(const grpc::Status& s, const grpc::ClientContext& ctx, abs
 
 class GrpcCoordinatorClient final : public CoordinatorClient {
  public:
-  GrpcCoordinatorClient(std::string address, absl::Duration timeout)
+  GrpcCoordinatorClient(std::string address, absl::Duration timeout,
+                        std::shared_ptr<grpc::ChannelCredentials> credentials)
       : address_(std::move(address)), timeout_(timeout) {
     grpc::ChannelArguments args;
     // Reconnect quickly after the coordinator returns, but never hammer it.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 30000);
     stub_ = v1::UpdaterService::NewStub(
-        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+        grpc::CreateCustomChannel(address_, credentials, args));
   }
 
   absl::StatusOr<v1::GetTargetResponse> GetTarget(const v1::GetTargetRequest& request) override {
@@ -97,7 +98,16 @@ CoordinatorError DescribeCoordinatorError(const absl::Status& status, const std:
 }
 
 std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout) {
-  return std::make_unique<GrpcCoordinatorClient>(address, timeout);
+  return std::make_unique<GrpcCoordinatorClient>(address, timeout, grpc::InsecureChannelCredentials());
+}
+
+std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout,
+                                                              const ClientTls& tls) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = tls.ca_pem;
+  options.pem_private_key = tls.key_pem;
+  options.pem_cert_chain = tls.cert_pem;
+  return std::make_unique<GrpcCoordinatorClient>(address, timeout, grpc::SslCredentials(options));
 }
 
 }  // namespace drover::updater

@@ -37,4 +37,16 @@ CoordinatorError DescribeCoordinatorError(const absl::Status& status, const std:
 // idle daemon holds no connection (and little memory) between passes.
 std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout);
 
+// TLS to the coordinator: its certificate must chain to ca_pem; with
+// key_pem and cert_pem, the host's client certificate is presented (mTLS,
+// needed for reports), without them only the server is authenticated
+// (enough to read the target).
+struct ClientTls {
+  std::string ca_pem;
+  std::string key_pem;
+  std::string cert_pem;
+};
+std::unique_ptr<CoordinatorClient> MakeGrpcCoordinatorClient(const std::string& address, absl::Duration timeout,
+                                                              const ClientTls& tls);
+
 }  // namespace drover::updater

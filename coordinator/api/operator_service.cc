@@ -182,7 +182,8 @@ DROVER_OPERATOR_RPCS(DROVER_RAW_METHOD)
 OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStore* agents,
                                  store::ChannelCache* cache, metrics::FleetMetrics* metrics, const Clock* clock,
                                  size_t max_request_bytes, RpcLog* log, Authorizer* authz,
-                                 store::AuditStore* audit, store::OperatorStore* operators)
+                                 store::AuditStore* audit, store::OperatorStore* operators,
+                                 store::IdentityStore* identities, RevocationList* revocations)
     : channels_(channels),
       agents_(agents),
       cache_(cache),
@@ -192,7 +193,9 @@ OperatorService::OperatorService(store::ChannelStore* channels, store::AgentStor
       log_(log),
       authz_(authz),
       audit_(audit),
-      operators_(operators) {
+      operators_(operators),
+      identities_(identities),
+      revocations_(revocations) {
   // Every RPC of the API is served here, with the types the API declares: a
   // mismatch would otherwise show only when called.
   const google::protobuf::ServiceDescriptor* service = OperatorServiceDescriptor();

@@ -16,9 +16,11 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "coordinator/api/authz.h"
+#include "coordinator/api/host_identity.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
+#include "coordinator/store/identity_store.h"
 #include "coordinator/store/store.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 
@@ -44,7 +46,9 @@ namespace drover::api {
   X(CreateOperator, CreateOperatorRequest, CreateOperatorResponse)       \
   X(ListOperators, ListOperatorsRequest, ListOperatorsResponse)          \
   X(RevokeOperator, RevokeOperatorRequest, Operator)                     \
-  X(ListAuditEvents, ListAuditEventsRequest, ListAuditEventsResponse)
+  X(ListAuditEvents, ListAuditEventsRequest, ListAuditEventsResponse)    \
+  X(CreateJoinToken, CreateJoinTokenRequest, CreateJoinTokenResponse)          \
+  X(RevokeAgent, RevokeAgentRequest, RevokeAgentResponse)
 
 using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateChannel<
     v1::OperatorService::WithRawCallbackMethod_ListChannels<
@@ -65,7 +69,9 @@ using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateCha
     v1::OperatorService::WithRawCallbackMethod_ListOperators<
     v1::OperatorService::WithRawCallbackMethod_RevokeOperator<
     v1::OperatorService::WithRawCallbackMethod_ListAuditEvents<
-    v1::OperatorService::Service>>>>>>>>>>>>>>>>>>>;
+    v1::OperatorService::WithRawCallbackMethod_CreateJoinToken<
+    v1::OperatorService::WithRawCallbackMethod_RevokeAgent<
+    v1::OperatorService::Service>>>>>>>>>>>>>>>>>>>>>;
 
 class OperatorService final : public OperatorServiceBase {
  public:
@@ -73,7 +79,8 @@ class OperatorService final : public OperatorServiceBase {
   // refused mutations go to `audit`.
   OperatorService(store::ChannelStore* channels, store::AgentStore* agents, store::ChannelCache* cache,
                   metrics::FleetMetrics* metrics, const Clock* clock, size_t max_request_bytes,
-                  RpcLog* log, Authorizer* authz, store::AuditStore* audit, store::OperatorStore* operators);
+                  RpcLog* log, Authorizer* authz, store::AuditStore* audit, store::OperatorStore* operators,
+                  store::IdentityStore* identities = nullptr, RevocationList* revocations = nullptr);
 
   grpc::Status CreateChannel(grpc::ServerContextBase*, const v1::CreateChannelRequest*, v1::Channel*);
   grpc::Status ListChannels(grpc::ServerContextBase*, const v1::ListChannelsRequest*,
@@ -114,6 +121,11 @@ class OperatorService final : public OperatorServiceBase {
   // (store/audit_store.h); handlers of RPCs added later pass it the same way.
   store::AuditRecord AuditOf(grpc::ServerContextBase* context, const char* method);
 
+  // Host identities (operator_identities.cc).
+  grpc::Status CreateJoinToken(grpc::ServerContextBase*, const v1::CreateJoinTokenRequest*,
+                               v1::CreateJoinTokenResponse*);
+  grpc::Status RevokeAgent(grpc::ServerContextBase*, const v1::RevokeAgentRequest*, v1::RevokeAgentResponse*);
+
   // The raw methods gRPC calls: each parses the request and runs the typed
   // handler above on a thread of its own.
 #define DROVER_RAW_METHOD(method, request, response)                                                    \
@@ -150,6 +162,8 @@ class OperatorService final : public OperatorServiceBase {
   // The caller of each call being served, set by Serve once authorized.
   absl::Mutex callers_mu_;
   absl::flat_hash_map<const grpc::ServerContextBase*, Caller> callers_ ABSL_GUARDED_BY(callers_mu_);
+  store::IdentityStore* const identities_;
+  RevocationList* const revocations_;
 };
 
 }  // namespace drover::api

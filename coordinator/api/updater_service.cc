@@ -1,5 +1,7 @@
 #include "coordinator/api/updater_service.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/rpc_reason.h"
 #include "coordinator/api/proto_convert.h"
@@ -70,6 +72,21 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
                                                        const grpc::ByteBuffer* request_bytes,
                                                        grpc::ByteBuffer* response_bytes) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // With TLS, who calls is settled before what they send is read.
+  RefusalReason reason;
+  auto refuse = [&](const absl::Status& refused) {
+    hosts_->CountRefused(reason);
+    report_rpcs_->Count(static_cast<int>(refused.code()));
+    log_->Failed(kReportStatus, refused, context->peer());
+    reactor->Finish(ToGrpcStatus(refused));
+    return reactor;
+  };
+  std::optional<PeerHost> peer;
+  if (hosts_ != nullptr) {
+    absl::StatusOr<PeerHost> p = hosts_->Authenticate(*context, &reason);
+    if (!p.ok()) return refuse(p.status());
+    peer = *std::move(p);
+  }
   v1::ReportStatusRequest request;
   absl::StatusOr<rollout::AgentReport> report = [&]() -> absl::StatusOr<rollout::AgentReport> {
     if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) return s;
@@ -80,6 +97,11 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
     }
     return r;
   }();
+  if (report.ok() && peer.has_value()) {
+    if (absl::Status s = HostAuthenticator::CheckReport(*peer, report->host_id, report->channel, &reason); !s.ok()) {
+      return refuse(s);
+    }
+  }
   if (!report.ok()) {
     metrics_->CountReport(ReasonOf(report.status()) == kReasonRateLimited ? metrics::ReportOutcome::kRateLimited
                           : report.status().code() == absl::StatusCode::kResourceExhausted

@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/rate_limiter.h"
+#include "coordinator/api/host_identity.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
@@ -21,7 +22,8 @@ using UpdaterServiceBase = ::drover::v1::UpdaterService::WithRawCallbackMethod_G
 class UpdaterService final : public UpdaterServiceBase {
  public:
   UpdaterService(store::ChannelCache* channels, ingest::ReportBatcher* batcher, metrics::FleetMetrics* metrics,
-                 const Clock* clock, size_t max_request_bytes, RpcLog* log)
+                 const Clock* clock, size_t max_request_bytes, RpcLog* log,
+                 HostAuthenticator* hosts = nullptr)
       : max_request_bytes_(max_request_bytes),
         channels_(channels),
         batcher_(batcher),
@@ -29,7 +31,8 @@ class UpdaterService final : public UpdaterServiceBase {
         clock_(clock),
         get_target_rpcs_(metrics->RpcCountersFor("GetTarget")),
         report_rpcs_(metrics->RpcCountersFor("ReportStatus")),
-        log_(log) {}
+        log_(log),
+        hosts_(hosts) {}
 
   // Abuse limits (not owned; null: none). Reports are limited per host id
   // (the caller's identity: a string key, the certificate's host once
@@ -55,6 +58,9 @@ class UpdaterService final : public UpdaterServiceBase {
   metrics::RpcCounters* const report_rpcs_;
   RpcLog* const log_;
   Limits limits_;
+  // With TLS: reports only from the host of the client certificate. Null
+  // (--insecure): the host id of the request is believed.
+  HostAuthenticator* const hosts_;
 };
 
 }  // namespace drover::api

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "coordinator/store/identity_store.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
@@ -29,7 +30,7 @@ struct PgStoreOptions {
 };
 
 class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public AuditStore,
-                      public OperatorStore {
+                      public OperatorStore, public IdentityStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
   // Each counter table has this many rows per key, one per shard; a batch
@@ -72,6 +73,17 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<OperatorRecord> FindOperatorByTokenHash(const std::string& token_sha256) override;
   absl::StatusOr<std::vector<OperatorRecord>> ListOperators(bool include_revoked) override;
   absl::StatusOr<OperatorRecord> RevokeOperator(const std::string& name, const AuditRecord* audit) override;
+
+  // Host identities (pg_identities.cc).
+  absl::Status CreateJoinToken(const std::string& token_sha256, const std::string& channel, absl::Time now,
+                               absl::Time expires_at) override;
+  absl::StatusOr<std::string> PeekJoinToken(const std::string& token_sha256, absl::Time now) override;
+  absl::Status EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert,
+                          absl::Time now) override;
+  absl::Status RenewHostCertificate(const HostCertificateRecord& cert) override;
+  absl::StatusOr<StoredCertificate> GetCertificate(const std::string& serial_hex) override;
+  absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now) override;
+  absl::StatusOr<std::vector<std::string>> ListRevokedSerials(absl::Time now) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).

@@ -72,8 +72,10 @@ struct Ctl {
       int null_in = open("/dev/null", O_RDONLY);
       dup2(null_in, 0);
       unsetenv("DROVER_COORDINATOR");
+      unsetenv("DROVER_CA_FILE");
       for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      std::vector<std::string> argv = {BinaryPath("droverctl")};
+      // The test coordinator serves plaintext (--insecure); TLS: tls_test.cc.
+      std::vector<std::string> argv = {BinaryPath("droverctl"), "--insecure"};
       argv.insert(argv.end(), args.begin(), args.end());
       std::vector<char*> raw;
       for (std::string& a : argv) raw.push_back(a.data());
@@ -459,7 +461,7 @@ TEST_F(DroverctlTest, DeletingAChannelWithAgentsNeedsForce) {
 
 // Runs droverctl on a terminal (script(1) gives it a pty) typing `input`.
 testing::CommandResult RunOnTerminal(const std::string& address, const std::string& args, const std::string& input) {
-  const std::string command = absl::StrCat(BinaryPath("droverctl"), " --coordinator=", address, " ", args);
+  const std::string command = absl::StrCat(BinaryPath("droverctl"), " --insecure --coordinator=", address, " ", args);
   return testing::RunCommand(
       {"bash", "-c", absl::StrCat("printf '", input, "' | script -qec '", command, "' /dev/null")});
 }

@@ -30,7 +30,7 @@ grep -q "already running" <<<"$out" || fail "no clear message for a second start
 # The demo fleet: three agents, each with its own updater, install the
 # channel's target; a new target rolls out to all of them.
 BIN=${DROVER_BUILD_DIR:-$ROOT/build}/bin
-CTL=("$BIN/droverctl" --coordinator="127.0.0.1:$G")
+CTL=("$BIN/droverctl" --coordinator="127.0.0.1:$G" --ca_file="$DIR/var/tls/ca.pem")
 # The admin token the quickstart made, as its hint says; 0600.
 export DROVER_TOKEN_FILE="$DIR/var/demo/admin.token"
 [[ $(stat -c %a "$DROVER_TOKEN_FILE") == 600 ]] || fail "the admin token file is not mode 0600"
@@ -47,6 +47,12 @@ poll 60 on_target 3 || fail "demo agents did not reach the first target: $("${CT
 "${CTL[@]}" target set demo 1.1.0 >/dev/null || fail "could not set the demo target"
 poll 90 on_target 3 || fail "demo rollout to 1.1.0 did not finish: $("${CTL[@]}" status demo 2>&1)"
 [[ $(curl -sf "http://127.0.0.1:$((G + 11))/version") == 1.1.0 ]] || fail "demo agent 1 does not run 1.1.0"
+# Secure by default: TLS only, and the demo updaters enrolled for certificates.
+"$BIN/droverctl" --insecure --coordinator="127.0.0.1:$G" --timeout=2s channels list >/dev/null 2>&1 \
+  && fail "the quickstart coordinator answered plaintext"
+[[ -f "$DIR/var/demo/host-1/state/identity/host.pem" ]] || fail "demo updater 1 did not enrol"
+[[ $(stat -c %a "$DIR/var/demo/host-1/state/identity/host.key") == 600 ]] || fail "demo host key is not mode 600"
+[[ $(stat -c %a "$DIR/var/tls/ca.key") == 600 ]] || fail "the CA key is not mode 600"
 
 # The demo's private signing key is not where the updaters read tarballs.
 grep -rlq "PRIVATE KEY" "$DIR/var/demo/tarballs" && fail "a private key sits in the tarball directory: $(grep -rl "PRIVATE KEY" "$DIR/var/demo/tarballs")"

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -649,6 +650,64 @@ TEST_F(UpdaterE2eTest, BadConfigurationIsRefusedNamingTheField) {
   r = RunCommand({BinaryPath("drover-updater"), "frobnicate", "--config=" + h->config});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.output, "\"frobnicate\"")) << r.output;
+}
+
+// Issue 14: the updater enrols with a join token (made with droverctl over
+// TLS), reports over mTLS, renews nothing yet, is refused once revoked and
+// enrols again with a new token.
+TEST_F(UpdaterE2eTest, EnrolsWithAJoinTokenAndReportsOverMutualTls) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  const std::string ca = Tmp("drover-ca-") + "/ca";
+  CommandResult init = RunCommand({BinaryPath("drover-coordinator"), "ca", "init", "--ca_dir=" + ca, "--fleet=e2e"});
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> tls = CoordinatorProcess::Start(
+      db_, {"--tls_cert_file=" + ca + "/server.pem", "--tls_key_file=" + ca + "/server.key",
+            "--host_ca_cert_file=" + ca + "/ca.pem", "--host_ca_key_file=" + ca + "/ca.key", "--fleet=e2e"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  const std::string ctl = absl::StrCat(BinaryPath("droverctl"), " --coordinator=", (*tls)->grpc_address(),
+                                       " --ca_file=", ca, "/ca.pem ");
+  auto host = NewHost("host-tls", "",
+                      absl::StrCat("coordinator_ca_file: \"", ca, "/ca.pem\"\njoin_token_file: \"", ca, "/token\"\n"));
+  // The updater talks to the TLS replica (same database).
+  CommandResult moved = RunCommand({"sed", "-i", absl::StrCat("s|^coordinator: .*|coordinator: \"", (*tls)->grpc_address(), "\"|"),
+                                    host->config});
+  ASSERT_EQ(moved.exit_code, 0);
+  auto new_token = [&] {
+    CommandResult t = RunCommand({"bash", "-c", absl::StrCat("umask 077; ", ctl, "tokens create --channel=demo --ttl=10m > ",
+                                                             ca, "/token")});
+    ASSERT_EQ(t.exit_code, 0) << t.output;
+    EXPECT_TRUE(absl::StrContains(t.output, "single use")) << t.output;
+  };
+  new_token();
+
+  CommandResult r = Updater(*host, "once");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "enrolled as host \"host-tls\" in channel \"demo\"")) << r.output;
+  EXPECT_EQ(host->Version(), "1.0.0");
+  struct stat st;
+  ASSERT_EQ(stat((host->state_dir + "/identity/host.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM agents WHERE host_id = 'host-tls'"), "1");
+  EXPECT_EQ(Events("host-tls").size(), 1u);
+
+  // The next pass uses the certificate it has; the used token is not offered again.
+  r = Updater(*host, "once");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "enrol")) << r.output;
+
+  CommandResult revoke = RunCommand({"bash", "-c", ctl + "agents revoke host-tls"});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  EXPECT_TRUE(absl::StrContains(revoke.output, "revoked 1 certificate")) << revoke.output;
+  const std::string seq = testing::QueryValue(db_, "SELECT sequence FROM agents WHERE host_id = 'host-tls'");
+  r = Updater(*host, "once");
+  EXPECT_TRUE(absl::StrContains(r.output, "revoked")) << r.output;
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT sequence FROM agents WHERE host_id = 'host-tls'"), seq);
+
+  new_token();
+  r = Updater(*host, "once");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "enrolled as host")) << r.output;
+  EXPECT_NE(testing::QueryValue(db_, "SELECT sequence FROM agents WHERE host_id = 'host-tls'"), seq);
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<CoordinatorServer> StartServer() {
     CoordinatorConfig config;
     config.database_url = db_;
+    config.insecure = true;  // TLS and host identities: tls_test.cc
     config.grpc_listen = "127.0.0.1:0";
     config.metrics_listen = "127.0.0.1:0";
     config.fleet_refresh_interval = absl::Milliseconds(100);

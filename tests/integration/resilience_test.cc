@@ -452,7 +452,7 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
   const int closed_port = testing::FreePort();
   CommandResult unreachable =
       RunCommand({coordinator, absl::StrCat("--database=postgresql://drover@127.0.0.1:", closed_port, "/drover"),
-                  "--startup_timeout=1s"},
+                  "--startup_timeout=1s", "--insecure"},
                  absl::Seconds(30));
   EXPECT_EQ(unreachable.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(unreachable.output, "database unavailable")) << unreachable.output;
@@ -500,7 +500,7 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
   absl::StatusOr<std::unique_ptr<CoordinatorProcess>> first = CoordinatorProcess::Start(db);
   ASSERT_TRUE(first.ok()) << first.status();
   CommandResult taken = RunCommand({coordinator, testing::DatabaseUrlFlag(db), "--grpc_listen=" + (*first)->grpc_address(),
-                                    "--metrics_listen=127.0.0.1:0"},
+                                    "--metrics_listen=127.0.0.1:0", "--insecure"},
                                    absl::Seconds(30));
   EXPECT_EQ(taken.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(taken.output, (*first)->grpc_address())) << taken.output;

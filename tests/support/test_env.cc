@@ -19,6 +19,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -226,10 +227,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
   const std::string log = p->dir_ + "/log";
   std::vector<std::string> argv = {BinaryPath("drover-coordinator"), DatabaseUrlFlag(database_url),
                                    "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
-                                   "--ready_file=" + ready, "--fleet_refresh=200ms",
-                                   // Operator calls without a token act as admin; a later
-                                   // --insecure=false (auth_test) turns that off.
-                                   "--insecure"};
+                                   "--ready_file=" + ready, "--fleet_refresh=200ms"};
+  // Plaintext unless the test brings TLS files (the coordinator refuses to
+  // start with neither). Insecure also lets operator calls without a token
+  // act as admin; a later --insecure=false (auth_test) turns that off.
+  bool tls = false;
+  for (const std::string& f : extra_flags) tls = tls || absl::StartsWith(f, "--tls_cert_file");
+  if (!tls) argv.push_back("--insecure");
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   p->pid_ = fork();
   if (p->pid_ == 0) {

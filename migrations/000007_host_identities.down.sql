@@ -1,0 +1,2 @@
+DROP TABLE host_certificates;
+DROP TABLE join_tokens;
