@@ -28,6 +28,12 @@ struct CoordinatorConfig {
   // a connection on which a statement waits while the server sends nothing
   // for 5 s longer is closed (QueryWatchdog).
   absl::Duration statement_timeout = absl::Seconds(15);
+  // Signed target metadata (docs: README "Signed target metadata"). With
+  // targets_key_file empty, answers are unsigned and updaters that pin a
+  // root refuse them.
+  std::string targets_key_file;      // online targets private key (PEM, mode 0600)
+  std::string root_public_key_file;  // the pinned root public key (PEM)
+  std::string delegation_file;       // optional: a SignedEnvelope published at start-up
 };
 
 class CoordinatorServer {

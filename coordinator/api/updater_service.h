@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "coordinator/api/rpc_log.h"
+#include "coordinator/api/target_signer.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
@@ -30,6 +31,9 @@ class UpdaterService final : public UpdaterServiceBase {
         report_rpcs_(metrics->RpcCountersFor("ReportStatus")),
         log_(log) {}
 
+  // Answers carry signed metadata from `signer` once set (before serving).
+  void set_signer(TargetSigner* signer) { signer_ = signer; }
+
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ReportStatus(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
@@ -44,6 +48,7 @@ class UpdaterService final : public UpdaterServiceBase {
   metrics::RpcCounters* const get_target_rpcs_;
   metrics::RpcCounters* const report_rpcs_;
   RpcLog* const log_;
+  TargetSigner* signer_ = nullptr;
 };
 
 }  // namespace drover::api

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "coordinator/store/metadata_store.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
@@ -24,7 +25,7 @@ struct PgStoreOptions {
   absl::Duration statement_timeout = absl::Seconds(15);
 };
 
-class PgStore final : public ChannelStore, public AgentStore, public ReportWriter {
+class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public MetadataStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
   // Each counter table has this many rows per key, one per shard; a batch
@@ -54,6 +55,15 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<RolloutInputs> GetRolloutInputs(const std::string& channel_id) override;
   absl::StatusOr<std::vector<RolloutInputs>> GetAllRolloutInputs() override;
   absl::StatusOr<int64_t> CountOrphanedHosts() override;
+
+  // Signed metadata (pg_metadata.cc).
+  absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
+  absl::Status AddRoot(const RootRecord& root) override;
+  absl::StatusOr<std::vector<DelegationRecord>> ListDelegations() override;
+  absl::Status AddDelegation(const DelegationRecord& delegation) override;
+  absl::StatusOr<ChannelMetadataRecord> EnsureChannelMetadata(const std::string& channel_id,
+                                                              const IsCurrent& is_current,
+                                                              const SignAs& sign) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).
