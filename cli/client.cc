@@ -7,10 +7,13 @@ namespace drover::cli {
 OperatorClient::OperatorClient(std::string address, absl::Duration timeout)
     : address_(std::move(address)), timeout_(timeout) {}
 
+std::shared_ptr<grpc::Channel> OperatorClient::channel() {
+  if (channel_ == nullptr) channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  return channel_;
+}
+
 v1::OperatorService::Stub* OperatorClient::stub() {
-  if (stub_ == nullptr) {
-    stub_ = v1::OperatorService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
-  }
+  if (stub_ == nullptr) stub_ = v1::OperatorService::NewStub(channel());
   return stub_.get();
 }
 
@@ -66,6 +69,20 @@ grpc::Status OperatorClient::ListUpdateEvents(const v1::ListUpdateEventsRequest&
 grpc::Status OperatorClient::ListChannelChanges(const v1::ListChannelChangesRequest& req,
                                                 v1::ListChannelChangesResponse* out) {
   return Call(&v1::OperatorService::Stub::ListChannelChanges, req, out);
+}
+
+grpc::Status OperatorClient::PublishTrustMetadata(const v1::PublishTrustMetadataRequest& req,
+                                                  v1::TrustMetadata* out) {
+  if (trust_stub_ == nullptr) trust_stub_ = v1::TrustService::NewStub(channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+  return trust_stub_->PublishTrustMetadata(&ctx, req, out);
+}
+grpc::Status OperatorClient::GetTrustMetadata(const v1::GetTrustMetadataRequest& req, v1::TrustMetadata* out) {
+  if (trust_stub_ == nullptr) trust_stub_ = v1::TrustService::NewStub(channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+  return trust_stub_->GetTrustMetadata(&ctx, req, out);
 }
 
 }  // namespace drover::cli

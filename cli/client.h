@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/trust_service.grpc.pb.h"
 
 namespace drover::cli {
 
@@ -22,7 +23,11 @@ class OperatorClient {
 
   // Drops the connection so the next call connects afresh, instead of waiting
   // out gRPC's reconnect backoff (which grows to minutes) after an outage.
-  void Reconnect() { stub_.reset(); }
+  void Reconnect() {
+    stub_.reset();
+    trust_stub_.reset();
+    channel_.reset();
+  }
 
   grpc::Status CreateChannel(const v1::CreateChannelRequest& req, v1::Channel* out);
   grpc::Status ListChannels(const v1::ListChannelsRequest& req, v1::ListChannelsResponse* out);
@@ -38,6 +43,9 @@ class OperatorClient {
   grpc::Status GetAgent(const v1::GetAgentRequest& req, v1::Agent* out);
   grpc::Status ListUpdateEvents(const v1::ListUpdateEventsRequest& req, v1::ListUpdateEventsResponse* out);
   grpc::Status ListChannelChanges(const v1::ListChannelChangesRequest& req, v1::ListChannelChangesResponse* out);
+  // drover.v1.TrustService, on the same connection.
+  grpc::Status PublishTrustMetadata(const v1::PublishTrustMetadataRequest& req, v1::TrustMetadata* out);
+  grpc::Status GetTrustMetadata(const v1::GetTrustMetadataRequest& req, v1::TrustMetadata* out);
 
  private:
   template <typename Request, typename Response>
@@ -47,10 +55,13 @@ class OperatorClient {
 
   // The stub is made on first use, so commands that fail locally never connect.
   v1::OperatorService::Stub* stub();
+  std::shared_ptr<grpc::Channel> channel();
 
   std::string address_;
   absl::Duration timeout_;
   std::unique_ptr<v1::OperatorService::Stub> stub_;
+  std::unique_ptr<v1::TrustService::Stub> trust_stub_;
+  std::shared_ptr<grpc::Channel> channel_;
 };
 
 }  // namespace drover::cli

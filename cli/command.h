@@ -115,5 +115,6 @@ std::vector<CommandSpec> TargetCommands();  // target, critical, control-plane
 std::vector<CommandSpec> WindowCommands();
 std::vector<CommandSpec> StatusCommands();
 std::vector<CommandSpec> AgentCommands();
+std::vector<CommandSpec> KeyCommands();  // keys: signed target metadata
 
 }  // namespace drover::cli

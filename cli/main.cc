@@ -19,7 +19,7 @@ namespace {
 
 std::vector<CommandSpec> AllCommands() {
   std::vector<CommandSpec> all;
-  for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands}) {
+  for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands, KeyCommands}) {
     for (CommandSpec& c : group()) all.push_back(std::move(c));
   }
   return all;
