@@ -82,7 +82,7 @@ absl::Status PgStore::AddDelegation(const DelegationRecord& d) {
                  [&](pqxx::connection& c) -> absl::StatusOr<bool> {
                    pqxx::work tx(c);
                    tx.exec_params0(Sql("trust_delegation_insert"), d.targets_key_id, d.root_key_id, d.version,
-                                   ToUnixMicros(d.expires_at), B64(d.envelope));
+                                   absl::ToUnixMicros(d.expires_at), B64(d.envelope));
                    tx.commit();
                    return true;
                  })
@@ -116,8 +116,8 @@ absl::StatusOr<ChannelMetadataRecord> PgStore::EnsureChannelMetadata(const std::
         absl::StatusOr<ChannelMetadataRecord> made = sign(*channel, stored.version + 1);
         if (!made.ok()) return made.status();
         pqxx::result u = tx.exec_params(Sql("channel_metadata_update"), channel_id, made->version, B64(made->content),
-                                        made->targets_key_id, ToUnixMicros(made->expires_at),
-                                        ToUnixMicros(made->signed_at), B64(made->envelope));
+                                        made->targets_key_id, absl::ToUnixMicros(made->expires_at),
+                                        absl::ToUnixMicros(made->signed_at), B64(made->envelope));
         if (u.empty()) return absl::AbortedError("channel metadata version moved; retry");
         tx.commit();
         return made;

@@ -69,8 +69,10 @@ class MetadataStoreTest : public ::testing::Test {
   void SetTarget(const std::string& version) {
     ASSERT_TRUE(store_
                     ->UpdateChannel("prod",
-                                    [&](rollout::Channel& c, std::vector<rollout::ChannelChange>&) {
+                                    [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
                                       c.target_version = version;
+                                      c.target_allows_downgrade = true;
+                                      changes.push_back({.field = "target_version", .starts_target_epoch = true});
                                       return absl::OkStatus();
                                     })
                     .ok());
