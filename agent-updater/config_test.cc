@@ -54,7 +54,7 @@ TEST_F(ConfigTest, LoadsTextAndJsonAndFillsDefaults) {
   EXPECT_EQ(c->state_dir(), "/var/lib/drover-updater");
 
   absl::StatusOr<v1::UpdaterConfig> j = LoadConfigFile(Write(
-      "u.json", R"({"coordinator":"c:1","channel":"channels/beta","hostId":"h","agent":{"name":"a",
+      "u.json", R"({"coordinator":"c:1","channel":"channels/beta","hostId":"h","rootPublicKeyFile":"/etc/drover/root.pub","agent":{"name":"a",
       "tarball":{"base":"/srv","publicKeyFile":"/k.pem","installDir":"/opt/a"},"restartCommand":["/bin/true"],
       "healthCheck":{"command":{"argv":["/bin/true"]}}}})"));
   ASSERT_TRUE(j.ok()) << j.status();

@@ -807,8 +807,6 @@ TEST_F(UpdaterTest, GivingUpOnOutOfOrderSaysHowManyRoundsWere) {
       << log;
 }
 
-}  // namespace
-}  // namespace drover::updater
 
 // --- Signed target metadata: the updater acts only on verified payloads. ---
 
@@ -853,6 +851,7 @@ class SignedUpdaterTest : public UpdaterTest {
     t.mutable_signed_time()->set_seconds(absl::ToUnixSeconds(clock_.Now()));
     t.mutable_expires()->set_seconds(absl::ToUnixSeconds(clock_.Now() + lifetime));
     t.mutable_poll_interval()->set_seconds(60);
+    *t.mutable_maintenance_windows() = coordinator_.target.maintenance_windows();
     v1::TargetsDelegation d;
     d.set_root_key_id(root_.key_id());
     *d.mutable_targets_key() = trust::PublicKeyProto(targets_.public_key());
@@ -952,6 +951,7 @@ TEST_F(SignedUpdaterTest, ExpiredMetadataFreezesButAnUnhealthyAgentIsStillRepair
   EXPECT_FALSE(r.metadata_refused);
   EXPECT_TRUE(absl::StrContains(r.summary, "metadata expired")) << r.summary;
   EXPECT_EQ(r.decision.action, Action::kWait);
+  EXPECT_TRUE(absl::StrContains(r.decision.reason, "metadata expired")) << r.decision.reason;
   EXPECT_TRUE(installer_.installs.empty());
   EXPECT_TRUE(absl::StrContains(MakeUpdater().StatusText(), "metadata expired")) << MakeUpdater().StatusText();
   // The agent turns unhealthy: repaired with the last valid answer (1.1.0,
@@ -981,3 +981,6 @@ TEST_F(SignedUpdaterTest, ATargetCachedBeforeSigningIsNotActedOn) {
   EXPECT_EQ(r.decision.action, Action::kNothing);
   EXPECT_TRUE(installer_.installs.empty());
 }
+
+}  // namespace
+}  // namespace drover::updater
