@@ -120,14 +120,17 @@ std::shared_ptr<const TargetSigner::Trust> TargetSigner::CurrentTrust() {
   return t;
 }
 
-absl::StatusOr<v1::SignedTargetMetadata> TargetSigner::Get(const std::string& channel_id) {
+absl::StatusOr<v1::SignedTargetMetadata> TargetSigner::Get(const std::string& channel_id,
+                                                           const rollout::Channel* seen) {
   std::shared_ptr<const Trust> t = CurrentTrust();
   v1::SignedTargetMetadata out;
   *out.mutable_root_chain() = t->chain;
   *out.mutable_delegation() = t->delegation;
   const absl::Time now = clock_->Now();
+  const std::string seen_content = seen != nullptr ? ContentOf(*seen, options_.fleet).SerializeAsString() : "";
   auto usable = [&](const Entry& e) {
-    return now - e.fetched_at < options_.cache_ttl && e.expires - now > options_.resign_when_left;
+    return now - e.fetched_at < options_.cache_ttl && e.expires - now > options_.resign_when_left &&
+           (seen == nullptr || e.content == seen_content);
   };
   {
     std::lock_guard<std::mutex> lock(mu_);

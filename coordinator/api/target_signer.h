@@ -41,8 +41,10 @@ class TargetSigner {
                                                               TargetSignerOptions options,
                                                               const v1::SignedEnvelope* delegation = nullptr);
 
-  // The signed answer for `channel` as the store has it now.
-  absl::StatusOr<v1::SignedTargetMetadata> Get(const std::string& channel_id);
+  // The signed answer for `channel` as the store has it now. `seen`, when
+  // given, is the channel as the caller's cache has it: a copy that does not
+  // match it is not served (a change made through this replica shows at once).
+  absl::StatusOr<v1::SignedTargetMetadata> Get(const std::string& channel_id, const rollout::Channel* seen = nullptr);
 
   // Verifies and stores root successors and/or a delegation (admin RPC).
   // PermissionDenied for anything that does not chain to the pinned root.
