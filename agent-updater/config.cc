@@ -107,6 +107,14 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
     return Bad("host_id", c.host_id(),
                absl::StrCat("letters, digits and \"-._:@\", 1 to ", kMaxHostIdLength, " characters"));
   }
+  if (c.root_public_key_file().empty() && !c.insecure_unsigned_targets()) {
+    return Missing("root_public_key_file",
+                   "PEM file of the pinned root public key (droverctl keys create-root); only test setups may set "
+                   "insecure_unsigned_targets: true instead");
+  }
+  if (!c.root_public_key_file().empty() && c.root_public_key_file().front() != '/') {
+    return Bad("root_public_key_file", c.root_public_key_file(), "must be an absolute path");
+  }
   if (c.state_dir().empty()) c.set_state_dir("/var/lib/drover-updater");
   if (c.state_dir().front() != '/') return Bad("state_dir", c.state_dir(), "must be an absolute path");
   for (auto [field, d] : {std::pair{"poll_interval", &c.poll_interval()}, {"backoff_initial", &c.backoff_initial()},

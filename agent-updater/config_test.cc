@@ -34,6 +34,7 @@ class ConfigTest : public ::testing::Test {
   static constexpr char kGood[] = R"(
 coordinator: "coord.example:7600"
 channel: "stable/cloud"
+root_public_key_file: "/etc/drover/root.pub"
 agent {
   name: "teleport"
   apt { source_list: "/etc/apt/sources.list.d/teleport.list" }
@@ -53,7 +54,7 @@ TEST_F(ConfigTest, LoadsTextAndJsonAndFillsDefaults) {
   EXPECT_EQ(c->state_dir(), "/var/lib/drover-updater");
 
   absl::StatusOr<v1::UpdaterConfig> j = LoadConfigFile(Write(
-      "u.json", R"({"coordinator":"c:1","channel":"channels/beta","hostId":"h","agent":{"name":"a",
+      "u.json", R"({"coordinator":"c:1","channel":"channels/beta","hostId":"h","rootPublicKeyFile":"/etc/drover/root.pub","agent":{"name":"a",
       "tarball":{"base":"/srv","publicKeyFile":"/k.pem","installDir":"/opt/a"},"restartCommand":["/bin/true"],
       "healthCheck":{"command":{"argv":["/bin/true"]}}}})"));
   ASSERT_TRUE(j.ok()) << j.status();
@@ -94,6 +95,8 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
       {[](auto& c) { c.mutable_agent()->clear_restart_command(); }, "agent.restart_command"},
       {[](auto& c) { c.mutable_agent()->clear_health_check(); }, "agent.health_check"},
       {[](auto& c) { c.set_schedule_file("sched"); }, "\"sched\""},
+      {[](auto& c) { c.clear_root_public_key_file(); }, "root_public_key_file is required"},
+      {[](auto& c) { c.set_root_public_key_file("root.pub"); }, "\"root.pub\""},
   };
   for (const Case& k : cases) {
     absl::StatusOr<v1::UpdaterConfig> c = LoadConfigFile(Write("u.conf", kGood));
@@ -105,6 +108,10 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
   }
   absl::StatusOr<v1::UpdaterConfig> c = LoadConfigFile(Write("u.conf", kGood));
   EXPECT_TRUE(absl::StrContains(CompleteConfig(*c, dir_ + "/no-machine-id").message(), "host_id"));
+  // Unsigned targets only when asked for in so many words.
+  c->clear_root_public_key_file();
+  c->set_insecure_unsigned_targets(true);
+  EXPECT_TRUE(CompleteConfig(*c, machine_id).ok());
 }
 
 // "channels/" alone is refused by name, not read as an empty channel id

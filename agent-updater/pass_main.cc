@@ -21,6 +21,7 @@
 #include "agent-updater/target/coordinator_client.h"
 #include "agent-updater/target/host_identity.h"
 #include "agent-updater/updater.h"
+#include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
@@ -138,6 +139,17 @@ int main(int argc, char** argv) {
     return absl::OkStatus();
   };
   deps.pause = [](absl::Duration d) { absl::SleepFor(d); };
+  // `status` and `clear` read only local state: they work without the key.
+  if (!config->root_public_key_file().empty() && (command == "once" || command == "check")) {
+    absl::StatusOr<std::string> pem = drover::ReadFile(config->root_public_key_file());
+    if (!pem.ok()) {
+      return Fail(kExitUsage, absl::StrCat("config root_public_key_file: ", pem.status().message()));
+    }
+    absl::StatusOr<drover::trust::TrustedRoot> root = drover::trust::TrustedRootFromPem(
+        *pem, absl::StrCat("config root_public_key_file ", config->root_public_key_file()));
+    if (!root.ok()) return Fail(kExitUsage, std::string(root.status().message()));
+    deps.pinned_root = *std::move(root);
+  }
   drover::updater::Updater updater(*config, deps);
 
   if (command == "check") {

@@ -511,8 +511,33 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   absl::StatusOr<v1::GetTargetResponse> target = deps_.coordinator->GetTarget(treq);
   result.coordinator_reachable = target.ok();
   std::string no_target_why;
+  if (!deps_.pinned_root) {
+    LogWarning("insecure_unsigned_targets: acting on the coordinator's answers WITHOUT checking their signatures "
+               "(test setups only: anyone who can reach or impersonate the coordinator controls this host)");
+  } else if (target.ok()) {
+    absl::StatusOr<v1::GetTargetResponse> verified = Authenticate(*target, state);
+    if (verified.ok()) {
+      state.clear_metadata_problem();
+      target = *std::move(verified);
+    } else {
+      // Nothing in a refused answer is used; the last verified one stays in
+      // force (and, as with an unreachable coordinator, only repairs an
+      // unhealthy agent).
+      const bool expired = trust::IsMetadataExpired(verified.status());
+      result.metadata_expired = expired;
+      result.metadata_refused = !expired;
+      no_target_why = expired ? absl::StrCat("metadata expired (", verified.status().message(),
+                                             "): frozen on the last valid answer")
+                              : absl::StrCat("refused the coordinator's answer: ", verified.status().message());
+      result.coordinator_problem = no_target_why;
+      state.set_metadata_problem(no_target_why);
+      LogError(no_target_why);
+      target = verified.status();
+    }
+  }
   if (target.ok()) {
     *state.mutable_cached_target()->mutable_target() = *target;
+    state.set_cached_target_verified(deps_.pinned_root.has_value());
     TimeToProto(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
     if (!state.rolled_back_version().empty() && state.rolled_back_version() != target->target_version()) {
       // The target moved on: the rolled-back version may be tried again later.
@@ -522,6 +547,8 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     if (!state.failed_version().empty() && state.failed_version() != target->target_version()) {
       ClearFailedInstall(state);
     }
+  } else if (!no_target_why.empty()) {
+    // The coordinator answered; its answer was refused (logged above).
   } else {
     const CoordinatorError e = DescribeCoordinatorError(target.status(), config_.channel());
     // Polling on is right when it answered (a channel is found again as soon
@@ -535,7 +562,12 @@ absl::StatusOr<PassResult> Updater::RunPass() {
       LogWarning(e.text);
     }
   }
-  const v1::GetTargetResponse* known = state.has_cached_target() ? &state.cached_target().target() : nullptr;
+  // With a pinned root, only an answer that was verified is acted on (a
+  // target cached before signing was configured is not).
+  const v1::GetTargetResponse* known =
+      state.has_cached_target() && (!deps_.pinned_root || state.cached_target_verified())
+          ? &state.cached_target().target()
+          : nullptr;
   result.poll_interval = wire::DurationFromProtoOr(config_.poll_interval(),
                                    known ? wire::DurationFromProtoOr(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
   if (result.poll_interval < kMinPollInterval || result.poll_interval > kMaxPollInterval) {
@@ -633,6 +665,41 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   return result;
 }
 
+absl::StatusOr<v1::GetTargetResponse> Updater::Authenticate(const v1::GetTargetResponse& answer,
+                                                             UpdaterState& state) {
+  trust::TrustedRoot root = *deps_.pinned_root;
+  if (state.trusted_root_pinned_key_id() == root.key_id && !state.trusted_root_key().empty()) {
+    root = trust::TrustedRootFromRaw(state.trusted_root_key(), state.trusted_root_version());
+  }
+  const auto seen = state.metadata_versions().find(config_.channel());
+  const int64_t last_seen = seen == state.metadata_versions().end() ? 0 : seen->second;
+  absl::StatusOr<trust::VerifiedTarget> v =
+      trust::VerifyTargetMetadata(answer.signed_metadata(), root, config_.channel(), last_seen, deps_.clock->Now());
+  if (!v.ok()) return v.status();
+  if (v->root.version > root.version) {
+    LogInfo(absl::StrCat("root key rotated: now trusting root ", v->root.key_id, " (version ", v->root.version,
+                         ")"));
+  }
+  state.set_trusted_root_key(v->root.public_key);
+  state.set_trusted_root_version(v->root.version);
+  state.set_trusted_root_pinned_key_id(deps_.pinned_root->key_id);
+  (*state.mutable_metadata_versions())[config_.channel()] = v->target.version();
+  // Only the signed payload, plus the coordinator's clock (used to place
+  // report times, never to decide an update) and the proof itself.
+  const v1::TargetMetadata& t = v->target;
+  v1::GetTargetResponse out;
+  out.set_target_version(t.target_version());
+  out.set_critical(t.critical());
+  out.set_downgrade_allowed(t.downgrade_allowed());
+  out.set_control_plane_version(t.control_plane_version());
+  *out.mutable_maintenance_windows() = t.maintenance_windows();
+  *out.mutable_poll_interval() = t.poll_interval();
+  *out.mutable_server_time() = answer.server_time();
+  out.set_channel_generation(t.version());
+  *out.mutable_signed_metadata() = answer.signed_metadata();
+  return out;
+}
+
 absl::Status Updater::RecordUpdateOutcome(UpdaterState& state, const v1::UpdateOutcome& o) {
   if (o.result() == v1::UPDATE_RESULT_FAILED) return ParkFailedInstall(state, o);
   if (state.failed_version() == o.to_version()) ClearFailedInstall(state);
@@ -688,6 +755,15 @@ std::string Updater::StatusText() {
                     Format(TimeFromProto(state->cached_target().fetch_time())), "\n");
   } else {
     absl::StrAppend(&out, "target:           unknown (never reached the coordinator)\n");
+  }
+  if (!state->metadata_versions().empty() || !state->metadata_problem().empty()) {
+    const auto v = state->metadata_versions().find(config_.channel());
+    absl::StrAppend(&out, "metadata:         version ", v == state->metadata_versions().end() ? 0 : v->second,
+                    state->trusted_root_key().empty()
+                        ? ""
+                        : absl::StrCat(", root ", trust::KeyId(state->trusted_root_key()), " (version ",
+                                       state->trusted_root_version(), ")"),
+                    state->metadata_problem().empty() ? "" : absl::StrCat("; ", state->metadata_problem()), "\n");
   }
   std::string note;
   std::optional<Schedule> schedule = LoadSchedule(*state, &note);

@@ -18,6 +18,7 @@
 #include "common/api_limits.h"
 #include "common/clock.h"
 #include "drover/v1/updater_config.pb.h"
+#include "trust/metadata.h"
 
 namespace drover::updater {
 
@@ -33,6 +34,10 @@ struct UpdaterDeps {
   std::function<absl::Status()> restart;
   // Pauses between health checks while watching a restarted agent.
   std::function<void(absl::Duration)> pause;
+  // The pinned root key: answers are acted on only once verified against it
+  // (trust/metadata.h). nullopt: unsigned answers are taken as they come
+  // (insecure_unsigned_targets, test setups only).
+  std::optional<trust::TrustedRoot> pinned_root;
 };
 
 struct PassResult {
@@ -49,6 +54,12 @@ struct PassResult {
   // summary_level ("INFO", "WARN" or "ERROR").
   std::string summary;
   std::string summary_level = "INFO";
+  // The coordinator's signed answer had expired (or its delegation had):
+  // frozen on the last valid one, updating only to repair an unhealthy agent.
+  bool metadata_expired = false;
+  // The coordinator's answer was refused (bad or missing signature, another
+  // channel, an older version): nothing in it was acted on.
+  bool metadata_refused = false;
 };
 
 class Updater {
@@ -91,6 +102,9 @@ class Updater {
   // recorded otherwise (clearing the failed-install mark it ends).
   absl::Status RecordUpdateOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome);
   static void ClearFailedInstall(UpdaterState& state);
+  // Checks a fresh answer against the pinned root and the state's highest
+  // version; returns an answer made of the signed payload alone.
+  absl::StatusOr<v1::GetTargetResponse> Authenticate(const v1::GetTargetResponse& answer, UpdaterState& state);
   // Tells the installer `version` ran healthy (it keeps it as the last good).
   void MarkGood(const std::string& version);
 

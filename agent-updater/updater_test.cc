@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/rpc_reason.h"
 #include "common/subprocess.h"
+#include "trust/metadata.h"
 
 namespace drover::updater {
 namespace {
@@ -871,6 +872,181 @@ TEST_F(UpdaterTest, GivingUpOnOutOfOrderSaysHowManyRoundsWere) {
   EXPECT_TRUE(absl::StrContains(log, "gave up delivering after 8 rounds: the coordinator answered OUT_OF_ORDER to 7 of "
                                      "them"))
       << log;
+}
+
+
+// --- Signed target metadata: the updater acts only on verified payloads. ---
+
+class SignedUpdaterTest : public UpdaterTest {
+ protected:
+  void SetUp() override {
+    UpdaterTest::SetUp();
+    // The unsigned fields say one thing; only the signed payload counts.
+    coordinator_.target.set_target_version("1.2.0");
+    coordinator_.target.set_critical(true);
+  }
+
+  PassResult SignedPass() {
+    UpdaterDeps deps;
+    deps.coordinator = &coordinator_;
+    deps.installer = &installer_;
+    deps.health = &health_;
+    deps.state = store_.get();
+    deps.clock = &clock_;
+    deps.restart = [this] {
+      ++restarts_;
+      return absl::OkStatus();
+    };
+    deps.pause = [this](absl::Duration d) { clock_.Advance(d); };
+    deps.pinned_root = trust::TrustedRootFromRaw(root_.public_key());
+    Updater u(config_, deps);
+    absl::StatusOr<PassResult> r = u.RunPass();
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : PassResult{};
+  }
+
+  // Serves a signed answer for `channel`, version `version`, signed at the
+  // clock's time and valid for `lifetime`.
+  void Serve(int64_t version, const std::string& target, bool critical = true, const std::string& channel = "stable",
+             absl::Duration lifetime = trust::kTargetMetadataLifetime, const trust::SigningKey* key = nullptr) {
+    v1::TargetMetadata t;
+    t.set_channel(channel);
+    t.set_version(version);
+    t.set_target_version(target);
+    t.set_critical(critical);
+    t.set_control_plane_version("1.2.0");
+    t.mutable_signed_time()->set_seconds(absl::ToUnixSeconds(clock_.Now()));
+    t.mutable_expires()->set_seconds(absl::ToUnixSeconds(clock_.Now() + lifetime));
+    t.mutable_poll_interval()->set_seconds(60);
+    *t.mutable_maintenance_windows() = coordinator_.target.maintenance_windows();
+    v1::TargetsDelegation d;
+    d.set_root_key_id(root_.key_id());
+    *d.mutable_targets_key() = trust::PublicKeyProto(targets_.public_key());
+    d.set_version(1);
+    d.mutable_expires()->set_seconds(absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 365)));
+    v1::SignedTargetMetadata* m = coordinator_.target.mutable_signed_metadata();
+    *m->mutable_delegation() = *trust::Sign(trust::Role::kDelegation, d, {&root_});
+    *m->mutable_target() = *trust::Sign(trust::Role::kTarget, t, {key != nullptr ? key : &targets_});
+  }
+
+  UpdaterState State() {
+    std::string warning;
+    return *store_->Load(&warning);
+  }
+
+  trust::SigningKey root_ = *trust::SigningKey::Generate();
+  trust::SigningKey targets_ = *trust::SigningKey::Generate();
+};
+
+TEST_F(SignedUpdaterTest, ActsOnTheSignedPayloadNotOnUnsignedFields) {
+  Serve(3, "1.1.0");
+  PassResult r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused);
+  EXPECT_EQ(r.decision.action, Action::kUpdate);
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  EXPECT_EQ(State().metadata_versions().at("stable"), 3);
+  EXPECT_TRUE(State().cached_target_verified());
+  EXPECT_EQ(State().trusted_root_pinned_key_id(), root_.key_id());
+}
+
+TEST_F(SignedUpdaterTest, UnsignedAndTamperedAnswersAreRefusedAndNothingInstalls) {
+  // Unsigned (a coordinator without a targets key, or a proxy stripping it).
+  PassResult r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_NE(r.decision.action, Action::kUpdate);
+  EXPECT_TRUE(absl::StrContains(r.summary, "refused the coordinator's answer: the answer is not signed")) << r.summary;
+  // Signed by a key the root never delegated to (a coordinator started with
+  // another key).
+  trust::SigningKey other = *trust::SigningKey::Generate();
+  Serve(3, "1.1.0", true, "stable", trust::kTargetMetadataLifetime, &other);
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "not signed by key")) << r.summary;
+  // A payload altered on the way.
+  Serve(3, "1.1.0");
+  v1::TargetMetadata t;
+  ASSERT_TRUE(t.ParseFromString(coordinator_.target.signed_metadata().target().payload()));
+  t.set_target_version("1.2.0");
+  coordinator_.target.mutable_signed_metadata()->mutable_target()->set_payload(t.SerializeAsString());
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "bad signature")) << r.summary;
+  // Another channel's answer (mix-and-match).
+  Serve(3, "1.1.0", true, "beta");
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "for channel \"beta\"")) << r.summary;
+  EXPECT_TRUE(installer_.installs.empty());
+  EXPECT_EQ(installer_.installed, "1.0.0");
+  EXPECT_FALSE(State().cached_target_verified());
+}
+
+TEST_F(SignedUpdaterTest, AnOlderSignedAnswerIsRefusedAsAReplay) {
+  Serve(5, "1.1.0");
+  SignedPass();
+  ASSERT_EQ(installer_.installed, "1.1.0");
+  // The attacker replays an older, validly signed answer (a roll-back to 1.0.0
+  // it once carried).
+  Serve(4, "1.0.0");
+  PassResult r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "metadata version 4 is below the highest seen")) << r.summary;
+  EXPECT_EQ(installer_.installed, "1.1.0");
+  EXPECT_EQ(installer_.installs.size(), 1u);
+  EXPECT_EQ(State().metadata_versions().at("stable"), 5);
+  // A downgrade that is validly signed but not marked as one is refused too.
+  Serve(6, "1.0.0");
+  r = SignedPass();
+  EXPECT_EQ(r.decision.action, Action::kRefuse);
+  EXPECT_TRUE(absl::StrContains(r.decision.reason, "did not mark it as a roll-back")) << r.decision.reason;
+  EXPECT_EQ(installer_.installed, "1.1.0");
+}
+
+TEST_F(SignedUpdaterTest, ExpiredMetadataFreezesButAnUnhealthyAgentIsStillRepaired) {
+  // A valid answer with a target the window holds back.
+  SetWindow(2, 1);
+  Serve(1, "1.1.0", /*critical=*/false);
+  PassResult r = SignedPass();
+  EXPECT_EQ(r.decision.action, Action::kWait);
+  // Eight days later the coordinator (or whoever answers for it) sends a
+  // critical answer whose signature expired: frozen, nothing installs.
+  clock_.Advance(absl::Hours(24 * 8));
+  Serve(2, "1.2.0", /*critical=*/true, "stable", absl::Hours(1));
+  clock_.Advance(absl::Hours(2));
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_expired);
+  EXPECT_FALSE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "metadata expired")) << r.summary;
+  EXPECT_EQ(r.decision.action, Action::kWait);
+  EXPECT_TRUE(absl::StrContains(r.decision.reason, "metadata expired")) << r.decision.reason;
+  EXPECT_TRUE(installer_.installs.empty());
+  EXPECT_TRUE(absl::StrContains(MakeUpdater().StatusText(), "metadata expired")) << MakeUpdater().StatusText();
+  // The agent turns unhealthy: repaired with the last valid answer (1.1.0,
+  // not the expired 1.2.0); 1.1.0 is unhealthy too, so it is rolled back.
+  health_.bad = {"1.0.0", "1.1.0"};
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_expired);
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(r.outcome->to_version(), "1.1.0");
+  EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_ROLLED_BACK);
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  EXPECT_EQ(installer_.installed, "1.0.0");
+}
+
+TEST_F(SignedUpdaterTest, ATargetCachedBeforeSigningIsNotActedOn) {
+  // An unsigned answer cached by a pass without a pinned root...
+  coordinator_.target.set_critical(true);
+  health_.bad = {"1.0.0"};
+  coordinator_.reachable = false;
+  {
+    UpdaterState s;
+    *s.mutable_cached_target()->mutable_target() = coordinator_.target;
+    ASSERT_TRUE(store_->Save(s).ok());
+  }
+  // ...is not a target once the root is pinned, even for a repair.
+  PassResult r = SignedPass();
+  EXPECT_EQ(r.decision.action, Action::kNothing);
+  EXPECT_TRUE(installer_.installs.empty());
 }
 
 }  // namespace

@@ -48,6 +48,7 @@ coordinator: "$COORD"
 channel: "demo"
 host_id: "idle-host"
 state_dir: "$W/state"
+insecure_unsigned_targets: true
 agent {
   name: "demo-agent"
   tarball { base: "$W/tarballs" public_key_file: "$W/tarballs/tarball-key.pub.pem" install_dir: "$W/agent" }

@@ -37,10 +37,13 @@ OperatorClient::OperatorClient(std::string address, absl::Duration timeout,
       credentials_(std::move(credentials)),
       token_(std::move(token)) {}
 
+std::shared_ptr<grpc::Channel> OperatorClient::channel() {
+  if (channel_ == nullptr) channel_ = grpc::CreateChannel(address_, credentials_);
+  return channel_;
+}
+
 v1::OperatorService::Stub* OperatorClient::stub() {
-  if (stub_ == nullptr) {
-    stub_ = v1::OperatorService::NewStub(grpc::CreateChannel(address_, credentials_));
-  }
+  if (stub_ == nullptr) stub_ = v1::OperatorService::NewStub(channel());
   return stub_.get();
 }
 
@@ -120,6 +123,22 @@ grpc::Status OperatorClient::CreateJoinToken(const v1::CreateJoinTokenRequest& r
 }
 grpc::Status OperatorClient::RevokeAgent(const v1::RevokeAgentRequest& req, v1::RevokeAgentResponse* out) {
   return Call(&v1::OperatorService::Stub::RevokeAgent, req, out);
+}
+
+grpc::Status OperatorClient::PublishTrustMetadata(const v1::PublishTrustMetadataRequest& req,
+                                                  v1::TrustMetadata* out) {
+  if (trust_stub_ == nullptr) trust_stub_ = v1::TrustService::NewStub(channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
+  return trust_stub_->PublishTrustMetadata(&ctx, req, out);
+}
+grpc::Status OperatorClient::GetTrustMetadata(const v1::GetTrustMetadataRequest& req, v1::TrustMetadata* out) {
+  if (trust_stub_ == nullptr) trust_stub_ = v1::TrustService::NewStub(channel());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+  if (!token_.empty()) ctx.AddMetadata("authorization", "Bearer " + token_);
+  return trust_stub_->GetTrustMetadata(&ctx, req, out);
 }
 
 }  // namespace drover::cli

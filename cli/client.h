@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/trust_service.grpc.pb.h"
 
 namespace drover::cli {
 
@@ -33,7 +34,11 @@ class OperatorClient {
 
   // Drops the connection so the next call connects afresh, instead of waiting
   // out gRPC's reconnect backoff (which grows to minutes) after an outage.
-  void Reconnect() { stub_.reset(); }
+  void Reconnect() {
+    stub_.reset();
+    trust_stub_.reset();
+    channel_.reset();
+  }
 
   grpc::Status CreateChannel(const v1::CreateChannelRequest& req, v1::Channel* out);
   grpc::Status ListChannels(const v1::ListChannelsRequest& req, v1::ListChannelsResponse* out);
@@ -56,6 +61,9 @@ class OperatorClient {
   grpc::Status ListAuditEvents(const v1::ListAuditEventsRequest& req, v1::ListAuditEventsResponse* out);
   grpc::Status CreateJoinToken(const v1::CreateJoinTokenRequest& req, v1::CreateJoinTokenResponse* out);
   grpc::Status RevokeAgent(const v1::RevokeAgentRequest& req, v1::RevokeAgentResponse* out);
+  // drover.v1.TrustService, on the same connection.
+  grpc::Status PublishTrustMetadata(const v1::PublishTrustMetadataRequest& req, v1::TrustMetadata* out);
+  grpc::Status GetTrustMetadata(const v1::GetTrustMetadataRequest& req, v1::TrustMetadata* out);
 
  private:
   template <typename Request, typename Response>
@@ -65,12 +73,15 @@ class OperatorClient {
 
   // The stub is made on first use, so commands that fail locally never connect.
   v1::OperatorService::Stub* stub();
+  std::shared_ptr<grpc::Channel> channel();
 
   std::string address_;
   absl::Duration timeout_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string token_;
   std::unique_ptr<v1::OperatorService::Stub> stub_;
+  std::unique_ptr<v1::TrustService::Stub> trust_stub_;
+  std::shared_ptr<grpc::Channel> channel_;
 };
 
 }  // namespace drover::cli

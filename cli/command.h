@@ -125,5 +125,6 @@ std::vector<CommandSpec> StatusCommands();
 std::vector<CommandSpec> AgentCommands();
 std::vector<CommandSpec> OperatorCommands();  // operators, audit
 std::vector<CommandSpec> IdentityCommands();  // tokens create, agents revoke
+std::vector<CommandSpec> KeyCommands();  // keys: signed target metadata
 
 }  // namespace drover::cli

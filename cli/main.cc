@@ -30,7 +30,8 @@ namespace {
 std::vector<CommandSpec> AllCommands() {
   std::vector<CommandSpec> all;
   for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands,
-                     OperatorCommands, IdentityCommands}) {
+                     OperatorCommands, IdentityCommands,
+                     KeyCommands}) {
     for (CommandSpec& c : group()) all.push_back(std::move(c));
   }
   return all;

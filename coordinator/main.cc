@@ -65,6 +65,12 @@ ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger o
 ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(15), "On SIGTERM, how long in-flight RPCs may take");
 ABSL_FLAG(absl::Duration, startup_timeout, absl::Seconds(60), "How long start-up waits for PostgreSQL");
+ABSL_FLAG(std::string, targets_key_file, "",
+          "Online targets private key (PEM, Ed25519, mode 0600) that signs each channel's target answer; "
+          "empty: answers are unsigned");
+ABSL_FLAG(std::string, root_public_key_file, "", "The offline root public key (PEM) the updaters pin");
+ABSL_FLAG(std::string, delegation_file, "",
+          "A delegation of the targets key signed by the root (droverctl keys create-targets), published at start");
 ABSL_FLAG(absl::Duration, db_statement_timeout, absl::Seconds(15),
           "Longest one database statement may run; a connection on which a statement waits while PostgreSQL sends "
           "nothing for 5 s longer (a stopped server, stalled storage) is closed, and its RPCs get UNAVAILABLE");
@@ -277,6 +283,9 @@ int main(int argc, char** argv) {
   config.host_ca_key_file = absl::GetFlag(FLAGS_host_ca_key_file);
   config.fleet = absl::GetFlag(FLAGS_fleet);
   config.host_cert_validity = absl::GetFlag(FLAGS_host_cert_validity);
+  config.targets_key_file = absl::GetFlag(FLAGS_targets_key_file);
+  config.root_public_key_file = absl::GetFlag(FLAGS_root_public_key_file);
+  config.delegation_file = absl::GetFlag(FLAGS_delegation_file);
   for (const std::string& bad : {
            OutOfRange("db_pool_size", config.pool_size, 1, 100),
            OutOfRange("ingest_writers", config.ingest_writers, 1, 32),

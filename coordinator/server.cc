@@ -1,6 +1,7 @@
 #include "coordinator/server.h"
 
 #include <condition_variable>
+#include <optional>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -9,6 +10,7 @@
 #include <prometheus/exposer.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "coordinator/api/authz.h"
@@ -19,6 +21,8 @@
 #include "coordinator/api/updater_service.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
+#include "coordinator/api/target_signer.h"
+#include "coordinator/api/trust_service.h"
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/store/migrator.h"
 #include "proto/wire/proto_utf8.h"
@@ -144,6 +148,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     metrics_address_ = absl::StrCat(config_.metrics_listen.substr(0, config_.metrics_listen.rfind(':')), ":",
                                     ports.empty() ? 0 : ports[0]);
 
+    if (absl::Status s = InitSigning(); !s.ok()) return s;
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials();
     if (!credentials.ok()) return credentials.status();
 
@@ -162,6 +167,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     builder.RegisterService(&updater_service_);
     builder.RegisterService(&operator_service_);
     if (enrollment_ != nullptr) builder.RegisterService(enrollment_.get());
+    builder.RegisterService(trust_service_.get());
     server_ = builder.BuildAndStart();
     if (server_ == nullptr || port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ", config_.grpc_listen,
@@ -171,6 +177,46 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     server_->GetHealthCheckService()->SetServingStatus(true);
 
     refresher_ = std::thread([this] { RefreshLoop(); });
+    return absl::OkStatus();
+  }
+
+  // The targets key, the pinned root and the delegation, when configured.
+  absl::Status InitSigning() {
+    if (config_.targets_key_file.empty()) {
+      LogWarning("no --targets_key_file: target answers are NOT signed, and updaters that pin a root key refuse "
+                 "them");
+      trust_service_ = std::make_unique<api::TrustService>(nullptr, &store_, &rpc_log_, &authorizer_, &store_);
+      return absl::OkStatus();
+    }
+    if (config_.root_public_key_file.empty()) {
+      return absl::InvalidArgumentError("--targets_key_file needs --root_public_key_file (the pinned root public key)");
+    }
+    absl::StatusOr<trust::SigningKey> key = trust::SigningKey::FromPemFile(config_.targets_key_file);
+    if (!key.ok()) return absl::Status(key.status().code(), absl::StrCat("--targets_key_file: ", key.status().message()));
+    absl::StatusOr<std::string> pem = ReadFile(config_.root_public_key_file);
+    if (!pem.ok()) return absl::Status(pem.status().code(), absl::StrCat("--root_public_key_file: ", pem.status().message()));
+    absl::StatusOr<trust::TrustedRoot> root =
+        trust::TrustedRootFromPem(*pem, absl::StrCat("--root_public_key_file ", config_.root_public_key_file));
+    if (!root.ok()) return root.status();
+    std::optional<v1::SignedEnvelope> delegation;
+    if (!config_.delegation_file.empty()) {
+      absl::StatusOr<std::string> bytes = ReadFile(config_.delegation_file);
+      if (!bytes.ok()) return absl::Status(bytes.status().code(), absl::StrCat("--delegation_file: ", bytes.status().message()));
+      delegation.emplace();
+      if (!delegation->ParseFromString(*bytes)) {
+        return absl::InvalidArgumentError(absl::StrCat("--delegation_file ", config_.delegation_file,
+                                                       " is not a signed delegation (droverctl keys create-targets)"));
+      }
+    }
+    absl::StatusOr<std::unique_ptr<api::TargetSigner>> signer = api::TargetSigner::Create(
+        &store_, &clock_, *std::move(key), *std::move(root), {.cache_ttl = config_.channel_cache_ttl},
+        delegation ? &*delegation : nullptr);
+    if (!signer.ok()) return signer.status();
+    signer_ = *std::move(signer);
+    updater_service_.set_signer(signer_.get());
+    trust_service_ = std::make_unique<api::TrustService>(signer_.get(), &store_, &rpc_log_, &authorizer_, &store_);
+    LogInfo(absl::StrCat("signing target metadata with targets key ", signer_->key_id(), " under root ",
+                         signer_->pinned_root().key_id));
     return absl::OkStatus();
   }
 
@@ -304,6 +350,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   api::OperatorService operator_service_;
   std::unique_ptr<pki::CertificateAuthority> ca_;
   std::unique_ptr<api::EnrollmentService> enrollment_;
+  std::unique_ptr<api::TargetSigner> signer_;
+  std::unique_ptr<api::TrustService> trust_service_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
   std::string grpc_address_;

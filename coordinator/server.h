@@ -51,6 +51,13 @@ struct CoordinatorConfig {
   std::string host_ca_key_file;
   std::string fleet = "drover";   // spiffe://<fleet>/host/<host_id>
   absl::Duration host_cert_validity = absl::Hours(24 * 30);
+
+  // Signed target metadata (docs: README "Signed target metadata"). With
+  // targets_key_file empty, answers are unsigned and updaters that pin a
+  // root refuse them.
+  std::string targets_key_file;      // online targets private key (PEM, mode 0600)
+  std::string root_public_key_file;  // the pinned root public key (PEM)
+  std::string delegation_file;       // optional: a SignedEnvelope published at start-up
 };
 
 // OK when the config serves either TLS with every file it needs, or

@@ -4,6 +4,7 @@
 #
 #   deploy/install-host.sh --coordinator=HOST:PORT --channel=ID [--agent-config=FILE]
 #                          [--mode=daemon|timer] [--with-coordinator] [--root=DIR] [--no-start]
+#                          [--root-public-key=FILE]
 #
 # --agent-config: a file with the `agent { ... }` part of the updater config
 # (protobuf text format); without it a commented template is installed and
@@ -27,6 +28,7 @@ for arg in "$@"; do
     --coordinator=*) COORDINATOR=${arg#*=} ;;
     --channel=*) CHANNEL=${arg#*=} ;;
     --agent-config=*) AGENT_CONFIG=${arg#*=} ;;
+    --root-public-key=*) ROOT_PUBLIC_KEY=${arg#*=} ;;
     --mode=*) MODE=${arg#*=} ;;
     --with-coordinator) WITH_COORDINATOR=1 ;;
     --no-start) START=0 ;;
@@ -39,6 +41,7 @@ done
 [[ -n "$CHANNEL" ]] || die "--channel=ID is required (e.g. stable/cloud)"
 [[ "$MODE" == daemon || "$MODE" == timer ]] || die "--mode '$MODE' is not daemon or timer"
 [[ -z "$AGENT_CONFIG" || -f "$AGENT_CONFIG" ]] || die "--agent-config '$AGENT_CONFIG' does not exist"
+[[ -z "${ROOT_PUBLIC_KEY:-}" || -f "$ROOT_PUBLIC_KEY" ]] || die "--root-public-key '$ROOT_PUBLIC_KEY' does not exist"
 for b in drover-updater drover-updater-pass; do
   [[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not built: run cmake --build build first"
 done
@@ -60,6 +63,10 @@ if [[ $WITH_COORDINATOR -eq 1 ]]; then
 fi
 
 CONF="$ROOT_DIR/etc/drover/updater.conf"
+if [[ -n "${ROOT_PUBLIC_KEY:-}" ]]; then
+  install -d -m 0755 "$ROOT_DIR/etc/drover"
+  install -m 0644 "$ROOT_PUBLIC_KEY" "$ROOT_DIR/etc/drover/root.pub"
+fi
 if [[ -f "$CONF" ]]; then
   echo "install-host: keeping existing $CONF"
 else
@@ -68,6 +75,13 @@ else
     echo "coordinator: \"$COORDINATOR\""
     echo "channel: \"$CHANNEL\""
     echo "state_dir: \"/var/lib/drover-updater\""
+    if [[ -n "${ROOT_PUBLIC_KEY:-}" ]]; then
+      echo "root_public_key_file: \"/etc/drover/root.pub\""
+    else
+      echo "# Required: the pinned root public key of the coordinator's signed targets"
+      echo "# (droverctl keys create-root), e.g. installed with --root-public-key=FILE:"
+      echo "# root_public_key_file: \"/etc/drover/root.pub\""
+    fi
     if [[ -n "$AGENT_CONFIG" ]]; then
       cat "$AGENT_CONFIG"
     else

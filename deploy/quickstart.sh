@@ -193,6 +193,17 @@ if [[ ! -s "$TOKEN_FILE" ]]; then
 fi
 export DROVER_TOKEN_FILE="$TOKEN_FILE"
 
+# Signed target metadata. The root key belongs OFFLINE (it certifies every
+# targets key); this demo keeps it in $DATA_DIR/keys/root for convenience. The
+# coordinator holds the online targets key; the updaters pin root.pub.
+KEYS="$DATA_DIR/keys"
+mkdir -p "$KEYS/root" "$KEYS/targets" && chmod 700 "$KEYS" "$KEYS/root" "$KEYS/targets"
+[[ -f "$KEYS/root/root.key" ]] || "$BUILD/bin/droverctl" keys create-root --out-dir="$KEYS/root" >/dev/null
+[[ -f "$KEYS/targets/targets.key" ]] || "$BUILD/bin/droverctl" keys create-targets \
+  --root-key="$KEYS/root/root.key" --out-dir="$KEYS/targets" >/dev/null
+ARGS+=(--targets_key_file="$KEYS/targets/targets.key" --root_public_key_file="$KEYS/root/root.pub"
+       --delegation_file="$KEYS/targets/delegation.pb")
+
 print_addresses() {
   echo "quickstart: coordinator ready"
   echo "  gRPC:    $(sed -n 's/^grpc=//p' "$READY_FILE")"
@@ -231,6 +242,7 @@ join_token_file: "$h/join-token"
 channel: "demo"
 host_id: "demo-host-$i"
 state_dir: "$h/state"
+root_public_key_file: "$KEYS/root/root.pub"
 agent {
   name: "demo-agent"
   tarball { base: "$demo/tarballs" public_key_file: "$demo/keys/tarball-key.pub.pem" install_dir: "$h/agent" }

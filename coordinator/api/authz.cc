@@ -44,13 +44,14 @@ const absl::flat_hash_map<std::string, MethodPolicy>& Policies() {
         {"ListOperators", {Role::kAdmin, false}},
         {"RevokeOperator", {Role::kAdmin, true}},
         {"ForgetAgent", {Role::kAdmin, true}},
-        // Other parts of issue 14 add theirs here, e.g.
-        //   {"CreateJoinToken", {Role::kAdmin, true}},
-        //   {"RevokeAgent", {Role::kAdmin, true}},
-        //   {"RotateTargetsKey", {Role::kAdmin, true}},
+        {"CreateJoinToken", {Role::kAdmin, true}},
+        {"RevokeAgent", {Role::kAdmin, true}},
     };
     auto* m = new absl::flat_hash_map<std::string, MethodPolicy>();
     for (const auto& [name, policy] : table) m->emplace(absl::StrCat(kService, name), policy);
+    // drover.v1.TrustService (signed target metadata): keys are admin's.
+    m->emplace("drover.v1.TrustService.PublishTrustMetadata", MethodPolicy{Role::kAdmin, true});
+    m->emplace("drover.v1.TrustService.GetTrustMetadata", MethodPolicy{Role::kViewer, false});
     return m;
   }();
   return *kPolicies;

@@ -11,6 +11,7 @@
 #include "common/status_testing.h"
 #include "coordinator/api/operator_token.h"
 #include "drover/v1/operator_service.pb.h"
+#include "drover/v1/trust_service.pb.h"
 
 namespace drover::api {
 namespace {
@@ -87,6 +88,19 @@ TEST(AuthzTest, EveryOperatorRpcIsClassified) {
     EXPECT_NE(FindMethodPolicy(m->full_name()), nullptr)
         << m->full_name() << " has no entry in the role table of coordinator/api/authz.cc";
   }
+}
+
+TEST(AuthzTest, EveryTrustRpcIsClassified) {
+  const google::protobuf::ServiceDescriptor* service =
+      v1::PublishTrustMetadataRequest::descriptor()->file()->FindServiceByName("TrustService");
+  ASSERT_NE(service, nullptr);
+  for (int i = 0; i < service->method_count(); ++i) {
+    const google::protobuf::MethodDescriptor* m = service->method(i);
+    EXPECT_NE(FindMethodPolicy(m->full_name()), nullptr)
+        << m->full_name() << " has no entry in the role table of coordinator/api/authz.cc";
+  }
+  EXPECT_EQ(FindMethodPolicy("drover.v1.TrustService.PublishTrustMetadata")->min_role, Role::kAdmin);
+  EXPECT_EQ(FindMethodPolicy("drover.v1.TrustService.GetTrustMetadata")->min_role, Role::kViewer);
 }
 
 TEST(AuthzTest, RoleTableMatchesTheIssue) {
@@ -174,7 +188,7 @@ TEST_F(AuthorizerTest, InsecureModeOnlyExcusesAMissingToken) {
   absl::StatusOr<Caller> anon = authz.Authorize(Method("DeleteChannel"), nullptr, std::nullopt, "ipv4:9.9.9.9:1");
   ASSERT_TRUE(anon.ok()) << anon.status();
   EXPECT_EQ(anon->actor, "anonymous");
-  EXPECT_EQ(anon->role, Role::kAdmin);
+  EXPECT_EQ(anon->min_role, Role::kAdmin);
   EXPECT_EQ(anon->peer, "ipv4:9.9.9.9:1");
   const std::string viewer = Issue("vera", "viewer");
   EXPECT_TRUE(IsError(authz.Authorize(Method("SetCritical"), nullptr, viewer, "p").status(),

@@ -28,11 +28,13 @@ grpc::Status OperatorService::CreateJoinToken(grpc::ServerContextBase* context, 
     absl::StatusOr<std::string> token = pki::NewJoinToken();
     if (!token.ok()) return absl::InternalError("could not draw a join token");
     const absl::Time now = clock_->Now();
-    if (absl::Status s = identities_->CreateJoinToken(pki::Sha256Hex(*token), *channel, now, now + ttl); !s.ok()) {
+    const store::AuditRecord audit = AuditOf(context, "CreateJoinToken");
+    if (absl::Status s = identities_->CreateJoinToken(pki::Sha256Hex(*token), *channel, now, now + ttl, &audit);
+        !s.ok()) {
       return s;
     }
     // The token is a secret: the log names the channel, never the token.
-    LogInfo(absl::StrCat("join token for channel \"", *channel, "\" created by ", context->peer(), ", valid ",
+    LogInfo(absl::StrCat("join token for channel \"", *channel, "\" created by ", (audit.actor.empty() ? audit.peer : absl::StrCat(audit.actor, " at ", audit.peer)), ", valid ",
                          absl::FormatDuration(ttl)));
     out->set_token(*token);
     wire::TimeToProto(now + ttl, out->mutable_expire_time());
@@ -46,14 +48,15 @@ grpc::Status OperatorService::RevokeAgent(grpc::ServerContextBase* context, cons
     if (identities_ == nullptr) return absl::UnimplementedError("this coordinator keeps no host identities");
     if (absl::Status s = ValidateHostId("host_id", req->host_id()); !s.ok()) return s;
     const absl::Time now = clock_->Now();
-    absl::StatusOr<int64_t> revoked = identities_->RevokeHost(req->host_id(), now);
+    const store::AuditRecord audit = AuditOf(context, "RevokeAgent");
+    absl::StatusOr<int64_t> revoked = identities_->RevokeHost(req->host_id(), now, &audit);
     if (!revoked.ok()) return revoked.status();
     // Refused here at once; other replicas within their next refresh.
     if (revocations_ != nullptr) {
       absl::StatusOr<std::vector<std::string>> list = identities_->ListRevokedSerials(now);
       if (list.ok()) revocations_->Replace(*list);
     }
-    LogInfo(absl::StrCat("host \"", req->host_id(), "\" revoked by ", context->peer(), ": ", *revoked,
+    LogInfo(absl::StrCat("host \"", req->host_id(), "\" revoked by ", (audit.actor.empty() ? audit.peer : absl::StrCat(audit.actor, " at ", audit.peer)), ": ", *revoked,
                          " certificate(s)"));
     out->set_revoked_certificates(*revoked);
     return absl::OkStatus();

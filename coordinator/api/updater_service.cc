@@ -57,6 +57,11 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
     absl::StatusOr<rollout::Channel> channel = channels_->Get(*id);
     if (!channel.ok()) return channel.status();
     TargetToProto(*channel, clock_->Now(), &response);
+    if (signer_ != nullptr) {
+      absl::StatusOr<v1::SignedTargetMetadata> signed_metadata = signer_->Get(*id, &*channel);
+      if (!signed_metadata.ok()) return signed_metadata.status();
+      *response.mutable_signed_metadata() = *std::move(signed_metadata);
+    }
     return absl::OkStatus();
   }();
   grpc::Status reply = ToGrpcStatus(status);

@@ -9,6 +9,7 @@
 #include "common/rate_limiter.h"
 #include "coordinator/api/host_identity.h"
 #include "coordinator/api/rpc_log.h"
+#include "coordinator/api/target_signer.h"
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
@@ -43,6 +44,9 @@ class UpdaterService final : public UpdaterServiceBase {
   };
   void set_limits(Limits limits) { limits_ = limits; }
 
+  // Answers carry signed metadata from `signer` once set (before serving).
+  void set_signer(TargetSigner* signer) { signer_ = signer; }
+
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ReportStatus(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
@@ -61,6 +65,7 @@ class UpdaterService final : public UpdaterServiceBase {
   // With TLS: reports only from the host of the client certificate. Null
   // (--insecure): the host id of the request is believed.
   HostAuthenticator* const hosts_;
+  TargetSigner* signer_ = nullptr;
 };
 
 }  // namespace drover::api

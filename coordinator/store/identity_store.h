@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coordinator/store/audit_store.h"
 
 namespace drover::store {
 
@@ -30,9 +31,10 @@ struct StoredCertificate {
 class IdentityStore {
  public:
   virtual ~IdentityStore() = default;
-  // Records a token by its SHA-256 (hex). NotFound when the channel does not exist.
+  // Records a token by its SHA-256 (hex). NotFound when the channel does not
+  // exist. `audit` (may be null) commits with it.
   virtual absl::Status CreateJoinToken(const std::string& token_sha256, const std::string& channel, absl::Time now,
-                                       absl::Time expires_at) = 0;
+                                       absl::Time expires_at, const AuditRecord* audit = nullptr) = 0;
   // The channel of a token still usable at `now`, without using it;
   // Unauthenticated saying whether it is unknown, used or expired.
   virtual absl::StatusOr<std::string> PeekJoinToken(const std::string& token_sha256, absl::Time now) = 0;
@@ -49,7 +51,9 @@ class IdentityStore {
   virtual absl::StatusOr<StoredCertificate> GetCertificate(const std::string& serial_hex) = 0;
   // Revokes every certificate of the host not yet revoked; returns how many.
   // NotFound when the host never enrolled.
-  virtual absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now) = 0;
+  // `audit` (may be null) commits with the revocation.
+  virtual absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now,
+                                             const AuditRecord* audit = nullptr) = 0;
   // Serials revoked and not expired at `now`: the revocation list.
   virtual absl::StatusOr<std::vector<std::string>> ListRevokedSerials(absl::Time now) = 0;
 };

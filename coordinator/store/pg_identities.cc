@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/store/pg_audit.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_values.h"
@@ -34,7 +35,7 @@ void InsertCertificate(pqxx::transaction_base& tx, const HostCertificateRecord& 
 }  // namespace
 
 absl::Status PgStore::CreateJoinToken(const std::string& token_sha256, const std::string& channel, absl::Time now,
-                                      absl::Time expires_at) {
+                                      absl::Time expires_at, const AuditRecord* audit) {
   return pool_
       .Run<bool>("creating join token",
                  [&](pqxx::connection& c) -> absl::StatusOr<bool> {
@@ -42,6 +43,13 @@ absl::Status PgStore::CreateJoinToken(const std::string& token_sha256, const std
                    pqxx::result r = tx.exec_params(Sql("identity_token_insert"), token_sha256, channel,
                                                    store::ToUnixMicros(now), store::ToUnixMicros(expires_at));
                    if (r.empty()) return ChannelNotFound(channel);
+                   if (audit != nullptr) {
+                     // The token is a secret: the row names its channel and expiry only.
+                     AuditRecord a = *audit;
+                     a.object = absl::StrCat("channels/", channel);
+                     a.new_value = absl::StrCat("join token expiring ", absl::FormatTime(expires_at));
+                     InsertAuditEvent(tx, a);
+                   }
                    tx.commit();
                    return true;
                  })
@@ -119,13 +127,19 @@ absl::StatusOr<StoredCertificate> PgStore::GetCertificate(const std::string& ser
                                       });
 }
 
-absl::StatusOr<int64_t> PgStore::RevokeHost(const std::string& host_id, absl::Time now) {
+absl::StatusOr<int64_t> PgStore::RevokeHost(const std::string& host_id, absl::Time now, const AuditRecord* audit) {
   return pool_.Run<int64_t>("revoking host", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
     pqxx::work tx(c);
     if (tx.exec_params(Sql("identity_host_lock"), host_id).empty()) {
       return absl::NotFoundError(absl::StrCat("host \"", host_id, "\" never enrolled (no certificate was issued to it)"));
     }
     pqxx::result r = tx.exec_params(Sql("identity_host_revoke"), host_id, store::ToUnixMicros(now));
+    if (audit != nullptr) {
+      AuditRecord a = *audit;
+      a.object = absl::StrCat("hosts/", host_id);
+      a.new_value = absl::StrCat(r.size(), " certificate(s) revoked");
+      InsertAuditEvent(tx, a);
+    }
     tx.commit();
     return static_cast<int64_t>(r.size());
   });

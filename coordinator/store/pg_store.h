@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "coordinator/store/identity_store.h"
+#include "coordinator/store/metadata_store.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/store/store.h"
 
@@ -30,7 +31,8 @@ struct PgStoreOptions {
 };
 
 class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public AuditStore,
-                      public OperatorStore, public IdentityStore {
+                      public OperatorStore, public IdentityStore,
+                      public MetadataStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
   // Each counter table has this many rows per key, one per shard; a batch
@@ -76,14 +78,24 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
 
   // Host identities (pg_identities.cc).
   absl::Status CreateJoinToken(const std::string& token_sha256, const std::string& channel, absl::Time now,
-                               absl::Time expires_at) override;
+                               absl::Time expires_at,
+                              const AuditRecord* audit) override;
   absl::StatusOr<std::string> PeekJoinToken(const std::string& token_sha256, absl::Time now) override;
   absl::Status EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert,
                           absl::Time now) override;
   absl::Status RenewHostCertificate(const HostCertificateRecord& cert) override;
   absl::StatusOr<StoredCertificate> GetCertificate(const std::string& serial_hex) override;
-  absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now) override;
+  absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now, const AuditRecord* audit) override;
   absl::StatusOr<std::vector<std::string>> ListRevokedSerials(absl::Time now) override;
+
+  // Signed metadata (pg_metadata.cc).
+  absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
+  absl::Status AddRoot(const RootRecord& root) override;
+  absl::StatusOr<std::vector<DelegationRecord>> ListDelegations() override;
+  absl::Status AddDelegation(const DelegationRecord& delegation) override;
+  absl::StatusOr<ChannelMetadataRecord> EnsureChannelMetadata(const std::string& channel_id,
+                                                              const IsCurrent& is_current,
+                                                              const SignAs& sign) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).

@@ -109,7 +109,8 @@ agent {
 }
 AGENT
 out=$("$ROOT/deploy/install-host.sh" --root="$TMP/root" --coordinator=coord.example:7600 --channel=stable/cloud \
-      --agent-config="$TMP/agent.conf" --with-coordinator 2>&1) || fail "install-host failed: $out"
+      --agent-config="$TMP/agent.conf" --root-public-key="$TMP/key.pub.pem" --with-coordinator 2>&1) \
+  || fail "install-host failed: $out"
 for f in usr/local/bin/drover-updater usr/local/bin/drover-updater-pass usr/local/bin/drover-coordinator etc/systemd/system/drover-updater.service \
          etc/systemd/system/drover-updater-once.timer etc/drover/updater.conf etc/drover/coordinator.env; do
   [[ -e "$TMP/root/$f" ]] || fail "install-host did not install $f"
@@ -138,7 +139,8 @@ agent {
 }
 AGENT
 "$ROOT/deploy/install-host.sh" --root="$TMP/root-apt" --coordinator=coord.example:7600 --channel=stable \
-  --agent-config="$TMP/apt-agent.conf" >/dev/null || fail "install-host with an apt agent failed"
+  --agent-config="$TMP/apt-agent.conf" --root-public-key="$TMP/key.pub.pem" >/dev/null \
+  || fail "install-host with an apt agent failed"
 for u in drover-updater.service drover-updater-once.service; do
   cmp -s "$PKG_DROPIN" "$TMP/root-apt/etc/systemd/system/$u.d/50-packages.conf" \
     || fail "apt agent: the packages drop-in for $u is not installed"

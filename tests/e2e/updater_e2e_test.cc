@@ -157,7 +157,7 @@ class UpdaterE2eTest : public ::testing::Test {
               absl::StrCat("coordinator: \"", coordinator_->grpc_address(), "\"\n", "channel: \"demo\"\n",
                            "host_id: \"", name, "\"\n", "state_dir: \"", h->state_dir, "\"\n",
                            "backoff_initial { nanos: 100000000 }\nbackoff_max { seconds: 1 }\n",
-                           "rpc_timeout { seconds: 3 }\n", extra_config,
+                           "rpc_timeout { seconds: 3 }\n", "insecure_unsigned_targets: true\n", extra_config,
                            "agent {\n  name: \"demo-agent\"\n  tarball { base: \"", base.empty() ? TarballDir() : base,
                            "\" public_key_file: \"", TarballDir(), "/tarball-key.pub.pem\" install_dir: \"",
                            h->install_dir, "\" }\n", "  restart_command: [\"", DROVER_SOURCE_DIR,

@@ -1,0 +1,3 @@
+DROP TABLE channel_metadata;
+DROP TABLE trust_delegations;
+DROP TABLE trust_roots;
