@@ -18,7 +18,7 @@
 #include "common/api_limits.h"
 #include "common/clock.h"
 #include "drover/v1/updater_config.pb.h"
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 namespace drover::updater {
 

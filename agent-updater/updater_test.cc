@@ -18,7 +18,7 @@
 #include "common/clock.h"
 #include "common/rpc_reason.h"
 #include "common/subprocess.h"
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 namespace drover::updater {
 namespace {

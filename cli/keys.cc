@@ -12,7 +12,7 @@
 #include "cli/output.h"
 #include "common/atomic_file.h"
 #include "proto/wire/time.h"
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 namespace drover::cli {
 namespace {

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 namespace drover {
 

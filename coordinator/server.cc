@@ -29,7 +29,7 @@
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_errors.h"
 #include "coordinator/store/pg_pool.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 namespace drover {
 

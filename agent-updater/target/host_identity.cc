@@ -9,7 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "drover/v1/enrollment_service.grpc.pb.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 namespace drover::updater {
 namespace {

@@ -10,7 +10,7 @@
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/store/identity_store.h"
 #include "drover/v1/enrollment_service.grpc.pb.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 namespace drover::api {
 

@@ -3,7 +3,7 @@
 #include <grpc/grpc_security_constants.h>
 
 #include "absl/strings/str_cat.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 namespace drover::api {
 

@@ -3,7 +3,7 @@
 #include "common/log.h"
 #include "coordinator/api/operator_service.h"
 #include "coordinator/api/proto_convert.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 #include "proto/wire/time.h"
 
 namespace drover::api {

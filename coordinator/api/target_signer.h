@@ -14,7 +14,7 @@
 #include "coordinator/rollout/model.h"
 #include "coordinator/store/metadata_store.h"
 #include "drover/v1/metadata.pb.h"
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 namespace drover::api {
 

@@ -15,7 +15,7 @@
 #include "coordinator/store/pg_store.h"
 #include "proto/wire/time.h"
 #include "tests/support/test_env.h"
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 namespace drover {
 namespace {

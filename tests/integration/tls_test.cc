@@ -14,7 +14,7 @@
 #include "drover/v1/enrollment_service.grpc.pb.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 #include "tests/support/test_env.h"
 
 namespace drover {

@@ -1,4 +1,4 @@
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "trust/metadata.h"
+#include "common/trust/metadata.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"

@@ -12,7 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "drover/v1/metadata.pb.h"
-#include "trust/keys.h"
+#include "common/trust/keys.h"
 
 namespace drover::trust {
 

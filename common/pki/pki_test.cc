@@ -1,4 +1,4 @@
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "pki/pki.h"
+#include "common/pki/pki.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

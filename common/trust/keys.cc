@@ -1,4 +1,4 @@
-#include "trust/keys.h"
+#include "common/trust/keys.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
