@@ -328,8 +328,9 @@ TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
                                           "unhealthy"))
       << r.output;
   // The current and the last good version are kept, not the broken one.
+  // (Each with its <version>.verified marker.)
   CommandResult versions = RunCommand({"ls", h->install_dir + "/versions"});
-  EXPECT_EQ(versions.output, "1.1.0\n1.2.0\n");
+  EXPECT_EQ(versions.output, "1.1.0\n1.1.0.verified\n1.2.0\n1.2.0.verified\n");
   std::vector<v1::UpdateEvent> events = Events("host-broken");
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events[0].outcome().result(), v1::UPDATE_RESULT_ROLLED_BACK);
