@@ -78,6 +78,7 @@ absl::StatusOr<std::string> CreateOperatorDirectly(const std::string& database_u
   absl::StatusOr<store::OperatorRecord> created = store.CreateOperator(op, api::OperatorTokenSha256Hex(*token), &audit);
   if (!created.ok()) return created.status();
   return token;
+}
 
 absl::Status CheckTransportConfig(const CoordinatorConfig& config) {
   const bool any_tls = !config.tls_cert_file.empty() || !config.tls_key_file.empty() ||

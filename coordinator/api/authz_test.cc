@@ -113,6 +113,9 @@ TEST(AuthzTest, RoleTableMatchesTheIssue) {
   EXPECT_EQ(FindMethodPolicy(Method("DeleteChannel"))->min_role, Role::kAdmin);
   EXPECT_EQ(FindMethodPolicy(Method("CreateOperator"))->min_role, Role::kAdmin);
   EXPECT_EQ(FindMethodPolicy(Method("RevokeOperator"))->min_role, Role::kAdmin);
+  EXPECT_EQ(FindMethodPolicy(Method("CreateJoinToken"))->min_role, Role::kAdmin);
+  EXPECT_EQ(FindMethodPolicy(Method("RevokeAgent"))->min_role, Role::kAdmin);
+  EXPECT_EQ(FindMethodPolicy(Method("ForgetAgent"))->min_role, Role::kAdmin);
   EXPECT_TRUE(FindMethodPolicy(Method("SetTargetVersion"))->mutates);
   EXPECT_EQ(FindMethodPolicy("drover.v1.UpdaterService.GetTarget"), nullptr);
   EXPECT_EQ(FindMethodPolicy(Method("NoSuchRpc")), nullptr);
@@ -188,7 +191,7 @@ TEST_F(AuthorizerTest, InsecureModeOnlyExcusesAMissingToken) {
   absl::StatusOr<Caller> anon = authz.Authorize(Method("DeleteChannel"), nullptr, std::nullopt, "ipv4:9.9.9.9:1");
   ASSERT_TRUE(anon.ok()) << anon.status();
   EXPECT_EQ(anon->actor, "anonymous");
-  EXPECT_EQ(anon->min_role, Role::kAdmin);
+  EXPECT_EQ(anon->role, Role::kAdmin);
   EXPECT_EQ(anon->peer, "ipv4:9.9.9.9:1");
   const std::string viewer = Issue("vera", "viewer");
   EXPECT_TRUE(IsError(authz.Authorize(Method("SetCritical"), nullptr, viewer, "p").status(),

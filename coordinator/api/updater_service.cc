@@ -95,17 +95,20 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
   v1::ReportStatusRequest request;
   absl::StatusOr<rollout::AgentReport> report = [&]() -> absl::StatusOr<rollout::AgentReport> {
     if (absl::Status s = ParseRequest(*request_bytes, max_request_bytes_, &request); !s.ok()) return s;
-    absl::StatusOr<rollout::AgentReport> r = ReportFromProto(request, clock_->Now());
-    if (r.ok() && limits_.reports_per_host != nullptr && !limits_.reports_per_host->Allow(r->host_id)) {
-      metrics_->CountRefusal("report_rate");
-      return RateLimited("ReportStatus", absl::StrCat("host \"", r->host_id, "\""), limits_.reports_per_host->limit());
-    }
-    return r;
+    return ReportFromProto(request, clock_->Now());
   }();
   if (report.ok() && peer.has_value()) {
     if (absl::Status s = HostAuthenticator::CheckReport(*peer, report->host_id, report->channel, &reason); !s.ok()) {
       return refuse(s);
     }
+  }
+  // Limited per identity once it is settled: with TLS the certificate's
+  // host, so reports forged for another host cannot spend its budget.
+  if (report.ok() && limits_.reports_per_host != nullptr &&
+      !limits_.reports_per_host->Allow(peer.has_value() ? peer->host_id : report->host_id)) {
+    metrics_->CountRefusal("report_rate");
+    report = RateLimited("ReportStatus", absl::StrCat("host \"", report->host_id, "\""),
+                         limits_.reports_per_host->limit());
   }
   if (!report.ok()) {
     metrics_->CountReport(ReasonOf(report.status()) == kReasonRateLimited ? metrics::ReportOutcome::kRateLimited
