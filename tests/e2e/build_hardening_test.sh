@@ -20,8 +20,15 @@ for b in "${BINARIES[@]}"; do
   syms=$(readelf --dyn-syms -W "$f")
   grep -q '__stack_chk_fail' <<<"$syms" || fail "$b: no __stack_chk_fail (want -fstack-protector-strong)"
   if [[ -z $SANITIZE ]]; then
-    chk=$(grep -Eo '__[a-z0-9_]+_chk\b' <<<"$syms" | grep -v '__stack_chk' | sort -u | head -3 | tr '\n' ' ')
-    [[ -n $chk ]] || fail "$b: no fortified (__*_chk) libc calls (want -D_FORTIFY_SOURCE=2 with optimisation)"
+    chk=$(grep -Eo '__[a-z0-9_]+_chk\b' <<<"$syms" | grep -v '__stack_chk' | sort -u | head -3 | tr '\n' ' ' || true)
+    # A program whose libc calls all have sizes unknown at compile time (or
+    # that prints through iostreams, as droverctl does) keeps none: then no
+    # printf-family call may be left unfortified either.
+    if [[ -z $chk ]]; then
+      ! grep -Eq ' (printf|fprintf|sprintf|snprintf|vsnprintf|strcpy|strcat)(@|$)' <<<"$syms" \
+        || fail "$b: printf/str* calls not fortified (want -D_FORTIFY_SOURCE=2 with optimisation)"
+      chk="none needed"
+    fi
     echo "$b: RELRO, BIND_NOW, PIE, stack protector, fortified ($chk)"
   else
     echo "$b: RELRO, BIND_NOW, PIE, stack protector (sanitizer build: no _FORTIFY_SOURCE)"

@@ -194,7 +194,7 @@ TEST_F(SignedMetadataE2eTest, OnlyAnswersSignedUnderThePinnedRootAreActedOn) {
 
   // droverctl keys show names the keys the coordinator uses.
   CommandResult show =
-      RunCommand({BinaryPath("droverctl"), "--coordinator=" + coordinator->grpc_address(), "keys", "show"});
+      RunCommand({BinaryPath("droverctl"), "--coordinator=" + coordinator->grpc_address(), "--insecure", "keys", "show"});
   EXPECT_EQ(show.exit_code, 0) << show.output;
   EXPECT_TRUE(absl::StrContains(show.output, "signing with:    targets key")) << show.output;
 

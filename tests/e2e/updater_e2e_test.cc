@@ -665,8 +665,12 @@ TEST_F(UpdaterE2eTest, EnrolsWithAJoinTokenAndReportsOverMutualTls) {
       db_, {"--tls_cert_file=" + ca + "/server.pem", "--tls_key_file=" + ca + "/server.key",
             "--host_ca_cert_file=" + ca + "/ca.pem", "--host_ca_key_file=" + ca + "/ca.key", "--fleet=e2e"});
   ASSERT_TRUE(tls.ok()) << tls.status();
+  // The operator API wants an admin token once the coordinator is not --insecure.
+  CommandResult admin = RunCommand({BinaryPath("drover-coordinator"), "operators", "create", testing::DatabaseUrlFlag(db_),
+                                    "--name=e2e-admin", "--role=admin", "--token_file=" + ca + "/admin.token"});
+  ASSERT_EQ(admin.exit_code, 0) << admin.output;
   const std::string ctl = absl::StrCat(BinaryPath("droverctl"), " --coordinator=", (*tls)->grpc_address(),
-                                       " --ca_file=", ca, "/ca.pem ");
+                                       " --ca_file=", ca, "/ca.pem --token-file=", ca, "/admin.token ");
   auto host = NewHost("host-tls", "",
                       absl::StrCat("coordinator_ca_file: \"", ca, "/ca.pem\"\njoin_token_file: \"", ca, "/token\"\n"));
   // The updater talks to the TLS replica (same database).

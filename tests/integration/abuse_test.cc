@@ -39,6 +39,7 @@ class AbuseTest : public ::testing::Test {
 
   void Start(const std::function<void(CoordinatorConfig&)>& tune = nullptr) {
     CoordinatorConfig config;
+    config.insecure = true;  // plaintext: the limits, not the transport, are under test
     config.database_url = db_;
     config.grpc_listen = "127.0.0.1:0";
     config.metrics_listen = "127.0.0.1:0";

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "coordinator/ca_command.h"
 #include "coordinator/server.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "tests/support/test_env.h"
@@ -35,16 +36,28 @@ class AuthTest : public ::testing::Test {
     absl::StatusOr<std::string> admin = CreateOperatorDirectly(db_, absl::Seconds(60), "root", "admin", {});
     ASSERT_TRUE(admin.ok()) << admin.status();
     admin_ = *admin;
+    // Not --insecure, so real TLS: a CA and server certificate made here.
+    char tmpl[] = "/tmp/drover-auth-tls-XXXXXX";
+    tls_dir_ = mkdtemp(tmpl);
+    absl::StatusOr<std::string> ca = InitCa({.dir = tls_dir_, .fleet = "auth.test"}, absl::Now());
+    ASSERT_TRUE(ca.ok()) << ca.status();
     CoordinatorConfig config;
     config.database_url = db_;
     config.grpc_listen = "127.0.0.1:0";
     config.metrics_listen = "127.0.0.1:0";
     config.shutdown_grace = absl::Seconds(5);
+    config.tls_cert_file = tls_dir_ + "/server.pem";
+    config.tls_key_file = tls_dir_ + "/server.key";
+    config.host_ca_cert_file = tls_dir_ + "/ca.pem";
+    config.host_ca_key_file = tls_dir_ + "/ca.key";
+    config.fleet = "auth.test";
     absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(config);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
-    ops_ = v1::OperatorService::NewStub(
-        grpc::CreateChannel(server_->grpc_address(), grpc::InsecureChannelCredentials()));
+    std::ifstream in(tls_dir_ + "/ca.pem");
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    ops_ = v1::OperatorService::NewStub(grpc::CreateChannel(server_->grpc_address(), grpc::SslCredentials(ssl)));
   }
   void TearDown() override {
     if (server_) server_->Shutdown();
@@ -103,6 +116,7 @@ class AuthTest : public ::testing::Test {
   }
 
   std::string db_;
+  std::string tls_dir_;
   std::string admin_;
   std::unique_ptr<CoordinatorServer> server_;
   std::unique_ptr<v1::OperatorService::Stub> ops_;
@@ -306,21 +320,28 @@ TEST(AuthProcessTest, BootstrapTokenDroverctlRolesAndAuditFilters) {
   const std::string dir = mkdtemp(tmpl);
   const std::string admin_file = dir + "/admin.token";
   const std::string coordinator = BinaryPath("drover-coordinator"), ctl = BinaryPath("droverctl");
-  CommandResult boot = testing::RunCommand({coordinator, "operators", "create", "--database=" + db, "--name=boss",
+  CommandResult boot = testing::RunCommand({coordinator, "operators", "create", testing::DatabaseUrlFlag(db), "--name=boss",
                                             "--role=admin", "--token_file=" + admin_file});
   ASSERT_EQ(boot.exit_code, 0) << boot.output;
   struct stat st;
   ASSERT_EQ(stat(admin_file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // Never overwritten.
-  CommandResult again = testing::RunCommand({coordinator, "operators", "create", "--database=" + db, "--name=boss2",
+  CommandResult again = testing::RunCommand({coordinator, "operators", "create", testing::DatabaseUrlFlag(db), "--name=boss2",
                                              "--role=admin", "--token_file=" + admin_file});
   EXPECT_NE(again.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(again.output, "never overwritten")) << again.output;
 
-  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> coord = CoordinatorProcess::Start(db, {"--insecure=false"});
+  // Real TLS: droverctl verifies the coordinator against the CA made here.
+  ASSERT_EQ(testing::RunCommand({coordinator, "ca", "init", "--ca_dir=" + dir + "/tls", "--fleet=auth.test"}).exit_code, 0);
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> coord = CoordinatorProcess::Start(
+      db, {"--tls_cert_file=" + dir + "/tls/server.pem", "--tls_key_file=" + dir + "/tls/server.key",
+           "--host_ca_cert_file=" + dir + "/tls/ca.pem", "--host_ca_key_file=" + dir + "/tls/ca.key",
+           "--fleet=auth.test"});
   ASSERT_TRUE(coord.ok()) << coord.status();
   const std::string at = "--coordinator=" + (*coord)->grpc_address();
+  // droverctl (run below) reads the CA from its environment.
+  setenv("DROVER_CA_FILE", (dir + "/tls/ca.pem").c_str(), 1);
   const std::string as_admin = "--token-file=" + admin_file;
 
   CommandResult anon = testing::RunCommand({ctl, at, "channels", "list"});
@@ -392,11 +413,12 @@ TEST(AuthProcessTest, BootstrapTokenDroverctlRolesAndAuditFilters) {
 
 TEST(AuthProcessTest, InsecureModeActsAsAnonymousAdminAndSaysSo) {
   const std::string db = NewTestDatabase();
+  unsetenv("DROVER_CA_FILE");  // set by the TLS test above; plaintext here
   absl::StatusOr<std::unique_ptr<CoordinatorProcess>> coord = CoordinatorProcess::Start(db);  // --insecure
   ASSERT_TRUE(coord.ok()) << coord.status();
   const std::string at = "--coordinator=" + (*coord)->grpc_address();
   const std::string ctl = BinaryPath("droverctl");
-  ASSERT_EQ(testing::RunCommand({ctl, at, "channels", "create", "x", "--control-plane=2.0.0"}).exit_code, 0);
+  ASSERT_EQ(testing::RunCommand({ctl, at, "--insecure", "channels", "create", "x", "--control-plane=2.0.0"}).exit_code, 0);
   EXPECT_EQ(QueryValue(db, "SELECT actor FROM audit_events WHERE method LIKE '%CreateChannel'"), "anonymous");
   EXPECT_TRUE(absl::StartsWith(QueryValue(db, "SELECT peer FROM audit_events WHERE method LIKE '%CreateChannel'"),
                                "ipv4:127.0.0.1:"));
@@ -404,7 +426,7 @@ TEST(AuthProcessTest, InsecureModeActsAsAnonymousAdminAndSaysSo) {
   // A token, when sent, is still checked.
   char tmpl[] = "/tmp/drover-auth-XXXXXX";
   const std::string bogus = WriteTokenFile(mkdtemp(tmpl), "t", "drover_op_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
-  EXPECT_EQ(testing::RunCommand({ctl, at, "--token-file=" + bogus, "channels", "list"}).exit_code, 8);
+  EXPECT_EQ(testing::RunCommand({ctl, at, "--insecure", "--token-file=" + bogus, "channels", "list"}).exit_code, 8);
 }
 
 }  // namespace

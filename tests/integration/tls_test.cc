@@ -52,6 +52,11 @@ class TlsTest : public ::testing::Test {
     absl::StatusOr<pki::CertificateAuthority> ca = pki::CertificateAuthority::Load(ca_pem_, Read(dir_ + "/ca.key"));
     ASSERT_TRUE(ca.ok());
     ca_ = std::make_unique<pki::CertificateAuthority>(*std::move(ca));
+    // Operator calls need an admin token once the coordinator is not --insecure.
+    absl::StatusOr<std::string> admin = CreateOperatorDirectly(db_, absl::Seconds(30), "tls-admin", "admin",
+                                                               absl::ZeroDuration());
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_token_ = *admin;
     server_ = Start(TlsConfig());
     ASSERT_NE(server_, nullptr);
     ops_ = v1::OperatorService::NewStub(Channel({}));
@@ -91,6 +96,8 @@ class TlsTest : public ::testing::Test {
     return grpc::CreateCustomChannel(server_->grpc_address(), grpc::SslCredentials(options), args);
   }
 
+  void AsAdmin(grpc::ClientContext& ctx) const { ctx.AddMetadata("authorization", "Bearer " + admin_token_); }
+
   absl::Status CreateChannel(const std::string& id) {
     v1::CreateChannelRequest req;
     req.set_channel_id(id);
@@ -98,6 +105,7 @@ class TlsTest : public ::testing::Test {
     req.set_target_version("15.1.0");
     v1::Channel out;
     grpc::ClientContext ctx;
+    AsAdmin(ctx);
     return FromGrpc(ops_->CreateChannel(&ctx, req, &out));
   }
 
@@ -106,6 +114,7 @@ class TlsTest : public ::testing::Test {
     req.set_channel("channels/" + channel);
     v1::CreateJoinTokenResponse out;
     grpc::ClientContext ctx;
+    AsAdmin(ctx);
     grpc::Status s = ops_->CreateJoinToken(&ctx, req, &out);
     if (!s.ok()) return FromGrpc(s);
     return out.token();
@@ -116,6 +125,7 @@ class TlsTest : public ::testing::Test {
     req.set_host_id(host);
     v1::RevokeAgentResponse out;
     grpc::ClientContext ctx;
+    AsAdmin(ctx);
     return FromGrpc(ops_->RevokeAgent(&ctx, req, &out));
   }
 
@@ -194,6 +204,7 @@ class TlsTest : public ::testing::Test {
   std::string db_;
   std::string dir_;
   std::string ca_pem_;
+  std::string admin_token_;
   std::unique_ptr<pki::CertificateAuthority> ca_;
   std::unique_ptr<CoordinatorServer> server_;
   std::unique_ptr<v1::OperatorService::Stub> ops_;
@@ -216,6 +227,34 @@ TEST_F(TlsTest, EnrolledHostReportsOverMutualTls) {
 
   ASSERT_TRUE(Report(*host, "web-1", 1).ok());
   EXPECT_EQ(StoredSequence("web-1"), "1");
+}
+
+// A host's certificate opens no operator RPC, even with an admin token
+// beside it: a compromised host must not steer the fleet.
+TEST_F(TlsTest, AHostCertificateCallsNoOperatorRpcEvenWithAToken) {
+  absl::StatusOr<HostCredentials> host = EnrollNew("web-op");
+  ASSERT_TRUE(host.ok()) << host.status();
+  std::unique_ptr<v1::OperatorService::Stub> as_host = v1::OperatorService::NewStub(Channel(*host));
+  v1::ListChannelsResponse channels;
+  grpc::ClientContext read;
+  AsAdmin(read);
+  grpc::Status s = as_host->ListChannels(&read, v1::ListChannelsRequest(), &channels);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  v1::SetCriticalRequest critical;
+  critical.set_name("channels/prod");
+  critical.set_critical(true);
+  critical.set_reason("compromised host");
+  v1::Channel out;
+  grpc::ClientContext write;
+  s = as_host->SetCritical(&write, critical, &out);
+  EXPECT_TRUE(s.error_code() == grpc::StatusCode::PERMISSION_DENIED ||
+              s.error_code() == grpc::StatusCode::UNAUTHENTICATED)
+      << s.error_message();
+  // The same token without the host certificate is an admin.
+  grpc::ClientContext plain;
+  AsAdmin(plain);
+  EXPECT_TRUE(ops_->ListChannels(&plain, v1::ListChannelsRequest(), &channels).ok());
+  EXPECT_EQ(channels.channels_size(), 1);
 }
 
 TEST_F(TlsTest, GetTargetNeedsNoClientCertificateButReportsDo) {
