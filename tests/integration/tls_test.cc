@@ -412,6 +412,7 @@ TEST_F(TlsTest, RevocationOnAnotherReplicaAppliesWithinOneRefresh) {
   req.set_host_id("web-1");
   v1::RevokeAgentResponse out;
   grpc::ClientContext ctx;
+  AsAdmin(ctx);
   ASSERT_TRUE(other_ops->RevokeAgent(&ctx, req, &out).ok());
   EXPECT_EQ(out.revoked_certificates(), 1);
   int64_t seq = 1;
@@ -442,7 +443,7 @@ TEST_F(TlsTest, StartRefusesWithoutTlsOrInsecureAndReadableKeys) {
 TEST(TlsCommandTest, CoordinatorBinaryRefusesPlaintextUnlessInsecureAndWarnsEachStart) {
   const std::string db = NewTestDatabase();
   const std::string coordinator = testing::BinaryPath("drover-coordinator");
-  testing::CommandResult refused = testing::RunCommand({coordinator, "--database=" + db}, absl::Seconds(30));
+  testing::CommandResult refused = testing::RunCommand({coordinator, testing::DatabaseUrlFlag(db)}, absl::Seconds(30));
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(refused.output, "--insecure")) << refused.output;
   EXPECT_TRUE(absl::StrContains(refused.output, "--tls_cert_file")) << refused.output;
