@@ -415,8 +415,9 @@ TEST_F(DroverctlTest, CoordinatorLogsRefusalsAndOperatorChanges) {
     ASSERT_EQ(updater_->ReportStatus(&ctx, r, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   const std::vector<std::string> want = {
-      "INFO channel \"logged\" created by ipv4:127.0.0.1:",
-      "INFO channel \"logged\" changed by ipv4:127.0.0.1:",
+      // The actor, then the peer (--insecure: calls without a token are "anonymous").
+      "INFO channel \"logged\" created by anonymous at ipv4:127.0.0.1:",
+      "INFO channel \"logged\" changed by anonymous at ipv4:127.0.0.1:",
       ": target_version 15.1.0 -> 15.2.0",
       "WARN rpc drover.v1.OperatorService/SetTargetVersion from ipv4:127.0.0.1:",
       "failed: FAILED_PRECONDITION: target version 16.0.0",
