@@ -8,19 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
+#include "common/pki/openssl_error.h"
 
 namespace drover::updater {
-namespace {
-
-// The first queued OpenSSL error, as text; clears the queue.
-std::string OpenSslError() {
-  unsigned long code = ERR_get_error();
-  std::string text = code == 0 ? "unknown error" : ERR_error_string(code, nullptr);
-  ERR_clear_error();
-  return text;
-}
-
-}  // namespace
 
 void Ed25519Verifier::KeyDeleter::operator()(void* key) const { EVP_PKEY_free(static_cast<EVP_PKEY*>(key)); }
 

@@ -16,45 +16,17 @@
 #include "common/atomic_file.h"
 #include "common/status_testing.h"
 #include "common/subprocess.h"
+#include "tests/support/signed_tarballs.h"
 
 namespace drover::updater {
 namespace {
 
 namespace fs = std::filesystem;
 using drover::testing::IsError;
+using drover::testing::RunOk;
 
-std::string RunOk(const std::vector<std::string>& argv) {
-  absl::StatusOr<CommandOutput> out = RunCommand(argv, {.timeout = absl::Seconds(120)});
-  EXPECT_TRUE(out.ok()) << out.status();
-  if (!out.ok()) return "";
-  EXPECT_EQ(out->exit_code, 0) << CommandLineForLog(argv) << ": " << out->output;
-  return out->output;
-}
-
-class TarballExtractionTest : public ::testing::Test {
+class TarballExtractionTest : public drover::testing::SignedTarballsTest {
  protected:
-  static std::string MakeTempDir() {
-    std::string tmpl = "/tmp/drover-extract-test-XXXXXX";
-    return mkdtemp(tmpl.data()) == nullptr ? "" : tmpl;
-  }
-  // The signed demo tarballs are made once; each test gets its own copy.
-  static void SetUpTestSuite() {
-    suite_dir_ = new std::string(MakeTempDir());
-    RunOk({std::string(DROVER_SOURCE_DIR) + "/tests/fixtures/make_tarballs.sh", *suite_dir_ + "/repo", DROVER_BIN_DIR});
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*suite_dir_);
-    delete suite_dir_;
-  }
-  void SetUp() override {
-    dir_ = MakeTempDir();
-    ASSERT_FALSE(dir_.empty());
-    repo_ = dir_ + "/repo";
-    install_dir_ = dir_ + "/agent";
-    fs::copy(*suite_dir_ + "/repo", repo_, fs::copy_options::recursive);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::unique_ptr<TarballInstaller> Make(uint64_t max_bytes = 0, uint32_t max_files = 0) {
     drover::v1::TarballInstaller c;
     c.set_base(repo_);
@@ -105,15 +77,9 @@ class TarballExtractionTest : public ::testing::Test {
     EXPECT_FALSE(fs::exists(dir_ + "/outside/escaped"));
   }
 
-  static std::string* suite_dir_;
-  std::string dir_;
-  std::string repo_;
-  std::string install_dir_;
   uint64_t limit_bytes_ = 0;
   uint32_t limit_files_ = 0;
 };
-
-std::string* TarballExtractionTest::suite_dir_ = nullptr;
 
 TEST_F(TarballExtractionTest, DeviceNodeIsRefused) {
   Publish("device", "2.0.0");

@@ -22,6 +22,7 @@
 #include "common/status_testing.h"
 #include "common/subprocess.h"
 #include "tests/support/demo_agent_process.h"
+#include "tests/support/signed_tarballs.h"
 #include "tests/support/test_env.h"
 #include "tests/support/test_http_server.h"
 
@@ -30,12 +31,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using drover::testing::IsError;
+using drover::testing::RunOk;
 using drover::testing::TestHttpServer;
-
-std::string MakeTempDir() {
-  std::string tmpl = "/tmp/drover-tarball-test-XXXXXX";
-  return mkdtemp(tmpl.data()) == nullptr ? "" : tmpl;
-}
 
 std::set<std::string> List(const std::string& dir) {
   std::set<std::string> names;
@@ -52,36 +49,8 @@ bool ProcessRuns(pid_t pid) {
   return paren != std::string::npos && stat->size() > paren + 2 && (*stat)[paren + 2] != 'Z';
 }
 
-// Runs argv, expecting success; returns the output.
-std::string RunOk(const std::vector<std::string>& argv) {
-  absl::StatusOr<CommandOutput> out = RunCommand(argv, {.timeout = absl::Seconds(60)});
-  EXPECT_TRUE(out.ok()) << out.status();
-  if (!out.ok()) return "";
-  EXPECT_EQ(out->exit_code, 0) << CommandLineForLog(argv) << ": " << out->output;
-  return out->output;
-}
-
-class TarballInstallerTest : public ::testing::Test {
+class TarballInstallerTest : public drover::testing::SignedTarballsTest {
  protected:
-  // The signed tarballs are made once; each test gets its own copy to tamper with.
-  static void SetUpTestSuite() {
-    suite_dir_ = new std::string(MakeTempDir());
-    RunOk({std::string(DROVER_SOURCE_DIR) + "/tests/fixtures/make_tarballs.sh", *suite_dir_ + "/repo", DROVER_BIN_DIR});
-  }
-  static void TearDownTestSuite() {
-    fs::remove_all(*suite_dir_);
-    delete suite_dir_;
-  }
-
-  void SetUp() override {
-    dir_ = MakeTempDir();
-    repo_ = dir_ + "/repo";
-    install_dir_ = dir_ + "/agent";
-    fs::copy(*suite_dir_ + "/repo", repo_, fs::copy_options::recursive);
-    ASSERT_TRUE(fs::exists(repo_ + "/demo-agent-1.0.0.tar.gz")) << "make_tarballs.sh made no tarballs";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   drover::v1::TarballInstaller Config(const std::string& base) const {
     drover::v1::TarballInstaller c;
     c.set_base(base);
@@ -157,12 +126,7 @@ class TarballInstallerTest : public ::testing::Test {
     EXPECT_EQ(Versions(), (std::set<std::string>{"1.0.0"}));
   }
 
-  static std::string* suite_dir_;
-  std::string dir_;
-  std::string repo_;
-  std::string install_dir_;
 };
-std::string* TarballInstallerTest::suite_dir_ = nullptr;
 
 TEST_F(TarballInstallerTest, InstallUpgradeRollbackFromDirectory) {
   auto installer = Make(repo_);

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/pki/openssl_error.h"
 
 namespace drover::pki {
 namespace {
@@ -43,18 +44,6 @@ using Ext = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 using Store = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
 using StoreCtx = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
 using GeneralNames = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
-
-// OpenSSL's error queue as one line, emptied.
-std::string OpenSslError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 absl::Status SslError(absl::string_view what) {
   return absl::InternalError(absl::StrCat(what, ": ", OpenSslError()));

@@ -11,16 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/atomic_file.h"
+#include "common/pki/openssl_error.h"
 
 namespace drover::trust {
 namespace {
-
-std::string OpenSslError() {
-  unsigned long code = ERR_get_error();
-  std::string text = code == 0 ? "unknown error" : ERR_error_string(code, nullptr);
-  ERR_clear_error();
-  return text;
-}
 
 using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
 using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;

@@ -99,15 +99,11 @@ bool SameReport(const rollout::AgentReport& a, const rollout::AgentReport& b) {
 }  // namespace
 }  // namespace drover::fuzz
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return drover::fuzz::Initialize(); }
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace drover;
   using namespace drover::fuzz;
-  static const bool initialised = [] {
-    // protobuf's complaints about UTF-8 would flood the output.
-    wire::RouteProtobufLogs();
-    return true;
-  }();
-  (void)initialised;
   const absl::string_view bytes = AsText(data, size);
 
   v1::ReportStatusRequest req;

@@ -238,16 +238,7 @@ void WriteSeeds(const std::string& dir) {
 }  // namespace
 }  // namespace drover::fuzz
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // Protobuf logs every string field that is not UTF-8; refusing those is
-  // our job here, the log lines only slow the run down.
-  google::protobuf::SetLogHandler(nullptr);
-  if (const char* dir = std::getenv("DROVER_FUZZ_WRITE_SEEDS")) {
-    drover::fuzz::WriteSeeds(dir);
-    std::exit(0);
-  }
-  return 0;
-}
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return drover::fuzz::Initialize(drover::fuzz::WriteSeeds); }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace drover;

@@ -193,14 +193,11 @@ void CheckPassReport(absl::string_view s) {
 }  // namespace
 }  // namespace drover::fuzz
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return drover::fuzz::Initialize(); }
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace drover;
   using namespace drover::fuzz;
-  static const bool initialised = [] {
-    wire::RouteProtobufLogs();
-    return true;
-  }();
-  (void)initialised;
   const absl::string_view s = AsText(data, size);
   CheckUtf8(s);
   // Limits from the input's own size (so short inputs get cut too) and the

@@ -108,14 +108,11 @@ void CheckComplete(v1::UpdaterConfig config) {
 }  // namespace
 }  // namespace drover::fuzz
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) { return drover::fuzz::Initialize(); }
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace drover;
   using namespace drover::fuzz;
-  static const bool initialised = [] {
-    wire::RouteProtobufLogs();
-    return true;
-  }();
-  (void)initialised;
   const absl::string_view text = AsText(data, size);
   const Files& files = TheFiles();
 
