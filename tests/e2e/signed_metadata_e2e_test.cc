@@ -313,7 +313,8 @@ TEST_F(SignedMetadataE2eTest, AfterARotationTheRetiredTargetsKeyIsRefused) {
   SetTarget((*new_coordinator)->grpc_address(), "1.1.0");
   r = Pass((*new_coordinator)->grpc_address());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_FALSE(absl::StrContains(r.output, "refused")) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "targets key rotated")) << r.output;
   EXPECT_EQ(Version(), "1.1.0");
 
   // Whoever holds the retired key runs a coordinator with it and its old,
@@ -341,7 +342,7 @@ TEST_F(SignedMetadataE2eTest, AfterARotationTheRetiredTargetsKeyIsRefused) {
   EXPECT_TRUE(absl::StrContains(status.output, "retired targets key")) << status.output;
   // The new key still works.
   r = Pass((*new_coordinator)->grpc_address());
-  EXPECT_FALSE(absl::StrContains(r.output, "refused")) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
 }
 
 TEST_F(SignedMetadataE2eTest, KeyFilesOthersCanReadAreRefused) {
