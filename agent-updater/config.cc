@@ -115,6 +115,13 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
   if (!c.root_public_key_file().empty() && c.root_public_key_file().front() != '/') {
     return Bad("root_public_key_file", c.root_public_key_file(), "must be an absolute path");
   }
+  if (!c.join_token_file().empty() && c.coordinator_ca_file().empty()) {
+    // Enrolment needs TLS (the token and certificate travel over it): without
+    // the CA the token would lie unused, and the updater talk plaintext.
+    return Bad("join_token_file", c.join_token_file(),
+               "needs coordinator_ca_file (the fleet CA's PEM) to trade the token for a host certificate over TLS; "
+               "set coordinator_ca_file, or remove join_token_file for a coordinator run with --insecure");
+  }
   if (c.state_dir().empty()) c.set_state_dir("/var/lib/drover-updater");
   if (c.state_dir().front() != '/') return Bad("state_dir", c.state_dir(), "must be an absolute path");
   for (auto [field, d] : {std::pair{"poll_interval", &c.poll_interval()}, {"backoff_initial", &c.backoff_initial()},

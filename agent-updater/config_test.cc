@@ -97,6 +97,9 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
       {[](auto& c) { c.set_schedule_file("sched"); }, "\"sched\""},
       {[](auto& c) { c.clear_root_public_key_file(); }, "root_public_key_file is required"},
       {[](auto& c) { c.set_root_public_key_file("root.pub"); }, "\"root.pub\""},
+      // A token without the CA used to be ignored without a word.
+      {[](auto& c) { c.set_join_token_file("/etc/drover/join.token"); },
+       "join_token_file \"/etc/drover/join.token\": needs coordinator_ca_file"},
   };
   for (const Case& k : cases) {
     absl::StatusOr<v1::UpdaterConfig> c = LoadConfigFile(Write("u.conf", kGood));
@@ -111,6 +114,10 @@ TEST_F(ConfigTest, EveryBadFieldIsNamed) {
   // Unsigned targets only when asked for in so many words.
   c->clear_root_public_key_file();
   c->set_insecure_unsigned_targets(true);
+  EXPECT_TRUE(CompleteConfig(*c, machine_id).ok());
+  // A token with the CA is what enrolment wants.
+  c->set_join_token_file("/etc/drover/join.token");
+  c->set_coordinator_ca_file("/etc/drover/ca.pem");
   EXPECT_TRUE(CompleteConfig(*c, machine_id).ok());
 }
 

@@ -213,6 +213,9 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       r.set_sequence(NextSequence(state));
       r.set_instance_id(state.instance_id());
       r.set_schedule_state(state.schedule_state());
+      // Why this host acts on none of the coordinator's answers: its
+      // operators should hear it there, not only on the host.
+      r.set_metadata_problem(ErrorText(state.metadata_problem()));
       for (const auto& [name, outcome] : *queued) {
         if (r.outcomes_size() >= (one_per_report ? 1 : kMaxOutcomesPerReport)) break;
         *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()), LocalTimeShift(state));
@@ -668,18 +671,29 @@ absl::StatusOr<PassResult> Updater::RunPass() {
 absl::StatusOr<v1::GetTargetResponse> Updater::Authenticate(const v1::GetTargetResponse& answer,
                                                              UpdaterState& state) {
   trust::TrustedRoot root = *deps_.pinned_root;
-  if (state.trusted_root_pinned_key_id() == root.key_id && !state.trusted_root_key().empty()) {
+  // What was accepted under another pinned root (a reinstall with a new
+  // one) says nothing about this one's delegations.
+  const bool same_pin = state.trusted_root_pinned_key_id() == root.key_id;
+  if (same_pin && !state.trusted_root_key().empty()) {
     root = trust::TrustedRootFromRaw(state.trusted_root_key(), state.trusted_root_version());
   }
+  const int64_t last_delegation = same_pin ? state.delegation_version() : 0;
   const auto seen = state.metadata_versions().find(config_.channel());
   const int64_t last_seen = seen == state.metadata_versions().end() ? 0 : seen->second;
-  absl::StatusOr<trust::VerifiedTarget> v =
-      trust::VerifyTargetMetadata(answer.signed_metadata(), root, config_.channel(), last_seen, deps_.clock->Now());
+  absl::StatusOr<trust::VerifiedTarget> v = trust::VerifyTargetMetadata(
+      answer.signed_metadata(), root, config_.channel(), last_seen, deps_.clock->Now(), last_delegation);
   if (!v.ok()) return v.status();
   if (v->root.version > root.version) {
     LogInfo(absl::StrCat("root key rotated: now trusting root ", v->root.key_id, " (version ", v->root.version,
                          ")"));
   }
+  if (v->delegation_version > last_delegation && last_delegation > 0) {
+    LogInfo(absl::StrCat("targets key rotated: now trusting targets key ", v->targets_key_id, " (delegation version ",
+                         v->delegation_version, "); older delegations are refused from now on"));
+  }
+  // Saved with the rest of the state at the end of the pass (one atomic
+  // write, like the metadata versions).
+  state.set_delegation_version(std::max(last_delegation, v->delegation_version));
   state.set_trusted_root_key(v->root.public_key);
   state.set_trusted_root_version(v->root.version);
   state.set_trusted_root_pinned_key_id(deps_.pinned_root->key_id);
@@ -763,6 +777,9 @@ std::string Updater::StatusText() {
                         ? ""
                         : absl::StrCat(", root ", trust::KeyId(state->trusted_root_key()), " (version ",
                                        state->trusted_root_version(), ")"),
+                    state->delegation_version() == 0
+                        ? ""
+                        : absl::StrCat(", targets key delegation version ", state->delegation_version()),
                     state->metadata_problem().empty() ? "" : absl::StrCat("; ", state->metadata_problem()), "\n");
   }
   std::string note;

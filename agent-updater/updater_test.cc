@@ -921,12 +921,12 @@ class SignedUpdaterTest : public UpdaterTest {
     *t.mutable_maintenance_windows() = coordinator_.target.maintenance_windows();
     v1::TargetsDelegation d;
     d.set_root_key_id(root_.key_id());
-    *d.mutable_targets_key() = trust::PublicKeyProto(targets_.public_key());
-    d.set_version(1);
+    *d.mutable_targets_key() = trust::PublicKeyProto(delegated_->public_key());
+    d.set_version(delegation_version_);
     d.mutable_expires()->set_seconds(absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 365)));
     v1::SignedTargetMetadata* m = coordinator_.target.mutable_signed_metadata();
     *m->mutable_delegation() = *trust::Sign(trust::Role::kDelegation, d, {&root_});
-    *m->mutable_target() = *trust::Sign(trust::Role::kTarget, t, {key != nullptr ? key : &targets_});
+    *m->mutable_target() = *trust::Sign(trust::Role::kTarget, t, {key != nullptr ? key : delegated_});
   }
 
   UpdaterState State() {
@@ -936,6 +936,9 @@ class SignedUpdaterTest : public UpdaterTest {
 
   trust::SigningKey root_ = *trust::SigningKey::Generate();
   trust::SigningKey targets_ = *trust::SigningKey::Generate();
+  // The key the delegation Serve sends certifies, and its version.
+  const trust::SigningKey* delegated_ = &targets_;
+  int64_t delegation_version_ = 1;
 };
 
 TEST_F(SignedUpdaterTest, ActsOnTheSignedPayloadNotOnUnsignedFields) {
@@ -1031,6 +1034,47 @@ TEST_F(SignedUpdaterTest, ExpiredMetadataFreezesButAnUnhealthyAgentIsStillRepair
   EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_ROLLED_BACK);
   EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
   EXPECT_EQ(installer_.installed, "1.0.0");
+}
+
+TEST_F(SignedUpdaterTest, AfterATargetsKeyRotationTheRetiredKeyIsRefused) {
+  Serve(3, "1.1.0");
+  SignedPass();
+  ASSERT_EQ(installer_.installed, "1.1.0");
+  EXPECT_EQ(State().delegation_version(), 1);
+  // `droverctl keys create-targets` rotates the key: delegation 2.
+  trust::SigningKey next = *trust::SigningKey::Generate();
+  delegated_ = &next;
+  delegation_version_ = 2;
+  Serve(4, "1.1.0");
+  PassResult r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused) << r.summary;
+  EXPECT_EQ(State().delegation_version(), 2);
+  // Whoever stole the retired key serves what it signs under its old, still
+  // unexpired delegation, with a metadata version above everything seen.
+  delegated_ = &targets_;
+  delegation_version_ = 1;
+  Serve(1000, "1.2.0");
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_FALSE(r.metadata_expired);
+  EXPECT_TRUE(absl::StrContains(r.summary, "delegation version 1")) << r.summary;
+  EXPECT_TRUE(absl::StrContains(r.summary, "below the highest accepted (2)")) << r.summary;
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  // Nothing of the refused answer is kept, and the mark survives the pass
+  // (read back from the state file).
+  EXPECT_EQ(State().delegation_version(), 2);
+  EXPECT_EQ(State().metadata_versions().at("stable"), 4);
+  EXPECT_TRUE(absl::StrContains(State().metadata_problem(), "retired targets key")) << State().metadata_problem();
+  // ...and the coordinator is told why.
+  ASSERT_FALSE(coordinator_.reports.empty());
+  EXPECT_TRUE(absl::StrContains(coordinator_.reports.back().metadata_problem(), "below the highest accepted (2)"))
+      << coordinator_.reports.back().metadata_problem();
+  // The new key keeps working, and the problem is no longer reported.
+  delegated_ = &next;
+  delegation_version_ = 2;
+  Serve(5, "1.1.0");
+  EXPECT_FALSE(SignedPass().metadata_refused);
+  EXPECT_EQ(coordinator_.reports.back().metadata_problem(), "");
 }
 
 TEST_F(SignedUpdaterTest, ATargetCachedBeforeSigningIsNotActedOn) {

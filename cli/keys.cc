@@ -3,6 +3,7 @@
 // publish and show talk to the coordinator.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -56,6 +57,8 @@ Result CreateRoot(const Invocation& inv, CommandContext& ctx) {
   return Result::Ok();
 }
 
+absl::StatusOr<v1::SignedEnvelope> ReadEnvelope(const std::string& flag, const std::string& path);
+
 Result CreateTargets(const Invocation& inv, CommandContext& ctx) {
   const std::string dir = inv.Get("out-dir");
   absl::StatusOr<trust::SigningKey> root = LoadKey("root-key", inv.Get("root-key"));
@@ -65,9 +68,29 @@ Result CreateTargets(const Invocation& inv, CommandContext& ctx) {
     return Result::Usage(absl::StrCat("--expires-in=", inv.Get("expires-in"), ": want a positive duration, e.g. 8760h"));
   }
   const absl::Time now = absl::Now();
-  int64_t version = absl::ToUnixSeconds(now);  // grows with each delegation made
-  if (inv.Has("version") && (!absl::SimpleAtoi(inv.Get("version"), &version) || version < 1)) {
-    return Result::Usage(absl::StrCat("--version=", inv.Get("version"), ": want a positive integer"));
+  // Updaters refuse a delegation older than one they accepted (that is what
+  // retires the old key), so the version must grow: the clock by default,
+  // above the delegation published now when it is given.
+  int64_t version = absl::ToUnixSeconds(now);
+  int64_t previous = 0;
+  if (inv.Has("previous")) {
+    absl::StatusOr<v1::SignedEnvelope> e = ReadEnvelope("previous", inv.Get("previous"));
+    v1::TargetsDelegation p;
+    if (!e.ok()) return Result::Usage(std::string(e.status().message()));
+    if (!p.ParseFromString(e->payload()) || !p.has_targets_key()) {
+      return Result::Usage(absl::StrCat("--previous=", inv.Get("previous"), " is not a delegation (delegation.pb)"));
+    }
+    previous = p.version();
+    version = std::max(version, previous + 1);
+  }
+  if (inv.Has("version")) {
+    if (!absl::SimpleAtoi(inv.Get("version"), &version) || version < 1) {
+      return Result::Usage(absl::StrCat("--version=", inv.Get("version"), ": want a positive integer"));
+    }
+    if (version <= previous) {
+      return Result::Usage(absl::StrCat("--version=", version, " is not above the previous delegation's version ",
+                                        previous, ": updaters that accepted that one would refuse this one"));
+    }
   }
   absl::StatusOr<trust::SigningKey> key = trust::SigningKey::Generate();
   if (!key.ok()) return Result::Error(std::string(key.status().message()));
@@ -81,7 +104,8 @@ Result CreateTargets(const Invocation& inv, CommandContext& ctx) {
   if (!e.ok()) return Result::Error(std::string(e.status().message()));
   if (Result r = WriteKeyPair(*key, dir, "targets"); !r.ok()) return r;
   if (Result r = WriteNew(absl::StrCat(dir, "/delegation.pb"), e->SerializeAsString(), 0644); !r.ok()) return r;
-  *ctx.out << "Created targets key " << key->key_id() << ", delegated by root " << root->key_id() << " until "
+  *ctx.out << "Created targets key " << key->key_id() << ", delegation version " << version << " by root "
+           << root->key_id() << " until "
            << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", now + lifetime, absl::UTCTimeZone()) << ":\n"
            << "  " << dir << "/targets.key     the coordinator's --targets_key_file (online, mode 0600)\n"
            << "  " << dir << "/delegation.pb   publish it: droverctl keys publish --delegation=" << dir
@@ -182,11 +206,19 @@ std::vector<CommandSpec> KeyCommands() {
                  .summary = "offline: create a targets key and its delegation signed by the root key",
                  .description = "Writes targets.key (the coordinator's --targets_key_file), targets.pub and "
                                 "delegation.pb (publish it with `keys publish`). Rotating the targets key: make a "
-                                "new one, publish its delegation, restart the coordinators with the new key.",
+                                "new one, publish its delegation, restart every coordinator with the new key. The "
+                                "delegation's version must be above every published one: an updater that accepted "
+                                "it refuses older delegations from then on, so the retired (maybe stolen) key is "
+                                "useless at once, not only when its delegation expires. The version is the current "
+                                "Unix time, or above --previous (the delegation published now; `keys show` lists "
+                                "versions); the coordinator refuses one that does not grow and says which to use.",
                  .flags = {{"root-key", "FILE", "the root private key (mode 0600)", false, true},
                            {"out-dir", "DIR", "where to write the files", false, true},
                            {"expires-in", "DURATION", "delegation lifetime, default 8760h", false, false},
-                           {"version", "N", "delegation version, default the current Unix time", false, false}},
+                           {"previous", "FILE", "the delegation published now: the new version is above its one",
+                            false, false},
+                           {"version", "N", "delegation version, default the current Unix time (above --previous)",
+                            false, false}},
                  .run = CreateTargets});
   out.push_back({.words = {"keys", "sign-root"},
                  .summary = "offline: sign a successor root key with the current root key",

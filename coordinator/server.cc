@@ -276,7 +276,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     ca_ = std::make_unique<pki::CertificateAuthority>(*std::move(ca));
     enrollment_ = std::make_unique<api::EnrollmentService>(
         &store_, ca_.get(), hosts_.get(), &clock_,
-        api::EnrollmentOptions{config_.fleet, config_.host_cert_validity}, &rpc_log_);
+        api::EnrollmentOptions{config_.fleet, config_.host_cert_validity}, &rpc_log_, &store_);
     grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
     options.pem_root_certs = *ca_cert;
     options.pem_key_cert_pairs.push_back({*key, *cert});

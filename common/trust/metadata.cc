@@ -135,7 +135,7 @@ absl::StatusOr<TrustedRoot> WalkRootChain(const TrustedRoot& trusted,
 }
 
 absl::StatusOr<v1::TargetsDelegation> VerifyDelegation(const v1::SignedEnvelope& envelope, const TrustedRoot& root,
-                                                       absl::Time now) {
+                                                       absl::Time now, int64_t min_version) {
   if (absl::Status s = CheckSignature(Role::kDelegation, envelope, root.public_key); !s.ok()) return s;
   absl::StatusOr<v1::TargetsDelegation> d = ParsePayload<v1::TargetsDelegation>(Role::kDelegation, envelope);
   if (!d.ok()) return d.status();
@@ -143,6 +143,13 @@ absl::StatusOr<v1::TargetsDelegation> VerifyDelegation(const v1::SignedEnvelope&
     return absl::PermissionDeniedError("delegation names another root key than the one that signed it");
   }
   if (absl::Status s = CheckKeyProto(d->targets_key(), "targets"); !s.ok()) return s;
+  if (d->version() < min_version) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "delegation version ", d->version(), " of targets key ", Short(d->targets_key().key_id()),
+        " is below the highest accepted (", min_version,
+        "): a retired targets key, or a replayed delegation; the coordinator must sign with the key of the newest "
+        "delegation"));
+  }
   const absl::Time expires = TimeOf(d->expires());
   if (now >= expires) {
     return absl::FailedPreconditionError(absl::StrCat(kExpiredPrefix, ": the delegation of targets key ",
@@ -154,7 +161,8 @@ absl::StatusOr<v1::TargetsDelegation> VerifyDelegation(const v1::SignedEnvelope&
 
 absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(const v1::SignedTargetMetadata& metadata,
                                                     const TrustedRoot& root, absl::string_view channel,
-                                                    int64_t last_seen_version, absl::Time now) {
+                                                    int64_t last_seen_version, absl::Time now,
+                                                    int64_t last_delegation_version) {
   if (!metadata.has_target() || metadata.target().signatures().empty()) {
     return absl::PermissionDeniedError("the answer is not signed");
   }
@@ -162,9 +170,11 @@ absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(const v1::SignedTargetMetada
   absl::StatusOr<TrustedRoot> newest = WalkRootChain(root, metadata.root_chain());
   if (!newest.ok()) return newest.status();
   out.root = *newest;
-  absl::StatusOr<v1::TargetsDelegation> d = VerifyDelegation(metadata.delegation(), out.root, now);
+  absl::StatusOr<v1::TargetsDelegation> d =
+      VerifyDelegation(metadata.delegation(), out.root, now, last_delegation_version);
   if (!d.ok()) return d.status();
   out.targets_key_id = d->targets_key().key_id();
+  out.delegation_version = d->version();
   if (absl::Status s = CheckSignature(Role::kTarget, metadata.target(), d->targets_key().ed25519()); !s.ok()) {
     return s;
   }
@@ -202,12 +212,12 @@ absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(const v1::SignedTargetMetada
 
 absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(absl::string_view serialized, const TrustedRoot& root,
                                                     absl::string_view channel, int64_t last_seen_version,
-                                                    absl::Time now) {
+                                                    absl::Time now, int64_t last_delegation_version) {
   v1::SignedTargetMetadata m;
   if (!m.ParseFromArray(serialized.data(), static_cast<int>(serialized.size()))) {
     return absl::InvalidArgumentError("signed metadata does not parse");
   }
-  return VerifyTargetMetadata(m, root, channel, last_seen_version, now);
+  return VerifyTargetMetadata(m, root, channel, last_seen_version, now, last_delegation_version);
 }
 
 bool IsMetadataExpired(const absl::Status& status) {

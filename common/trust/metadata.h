@@ -54,30 +54,37 @@ TrustedRoot TrustedRootFromRaw(absl::string_view raw_public_key, int64_t version
 absl::StatusOr<TrustedRoot> WalkRootChain(const TrustedRoot& trusted,
                                           const google::protobuf::RepeatedPtrField<v1::SignedEnvelope>& chain);
 
-// A delegation signed by `root`, not expired at `now`.
+// A delegation signed by `root`, not expired at `now`, of version
+// `min_version` or above. Below it is PermissionDenied (checked before the
+// expiry): a delegation older than one already accepted is a retired, maybe
+// stolen, targets key, and must not even freeze an updater.
 absl::StatusOr<v1::TargetsDelegation> VerifyDelegation(const v1::SignedEnvelope& envelope, const TrustedRoot& root,
-                                                       absl::Time now);
+                                                       absl::Time now, int64_t min_version = 0);
 
 struct VerifiedTarget {
   v1::TargetMetadata target;
   // The newest root reached (to pin from now on).
   TrustedRoot root;
   std::string targets_key_id;
+  // The delegation's version (to keep as the highest accepted).
+  int64_t delegation_version = 0;
 };
 
 // Verifies a channel's signed answer. Refuses (PermissionDenied) anything
-// not signed along root -> delegation -> targets key, an answer for another
-// channel, a version below `last_seen_version`, a target above its own
+// not signed along root -> delegation -> targets key, a delegation below
+// `last_delegation_version` (the targets key was rotated since), an answer
+// for another channel, a version below `last_seen_version`, a target above its own
 // control-plane version; FailedPrecondition ("metadata expired", see
 // IsMetadataExpired) for an expired delegation or answer; InvalidArgument
 // for bytes that do not parse.
 absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(const v1::SignedTargetMetadata& metadata,
                                                     const TrustedRoot& root, absl::string_view channel,
-                                                    int64_t last_seen_version, absl::Time now);
+                                                    int64_t last_seen_version, absl::Time now,
+                                                    int64_t last_delegation_version = 0);
 // The same over serialized SignedTargetMetadata bytes (for fuzzing).
 absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(absl::string_view serialized, const TrustedRoot& root,
                                                     absl::string_view channel, int64_t last_seen_version,
-                                                    absl::Time now);
+                                                    absl::Time now, int64_t last_delegation_version = 0);
 
 bool IsMetadataExpired(const absl::Status& status);
 

@@ -133,6 +133,30 @@ TEST_F(VerifyTest, OlderVersionRefusedAsReplay) {
   EXPECT_TRUE(VerifyTargetMetadata(Good(5), Pinned(), "stable", 5, kNow).ok());
 }
 
+TEST_F(VerifyTest, ARetiredTargetsKeyIsRefusedOnceANewerDelegationWasAccepted) {
+  // The targets key is rotated: delegation 2 certifies a new key.
+  SigningKey next = NewKey();
+  v1::SignedTargetMetadata rotated;
+  *rotated.mutable_delegation() = Delegate(root_, next, kNow + absl::Hours(24 * 30), 2);
+  *rotated.mutable_target() = *Sign(Role::kTarget, Target("stable", 6), {&next});
+  absl::StatusOr<VerifiedTarget> v = VerifyTargetMetadata(rotated, Pinned(), "stable", 5, kNow, 1);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->delegation_version, 2);
+  // The retired (stolen) key still has a valid, unexpired delegation 1: what
+  // it signs is refused, whatever metadata version it claims, and as a
+  // refusal, not as an expiry.
+  v1::SignedTargetMetadata stolen = Good(1000);
+  absl::Status s = VerifyTargetMetadata(stolen, Pinned(), "stable", 6, kNow, v->delegation_version).status();
+  EXPECT_TRUE(IsError(s, absl::StatusCode::kPermissionDenied,
+                      {"delegation version 1", "below the highest accepted (2)", "retired targets key"}));
+  *stolen.mutable_delegation() = Delegate(root_, targets_, kNow - absl::Seconds(1), 1);
+  s = VerifyTargetMetadata(stolen, Pinned(), "stable", 6, kNow, 2).status();
+  EXPECT_TRUE(IsError(s, absl::StatusCode::kPermissionDenied, {"delegation version 1"}));
+  EXPECT_FALSE(IsMetadataExpired(s));
+  // The accepted delegation itself stays acceptable (same version).
+  EXPECT_TRUE(VerifyTargetMetadata(rotated, Pinned(), "stable", 6, kNow, 2).ok());
+}
+
 TEST_F(VerifyTest, ExpiredAnswerIsExpired) {
   absl::Status s =
       VerifyTargetMetadata(Good(), Pinned(), "stable", 0, kNow + kTargetMetadataLifetime).status();

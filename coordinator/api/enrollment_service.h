@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "coordinator/api/host_identity.h"
 #include "coordinator/api/rpc_log.h"
+#include "coordinator/store/audit_store.h"
 #include "coordinator/store/identity_store.h"
 #include "drover/v1/enrollment_service.grpc.pb.h"
 #include "common/pki/pki.h"
@@ -21,9 +22,17 @@ struct EnrollmentOptions {
 
 class EnrollmentService final : public v1::EnrollmentService::Service {
  public:
+  // `audit` (may be null): where refusals are recorded; an enrolment or
+  // renewal records its row in the transaction that stores the certificate.
   EnrollmentService(store::IdentityStore* store, const pki::CertificateAuthority* ca, HostAuthenticator* hosts,
-                    const Clock* clock, EnrollmentOptions options, RpcLog* log)
-      : store_(store), ca_(ca), hosts_(hosts), clock_(clock), options_(std::move(options)), log_(log) {}
+                    const Clock* clock, EnrollmentOptions options, RpcLog* log, store::AuditStore* audit = nullptr)
+      : store_(store),
+        ca_(ca),
+        hosts_(hosts),
+        clock_(clock),
+        options_(std::move(options)),
+        log_(log),
+        audit_(audit) {}
 
   grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
                       v1::EnrollResponse* response) override;
@@ -31,7 +40,10 @@ class EnrollmentService final : public v1::EnrollmentService::Service {
                      v1::RenewResponse* response) override;
 
  private:
-  grpc::Status Answer(grpc::ServerContext* context, absl::string_view method, const absl::Status& status);
+  // `record` is the attempt's audit row: written as a refusal unless the
+  // store wrote it with the change (`stored`).
+  grpc::Status Answer(grpc::ServerContext* context, absl::string_view method, const absl::Status& status,
+                      const store::AuditRecord& record, bool stored);
 
   store::IdentityStore* const store_;
   const pki::CertificateAuthority* const ca_;
@@ -39,6 +51,7 @@ class EnrollmentService final : public v1::EnrollmentService::Service {
   const Clock* const clock_;
   const EnrollmentOptions options_;
   RpcLog* const log_;
+  store::AuditStore* const audit_;
 };
 
 }  // namespace drover::api

@@ -184,7 +184,7 @@ absl::StatusOr<v1::SignedTargetMetadata> TargetSigner::Get(const std::string& ch
 }
 
 absl::Status TargetSigner::Publish(const google::protobuf::RepeatedPtrField<v1::SignedEnvelope>& roots,
-                                   const v1::SignedEnvelope* delegation) {
+                                   const v1::SignedEnvelope* delegation, const store::AuditRecord* audit) {
   // Checked against the pinned root, not the delegation this replica
   // serves: a delegation for another key is how a rotation starts.
   google::protobuf::RepeatedPtrField<v1::SignedEnvelope> chain;
@@ -196,14 +196,13 @@ absl::Status TargetSigner::Publish(const google::protobuf::RepeatedPtrField<v1::
   if (!newest.ok()) {
     return absl::PermissionDeniedError(absl::StrCat("refusing the root chain: ", newest.status().message()));
   }
+  std::vector<store::RootRecord> new_roots;
   for (const v1::SignedEnvelope& r : roots) {
     v1::RootMetadata m;
     m.ParseFromString(r.payload());
-    if (absl::Status s = store_->AddRoot({m.version(), m.key().key_id(), r.SerializeAsString(), absl::Time()});
-        !s.ok()) {
-      return s;
-    }
+    new_roots.push_back({m.version(), m.key().key_id(), r.SerializeAsString(), absl::Time()});
   }
+  std::optional<store::DelegationRecord> new_delegation;
   if (delegation != nullptr) {
     absl::StatusOr<v1::TargetsDelegation> d = trust::VerifyDelegation(*delegation, *newest, clock_->Now());
     if (!d.ok()) {
@@ -211,13 +210,11 @@ absl::Status TargetSigner::Publish(const google::protobuf::RepeatedPtrField<v1::
           absl::StrCat("refusing the delegation (it must be signed by the newest root, ", newest->key_id,
                        "): ", d.status().message()));
     }
-    if (absl::Status s = store_->AddDelegation({d->targets_key().key_id(), d->root_key_id(), d->version(),
-                                                wire::TimeFromProto(d->expires()), delegation->SerializeAsString(),
-                                                absl::Time()});
-        !s.ok()) {
-      return s;
-    }
+    new_delegation = store::DelegationRecord{d->targets_key().key_id(),        d->root_key_id(), d->version(),
+                                             wire::TimeFromProto(d->expires()), delegation->SerializeAsString(),
+                                             absl::Time()};
   }
+  if (absl::Status s = store_->PublishTrust(new_roots, new_delegation, audit); !s.ok()) return s;
   if (absl::Status s = ReloadTrust(); !s.ok()) LogWarning(absl::StrCat("after publishing: ", s.message()));
   return absl::OkStatus();
 }

@@ -46,10 +46,12 @@ class TargetSigner {
   // match it is not served (a change made through this replica shows at once).
   absl::StatusOr<v1::SignedTargetMetadata> Get(const std::string& channel_id, const rollout::Channel* seen = nullptr);
 
-  // Verifies and stores root successors and/or a delegation (admin RPC).
-  // PermissionDenied for anything that does not chain to the pinned root.
+  // Verifies and stores root successors and/or a delegation (admin RPC),
+  // all in one transaction with `audit` when given (see
+  // MetadataStore::PublishTrust). PermissionDenied for anything that does
+  // not chain to the pinned root.
   absl::Status Publish(const google::protobuf::RepeatedPtrField<v1::SignedEnvelope>& roots,
-                       const v1::SignedEnvelope* delegation);
+                       const v1::SignedEnvelope* delegation, const store::AuditRecord* audit = nullptr);
 
   // Reads roots and delegations again, picking the delegation of our key.
   absl::Status ReloadTrust();

@@ -61,34 +61,44 @@ grpc::Status TrustService::PublishTrustMetadata(grpc::ServerContext* context,
                                                 const v1::PublishTrustMetadataRequest* request,
                                                 v1::TrustMetadata* response) {
   std::string actor;
+  const std::string new_value =
+      absl::StrCat(request->roots_size(), " root(s)", request->has_delegation() ? ", a delegation" : "");
+  bool published = false;
   absl::Status status = [&]() -> absl::Status {
     if (absl::Status s = Authorize(context, "PublishTrustMetadata", &actor); !s.ok()) return s;
     if (signer_ == nullptr) return NoSigner();
     if (request->roots().empty() && !request->has_delegation()) {
       return absl::InvalidArgumentError("nothing to publish: give roots, a delegation or both");
     }
-    if (absl::Status s = signer_->Publish(request->roots(), request->has_delegation() ? &request->delegation() : nullptr);
+    // The audit row commits with the publication (the store fills in what
+    // was published and what it replaced).
+    store::AuditRecord record{.actor = actor,
+                              .peer = context->peer(),
+                              .method = "drover.v1.TrustService.PublishTrustMetadata",
+                              .new_value = new_value};
+    if (absl::Status s = signer_->Publish(request->roots(), request->has_delegation() ? &request->delegation() : nullptr,
+                                          audit_ != nullptr ? &record : nullptr);
         !s.ok()) {
       return s;
     }
+    published = true;
     LogInfo(absl::StrCat("trust metadata published by ", context->peer(), ": ", request->roots_size(),
                          " root(s)", request->has_delegation() ? " and a delegation" : ""));
     return Describe(response);
   }();
   if (!status.ok()) log_->Failed("drover.v1.TrustService/PublishTrustMetadata", status, context->peer());
-  if (audit_ != nullptr) {
-    // Its own transaction, after the publication committed: the root and
-    // delegation rows are written by the signer, which knows no audit rows.
+  if (!status.ok() && !published && audit_ != nullptr) {
+    // A refusal changed nothing: its row stands alone.
     store::AuditRecord record{.actor = actor,
                               .peer = context->peer(),
                               .method = "drover.v1.TrustService.PublishTrustMetadata",
                               .object = "trust",
-                              .new_value = absl::StrCat(request->roots_size(), " root(s)",
-                                                        request->has_delegation() ? ", a delegation" : ""),
-                              .ok = status.ok(),
-                              .reason = status.ok() ? "" : std::string(status.message())};
+                              .new_value = new_value,
+                              .ok = false,
+                              .reason = absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message())};
     if (absl::Status s = audit_->RecordAudit(record); !s.ok()) {
-      LogWarning(absl::StrCat("audit row of PublishTrustMetadata not written: ", s.message()));
+      LogError(absl::StrCat("could not record refused PublishTrustMetadata by \"", actor, "\" from ", context->peer(),
+                            " in the audit trail: ", s.message()));
     }
   }
   return ToGrpcStatus(status);

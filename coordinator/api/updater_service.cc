@@ -5,11 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc_reason.h"
 #include "coordinator/api/proto_convert.h"
+#include "proto/wire/report_text.h"
 
 namespace drover::api {
 namespace {
 constexpr absl::string_view kGetTarget = "drover.v1.UpdaterService/GetTarget";
 constexpr absl::string_view kReportStatus = "drover.v1.UpdaterService/ReportStatus";
+constexpr absl::string_view kMetadataRefused = "drover.v1.UpdaterService/ReportStatus (updater refuses signed metadata)";
 
 absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -120,6 +122,16 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
     log_->Failed(kReportStatus, report.status(), context->peer());
     reactor->Finish(ToGrpcStatus(report.status()));
     return reactor;
+  }
+  if (!request.metadata_problem().empty()) {
+    // The host acts on none of our answers (a key rotated without
+    // restarting this replica, expired metadata, tampering on the way):
+    // said here, rate-limited like refusals, with the host's own words.
+    log_->Failed(kMetadataRefused,
+                 absl::FailedPreconditionError(absl::StrCat(
+                     "host \"", report->host_id, "\" acts on none of this coordinator's signed answers: ",
+                     wire::SanitizeText(request.metadata_problem(), kMaxErrorLength, wire::TextLines::kOne))),
+                 context->peer());
   }
   batcher_->Submit(*std::move(report), [reactor, response_bytes, rpcs = report_rpcs_, log = log_, context](
                                            const absl::Status& status, const store::ReportResult& result) {

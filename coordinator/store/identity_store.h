@@ -40,13 +40,14 @@ class IdentityStore {
   virtual absl::StatusOr<std::string> PeekJoinToken(const std::string& token_sha256, absl::Time now) = 0;
   // Uses the token (Unauthenticated as above when it no longer can be, e.g.
   // another enrolment won the race), revokes the host's earlier
-  // certificates and records `cert`, in one transaction.
+  // certificates and records `cert`, and `audit` (may be null; object and
+  // values filled in here), in one transaction.
   virtual absl::Status EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert,
-                                  absl::Time now) = 0;
-  // Records `cert` issued to replace cert.renewed_from, in one transaction
-  // that checks the presented certificate is recorded for the same host and
-  // not revoked (PermissionDenied otherwise).
-  virtual absl::Status RenewHostCertificate(const HostCertificateRecord& cert) = 0;
+                                  absl::Time now, const AuditRecord* audit = nullptr) = 0;
+  // Records `cert` issued to replace cert.renewed_from, and `audit` (may be
+  // null), in one transaction that checks the presented certificate is
+  // recorded for the same host and not revoked (PermissionDenied otherwise).
+  virtual absl::Status RenewHostCertificate(const HostCertificateRecord& cert, const AuditRecord* audit = nullptr) = 0;
   // NotFound for a serial the store never recorded.
   virtual absl::StatusOr<StoredCertificate> GetCertificate(const std::string& serial_hex) = 0;
   // Revokes every certificate of the host not yet revoked; returns how many.

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/rollout/model.h"
+#include "coordinator/store/audit_store.h"
 
 namespace drover::store {
 
@@ -48,13 +49,17 @@ class MetadataStore {
 
   // Root successors, oldest first.
   virtual absl::StatusOr<std::vector<RootRecord>> ListRoots() = 0;
-  // AlreadyExists when another root holds that version; OK when the same
-  // envelope is there already.
-  virtual absl::Status AddRoot(const RootRecord& root) = 0;
   // Newest first.
   virtual absl::StatusOr<std::vector<DelegationRecord>> ListDelegations() = 0;
-  // OK (and nothing written) when the same envelope is there already.
-  virtual absl::Status AddDelegation(const DelegationRecord& delegation) = 0;
+  // Stores verified root successors and/or a delegation, and `audit` (when
+  // set; object, old_value and new_value filled in here), in one
+  // transaction: all of it or nothing. A root version held by another root
+  // is AlreadyExists; a new delegation whose version is not above every
+  // published one is FailedPrecondition (updaters refuse delegations older
+  // than one they accepted, so versions must grow). Envelopes stored
+  // already are OK and written again as nothing.
+  virtual absl::Status PublishTrust(const std::vector<RootRecord>& roots,
+                                    const std::optional<DelegationRecord>& delegation, const AuditRecord* audit) = 0;
 
   // Whether a stored answer can be served for `channel` as it is now.
   using IsCurrent = std::function<bool(const rollout::Channel& channel, const ChannelMetadataRecord& stored)>;

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/store/pg_audit.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
@@ -30,6 +31,11 @@ absl::Status TokenUsable(const pqxx::result& r, absl::Time now) {
 void InsertCertificate(pqxx::transaction_base& tx, const HostCertificateRecord& c) {
   tx.exec_params0(Sql("identity_cert_insert"), c.serial_hex, c.host_id, c.channel, store::ToUnixMicros(c.issued_at),
                   store::ToUnixMicros(c.not_after), c.renewed_from);
+}
+
+std::string CertificateText(const HostCertificateRecord& c) {
+  return absl::StrCat("certificate ", c.serial_hex, " for channel \"", c.channel, "\", valid until ",
+                      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", c.not_after, absl::UTCTimeZone()));
 }
 
 }  // namespace
@@ -65,7 +71,8 @@ absl::StatusOr<std::string> PgStore::PeekJoinToken(const std::string& token_sha2
   });
 }
 
-absl::Status PgStore::EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert, absl::Time now) {
+absl::Status PgStore::EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert, absl::Time now,
+                                 const AuditRecord* audit) {
   return pool_
       .Run<bool>("enrolling host",
                  [&](pqxx::connection& c) -> absl::StatusOr<bool> {
@@ -78,15 +85,26 @@ absl::Status PgStore::EnrollHost(const std::string& token_sha256, const HostCert
                    tx.exec_params0(Sql("identity_token_use"), token_sha256, cert.host_id, store::ToUnixMicros(now));
                    // One identity per host: a re-enrolled host's older certificates stop working.
                    tx.exec_params(Sql("identity_host_lock"), cert.host_id);
-                   tx.exec_params(Sql("identity_host_revoke"), cert.host_id, store::ToUnixMicros(now));
+                   pqxx::result revoked =
+                       tx.exec_params(Sql("identity_host_revoke"), cert.host_id, store::ToUnixMicros(now));
                    InsertCertificate(tx, cert);
+                   if (audit != nullptr) {
+                     // The token is a secret: the row names its channel only.
+                     AuditRecord a = *audit;
+                     a.object = absl::StrCat("hosts/", cert.host_id);
+                     std::vector<std::string> serials;
+                     for (const pqxx::row& row : revoked) serials.push_back(row["serial"].as<std::string>());
+                     a.old_value = serials.empty() ? "" : absl::StrCat("revoked certificate(s) ", absl::StrJoin(serials, ", "));
+                     a.new_value = CertificateText(cert);
+                     InsertAuditEvent(tx, a);
+                   }
                    tx.commit();
                    return true;
                  })
       .status();
 }
 
-absl::Status PgStore::RenewHostCertificate(const HostCertificateRecord& cert) {
+absl::Status PgStore::RenewHostCertificate(const HostCertificateRecord& cert, const AuditRecord* audit) {
   return pool_
       .Run<bool>("renewing host certificate",
                  [&](pqxx::connection& c) -> absl::StatusOr<bool> {
@@ -106,6 +124,13 @@ absl::Status PgStore::RenewHostCertificate(const HostCertificateRecord& cert) {
                      return absl::PermissionDeniedError("the certificate presented is recorded for another host");
                    }
                    InsertCertificate(tx, cert);
+                   if (audit != nullptr) {
+                     AuditRecord a = *audit;
+                     a.object = absl::StrCat("hosts/", cert.host_id);
+                     a.old_value = absl::StrCat("certificate ", cert.renewed_from);
+                     a.new_value = CertificateText(cert);
+                     InsertAuditEvent(tx, a);
+                   }
                    tx.commit();
                    return true;
                  })

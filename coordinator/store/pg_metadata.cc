@@ -5,6 +5,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/store/pg_audit.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_values.h"
@@ -44,24 +46,6 @@ absl::StatusOr<std::vector<RootRecord>> PgStore::ListRoots() {
       });
 }
 
-absl::Status PgStore::AddRoot(const RootRecord& root) {
-  return pool_
-      .Run<bool>("storing a root key",
-                 [&](pqxx::connection& c) -> absl::StatusOr<bool> {
-                   pqxx::work tx(c);
-                   pqxx::result r = tx.exec_params(Sql("trust_root_insert"), root.version, root.key_id, B64(root.envelope));
-                   tx.commit();
-                   if (r.empty()) return absl::AbortedError("root version vanished; retry");
-                   if (Bytes(r[0], "envelope_b64") != root.envelope) {
-                     return absl::AlreadyExistsError(absl::StrCat("root version ", root.version,
-                                                                  " is already published with key ",
-                                                                  r[0]["key_id"].as<std::string>()));
-                   }
-                   return true;
-                 })
-      .status();
-}
-
 absl::StatusOr<std::vector<DelegationRecord>> PgStore::ListDelegations() {
   return pool_.Run<std::vector<DelegationRecord>>(
       "listing delegations", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<DelegationRecord>> {
@@ -76,16 +60,64 @@ absl::StatusOr<std::vector<DelegationRecord>> PgStore::ListDelegations() {
       });
 }
 
-absl::Status PgStore::AddDelegation(const DelegationRecord& d) {
+absl::Status PgStore::PublishTrust(const std::vector<RootRecord>& roots,
+                                  const std::optional<DelegationRecord>& delegation, const AuditRecord* audit) {
   return pool_
-      .Run<bool>("storing a delegation",
-                 [&](pqxx::connection& c) -> absl::StatusOr<bool> {
-                   pqxx::work tx(c);
-                   tx.exec_params0(Sql("trust_delegation_insert"), d.targets_key_id, d.root_key_id, d.version,
-                                   absl::ToUnixMicros(d.expires_at), B64(d.envelope));
-                   tx.commit();
-                   return true;
-                 })
+      .Run<bool>(
+          "publishing trust metadata",
+          [&](pqxx::connection& c) -> absl::StatusOr<bool> {
+            pqxx::work tx(c);
+            tx.exec0(Sql("trust_publish_lock"));
+            const pqxx::row now = tx.exec1(Sql("trust_current"));
+            const int64_t highest = now["delegation_version"].as<int64_t>();
+            std::string old_value = absl::StrCat("root version ", now["root_version"].as<int64_t>());
+            if (highest > 0) {
+              absl::StrAppend(&old_value, "; delegation version ", highest, " of targets key ",
+                              now["targets_key_id"].as<std::string>());
+            }
+            std::vector<std::string> published;
+            for (const RootRecord& root : roots) {
+              pqxx::result r =
+                  tx.exec_params(Sql("trust_root_insert"), root.version, root.key_id, B64(root.envelope));
+              if (r.empty()) return absl::AbortedError("root version vanished; retry");
+              if (Bytes(r[0], "envelope_b64") != root.envelope) {
+                return absl::AlreadyExistsError(absl::StrCat("root version ", root.version,
+                                                             " is already published with key ",
+                                                             r[0]["key_id"].as<std::string>()));
+              }
+              published.push_back(absl::StrCat("root version ", root.version, " (key ", root.key_id, ")"));
+            }
+            if (delegation.has_value()) {
+              const DelegationRecord& d = *delegation;
+              const bool stored = !tx.exec_params(Sql("trust_delegation_stored"), B64(d.envelope)).empty();
+              if (!stored && d.version <= highest) {
+                return absl::FailedPreconditionError(absl::StrCat(
+                    "delegation version ", d.version, " of targets key ", d.targets_key_id,
+                    " is not above the highest published (", highest,
+                    "): updaters that accepted that one would refuse it; make the delegation again with "
+                    "`droverctl keys create-targets --version=",
+                    highest + 1, "` or above"));
+              }
+              if (!stored) {
+                tx.exec_params0(Sql("trust_delegation_insert"), d.targets_key_id, d.root_key_id, d.version,
+                                absl::ToUnixMicros(d.expires_at), B64(d.envelope));
+              }
+              published.push_back(absl::StrCat("delegation version ", d.version, " of targets key ",
+                                               d.targets_key_id, " by root ", d.root_key_id, ", expires ",
+                                               absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", d.expires_at,
+                                                                absl::UTCTimeZone()),
+                                               stored ? " (published already)" : ""));
+            }
+            if (audit != nullptr) {
+              AuditRecord a = *audit;
+              a.object = "trust";
+              a.old_value = old_value;
+              a.new_value = absl::StrJoin(published, "; ");
+              InsertAuditEvent(tx, a);
+            }
+            tx.commit();
+            return true;
+          })
       .status();
 }
 

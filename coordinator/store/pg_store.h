@@ -82,17 +82,18 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
                               const AuditRecord* audit) override;
   absl::StatusOr<std::string> PeekJoinToken(const std::string& token_sha256, absl::Time now) override;
   absl::Status EnrollHost(const std::string& token_sha256, const HostCertificateRecord& cert,
-                          absl::Time now) override;
-  absl::Status RenewHostCertificate(const HostCertificateRecord& cert) override;
+                          absl::Time now,
+                          const AuditRecord* audit) override;
+  absl::Status RenewHostCertificate(const HostCertificateRecord& cert, const AuditRecord* audit) override;
   absl::StatusOr<StoredCertificate> GetCertificate(const std::string& serial_hex) override;
   absl::StatusOr<int64_t> RevokeHost(const std::string& host_id, absl::Time now, const AuditRecord* audit) override;
   absl::StatusOr<std::vector<std::string>> ListRevokedSerials(absl::Time now) override;
 
   // Signed metadata (pg_metadata.cc).
   absl::StatusOr<std::vector<RootRecord>> ListRoots() override;
-  absl::Status AddRoot(const RootRecord& root) override;
   absl::StatusOr<std::vector<DelegationRecord>> ListDelegations() override;
-  absl::Status AddDelegation(const DelegationRecord& delegation) override;
+  absl::Status PublishTrust(const std::vector<RootRecord>& roots, const std::optional<DelegationRecord>& delegation,
+                            const AuditRecord* audit) override;
   absl::StatusOr<ChannelMetadataRecord> EnsureChannelMetadata(const std::string& channel_id,
                                                               const IsCurrent& is_current,
                                                               const SignAs& sign) override;

@@ -261,6 +261,90 @@ TEST_F(SignedMetadataE2eTest, OnlyAnswersSignedUnderThePinnedRootAreActedOn) {
   EXPECT_FALSE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
 }
 
+// TUF's key compromise: after the targets key is rotated, the retired key
+// (say it was stolen) signs nothing an updater accepts, although its
+// delegation has not expired. Real processes: droverctl makes and publishes
+// the new delegation, coordinators serve, drover-updater decides.
+TEST_F(SignedMetadataE2eTest, AfterARotationTheRetiredTargetsKeyIsRefused) {
+  const Keys keys = MakeKeys("real");
+  const std::string db = testing::NewTestDatabase();
+  std::unique_ptr<CoordinatorProcess> old_coordinator = StartCoordinator(db, keys);
+  ASSERT_NE(old_coordinator, nullptr);
+  CreateChannel(old_coordinator->grpc_address(), "1.0.0", /*critical=*/true);
+  WriteConfig(old_coordinator->grpc_address(), keys.root_pub());
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Version(), "1.0.0");
+
+  // Rotation: a new targets key whose delegation is above the published one.
+  const std::string rotated = dir_ + "/rotated";
+  RunCommand({"mkdir", "-p", rotated});
+  const std::string root_key = "--root-key=" + keys.dir + "/root/root.key";
+  const std::string previous = "--previous=" + keys.dir + "/targets/delegation.pb";
+  r = RunCommand({BinaryPath("droverctl"), "keys", "create-targets", root_key, "--out-dir=" + rotated, previous,
+                  "--version=1"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "is not above the previous delegation's version")) << r.output;
+  r = RunCommand({BinaryPath("droverctl"), "keys", "create-targets", root_key, "--out-dir=" + rotated, previous});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::vector<std::string> ctl = {BinaryPath("droverctl"), "--coordinator=" + old_coordinator->grpc_address(),
+                                        "--insecure", "keys"};
+  auto keys_cmd = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = ctl;
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  };
+  r = keys_cmd({"publish", "--delegation=" + rotated + "/delegation.pb"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // A delegation that does not grow is refused at publication, saying what to do.
+  const std::string stale = dir_ + "/stale";
+  RunCommand({"mkdir", "-p", stale});
+  r = RunCommand({BinaryPath("droverctl"), "keys", "create-targets", root_key, "--out-dir=" + stale, "--version=7"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = keys_cmd({"publish", "--delegation=" + stale + "/delegation.pb"});
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "is not above the highest published")) << r.output;
+
+  // The coordinators restart with the new key; the updater moves on to it.
+  std::vector<std::string> flags = {"--targets_key_file=" + rotated + "/targets.key",
+                                    "--root_public_key_file=" + keys.root_pub()};
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> new_coordinator = CoordinatorProcess::Start(db, flags);
+  ASSERT_TRUE(new_coordinator.ok()) << new_coordinator.status();
+  SetTarget((*new_coordinator)->grpc_address(), "1.1.0");
+  r = Pass((*new_coordinator)->grpc_address());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "targets key rotated")) << r.output;
+  EXPECT_EQ(Version(), "1.1.0");
+
+  // Whoever holds the retired key runs a coordinator with it and its old,
+  // unexpired delegation, on a database of their own (any metadata version
+  // they like): refused, as a retired key, not installed.
+  const std::string thief_db = testing::NewTestDatabase();
+  std::unique_ptr<CoordinatorProcess> thief = StartCoordinator(thief_db, keys);
+  ASSERT_NE(thief, nullptr);
+  CreateChannel(thief->grpc_address(), "1.2.0", /*critical=*/true);
+  r = Pass(thief->grpc_address());
+  EXPECT_TRUE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "retired targets key")) << r.output;
+  EXPECT_EQ(Version(), "1.1.0");
+  // So is a replica not restarted yet with the new key.
+  r = Pass(old_coordinator->grpc_address());
+  EXPECT_TRUE(absl::StrContains(r.output, "below the highest accepted")) << r.output;
+  EXPECT_EQ(Version(), "1.1.0");
+  // Its report tells that replica why, in its log.
+  EXPECT_TRUE(testing::PollUntil(absl::Seconds(10), [&] {
+    const std::string log = old_coordinator->Log();
+    return absl::StrContains(log, "host \"signed-host\" acts on none of this coordinator's signed answers") &&
+           absl::StrContains(log, "retired targets key");
+  })) << old_coordinator->Log();
+  CommandResult status = RunCommand({BinaryPath("drover-updater"), "status", "--config=" + dir_ + "/updater.conf"});
+  EXPECT_TRUE(absl::StrContains(status.output, "retired targets key")) << status.output;
+  // The new key still works.
+  r = Pass((*new_coordinator)->grpc_address());
+  EXPECT_FALSE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
+}
+
 TEST_F(SignedMetadataE2eTest, KeyFilesOthersCanReadAreRefused) {
   const Keys keys = MakeKeys("loose");
   ASSERT_EQ(chmod((keys.dir + "/targets/targets.key").c_str(), 0644), 0);

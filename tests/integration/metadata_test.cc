@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/status_testing.h"
 #include "coordinator/api/target_signer.h"
+#include "coordinator/api/trust_service.h"
 #include "coordinator/server.h"
 #include "coordinator/store/pg_store.h"
 #include "proto/wire/time.h"
@@ -27,11 +28,12 @@ using store::PgStoreOptions;
 
 const absl::Time kStart = absl::FromUnixSeconds(1800000000);
 
-v1::SignedEnvelope Delegation(const trust::SigningKey& root, const trust::SigningKey& targets, absl::Time expires) {
+v1::SignedEnvelope Delegation(const trust::SigningKey& root, const trust::SigningKey& targets, absl::Time expires,
+                              int64_t version = 1) {
   v1::TargetsDelegation d;
   d.set_root_key_id(root.key_id());
   *d.mutable_targets_key() = trust::PublicKeyProto(targets.public_key());
-  d.set_version(1);
+  d.set_version(version);
   wire::TimeToProto(expires, d.mutable_expires());
   return *trust::Sign(trust::Role::kDelegation, d, {&root});
 }
@@ -235,7 +237,7 @@ TEST_F(MetadataStoreTest, PublishStoresOnlyWhatChainsToThePinnedRoot) {
   // Root rotation: the successor signed by both, then the targets key
   // delegated again by the new root. Updaters pinned on the old root follow.
   *roots.Mutable(0) = *trust::Sign(trust::Role::kRoot, r, {&root_, &root2});
-  v1::SignedEnvelope by_new_root = Delegation(root2, targets_, kStart + absl::Hours(24 * 30));
+  v1::SignedEnvelope by_new_root = Delegation(root2, targets_, kStart + absl::Hours(24 * 30), 2);
   ASSERT_TRUE(signer->Publish(roots, &by_new_root).ok());
   // Publishing the same again changes nothing.
   ASSERT_TRUE(signer->Publish(roots, &by_new_root).ok());
@@ -253,6 +255,72 @@ TEST_F(MetadataStoreTest, PublishStoresOnlyWhatChainsToThePinnedRoot) {
   google::protobuf::RepeatedPtrField<v1::SignedEnvelope> other;
   *other.Add() = *trust::Sign(trust::Role::kRoot, r, {&root_, &root2b});
   EXPECT_FALSE(signer->Publish(other, nullptr).ok());
+}
+
+// A publication and its audit row are one transaction: a delegation the
+// store refuses leaves neither the root published with it nor an ok row, a
+// failing audit insert undoes the publication, and TrustService records a
+// refusal as a row of its own.
+TEST_F(MetadataStoreTest, PublishAndItsAuditRowCommitTogether) {
+  const v1::SignedEnvelope d = Delegation(root_, targets_, kStart + absl::Hours(24 * 365), 1);
+  std::unique_ptr<api::TargetSigner> signer = Signer(store_.get(), &clock_, &d);
+  ASSERT_NE(signer, nullptr);
+  api::RpcLog log(&clock_, {});
+  api::TrustService service(signer.get(), store_.get(), &log, /*authz=*/nullptr, store_.get());
+  trust::SigningKey root2 = *trust::SigningKey::Generate();
+  v1::RootMetadata r;
+  r.set_version(2);
+  *r.mutable_key() = trust::PublicKeyProto(root2.public_key());
+  r.set_previous_key_id(root_.key_id());
+  trust::SigningKey next_targets = *trust::SigningKey::Generate();
+  auto publish = [&](int64_t delegation_version) {
+    v1::PublishTrustMetadataRequest req;
+    *req.add_roots() = *trust::Sign(trust::Role::kRoot, r, {&root_, &root2});
+    *req.mutable_delegation() = Delegation(root2, next_targets, kStart + absl::Hours(24 * 30), delegation_version);
+    grpc::ServerContext ctx;
+    v1::TrustMetadata out;
+    return service.PublishTrustMetadata(&ctx, &req, &out);
+  };
+  auto audit = [&](const std::string& result, const std::string& column) {
+    return testing::QueryValue(db_, absl::StrCat("SELECT coalesce(string_agg(", column, ", ' | ' ORDER BY id), 'none') "
+                                                 "FROM audit_events WHERE method LIKE '%PublishTrustMetadata' AND "
+                                                 "result = '", result, "'"));
+  };
+
+  // The delegation's version does not grow (1 is published): refused by the
+  // store after the root was inserted in the same transaction, so nothing.
+  grpc::Status refused = publish(1);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "not above the highest published (1)"))
+      << refused.error_message();
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "--version=2")) << refused.error_message();
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM trust_roots"), "0");
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM trust_delegations"), "1");
+  EXPECT_EQ(audit("ok", "object"), "none");
+  EXPECT_TRUE(absl::StartsWith(audit("refused", "reason"), "FAILED_PRECONDITION: delegation version 1"))
+      << audit("refused", "reason");
+
+  // The audit insert fails: the publication is undone whole.
+  testing::QueryValue(db_, "ALTER TABLE audit_events ADD CONSTRAINT no_trust CHECK (object <> 'trust' OR "
+                           "result <> 'ok') NOT VALID");
+  grpc::Status failed = publish(2);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(absl::StrContains(failed.error_message(), "no_trust")) << "database text leaked";
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM trust_roots"), "0");
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM trust_delegations"), "1");
+  testing::QueryValue(db_, "ALTER TABLE audit_events DROP CONSTRAINT no_trust");
+
+  // Published: one ok row with what it replaced and what it published.
+  grpc::Status ok = publish(2);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM trust_roots"), "1");
+  EXPECT_EQ(testing::QueryValue(db_, "SELECT count(*) FROM trust_delegations"), "2");
+  EXPECT_EQ(audit("ok", "object || ' ' || old_value"),
+            absl::StrCat("trust root version 1; delegation version 1 of targets key ", targets_.key_id()));
+  const std::string published = audit("ok", "new_value");
+  EXPECT_TRUE(absl::StrContains(published, absl::StrCat("root version 2 (key ", root2.key_id(), ")"))) << published;
+  EXPECT_TRUE(absl::StrContains(published, absl::StrCat("delegation version 2 of targets key ", next_targets.key_id())))
+      << published;
 }
 
 }  // namespace

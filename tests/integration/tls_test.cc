@@ -376,6 +376,60 @@ TEST_F(TlsTest, RenewalGivesANewCertificateForTheSameHost) {
   EXPECT_TRUE(IsError(Renew({}).status(), absl::StatusCode::kUnauthenticated));
 }
 
+// Enrolment and renewal are mutations: each writes its audit row in the
+// transaction that records the certificate, refusals a row of their own, and
+// a failed audit insert leaves no certificate, no used token and nothing
+// handed out.
+TEST_F(TlsTest, EnrolmentsAndRenewalsAreAuditedInTheirTransaction) {
+  absl::StatusOr<HostCredentials> first = EnrollNew("web-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string serial1 = pki::ParseCertificatePem(first->cert_pem)->serial_hex;
+  auto row = [&](const std::string& method, const std::string& result, const std::string& columns) {
+    return QueryValue(db_, absl::StrCat("SELECT coalesce(string_agg(", columns, ", ' | ' ORDER BY id), 'none') "
+                                        "FROM audit_events WHERE method = 'drover.v1.EnrollmentService.",
+                                        method, "' AND result = '", result, "'"));
+  };
+  EXPECT_EQ(row("Enroll", "ok", "actor || ' ' || object"), "host:web-1 hosts/web-1");
+  EXPECT_TRUE(absl::StrContains(row("Enroll", "ok", "new_value"), serial1)) << row("Enroll", "ok", "new_value");
+  EXPECT_TRUE(absl::StrContains(row("Enroll", "ok", "new_value"), "channel \"prod\""));
+  EXPECT_FALSE(absl::StartsWith(row("Enroll", "ok", "peer"), "none"));
+
+  absl::StatusOr<HostCredentials> second = Renew(*first);
+  ASSERT_TRUE(second.ok()) << second.status();
+  const std::string serial2 = pki::ParseCertificatePem(second->cert_pem)->serial_hex;
+  EXPECT_EQ(row("Renew", "ok", "actor || ' ' || object || ' ' || old_value"),
+            absl::StrCat("host:web-1 hosts/web-1 certificate ", serial1));
+  EXPECT_TRUE(absl::StrContains(row("Renew", "ok", "new_value"), serial2));
+
+  // Refused: a used token (no row of its own change), an unauthenticated renewal.
+  absl::StatusOr<std::string> token = CreateToken("prod");
+  ASSERT_TRUE(token.ok());
+  ASSERT_TRUE(Enroll("web-2", *token).ok());
+  EXPECT_FALSE(Enroll("web-3", *token).ok());
+  EXPECT_TRUE(absl::StartsWith(row("Enroll", "refused", "object || ' ' || reason"),
+                               "hosts/web-3 UNAUTHENTICATED: join token already used"))
+      << row("Enroll", "refused", "object || ' ' || reason");
+  EXPECT_FALSE(Renew({}).ok());
+  EXPECT_TRUE(absl::StartsWith(row("Renew", "refused", "reason"), "UNAUTHENTICATED")) << row("Renew", "refused", "reason");
+
+  // The audit insert fails: the enrolment is undone whole.
+  QueryValue(db_, "ALTER TABLE audit_events ADD CONSTRAINT no_web4 CHECK (object <> 'hosts/web-4' OR result <> 'ok') "
+                  "NOT VALID");
+  absl::StatusOr<std::string> kept = CreateToken("prod");
+  ASSERT_TRUE(kept.ok());
+  absl::Status failed = Enroll("web-4", *kept).status();
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(absl::StrContains(failed.message(), "no_web4")) << "database text leaked: " << failed;
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM host_certificates WHERE host_id = 'web-4'"), "0");
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM join_tokens WHERE used_at IS NOT NULL AND token_sha256 = '" +
+                                pki::Sha256Hex(*kept) + "'"),
+            "0");
+  // ... and recorded as refused (that row is allowed).
+  EXPECT_TRUE(absl::StrContains(row("Enroll", "refused", "object"), "hosts/web-4"));
+  QueryValue(db_, "ALTER TABLE audit_events DROP CONSTRAINT no_web4");
+  EXPECT_TRUE(Enroll("web-4", *kept).ok());
+}
+
 TEST_F(TlsTest, RevokedHostIsRefusedUntilItEnrolsAgain) {
   absl::StatusOr<HostCredentials> host = EnrollNew("web-1");
   ASSERT_TRUE(host.ok());
