@@ -65,6 +65,15 @@ expect_fail "\"$TMP/open.token\" has mode 0644, so any user may read the token" 
 expect_fail "--handshake_duration=-1 must be 0 (skip) or more seconds" "${COMMON[@]}" --handshake_duration=-1
 expect_fail "--handshake_concurrency=0 must be in 1..256" "${COMMON[@]}" --handshake_concurrency=0
 expect_fail "--handshake_concurrency=257 must be in 1..256" "${COMMON[@]}" --handshake_concurrency=257
+# One connection per host needs a descriptor each: a limit (hard, so the bench
+# cannot raise it) below that is named.
+rc=0
+(ulimit -n 100 && exec timeout 60 "$BIN/drover-bench" "${COMMON[@]}" --one_connection_per_host --hosts=200) \
+  >"$TMP/out" 2>"$TMP/err" || rc=$?
+[[ $rc -eq 1 ]] || fail "drover-bench with 200 connections under ulimit -n 100 exited $rc, want 1"
+grep -qF -- "--hosts=200 needs 280 open files, above this process's limit of 100 (hard 100)" "$TMP/err" \
+  || { cat "$TMP/err" >&2; fail "the open-file limit was not named"; }
+checks=$((checks + 1))
 # All of it right: the certificates are minted, then nothing answers.
 expect_fail "cannot connect to the coordinator at 127.0.0.1:1 within 1 s (connection 0 of 5, TLS)" \
   "${COMMON[@]}" "${TLS[@]}"
