@@ -4,10 +4,18 @@
 // Health/Check through the very same channels, concurrency and async loop, as
 // the ceiling this machine allows for any unary RPC) and reports (random
 // hosts, growing sequences, a few update outcomes) taking turns for --rounds,
-// then GetRolloutStatus timings. The last stdout line is the machine-readable
-// summary.
+// then GetRolloutStatus timings, then handshakes (a new connection per call,
+// as the updater's pass opens one per poll). The last stdout line is the
+// machine-readable summary.
+//
+// With --tls_ca_file every simulated host has its own client certificate
+// (minted here with the fleet's CA) and its own connection, as real updaters
+// do: the coordinator takes a report's host id from the certificate, so one
+// connection reports for one host. --one_connection_per_host gives plaintext
+// the same shape, to compare the two like with like.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +25,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +48,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bench/bench_tls.h"
 #include "bench/cpu_meter.h"
 #include "bench/fleet.h"
 #include "bench/percentile.h"
@@ -69,6 +79,22 @@ ABSL_FLAG(int, coordinator_pid, 0, "Coordinator process id, to read its resident
 ABSL_FLAG(int, postgres_pid, 0,
           "PostgreSQL postmaster process id, to tell its CPU use (with its backends) from other load; 0: unknown");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the random host and event choices");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM file: the CA that signed the coordinator's certificate. Set: TLS, one connection per host, each host "
+          "with its own certificate (needs --host_ca_cert_file, --host_ca_key_file, --fleet); empty: plaintext");
+ABSL_FLAG(std::string, host_ca_cert_file, "", "PEM file: the fleet's CA, to mint each simulated host's certificate");
+ABSL_FLAG(std::string, host_ca_key_file, "", "PEM file: that CA's private key (refused when others may read it)");
+ABSL_FLAG(std::string, fleet, "drover", "Fleet name in the hosts' certificates (spiffe://<fleet>/host/<id>)");
+ABSL_FLAG(std::string, operator_token_file, "",
+          "File holding an operator token (admin: the bench creates its channel), sent as \"authorization: Bearer\"; "
+          "required with TLS");
+ABSL_FLAG(bool, one_connection_per_host, false,
+          "Plaintext: one connection per host (the shape TLS forces), instead of --channels shared ones");
+ABSL_FLAG(int, handshake_duration, 5,
+          "Seconds each handshake phase lasts (GetTarget over a new connection; an updater pass, GetTarget and "
+          "ReportStatus, over a new connection); 0 skips them");
+ABSL_FLAG(int, handshake_concurrency, 8,
+          "New connections being made at once in the handshake phases (threads; at most --hosts are used)");
 
 namespace {
 
@@ -82,6 +108,10 @@ using ::drover::bench::kCurrent;
 using ::drover::bench::kTarget;
 using ::drover::bench::kVersions;
 constexpr const char* kHealthMethod = "/grpc.health.v1.Health/Check";
+// One connection per host beyond this measures the bench's and the kernel's
+// connection bookkeeping more than the coordinator; the million-host runs use
+// plaintext over --channels shared connections.
+constexpr int64_t kMaxConnections = 5000;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "drover-bench: %s\n", message.c_str());
@@ -96,25 +126,55 @@ struct Connections {
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<v1::UpdaterService::Stub>> updater;
   std::vector<std::unique_ptr<grpc::GenericStub>> generic;
+  // Host h reports on connection h (its certificate's); otherwise on any.
+  bool per_host = false;
+  // Operators' calls: a connection of its own, without a host certificate
+  // (host identities may call no operator RPC).
+  std::shared_ptr<grpc::Channel> op_channel;
   std::unique_ptr<v1::OperatorService::Stub> op;
+  std::string token;
+
+  int ForHost(int64_t host, int slot_channel) const { return per_host ? static_cast<int>(host) : slot_channel; }
+  void Authorize(grpc::ClientContext& ctx) const {
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+  }
 };
 
-Connections Connect(const std::string& target, int count) {
+// What a new connection is made with: plaintext, or TLS with no client
+// certificate (kNoHost) or host h's.
+struct Credentials {
+  static constexpr int64_t kNoHost = -1;
+  const drover::bench::BenchTls* tls = nullptr;  // null: plaintext
+  std::shared_ptr<grpc::ChannelCredentials> For(int64_t host) const {
+    if (tls == nullptr) return grpc::InsecureChannelCredentials();
+    return host == kNoHost ? tls->server_only : tls->host[host];
+  }
+};
+
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& target, const std::shared_ptr<grpc::ChannelCredentials>& creds,
+                                          int64_t distinct) {
+  grpc::ChannelArguments args;
+  // A distinct argument per channel keeps gRPC from sharing one subchannel
+  // (one TCP connection) among them.
+  args.SetInt("drover.bench.channel", static_cast<int>(distinct % 2000000000));
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // The bench counts a failed call as an error; gRPC's transparent retries
+  // would also make every call keep a copy of what it sent.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  return grpc::CreateCustomChannel(target, creds, args);
+}
+
+Connections Connect(const std::string& target, int count, bool per_host, const Credentials& creds, std::string token) {
   Connections c;
+  c.per_host = per_host;
+  c.token = std::move(token);
   for (int i = 0; i < count; ++i) {
-    grpc::ChannelArguments args;
-    // A distinct argument per channel keeps gRPC from sharing one subchannel
-    // (one TCP connection) among them.
-    args.SetInt("drover.bench.channel", i);
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    // The bench counts a failed call as an error; gRPC's transparent retries
-    // would also make every call keep a copy of what it sent.
-    args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-    c.channels.push_back(grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    c.channels.push_back(NewChannel(target, creds.For(creds.tls != nullptr ? i : Credentials::kNoHost), i));
     c.updater.push_back(v1::UpdaterService::NewStub(c.channels.back()));
     c.generic.push_back(std::make_unique<grpc::GenericStub>(c.channels.back()));
   }
-  c.op = v1::OperatorService::NewStub(c.channels.front());
+  c.op_channel = NewChannel(target, creds.For(Credentials::kNoHost), count);
+  c.op = v1::OperatorService::NewStub(c.op_channel);
   return c;
 }
 
@@ -126,6 +186,7 @@ struct alignas(64) Worker {
   grpc::CompletionQueue cq;
   std::mt19937_64 rng;
   std::vector<int> channel_indexes;
+  size_t next_channel = 0;  // the no-op's rotation over channel_indexes
   std::atomic<int64_t> ok{0};  // read by the progress printer
   std::array<int64_t, 17> codes{};
   std::vector<uint32_t> latencies_us;
@@ -355,7 +416,7 @@ class PopulateWorkload {
       return nullptr;
     }
     FillReport(channel_, call.host, *fleet_, &call.request);
-    return conns_->updater[call.channel]->PrepareAsyncReportStatus(ctx, call.request, cq);
+    return conns_->updater[conns_->ForHost(call.host, call.channel)]->PrepareAsyncReportStatus(ctx, call.request, cq);
   }
 
   void Done(Worker& w, Call<PopulateWorkload>& call, bool counted) {
@@ -396,6 +457,9 @@ class NoopWorkload {
   std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> Prepare(Worker& w, Call<NoopWorkload>& call,
                                                                      grpc::ClientContext* ctx,
                                                                      grpc::CompletionQueue* cq) {
+    // Round the worker's connections, as the reports spread over every
+    // host's connection.
+    call.channel = w.channel_indexes[w.next_channel++ % w.channel_indexes.size()];
     return conns_->generic[call.channel]->PrepareUnaryCall(ctx, method_, request_, cq);
   }
   void Done(Worker& w, Call<NoopWorkload>& call, bool counted) {}
@@ -441,7 +505,7 @@ class ReportWorkload {
       SetTimestamp(now - std::chrono::seconds(1), o->mutable_finish_time());
       outcomes_[w.index].fetch_add(1, std::memory_order_relaxed);
     }
-    return conns_->updater[call.channel]->PrepareAsyncReportStatus(ctx, call.request, cq);
+    return conns_->updater[conns_->ForHost(host, call.channel)]->PrepareAsyncReportStatus(ctx, call.request, cq);
   }
 
   // `counted`: completed inside the measured window.
@@ -476,12 +540,6 @@ class ReportWorkload {
   std::array<std::array<std::atomic<int64_t>, 4>, kMaxWorkers> dispositions_{};
 };
 
-// Where the machine's CPU went during a phase, to tell a saturated machine
-// (or a noisy neighbour) from a slow coordinator.
-CpuMeter MakeCpuMeter(int coordinator_pid, int postgres_pid) {
-  return CpuMeter("bench", {{"coordinator", coordinator_pid, false}, {"postgres", postgres_pid, true}});
-}
-
 // Adds one round of a phase to its running total.
 void Accumulate(PhaseResult& total, PhaseResult&& round) {
   total.ok += round.ok;
@@ -491,13 +549,119 @@ void Accumulate(PhaseResult& total, PhaseResult&& round) {
   total.timed_out = total.timed_out || round.timed_out;
 }
 
+// What one handshake phase's calls do on their new connection.
+enum class HandshakeKind {
+  // GetTarget, server-authenticated TLS only: a host without a (working)
+  // certificate recovering, and the cheapest new-connection call.
+  kTarget,
+  // What the updater's pass does each poll: a new connection with the host's
+  // certificate (a full mTLS handshake), GetTarget, then ReportStatus.
+  kPass,
+};
+
+struct HandshakeOptions {
+  HandshakeKind kind = HandshakeKind::kTarget;
+  std::string target;
+  const Credentials* creds = nullptr;
+  Fleet* fleet = nullptr;
+  std::string channel_name;
+  int concurrency = 1;
+  Clock::duration window{};
+  std::chrono::milliseconds rpc_timeout{10000};
+};
+
+// Every call opens a brand-new connection (a new TCP connection and, with
+// TLS, a full handshake: gRPC keeps no TLS session cache unless asked, and
+// the local subchannel pool shares nothing), makes its calls and drops it.
+// Thread t owns hosts t, t + concurrency, ..., so sequences need no lock.
+PhaseResult RunHandshakes(const HandshakeOptions& o) {
+  const int n = o.concurrency;
+  const int64_t hosts = static_cast<int64_t>(o.fleet->version.size());
+  std::vector<PhaseResult> per(n);
+  std::atomic<int64_t> distinct{1};
+  const Clock::time_point start = Clock::now(), end = start + o.window;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < n; ++t) {
+    threads.emplace_back([&, t] {
+      PhaseResult& r = per[t];
+      int64_t host = t;
+      while (Clock::now() < end) {
+        const Clock::time_point t0 = Clock::now();
+        grpc::Status s;
+        {
+          std::shared_ptr<grpc::Channel> channel = NewChannel(
+              o.target, o.creds->For(o.kind == HandshakeKind::kPass ? host : Credentials::kNoHost),
+              distinct.fetch_add(1, std::memory_order_relaxed));
+          std::unique_ptr<v1::UpdaterService::Stub> stub = v1::UpdaterService::NewStub(channel);
+          {
+            v1::GetTargetRequest req;
+            req.set_channel(o.channel_name);
+            req.set_host_id(HostId(o.fleet->host_prefix, host));
+            v1::GetTargetResponse resp;
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
+            s = stub->GetTarget(&ctx, req, &resp);
+          }
+          if (s.ok() && o.kind == HandshakeKind::kPass) {
+            v1::ReportStatusRequest req;
+            FillReport(o.channel_name, host, *o.fleet, &req);
+            ++o.fleet->next_sequence[host];
+            v1::ReportStatusResponse resp;
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
+            s = stub->ReportStatus(&ctx, req, &resp);
+          }
+        }  // The channel goes, and its connection with it.
+        const Clock::time_point now = Clock::now();
+        if (now < end) {
+          ++r.codes[std::min<int>(static_cast<int>(s.error_code()), 16)];
+          if (s.ok()) {
+            ++r.ok;
+            r.latencies_us.push_back(
+                static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - t0).count()));
+          }
+        }
+        host += n;
+        if (host >= hosts) host = t;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  PhaseResult total;
+  for (PhaseResult& r : per) Accumulate(total, std::move(r));
+  total.elapsed_s = Seconds(o.window);
+  return total;
+}
+
+// Open file descriptors of a process (its connections among them); -1 when
+// unreadable. Shows that the handshake phases leave no connection behind.
+int64_t OpenFds(int pid) {
+  if (pid <= 0) return -1;
+  std::error_code ec;
+  int64_t n = 0;
+  for (std::filesystem::directory_iterator it(absl::StrCat("/proc/", pid, "/fd"), ec), last; !ec && it != last;
+       it.increment(ec)) {
+    ++n;
+  }
+  return ec ? -1 : n;
+}
+
+// Where the machine's CPU went during a phase, to tell a saturated machine
+// (or a noisy neighbour) from a slow coordinator.
+CpuMeter MakeCpuMeter(int coordinator_pid, int postgres_pid) {
+  return CpuMeter("bench", {{"coordinator", coordinator_pid, false}, {"postgres", postgres_pid, true}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Load generator for drover-coordinator: populates N simulated hosts, then measures\n"
-      "ReportStatus throughput and latency against a Health/Check no-op baseline.\n"
-      "Usage: drover-bench --target=HOST:PORT [--hosts=N] [flags]");
+      "ReportStatus throughput and latency against a Health/Check no-op baseline, then what\n"
+      "a new connection (a TLS handshake with --tls_ca_file) costs the coordinator.\n"
+      "Usage: drover-bench --target=HOST:PORT [--hosts=N] [flags]\n"
+      "       drover-bench --target=HOST:PORT --tls_ca_file=F --host_ca_cert_file=F --host_ca_key_file=F\n"
+      "                    --fleet=NAME --operator_token_file=F [--hosts=N<=5000] [flags]");
   // As in the coordinator: Debian's abseil checks every Mutex acquisition,
   // gRPC's included, for lock-order cycles; the load generator spent ~5% of
   // its CPU there, time taken from the processes it measures.
@@ -505,7 +669,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string target = absl::GetFlag(FLAGS_target);
   const int64_t hosts = absl::GetFlag(FLAGS_hosts);
-  const int nchannels = absl::GetFlag(FLAGS_channels);
+  int nchannels = absl::GetFlag(FLAGS_channels);
   const int nthreads = absl::GetFlag(FLAGS_threads);
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
   const int duration = absl::GetFlag(FLAGS_duration);
@@ -531,18 +695,96 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("--rounds=", rounds, " must leave each turn of --noop_duration=", noop_duration,
                              " s at least ", kMinTurnMs, " ms"));
   }
+  const int handshake_duration = absl::GetFlag(FLAGS_handshake_duration);
+  // Each handshake thread owns its own hosts (their report sequences): no
+  // more threads than hosts.
+  const int handshake_concurrency =
+      static_cast<int>(std::min<int64_t>(absl::GetFlag(FLAGS_handshake_concurrency), hosts));
+  if (handshake_duration < 0) {
+    return Fail(absl::StrCat("--handshake_duration=", handshake_duration, " must be 0 (skip) or more seconds"));
+  }
+  if (absl::GetFlag(FLAGS_handshake_concurrency) < 1 || absl::GetFlag(FLAGS_handshake_concurrency) > 256) {
+    return Fail(absl::StrCat("--handshake_concurrency=", absl::GetFlag(FLAGS_handshake_concurrency),
+                             " must be in 1..256"));
+  }
 
-  // Reachability first: a benchmark against nothing should say so at once.
-  Connections conns = Connect(target, nchannels);
-  const auto connect_deadline =
-      std::chrono::system_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_connect_timeout));
-  for (int i = 0; i < nchannels; ++i) {
-    if (!conns.channels[i]->WaitForConnected(connect_deadline)) {
-      return Fail(absl::StrCat("cannot connect to the coordinator at ", target, " within ",
-                               absl::GetFlag(FLAGS_connect_timeout), " s (channel ", i,
-                               "): is it running, and is --target right?"));
+  // TLS: the hosts' certificates, one connection each.
+  const bool tls = !absl::GetFlag(FLAGS_tls_ca_file).empty();
+  if (!tls && (!absl::GetFlag(FLAGS_host_ca_cert_file).empty() || !absl::GetFlag(FLAGS_host_ca_key_file).empty())) {
+    return Fail("--host_ca_cert_file and --host_ca_key_file mint certificates for TLS: they need --tls_ca_file");
+  }
+  const bool per_host = tls || absl::GetFlag(FLAGS_one_connection_per_host);
+  if (per_host && hosts > kMaxConnections) {
+    return Fail(absl::StrCat("--hosts=", hosts, ": with ", tls ? "TLS" : "--one_connection_per_host",
+                             " every simulated host has its own connection (as real updaters do), and at most ",
+                             kMaxConnections, " are made; for more hosts use plaintext over --channels shared "
+                             "connections"));
+  }
+  if (per_host) {
+    // A connection is a descriptor here and one in the coordinator; the
+    // handshake phases hold a few more while old ones close.
+    const rlim_t need = static_cast<rlim_t>(hosts + 2 * handshake_concurrency + 64);
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < need) {
+      lim.rlim_cur = std::min(need, lim.rlim_max);
+      setrlimit(RLIMIT_NOFILE, &lim);
+      if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur < need) {
+        return Fail(absl::StrCat("--hosts=", hosts, " needs ", need, " open files, above this process's limit of ",
+                                 lim.rlim_cur, " (hard ", lim.rlim_max,
+                                 "): raise it (ulimit -n) for the bench and the coordinator, or use fewer hosts"));
+      }
     }
   }
+  if (per_host) nchannels = static_cast<int>(hosts);
+  std::string token;
+  if (!absl::GetFlag(FLAGS_operator_token_file).empty()) {
+    absl::StatusOr<std::string> t = drover::bench::ReadTokenFile(absl::GetFlag(FLAGS_operator_token_file));
+    if (!t.ok()) return Fail(std::string(t.status().message()));
+    token = *std::move(t);
+  } else if (tls) {
+    return Fail("--operator_token_file is required with TLS: the bench creates its channel (an admin call)");
+  }
+  drover::bench::BenchTls bench_tls;
+  Credentials creds;
+  if (tls) {
+    const Clock::time_point t0 = Clock::now();
+    absl::StatusOr<drover::bench::BenchTls> made = drover::bench::MakeBenchTls({
+        .server_ca_file = absl::GetFlag(FLAGS_tls_ca_file),
+        .host_ca_cert_file = absl::GetFlag(FLAGS_host_ca_cert_file),
+        .host_ca_key_file = absl::GetFlag(FLAGS_host_ca_key_file),
+        .fleet = absl::GetFlag(FLAGS_fleet),
+        .channel_id = channel_id,
+        .host_prefix = absl::GetFlag(FLAGS_host_prefix),
+        .hosts = hosts,
+    });
+    if (!made.ok()) return Fail(std::string(made.status().message()));
+    bench_tls = *std::move(made);
+    creds.tls = &bench_tls;
+    std::printf("tls: %lld host certificates minted in %.1f s\n", static_cast<long long>(hosts),
+                Seconds(Clock::now() - t0));
+    std::fflush(stdout);
+  }
+
+  // Reachability first: a benchmark against nothing should say so at once.
+  // All connections are started together; with TLS each is a handshake
+  // (the bench's side costs it several ms of CPU), so the deadline grows
+  // with their number: 2,001 took 16-29 s on a busy 2-core machine.
+  const Clock::time_point connect_start = Clock::now();
+  Connections conns = Connect(target, nchannels, per_host, creds, token);
+  for (auto& c : conns.channels) c->GetState(/*try_to_connect=*/true);
+  conns.op_channel->GetState(true);
+  const int connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout) + nchannels / 40;
+  const auto connect_deadline = std::chrono::system_clock::now() + std::chrono::seconds(connect_timeout_s);
+  for (int i = 0; i <= nchannels; ++i) {
+    grpc::Channel& c = i < nchannels ? *conns.channels[i] : *conns.op_channel;
+    if (!c.WaitForConnected(connect_deadline)) {
+      return Fail(absl::StrCat("cannot connect to the coordinator at ", target, " within ", connect_timeout_s,
+                               " s (connection ", i, " of ", nchannels + 1, tls ? ", TLS" : ", plaintext",
+                               "): is it running, is --target right", tls ? ", and does --tls_ca_file match?" : "?"));
+    }
+  }
+  std::printf("connections: %d %s in %.1f s\n", nchannels + 1, tls ? "TLS" : "plaintext",
+              Seconds(Clock::now() - connect_start));
 
   {
     v1::CreateChannelRequest req;
@@ -552,6 +794,7 @@ int main(int argc, char** argv) {
     v1::Channel resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + rpc_timeout);
+    conns.Authorize(ctx);
     grpc::Status s = conns.op->CreateChannel(&ctx, req, &resp);
     if (!s.ok() && s.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
       return Fail(absl::StrCat("CreateChannel ", channel_id, ": ", CodeName(s.error_code()), ": ", s.error_message()));
@@ -568,9 +811,10 @@ int main(int argc, char** argv) {
     for (int c = i % nchannels; c < nchannels; c += nthreads) workers[i]->channel_indexes.push_back(c);
   }
   std::printf(
-      "drover-bench: target=%s hosts=%lld channels=%d threads=%d concurrency=%d duration=%ds noop=%ds rounds=%d\n",
-      target.c_str(), static_cast<long long>(hosts), nchannels, nthreads, concurrency, duration, noop_duration,
-      rounds);
+      "drover-bench: target=%s hosts=%lld tls=%d channels=%d%s threads=%d concurrency=%d duration=%ds noop=%ds "
+      "rounds=%d handshakes=%ds x2 at %d\n",
+      target.c_str(), static_cast<long long>(hosts), tls ? 1 : 0, nchannels, per_host ? " (one per host)" : "",
+      nthreads, concurrency, duration, noop_duration, rounds, handshake_duration, handshake_concurrency);
   std::fflush(stdout);
 
   Fleet fleet(absl::GetFlag(FLAGS_host_prefix), hosts);
@@ -655,6 +899,7 @@ int main(int argc, char** argv) {
     v1::RolloutStatus resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    conns.Authorize(ctx);
     const Clock::time_point t0 = Clock::now();
     grpc::Status s = conns.op->GetRolloutStatus(&ctx, req, &resp);
     const double ms = Seconds(Clock::now() - t0) * 1000;
@@ -687,13 +932,67 @@ int main(int argc, char** argv) {
                  channel_name.c_str(), static_cast<long long>(total_agents), static_cast<long long>(hosts));
   }
 
+  // RSS before the handshake phases: what the long-lived connections cost.
   const double rss = ResidentMib(pid);
   if (pid > 0) std::printf("coordinator: VmRSS %.1f MiB, VmHWM %.1f MiB\n", rss, ResidentMib(pid, "VmHWM:"));
+  std::fflush(stdout);
+
+  // Phases 4 and 5: new connections, as the updater's pass opens one per
+  // poll. The coordinator's CPU per handshake bounds how many it can take on
+  // this machine's cores; the measured rate is lower, since the bench pays
+  // the client side of each handshake on the same cores.
+  struct HandshakeFigures {
+    double per_s = 0, coordinator_cpu_ms = 0;
+  };
+  auto handshakes = [&](HandshakeKind kind) -> HandshakeFigures {
+    const char* name = kind == HandshakeKind::kTarget ? "handshakes (new connection, GetTarget)"
+                                                      : "handshakes (new connection, pass: GetTarget + ReportStatus)";
+    const char* auth = !tls ? "plaintext" : kind == HandshakeKind::kTarget ? "server-auth TLS" : "mTLS";
+    const int64_t fds_before = OpenFds(pid);
+    CpuMeter meter = MakeCpuMeter(pid, pg_pid);
+    meter.Start();
+    PhaseResult r = RunHandshakes({.kind = kind,
+                                   .target = target,
+                                   .creds = &creds,
+                                   .fleet = &fleet,
+                                   .channel_name = channel_name,
+                                   .concurrency = handshake_concurrency,
+                                   .window = std::chrono::seconds(handshake_duration),
+                                   .rpc_timeout = rpc_timeout});
+    meter.Stop();
+    HandshakeFigures f;
+    f.per_s = r.ok / r.elapsed_s;
+    f.coordinator_cpu_ms = r.ok > 0 && pid > 0 ? meter.CpuSeconds(0) * 1000 / r.ok : 0;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    std::printf("%s, %s: %lld ok in %.1f s = %.0f/s; p50 %.2f ms, p99 %.2f ms; errors: %s\n", name, auth,
+                static_cast<long long>(r.ok), r.elapsed_s, f.per_s, PercentileMs(r.latencies_us, 0.50),
+                PercentileMs(r.latencies_us, 0.99), ErrorSummary(r.codes).c_str());
+    std::printf("handshakes %s\n", meter.Summary().c_str());
+    std::printf("handshakes %s\n", meter.PerCall(r.ok).c_str());
+    if (f.coordinator_cpu_ms > 0) {
+      std::printf("handshakes: coordinator %.3f CPU-ms each: at most %.0f/s on all %u cores of this machine\n",
+                  f.coordinator_cpu_ms, cores * 1000 / f.coordinator_cpu_ms, cores);
+    }
+    if (pid > 0) {
+      std::printf("handshakes: coordinator open files %lld before, %lld after\n", static_cast<long long>(fds_before),
+                  static_cast<long long>(OpenFds(pid)));
+    }
+    std::fflush(stdout);
+    return f;
+  };
+  HandshakeFigures target_hs, pass_hs;
+  if (handshake_duration > 0) {
+    target_hs = handshakes(HandshakeKind::kTarget);
+    pass_hs = handshakes(HandshakeKind::kPass);
+  }
 
   std::printf("hosts=%lld reports_per_s=%.0f noop_rpc_per_s=%.0f ratio=%.3f p50_ms=%.2f p99_ms=%.2f status_ms=%.1f "
-              "coordinator_rss_mib=%.1f\n",
+              "coordinator_rss_mib=%.1f tls=%d connections=%d handshakes_per_s=%.0f "
+              "coordinator_cpu_ms_per_handshake=%.3f target_handshakes_per_s=%.0f "
+              "target_coordinator_cpu_ms_per_handshake=%.3f\n",
               static_cast<long long>(hosts), report_rate, noop_rate, noop_rate > 0 ? report_rate / noop_rate : 0.0,
-              p50, p99, status_median, rss);
+              p50, p99, status_median, rss, tls ? 1 : 0, nchannels, pass_hs.per_s, pass_hs.coordinator_cpu_ms,
+              target_hs.per_s, target_hs.coordinator_cpu_ms);
   std::fflush(stdout);
 
   if (rep.ok == 0) return Fail("reports: no report succeeded; see the errors above");

@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: a throwaway PostgreSQL, a fresh coordinator, drover-bench.
-# Usage: bench/run.sh [HOSTS] [drover-bench flags...]     (HOSTS defaults to 1000000)
-#        bench/run.sh --store [HOSTS] [drover-store-bench flags...]
+# Usage: bench/run.sh [HOSTS] [drover-bench flags...]     (HOSTS defaults to 2000, at most 5000)
+#          TLS, as deployed: a fresh fleet CA and server certificate (ca init), an admin
+#          operator token (operators create, in a file), and every simulated host with its
+#          own client certificate and its own connection
+#        bench/run.sh --plaintext [HOSTS] [drover-bench flags...]   (HOSTS defaults to 2000)
+#          the coordinator with --insecure, for comparison; up to 5000 hosts with one
+#          connection per host (the TLS shape), beyond that over --channels shared connections
+#        bench/run.sh --store [HOSTS] [drover-store-bench flags...]  (HOSTS defaults to 1000000)
 #          the ingest statement alone: a throwaway PostgreSQL and drover-store-bench, no coordinator
+# The coordinator runs with --report_rate_per_host=0 and --get_target_rate_per_peer=0: the
+# per-host and per-address limiters (2 reports/s per host; 100 GetTarget/s per address, and
+# every simulated host shares 127.0.0.1) would otherwise cap what is measured.
 # Environment:
 #   DROVER_BUILD_DIR          build directory (default: <repo>/build)
 #   DROVER_COORDINATOR_FLAGS  extra coordinator flags, e.g. "--max_batch=2000 --ingest_writers=3"
@@ -14,11 +23,19 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
 PG="$ROOT/deploy/lib/pg.sh"
 STORE=0
+TLS=1
 BINS=(drover-coordinator drover-bench)
-if [[ "${1:-}" == "--store" ]]; then STORE=1; BINS=(drover-store-bench); shift; fi
-HOSTS=${1:-1000000}
+DEFAULT_HOSTS=2000
+if [[ "${1:-}" == "--store" ]]; then STORE=1; TLS=0; BINS=(drover-store-bench); DEFAULT_HOSTS=1000000; shift
+elif [[ "${1:-}" == "--plaintext" ]]; then TLS=0; shift; fi
+HOSTS=${1:-$DEFAULT_HOSTS}
 [[ $# -gt 0 ]] && shift
-[[ "$HOSTS" =~ ^[0-9]+$ ]] || { echo "run.sh: host count \"$HOSTS\" is not a number; usage: bench/run.sh [--store] [HOSTS] [bench flags]" >&2; exit 2; }
+[[ "$HOSTS" =~ ^[0-9]+$ ]] || { echo "run.sh: host count \"$HOSTS\" is not a number; usage: bench/run.sh [--store|--plaintext] [HOSTS] [bench flags]" >&2; exit 2; }
+# One connection per host: checked here too, before PostgreSQL is started for nothing.
+if [[ $TLS -eq 1 && $HOSTS -gt 5000 ]]; then
+  echo "run.sh: $HOSTS hosts with TLS: every host has its own certificate and connection, at most 5000; use --plaintext for more" >&2
+  exit 2
+fi
 
 log() { echo "run.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -88,11 +105,36 @@ fi
 
 # --- Coordinator -----------------------------------------------------------
 READY="$TMP/ready"
-# shellcheck disable=SC2086  # DROVER_COORDINATOR_FLAGS is a list of flags
 # The URL may hold a password: from a file, never argv (the coordinator refuses that).
 (umask 077 && printf '%s\n' "$DB_URL" >"$TMP/database.url")
-"$BUILD/bin/drover-coordinator" --database_url_file="$TMP/database.url" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 \
-  --ready_file="$READY" --insecure ${DROVER_COORDINATOR_FLAGS:-} 2>"$TMP/coordinator.log" &
+# The limiters would cap the rates measured (see the top).
+COORD_ARGS=(--database_url_file="$TMP/database.url" --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0
+            --ready_file="$READY" --report_rate_per_host=0 --get_target_rate_per_peer=0)
+BENCH_ARGS=()
+if [[ $TLS -eq 1 ]]; then
+  # As deployed: the fleet's CA and the coordinator's certificate (keys 0600).
+  "$BUILD/bin/drover-coordinator" ca init --ca_dir="$TMP/tls" --fleet=bench >/dev/null 2>"$TMP/ca.log" \
+    || { cat "$TMP/ca.log" >&2; die "ca init failed"; }
+  COORD_ARGS+=(--fleet=bench --tls_cert_file="$TMP/tls/server.pem" --tls_key_file="$TMP/tls/server.key"
+               --host_ca_cert_file="$TMP/tls/ca.pem" --host_ca_key_file="$TMP/tls/ca.key")
+  # The bench mints each simulated host's certificate with the same CA, as enrolment would.
+  BENCH_ARGS+=(--fleet=bench --tls_ca_file="$TMP/tls/ca.pem" --host_ca_cert_file="$TMP/tls/ca.pem"
+               --host_ca_key_file="$TMP/tls/ca.key" --operator_token_file="$TMP/admin.token")
+  log "TLS: every host with its own certificate and connection"
+else
+  COORD_ARGS+=(--insecure)
+  # The TLS shape, so the two compare like with like; a million hosts share --channels connections.
+  if [[ $HOSTS -le 5000 ]]; then
+    BENCH_ARGS+=(--one_connection_per_host)
+    log "plaintext (--insecure): one connection per host, as with TLS"
+  else
+    log "plaintext (--insecure): $HOSTS hosts over shared connections (--channels)"
+  fi
+fi
+# Each connection is a descriptor in the coordinator (and one in the bench).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# shellcheck disable=SC2086  # DROVER_COORDINATOR_FLAGS is a list of flags
+"$BUILD/bin/drover-coordinator" "${COORD_ARGS[@]}" ${DROVER_COORDINATOR_FLAGS:-} 2>"$TMP/coordinator.log" &
 COORD_PID=$!
 deadline=$((SECONDS + 90))
 until [[ -f "$READY" ]]; do
@@ -106,10 +148,16 @@ done
 GRPC_ADDR=$(sed -n 's/^grpc=//p' "$READY")
 METRICS_ADDR=$(sed -n 's/^metrics=//p' "$READY")
 log "coordinator pid $COORD_PID: gRPC $GRPC_ADDR, metrics http://$METRICS_ADDR/metrics"
+if [[ $TLS -eq 1 ]]; then
+  # An admin token for the bench's CreateChannel: written to a 0600 file, never argv.
+  "$BUILD/bin/drover-coordinator" operators create --database_url_file="$TMP/database.url" --name=bench --role=admin \
+    --token_file="$TMP/admin.token" 2>>"$TMP/ca.log" || { cat "$TMP/ca.log" >&2; die "operators create failed"; }
+fi
 
 # --- Bench -----------------------------------------------------------------
 set +e
-"$BUILD/bin/drover-bench" --target="$GRPC_ADDR" --hosts="$HOSTS" --coordinator_pid="$COORD_PID" --postgres_pid="$PG_PID" "$@" \
+"$BUILD/bin/drover-bench" --target="$GRPC_ADDR" --hosts="$HOSTS" --coordinator_pid="$COORD_PID" --postgres_pid="$PG_PID" \
+  "${BENCH_ARGS[@]}" "$@" \
   | tee "$TMP/bench.out" >&2
 BENCH_RC=${PIPESTATUS[0]}
 set -e
