@@ -2,6 +2,8 @@
 
 #include <grpc/grpc_security_constants.h>
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "common/pki/pki.h"
 
@@ -50,7 +52,31 @@ absl::StatusOr<PeerHost> HostAuthenticator::Authenticate(const grpc::ServerConte
         "present its host certificate");
   }
   // x509_pem_cert is the leaf the handshake verified against the host CA.
-  absl::StatusOr<pki::CertificateInfo> cert = pki::ParseCertificatePem(absl::string_view(pems[0].data(), pems[0].size()));
+  const absl::string_view pem(pems[0].data(), pems[0].size());
+  const std::string digest = pki::Sha256Hex(pem);
+  std::optional<PeerHost> peer;
+  {
+    absl::ReaderMutexLock lock(&cache_mu_);
+    if (auto it = identities_.find(digest); it != identities_.end()) peer = it->second;
+  }
+  if (!peer.has_value()) {
+    absl::StatusOr<PeerHost> read = ReadIdentity(pem, reason);
+    if (!read.ok()) return read.status();
+    peer = *std::move(read);
+    absl::MutexLock lock(&cache_mu_);
+    if (identities_.size() >= kMaxCachedIdentities) identities_.clear();
+    identities_.emplace(digest, *peer);
+  }
+  if (revoked_->IsRevoked(peer->serial_hex)) {
+    *reason = RefusalReason::kRevoked;
+    return absl::PermissionDeniedError(absl::StrCat("the certificate of host \"", peer->host_id,
+                                                    "\" is revoked: enrol the host again with a new join token"));
+  }
+  return *std::move(peer);
+}
+
+absl::StatusOr<PeerHost> HostAuthenticator::ReadIdentity(absl::string_view pem, RefusalReason* reason) const {
+  absl::StatusOr<pki::CertificateInfo> cert = pki::ParseCertificatePem(pem);
   if (!cert.ok()) {
     *reason = RefusalReason::kBadCertificate;
     return absl::UnauthenticatedError("the client certificate could not be read");
@@ -64,11 +90,6 @@ absl::StatusOr<PeerHost> HostAuthenticator::Authenticate(const grpc::ServerConte
   if (!host.ok()) {
     *reason = RefusalReason::kBadCertificate;
     return absl::UnauthenticatedError(absl::StrCat("the client certificate is no host identity: ", host.status().message()));
-  }
-  if (revoked_->IsRevoked(cert->serial_hex)) {
-    *reason = RefusalReason::kRevoked;
-    return absl::PermissionDeniedError(absl::StrCat("the certificate of host \"", *host,
-                                                    "\" is revoked: enrol the host again with a new join token"));
   }
   return PeerHost{*std::move(host), cert->subject_ou, cert->serial_hex};
 }

@@ -12,6 +12,7 @@
 #include <prometheus/family.h>
 #include <prometheus/registry.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -57,11 +58,24 @@ class HostAuthenticator {
 
   void CountRefused(RefusalReason reason);
 
+  // Identities read from distinct certificates kept at most; past it the
+  // cache starts again empty.
+  static constexpr size_t kMaxCachedIdentities = 65536;
+
  private:
+  // The host a certificate names, without the revocation check.
+  absl::StatusOr<PeerHost> ReadIdentity(absl::string_view pem, RefusalReason* reason) const;
+
   const std::string fleet_;
   const RevocationList* const revoked_;
   prometheus::Family<prometheus::Counter>& refused_;
   std::vector<prometheus::Counter*> by_reason_;
+  // Every call on a connection carries the same verified certificate, and
+  // parsing it (OpenSSL's PEM and X.509 decoders) cost more coordinator CPU
+  // than the rest of a report: what it names is kept by the certificate's
+  // SHA-256, bounded. Revocation is still checked on every call.
+  mutable absl::Mutex cache_mu_;
+  mutable absl::flat_hash_map<std::string, PeerHost> identities_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace drover::api
