@@ -248,7 +248,17 @@ absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
   }
   bool up = PollUntil(absl::Seconds(60), [&] { return access(ready.c_str(), F_OK) == 0 || !p->Alive(); });
   if (!up || !p->Alive()) {
-    return absl::UnavailableError(absl::StrCat("coordinator did not start: ", p->Log()));
+    // An empty log alone says nothing: how it ended tells a binary that
+    // could not be run (127, e.g. relinked meanwhile) from a crash.
+    std::string how = "not ready within 60 s";
+    if (p->exited_) {
+      const int st = p->wait_status_;
+      how = WIFEXITED(st)     ? absl::StrCat("exited with status ", WEXITSTATUS(st),
+                                             WEXITSTATUS(st) == 127 ? " (the binary could not be executed)" : "")
+            : WIFSIGNALED(st) ? absl::StrCat("killed by signal ", WTERMSIG(st))
+                              : absl::StrCat("wait status ", st);
+    }
+    return absl::UnavailableError(absl::StrCat("coordinator did not start (", how, "): ", p->Log()));
   }
   for (absl::string_view line : absl::StrSplit(ReadFile(ready), '\n')) {
     if (absl::ConsumePrefix(&line, "grpc=")) p->grpc_address_ = std::string(line);
@@ -273,6 +283,7 @@ bool CoordinatorProcess::Alive() {
   pid_t r = waitpid(pid_, &status, WNOHANG);
   if (r == pid_) {
     exited_ = true;
+    wait_status_ = status;
     return false;
   }
   return true;
@@ -286,6 +297,7 @@ int CoordinatorProcess::WaitForExit(absl::Duration timeout) {
     if (r == pid_) {
       status = s;
       exited_ = true;
+      wait_status_ = s;
       return true;
     }
     return false;

@@ -78,6 +78,7 @@ class CoordinatorProcess {
  private:
   pid_t pid_ = -1;
   bool exited_ = false;
+  int wait_status_ = 0;  // once exited_, as waitpid gave it
   std::string dir_;
   std::string grpc_address_;
   std::string metrics_address_;
