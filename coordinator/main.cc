@@ -49,6 +49,10 @@ ABSL_FLAG(double, report_burst_per_host, 60, "ReportStatus calls a host may send
 ABSL_FLAG(double, get_target_rate_per_peer, 100,
           "GetTarget calls per second allowed per peer address (0: unlimited); more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(double, get_target_burst_per_peer, 1000, "GetTarget calls a peer address may send at once");
+ABSL_FLAG(double, refused_audit_rate_per_peer, 1,
+          "Audit rows of refused calls a peer address may cause per second on average (0: no limit); past it, "
+          "refusals are counted in drover_audit_refusals_dropped_total instead");
+ABSL_FLAG(double, refused_audit_burst_per_peer, 100, "Audit rows of refused calls a peer address may cause at once");
 ABSL_FLAG(int, max_channels, 1000, "CreateChannel is refused beyond this many channels (0: no cap)");
 ABSL_FLAG(int, max_version_labels, 200,
           "Distinct agent versions exported as metric labels; the rest is version=\"other\" (0: no cap)");
@@ -302,6 +306,8 @@ int main(int argc, char** argv) {
            OutOfRange("report_burst_per_host", absl::GetFlag(FLAGS_report_burst_per_host), 1.0, 1e6),
            OutOfRange("get_target_rate_per_peer", absl::GetFlag(FLAGS_get_target_rate_per_peer), 0.0, 1e7),
            OutOfRange("get_target_burst_per_peer", absl::GetFlag(FLAGS_get_target_burst_per_peer), 1.0, 1e7),
+           OutOfRange("refused_audit_rate_per_peer", absl::GetFlag(FLAGS_refused_audit_rate_per_peer), 0.0, 1e6),
+           OutOfRange("refused_audit_burst_per_peer", absl::GetFlag(FLAGS_refused_audit_burst_per_peer), 1.0, 1e6),
            OutOfRange("max_channels", absl::GetFlag(FLAGS_max_channels), 0, 1000000),
            OutOfRange("max_version_labels", absl::GetFlag(FLAGS_max_version_labels), 0, 100000),
        }) {
@@ -359,6 +365,8 @@ int main(int argc, char** argv) {
   config.report_rate_per_host = {absl::GetFlag(FLAGS_report_rate_per_host), absl::GetFlag(FLAGS_report_burst_per_host)};
   config.get_target_rate_per_peer = {absl::GetFlag(FLAGS_get_target_rate_per_peer),
                                      absl::GetFlag(FLAGS_get_target_burst_per_peer)};
+  config.refused_audit_rate_per_peer = {absl::GetFlag(FLAGS_refused_audit_rate_per_peer),
+                                        absl::GetFlag(FLAGS_refused_audit_burst_per_peer)};
   config.max_channels = static_cast<size_t>(absl::GetFlag(FLAGS_max_channels));
   config.max_version_labels = static_cast<size_t>(absl::GetFlag(FLAGS_max_version_labels));
 

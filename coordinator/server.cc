@@ -122,6 +122,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                   .max_queue_bytes = config.max_queue_bytes}),
         report_limiter_(config.report_rate_per_host, &clock_),
         target_limiter_(config.get_target_rate_per_peer, &clock_),
+        refusal_audit_(config.refused_audit_rate_per_peer, &clock_, *metrics_.registry()),
         rpc_log_(&clock_, {}),
         hosts_(config.insecure ? nullptr
                                : std::make_unique<api::HostAuthenticator>(config.fleet, &revocations_,
@@ -132,6 +133,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                           &authorizer_, &store_, &store_, &store_, &revocations_) {
     updater_service_.set_limits({.reports_per_host = &report_limiter_, .targets_per_peer = &target_limiter_});
     operator_service_.set_max_channels(config.max_channels);
+    operator_service_.set_refusal_audit(&refusal_audit_);
     metrics_.set_max_version_labels(config.max_version_labels);
   }
 
@@ -187,6 +189,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       LogWarning("no --targets_key_file: target answers are NOT signed, and updaters that pin a root key refuse "
                  "them");
       trust_service_ = std::make_unique<api::TrustService>(nullptr, &store_, &rpc_log_, &authorizer_, &store_);
+      trust_service_->set_refusal_audit(&refusal_audit_);
       return absl::OkStatus();
     }
     if (config_.root_public_key_file.empty()) {
@@ -216,6 +219,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     signer_ = *std::move(signer);
     updater_service_.set_signer(signer_.get());
     trust_service_ = std::make_unique<api::TrustService>(signer_.get(), &store_, &rpc_log_, &authorizer_, &store_);
+    trust_service_->set_refusal_audit(&refusal_audit_);
     LogInfo(absl::StrCat("signing target metadata with targets key ", signer_->key_id(), " under root ",
                          signer_->pinned_root().key_id));
     return absl::OkStatus();
@@ -277,6 +281,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     enrollment_ = std::make_unique<api::EnrollmentService>(
         &store_, ca_.get(), hosts_.get(), &clock_,
         api::EnrollmentOptions{config_.fleet, config_.host_cert_validity}, &rpc_log_, &store_);
+    enrollment_->set_refusal_audit(&refusal_audit_);
     grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
     options.pem_root_certs = *ca_cert;
     options.pem_key_cert_pairs.push_back({*key, *cert});
@@ -343,6 +348,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   ingest::ReportBatcher batcher_;
   KeyedRateLimiter report_limiter_;
   KeyedRateLimiter target_limiter_;
+  api::RefusalAuditGate refusal_audit_;
   api::RpcLog rpc_log_;
   api::RevocationList revocations_;
   std::unique_ptr<api::HostAuthenticator> hosts_;  // null with --insecure

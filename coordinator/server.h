@@ -35,6 +35,8 @@ struct CoordinatorConfig {
   // default here (tests), set by main.cc's flags.
   RateLimit report_rate_per_host;
   RateLimit get_target_rate_per_peer;
+  // Audit rows of refused calls, per peer address (api::RefusalAuditGate).
+  RateLimit refused_audit_rate_per_peer{1, 100};
   // CreateChannel refuses beyond this many channels; 0: no cap.
   size_t max_channels = 0;
   // Distinct version label values exported; the rest is "other". 0: no cap.

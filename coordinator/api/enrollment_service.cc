@@ -27,7 +27,8 @@ absl::Status ValidateCsr(const std::string& csr) {
 grpc::Status EnrollmentService::Answer(grpc::ServerContext* context, absl::string_view method,
                                        const absl::Status& status, const store::AuditRecord& record, bool stored) {
   if (!status.ok()) log_->Failed(absl::StrCat("drover.v1.EnrollmentService/", method), status, context->peer());
-  if (!status.ok() && !stored && audit_ != nullptr) {
+  if (!status.ok() && !stored && audit_ != nullptr &&
+      (refusal_audit_ == nullptr || refusal_audit_->Admit(context->peer()))) {
     // A refusal changed nothing: its row stands alone.
     store::AuditRecord refused = record;
     refused.ok = false;

@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "coordinator/api/host_identity.h"
+#include "coordinator/api/refusal_audit.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/store/audit_store.h"
 #include "coordinator/store/identity_store.h"
@@ -39,6 +40,9 @@ class EnrollmentService final : public v1::EnrollmentService::Service {
   grpc::Status Renew(grpc::ServerContext* context, const v1::RenewRequest* request,
                      v1::RenewResponse* response) override;
 
+  // Refusals get audit rows only as far as `gate` admits them (before serving).
+  void set_refusal_audit(RefusalAuditGate* gate) { refusal_audit_ = gate; }
+
  private:
   // `record` is the attempt's audit row: written as a refusal unless the
   // store wrote it with the change (`stored`).
@@ -51,6 +55,7 @@ class EnrollmentService final : public v1::EnrollmentService::Service {
   const Clock* const clock_;
   const EnrollmentOptions options_;
   RpcLog* const log_;
+  RefusalAuditGate* refusal_audit_ = nullptr;
   store::AuditStore* const audit_;
 };
 

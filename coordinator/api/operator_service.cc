@@ -141,7 +141,8 @@ grpc::ServerUnaryReactor* OperatorService::Serve(
     // A refused mutation leaves a row of its own (a successful one wrote
     // its row in the transaction of the change). Unknown methods and
     // unparsable requests are recorded too: someone tried something.
-    if (!status.ok() && (policy == nullptr || policy->mutates)) {
+    if (!status.ok() && (policy == nullptr || policy->mutates) &&
+        (refusal_audit_ == nullptr || refusal_audit_->Admit(context->peer()))) {
       store::AuditRecord record{.actor = actor,
                                 .peer = context->peer(),
                                 .method = full_method,

@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "coordinator/api/authz.h"
 #include "coordinator/api/host_identity.h"
+#include "coordinator/api/refusal_audit.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
@@ -108,6 +109,8 @@ class OperatorService final : public OperatorServiceBase {
   // CreateChannel refuses a channel beyond this many (--max_channels): each
   // costs cache memory, counter rows and metric series. 0: no limit.
   void set_max_channels(size_t max_channels) { max_channels_ = max_channels; }
+  // Refusals get audit rows only as far as `gate` admits them (before serving).
+  void set_refusal_audit(RefusalAuditGate* gate) { refusal_audit_ = gate; }
 
   grpc::Status CreateOperator(grpc::ServerContextBase*, const v1::CreateOperatorRequest*,
                               v1::CreateOperatorResponse*);
@@ -157,6 +160,7 @@ class OperatorService final : public OperatorServiceBase {
   size_t max_channels_ = 0;
   Authorizer* const authz_;
   store::AuditStore* const audit_;
+  RefusalAuditGate* refusal_audit_ = nullptr;
   store::OperatorStore* const operators_;
 
   // The caller of each call being served, set by Serve once authorized.

@@ -87,7 +87,8 @@ grpc::Status TrustService::PublishTrustMetadata(grpc::ServerContext* context,
     return Describe(response);
   }();
   if (!status.ok()) log_->Failed("drover.v1.TrustService/PublishTrustMetadata", status, context->peer());
-  if (!status.ok() && !published && audit_ != nullptr) {
+  if (!status.ok() && !published && audit_ != nullptr &&
+      (refusal_audit_ == nullptr || refusal_audit_->Admit(context->peer()))) {
     // A refusal changed nothing: its row stands alone.
     store::AuditRecord record{.actor = actor,
                               .peer = context->peer(),

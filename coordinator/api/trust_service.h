@@ -4,6 +4,7 @@
 #pragma once
 
 #include "coordinator/api/authz.h"
+#include "coordinator/api/refusal_audit.h"
 #include "coordinator/api/rpc_log.h"
 #include "coordinator/api/target_signer.h"
 #include "coordinator/store/audit_store.h"
@@ -27,6 +28,9 @@ class TrustService final : public v1::TrustService::Service {
   grpc::Status GetTrustMetadata(grpc::ServerContext* context, const v1::GetTrustMetadataRequest* request,
                                 v1::TrustMetadata* response) override;
 
+  // Refusals get audit rows only as far as `gate` admits them (before serving).
+  void set_refusal_audit(RefusalAuditGate* gate) { refusal_audit_ = gate; }
+
  private:
   absl::Status Describe(v1::TrustMetadata* out);
   // The caller's name ("" until known) and whether `method` may be called.
@@ -35,6 +39,7 @@ class TrustService final : public v1::TrustService::Service {
   TargetSigner* const signer_;
   store::MetadataStore* const store_;
   RpcLog* const log_;
+  RefusalAuditGate* refusal_audit_ = nullptr;
   Authorizer* const authz_;
   store::AuditStore* const audit_;
 };

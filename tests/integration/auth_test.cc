@@ -25,6 +25,8 @@ namespace {
 using ::drover::testing::BinaryPath;
 using ::drover::testing::CommandResult;
 using ::drover::testing::CoordinatorProcess;
+using ::drover::testing::HttpGet;
+using ::drover::testing::MetricValue;
 using ::drover::testing::NewTestDatabase;
 using ::drover::testing::PollUntil;
 using ::drover::testing::QueryValue;
@@ -51,6 +53,7 @@ class AuthTest : public ::testing::Test {
     config.host_ca_cert_file = tls_dir_ + "/ca.pem";
     config.host_ca_key_file = tls_dir_ + "/ca.key";
     config.fleet = "auth.test";
+    config.refused_audit_rate_per_peer = refused_audit_limit_;
     absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(config);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
@@ -115,6 +118,8 @@ class AuthTest : public ::testing::Test {
     return {resp.events().begin(), resp.events().end()};
   }
 
+  // What a peer's refusals may write to the audit trail (set before SetUp).
+  RateLimit refused_audit_limit_{1, 100};
   std::string db_;
   std::string tls_dir_;
   std::string admin_;
@@ -241,6 +246,30 @@ TEST_F(AuthTest, NoUnknownRevokedOrExpiredTokenIsRefused) {
   EXPECT_EQ(QueryValue(db_, absl::StrCat("SELECT count(*) FROM operator_tokens WHERE encode(token_sha256, 'escape') "
                                          "LIKE '%", temp.substr(10, 20), "%'")),
             "0");
+}
+
+// Refusals write audit rows only up to the per-peer limit: a caller without
+// credentials cannot fill the database with them. Past it the calls are
+// still refused, and counted.
+class AuthAuditFloodTest : public AuthTest {
+ protected:
+  AuthAuditFloodTest() { refused_audit_limit_ = {0.001, 3}; }
+};
+
+TEST_F(AuthAuditFloodTest, RefusalsPastThePeerLimitAreCountedNotWritten) {
+  CreateChannel("prod");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(SetTarget("", "prod", "1.1.0").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(Target("prod"), "1.0.0");
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM audit_events WHERE result = 'refused'"), "3");
+  absl::StatusOr<std::string> metrics = HttpGet(server_->metrics_address(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricValue(*metrics, "drover_audit_refusals_dropped_total"), 7);
+  // Accepted changes are not limited: their rows commit with them.
+  ASSERT_TRUE(SetTarget(admin_, "prod", "1.1.0").ok());
+  EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM audit_events WHERE result = 'ok' AND method LIKE '%SetTargetVersion'"),
+            "1");
 }
 
 // The audit row commits with the change or not at all.
