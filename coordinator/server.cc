@@ -124,10 +124,11 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         target_limiter_(config.get_target_rate_per_peer, &clock_),
         refusal_audit_(config.refused_audit_rate_per_peer, &clock_, *metrics_.registry()),
         rpc_log_(&clock_, {}),
-        hosts_(config.insecure ? nullptr
-                               : std::make_unique<api::HostAuthenticator>(config.fleet, &revocations_,
-                                                                          *metrics_.registry())),
-        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_, hosts_.get()),
+        // Built with --insecure too, so its refusal counters are exported
+        // (as zeros) for the alert rules; it is used only with TLS.
+        hosts_(std::make_unique<api::HostAuthenticator>(config.fleet, &revocations_, *metrics_.registry())),
+        updater_service_(&cache_, &batcher_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_,
+                         config.insecure ? nullptr : hosts_.get()),
         authorizer_(&store_, &clock_, config.insecure, metrics_.registry().get()),
         operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_,
                           &authorizer_, &store_, &store_, &store_, &revocations_) {
@@ -303,7 +304,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       // Suppressed failure counts whose window passed with no later failure.
       rpc_log_.Flush();
       // Revocations made on other replicas apply here from this refresh on.
-      if (hosts_ != nullptr) {
+      if (!config_.insecure) {
         if (absl::Status s = RefreshRevocations(); !s.ok()) {
           metrics_.CountDatabaseError("revocation_refresh");
           LogWarning(absl::StrCat("refreshing the revocation list: ", s.message()));
@@ -351,7 +352,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   api::RefusalAuditGate refusal_audit_;
   api::RpcLog rpc_log_;
   api::RevocationList revocations_;
-  std::unique_ptr<api::HostAuthenticator> hosts_;  // null with --insecure
+  std::unique_ptr<api::HostAuthenticator> hosts_;  // not used with --insecure
   api::UpdaterService updater_service_;
   api::Authorizer authorizer_;
   api::OperatorService operator_service_;

@@ -54,6 +54,11 @@ PROBES = {
     # Exported (as 0) for every channel, and once per coordinator.
     "DroverHostIdCloned": [("max by (channel) (drover_agents_instance_conflict)", 0)],
     "DroverOrphanedHosts": [("max(drover_orphaned_hosts)", 0)],
+    # Exported as zeros from start-up (with --insecure too).
+    "DroverHostIdentityMisused": [
+        ('sum by (reason) (increase(drover_reports_refused_total{reason=~"wrong_host|wrong_channel|revoked"}[10m]))', 0)
+    ],
+    "DroverRefusedCallsFlood": [("sum(increase(drover_audit_refusals_dropped_total[10m]))", 0)],
 }
 
 
