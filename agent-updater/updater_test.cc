@@ -184,7 +184,8 @@ class UpdaterTest : public ::testing::Test {
   }
   void TearDown() override { RunCommand({"rm", "-rf", dir_}).IgnoreError(); }
 
-  Updater MakeUpdater() {
+  // The fakes, the state store and the fake clock; pauses advance it.
+  UpdaterDeps Deps() {
     UpdaterDeps deps;
     deps.coordinator = &coordinator_;
     deps.installer = &installer_;
@@ -196,8 +197,10 @@ class UpdaterTest : public ::testing::Test {
       return absl::OkStatus();
     };
     deps.pause = [this](absl::Duration d) { clock_.Advance(d); };
-    return Updater(config_, deps);
+    return deps;
   }
+
+  Updater MakeUpdater() { return Updater(config_, Deps()); }
 
   PassResult Pass() {
     Updater u = MakeUpdater();
@@ -874,7 +877,6 @@ TEST_F(UpdaterTest, GivingUpOnOutOfOrderSaysHowManyRoundsWere) {
       << log;
 }
 
-
 // --- Signed target metadata: the updater acts only on verified payloads. ---
 
 class SignedUpdaterTest : public UpdaterTest {
@@ -887,17 +889,7 @@ class SignedUpdaterTest : public UpdaterTest {
   }
 
   PassResult SignedPass() {
-    UpdaterDeps deps;
-    deps.coordinator = &coordinator_;
-    deps.installer = &installer_;
-    deps.health = &health_;
-    deps.state = store_.get();
-    deps.clock = &clock_;
-    deps.restart = [this] {
-      ++restarts_;
-      return absl::OkStatus();
-    };
-    deps.pause = [this](absl::Duration d) { clock_.Advance(d); };
+    UpdaterDeps deps = Deps();
     deps.pinned_root = trust::TrustedRootFromRaw(root_.public_key());
     Updater u(config_, deps);
     absl::StatusOr<PassResult> r = u.RunPass();
