@@ -15,7 +15,8 @@
 #     from its seed corpus for DROVER_FUZZ_SECONDS (default 20) under
 #     ASan+UBSan (tests/fuzz.sh); skipped when ctest args narrow the run,
 #     unless CI=true;
-#   - makes warnings errors (-DDROVER_WERROR=ON) in every build.
+#   - makes warnings errors (-DDROVER_WERROR=ON) in every build;
+#   - compiles with line tables only (-g1), the sanitizer builds at -O1.
 # Each phase's time is printed at the end. ctest args apply to every phase.
 set -euo pipefail
 
@@ -37,11 +38,10 @@ CMAKE_ARGS=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DDROVER_WERROR=$WERROR)
 # ASan -O2 -g 23.7 s, -O1 -g1 9.7 s).
 # Always passed: the value is cached, and a developer's next plain run must
 # not inherit CI's.
-PLAIN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g -DNDEBUG")
+PLAIN_DEBUG=-g
+if [[ "$SANITIZERS" == "1" ]]; then PLAIN_DEBUG=-g1; fi
+PLAIN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 $PLAIN_DEBUG -DNDEBUG")
 SAN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
-if [[ "$SANITIZERS" == "1" ]]; then
-  PLAIN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
-fi
 if command -v ccache >/dev/null; then
   CMAKE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
