@@ -130,7 +130,10 @@ grpc::ServerUnaryReactor* UpdaterService::ReportStatus(grpc::CallbackServerConte
     log_->Failed(kMetadataRefused,
                  absl::FailedPreconditionError(absl::StrCat(
                      "host \"", report->host_id, "\" acts on none of this coordinator's signed answers: ",
-                     wire::SanitizeText(request.metadata_problem(), kMaxErrorLength, wire::TextLines::kOne))),
+                     wire::SanitizeText(request.metadata_problem(), kMaxErrorLength, wire::TextLines::kOne),
+                     " (its report itself is accepted; check that this replica signs with the targets key of the "
+                     "newest delegation, `droverctl keys show`, restarting it after `droverctl keys publish`, and "
+                     "that the host's clock is right)")),
                  context->peer());
   }
   batcher_->Submit(*std::move(report), [reactor, response_bytes, rpcs = report_rpcs_, log = log_, context](
