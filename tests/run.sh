@@ -6,13 +6,14 @@
 #
 # Under CI=true (or DROVER_SANITIZERS=1 for a developer) the plain build runs
 # the end-to-end and layering tests only, and it also:
-#   - builds with -DDROVER_SANITIZE=address,undefined in build-asan and runs
-#     the unit and integration tests there, once (ctest -L 'unit|integration');
+#   - builds with clang, -DDROVER_SANITIZE=address,undefined and
+#     -DDROVER_FUZZ=ON in build-asan and runs the unit and integration tests
+#     there, once (ctest -L 'unit|integration');
 #   - builds with -DDROVER_SANITIZE=thread in build-tsan only the tests of the
 #     concurrent pieces (report batcher, query watchdog, channel cache,
 #     updater daemon) and runs them (ctest -L tsan);
-#   - builds the libFuzzer harnesses with clang in build-fuzz and runs each
-#     from its seed corpus for DROVER_FUZZ_SECONDS (default 20) under
+#   - builds the libFuzzer harnesses in that same build-asan tree and runs
+#     each from its seed corpus for DROVER_FUZZ_SECONDS (default 20) under
 #     ASan+UBSan (tests/fuzz.sh); skipped when ctest args narrow the run,
 #     unless CI=true;
 #   - makes warnings errors (-DDROVER_WERROR=ON) in every build;
@@ -129,12 +130,30 @@ if [[ "${CI:-}" == "true" && ( -z "$ASAN_TARGETS" || -z "$TSAN_TARGETS" ) && $# 
   exit 1
 fi
 
-if [[ -n "$ASAN_TARGETS" ]]; then
-  phase_start "build asan+ubsan"
-  cmake -S "$ROOT" -B "$BUILD-asan" "${CMAKE_ARGS[@]}" "${SAN_FLAGS[@]}" -DDROVER_SANITIZE=address,undefined >/dev/null
+FUZZ=0
+if [[ "${CI:-}" == "true" || $# -eq 0 ]]; then FUZZ=1; fi
+
+# One ASan+UBSan tree for the tests and the libFuzzer harnesses, built with
+# clang (libFuzzer needs it): everything of ours is compiled instrumented
+# once instead of twice (GCC for the tests, clang for the fuzzers), and clang
+# compiles these sources at -O1 in about 0.7 of GCC's time (measured on
+# operator_service.cc: 21.5 s against 30.1 s).
+SAN_CXX=${CXX_FUZZ:-clang++-14}
+ASAN_CACHE=$BUILD-asan/CMakeCache.txt
+if [[ -f $ASAN_CACHE ]] && ! grep -q "^CMAKE_CXX_COMPILER:[A-Z]*=.*$SAN_CXX\$" "$ASAN_CACHE"; then
+  rm -rf "$BUILD-asan" # configured with another compiler (a GCC tree of older runs)
+fi
+if [[ -n "$ASAN_TARGETS" || $FUZZ -eq 1 ]]; then
+  phase_start "build asan+ubsan (clang)"
+  cmake -S "$ROOT" -B "$BUILD-asan" "${CMAKE_ARGS[@]}" "${SAN_FLAGS[@]}" -DCMAKE_CXX_COMPILER="$SAN_CXX" \
+    -DDROVER_SANITIZE=address,undefined -DDROVER_FUZZ=ON >/dev/null
+  targets=$ASAN_TARGETS
+  [[ $FUZZ -eq 0 ]] || targets="$targets drover-fuzzers"
   # shellcheck disable=SC2086 # one target per word
-  cmake --build "$BUILD-asan" -j"$JOBS" --target $ASAN_TARGETS
+  cmake --build "$BUILD-asan" -j"$JOBS" --target $targets
   phase_end
+fi
+if [[ -n "$ASAN_TARGETS" ]]; then
   phase_start "test asan+ubsan"
   (cd "$BUILD-asan" && ctest --output-on-failure --timeout 900 -j2 -L 'unit|integration' -LE layering "$@")
   phase_end
@@ -151,8 +170,8 @@ if [[ -n "$TSAN_TARGETS" ]]; then
   phase_end
 fi
 
-if [[ "${CI:-}" == "true" || $# -eq 0 ]]; then
-  phase_start "fuzz (build, ${DROVER_FUZZ_SECONDS:-20}s each)"
-  DROVER_WERROR=$WERROR DROVER_FUZZ_BUILD_DIR="$BUILD-fuzz" "$ROOT/tests/fuzz.sh"
+if [[ $FUZZ -eq 1 ]]; then
+  phase_start "fuzz (${DROVER_FUZZ_SECONDS:-20}s each)"
+  DROVER_WERROR=$WERROR DROVER_FUZZ_BUILD_DIR="$BUILD-asan" CXX_FUZZ="$SAN_CXX" "$ROOT/tests/fuzz.sh"
   phase_end
 fi
