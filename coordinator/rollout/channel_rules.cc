@@ -75,7 +75,8 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
   changes.push_back({.field = "target_version",
                      .old_value = old_value,
                      .new_value = downgrade ? absl::StrCat(new_value, " (downgrade)") : new_value,
-                     .starts_target_epoch = true});
+                     .starts_target_epoch = true,
+                     .starts_rollout = true});
   return absl::OkStatus();
 }
 

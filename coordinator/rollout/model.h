@@ -104,6 +104,15 @@ struct Channel {
   absl::Time created_at;
   absl::Time updated_at;
   int64_t generation = 0;
+  // The current staged rollout (staged.h), as the signed answer states it:
+  // kNone when every host gets the target (no rollout, or it is done),
+  // kHolding when hosts not let in are held on rollout_start_version,
+  // kRolledBack when every host is told rollout_start_version with
+  // downgrade allowed. Written by the rollout store, not by operators.
+  enum class RolloutMode : int16_t { kNone = 0, kHolding = 1, kRolledBack = 2 };
+  int64_t rollout_id = 0;  // 0: none
+  std::string rollout_start_version;
+  RolloutMode rollout_mode = RolloutMode::kNone;
 };
 
 // One row of the fleet histogram of a channel.
@@ -131,6 +140,12 @@ struct ChannelChange {
   // target epoch: outcome counters restart from zero. Not stored; the store
   // obeys it (see StartsTargetEpoch in target_epoch.h).
   bool starts_target_epoch = false;
+  // Set by SetTarget when the target changes: the store starts a staged
+  // rollout to the new target in the same transaction (StartRollout in
+  // staged.h), without canaries when forced (with the reason recorded).
+  bool starts_rollout = false;
+  bool rollout_skip_canaries = false;
+  std::string rollout_force_reason;
 };
 
 // How often a channel's updaters poll: the bounds at creation and on change

@@ -1,0 +1,7 @@
+ALTER TABLE agents DROP COLUMN updating_to;
+ALTER TABLE channels DROP COLUMN rollout_mode, DROP COLUMN rollout_start_version, DROP COLUMN rollout_id;
+DROP TABLE rollout_hosts;
+DROP TABLE rollout_groups;
+DROP TABLE rollouts;
+DROP TABLE rollout_policy_groups;
+DROP TABLE rollout_policies;
