@@ -67,6 +67,8 @@ ABSL_FLAG(int, max_batch, 1000, "Most reports in one group-commit transaction");
 ABSL_FLAG(int, max_queue, 200000, "Reports waiting for a batch before new ones are refused as UNAVAILABLE");
 ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
+ABSL_FLAG(absl::Duration, rollout_tick, absl::Seconds(1),
+          "How often the leading replica advances staged rollouts (and the others ask for leadership)");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(15), "On SIGTERM, how long in-flight RPCs may take");
 ABSL_FLAG(absl::Duration, startup_timeout, absl::Seconds(60), "How long start-up waits for PostgreSQL");
 ABSL_FLAG(std::string, targets_key_file, "",
@@ -277,6 +279,7 @@ int main(int argc, char** argv) {
   config.pool_size = absl::GetFlag(FLAGS_db_pool_size);
   config.ingest_writers = absl::GetFlag(FLAGS_ingest_writers);
   config.fleet_refresh_interval = absl::GetFlag(FLAGS_fleet_refresh);
+  config.rollout_tick = absl::GetFlag(FLAGS_rollout_tick);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.startup_timeout = absl::GetFlag(FLAGS_startup_timeout);
   config.statement_timeout = absl::GetFlag(FLAGS_db_statement_timeout);
@@ -297,6 +300,7 @@ int main(int argc, char** argv) {
            OutOfRange("max_queue", max_queue, 1, 100000000),
            OutOfRange("max_message_bytes", max_message, 1024, 64 << 20),
            OutOfRange("fleet_refresh", config.fleet_refresh_interval, absl::Milliseconds(100), absl::Hours(1)),
+           OutOfRange("rollout_tick", config.rollout_tick, absl::Milliseconds(50), absl::Minutes(10)),
            OutOfRange("shutdown_grace", config.shutdown_grace, absl::ZeroDuration(), absl::Hours(1)),
            OutOfRange("startup_timeout", config.startup_timeout, absl::ZeroDuration(), absl::Hours(24)),
            OutOfRange("db_statement_timeout", config.statement_timeout, absl::Milliseconds(100), absl::Hours(24)),

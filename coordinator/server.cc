@@ -24,6 +24,10 @@
 #include "coordinator/api/target_signer.h"
 #include "coordinator/api/trust_service.h"
 #include "coordinator/store/channel_cache.h"
+#include "coordinator/engine/rollout_engine.h"
+#include "coordinator/metrics/rollout_metrics.h"
+#include "coordinator/store/pg_leader_lock.h"
+#include "coordinator/store/rollout_cache.h"
 #include "coordinator/store/migrator.h"
 #include "proto/wire/proto_utf8.h"
 #include "coordinator/store/pg_store.h"
@@ -115,6 +119,10 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                 .ingest_pool_size = config.ingest_writers,
                 .statement_timeout = config.statement_timeout}),
         cache_(&store_, &clock_, config.channel_cache_ttl),
+        rollout_cache_(&store_, &clock_, config.channel_cache_ttl),
+        leader_lock_(config.database_url, store::PgLeaderLock::kRolloutEngineKey),
+        engine_(&store_, &leader_lock_, &clock_, {.tick = config.rollout_tick}),
+        rollout_metrics_(*metrics_.registry()),
         batcher_(&store_, &metrics_,
                  {.max_batch = config.max_batch,
                   .writers = config.ingest_writers,
@@ -133,6 +141,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         operator_service_(&store_, &store_, &cache_, &metrics_, &clock_, config.max_message_bytes, &rpc_log_,
                           &authorizer_, &store_, &store_, &store_, &revocations_) {
     updater_service_.set_limits({.reports_per_host = &report_limiter_, .targets_per_peer = &target_limiter_});
+    updater_service_.set_rollouts(&rollout_cache_);
+    operator_service_.set_rollouts(&store_);
     operator_service_.set_max_channels(config.max_channels);
     operator_service_.set_refusal_audit(&refusal_audit_);
     metrics_.set_max_version_labels(config.max_version_labels);
@@ -181,6 +191,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     server_->GetHealthCheckService()->SetServingStatus(true);
 
     refresher_ = std::thread([this] { RefreshLoop(); });
+    engine_.Start();
     return absl::OkStatus();
   }
 
@@ -244,6 +255,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace)));
     }
     batcher_.Shutdown();
+    // Releases the leader lock: another replica takes the rollouts over at once.
+    engine_.Stop();
     if (refresher_.joinable()) refresher_.join();
     if (server_ != nullptr) server_->Wait();
     rpc_log_.Flush(/*all=*/true);
@@ -322,6 +335,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       metrics_.SetDatabaseWatchdogCloses(store_.watchdog_closes());
       if (inputs.ok()) {
         metrics_.UpdateFleet(*inputs, clock_.Now());
+        RefreshRolloutMetrics(*inputs);
         absl::StatusOr<int64_t> orphans = store_.CountOrphanedHosts();
         if (orphans.ok()) {
           metrics_.UpdateVisibility(*inputs, *orphans);
@@ -341,11 +355,35 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     }
   }
 
+  // Rollouts that hold hosts back or were rolled back: their state, groups
+  // and budgets (rollouts that finished have no series).
+  void RefreshRolloutMetrics(const std::vector<store::RolloutInputs>& inputs) {
+    std::vector<store::RolloutStatusView> views;
+    for (const store::RolloutInputs& in : inputs) {
+      if (in.channel.rollout_mode == rollout::Channel::RolloutMode::kNone) continue;
+      absl::StatusOr<store::RolloutStatusView> view = store_.GetRolloutStatus(in.channel.id, clock_.Now());
+      if (!view.ok()) {
+        if (absl::IsNotFound(view.status())) continue;
+        metrics_.CountDatabaseError("rollout_refresh");
+        LogWarning(absl::StrCat("refreshing rollout metrics of channel \"", in.channel.id, "\": ",
+                                view.status().message()));
+        return;  // keep the previous figures rather than drop this channel's
+      }
+      views.push_back(*std::move(view));
+    }
+    rollout_metrics_.Update(views);
+    rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
+  }
+
   const CoordinatorConfig config_;
   RealClock clock_;
   metrics::FleetMetrics metrics_;
   store::PgStore store_;
   store::ChannelCache cache_;
+  store::RolloutCache rollout_cache_;
+  store::PgLeaderLock leader_lock_;
+  engine::RolloutEngine engine_;
+  metrics::RolloutMetrics rollout_metrics_;
   ingest::ReportBatcher batcher_;
   KeyedRateLimiter report_limiter_;
   KeyedRateLimiter target_limiter_;

@@ -22,6 +22,8 @@ struct CoordinatorConfig {
   size_t max_message_bytes = 64 * 1024;
   absl::Duration channel_cache_ttl = absl::Seconds(1);
   absl::Duration fleet_refresh_interval = absl::Seconds(5);
+  // The rollout engine's tick (engine::RolloutEngineOptions::tick).
+  absl::Duration rollout_tick = absl::Seconds(1);
   absl::Duration shutdown_grace = absl::Seconds(15);
   // How long start-up waits for PostgreSQL before giving up.
   absl::Duration startup_timeout = absl::Seconds(60);

@@ -24,6 +24,8 @@ const absl::flat_hash_map<std::string, MethodPolicy>& Policies() {
         {"ListChannels", {Role::kViewer, false}},
         {"GetChannel", {Role::kViewer, false}},
         {"GetRolloutStatus", {Role::kViewer, false}},
+        {"GetRollout", {Role::kViewer, false}},
+        {"GetRolloutPolicy", {Role::kViewer, false}},
         {"ListAgents", {Role::kViewer, false}},
         {"GetAgent", {Role::kViewer, false}},
         {"ListUpdateEvents", {Role::kViewer, false}},
@@ -38,6 +40,10 @@ const absl::flat_hash_map<std::string, MethodPolicy>& Policies() {
         // change is audited, so operator.
         {"SetControlPlaneVersion", {Role::kOperator, true}},
         {"SetPollInterval", {Role::kOperator, true}},
+        // Pausing, halting, rolling back a rollout, and how rollouts go
+        // (groups, canaries, budgets): steering rollouts, like targets.
+        {"ControlRollout", {Role::kOperator, true}},
+        {"SetRolloutPolicy", {Role::kOperator, true}},
         {"CreateChannel", {Role::kAdmin, true}},
         {"DeleteChannel", {Role::kAdmin, true}},
         {"CreateOperator", {Role::kAdmin, true}},

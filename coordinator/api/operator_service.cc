@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/version_policy.h"
 #include "coordinator/api/operator_token.h"
 #include "coordinator/api/proto_convert.h"
@@ -360,6 +361,10 @@ grpc::Status OperatorService::DeleteChannel(grpc::ServerContextBase* context, co
 grpc::Status OperatorService::SetTargetVersion(grpc::ServerContextBase* context, const v1::SetTargetVersionRequest* req,
                                                v1::Channel* out) {
   return Done("SetTargetVersion", [&]() -> absl::Status {
+    if (!req->force_reason().empty()) {
+      if (absl::Status s = ValidateSingleLine("force_reason", req->force_reason(), kMaxReasonLength); !s.ok()) return s;
+      if (IsBlank(req->force_reason())) return absl::InvalidArgumentError("force_reason is blank: say why canaries are skipped");
+    }
     std::optional<Semver> target;
     if (req->version() != "none") {
       absl::StatusOr<Semver> v = ParseVersionField("version", req->version());
@@ -374,7 +379,24 @@ grpc::Status OperatorService::SetTargetVersion(grpc::ServerContextBase* context,
     return Mutate(
         context, "SetTargetVersion", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
-          return rollout::SetTarget(c, target, req->allow_downgrade(), changes);
+          if (absl::Status s = rollout::SetTarget(c, target, req->allow_downgrade(), changes); !s.ok()) return s;
+          if (!req->force_reason().empty()) {
+            // Forced: the rollout this target starts has no canaries.
+            bool starts = false;
+            for (rollout::ChannelChange& change : changes) {
+              if (!change.starts_rollout) continue;
+              starts = true;
+              change.rollout_skip_canaries = true;
+              change.rollout_force_reason = std::string(TrimBlank(req->force_reason()));
+              change.new_value = absl::StrCat(change.new_value, " (forced: ", change.rollout_force_reason, ")");
+            }
+            if (!starts) {
+              return absl::FailedPreconditionError(absl::StrCat(
+                  "force_reason is given but setting version \"", req->version(), "\" on channel \"", c.id,
+                  "\" starts no rollout (the target is cleared or unchanged)"));
+            }
+          }
+          return absl::OkStatus();
         },
         out);
   }());

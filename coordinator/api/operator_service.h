@@ -22,6 +22,7 @@
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/store/identity_store.h"
+#include "coordinator/store/rollout_store.h"
 #include "coordinator/store/store.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 
@@ -39,6 +40,10 @@ namespace drover::api {
   X(SetMaintenanceWindows, SetMaintenanceWindowsRequest, Channel)        \
   X(SetPollInterval, SetPollIntervalRequest, Channel)                    \
   X(GetRolloutStatus, GetRolloutStatusRequest, RolloutStatus)            \
+  X(GetRollout, GetRolloutRequest, Rollout)                              \
+  X(ControlRollout, ControlRolloutRequest, Rollout)                      \
+  X(GetRolloutPolicy, GetRolloutPolicyRequest, RolloutPolicy)            \
+  X(SetRolloutPolicy, SetRolloutPolicyRequest, RolloutPolicy)            \
   X(ListAgents, ListAgentsRequest, ListAgentsResponse)                   \
   X(GetAgent, GetAgentRequest, Agent)                                    \
   X(ListUpdateEvents, ListUpdateEventsRequest, ListUpdateEventsResponse) \
@@ -61,6 +66,10 @@ using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateCha
     v1::OperatorService::WithRawCallbackMethod_SetMaintenanceWindows<
     v1::OperatorService::WithRawCallbackMethod_SetPollInterval<
     v1::OperatorService::WithRawCallbackMethod_GetRolloutStatus<
+    v1::OperatorService::WithRawCallbackMethod_GetRollout<
+    v1::OperatorService::WithRawCallbackMethod_ControlRollout<
+    v1::OperatorService::WithRawCallbackMethod_GetRolloutPolicy<
+    v1::OperatorService::WithRawCallbackMethod_SetRolloutPolicy<
     v1::OperatorService::WithRawCallbackMethod_ListAgents<
     v1::OperatorService::WithRawCallbackMethod_GetAgent<
     v1::OperatorService::WithRawCallbackMethod_ListUpdateEvents<
@@ -72,7 +81,7 @@ using OperatorServiceBase = v1::OperatorService::WithRawCallbackMethod_CreateCha
     v1::OperatorService::WithRawCallbackMethod_ListAuditEvents<
     v1::OperatorService::WithRawCallbackMethod_CreateJoinToken<
     v1::OperatorService::WithRawCallbackMethod_RevokeAgent<
-    v1::OperatorService::Service>>>>>>>>>>>>>>>>>>>>>;
+    v1::OperatorService::Service>>>>>>>>>>>>>>>>>>>>>>>>>;
 
 class OperatorService final : public OperatorServiceBase {
  public:
@@ -98,6 +107,13 @@ class OperatorService final : public OperatorServiceBase {
   grpc::Status SetPollInterval(grpc::ServerContextBase*, const v1::SetPollIntervalRequest*, v1::Channel*);
   grpc::Status GetRolloutStatus(grpc::ServerContextBase*, const v1::GetRolloutStatusRequest*,
                                 v1::RolloutStatus*);
+  // Staged rollouts (operator_rollouts.cc).
+  grpc::Status GetRollout(grpc::ServerContextBase*, const v1::GetRolloutRequest*, v1::Rollout*);
+  grpc::Status ControlRollout(grpc::ServerContextBase*, const v1::ControlRolloutRequest*, v1::Rollout*);
+  grpc::Status GetRolloutPolicy(grpc::ServerContextBase*, const v1::GetRolloutPolicyRequest*, v1::RolloutPolicy*);
+  grpc::Status SetRolloutPolicy(grpc::ServerContextBase*, const v1::SetRolloutPolicyRequest*, v1::RolloutPolicy*);
+  // The store of rollouts; without one the rollout RPCs are UNIMPLEMENTED.
+  void set_rollouts(store::RolloutStore* rollouts) { rollouts_ = rollouts; }
   grpc::Status ListAgents(grpc::ServerContextBase*, const v1::ListAgentsRequest*, v1::ListAgentsResponse*);
   grpc::Status GetAgent(grpc::ServerContextBase*, const v1::GetAgentRequest*, v1::Agent*);
   grpc::Status ListUpdateEvents(grpc::ServerContextBase*, const v1::ListUpdateEventsRequest*,
@@ -168,6 +184,7 @@ class OperatorService final : public OperatorServiceBase {
   absl::flat_hash_map<const grpc::ServerContextBase*, Caller> callers_ ABSL_GUARDED_BY(callers_mu_);
   store::IdentityStore* const identities_;
   RevocationList* const revocations_;
+  store::RolloutStore* rollouts_ = nullptr;
 };
 
 }  // namespace drover::api

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc_reason.h"
 #include "coordinator/api/proto_convert.h"
+#include "coordinator/rollout/staged.h"
 #include "proto/wire/report_text.h"
 
 namespace drover::api {
@@ -59,6 +60,19 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
     absl::StatusOr<rollout::Channel> channel = channels_->Get(*id);
     if (!channel.ok()) return channel.status();
     TargetToProto(*channel, clock_->Now(), &response);
+    if (rollouts_ != nullptr && channel->rollout_mode != rollout::Channel::RolloutMode::kNone) {
+      // A staged rollout: this host's own answer. When the rollout cannot
+      // be read the call fails (the updater keeps its last answer) rather
+      // than hand every host the target.
+      absl::StatusOr<std::shared_ptr<const store::RolloutSnapshot>> snapshot =
+          rollouts_->Get(*id, channel->rollout_id);
+      if (!snapshot.ok()) return snapshot.status();
+      const rollout::RolloutView view{&(*snapshot)->rollout, &(*snapshot)->policy, &(*snapshot)->admitted};
+      const rollout::HostTarget answer = rollout::TargetFor(*channel, view, request.host_id(), request.group());
+      response.set_target_version(answer.version);
+      response.set_downgrade_allowed(answer.downgrade_allowed);
+      if (answer.held_back) response.set_critical(false);
+    }
     if (signer_ != nullptr) {
       absl::StatusOr<v1::SignedTargetMetadata> signed_metadata = signer_->Get(*id, &*channel);
       if (!signed_metadata.ok()) return signed_metadata.status();

@@ -13,6 +13,7 @@
 #include "coordinator/ingest/report_batcher.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/store/channel_cache.h"
+#include "coordinator/store/rollout_cache.h"
 #include "drover/v1/updater_service.grpc.pb.h"
 
 namespace drover::api {
@@ -46,6 +47,9 @@ class UpdaterService final : public UpdaterServiceBase {
 
   // Answers carry signed metadata from `signer` once set (before serving).
   void set_signer(TargetSigner* signer) { signer_ = signer; }
+  // Per-host answers of staged rollouts (rollout::TargetFor). Without it
+  // every host gets the channel's target.
+  void set_rollouts(store::RolloutCache* rollouts) { rollouts_ = rollouts; }
 
   grpc::ServerUnaryReactor* GetTarget(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
@@ -66,6 +70,7 @@ class UpdaterService final : public UpdaterServiceBase {
   // (--insecure): the host id of the request is believed.
   HostAuthenticator* const hosts_;
   TargetSigner* signer_ = nullptr;
+  store::RolloutCache* rollouts_ = nullptr;
 };
 
 }  // namespace drover::api
