@@ -87,6 +87,18 @@ grpc::Status OperatorClient::SetPollInterval(const v1::SetPollIntervalRequest& r
 grpc::Status OperatorClient::GetRolloutStatus(const v1::GetRolloutStatusRequest& req, v1::RolloutStatus* out) {
   return Call(&v1::OperatorService::Stub::GetRolloutStatus, req, out);
 }
+grpc::Status OperatorClient::GetRollout(const v1::GetRolloutRequest& req, v1::Rollout* out) {
+  return Call(&v1::OperatorService::Stub::GetRollout, req, out);
+}
+grpc::Status OperatorClient::ControlRollout(const v1::ControlRolloutRequest& req, v1::Rollout* out) {
+  return Call(&v1::OperatorService::Stub::ControlRollout, req, out);
+}
+grpc::Status OperatorClient::GetRolloutPolicy(const v1::GetRolloutPolicyRequest& req, v1::RolloutPolicy* out) {
+  return Call(&v1::OperatorService::Stub::GetRolloutPolicy, req, out);
+}
+grpc::Status OperatorClient::SetRolloutPolicy(const v1::SetRolloutPolicyRequest& req, v1::RolloutPolicy* out) {
+  return Call(&v1::OperatorService::Stub::SetRolloutPolicy, req, out);
+}
 grpc::Status OperatorClient::ListAgents(const v1::ListAgentsRequest& req, v1::ListAgentsResponse* out) {
   return Call(&v1::OperatorService::Stub::ListAgents, req, out);
 }

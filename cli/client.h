@@ -50,6 +50,10 @@ class OperatorClient {
   grpc::Status SetMaintenanceWindows(const v1::SetMaintenanceWindowsRequest& req, v1::Channel* out);
   grpc::Status SetPollInterval(const v1::SetPollIntervalRequest& req, v1::Channel* out);
   grpc::Status GetRolloutStatus(const v1::GetRolloutStatusRequest& req, v1::RolloutStatus* out);
+  grpc::Status GetRollout(const v1::GetRolloutRequest& req, v1::Rollout* out);
+  grpc::Status ControlRollout(const v1::ControlRolloutRequest& req, v1::Rollout* out);
+  grpc::Status GetRolloutPolicy(const v1::GetRolloutPolicyRequest& req, v1::RolloutPolicy* out);
+  grpc::Status SetRolloutPolicy(const v1::SetRolloutPolicyRequest& req, v1::RolloutPolicy* out);
   grpc::Status ListAgents(const v1::ListAgentsRequest& req, v1::ListAgentsResponse* out);
   grpc::Status GetAgent(const v1::GetAgentRequest& req, v1::Agent* out);
   grpc::Status ForgetAgent(const v1::ForgetAgentRequest& req, v1::ForgetAgentResponse* out);

@@ -126,5 +126,6 @@ std::vector<CommandSpec> AgentCommands();
 std::vector<CommandSpec> OperatorCommands();  // operators, audit
 std::vector<CommandSpec> IdentityCommands();  // tokens create, agents revoke
 std::vector<CommandSpec> KeyCommands();  // keys: signed target metadata
+std::vector<CommandSpec> RolloutCommands();  // rollout status, controls, policy
 
 }  // namespace drover::cli

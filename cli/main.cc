@@ -31,7 +31,7 @@ std::vector<CommandSpec> AllCommands() {
   std::vector<CommandSpec> all;
   for (auto group : {ChannelCommands, TargetCommands, WindowCommands, StatusCommands, AgentCommands,
                      OperatorCommands, IdentityCommands,
-                     KeyCommands}) {
+                     KeyCommands, RolloutCommands}) {
     for (CommandSpec& c : group()) all.push_back(std::move(c));
   }
   return all;

@@ -27,6 +27,12 @@ Result SetTarget(const Invocation& inv, CommandContext& ctx, const std::string& 
   req.set_name(ChannelName(inv.args[0]));
   req.set_version(version);
   req.set_allow_downgrade(inv.GetBool("allow-downgrade"));
+  if (inv.Has("force")) {
+    if (IsBlank(inv.Get("force"))) {
+      return Result::Usage("--force needs a reason (--force=TEXT): skipping canaries is recorded with it");
+    }
+    req.set_force_reason(inv.Get("force"));
+  }
   v1::Channel channel;
   grpc::Status s = ctx.client->SetTargetVersion(req, &channel);
   if (!s.ok()) {
@@ -128,9 +134,15 @@ std::vector<CommandSpec> TargetCommands() {
                                 "channel's control-plane version and at most one major version below it, else the\n"
                                 "coordinator refuses it (exit 4). A version below the current target is a roll-back\n"
                                 "and needs --allow-downgrade; so does setting again a roll-back target that was\n"
-                                "cleared.",
+                                "cleared.\n"
+                                "Setting a target starts a staged rollout from the previous target through the\n"
+                                "channel's groups ('droverctl rollout status ID', 'droverctl help rollout policy\n"
+                                "set').",
                  .json = channel_json,
-                 .flags = {{"allow-downgrade", "", "allow a target below the current one (a roll-back)"}},
+                 .flags = {{"allow-downgrade", "", "allow a target below the current one (a roll-back)"},
+                           {"force", "REASON",
+                            "start the rollout without canaries in any group (recorded with REASON); the "
+                            "failure brake still applies"}},
                  .run = TargetSet});
   out.push_back({.words = {"target", "clear"},
                  .args_synopsis = "ID",

@@ -90,14 +90,14 @@ void RolloutMetrics::Update(const std::vector<store::RolloutStatusView>& rollout
     for (rollout::RolloutState s : kRolloutStates) {
       state[{{"channel", channel}, {"state", rollout::RolloutStateName(s)}}] = s == r.state ? 1 : 0;
     }
-    state_since[{{"channel", channel}}] = absl::ToDoubleUnixSeconds(r.state_since);
+    state_since[{{"channel", channel}}] = absl::ToDoubleSeconds(r.state_since - absl::UnixEpoch());
     for (size_t i = 0; i < r.groups.size(); ++i) {
       const rollout::GroupProgress& g = r.groups[i];
       for (rollout::GroupState s : kGroupStates) {
         group_state[{{"channel", channel}, {"group", g.name}, {"state", rollout::GroupStateName(s)}}] =
             s == g.state ? 1 : 0;
       }
-      group_since[{{"channel", channel}, {"group", g.name}}] = absl::ToDoubleUnixSeconds(g.state_since);
+      group_since[{{"channel", channel}, {"group", g.name}}] = absl::ToDoubleSeconds(g.state_since - absl::UnixEpoch());
       if (i >= v.groups.size()) continue;
       const store::GroupCounts& c = v.groups[i];
       for (const auto& [kind, value] :

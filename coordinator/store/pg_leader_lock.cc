@@ -10,6 +10,11 @@
 
 namespace drover::store {
 
+struct PgLeaderLock::Session {
+  explicit Session(const std::string& url) : conn(WithNetworkTimeouts(url)) {}
+  pqxx::connection conn;
+};
+
 PgLeaderLock::PgLeaderLock(std::string url, int64_t key) : url_(std::move(url)), key_(key) {}
 
 PgLeaderLock::~PgLeaderLock() { Release(); }
@@ -17,28 +22,28 @@ PgLeaderLock::~PgLeaderLock() { Release(); }
 absl::StatusOr<bool> PgLeaderLock::Hold() {
   std::lock_guard<std::mutex> lock(mu_);
   try {
-    if (conn_ == nullptr || !conn_->is_open()) {
+    if (session_ == nullptr || !session_->conn.is_open()) {
       held_ = false;
-      conn_ = std::make_unique<pqxx::connection>(WithNetworkTimeouts(url_));
+      session_ = std::make_unique<Session>(url_);
     }
-    pqxx::nontransaction tx(*conn_);
+    pqxx::nontransaction tx(session_->conn);
     // Held: ask the server, not our memory. A session the server ended (a
     // restart, a terminated backend) must not go on believing it leads.
     held_ = tx.exec_params1(Sql(held_ ? "leader_holds_lock" : "leader_try_lock"), key_)[0].as<bool>();
     return held_;
   } catch (const std::exception& e) {
     held_ = false;
-    conn_.reset();  // a fresh session next time; the old one's lock dies with it
+    session_.reset();  // a fresh session next time; the old one's lock dies with it
     return PgErrorToStatus(e, "holding the rollout engine's leader lock");
   }
 }
 
 void PgLeaderLock::Release() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (conn_ == nullptr) return;
+  if (session_ == nullptr) return;
   try {
-    if (held_ && conn_->is_open()) {
-      pqxx::nontransaction tx(*conn_);
+    if (held_ && session_->conn.is_open()) {
+      pqxx::nontransaction tx(session_->conn);
       tx.exec_params1(Sql("leader_unlock"), key_);
     }
   } catch (const std::exception& e) {
@@ -46,7 +51,7 @@ void PgLeaderLock::Release() {
     LogWarning(absl::StrCat("releasing the leader lock: ", PgErrorToStatus(e, "leader unlock").message()));
   }
   held_ = false;
-  conn_.reset();
+  session_.reset();
 }
 
 }  // namespace drover::store

@@ -8,10 +8,6 @@
 
 #include "coordinator/store/leader_lock.h"
 
-namespace pqxx {
-class connection;
-}
-
 namespace drover::store {
 
 class PgLeaderLock final : public LeaderLock {
@@ -30,7 +26,8 @@ class PgLeaderLock final : public LeaderLock {
   const std::string url_;
   const int64_t key_;
   std::mutex mu_;
-  std::unique_ptr<pqxx::connection> conn_;
+  struct Session;  // the lock's own connection (pqxx), not from the pools
+  std::unique_ptr<Session> session_;
   bool held_ = false;
 };
 
