@@ -59,6 +59,18 @@ PROBES = {
         ('sum by (reason) (increase(drover_reports_refused_total{reason=~"wrong_host|wrong_channel|revoked"}[10m]))', 0)
     ],
     "DroverRefusedCallsFlood": [("sum(increase(drover_audit_refusals_dropped_total[10m]))", 0)],
+    # The live test starts a rollout (a new target on channel bench).
+    "DroverRolloutHalted": [('max by (channel) (drover_rollout_state{state=~"halted|rolled_back"})', 0)],
+    "DroverRolloutStuck": [
+        ("time() - max by (channel, group) (drover_rollout_group_state_since_seconds)", 0),
+        ('max by (channel, group) (drover_rollout_group_state{state=~"canary|active"})', 0),
+        ("time() - max by (channel) (drover_rollout_state_since_seconds)", 0),
+        ('max by (channel) (drover_rollout_state{state="paused"})', 0),
+    ],
+    "DroverRolloutNoLeader": [
+        ("max(drover_rollout_engine_leader)", 0),
+        ('count(max by (channel) (drover_rollout_state{state=~"active|paused|halted"}) == 1)', 0),
+    ],
 }
 
 

@@ -16,7 +16,7 @@ PROMETHEUS=${PROMETHEUS:-prometheus}
 PG="$ROOT/deploy/lib/pg.sh"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-for b in drover-coordinator drover-bench; do
+for b in drover-coordinator drover-bench droverctl; do
   [[ -x "$BIN/$b" ]] || fail "$BIN/$b not built (set DROVER_BIN_DIR or build the $b target)"
 done
 command -v "$PROMETHEUS" >/dev/null || fail "$PROMETHEUS not found: install Debian's prometheus package (deploy/install-deps.sh)"
@@ -110,6 +110,15 @@ timeout 120 "$BIN/drover-bench" --target="$GRPC" --hosts=2000 --duration=5 --noo
 timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --threads=1 \
   --concurrency=4 --populate_timeout=30 --channel_id=bench >"$TMP/bench2.log" 2>&1 || fail "second drover-bench failed (log: bench2.log)"
 alive "$COORD_PID" "the coordinator" coordinator.log
+# A new target starts a staged rollout: the rollout series exist from then on.
+CTL=("$BIN/droverctl" --coordinator="$GRPC" --insecure)
+"${CTL[@]}" control-plane set bench 15.3.0 >"$TMP/droverctl.log" 2>&1 || fail "droverctl control-plane set (log: droverctl.log)"
+"${CTL[@]}" target set bench 15.3.0 >>"$TMP/droverctl.log" 2>&1 || fail "droverctl target set (log: droverctl.log)"
+rollout_exported() {
+  local m  # read whole: `curl | grep -q` fails under pipefail when grep quits first
+  m=$(curl -sf "http://$METRICS/metrics") && grep -q '^drover_rollout_group_state{' <<<"$m"
+}
+wait_for 30 "rollout series on $METRICS" rollout_exported
 
 # 4. The database goes away: the coordinator counts errors, keeps its gauges.
 "$PG" stop "$PGDIR" immediate
