@@ -40,7 +40,7 @@ std::string FormatNumber(double value) {
   return std::string(buf, r.ptr);
 }
 
-std::string Rfc3339(absl::Time t) { return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()); }
+std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
 
 absl::Status ValidateAmount(absl::string_view field, const Amount& a) {
   if (a.is_percent) {
