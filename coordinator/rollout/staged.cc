@@ -379,6 +379,7 @@ class Stepper {
       RecordFailures();
     }
     if (state == RolloutState::kActive || state == RolloutState::kPaused) Brake();
+    if (r_.state == RolloutState::kHalted && !out_.withdraw_not_updated) WithdrawNotUpdated();
     if (r_.state == RolloutState::kActive) {
       WithdrawStaleCanaries();
       Advance();
@@ -474,6 +475,22 @@ class Stepper {
       out_.withdraw_not_updated = true;
       return;  // one breach halts it; the first group's figures say why
     }
+  }
+
+  // A halt by an operator (ApplyOperatorAction) withdraws nobody itself:
+  // the next step does, as the brake does at once. Once the store has
+  // withdrawn them there are none left, so this asks only once.
+  void WithdrawNotUpdated() {
+    int64_t n = 0;
+    for (const GroupWork& w : work_) {
+      for (const AdmittedHost& h : w.hosts) {
+        if (!h.failed && h.current_version != target()) ++n;
+      }
+    }
+    if (n == 0) return;
+    out_.withdraw_not_updated = true;
+    out_.events.push_back(absl::StrCat("halted: ", n, " hosts let in that do not run ", target(),
+                                       " yet are told the start version again"));
   }
 
   // A canary let in but not seen since, and stale now, never got the

@@ -1034,6 +1034,30 @@ TEST(StepTest, PausedRecordsFailuresAndBrakesButLetsNobodyIn) {
   EXPECT_TRUE(absl::StartsWith(fleet.rollout().reason, "halted: 2 of 2 canaries failed, budget 1"));
 }
 
+TEST(StepTest, AnOperatorsHaltWithdrawsHostsNotUpdatedYet) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(0);
+  p.max_in_flight = 4;
+  Fleet fleet(p);
+  fleet.Add(0, 10);
+  fleet.StepAt(kT0);
+  ASSERT_EQ(fleet.LetIn(), 4u);
+  const std::vector<std::string> in = [&] {
+    std::vector<std::string> v;
+    for (const auto& id : fleet.AdmittedSet()) v.push_back(id);
+    std::sort(v.begin(), v.end());
+    return v;
+  }();
+  fleet[in[0]].version = "2.0.0";  // one has updated
+  ASSERT_TRUE(ApplyOperatorAction(fleet.mutable_rollout(), OperatorAction::kHalt, "", "wait", "", kT0).ok());
+  StepResult r = fleet.StepAt(kT0 + absl::Minutes(1));
+  EXPECT_TRUE(r.withdraw_not_updated);
+  EXPECT_TRUE(r.changed);
+  EXPECT_TRUE(HasEvent(r, "told the start version again"));
+  EXPECT_TRUE(fleet.IsLetIn(in[0]));
+  EXPECT_EQ(fleet.LetIn(), 1u) << "the three not updated yet are withdrawn";
+}
+
 TEST(StepTest, HaltedRecordsFailuresOnly) {
   RolloutPolicy p;
   p.canaries = Amount::Count(2);
@@ -1051,7 +1075,7 @@ TEST(StepTest, HaltedRecordsFailuresOnly) {
   StepResult r = fleet.StepAt(kT0 + absl::Minutes(2));
   EXPECT_EQ(r.failed.size(), 1u);
   EXPECT_TRUE(r.admit.empty());
-  EXPECT_FALSE(r.withdraw_not_updated);
+  EXPECT_FALSE(r.withdraw_not_updated) << "every host let in runs the target";
   EXPECT_EQ(fleet.rollout().reason, "halted by bob: dashboards look odd") << "an operator's halt keeps its reason";
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
 }
