@@ -390,7 +390,7 @@ class Stepper {
   }
 
  private:
-  const absl::Time now() const { return in_.now; }
+  absl::Time now() const { return in_.now; }
   const std::string& target() const { return r_.target_version; }
 
   void SetGroupState(GroupProgress& g, GroupState s) {

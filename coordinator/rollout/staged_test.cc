@@ -844,6 +844,34 @@ TEST(StepTest, MaxInFlightHolds) {
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kBaking);
 }
 
+TEST(StepTest, LimitsHoldForCanariesToo) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(5);
+  p.max_in_flight = 2;
+  Fleet fleet(p);
+  fleet.Add(0, 20);
+  StepResult r = fleet.StepAt(kT0);
+  EXPECT_EQ(r.admit.size(), 2u);
+  EXPECT_EQ(fleet.rollout().groups[0].reason, "waiting for canaries 0/5; 2 in flight, at most 2");
+  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
+  fleet.SeenAt(kT0 + absl::Minutes(1));
+  r = fleet.StepAt(kT0 + absl::Minutes(1));
+  EXPECT_EQ(r.admit.size(), 2u);
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary) << "two healthy canaries are not five";
+  EXPECT_EQ(fleet.rollout().groups[0].reason, "waiting for canaries 2/5; 2 in flight, at most 2");
+  fleet.InstallAdmitted(kT0 + absl::Minutes(2));
+  fleet.SeenAt(kT0 + absl::Minutes(2));
+  r = fleet.StepAt(kT0 + absl::Minutes(2));
+  ASSERT_EQ(r.admit.size(), 1u);
+  fleet.InstallAdmitted(kT0 + absl::Minutes(3));
+  fleet.SeenAt(kT0 + absl::Minutes(3));
+  r = fleet.StepAt(kT0 + absl::Minutes(3));
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
+  EXPECT_EQ(r.admit.size(), 2u);
+  for (const Admission& a : r.admit) EXPECT_FALSE(a.canary);
+  EXPECT_EQ(fleet.Canaries().size(), 5u);
+}
+
 TEST(StepTest, MaxPerPeriodHolds) {
   RolloutPolicy p;
   p.canaries = Amount::Count(2);
