@@ -642,6 +642,7 @@ class Stepper {
     count_live(live, healthy);
     // Failed canaries (within the budget) are replaced, as are stale ones.
     bool candidates_left = false;
+    int64_t admitted_now = 0;
     if (live < needed) {
       int64_t room = std::min(Room(w), needed - live);
       for (const std::string& host : w.in->canary_candidates) {
@@ -652,9 +653,11 @@ class Stepper {
         }
         Admit(i, w, host, true);
         --room;
+        ++admitted_now;
       }
       count_live(live, healthy);
     }
+    if (admitted_now > 0) out_.events.push_back(absl::StrCat("group ", g.name, ": ", admitted_now, " canaries let in"));
     // Fewer healthy hosts than canaries wanted: the ones there are will do,
     // once no more can be picked.
     const bool enough = live >= needed || (!candidates_left && live > 0);
@@ -685,12 +688,15 @@ class Stepper {
       return;  // StepBaking says so
     }
     int64_t room = Room(w);
+    int64_t admitted_now = 0;
     for (const std::string& host : w.in->waiting) {
       if (room == 0) break;
       if (w.let_in.contains(host)) continue;
       Admit(i, w, host, false);
       --room;
+      ++admitted_now;
     }
+    if (admitted_now > 0) out_.events.push_back(absl::StrCat("group ", g.name, ": ", admitted_now, " hosts let in"));
     g.reason = absl::StrCat("letting hosts in: ", w.in->present_on_target_healthy, " of ", w.present(),
                             " on target, ", FormatNumber(in_.policy.done_percent), "% needed", LimitText(w));
   }

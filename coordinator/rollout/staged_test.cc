@@ -575,6 +575,7 @@ TEST(StepTest, AGoodVersionGoesThroughCanariesActiveBakingToDone) {
   EXPECT_TRUE(r.admit[0].canary);
   EXPECT_EQ(fleet.rollout().groups[0].reason, "waiting for canaries 0/2");
   EXPECT_TRUE(HasEvent(r, "group all: unstarted -> canary")) << absl::StrJoin(r.events, "; ");
+  EXPECT_TRUE(HasEvent(r, "group all: 2 canaries let in")) << absl::StrJoin(r.events, "; ");
 
   // Canaries still installing: nothing moves.
   EXPECT_FALSE(fleet.StepAt(kT0 + absl::Minutes(1)).changed);
@@ -584,6 +585,7 @@ TEST(StepTest, AGoodVersionGoesThroughCanariesActiveBakingToDone) {
   r = fleet.StepAt(kT0 + absl::Minutes(2));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
   EXPECT_EQ(r.admit.size(), 18u);  // no limits: everyone else
+  EXPECT_TRUE(HasEvent(r, "group all: 18 hosts let in")) << absl::StrJoin(r.events, "; ");
   for (const Admission& a : r.admit) EXPECT_FALSE(a.canary);
   EXPECT_EQ(fleet.rollout().groups[0].reason, "letting hosts in: 2 of 20 on target, 90% needed");
 
