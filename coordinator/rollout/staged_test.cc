@@ -1,5 +1,8 @@
 #include "coordinator/rollout/staged.h"
 
+#include <algorithm>
+#include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
