@@ -42,7 +42,7 @@ using rollout::RolloutState;
 // (infinite) is stored as `fallback` (the step's time) rather than overflow.
 int64_t Micros(absl::Time t, absl::Time fallback) {
   if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) t = fallback;
-  return ToUnixMicros(t);
+  return store::ToUnixMicros(t);
 }
 std::optional<int64_t> Micros(const std::optional<absl::Time>& t, absl::Time fallback) {
   if (!t.has_value()) return std::nullopt;
@@ -234,8 +234,8 @@ absl::StatusOr<RolloutPolicy> ReadRolloutPolicy(pqxx::transaction_base& tx, cons
 
 absl::StatusOr<Channel> ApplyRolloutChanges(pqxx::transaction_base& tx, const Channel& before, const Channel& after,
                                             const std::vector<rollout::ChannelChange>& changes, absl::Time now) {
-  const auto starter = std::find_if(changes.begin(), changes.end(),
-                                    [](const rollout::ChannelChange& c) { return c.starts_rollout; });
+  const auto starter =
+      std::find_if(changes.begin(), changes.end(), [](const rollout::ChannelChange& c) { return c.starts_rollout; });
   const bool start = starter != changes.end() && after.target_version.has_value();
   const bool cleared = !start && rollout::StartsTargetEpoch(changes) && !after.target_version.has_value();
   if (!start && !cleared) return after;
@@ -248,7 +248,7 @@ absl::StatusOr<Channel> ApplyRolloutChanges(pqxx::transaction_base& tx, const Ch
   }
   auto supersede = [&](const std::string& reason) {
     if (previous.has_value()) {
-      tx.exec_params0(Sql("staged_rollout_supersede"), previous->rollout.id, reason, ToUnixMicros(now));
+      tx.exec_params0(Sql("staged_rollout_supersede"), previous->rollout.id, reason, store::ToUnixMicros(now));
     }
   };
 
@@ -256,14 +256,13 @@ absl::StatusOr<Channel> ApplyRolloutChanges(pqxx::transaction_base& tx, const Ch
   if (start) {
     absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, after.id);
     if (!policy.ok()) return policy.status();
-    Rollout r = rollout::StartRollout(
-        after.id, before.target_version.value_or(""),
-        previous.has_value() ? std::optional<Rollout>(previous->rollout) : std::nullopt, *after.target_version,
-        *policy, starter->rollout_skip_canaries, starter->rollout_force_reason, now);
-    const pqxx::row inserted =
-        tx.exec_params1(Sql("staged_rollout_insert"), after.id, r.start_version, r.target_version,
-                        static_cast<int>(r.state), r.reason, Micros(r.created_at, now), Micros(r.state_since, now),
-                        r.skip_canaries, r.force_reason, policy->groups.empty());
+    Rollout r = rollout::StartRollout(after.id, before.target_version.value_or(""),
+                                      previous.has_value() ? std::optional<Rollout>(previous->rollout) : std::nullopt,
+                                      *after.target_version, *policy, starter->rollout_skip_canaries,
+                                      starter->rollout_force_reason, now);
+    const pqxx::row inserted = tx.exec_params1(
+        Sql("staged_rollout_insert"), after.id, r.start_version, r.target_version, static_cast<int>(r.state), r.reason,
+        Micros(r.created_at, now), Micros(r.state_since, now), r.skip_canaries, r.force_reason, policy->groups.empty());
     r.id = inserted["id"].as<int64_t>();
     std::vector<std::string> windows;
     for (const rollout::RolloutGroupSpec& g : policy->groups) windows.push_back(EncodeWindows(g.windows));
@@ -314,8 +313,7 @@ absl::Status PgStore::SetPolicy(const std::string& channel, const RolloutPolicy&
                      names.push_back(g.name);
                      windows.push_back(EncodeWindows(g.windows));
                    }
-                   tx.exec_params0(Sql("staged_policy_groups_insert"), channel, TextArray(names),
-                                   TextArray(windows));
+                   tx.exec_params0(Sql("staged_policy_groups_insert"), channel, TextArray(names), TextArray(windows));
                    const std::string new_text = PolicyText(policy);
                    tx.exec_params0(Sql("channel_change_insert"), channel, "rollout_policy", old_text, new_text,
                                    audit != nullptr ? audit->actor : "");
@@ -347,13 +345,14 @@ absl::StatusOr<std::optional<Rollout>> PgStore::GetCurrentRollout(const std::str
 }
 
 absl::StatusOr<std::vector<std::string>> PgStore::ChannelsWithLiveRollouts() {
-  return pool_.Run<std::vector<std::string>>(
-      "listing live rollouts", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<std::string>> {
-        pqxx::read_transaction tx(c);
-        std::vector<std::string> out;
-        for (const pqxx::row& row : tx.exec(Sql("staged_live_channels"))) out.push_back(row["name"].as<std::string>());
-        return out;
-      });
+  return pool_.Run<std::vector<std::string>>("listing live rollouts",
+                                             [&](pqxx::connection& c) -> absl::StatusOr<std::vector<std::string>> {
+                                               pqxx::read_transaction tx(c);
+                                               std::vector<std::string> out;
+                                               for (const pqxx::row& row : tx.exec(Sql("staged_live_channels")))
+                                                 out.push_back(row["name"].as<std::string>());
+                                               return out;
+                                             });
 }
 
 absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& channel, int64_t candidates,
@@ -381,7 +380,7 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
         const int groups = static_cast<int>(in.rollout.groups.size());
         in.groups.resize(groups);
         const std::string& target = in.rollout.target_version;
-        const int64_t cutoff = ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
+        const int64_t cutoff = store::ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
         const GroupMap map = ReadGroupMap(tx, channel, in.policy);
 
         for (const pqxx::row& row :
@@ -429,8 +428,8 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
         }
         if (!wanted.empty() && candidates > 0) {
           const std::string wanted_array = IntArray(wanted);
-          for (const pqxx::row& row : tx.exec_params(Sql("staged_canary_candidates"), channel, map.names,
-                                                     map.indexes, cutoff, in.rollout.id, candidates, wanted_array)) {
+          for (const pqxx::row& row : tx.exec_params(Sql("staged_canary_candidates"), channel, map.names, map.indexes,
+                                                     cutoff, in.rollout.id, candidates, wanted_array)) {
             in.groups[row["idx"].as<int>()].canary_candidates.push_back(row["host_id"].as<std::string>());
           }
           for (const pqxx::row& row : tx.exec_params(Sql("staged_waiting_hosts"), channel, map.names, map.indexes,
@@ -438,15 +437,14 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
             in.groups[row["idx"].as<int>()].waiting.push_back(row["host_id"].as<std::string>());
           }
         }
-        in.admitted_in_period =
-            tx.exec_params1(Sql("staged_hosts_in_period"), in.rollout.id, ToUnixMicros(now - in.policy.period))["hosts"]
-                .as<int64_t>();
+        in.admitted_in_period = tx.exec_params1(Sql("staged_hosts_in_period"), in.rollout.id,
+                                                store::ToUnixMicros(now - in.policy.period))["hosts"]
+                                    .as<int64_t>();
         return in;
       });
 }
 
-absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, absl::Time now,
-                                          const AuditRecord* audit) {
+absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, absl::Time now, const AuditRecord* audit) {
   const Rollout& r = result.rollout;
   // A lost race is reported as Aborted after Run, which would otherwise retry
   // it (the stored generation only moves further away).
@@ -454,82 +452,85 @@ absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, abs
     bool conflict = false;
     int64_t generation = 0;
   };
-  absl::StatusOr<Saved> saved = pool_.Run<Saved>("writing rollout step", [&](pqxx::connection& c) -> absl::StatusOr<Saved> {
-    pqxx::work tx(c);
-    // The channel first, then the rollout: the order a target change takes
-    // them in (UpdateChannel), so the two never deadlock.
-    pqxx::result cr = tx.exec_params(Sql("channel_read_for_edit"), r.channel);
-    if (cr.empty()) return ChannelNotFound(r.channel);
-    absl::StatusOr<Channel> ch = ChannelFromRow(cr[0]);
-    if (!ch.ok()) return ch.status();
-    absl::StatusOr<StoredRollout> stored = ReadRollout(tx, r.id, /*lock=*/true);
-    if (!stored.ok()) return stored.status();
-    if (stored->rollout.channel != r.channel) {
-      return absl::InvalidArgumentError(absl::StrCat("rollout ", r.id, " belongs to channel \"",
-                                                     stored->rollout.channel, "\", not \"", r.channel, "\""));
-    }
-    if (stored->rollout.generation != r.generation) return Saved{.conflict = true};
-    const int groups = static_cast<int>(stored->rollout.groups.size());
-    if (static_cast<int>(r.groups.size()) != groups) {
-      return absl::InvalidArgumentError(absl::StrCat("rollout ", r.id, " has ", groups, " groups, the step wrote ",
-                                                     r.groups.size()));
-    }
-    pqxx::result updated = tx.exec_params(Sql("staged_rollout_update"), r.id, r.generation,
-                                          static_cast<int>(r.state), r.reason, Micros(r.state_since, now),
-                                          r.skip_canaries, r.force_reason);
-    if (updated.empty()) return Saved{.conflict = true};
-    const int64_t generation = updated[0]["generation"].as<int64_t>();
-    WriteGroups(tx, r, {}, now);
-    const int64_t at = ToUnixMicros(now);
-
-    if (!result.admit.empty()) {
-      ArrayLiteral hosts, positions, canaries;
-      absl::flat_hash_set<std::string> seen;
-      for (const rollout::Admission& a : result.admit) {
-        if (a.group < 0 || a.group >= groups) {
-          return absl::InvalidArgumentError(absl::StrCat("rollout ", r.id, ": host \"", a.host_id,
-                                                         "\" let into group ", a.group, " of ", groups));
+  absl::StatusOr<Saved> saved =
+      pool_.Run<Saved>("writing rollout step", [&](pqxx::connection& c) -> absl::StatusOr<Saved> {
+        pqxx::work tx(c);
+        // The channel first, then the rollout: the order a target change takes
+        // them in (UpdateChannel), so the two never deadlock.
+        pqxx::result cr = tx.exec_params(Sql("channel_read_for_edit"), r.channel);
+        if (cr.empty()) return ChannelNotFound(r.channel);
+        absl::StatusOr<Channel> ch = ChannelFromRow(cr[0]);
+        if (!ch.ok()) return ch.status();
+        absl::StatusOr<StoredRollout> stored = ReadRollout(tx, r.id, /*lock=*/true);
+        if (!stored.ok()) return stored.status();
+        if (stored->rollout.channel != r.channel) {
+          return absl::InvalidArgumentError(absl::StrCat("rollout ", r.id, " belongs to channel \"",
+                                                         stored->rollout.channel, "\", not \"", r.channel, "\""));
         }
-        // One row per host: a statement may not upsert a row twice.
-        if (!seen.insert(a.host_id).second) continue;
-        hosts.Add(a.host_id);
-        positions.Add(static_cast<int64_t>(a.group));
-        canaries.Add(a.canary ? "t" : "f");
-      }
-      tx.exec_params0(Sql("staged_hosts_admit"), r.id, std::move(hosts).Finish(), std::move(positions).Finish(),
-                      std::move(canaries).Finish(), at);
-    }
-    if (!result.withdraw.empty()) {
-      tx.exec_params0(Sql("staged_hosts_withdraw"), r.id, TextArray(result.withdraw), at);
-    }
-    if (result.withdraw_not_updated) {
-      tx.exec_params0(Sql("staged_hosts_withdraw_not_updated"), r.id, r.target_version, at);
-    }
-    if (!result.failed.empty()) {
-      ArrayLiteral hosts, failures;
-      for (const rollout::FailureMark& f : result.failed) {
-        hosts.Add(f.host_id);
-        failures.Add(f.failure);
-      }
-      tx.exec_params0(Sql("staged_hosts_fail"), r.id, std::move(hosts).Finish(), std::move(failures).Finish(), at);
-    }
-    // Only the channel's current rollout speaks for it.
-    if (ch->rollout_id == r.id) {
-      tx.exec_params0(Sql("staged_channel_mode"), r.channel, r.id, r.start_version, static_cast<int>(ModeOf(r.state)));
-    }
-    if (audit != nullptr) {
-      AuditRecord a = *audit;
-      if (a.object.empty()) a.object = absl::StrCat("channels/", r.channel, "/rollouts/", r.id);
-      if (a.old_value.empty()) a.old_value = absl::StrCat("state=", rollout::RolloutStateName(stored->rollout.state));
-      if (a.new_value.empty()) {
-        a.new_value = absl::StrCat("state=", rollout::RolloutStateName(r.state));
-        if (!result.events.empty()) absl::StrAppend(&a.new_value, ": ", absl::StrJoin(result.events, "; "));
-      }
-      InsertAuditEvent(tx, a);
-    }
-    tx.commit();
-    return Saved{.generation = generation};
-  });
+        if (stored->rollout.generation != r.generation) return Saved{.conflict = true};
+        const int groups = static_cast<int>(stored->rollout.groups.size());
+        if (static_cast<int>(r.groups.size()) != groups) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("rollout ", r.id, " has ", groups, " groups, the step wrote ", r.groups.size()));
+        }
+        pqxx::result updated =
+            tx.exec_params(Sql("staged_rollout_update"), r.id, r.generation, static_cast<int>(r.state), r.reason,
+                           Micros(r.state_since, now), r.skip_canaries, r.force_reason);
+        if (updated.empty()) return Saved{.conflict = true};
+        const int64_t generation = updated[0]["generation"].as<int64_t>();
+        WriteGroups(tx, r, {}, now);
+        const int64_t at = store::ToUnixMicros(now);
+
+        if (!result.admit.empty()) {
+          ArrayLiteral hosts, positions, canaries;
+          absl::flat_hash_set<std::string> seen;
+          for (const rollout::Admission& a : result.admit) {
+            if (a.group < 0 || a.group >= groups) {
+              return absl::InvalidArgumentError(absl::StrCat("rollout ", r.id, ": host \"", a.host_id,
+                                                             "\" let into group ", a.group, " of ", groups));
+            }
+            // One row per host: a statement may not upsert a row twice.
+            if (!seen.insert(a.host_id).second) continue;
+            hosts.Add(a.host_id);
+            positions.Add(static_cast<int64_t>(a.group));
+            canaries.Add(a.canary ? "t" : "f");
+          }
+          tx.exec_params0(Sql("staged_hosts_admit"), r.id, std::move(hosts).Finish(), std::move(positions).Finish(),
+                          std::move(canaries).Finish(), at);
+        }
+        if (!result.withdraw.empty()) {
+          tx.exec_params0(Sql("staged_hosts_withdraw"), r.id, TextArray(result.withdraw), at);
+        }
+        if (result.withdraw_not_updated) {
+          tx.exec_params0(Sql("staged_hosts_withdraw_not_updated"), r.id, r.target_version, at);
+        }
+        if (!result.failed.empty()) {
+          ArrayLiteral hosts, failures;
+          for (const rollout::FailureMark& f : result.failed) {
+            hosts.Add(f.host_id);
+            failures.Add(f.failure);
+          }
+          tx.exec_params0(Sql("staged_hosts_fail"), r.id, std::move(hosts).Finish(), std::move(failures).Finish(), at);
+        }
+        // Only the channel's current rollout speaks for it.
+        if (ch->rollout_id == r.id) {
+          tx.exec_params0(Sql("staged_channel_mode"), r.channel, r.id, r.start_version,
+                          static_cast<int>(ModeOf(r.state)));
+        }
+        if (audit != nullptr) {
+          AuditRecord a = *audit;
+          if (a.object.empty()) a.object = absl::StrCat("channels/", r.channel, "/rollouts/", r.id);
+          if (a.old_value.empty())
+            a.old_value = absl::StrCat("state=", rollout::RolloutStateName(stored->rollout.state));
+          if (a.new_value.empty()) {
+            a.new_value = absl::StrCat("state=", rollout::RolloutStateName(r.state));
+            if (!result.events.empty()) absl::StrAppend(&a.new_value, ": ", absl::StrJoin(result.events, "; "));
+          }
+          InsertAuditEvent(tx, a);
+        }
+        tx.commit();
+        return Saved{.generation = generation};
+      });
   if (!saved.ok()) return saved.status();
   if (saved->conflict) {
     return absl::AbortedError(
@@ -579,7 +580,7 @@ absl::StatusOr<RolloutStatusView> PgStore::GetRolloutStatus(const std::string& c
         out.groups.resize(groups);
         const std::string& target = out.rollout.target_version;
         const GroupMap map = ReadGroupMap(tx, channel, out.policy);
-        const int64_t cutoff = ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
+        const int64_t cutoff = store::ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
         for (const pqxx::row& row :
              tx.exec_params(Sql("staged_group_agent_counts"), channel, map.names, map.indexes, cutoff, target)) {
           const int idx = row["idx"].as<int>();
@@ -594,8 +595,7 @@ absl::StatusOr<RolloutStatusView> PgStore::GetRolloutStatus(const std::string& c
           g.on_target_healthy = row["on_target_healthy"].as<int64_t>();
           g.updating = row["updating"].as<int64_t>();
         }
-        for (const pqxx::row& row :
-             tx.exec_params(Sql("staged_group_host_counts"), out.rollout.id, channel, target)) {
+        for (const pqxx::row& row : tx.exec_params(Sql("staged_group_host_counts"), out.rollout.id, channel, target)) {
           const int position = row["position"].as<int>();
           if (position < 0 || position >= groups) continue;
           GroupCounts& g = out.groups[position];

@@ -3,10 +3,9 @@
 // a rollout in its own transaction.
 #pragma once
 
+#include <pqxx/pqxx>
 #include <string>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
