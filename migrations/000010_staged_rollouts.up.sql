@@ -44,6 +44,8 @@ CREATE TABLE rollouts (
     state_since    timestamptz NOT NULL,
     skip_canaries  boolean NOT NULL DEFAULT false,
     force_reason   text NOT NULL DEFAULT '',
+    -- The last resume from a halt: budgets count failures after it only.
+    resumed_at     timestamptz,
     generation     bigint NOT NULL DEFAULT 1,
     -- Started under a policy without groups: its one group holds every host
     -- of the channel, whatever group they report.

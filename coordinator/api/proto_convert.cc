@@ -145,7 +145,7 @@ absl::Status ValidateGroup(absl::string_view field, absl::string_view group) {
     return Invalid(field, group, absl::StrCat("longer than ", kMaxGroupLength, " characters"));
   }
   for (char c : group) {
-    if (!IsLowerIdChar(c) && !(c >= 'A' && c <= 'Z')) {
+    if (!IsGroupNameChar(c)) {
       return Invalid(field, group, "a group holds only letters, digits and \"-._\"");
     }
   }

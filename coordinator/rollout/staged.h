@@ -3,9 +3,9 @@
 // channel's ordered groups; each group goes
 //
 //   unstarted -> canary -> active -> baking -> done
-//                   \         \         \
-//                    +---------+---------+--> halted (the rollout's failure
-//                                              budget breached, or an operator)
+//                   |         |         |
+//                   +---------+---------+--> halted (the rollout's failure
+//                                             budget breached, or an operator)
 //
 // and the rollout as a whole is active, paused, halted, rolled back, done or
 // superseded (a newer target started another). Everything here is a pure
@@ -172,6 +172,11 @@ struct Rollout {
   bool skip_canaries = false;
   std::string force_reason;
   std::vector<GroupProgress> groups;
+  // When an operator last resumed it from a halt. Resuming accepts the
+  // failures counted so far: the budgets count only hosts that failed after
+  // this (AdmittedHost::failed_at), or the brake would halt it again at the
+  // very next step.
+  std::optional<absl::Time> resumed_at;
   // Bumped by every write; a write based on an older generation is refused
   // (two replicas never advance a rollout twice).
   int64_t generation = 0;
@@ -187,6 +192,14 @@ Rollout StartRollout(const std::string& channel, const std::string& previous_tar
                      const std::optional<Rollout>& previous, const std::string& target,
                      const RolloutPolicy& policy, bool skip_canaries, const std::string& force_reason,
                      absl::Time now);
+
+// The index of the group of `rollout` that a host reporting `reported_group`
+// belongs to (nullopt: it is never let in). A rollout keeps the groups it
+// started with when the policy changes later: while the policy's groups are
+// still the rollout's this is GroupIndexOf; otherwise hosts are placed by
+// name among the rollout's groups, and the policy's catch-all takes the rest.
+std::optional<int> GroupIndexIn(const Rollout& rollout, const RolloutPolicy& policy,
+                                absl::string_view reported_group);
 
 // One host the rollout let in (a canary or a member of an active group), as
 // the engine sees it now.
@@ -207,6 +220,9 @@ struct AdmittedHost {
   // counts once), with why.
   bool failed = false;
   std::string failure;
+  // When it was first counted failed (rollout_hosts.failed_at); unknown
+  // counts as after any resume.
+  std::optional<absl::Time> failed_at;
 };
 
 // Why a host let in counts as failed now; nullopt while it does not. The
@@ -291,7 +307,10 @@ enum class OperatorAction {
   kRollback,      // -> rolled back (needs a start version)
   kStartGroup,    // a group starts now, whatever the previous one or its window
   kMarkDone,      // a group counts as done now
-  kSkipCanaries,  // a group in canary (or not started) goes without canaries
+  // A group in canary goes on without waiting for its canaries; no group
+  // named: every group, now and to come (Rollout::skip_canaries, with the
+  // reason as force_reason).
+  kSkipCanaries,
 };
 const char* OperatorActionName(OperatorAction a);  // "pause", "start-group", ...
 // FailedPrecondition naming the state when the action does not apply (resume
