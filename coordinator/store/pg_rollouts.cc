@@ -6,7 +6,7 @@
 // with the rollout's groups in place of its own (EffectivePolicy), so group
 // indexes always match the rollout's groups.
 //
-// Which rollout group an agent belongs to is rollout::GroupIndexOf, a
+// Which rollout group an agent belongs to is rollout::GroupIndexIn, a
 // domain rule: it is evaluated here on the distinct group names the
 // channel's agents report (few, read through an index), and the statements
 // take the resulting (name, group index) lists as arrays.
@@ -83,6 +83,7 @@ absl::StatusOr<Rollout> RolloutFromRow(const pqxx::row& row) {
   r.state_since = TimeColumn(row, "state_since_us");
   r.skip_canaries = row["skip_canaries"].as<bool>();
   r.force_reason = row["force_reason"].as<std::string>();
+  r.resumed_at = OptionalTimeColumn(row, "resumed_at_us");
   r.generation = row["generation"].as<int64_t>();
   return r;
 }
@@ -140,11 +141,12 @@ struct GroupMap {
   std::string indexes;
 };
 
-GroupMap ReadGroupMap(pqxx::transaction_base& tx, const std::string& channel, const RolloutPolicy& policy) {
+GroupMap ReadGroupMap(pqxx::transaction_base& tx, const std::string& channel, const Rollout& r,
+                      const RolloutPolicy& policy) {
   ArrayLiteral names, indexes;
   for (const pqxx::row& row : tx.exec_params(Sql("staged_agent_group_names"), channel)) {
     const std::string name = row["name"].as<std::string>();
-    const std::optional<int> index = rollout::GroupIndexOf(policy, name);
+    const std::optional<int> index = rollout::GroupIndexIn(r, policy, name);
     names.Add(name);
     indexes.Add(static_cast<int64_t>(index.value_or(-1)));
   }
@@ -269,9 +271,10 @@ absl::StatusOr<Channel> ApplyRolloutChanges(pqxx::transaction_base& tx, const Ch
     WriteGroups(tx, r, windows, now);
     supersede(absl::StrCat("superseded by rollout ", r.id, " to ", r.target_version));
     // Hosts not let in are held on the start version, even an empty one
-    // (then they are told nothing to install until they are let in).
+    // (then they are told nothing to install until they are let in); a
+    // rollout with nothing to stage (done at once) holds nobody.
     row = tx.exec_params(Sql("staged_channel_start"), after.id, r.id, r.start_version,
-                         static_cast<int>(Channel::RolloutMode::kHolding));
+                         static_cast<int>(ModeOf(r.state)));
   } else {
     supersede("superseded: the target was cleared");
     row = tx.exec_params(Sql("staged_channel_start"), after.id, previous.has_value() ? previous->rollout.id : 0,
@@ -381,7 +384,7 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
         in.groups.resize(groups);
         const std::string& target = in.rollout.target_version;
         const int64_t cutoff = store::ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
-        const GroupMap map = ReadGroupMap(tx, channel, in.policy);
+        const GroupMap map = ReadGroupMap(tx, channel, in.rollout, in.policy);
 
         for (const pqxx::row& row :
              tx.exec_params(Sql("staged_group_agent_counts"), channel, map.names, map.indexes, cutoff, target)) {
@@ -407,6 +410,7 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
           h.reported_error = row["reported_error"].as<std::string>();
           h.failed = row["failed"].as<bool>();
           h.failure = row["failure"].as<std::string>();
+          h.failed_at = OptionalTimeColumn(row, "failed_at_us");
           in.groups[h.group].admitted.push_back(std::move(h));
         }
 
@@ -475,7 +479,7 @@ absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, abs
         }
         pqxx::result updated =
             tx.exec_params(Sql("staged_rollout_update"), r.id, r.generation, static_cast<int>(r.state), r.reason,
-                           Micros(r.state_since, now), r.skip_canaries, r.force_reason);
+                           Micros(r.state_since, now), r.skip_canaries, r.force_reason, Micros(r.resumed_at, now));
         if (updated.empty()) return Saved{.conflict = true};
         const int64_t generation = updated[0]["generation"].as<int64_t>();
         WriteGroups(tx, r, {}, now);
@@ -579,7 +583,7 @@ absl::StatusOr<RolloutStatusView> PgStore::GetRolloutStatus(const std::string& c
         const int groups = static_cast<int>(out.rollout.groups.size());
         out.groups.resize(groups);
         const std::string& target = out.rollout.target_version;
-        const GroupMap map = ReadGroupMap(tx, channel, out.policy);
+        const GroupMap map = ReadGroupMap(tx, channel, out.rollout, out.policy);
         const int64_t cutoff = store::ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
         for (const pqxx::row& row :
              tx.exec_params(Sql("staged_group_agent_counts"), channel, map.names, map.indexes, cutoff, target)) {

@@ -10,5 +10,6 @@ reason,
 (extract(epoch FROM state_since) * 1000000)::bigint AS state_since_us,
 skip_canaries,
 force_reason,
+(extract(epoch FROM resumed_at) * 1000000)::bigint AS resumed_at_us,
 generation,
 ungrouped
