@@ -273,8 +273,8 @@ absl::StatusOr<Channel> ApplyRolloutChanges(pqxx::transaction_base& tx, const Ch
     // Hosts not let in are held on the start version, even an empty one
     // (then they are told nothing to install until they are let in); a
     // rollout with nothing to stage (done at once) holds nobody.
-    row = tx.exec_params(Sql("staged_channel_start"), after.id, r.id, r.start_version,
-                         static_cast<int>(ModeOf(r.state)));
+    row =
+        tx.exec_params(Sql("staged_channel_start"), after.id, r.id, r.start_version, static_cast<int>(ModeOf(r.state)));
   } else {
     supersede("superseded: the target was cleared");
     row = tx.exec_params(Sql("staged_channel_start"), after.id, previous.has_value() ? previous->rollout.id : 0,
@@ -375,8 +375,8 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
         if (!policy.ok()) return policy.status();
 
         rollout::StepInputs in;
-        in.rollout = std::move(stored->rollout);
         in.policy = EffectivePolicy(*std::move(policy), *stored);
+        in.rollout = std::move(stored->rollout);
         in.critical = ch->critical;
         in.stale_after = rollout::StaleAfter(*ch);
         in.now = now;

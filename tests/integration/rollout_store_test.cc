@@ -5,16 +5,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
-
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/semver.h"
 #include "coordinator/rollout/channel_rules.h"
-#include "coordinator/rollout/staleness.h"
 #include "coordinator/rollout/staged.h"
+#include "coordinator/rollout/staleness.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
 #include "tests/support/test_env.h"
@@ -66,7 +65,13 @@ class RolloutStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = NewTestDatabase();
-    ASSERT_TRUE(RunMigrations(db_, absl::Seconds(10)).ok());
+    {
+      absl::StatusOr<std::vector<Migration>> all = ParseMigrations(EmbeddedMigrationFiles());
+      ASSERT_TRUE(all.ok()) << all.status();
+      pqxx::connection conn(db_);
+      absl::StatusOr<MigrateResult> up = MigrateUp(conn, *all);
+      ASSERT_TRUE(up.ok()) << up.status();
+    }
     store_ = std::make_unique<PgStore>(PgStoreOptions{.url = db_});
     Channel c;
     c.id = "prod";
@@ -217,8 +222,7 @@ TEST_F(RolloutStoreTest, TargetChangeStartsRolloutInItsTransaction) {
   EXPECT_EQ((*r)->groups[1].name, "rest");
   EXPECT_EQ((*r)->groups[1].state, GroupState::kUnstarted);
   EXPECT_EQ((*r)->generation, 1);
-  EXPECT_EQ(store_->ChannelsWithLiveRollouts().value_or(std::vector<std::string>{}),
-            std::vector<std::string>{"prod"});
+  EXPECT_EQ(store_->ChannelsWithLiveRollouts().value_or(std::vector<std::string>{}), std::vector<std::string>{"prod"});
 
   // A mutation that fails after changing the target writes no rollout.
   absl::Status failed = store_
@@ -325,7 +329,8 @@ TEST_F(RolloutStoreTest, AdmissionsWithdrawalsAndFailuresCountOncePerHost) {
   Apply({Report("h1", "", "15.1.0", 1), Report("h2", "", "15.1.0", 1), Report("h3", "", "15.1.0", 1),
          Report("h4", "", "15.1.0", 1)});
   rollout::Rollout r = Start("15.2.0");
-  const absl::Time t0 = absl::Now() - absl::Minutes(1);
+  // Whole microseconds, as stored.
+  const absl::Time t0 = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() - absl::Minutes(1)));
 
   rollout::StepResult step = StepOf(r);
   step.rollout.groups[0].state = GroupState::kCanary;
@@ -369,8 +374,9 @@ TEST_F(RolloutStoreTest, AdmissionsWithdrawalsAndFailuresCountOncePerHost) {
   rollout::StepResult again = StepOf(r);
   again.admit = {{"h2", 0, false}, {"h1", 0, false}};  // h1 is let in already: left alone
   r.generation = store_->SaveStep(again, t0 + absl::Seconds(30), nullptr).value();
-  EXPECT_EQ(QueryValue(db_, "SELECT string_agg(host_id || ':' || canary || ':' || (withdrawn_at IS NULL) || ':' || "
-                            "(failed_at IS NULL), ',' ORDER BY host_id) FROM rollout_hosts"),
+  EXPECT_EQ(QueryValue(db_,
+                       "SELECT string_agg(host_id || ':' || canary || ':' || (withdrawn_at IS NULL) || ':' || "
+                       "(failed_at IS NULL), ',' ORDER BY host_id) FROM rollout_hosts"),
             "h1:true:true:false,h2:false:true:true");
   EXPECT_EQ(store_->GetSnapshot("prod")->admitted.size(), 2u);
 
@@ -486,26 +492,38 @@ TEST_F(RolloutStoreTest, StepInputsOfASmallFleet) {
   EXPECT_EQ(in->admitted_in_period, 2);
   EXPECT_EQ(store_->LoadStepInputs("prod", 10, admitted + absl::Hours(1))->admitted_in_period, 0);
 
-  // Step, the domain's rule, counts c1 once; its result saves.
+  // Step, the domain's rule, counts c1 against the group's budget (12.5 % of
+  // 3 tolerates none) and rolls back (auto_rollback); its result saves.
   rollout::StepResult result = rollout::Step(*in);
+  ASSERT_EQ(result.rollout.state, RolloutState::kRolledBack) << result.rollout.reason;
   ASSERT_TRUE(store_->SaveStep(result, absl::Now(), nullptr).ok());
+  EXPECT_EQ(QueryValue(db_, "SELECT host_id || ': ' || failure FROM rollout_hosts WHERE failed_at IS NOT NULL"),
+            "c1: install of 15.2.0 failed: health check failed");
+  EXPECT_EQ(store_->GetChannel("prod")->rollout_mode, Channel::RolloutMode::kRolledBack);
+  // Hosts not on the target were withdrawn: c2, which runs it, stays.
+  EXPECT_EQ(store_->GetSnapshot("prod")->admitted, (absl::flat_hash_set<std::string>{"c2"}));
+  // A rollout that is not live lets nobody in: nothing is sampled.
   in = store_->LoadStepInputs("prod", 10, absl::Now());
-  ASSERT_TRUE(in.ok());
-  bool c1_failed = false;
-  for (const rollout::AdmittedHost& h : in->groups[0].admitted) {
-    if (h.host_id == "c1") c1_failed = h.failed && h.failed_at.has_value();
-  }
-  EXPECT_TRUE(c1_failed);
-  EXPECT_EQ(Count("SELECT count(*) FROM rollout_hosts WHERE failed_at IS NOT NULL"), 1);
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_TRUE(in->groups[0].canary_candidates.empty());
+  EXPECT_TRUE(in->groups[0].waiting.empty());
+  // The status counts c1 failed once, however often it reported.
+  rollout::AgentReport again = failed;
+  again.sequence = 3;
+  Apply({again});
+  absl::StatusOr<RolloutStatusView> status = store_->GetRolloutStatus("prod", absl::Now());
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->groups[0].failed, 1);
+  EXPECT_EQ(status->groups[0].canaries_failed, 1);
 }
 
 TEST_F(RolloutStoreTest, StatusCountsAndCatchAllOff) {
   RolloutPolicy policy = TwoGroups();
   policy.catch_all = rollout::CatchAll::kOff;
   ASSERT_TRUE(store_->SetPolicy("prod", policy, nullptr).ok());
-  Apply({Report("c1", "canary", "15.1.0", 1), Report("c2", "canary", "15.1.0", 1),
-         Report("r1", "rest", "15.1.0", 1), Report("r2", "rest", "15.1.0", 1), Report("r3", "rest", "15.1.0", 1),
-         Report("x1", "lab", "15.1.0", 1), Report("x2", "", "15.1.0", 1)});
+  Apply({Report("c1", "canary", "15.1.0", 1), Report("c2", "canary", "15.1.0", 1), Report("r1", "rest", "15.1.0", 1),
+         Report("r2", "rest", "15.1.0", 1), Report("r3", "rest", "15.1.0", 1), Report("x1", "lab", "15.1.0", 1),
+         Report("x2", "", "15.1.0", 1)});
   rollout::Rollout r = Start("15.2.0");
   rollout::StepResult step = StepOf(r);
   step.admit = {{"c1", 0, true}, {"c2", 0, true}, {"r1", 1, false}, {"r2", 1, false}, {"r3", 1, false}};
@@ -563,8 +581,8 @@ TEST_F(RolloutStoreTest, RolloutKeepsItsGroupsWhenThePolicyChanges) {
   ASSERT_TRUE(store_->SetPolicy("prod", changed, nullptr).ok());
   absl::StatusOr<RolloutSnapshot> snap = store_->GetSnapshot("prod");
   ASSERT_TRUE(snap.ok()) << snap.status();
-  EXPECT_EQ(snap->policy.groups, TwoGroups().groups);      // the rollout's, windows included
-  EXPECT_EQ(snap->policy.bake_time, absl::Minutes(5));     // the rest is the policy's now
+  EXPECT_EQ(snap->policy.groups, TwoGroups().groups);   // the rollout's, windows included
+  EXPECT_EQ(snap->policy.bake_time, absl::Minutes(5));  // the rest is the policy's now
   absl::StatusOr<rollout::StepInputs> in = store_->LoadStepInputs("prod", 10, absl::Now());
   ASSERT_TRUE(in.ok()) << in.status();
   ASSERT_EQ(in->groups.size(), 2u);
@@ -592,7 +610,8 @@ TEST_F(RolloutStoreTest, DeletingAChannelRemovesItsRollouts) {
   ASSERT_TRUE(store_->SaveStep(step, absl::Now(), nullptr).ok());
   absl::StatusOr<int64_t> removed = store_->DeleteChannel("prod", /*force=*/true);
   ASSERT_TRUE(removed.ok()) << removed.status();
-  for (const char* table : {"rollouts", "rollout_groups", "rollout_hosts", "rollout_policies", "rollout_policy_groups"}) {
+  for (const char* table :
+       {"rollouts", "rollout_groups", "rollout_hosts", "rollout_policies", "rollout_policy_groups"}) {
     EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM ", table)), 0) << table;
   }
   EXPECT_EQ(store_->GetCurrentRollout("prod").status().code(), absl::StatusCode::kNotFound);
@@ -639,12 +658,13 @@ TEST(RolloutMigrationTest, UpAndDownKeepChannelsAndAgents) {
   {
     pqxx::work tx(conn);
     tx.exec(ten->down);
-    tx.exec("DELETE FROM schema_migrations WHERE version = 10");
+    tx.exec("UPDATE schema_migrations SET version = 9");  // one row: the version reached
     tx.commit();
   }
   EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'rollout%'"), "0");
-  EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'channels' AND "
-                           "column_name LIKE 'rollout%'"),
+  EXPECT_EQ(QueryValue(db,
+                       "SELECT count(*) FROM information_schema.columns WHERE table_name = 'channels' AND "
+                       "column_name LIKE 'rollout%'"),
             "0");
   EXPECT_EQ(QueryValue(db, "SELECT target_version FROM channels"), "15.2.0");
   EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM agents"), "3");
