@@ -158,8 +158,8 @@ absl::StatusOr<HostAnswer> AnswerForHost(const v1::TargetMetadata& t, const std:
     default: mode = absl::StrCat("unknown rollout mode ", static_cast<int>(t.rollout_mode())); break;
   }
   return absl::PermissionDeniedError(absl::StrCat(
-      "coordinator told this host to run ", name(told), ", which its signed metadata for channel "", t.channel(),
-      "" (version ", t.version(), ") does not name (target ", name(t.target_version()), ", start ",
+      "coordinator told this host to run ", name(told), ", which its signed metadata for channel \"", t.channel(),
+      "\" (version ", t.version(), ") does not name (target ", name(t.target_version()), ", start ",
       name(start), "; ", mode, ")"));
 }
 

@@ -201,7 +201,8 @@ std::vector<CommandSpec> AgentCommands() {
        .json = "a drover.v1.ListAgentsResponse: {\"agents\": [{\"host_id\", \"channel\", \"group\", "
                "\"current_version\", \"health\", \"updater_version\", \"sequence\", \"first_seen_time\", "
                "\"last_seen_time\", \"stale\", \"out_of_policy\", \"out_of_policy_reason\", \"schedule_state\", "
-               "\"instance_id\", \"instance_conflict\", \"last_result\", \"last_result_version\", \"orphaned\", \"updating_to\"}...], "
+               "\"instance_id\", \"instance_conflict\", \"last_result\", \"last_result_version\", \"orphaned\", "
+               "\"updating_to\"}...], "
                "\"next_page_token\"}; without --limit it holds every matching agent and next_page_token is \"\"",
        .flags = {{"channel", "ID", "only agents of this channel"},
                  {"version", "V", "only agents running exactly this version"},
