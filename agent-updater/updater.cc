@@ -662,6 +662,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     if (known && !known->target_version().empty()) in.target = known->target_version();
     in.critical = known && known->critical();
     in.downgrade_allowed = known && known->downgrade_allowed();
+    in.held_back = known && known->held_back();
     in.control_plane_version = known ? known->control_plane_version() : "";
     in.healthy = health.healthy;
     in.coordinator_reachable = target.ok();

@@ -35,6 +35,11 @@ Decision Decide(const DecisionInput& in) {
   }
   if (in.installed) {
     absl::StatusOr<Semver> installed = Semver::Parse(*in.installed);
+    if (installed.ok() && *target < *installed && !in.downgrade_allowed && in.held_back) {
+      return {Action::kNothing, absl::StrCat("held on the rollout's start version ", target->ToString(),
+                                             " until this host's group is let in; runs newer ", *in.installed,
+                                             ": left as it is")};
+    }
     if (installed.ok() && *target < *installed && !in.downgrade_allowed) {
       return {Action::kRefuse, absl::StrCat("target ", target->ToString(), " is below installed ", *in.installed,
                                             " and the coordinator did not mark it as a roll-back")};

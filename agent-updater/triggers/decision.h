@@ -15,6 +15,10 @@ struct DecisionInput {
   std::optional<std::string> target;           // nullopt or "": no target known
   bool critical = false;
   bool downgrade_allowed = false;
+  // The answer is a staged rollout's start version (this host's group is not
+  // let in yet), not the channel's target: a host already on something newer
+  // is left as it is, quietly (it is not refusing anything).
+  bool held_back = false;
   std::string control_plane_version;           // empty: unknown
   bool healthy = true;
   bool coordinator_reachable = true;

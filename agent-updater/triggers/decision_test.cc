@@ -84,6 +84,24 @@ TEST(DecisionTest, RefusesOutOfPolicyAndUnmarkedDowngrade) {
   EXPECT_EQ(Decide(in).action, Action::kRefuse);
 }
 
+// Held on a staged rollout's start version while already running something
+// newer (reinstalled from a newer image, say): left alone, and not an error.
+// Without the rollout's word, the same answer is a refused downgrade.
+TEST(DecisionTest, HeldBackOnAnOlderStartVersionLeavesTheAgentAlone) {
+  DecisionInput in = Base();
+  in.target = "0.9.0";
+  in.held_back = true;
+  Decision d = Decide(in);
+  EXPECT_EQ(d.action, Action::kNothing);
+  EXPECT_TRUE(absl::StrContains(d.reason, "held on the rollout's start version 0.9.0")) << d.reason;
+  in.held_back = false;
+  EXPECT_EQ(Decide(in).action, Action::kRefuse);
+  // Held back on a newer start version: installed like any target.
+  in = Base();
+  in.held_back = true;
+  EXPECT_EQ(Decide(in).action, Decide(Base()).action);
+}
+
 TEST(DecisionTest, UnreachableCoordinatorLeavesHealthyAgentsAlone) {
   DecisionInput in = Base();
   in.coordinator_reachable = false;

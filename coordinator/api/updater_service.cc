@@ -71,6 +71,7 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
       const rollout::HostTarget answer = rollout::TargetFor(*channel, view, request.host_id(), request.group());
       response.set_target_version(answer.version);
       response.set_downgrade_allowed(answer.downgrade_allowed);
+      response.set_held_back(answer.held_back);
       if (answer.held_back) response.set_critical(false);
     }
     if (signer_ != nullptr) {
