@@ -40,7 +40,7 @@ std::string FormatNumber(double value) {
   return std::string(buf, r.ptr);
 }
 
-std::string Rfc3339(absl::Time t) { return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone()); }
+std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
 
 absl::Status ValidateAmount(absl::string_view field, const Amount& a) {
   if (a.is_percent) {
@@ -379,6 +379,7 @@ class Stepper {
       RecordFailures();
     }
     if (state == RolloutState::kActive || state == RolloutState::kPaused) Brake();
+    if (r_.state == RolloutState::kHalted && !out_.withdraw_not_updated) WithdrawNotUpdated();
     if (r_.state == RolloutState::kActive) {
       WithdrawStaleCanaries();
       Advance();
@@ -389,7 +390,7 @@ class Stepper {
   }
 
  private:
-  const absl::Time now() const { return in_.now; }
+  absl::Time now() const { return in_.now; }
   const std::string& target() const { return r_.target_version; }
 
   void SetGroupState(GroupProgress& g, GroupState s) {
@@ -474,6 +475,22 @@ class Stepper {
       out_.withdraw_not_updated = true;
       return;  // one breach halts it; the first group's figures say why
     }
+  }
+
+  // A halt by an operator (ApplyOperatorAction) withdraws nobody itself:
+  // the next step does, as the brake does at once. Once the store has
+  // withdrawn them there are none left, so this asks only once.
+  void WithdrawNotUpdated() {
+    int64_t n = 0;
+    for (const GroupWork& w : work_) {
+      for (const AdmittedHost& h : w.hosts) {
+        if (!h.failed && h.current_version != target()) ++n;
+      }
+    }
+    if (n == 0) return;
+    out_.withdraw_not_updated = true;
+    out_.events.push_back(absl::StrCat("halted: ", n, " hosts let in that do not run ", target(),
+                                       " yet are told the start version again"));
   }
 
   // A canary let in but not seen since, and stale now, never got the
@@ -625,6 +642,7 @@ class Stepper {
     count_live(live, healthy);
     // Failed canaries (within the budget) are replaced, as are stale ones.
     bool candidates_left = false;
+    int64_t admitted_now = 0;
     if (live < needed) {
       int64_t room = std::min(Room(w), needed - live);
       for (const std::string& host : w.in->canary_candidates) {
@@ -635,9 +653,11 @@ class Stepper {
         }
         Admit(i, w, host, true);
         --room;
+        ++admitted_now;
       }
       count_live(live, healthy);
     }
+    if (admitted_now > 0) out_.events.push_back(absl::StrCat("group ", g.name, ": ", admitted_now, " canaries let in"));
     // Fewer healthy hosts than canaries wanted: the ones there are will do,
     // once no more can be picked.
     const bool enough = live >= needed || (!candidates_left && live > 0);
@@ -668,12 +688,15 @@ class Stepper {
       return;  // StepBaking says so
     }
     int64_t room = Room(w);
+    int64_t admitted_now = 0;
     for (const std::string& host : w.in->waiting) {
       if (room == 0) break;
       if (w.let_in.contains(host)) continue;
       Admit(i, w, host, false);
       --room;
+      ++admitted_now;
     }
+    if (admitted_now > 0) out_.events.push_back(absl::StrCat("group ", g.name, ": ", admitted_now, " hosts let in"));
     g.reason = absl::StrCat("letting hosts in: ", w.in->present_on_target_healthy, " of ", w.present(),
                             " on target, ", FormatNumber(in_.policy.done_percent), "% needed", LimitText(w));
   }

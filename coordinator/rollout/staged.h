@@ -230,7 +230,7 @@ struct AdmittedHost {
 // the target; it runs the target unhealthy (also long after its own health
 // watch passed: during the group's bake time and after); it has not
 // reported the target healthy and has been silent for the policy's
-// silent_timeout.
+// silent_timeout. A host already counted failed keeps its failure.
 std::optional<std::string> HostFailure(const AdmittedHost& host, const std::string& target,
                                        const RolloutPolicy& policy, absl::Time now);
 
@@ -297,14 +297,27 @@ struct StepResult {
 // One step of the rollout: counts failures per host, brakes on a breached
 // budget, lets hosts in within the limits, and moves groups on. Idempotent:
 // a second Step on its own result with the same fleet changes nothing.
+//
+// By state: active does all of it; paused records failures and still brakes
+// (a pause must not hide a breach) but moves nothing on; halted records
+// failures and asks for the hosts not yet updated to be withdrawn;
+// rolled back, done and superseded change nothing. Resuming accepts the
+// failures counted before (Rollout::resumed_at). A canary let in that has
+// not been seen since and went stale is withdrawn and replaced; one seen
+// after it was let in took the target, and counts as failed if it then goes
+// silent: a version that bricks hosts must not go to one replacement after
+// another. A group without present hosts is done at once.
 StepResult Step(const StepInputs& in);
 
 // The operator's controls.
 enum class OperatorAction {
   kPause,
-  kResume,        // paused or halted -> active (a halt by the brake too)
-  kHalt,          // with a reason
-  kRollback,      // -> rolled back (needs a start version)
+  // Paused or halted -> active (a halt by the brake too: the failures so far
+  // are accepted, and halted groups prove themselves with canaries again).
+  kResume,
+  kHalt,          // with a reason; the next Step withdraws hosts not updated
+  // -> rolled back (needs a start version); every started group too.
+  kRollback,
   kStartGroup,    // a group starts now, whatever the previous one or its window
   kMarkDone,      // a group counts as done now
   // A group in canary goes on without waiting for its canaries; no group
@@ -333,7 +346,10 @@ struct HostTarget {
   bool held_back = false;  // told the start version, not the target
 };
 // A host with no host id is treated as one of the catch-all. Without a live
-// rollout (none, done, superseded) every host gets the channel's target.
+// rollout (none, done, superseded) every host gets the channel's target,
+// as the channel's signed answer says then (rollout_mode kNone): the
+// catch-all's "off" holds hosts back only while a rollout is live. Nor does
+// a rollout to a target the channel no longer has hold anyone back.
 HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::string_view host_id,
                      absl::string_view reported_group);
 
