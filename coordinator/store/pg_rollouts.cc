@@ -506,7 +506,7 @@ absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, abs
           tx.exec_params0(Sql("staged_hosts_withdraw"), r.id, TextArray(result.withdraw), at);
         }
         if (result.withdraw_not_updated) {
-          tx.exec_params0(Sql("staged_hosts_withdraw_not_updated"), r.id, r.target_version, at);
+          tx.exec_params0(Sql("staged_hosts_withdraw_not_updated"), r.id, stored->rollout.target_version, at);
         }
         if (!result.failed.empty()) {
           ArrayLiteral hosts, failures;
@@ -516,9 +516,10 @@ absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, abs
           }
           tx.exec_params0(Sql("staged_hosts_fail"), r.id, std::move(hosts).Finish(), std::move(failures).Finish(), at);
         }
-        // Only the channel's current rollout speaks for it.
+        // Only the channel's current rollout speaks for it. Its versions are
+        // fixed at its start: the stored ones, whatever the step carries.
         if (ch->rollout_id == r.id) {
-          tx.exec_params0(Sql("staged_channel_mode"), r.channel, r.id, r.start_version,
+          tx.exec_params0(Sql("staged_channel_mode"), r.channel, r.id, stored->rollout.start_version,
                           static_cast<int>(ModeOf(r.state)));
         }
         if (audit != nullptr) {

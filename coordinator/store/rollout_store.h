@@ -19,6 +19,12 @@ namespace drover::store {
 
 // What GetTarget needs of a channel's rollout: the rollout, the policy's
 // groups and catch-all, and the hosts it let in (not withdrawn).
+//
+// The policy every read below returns with a rollout is the channel's
+// current policy with the rollout's own groups (names and windows as they
+// were when it started; none when it started without groups): a rollout
+// keeps its groups, so group indexes always match Rollout::groups. Reads of
+// a channel without a rollout are NotFound, as are unknown channels.
 struct RolloutSnapshot {
   rollout::Rollout rollout;
   rollout::RolloutPolicy policy;

@@ -517,6 +517,40 @@ TEST_F(RolloutStoreTest, StepInputsOfASmallFleet) {
   EXPECT_EQ(status->groups[0].canaries_failed, 1);
 }
 
+TEST_F(RolloutStoreTest, SamplesOnlyTheGroupsAStepCanLetHostsInto) {
+  ASSERT_TRUE(store_->SetPolicy("prod", TwoGroups(), nullptr).ok());
+  Apply({Report("c1", "canary", "15.1.0", 1), Report("r1", "rest", "15.1.0", 1)});
+  rollout::Rollout r = Start("15.2.0");
+  // The first group baking: the next one may start at this step.
+  rollout::StepResult baking = StepOf(r);
+  baking.rollout.groups[0].state = GroupState::kBaking;
+  r.generation = store_->SaveStep(baking, absl::Now(), nullptr).value();
+  absl::StatusOr<rollout::StepInputs> in = store_->LoadStepInputs("prod", 10, absl::Now());
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_EQ(in->groups[0].canary_candidates, std::vector<std::string>{"c1"});
+  EXPECT_EQ(in->groups[1].canary_candidates, std::vector<std::string>{"r1"});
+  // Done groups take nobody more.
+  rollout::StepResult next = StepOf(store_->GetCurrentRollout("prod")->value());
+  next.rollout.groups[0].state = GroupState::kDone;
+  next.rollout.groups[1].state = GroupState::kActive;
+  ASSERT_TRUE(store_->SaveStep(next, absl::Now(), nullptr).ok());
+  in = store_->LoadStepInputs("prod", 10, absl::Now());
+  ASSERT_TRUE(in.ok()) << in.status();
+  EXPECT_TRUE(in->groups[0].waiting.empty());
+  EXPECT_EQ(in->groups[1].waiting, std::vector<std::string>{"r1"});
+  // Unknown channels and channels without a rollout.
+  EXPECT_EQ(store_->LoadStepInputs("ghost", 10, absl::Now()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRolloutStatus("ghost", absl::Now()).status().code(), absl::StatusCode::kNotFound);
+  Channel fresh;
+  fresh.id = "fresh";
+  fresh.control_plane_version = "15.3.0";
+  ASSERT_TRUE(store_->CreateChannel(fresh).ok());
+  absl::Status none = store_->GetRolloutStatus("fresh", absl::Now()).status();
+  EXPECT_EQ(none.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StrContains(none.message(), "has no rollout")) << none;
+  EXPECT_FALSE(store_->GetCurrentRollout("fresh").value().has_value());
+}
+
 TEST_F(RolloutStoreTest, StatusCountsAndCatchAllOff) {
   RolloutPolicy policy = TwoGroups();
   policy.catch_all = rollout::CatchAll::kOff;
