@@ -117,6 +117,52 @@ std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
   return out;
 }
 
+// What this host is to run, as the signed payload allows it: the
+// coordinator answers per host (a staged rollout holds hosts not let in yet
+// on its start version), but signs per channel, naming the target, the start
+// version and the rollout's mode. Its per-host answer `told` is accepted when
+// it is the target (not once rolled back), or, while the rollout holds hosts,
+// the start version (empty: nothing to install), or, rolled back, the start
+// version with downgrade allowed. Anything else is refused: a coordinator (or
+// whoever sits between) cannot steer a host to a version the signed answer
+// does not name. Only the answer that is the target is critical.
+struct HostAnswer {
+  std::string version;
+  bool critical = false;
+  bool downgrade_allowed = false;
+  bool held_back = false;  // told the start version, not the target
+};
+
+absl::StatusOr<HostAnswer> AnswerForHost(const v1::TargetMetadata& t, const std::string& told) {
+  const std::string& start = t.rollout_start_version();
+  switch (t.rollout_mode()) {
+    case v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK:
+      if (told == start) return HostAnswer{start, false, true, true};
+      break;
+    case v1::TargetMetadata::ROLLOUT_MODE_HOLDING:
+      if (told == t.target_version()) return HostAnswer{told, t.critical(), t.downgrade_allowed(), false};
+      if (told == start) return HostAnswer{start, false, false, true};
+      break;
+    default:
+      // No rollout holds hosts back (or a mode this updater does not know:
+      // then only the target is safe to take).
+      if (told == t.target_version()) return HostAnswer{told, t.critical(), t.downgrade_allowed(), false};
+      break;
+  }
+  auto name = [](const std::string& v) { return v.empty() ? std::string("none") : v; };
+  std::string mode;
+  switch (t.rollout_mode()) {
+    case v1::TargetMetadata::ROLLOUT_MODE_UNSPECIFIED: mode = "no rollout holding hosts back"; break;
+    case v1::TargetMetadata::ROLLOUT_MODE_HOLDING: mode = "rollout holding hosts back"; break;
+    case v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK: mode = "rollout rolled back: start only"; break;
+    default: mode = absl::StrCat("unknown rollout mode ", static_cast<int>(t.rollout_mode())); break;
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "coordinator told this host to run ", name(told), ", which its signed metadata for channel \"", t.channel(),
+      "\" (version ", t.version(), ") does not name (target ", name(t.target_version()), ", start ",
+      name(start), "; ", mode, ")"));
+}
+
 // The protocol needs a version; an agent that is not installed reports 0.0.0
 // (which the coordinator lists as out of policy: missing agents stand out).
 constexpr char kNotInstalled[] = "0.0.0";
@@ -167,7 +213,8 @@ int64_t Updater::NextSequence(UpdaterState& state) {
   return next;
 }
 
-absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy) {
+absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy,
+                              const std::string& updating_to) {
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
   bool out_of_order = false;
@@ -195,6 +242,15 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
         // Times already shifted when it was built: only clamped.
         o = Acceptable(o, CoordinatorNow(state, deps_.clock->Now()), absl::ZeroDuration());
       }
+      if (updating_to.empty() && !(*pending)->request().updating_to().empty()) {
+        // Saved just before an install (and not delivered then): the
+        // install is over, and the coordinator must not count this host as
+        // updating on the strength of an old report. Same sequence: if it
+        // was stored after all, this is a duplicate, and the fresh status
+        // below clears it.
+        (*pending)->mutable_request()->clear_updating_to();
+        if (absl::Status s = store.SavePendingReport(**pending); !s.ok()) return s;
+      }
       // A fold interrupted between saving the report and removing its files.
       if (absl::Status s = store.RemoveQueued({(*pending)->consumed_files().begin(), (*pending)->consumed_files().end()});
           !s.ok()) {
@@ -216,6 +272,7 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       // Why this host acts on none of the coordinator's answers: its
       // operators should hear it there, not only on the host.
       r.set_metadata_problem(ErrorText(state.metadata_problem()));
+      r.set_updating_to(updating_to);
       for (const auto& [name, outcome] : *queued) {
         if (r.outcomes_size() >= (one_per_report ? 1 : kMaxOutcomesPerReport)) break;
         *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()), LocalTimeShift(state));
@@ -542,12 +599,18 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     *state.mutable_cached_target()->mutable_target() = *target;
     state.set_cached_target_verified(deps_.pinned_root.has_value());
     TimeToProto(deps_.clock->Now(), state.mutable_cached_target()->mutable_fetch_time());
-    if (!state.rolled_back_version().empty() && state.rolled_back_version() != target->target_version()) {
+    // Held back by a staged rollout (told its start version, not the
+    // channel's target), the target has not moved on: what this host learnt
+    // about it (rolled back, failed to install) still holds when the rollout
+    // lets it in again.
+    if (!target->held_back() && !state.rolled_back_version().empty() &&
+        state.rolled_back_version() != target->target_version()) {
       // The target moved on: the rolled-back version may be tried again later.
       state.clear_rolled_back_version();
       state.clear_rolled_back_reason();
     }
-    if (!state.failed_version().empty() && state.failed_version() != target->target_version()) {
+    if (!target->held_back() && !state.failed_version().empty() &&
+        state.failed_version() != target->target_version()) {
       ClearFailedInstall(state);
     }
   } else if (!no_target_why.empty()) {
@@ -623,6 +686,18 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   // 4. Act.
   if (result.decision.action == Action::kUpdate) {
     LogInfo(absl::StrCat("update triggered: ", result.decision.reason));
+    if (target.ok()) {
+      // So that the coordinator counts this host as updating (in flight)
+      // for the length of the install, not as still on the old version.
+      // Best effort: the install goes ahead either way, and the report after
+      // it (a higher sequence, without updating_to) supersedes this one.
+      // Not tried when the coordinator did not answer this pass: it would
+      // only hold up the install.
+      if (absl::Status s = Deliver(state, *installed, health.healthy, known->target_version()); !s.ok()) {
+        LogWarning(absl::StrCat("could not tell the coordinator that this host is updating to ",
+                                known->target_version(), " (updating anyway): ", s.message()));
+      }
+    }
     v1::UpdateOutcome o = Update(*installed, known->target_version(), state);
     LogOutcome(config_.agent().name(), o);
     // The outcome goes to disk before anything else can fail.
@@ -683,6 +758,9 @@ absl::StatusOr<v1::GetTargetResponse> Updater::Authenticate(const v1::GetTargetR
   absl::StatusOr<trust::VerifiedTarget> v = trust::VerifyTargetMetadata(
       answer.signed_metadata(), root, config_.channel(), last_seen, deps_.clock->Now(), last_delegation);
   if (!v.ok()) return v.status();
+  // Before anything of it is kept: a refused answer changes nothing.
+  absl::StatusOr<HostAnswer> host = AnswerForHost(v->target, answer.target_version());
+  if (!host.ok()) return host.status();
   if (v->root.version > root.version) {
     LogInfo(absl::StrCat("root key rotated: now trusting root ", v->root.key_id, " (version ", v->root.version,
                          ")"));
@@ -702,9 +780,10 @@ absl::StatusOr<v1::GetTargetResponse> Updater::Authenticate(const v1::GetTargetR
   // report times, never to decide an update) and the proof itself.
   const v1::TargetMetadata& t = v->target;
   v1::GetTargetResponse out;
-  out.set_target_version(t.target_version());
-  out.set_critical(t.critical());
-  out.set_downgrade_allowed(t.downgrade_allowed());
+  out.set_target_version(host->version);
+  out.set_critical(host->critical);
+  out.set_downgrade_allowed(host->downgrade_allowed);
+  out.set_held_back(host->held_back);
   out.set_control_plane_version(t.control_plane_version());
   *out.mutable_maintenance_windows() = t.maintenance_windows();
   *out.mutable_poll_interval() = t.poll_interval();
@@ -765,6 +844,7 @@ std::string Updater::StatusText() {
     const v1::GetTargetResponse& t = state->cached_target().target();
     absl::StrAppend(&out, "target:           ", t.target_version().empty() ? "none" : t.target_version(),
                     t.critical() ? " (CRITICAL)" : "", t.downgrade_allowed() ? " (roll-back allowed)" : "",
+                    t.held_back() ? " (held on the rollout's start version)" : "",
                     ", control plane ", t.control_plane_version(), ", fetched ",
                     Format(TimeFromProto(state->cached_target().fetch_time())), "\n");
   } else {

@@ -90,8 +90,12 @@ class Updater {
   v1::UpdateOutcome RollBack(const std::string& from, const std::string& to, const std::string& why,
                              absl::Time started, UpdaterState& state);
   std::optional<Schedule> LoadSchedule(const UpdaterState& state, std::string* note);
-  // Sends the pending report and queued outcomes, then a fresh status.
-  absl::Status Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy);
+  // Sends the pending report and queued outcomes, then a fresh status. With
+  // `updating_to`, the fresh status says the host is installing it (sent
+  // just before an install); without, a pending report that said so is sent
+  // without it: the install it announced is over.
+  absl::Status Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy,
+                       const std::string& updating_to = "");
   int64_t NextSequence(UpdaterState& state);
   // Saves `outcome` as the last outcome, then queues it in the outbox.
   absl::Status RecordOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome);
@@ -103,7 +107,9 @@ class Updater {
   absl::Status RecordUpdateOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome);
   static void ClearFailedInstall(UpdaterState& state);
   // Checks a fresh answer against the pinned root and the state's highest
-  // version; returns an answer made of the signed payload alone.
+  // version; returns an answer made of the signed payload alone. The
+  // coordinator's per-host target_version is accepted only when the signed
+  // payload names it for the rollout's mode (see AnswerForHost in the .cc).
   absl::StatusOr<v1::GetTargetResponse> Authenticate(const v1::GetTargetResponse& answer, UpdaterState& state);
   // Tells the installer `version` ran healthy (it keeps it as the last good).
   void MarkGood(const std::string& version);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -34,12 +35,17 @@ class FakeCoordinator final : public CoordinatorClient {
     return t;
   }
   absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) override {
+    if (on_report) on_report(request);
     if (!reachable) return absl::UnavailableError("connection refused");
+    if (unavailable_next > 0) {
+      --unavailable_next;
+      return absl::UnavailableError("connection reset");
+    }
     if (request.ByteSizeLong() > max_message_bytes) {
       ++refused;
       return absl::ResourceExhaustedError("message larger than max");
     }
-    if (refuse_next > 0) {
+    if (refuse_next > 0 && request.updating_to().empty()) {
       --refuse_next;
       ++refused;
       return absl::InvalidArgumentError("outcomes[0].error \"x\": refused by the test");
@@ -56,7 +62,10 @@ class FakeCoordinator final : public CoordinatorClient {
       return r.status();
     }
     v1::ReportStatusResponse resp;
-    if (rate_limit_next > 0) {
+    // The knobs below act on the reports that follow an install, not on the
+    // one announcing it.
+    const bool announcement = !request.updating_to().empty();
+    if (rate_limit_next > 0 && !announcement) {
       --rate_limit_next;
       return WithReason(absl::ResourceExhaustedError("ReportStatus refused: retry later"), kReasonRateLimited);
     }
@@ -86,7 +95,7 @@ class FakeCoordinator final : public CoordinatorClient {
       reports.push_back(request);
     }
     resp.set_stored_sequence(stored_sequence);
-    if (lose_next_ack) {
+    if (lose_next_ack && !announcement) {
       lose_next_ack = false;
       return absl::DeadlineExceededError("ack lost");
     }
@@ -95,7 +104,12 @@ class FakeCoordinator final : public CoordinatorClient {
 
   bool reachable = true;
   absl::Status get_target_error;
+  // Refuses the next reports (not the ones announcing an install).
   int refuse_next = 0;
+  // The next reports fail as if the connection dropped.
+  int unavailable_next = 0;
+  // Sees every report sent, delivered or not.
+  std::function<void(const v1::ReportStatusRequest&)> on_report;
   // Refuses reports with an outcome towards this version, naming its index.
   std::string refuse_to_version = "-";
   // The coordinator's default --max_message_bytes.
@@ -635,9 +649,11 @@ TEST_F(UpdaterTest, ARefusedReportIsMovedAsideAndLaterOnesGoThrough) {
   EXPECT_TRUE(absl::StrContains(log, "refused by the test")) << log;
   EXPECT_TRUE(absl::StrContains(log, "outbox/rejected/")) << log;
   EXPECT_TRUE(absl::StrContains(r.summary, "report refused")) << r.summary;
-  // The fresh status that followed it went through.
-  ASSERT_EQ(coordinator_.reports.size(), 1u);
-  EXPECT_EQ(coordinator_.reports[0].current_version(), "1.1.0");
+  // The fresh status that followed it went through (after the install's
+  // announcement).
+  ASSERT_EQ(coordinator_.reports.size(), 2u);
+  EXPECT_EQ(coordinator_.reports[0].updating_to(), "1.1.0");
+  EXPECT_EQ(coordinator_.reports[1].current_version(), "1.1.0");
   // Kept for a person, out of the way.
   int kept = 0;
   if (DIR* d = opendir((dir_ + "/state/outbox/rejected").c_str()); d != nullptr) {
@@ -911,6 +927,11 @@ class SignedUpdaterTest : public UpdaterTest {
     t.mutable_expires()->set_seconds(absl::ToUnixSeconds(clock_.Now() + lifetime));
     t.mutable_poll_interval()->set_seconds(60);
     *t.mutable_maintenance_windows() = coordinator_.target.maintenance_windows();
+    t.set_rollout_mode(rollout_mode_);
+    t.set_rollout_start_version(rollout_start_);
+    // What the coordinator tells this host: the target, unless a test says
+    // otherwise afterwards.
+    coordinator_.target.set_target_version(target);
     v1::TargetsDelegation d;
     d.set_root_key_id(root_.key_id());
     *d.mutable_targets_key() = trust::PublicKeyProto(delegated_->public_key());
@@ -931,11 +952,23 @@ class SignedUpdaterTest : public UpdaterTest {
   // The key the delegation Serve sends certifies, and its version.
   const trust::SigningKey* delegated_ = &targets_;
   int64_t delegation_version_ = 1;
+  // The staged rollout Serve signs.
+  v1::TargetMetadata::RolloutMode rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_UNSPECIFIED;
+  std::string rollout_start_;
 };
 
 TEST_F(SignedUpdaterTest, ActsOnTheSignedPayloadNotOnUnsignedFields) {
-  Serve(3, "1.1.0");
+  // Signed: not critical, a window hours away. Unsigned: critical, no window.
+  SetWindow(22, 1);
+  Serve(3, "1.1.0", /*critical=*/false);
+  coordinator_.target.set_critical(true);
+  coordinator_.target.clear_maintenance_windows();
   PassResult r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused) << r.summary;
+  EXPECT_EQ(r.decision.action, Action::kWait) << r.decision.reason;
+  EXPECT_TRUE(installer_.installs.empty());
+  Serve(3, "1.1.0");
+  r = SignedPass();
   EXPECT_FALSE(r.metadata_refused);
   EXPECT_EQ(r.decision.action, Action::kUpdate);
   EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
@@ -1083,6 +1116,222 @@ TEST_F(SignedUpdaterTest, ATargetCachedBeforeSigningIsNotActedOn) {
   PassResult r = SignedPass();
   EXPECT_EQ(r.decision.action, Action::kNothing);
   EXPECT_TRUE(installer_.installs.empty());
+}
+
+
+// --- Staged rollouts: per-host answers under a per-channel signature. ---
+
+TEST_F(SignedUpdaterTest, TheTargetIsAcceptedWhileARolloutHoldsOthers) {
+  rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_HOLDING;
+  rollout_start_ = "1.0.0";
+  SetWindow(22, 1);
+  Serve(3, "1.1.0", /*critical=*/true);
+  PassResult r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused) << r.summary;
+  // Let in: the target, critical as signed (the window is skipped).
+  EXPECT_EQ(r.decision.reason, "critical update");
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  EXPECT_FALSE(State().cached_target().target().held_back());
+}
+
+TEST_F(SignedUpdaterTest, AHostHeldBackIsToldTheStartVersionNeverCritical) {
+  rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_HOLDING;
+  rollout_start_ = "1.1.0";
+  SetWindow(22, 1);
+  installer_.installed = "1.0.0";
+  Serve(3, "1.2.0", /*critical=*/true);
+  coordinator_.target.set_target_version("1.1.0");
+  PassResult r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused) << r.summary;
+  // The target's critical flag does not carry over to the start version:
+  // the window holds it.
+  EXPECT_EQ(r.decision.action, Action::kWait) << r.decision.reason;
+  EXPECT_EQ(State().cached_target().target().target_version(), "1.1.0");
+  EXPECT_FALSE(State().cached_target().target().critical());
+  EXPECT_TRUE(State().cached_target().target().held_back());
+  EXPECT_TRUE(absl::StrContains(MakeUpdater().StatusText(), "target:           1.1.0 (held on the rollout's start version)"))
+      << MakeUpdater().StatusText();
+  // Inside the window it updates to the start version.
+  SetWindow(10, 1);
+  Serve(4, "1.2.0", /*critical=*/true);
+  coordinator_.target.set_target_version("1.1.0");
+  r = SignedPass();
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  // A rollout from no target: held back is "nothing to install".
+  rollout_start_ = "";
+  Serve(5, "1.2.0", /*critical=*/true);
+  coordinator_.target.set_target_version("");
+  r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused) << r.summary;
+  EXPECT_EQ(State().cached_target().target().target_version(), "");
+  EXPECT_EQ(installer_.installs.size(), 1u);
+}
+
+TEST_F(SignedUpdaterTest, AVersionTheSignedAnswerDoesNotNameIsRefused) {
+  rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_HOLDING;
+  rollout_start_ = "1.0.0";
+  Serve(3, "1.1.0");
+  coordinator_.target.set_target_version("1.2.0");
+  PassResult r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_FALSE(r.metadata_expired);
+  EXPECT_TRUE(absl::StrContains(r.summary,
+                                "refused the coordinator's answer: coordinator told this host to run 1.2.0, which its "
+                                "signed metadata for channel \"stable\" (version 3) does not name (target 1.1.0, "
+                                "start 1.0.0; rollout holding hosts back)"))
+      << r.summary;
+  EXPECT_TRUE(installer_.installs.empty());
+  // Nothing of the refused answer is kept; the coordinator hears why.
+  EXPECT_EQ(State().metadata_versions().count("stable"), 0u);
+  EXPECT_FALSE(State().cached_target_verified());
+  ASSERT_FALSE(coordinator_.reports.empty());
+  EXPECT_TRUE(absl::StrContains(coordinator_.reports.back().metadata_problem(), "told this host to run 1.2.0"));
+  // "Nothing" is not named either when the start version is one.
+  coordinator_.target.set_target_version("");
+  r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "told this host to run none")) << r.summary;
+}
+
+TEST_F(SignedUpdaterTest, WithoutARolloutOnlyTheTargetIsAccepted) {
+  // A start version signed outside a rollout (mode unspecified) names
+  // nothing a host may be told.
+  rollout_start_ = "1.0.0";
+  installer_.installed = "0.9.0";
+  Serve(3, "1.1.0");
+  coordinator_.target.set_target_version("1.0.0");
+  PassResult r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "(target 1.1.0, start 1.0.0; no rollout holding hosts back)")) << r.summary;
+  EXPECT_TRUE(installer_.installs.empty());
+}
+
+TEST_F(SignedUpdaterTest, ARolledBackRolloutAllowsTheDowngradeToTheStartVersionOnly) {
+  installer_.installed = "1.1.0";
+  rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK;
+  rollout_start_ = "1.0.0";
+  // The target itself is no longer an answer.
+  Serve(3, "1.1.0", /*critical=*/true);
+  PassResult r = SignedPass();
+  EXPECT_TRUE(r.metadata_refused);
+  EXPECT_TRUE(absl::StrContains(r.summary, "rollout rolled back: start only")) << r.summary;
+  // The start version, with downgrade allowed although the payload's own
+  // downgrade_allowed (for the target) is false.
+  Serve(4, "1.1.0", /*critical=*/true);
+  coordinator_.target.set_target_version("1.0.0");
+  r = SignedPass();
+  EXPECT_FALSE(r.metadata_refused) << r.summary;
+  EXPECT_EQ(r.decision.action, Action::kUpdate) << r.decision.reason;
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.0.0"});
+  EXPECT_EQ(installer_.installed, "1.0.0");
+  EXPECT_TRUE(State().cached_target().target().downgrade_allowed());
+  EXPECT_FALSE(State().cached_target().target().critical());
+}
+
+TEST_F(SignedUpdaterTest, ALocalRollBackIsRememberedWhileHeldBack) {
+  rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_HOLDING;
+  rollout_start_ = "1.0.0";
+  health_.bad = {"1.1.0"};
+  Serve(3, "1.1.0");
+  PassResult r = SignedPass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_ROLLED_BACK);
+  EXPECT_EQ(State().rolled_back_version(), "1.1.0");
+  // The rollout halts: held on the start version. The target has not moved
+  // on, so the roll-back is remembered...
+  Serve(4, "1.1.0");
+  coordinator_.target.set_target_version("1.0.0");
+  SignedPass();
+  EXPECT_EQ(State().rolled_back_version(), "1.1.0");
+  // ...and when the rollout resumes, the version that broke here is not
+  // tried again.
+  Serve(5, "1.1.0");
+  r = SignedPass();
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  EXPECT_NE(r.decision.action, Action::kUpdate);
+}
+
+// --- The report that says an install is starting. ---
+
+TEST_F(UpdaterTest, AnInstallIsAnnouncedAndTheOutcomeReportSupersedesIt) {
+  SetWindow(10, 1);
+  std::vector<std::pair<std::string, size_t>> seen;  // updating_to, installs so far
+  coordinator_.on_report = [&](const v1::ReportStatusRequest& r) {
+    seen.emplace_back(r.updating_to(), installer_.installs.size());
+  };
+  PassResult r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_EQ(coordinator_.reports.size(), 2u);
+  const v1::ReportStatusRequest& updating = coordinator_.reports[0];
+  const v1::ReportStatusRequest& done = coordinator_.reports[1];
+  EXPECT_EQ(updating.updating_to(), "1.1.0");
+  EXPECT_EQ(updating.current_version(), "1.0.0");
+  EXPECT_EQ(updating.outcomes_size(), 0);
+  // Sent before the install started.
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], std::make_pair(std::string("1.1.0"), size_t{0}));
+  // The outcome's report comes after it, in sequence too, and says nothing
+  // of updating: the coordinator stops counting the host as in flight.
+  EXPECT_GT(done.sequence(), updating.sequence());
+  EXPECT_EQ(done.updating_to(), "");
+  EXPECT_EQ(done.current_version(), "1.1.0");
+  ASSERT_EQ(done.outcomes_size(), 1);
+  EXPECT_EQ(done.outcomes(0).result(), v1::UPDATE_RESULT_SUCCEEDED);
+  // Nothing is announced when there is nothing to install.
+  Pass();
+  EXPECT_EQ(coordinator_.reports.size(), 3u);
+  EXPECT_EQ(coordinator_.reports[2].updating_to(), "");
+}
+
+TEST_F(UpdaterTest, AnUndeliveredAnnouncementNeitherStopsTheInstallNorLingers) {
+  SetWindow(10, 1);
+  // The announcement and the report after the install both fail.
+  coordinator_.unavailable_next = 2;
+  std::vector<v1::ReportStatusRequest> sent;
+  coordinator_.on_report = [&](const v1::ReportStatusRequest& r) { sent.push_back(r); };
+  PassResult r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_EQ(installer_.installed, "1.1.0");
+  EXPECT_FALSE(r.delivered);
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].updating_to(), "1.1.0");
+  // The second attempt resent the announcement's report (same sequence),
+  // no longer saying the host is updating: the install is over.
+  EXPECT_EQ(sent[1].sequence(), sent[0].sequence());
+  EXPECT_EQ(sent[1].updating_to(), "");
+  absl::StatusOr<std::optional<PendingReport>> pending = store_->LoadPendingReport();
+  ASSERT_TRUE(pending.ok() && pending->has_value());
+  EXPECT_EQ((*pending)->request().updating_to(), "");
+  // Next pass: delivered, the coordinator never told the host is updating
+  // after it was done.
+  r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_FALSE(coordinator_.reports.empty());
+  for (const v1::ReportStatusRequest& q : coordinator_.reports) EXPECT_EQ(q.updating_to(), "") << q.sequence();
+  EXPECT_EQ(coordinator_.reports.back().current_version(), "1.1.0");
+  ASSERT_EQ(coordinator_.outcomes.size(), 1u);
+  EXPECT_EQ(coordinator_.outcomes[0].result(), v1::UPDATE_RESULT_SUCCEEDED);
+}
+
+TEST_F(UpdaterTest, NoAnnouncementWhenTheCoordinatorDidNotAnswer) {
+  // A target cached from an earlier pass; the coordinator is gone now, and
+  // the agent breaks: repaired with the cached target.
+  SetWindow(22, 1);
+  Pass();
+  coordinator_.reachable = false;
+  health_.bad = {"1.0.0"};
+  int sent = 0;
+  coordinator_.on_report = [&](const v1::ReportStatusRequest&) { ++sent; };
+  PassResult r = Pass();
+  EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
+  // One attempt, the report after the install: no announcement to hold the
+  // install up first.
+  EXPECT_EQ(sent, 1);
+  absl::StatusOr<std::optional<PendingReport>> pending = store_->LoadPendingReport();
+  ASSERT_TRUE(pending.ok() && pending->has_value());
+  EXPECT_EQ((*pending)->request().updating_to(), "");
 }
 
 }  // namespace

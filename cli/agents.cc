@@ -86,6 +86,7 @@ Result List(const Invocation& inv, CommandContext& ctx) {
     for (const v1::Agent& a : all.agents()) {
       std::vector<std::string> notes;
       if (a.orphaned()) notes.push_back("channel does not exist");
+      if (!a.updating_to().empty()) notes.push_back(absl::StrCat("updating to ", a.updating_to()));
       if (a.stale()) notes.push_back("stale");
       if (a.out_of_policy()) notes.push_back("out of policy");
       if (a.instance_conflict()) notes.push_back("host id shared by two updaters (cloned?)");
@@ -200,7 +201,8 @@ std::vector<CommandSpec> AgentCommands() {
        .json = "a drover.v1.ListAgentsResponse: {\"agents\": [{\"host_id\", \"channel\", \"group\", "
                "\"current_version\", \"health\", \"updater_version\", \"sequence\", \"first_seen_time\", "
                "\"last_seen_time\", \"stale\", \"out_of_policy\", \"out_of_policy_reason\", \"schedule_state\", "
-               "\"instance_id\", \"instance_conflict\", \"last_result\", \"last_result_version\", \"orphaned\"}...], "
+               "\"instance_id\", \"instance_conflict\", \"last_result\", \"last_result_version\", \"orphaned\", "
+               "\"updating_to\"}...], "
                "\"next_page_token\"}; without --limit it holds every matching agent and next_page_token is \"\"",
        .flags = {{"channel", "ID", "only agents of this channel"},
                  {"version", "V", "only agents running exactly this version"},

@@ -78,7 +78,8 @@ std::string RenderAgent(const v1::Agent& a, absl::Time now) {
   kv.Add("Host", a.host_id());
   kv.Add("Channel", ChannelId(a.channel()));
   kv.Add("Group", a.group().empty() ? "-" : a.group());
-  kv.Add("Version", a.current_version());
+  kv.Add("Version", a.updating_to().empty() ? a.current_version()
+                                             : absl::StrCat(a.current_version(), "  (updating to ", a.updating_to(), ")"));
   kv.Add("Health", HealthName(a.health()));
   kv.Add("Out of policy", a.out_of_policy() ? absl::StrCat("YES: ", a.out_of_policy_reason()) : "no");
   kv.Add("Last seen", absl::StrCat(FormatTime(a.last_seen_time()), " (", FormatAge(a.last_seen_time(), now), ")",

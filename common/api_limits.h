@@ -14,6 +14,12 @@ namespace drover {
 inline constexpr size_t kMaxHostIdLength = 128;
 inline constexpr size_t kMaxChannelIdLength = 100;
 inline constexpr size_t kMaxGroupLength = 64;
+// What a group name is made of: letters, digits and "-._". The one rule for
+// the group an updater reports and the groups of a channel's rollout policy.
+inline constexpr bool IsGroupNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_';
+}
 inline constexpr size_t kMaxUpdaterVersionLength = 64;
 // ReportStatusRequest.instance_id (updaters send 32 hex digits).
 inline constexpr size_t kMaxInstanceIdLength = 64;

@@ -5,3 +5,4 @@ DROP TABLE rollout_groups;
 DROP TABLE rollouts;
 DROP TABLE rollout_policy_groups;
 DROP TABLE rollout_policies;
+DROP INDEX agents_channel_group_idx;

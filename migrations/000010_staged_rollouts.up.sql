@@ -44,7 +44,12 @@ CREATE TABLE rollouts (
     state_since    timestamptz NOT NULL,
     skip_canaries  boolean NOT NULL DEFAULT false,
     force_reason   text NOT NULL DEFAULT '',
-    generation     bigint NOT NULL DEFAULT 1
+    -- The last resume from a halt: budgets count failures after it only.
+    resumed_at     timestamptz,
+    generation     bigint NOT NULL DEFAULT 1,
+    -- Started under a policy without groups: its one group holds every host
+    -- of the channel, whatever group they report.
+    ungrouped      boolean NOT NULL DEFAULT false
 );
 CREATE INDEX rollouts_channel_idx ON rollouts (channel, id);
 -- The engine's work list: rollouts it still advances or holds.
@@ -61,6 +66,9 @@ CREATE TABLE rollout_groups (
     bake_until  timestamptz,
     done_at     timestamptz,
     reason      text NOT NULL DEFAULT '',
+    -- The group's windows as the policy had them when the rollout started
+    -- (as rollout_policy_groups.windows): a rollout keeps its groups.
+    windows     text NOT NULL DEFAULT '',
     PRIMARY KEY (rollout_id, position)
 );
 
@@ -71,7 +79,7 @@ CREATE TABLE rollout_groups (
 -- failed (rollout::HostFailure): failures count per host.
 CREATE TABLE rollout_hosts (
     rollout_id   bigint NOT NULL REFERENCES rollouts (id) ON DELETE CASCADE,
-    host_id      text NOT NULL,
+    host_id      text COLLATE "C" NOT NULL,  -- as agents.host_id (000003): joins use its index
     position     integer NOT NULL,
     canary       boolean NOT NULL,
     admitted_at  timestamptz NOT NULL,
@@ -81,6 +89,12 @@ CREATE TABLE rollout_hosts (
     PRIMARY KEY (rollout_id, host_id)
 );
 CREATE INDEX rollout_hosts_admitted_idx ON rollout_hosts (rollout_id, admitted_at);
+
+-- The rollout store maps the group names a channel's agents report onto the
+-- rollout's groups (rollout::GroupIndexOf): it reads the distinct names, and
+-- then the agents of each, through this index. group_name seldom changes, so
+-- ingest updates stay HOT.
+CREATE INDEX agents_channel_group_idx ON agents (channel, group_name);
 
 -- The channel's current rollout, and what its signed answer says about it
 -- (TargetMetadata.rollout_*): written with the rollout in one transaction,

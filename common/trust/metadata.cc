@@ -206,6 +206,14 @@ absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(const v1::SignedTargetMetada
       return absl::PermissionDeniedError(s.message());
     }
   }
+  if (!t->rollout_start_version().empty()) {
+    // A version hosts may be told to run, or rolled back to. Its policy
+    // against the control plane is judged like the target's, by whoever acts
+    // on it (the updater's decision).
+    if (absl::StatusOr<Semver> start = Semver::Parse(t->rollout_start_version()); !start.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat("signed rollout start version: ", start.status().message()));
+    }
+  }
   out.target = *std::move(t);
   return out;
 }

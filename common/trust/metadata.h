@@ -74,7 +74,8 @@ struct VerifiedTarget {
 // not signed along root -> delegation -> targets key, a delegation below
 // `last_delegation_version` (the targets key was rotated since), an answer
 // for another channel, a version below `last_seen_version`, a target above its own
-// control-plane version; FailedPrecondition ("metadata expired", see
+// control-plane version, a rollout start version that is not a version;
+// FailedPrecondition ("metadata expired", see
 // IsMetadataExpired) for an expired delegation or answer; InvalidArgument
 // for bytes that do not parse.
 absl::StatusOr<VerifiedTarget> VerifyTargetMetadata(const v1::SignedTargetMetadata& metadata,

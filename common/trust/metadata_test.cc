@@ -74,6 +74,33 @@ TEST_F(VerifyTest, GoodAnswerVerifies) {
                       absl::StatusCode::kInvalidArgument, {"does not parse"}));
 }
 
+TEST_F(VerifyTest, RolloutStartVersionIsSignedAndMustBeAVersion) {
+  v1::TargetMetadata t = Target("stable", 5, "2.0.0");
+  t.set_control_plane_version("2.0.0");
+  t.set_rollout_mode(v1::TargetMetadata::ROLLOUT_MODE_HOLDING);
+  t.set_rollout_start_version("1.9.0");
+  v1::SignedTargetMetadata m = Good();
+  *m.mutable_target() = *Sign(Role::kTarget, t, {&targets_});
+  absl::StatusOr<VerifiedTarget> v = VerifyTargetMetadata(m, Pinned(), "stable", 0, kNow);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->target.rollout_start_version(), "1.9.0");
+  EXPECT_EQ(v->target.rollout_mode(), v1::TargetMetadata::ROLLOUT_MODE_HOLDING);
+
+  // Changed on the way: the signature covers it.
+  v1::TargetMetadata changed = t;
+  changed.set_rollout_mode(v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK);
+  v1::SignedTargetMetadata tampered = m;
+  tampered.mutable_target()->set_payload(changed.SerializeAsString());
+  EXPECT_TRUE(IsError(VerifyTargetMetadata(tampered, Pinned(), "stable", 0, kNow).status(),
+                      absl::StatusCode::kPermissionDenied, {"bad signature"}));
+
+  // Signed, but not a version.
+  t.set_rollout_start_version("1.9");
+  *m.mutable_target() = *Sign(Role::kTarget, t, {&targets_});
+  EXPECT_TRUE(IsError(VerifyTargetMetadata(m, Pinned(), "stable", 0, kNow).status(),
+                      absl::StatusCode::kPermissionDenied, {"signed rollout start version", "1.9"}));
+}
+
 TEST_F(VerifyTest, UnsignedAnswerRefused) {
   EXPECT_TRUE(IsError(VerifyTargetMetadata(v1::SignedTargetMetadata(), Pinned(), "stable", 0, kNow).status(),
                       absl::StatusCode::kPermissionDenied, {"not signed"}));

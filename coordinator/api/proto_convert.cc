@@ -145,7 +145,7 @@ absl::Status ValidateGroup(absl::string_view field, absl::string_view group) {
     return Invalid(field, group, absl::StrCat("longer than ", kMaxGroupLength, " characters"));
   }
   for (char c : group) {
-    if (!IsLowerIdChar(c) && !(c >= 'A' && c <= 'Z')) {
+    if (!IsGroupNameChar(c)) {
       return Invalid(field, group, "a group holds only letters, digits and \"-._\"");
     }
   }
@@ -226,6 +226,11 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
   r.sequence = req.sequence();
   if (absl::Status s = ValidateInstanceId("instance_id", req.instance_id()); !s.ok()) return s;
   r.instance_id = req.instance_id();
+  if (!req.updating_to().empty()) {
+    absl::StatusOr<Semver> updating_to = ParseVersionField("updating_to", req.updating_to());
+    if (!updating_to.ok()) return updating_to.status();
+    r.updating_to = updating_to->ToString();
+  }
   if (v1::ScheduleState_IsValid(req.schedule_state())) {
     r.schedule_state = static_cast<rollout::ScheduleState>(req.schedule_state());
   } else {
@@ -387,6 +392,7 @@ void AgentToProto(const store::AgentView& a, v1::Agent* out) {
   out->set_instance_conflict(a.instance_conflict);
   if (a.state.last_result) out->set_last_result(static_cast<v1::UpdateResult>(*a.state.last_result));
   out->set_last_result_version(a.state.last_result_version);
+  out->set_updating_to(a.state.updating_to);
   out->set_orphaned(a.orphaned);
 }
 

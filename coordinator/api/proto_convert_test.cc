@@ -167,6 +167,33 @@ TEST(ReportFromProtoTest, RejectsBadVersion) {
   EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"current_version", "\"01.2.3\""}));
 }
 
+TEST(ReportFromProtoTest, UpdatingToIsAVersionNormalisedOrEmpty) {
+  v1::ReportStatusRequest req = GoodReport();
+  absl::StatusOr<rollout::AgentReport> r = ReportFromProto(req, kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->updating_to, "");
+  req.set_updating_to("v1.3.0");
+  r = ReportFromProto(req, kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->updating_to, "1.3.0");
+  req.set_updating_to("1.3");
+  EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"updating_to", "\"1.3\""}));
+  req.set_updating_to("1.3.0\n");
+  EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"updating_to"}));
+}
+
+TEST(AgentToProtoTest, CarriesUpdatingTo) {
+  store::AgentView a;
+  a.state.host_id = "web-01";
+  a.state.channel = "stable";
+  a.state.current_version = "1.2.0";
+  a.state.updating_to = "1.3.0";
+  v1::Agent out;
+  AgentToProto(a, &out);
+  EXPECT_EQ(out.updating_to(), "1.3.0");
+  EXPECT_EQ(out.current_version(), "1.2.0");
+}
+
 TEST(ReportFromProtoTest, RejectsUnspecifiedOrUnknownHealth) {
   v1::ReportStatusRequest req = GoodReport();
   req.set_health(v1::HEALTH_UNSPECIFIED);

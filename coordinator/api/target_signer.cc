@@ -22,6 +22,20 @@ v1::TargetMetadata TargetSigner::ContentOf(const rollout::Channel& c, const std:
   t.set_control_plane_version(c.control_plane_version);
   WindowsToProto(c.maintenance_windows, t.mutable_maintenance_windows());
   wire::DurationToProto(c.poll_interval, t.mutable_poll_interval());
+  // Part of the content: a change of mode (a rollout starts, finishes, is
+  // rolled back) signs a new answer, without which updaters refuse the new
+  // per-host answers.
+  switch (c.rollout_mode) {
+    case rollout::Channel::RolloutMode::kNone: break;
+    case rollout::Channel::RolloutMode::kHolding:
+      t.set_rollout_mode(v1::TargetMetadata::ROLLOUT_MODE_HOLDING);
+      t.set_rollout_start_version(c.rollout_start_version);
+      break;
+    case rollout::Channel::RolloutMode::kRolledBack:
+      t.set_rollout_mode(v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK);
+      t.set_rollout_start_version(c.rollout_start_version);
+      break;
+  }
   return t;
 }
 

@@ -63,6 +63,9 @@ struct AgentReport {
   // Empty from updaters that predate instance ids.
   std::string instance_id;
   ScheduleState schedule_state = ScheduleState::kUnspecified;
+  // The version the updater is installing now (it reports just before it
+  // installs); empty when it is not updating. Normalised like a version.
+  std::string updating_to;
 };
 
 // The stored state of one agent.
@@ -81,6 +84,8 @@ struct AgentState {
   // The last update attempt reported, if any.
   std::optional<UpdateResult> last_result;
   std::string last_result_version;
+  // As last reported (AgentReport::updating_to): empty when not updating.
+  std::string updating_to;
 };
 
 struct Channel {

@@ -3,9 +3,9 @@
 // channel's ordered groups; each group goes
 //
 //   unstarted -> canary -> active -> baking -> done
-//                   \         \         \
-//                    +---------+---------+--> halted (the rollout's failure
-//                                              budget breached, or an operator)
+//                   |         |         |
+//                   +---------+---------+--> halted (the rollout's failure
+//                                             budget breached, or an operator)
 //
 // and the rollout as a whole is active, paused, halted, rolled back, done or
 // superseded (a newer target started another). Everything here is a pure
@@ -172,6 +172,11 @@ struct Rollout {
   bool skip_canaries = false;
   std::string force_reason;
   std::vector<GroupProgress> groups;
+  // When an operator last resumed it from a halt. Resuming accepts the
+  // failures counted so far: the budgets count only hosts that failed after
+  // this (AdmittedHost::failed_at), or the brake would halt it again at the
+  // very next step.
+  std::optional<absl::Time> resumed_at;
   // Bumped by every write; a write based on an older generation is refused
   // (two replicas never advance a rollout twice).
   int64_t generation = 0;
@@ -187,6 +192,14 @@ Rollout StartRollout(const std::string& channel, const std::string& previous_tar
                      const std::optional<Rollout>& previous, const std::string& target,
                      const RolloutPolicy& policy, bool skip_canaries, const std::string& force_reason,
                      absl::Time now);
+
+// The index of the group of `rollout` that a host reporting `reported_group`
+// belongs to (nullopt: it is never let in). A rollout keeps the groups it
+// started with when the policy changes later: while the policy's groups are
+// still the rollout's this is GroupIndexOf; otherwise hosts are placed by
+// name among the rollout's groups, and the policy's catch-all takes the rest.
+std::optional<int> GroupIndexIn(const Rollout& rollout, const RolloutPolicy& policy,
+                                absl::string_view reported_group);
 
 // One host the rollout let in (a canary or a member of an active group), as
 // the engine sees it now.
@@ -207,6 +220,9 @@ struct AdmittedHost {
   // counts once), with why.
   bool failed = false;
   std::string failure;
+  // When it was first counted failed (rollout_hosts.failed_at); unknown
+  // counts as after any resume.
+  std::optional<absl::Time> failed_at;
 };
 
 // Why a host let in counts as failed now; nullopt while it does not. The
@@ -214,7 +230,7 @@ struct AdmittedHost {
 // the target; it runs the target unhealthy (also long after its own health
 // watch passed: during the group's bake time and after); it has not
 // reported the target healthy and has been silent for the policy's
-// silent_timeout.
+// silent_timeout. A host already counted failed keeps its failure.
 std::optional<std::string> HostFailure(const AdmittedHost& host, const std::string& target,
                                        const RolloutPolicy& policy, absl::Time now);
 
@@ -281,17 +297,33 @@ struct StepResult {
 // One step of the rollout: counts failures per host, brakes on a breached
 // budget, lets hosts in within the limits, and moves groups on. Idempotent:
 // a second Step on its own result with the same fleet changes nothing.
+//
+// By state: active does all of it; paused records failures and still brakes
+// (a pause must not hide a breach) but moves nothing on; halted records
+// failures and asks for the hosts not yet updated to be withdrawn;
+// rolled back, done and superseded change nothing. Resuming accepts the
+// failures counted before (Rollout::resumed_at). A canary let in that has
+// not been seen since and went stale is withdrawn and replaced; one seen
+// after it was let in took the target, and counts as failed if it then goes
+// silent: a version that bricks hosts must not go to one replacement after
+// another. A group without present hosts is done at once.
 StepResult Step(const StepInputs& in);
 
 // The operator's controls.
 enum class OperatorAction {
   kPause,
-  kResume,        // paused or halted -> active (a halt by the brake too)
-  kHalt,          // with a reason
-  kRollback,      // -> rolled back (needs a start version)
+  // Paused or halted -> active (a halt by the brake too: the failures so far
+  // are accepted, and halted groups prove themselves with canaries again).
+  kResume,
+  kHalt,          // with a reason; the next Step withdraws hosts not updated
+  // -> rolled back (needs a start version); every started group too.
+  kRollback,
   kStartGroup,    // a group starts now, whatever the previous one or its window
   kMarkDone,      // a group counts as done now
-  kSkipCanaries,  // a group in canary (or not started) goes without canaries
+  // A group in canary goes on without waiting for its canaries; no group
+  // named: every group, now and to come (Rollout::skip_canaries, with the
+  // reason as force_reason).
+  kSkipCanaries,
 };
 const char* OperatorActionName(OperatorAction a);  // "pause", "start-group", ...
 // FailedPrecondition naming the state when the action does not apply (resume
@@ -314,7 +346,10 @@ struct HostTarget {
   bool held_back = false;  // told the start version, not the target
 };
 // A host with no host id is treated as one of the catch-all. Without a live
-// rollout (none, done, superseded) every host gets the channel's target.
+// rollout (none, done, superseded) every host gets the channel's target,
+// as the channel's signed answer says then (rollout_mode kNone): the
+// catch-all's "off" holds hosts back only while a rollout is live. Nor does
+// a rollout to a target the channel no longer has hold anyone back.
 HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::string_view host_id,
                      absl::string_view reported_group);
 

@@ -43,6 +43,7 @@ AgentView AgentFromRow(const pqxx::row& row) {
   v.state.schedule_state = static_cast<rollout::ScheduleState>(row["schedule_state"].as<int>());
   v.state.last_result = LastResultFromColumn(row["last_result"].as<int>());
   v.state.last_result_version = row["last_result_version"].as<std::string>();
+  v.state.updating_to = row["updating_to"].as<std::string>();
   v.instance_conflict = row["instance_conflict"].as<bool>();
   v.out_of_policy_reason =
       rollout::OutOfPolicyReasonFor(v.state.current_version, row["control_plane_version"].as<std::string>());

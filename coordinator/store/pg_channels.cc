@@ -5,6 +5,7 @@
 #include "coordinator/rollout/channel_rules.h"
 #include "coordinator/rollout/target_epoch.h"
 #include "coordinator/store/pg_audit.h"
+#include "coordinator/store/pg_rollouts.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/sql_files.h"
@@ -60,6 +61,9 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch, const AuditRec
   return pool_.Run<Channel>("creating channel", [&](pqxx::connection& c) -> absl::StatusOr<Channel> {
     Channel row = ch;
     rollout::PrepareNewChannel(row);
+    // A channel created with a target starts no staged rollout: it has no
+    // hosts yet, so they get the target at once. Rollouts start with the
+    // first change of target (UpdateChannel).
     pqxx::work tx(c);
     pqxx::result r = tx.exec_params(
         Sql("channel_insert"), row.id, row.target_version.value_or(""), row.target_allows_downgrade,
@@ -134,6 +138,7 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
     pqxx::work tx(c);
     absl::StatusOr<Channel> ch = ReadChannel(tx, id, Lock::kEdit);
     if (!ch.ok()) return ch.status();
+    const Channel before = *ch;
     std::vector<ChannelChange> changes;
     if (absl::Status s = mutate(*ch, changes); !s.ok()) return s;
     if (changes.empty()) return ch;
@@ -144,6 +149,10 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
         EncodeWindows(ch->maintenance_windows), Millis(ch->poll_interval), ch->last_target_version.value_or(""),
         ch->last_target_allows_downgrade);
     absl::StatusOr<Channel> updated = ChannelFromRow(r.at(0));
+    if (!updated.ok()) return updated.status();
+    // A new target starts a staged rollout, a cleared one ends it: in this
+    // transaction, so no host ever sees the target without its rollout.
+    updated = ApplyRolloutChanges(tx, before, *updated, changes, clock_->Now());
     if (!updated.ok()) return updated.status();
     RecordChanges(tx, changes, audit);
     tx.commit();

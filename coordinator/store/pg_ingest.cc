@@ -53,7 +53,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     std::sort(round.now.begin(), round.now.end(), [&](size_t a, size_t b) { return hosts[a] < hosts[b]; });
 
     ArrayLiteral host_id, channel, group, version, health, updater_version, sequence, instance_id, schedule_state,
-        last_result, last_result_version;
+        last_result, last_result_version, updating_to;
     ArrayLiteral outcome_report, from_version, to_version, result, error, started, finished;
     for (size_t k = 0; k < round.now.size(); ++k) {
       const rollout::AgentReport& r = *reports[round.now[k]];
@@ -69,6 +69,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
       const rollout::UpdateOutcome* last = rollout::LastOutcome(r);
       last_result.Add(last == nullptr ? int64_t{0} : static_cast<int64_t>(last->result));
       last_result_version.Add(last == nullptr ? absl::string_view() : absl::string_view(last->to_version));
+      updating_to.Add(r.updating_to);
       for (const rollout::UpdateOutcome& o : r.outcomes) {
         outcome_report.Add(static_cast<int64_t>(k + 1));
         from_version.Add(o.from_version);
@@ -81,7 +82,7 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     }
     // Built once: the pool may run the statement again (deadlock, stale
     // connection). In the statement's parameter order.
-    const std::array<std::string, 18> arrays = {
+    const std::array<std::string, 19> arrays = {
         std::move(host_id).Finish(),        std::move(channel).Finish(),
         std::move(group).Finish(),          std::move(version).Finish(),
         std::move(health).Finish(),         std::move(updater_version).Finish(),
@@ -90,14 +91,16 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         std::move(result).Finish(),         std::move(error).Finish(),
         std::move(started).Finish(),        std::move(finished).Finish(),
         std::move(instance_id).Finish(),    std::move(schedule_state).Finish(),
-        std::move(last_result).Finish(),    std::move(last_result_version).Finish()};
+        std::move(last_result).Finish(),    std::move(last_result_version).Finish(),
+        std::move(updating_to).Finish()};
     absl::StatusOr<pqxx::result> written = ingest_pool_.Run<pqxx::result>(
         "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
           pqxx::nontransaction tx(conn);
           return tx.exec_prepared(kIngestStatement, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4],
                                   arrays[5], arrays[6], arrays[7], arrays[8], arrays[9], arrays[10], arrays[11],
                                   arrays[12], arrays[13], arrays[14], arrays[15], arrays[16], arrays[17],
-                                  counter_shards, seen_bucket_ms, clock_allowance_ms, now_us, sequence_lead_us);
+                                  counter_shards, seen_bucket_ms, clock_allowance_ms, now_us, sequence_lead_us,
+                                  arrays[18]);
         });
     if (!written.ok()) {
       // Nothing of this round (or later ones) is stored; earlier rounds are.

@@ -41,6 +41,13 @@ absl::StatusOr<rollout::Channel> ChannelFromRow(const pqxx::row& row) {
   c.generation = row["generation"].as<int64_t>();
   if (!row["last_target_version"].is_null()) c.last_target_version = row["last_target_version"].as<std::string>();
   c.last_target_allows_downgrade = row["last_target_allows_downgrade"].as<bool>();
+  c.rollout_id = row["rollout_id"].as<int64_t>();
+  c.rollout_start_version = row["rollout_start_version"].as<std::string>();
+  const int mode = row["rollout_mode"].as<int>();
+  if (mode < 0 || mode > 2) {
+    return absl::DataLossError(absl::StrCat("channel \"", c.id, "\": unknown rollout mode ", mode));
+  }
+  c.rollout_mode = static_cast<rollout::Channel::RolloutMode>(mode);
   return c;
 }
 

@@ -1,16 +1,19 @@
 // PostgreSQL implementation of the coordinator's stores. One class, its
 // methods in a file per entity: pg_channels.cc, pg_agents.cc (the agents'
 // read side), pg_ingest.cc (reports), pg_counters.cc (counter reads and
-// compaction); the statements in sql/ (sql_files.h).
+// compaction), pg_rollouts.cc (staged rollouts); the statements in sql/
+// (sql_files.h).
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/clock.h"
 #include "coordinator/store/identity_store.h"
 #include "coordinator/store/metadata_store.h"
 #include "coordinator/store/pg_pool.h"
+#include "coordinator/store/rollout_store.h"
 #include "coordinator/store/store.h"
 
 namespace drover::store {
@@ -32,7 +35,7 @@ struct PgStoreOptions {
 
 class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public AuditStore,
                       public OperatorStore, public IdentityStore,
-                      public MetadataStore {
+                      public MetadataStore, public RolloutStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
   // Each counter table has this many rows per key, one per shard; a batch
@@ -97,6 +100,20 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   absl::StatusOr<ChannelMetadataRecord> EnsureChannelMetadata(const std::string& channel_id,
                                                               const IsCurrent& is_current,
                                                               const SignAs& sign) override;
+
+  // Staged rollouts (pg_rollouts.cc). A rollout is started by UpdateChannel
+  // when a change says so (ChannelChange::starts_rollout).
+  absl::StatusOr<rollout::RolloutPolicy> GetPolicy(const std::string& channel) override;
+  absl::Status SetPolicy(const std::string& channel, const rollout::RolloutPolicy& policy,
+                         const AuditRecord* audit) override;
+  absl::StatusOr<std::optional<rollout::Rollout>> GetCurrentRollout(const std::string& channel) override;
+  absl::StatusOr<std::vector<std::string>> ChannelsWithLiveRollouts() override;
+  absl::StatusOr<rollout::StepInputs> LoadStepInputs(const std::string& channel, int64_t candidates,
+                                                     absl::Time now) override;
+  absl::StatusOr<int64_t> SaveStep(const rollout::StepResult& result, absl::Time now,
+                                   const AuditRecord* audit) override;
+  absl::StatusOr<RolloutSnapshot> GetSnapshot(const std::string& channel) override;
+  absl::StatusOr<RolloutStatusView> GetRolloutStatus(const std::string& channel, absl::Time now) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).

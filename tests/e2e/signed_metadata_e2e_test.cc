@@ -234,7 +234,21 @@ TEST_F(SignedMetadataE2eTest, OnlyAnswersSignedUnderThePinnedRootAreActedOn) {
   EXPECT_TRUE(absl::StrContains(r.output, "bad signature")) << r.output;
   EXPECT_EQ(Version(), "1.1.0");
 
-  // 3. It strips the signatures and sends a plain critical answer.
+  // 3. It keeps the signed answer but tells this host another version (as
+  // if a staged rollout held it on one): the signed answer names no rollout.
+  {
+    v1::GetTargetResponse steered = GetTarget(coordinator->grpc_address());
+    steered.set_target_version("1.2.0");
+    std::lock_guard<std::mutex> lock(proxy.mu);
+    proxy.answer = steered;
+  }
+  r = Pass(proxy_address);
+  EXPECT_TRUE(absl::StrContains(r.output, "coordinator told this host to run 1.2.0, which its signed metadata for "
+                                          "channel \"demo\""))
+      << r.output;
+  EXPECT_EQ(Version(), "1.1.0");
+
+  // 4. It strips the signatures and sends a plain critical answer.
   {
     std::lock_guard<std::mutex> lock(proxy.mu);
     proxy.answer.clear_signed_metadata();
@@ -244,7 +258,7 @@ TEST_F(SignedMetadataE2eTest, OnlyAnswersSignedUnderThePinnedRootAreActedOn) {
   EXPECT_EQ(Version(), "1.1.0");
   server->Shutdown();
 
-  // 4. A coordinator started with other keys (its own root and targets key).
+  // 5. A coordinator started with other keys (its own root and targets key).
   const Keys attacker = MakeKeys("attacker");
   const std::string other_db = testing::NewTestDatabase();
   std::unique_ptr<CoordinatorProcess> rogue = StartCoordinator(other_db, attacker);

@@ -714,6 +714,42 @@ TEST_F(PgStoreTest, TheLastUpdateAttemptIsKeptAndFiltersTheList) {
   EXPECT_EQ((*listed)[0].state.host_id, "ok");
 }
 
+TEST_F(PgStoreTest, UpdatingToIsStoredUntilAReportWithoutIt) {
+  auto updating = [](rollout::AgentReport r, const std::string& to) {
+    r.updating_to = to;
+    return r;
+  };
+  auto stored = [&](const std::string& host) {
+    absl::StatusOr<AgentView> a = store_->GetAgent(host);
+    EXPECT_TRUE(a.ok()) << a.status();
+    return a.ok() ? a->state.updating_to : "(error)";
+  };
+  // A first report (the insert) and a later one (the update) both store it.
+  Apply(*store_, {updating(Report("new", "prod", 1), "15.2.0"), Report("known", "prod", 1)});
+  EXPECT_EQ(stored("new"), "15.2.0");
+  EXPECT_EQ(stored("known"), "");
+  Apply(*store_, {updating(Report("known", "prod", 2), "15.2.0")});
+  EXPECT_EQ(stored("known"), "15.2.0");
+  // The outcome's report, without it, clears it; an older report that
+  // arrives late (the announcement resent) changes nothing.
+  rollout::AgentReport done = Report("known", "prod", 3, "15.2.0");
+  done.outcomes.push_back(Outcome(rollout::UpdateResult::kSucceeded));
+  Apply(*store_, {done});
+  EXPECT_EQ(stored("known"), "");
+  std::vector<ReportResult> late = Apply(*store_, {updating(Report("known", "prod", 2), "15.2.0")});
+  EXPECT_EQ(late[0].disposition, rollout::ReportDisposition::kOutOfOrder);
+  EXPECT_EQ(stored("known"), "");
+  // Listing returns it too.
+  absl::StatusOr<std::vector<AgentView>> listed = store_->ListAgents(AgentFilter(), "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].state.host_id, "known");
+  EXPECT_EQ((*listed)[0].state.updating_to, "");
+  EXPECT_EQ((*listed)[1].state.updating_to, "15.2.0");
+  EXPECT_EQ(QueryValue(db_, "SELECT updating_to FROM agents WHERE host_id = 'new'"), "15.2.0");
+  EXPECT_EQ(testing::FleetCounterMismatches(db_), 0);
+}
+
 TEST_F(PgStoreTest, HostsReportingForAChannelThatDoesNotExistAreListed) {
   Apply(*store_, {Report("lost-1", "prdo", 1), Report("lost-2", "gone", 1), Report("fine", "prod", 1)});
   AgentFilter f;

@@ -16,4 +16,5 @@ agent.instance_id,
 agent.schedule_state,
 coalesce(agent.last_result, 0) AS last_result,
 coalesce(agent.last_result_version, '') AS last_result_version,
+agent.updating_to,
 coalesce({{agent_in_instance_conflict}}, false) AS instance_conflict

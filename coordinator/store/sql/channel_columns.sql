@@ -15,4 +15,7 @@ poll_interval_ms,
 (extract(epoch FROM updated_at) * 1000000)::bigint AS updated_at_us,
 generation,
 last_target_version,
-last_target_allows_downgrade
+last_target_allows_downgrade,
+coalesce(rollout_id, 0) AS rollout_id,
+rollout_start_version,
+rollout_mode

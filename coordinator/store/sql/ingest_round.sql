@@ -7,7 +7,7 @@
 --   $1 host_id  $2 channel  $3 group_name  $4 current_version  $5 health
 --   $6 updater_version  $7 sequence  $15 instance_id  $16 schedule_state
 --   $17 result of the last update attempt (0: none; rollout::LastOutcome)
---   $18 that attempt's to-version
+--   $18 that attempt's to-version  $24 updating_to (empty: not updating)
 -- their update outcomes, as parallel arrays:
 --   $8 the report's 1-based position in $1  $9 from_version  $10 to_version
 --   $11 result  $12 error  $13 start and $14 finish time (Unix microseconds)
@@ -47,9 +47,10 @@
 -- (ordinal, channel_exists, stored_sequence or NULL).
 WITH report AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[],
-                       $15::text[], $16::smallint[], $17::smallint[], $18::text[])
+                       $15::text[], $16::smallint[], $17::smallint[], $18::text[], $24::text[])
     WITH ORDINALITY AS report(host_id, channel, group_name, version, health, updater_version, sequence,
-                              instance_id, schedule_state, last_result, last_result_version, ordinal)),
+                              instance_id, schedule_state, last_result, last_result_version, updating_to,
+                              ordinal)),
 locked_channel AS (
   SELECT name, target_epoch, target_version, target_updated_at FROM channels
   WHERE name IN (SELECT channel FROM report)
@@ -81,7 +82,9 @@ updated AS (
       schedule_state = report.schedule_state,
       last_result = CASE WHEN report.last_result = 0 THEN agent.last_result ELSE report.last_result END,
       last_result_version = CASE WHEN report.last_result = 0 THEN agent.last_result_version
-                                 ELSE report.last_result_version END
+                                 ELSE report.last_result_version END,
+      -- A report without it (the outcome's, after the install) clears it.
+      updating_to = report.updating_to
   FROM report
   JOIN stored ON stored.host_id = report.host_id
   JOIN locked_channel ON locked_channel.name = report.channel
@@ -92,10 +95,11 @@ updated AS (
             stored.last_seen AS old_last_seen, stored.schedule_state AS old_schedule_state),
 inserted AS (
   INSERT INTO agents (host_id, channel, group_name, current_version, health, updater_version, sequence,
-                      first_seen, last_seen, instance_id, schedule_state, last_result, last_result_version)
+                      first_seen, last_seen, instance_id, schedule_state, last_result, last_result_version,
+                      updating_to)
   SELECT report.host_id, report.channel, report.group_name, report.version, report.health, report.updater_version,
          report.sequence, now(), now(), report.instance_id, report.schedule_state, NULLIF(report.last_result, 0),
-         CASE WHEN report.last_result = 0 THEN NULL ELSE report.last_result_version END
+         CASE WHEN report.last_result = 0 THEN NULL ELSE report.last_result_version END, report.updating_to
   FROM report JOIN locked_channel ON locked_channel.name = report.channel
   WHERE NOT EXISTS (SELECT 1 FROM stored WHERE stored.host_id = report.host_id)
     AND report.sequence - $23::bigint <= $22::bigint
