@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,6 +47,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -76,6 +78,7 @@ ABSL_FLAG(double, late_after, 3, "broken_mode=late: seconds after the install th
 ABSL_FLAG(double, install_min, 1, "Shortest simulated install, seconds");
 ABSL_FLAG(double, install_max, 4, "Longest simulated install, seconds");
 ABSL_FLAG(double, watch, 3, "Simulated health watch after an install, seconds");
+ABSL_FLAG(double, first_poll_spread, 5, "Seconds over which the hosts' first polls are spread");
 ABSL_FLAG(double, jitter, 0.2, "Poll jitter: each wait is the poll interval times 1 +- this");
 ABSL_FLAG(int, threads, 64, "Worker threads (the most RPCs in flight at once)");
 ABSL_FLAG(int, channels, 4, "gRPC channels (TCP connections) shared by the hosts");
@@ -158,6 +161,8 @@ struct Shared {
   std::atomic<bool> stop{false};
   std::atomic<int64_t> reported{0}, busy{0}, broken_installs{0}, rolled_back{0};
   std::atomic<int64_t> rpc_errors{0}, get_target{0}, reports{0}, installs{0};
+  std::atomic<int64_t> longest_poll_ms{1000};  // the poll interval the coordinator gave, for the drain
+  double first_poll_spread = 5;
 };
 
 bool Healthy(const Shared& s, const Host& h, absl::Time now) {
@@ -171,9 +176,8 @@ class Worker {
  public:
   Worker(Shared& s, int index, int count, uint64_t seed) : s_(s), index_(index), rng_(seed) {
     for (size_t h = index; h < s_.hosts.size(); h += count) {
-      // The first poll somewhere in the first second: polls spread out after
-      // that by the jitter.
-      queue_.push({absl::Now() + absl::Milliseconds(Uniform(0, 1000)), static_cast<int64_t>(h)});
+      // As a fleet that has been running: first polls spread out.
+      queue_.push({absl::Now() + absl::Seconds(Uniform(0, s_.first_poll_spread)), static_cast<int64_t>(h)});
     }
   }
 
@@ -229,6 +233,10 @@ class Worker {
     }
     if (resp.has_poll_interval()) {
       h.poll = std::max(absl::Seconds(1), drover::wire::DurationFromProtoOr(resp.poll_interval(), h.poll));
+      const int64_t ms = absl::ToInt64Milliseconds(h.poll);
+      int64_t seen = s_.longest_poll_ms.load(std::memory_order_relaxed);
+      while (ms > seen && !s_.longest_poll_ms.compare_exchange_weak(seen, ms)) {
+      }
     }
     const std::string installed = s_.versions.Name(h.version);
     if (!resp.held_back() && !h.rolled_back_version.empty() && h.rolled_back_version != resp.target_version()) {
@@ -408,6 +416,7 @@ int main(int argc, char** argv) {
   s.watch = absl::Seconds(absl::GetFlag(FLAGS_watch));
   s.jitter = std::clamp(absl::GetFlag(FLAGS_jitter), 0.0, 0.9);
   s.rpc_timeout_ms = absl::GetFlag(FLAGS_rpc_timeout_ms);
+  s.first_poll_spread = std::max(0.001, absl::GetFlag(FLAGS_first_poll_spread));
   s.hosts.resize(host_count);
   {
     size_t h = 0;
@@ -540,8 +549,7 @@ int main(int argc, char** argv) {
   // 3. Drain: hosts let in finish installing, watching, rolling back; hosts
   // of a group let in late take the target at their next poll. At least two
   // poll intervals and an install, then until nobody is busy.
-  absl::Duration poll = absl::Seconds(1);
-  for (const Host& h : s.hosts) poll = std::max(poll, h.poll);  // read racily: a length, for waiting only
+  const absl::Duration poll = absl::Milliseconds(s.longest_poll_ms.load());
   const absl::Duration min_drain = 2 * poll * (1 + s.jitter) + absl::Seconds(s.install_max) + s.watch +
                                    (s.broken_late ? s.late_after : absl::ZeroDuration());
   const absl::Time drain_start = absl::Now();

@@ -141,7 +141,7 @@ log "channel sim: start $START_VERSION, poll ${POLL}s; policy: groups canary,dev
 # --- The fleet -----------------------------------------------------------------
 SIM_ARGS=(--target="$GRPC_ADDR" --hosts="$HOSTS" --channel_id=sim --groups=canary:1,dev:19,prod:80
           --start_version="$START_VERSION" --target_version="$NEW_VERSION" --scenario="$SCENARIO"
-          --settled_file="$TMP/settled" --progress_file="$TMP/progress")
+          --settled_file="$TMP/settled" --progress_file="$TMP/progress" --first_poll_spread="$POLL")
 case "$SCENARIO" in
   broken) SIM_ARGS+=(--broken_version="$NEW_VERSION" --broken_mode=watch) ;;
   late) SIM_ARGS+=(--broken_version="$NEW_VERSION" --broken_mode=late) ;;
@@ -161,7 +161,7 @@ ctl target set sim "$NEW_VERSION" >/dev/null
 if [[ $KILL -eq 1 ]]; then
   # Mid-rollout: the first group done, the others not.
   deadline=$((SECONDS + 900))
-  until grep -q ' canary:done' "$TMP/progress" 2>/dev/null; do
+  until grep -q 'groups=canary:done' "$TMP/progress" 2>/dev/null; do
     kill -0 "$SIM_PID" 2>/dev/null || die "drover-rollout-sim exited before the first group was done"
     ((SECONDS < deadline)) || die "the first group was not done within 900 s"
     sleep 0.2
