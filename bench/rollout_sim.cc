@@ -95,7 +95,7 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the simulated delays and jitter");
 namespace {
 
 namespace v1 = ::drover::v1;
-using SteadyClock = std::chrono::steady_clock;
+using DeadlineClock = std::chrono::system_clock;  // what gRPC deadlines take
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "drover-rollout-sim: %s\n", message.c_str());
@@ -209,7 +209,7 @@ class Worker {
   }
   v1::UpdaterService::Stub& Stub(int64_t host) { return *s_.stubs[host % s_.stubs.size()]; }
   void Deadline(grpc::ClientContext& ctx) {
-    ctx.set_deadline(SteadyClock::now() + std::chrono::milliseconds(s_.rpc_timeout_ms));
+    ctx.set_deadline(DeadlineClock::now() + std::chrono::milliseconds(s_.rpc_timeout_ms));
   }
 
   // One updater pass: the target, the decision, maybe the start of an install.
@@ -510,7 +510,7 @@ int main(int argc, char** argv) {
     req.set_channel(s.channel);
     v1::Rollout got;
     grpc::ClientContext ctx;
-    ctx.set_deadline(SteadyClock::now() + std::chrono::seconds(5));
+    ctx.set_deadline(DeadlineClock::now() + std::chrono::seconds(5));
     const grpc::Status st = op->GetRollout(&ctx, req, &got);
     if (st.ok() && got.target_version() == target_version) {
       r = std::move(got);
