@@ -345,6 +345,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
           LogWarning(absl::StrCat("counting orphaned hosts: ", orphans.status().message()));
         }
       } else {
+        rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
         metrics_.CountRefreshError();
         metrics_.CountDatabaseError("fleet_refresh");
         LogWarning(absl::StrCat("refreshing fleet metrics: ", inputs.status().message()));
@@ -358,6 +359,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   // Rollouts that hold hosts back or were rolled back: their state, groups
   // and budgets (rollouts that finished have no series).
   void RefreshRolloutMetrics(const std::vector<store::RolloutInputs>& inputs) {
+    // First, whatever else fails: a stale "leader" figure would hide
+    // DroverRolloutNoLeader.
+    rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
     std::vector<store::RolloutStatusView> views;
     for (const store::RolloutInputs& in : inputs) {
       if (in.channel.rollout_mode == rollout::Channel::RolloutMode::kNone) continue;
@@ -372,7 +376,6 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       views.push_back(*std::move(view));
     }
     rollout_metrics_.Update(views);
-    rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
   }
 
   const CoordinatorConfig config_;

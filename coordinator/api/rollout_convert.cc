@@ -1,5 +1,6 @@
 #include "coordinator/api/rollout_convert.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/api/proto_convert.h"
 #include "proto/wire/time.h"
@@ -26,7 +27,8 @@ absl::StatusOr<absl::Duration> DurationOr(absl::string_view field, const v1::Rol
                                           absl::Duration fallback) {
   if (!has) return fallback;
   if (d.seconds() < 0 || d.nanos() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("policy.", field, " is negative (", d.seconds(), "s)"));
+    return absl::InvalidArgumentError(absl::StrCat("policy.", field, " is negative (",
+                                                   absl::FormatDuration(wire::DurationFromProto(d)), ")"));
   }
   return wire::DurationFromProto(d);
 }
@@ -163,7 +165,7 @@ absl::StatusOr<rollout::OperatorAction> ParseOperatorAction(absl::string_view ac
         rollout::OperatorAction::kSkipCanaries}) {
     if (action == rollout::OperatorActionName(a)) return a;
   }
-  return absl::InvalidArgumentError(absl::StrCat("action \"", action,
+  return absl::InvalidArgumentError(absl::StrCat("action \"", absl::CHexEscape(action.substr(0, 64)),
                                                  "\" is not one of pause, resume, halt, rollback, start-group, "
                                                  "mark-done, skip-canaries"));
 }

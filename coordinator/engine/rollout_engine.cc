@@ -29,6 +29,7 @@ TickResult RolloutEngine::Tick() {
     leader_.store(result.leader);
     ++leadership_changes_;
     if (result.leader) {
+      leader_since_ = clock_->Now();
       LogInfo("rollout engine: this replica now leads (holds the leader lock) and advances rollouts");
     } else {
       LogWarning(absl::StrCat("rollout engine: this replica no longer leads",
@@ -65,6 +66,7 @@ void RolloutEngine::StepChannel(const std::string& channel, TickResult& result) 
                             "\": ", inputs.status().message()));
     return;
   }
+  inputs->watching_since = leader_since_;
   const rollout::StepResult step = rollout::Step(*inputs);
   if (!step.changed) return;
   store::AuditRecord audit{.actor = kEngineActor,

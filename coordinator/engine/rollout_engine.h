@@ -75,6 +75,8 @@ class RolloutEngine {
   std::atomic<int64_t> conflicts_{0};
   std::atomic<int64_t> errors_{0};
   std::atomic<int64_t> leadership_changes_{0};
+  // When this replica last took the lead (rollout::StepInputs::watching_since).
+  absl::Time leader_since_ = absl::InfinitePast();
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -338,7 +338,15 @@ struct GroupWork {
   std::vector<AdmittedHost> hosts;  // let in, failures of this step applied
   absl::flat_hash_set<std::string> let_in;
   int64_t present() const { return std::max<int64_t>(in->present, 0); }
+  // Hosts, but none seen recently: nothing to judge the group on.
+  bool unseen() const { return present() == 0 && in->hosts > 0; }
 };
+
+// A group's reason while none of its hosts was seen lately.
+std::string UnseenReason(const GroupInputs& in) {
+  return absl::StrCat("waiting: none of its ", in.hosts,
+                      " hosts was seen recently (they, the reports or the coordinator were down)");
+}
 
 // Counts a budget only with failures after the last resume: resuming
 // accepted the ones before.
@@ -415,7 +423,9 @@ class Stepper {
     for (GroupWork& w : work_) {
       for (AdmittedHost& h : w.hosts) {
         if (h.failed) continue;
-        std::optional<std::string> why = HostFailure(h, target(), in_.policy, now());
+        AdmittedHost judged = h;  // silent at most since the engine has been listening
+        judged.last_seen = std::max(h.last_seen, in_.watching_since);
+        std::optional<std::string> why = HostFailure(judged, target(), in_.policy, now());
         if (!why.has_value()) continue;
         h.failed = true;
         h.failure = *why;
@@ -601,6 +611,10 @@ class Stepper {
         return false;
       }
     }
+    if (work_[i].unseen()) {
+      g.reason = UnseenReason(*work_[i].in);
+      return false;
+    }
     if (work_[i].present() == 0) {
       g.started_at = now();
       Finish(g, "done: no hosts present");
@@ -621,6 +635,10 @@ class Stepper {
   void StepCanary(size_t i) {
     GroupProgress& g = r_.groups[i];
     GroupWork& w = work_[i];
+    if (w.unseen()) {
+      g.reason = UnseenReason(*w.in);
+      return;
+    }
     if (w.present() == 0) {
       Finish(g, "done: no hosts present");
       return;
@@ -674,6 +692,10 @@ class Stepper {
   void StepActive(size_t i) {
     GroupProgress& g = r_.groups[i];
     GroupWork& w = work_[i];
+    if (w.unseen()) {
+      g.reason = UnseenReason(*w.in);
+      return;
+    }
     if (w.present() == 0) {
       Finish(g, "done: no hosts present");
       return;
@@ -711,6 +733,10 @@ class Stepper {
     const absl::Time until = g.bake_until.value_or(now());
     if (now() < until) {
       g.reason = absl::StrCat("baking until ", Rfc3339(until));
+      return;
+    }
+    if (w.unseen()) {
+      g.reason = UnseenReason(*w.in);
       return;
     }
     if (w.present() == 0 || DoneEnough(w)) {

@@ -239,6 +239,11 @@ bool OnTargetHealthy(const AdmittedHost& host, const std::string& target);
 
 // What the engine knows of one group now.
 struct GroupInputs {
+  // Every host of the group the channel knows, stale or not: a group with
+  // hosts none of which was seen recently (after an outage of the
+  // coordinator or of the reports) waits for them instead of counting as
+  // empty and done.
+  int64_t hosts = 0;
   // Hosts of the group seen recently (not stale), let in or not.
   int64_t present = 0;
   // Of those, running the target healthy (let in or not: a host may get
@@ -263,6 +268,11 @@ struct StepInputs {
   std::vector<GroupInputs> groups;  // one per rollout group, same order
   // Hosts let in, over the whole rollout, within the policy's period.
   int64_t admitted_in_period = 0;
+  // Since when the engine stepping this has been watching the fleet (it
+  // took the lead, or started): silence is counted from then at the
+  // earliest, so hosts are not called silent for the time the coordinator
+  // (or the leader) was away and could not hear them.
+  absl::Time watching_since = absl::InfinitePast();
   absl::Time now;
 };
 
@@ -306,7 +316,8 @@ struct StepResult {
 // not been seen since and went stale is withdrawn and replaced; one seen
 // after it was let in took the target, and counts as failed if it then goes
 // silent: a version that bricks hosts must not go to one replacement after
-// another. A group without present hosts is done at once.
+// another. A group without any host is done at once; one whose hosts were
+// all silent lately waits for them (GroupInputs::hosts).
 StepResult Step(const StepInputs& in);
 
 // The operator's controls.

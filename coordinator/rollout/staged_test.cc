@@ -437,9 +437,11 @@ class Fleet {
     in.policy = policy_;
     in.critical = critical;
     in.now = now;
+    in.watching_since = watching_since;
     in.groups.resize(rollout_.groups.size());
     for (const auto& [id, h] : hosts_) {
       GroupInputs& g = in.groups[h.group];
+      ++g.hosts;
       const bool present = h.last_seen >= now - in.stale_after;
       const bool on_target_healthy = h.version == rollout_.target_version && h.health == Health::kHealthy;
       if (present) {
@@ -547,6 +549,7 @@ class Fleet {
   int64_t admissions() const { return admissions_; }
 
   bool critical = false;
+  absl::Time watching_since = absl::InfinitePast();
 
  private:
   RolloutPolicy policy_;
@@ -791,6 +794,63 @@ TEST(StepTest, ASilentHostCounts) {
   StepResult r = fleet.StepAt(t);
   ASSERT_EQ(r.failed.size(), 1u);
   EXPECT_EQ(r.failed[0].failure, "silent for 31m after being let in");
+  EXPECT_EQ(fleet.rollout().state, RolloutState::kHalted);
+}
+
+// The coordinator (or the reports) was down longer than the stale window:
+// no host of any group counts as present. That is not an empty group: the
+// groups wait for their hosts instead of finishing one after another (which
+// would hand every host the target with no canary and no brake).
+TEST(StepTest, AnOutageIsNotAnEmptyGroup) {
+  RolloutPolicy p;
+  p.groups = {{"dev", {}}, {"prod", {}}};
+  p.canaries = Amount::Count(1);
+  p.bake_time = absl::ZeroDuration();
+  Fleet fleet(p);
+  fleet.Add(0, 3);
+  fleet.Add(1, 5);
+  const absl::Time later = kT0 + absl::Hours(1);  // nobody reported since kT0
+  StepResult r = fleet.StepAt(later);
+  EXPECT_TRUE(r.admit.empty());
+  EXPECT_EQ(fleet.rollout().state, RolloutState::kActive);
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kUnstarted);
+  EXPECT_EQ(fleet.rollout().groups[1].state, GroupState::kUnstarted);
+  EXPECT_TRUE(absl::StrContains(fleet.rollout().groups[0].reason, "none of its 3 hosts")) << fleet.rollout().groups[0].reason;
+  // They report again: a canary, as usual.
+  fleet.SeenAt(later + absl::Seconds(5));
+  fleet.StepAt(later + absl::Seconds(5));
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
+  EXPECT_EQ(fleet.Canaries().size(), 1u);
+  // A group that has no host at all is still done at once.
+  Fleet empty(p);
+  empty.Add(1, 2);
+  empty.StepAt(kT0);
+  EXPECT_EQ(empty.rollout().groups[0].state, GroupState::kDone);
+}
+
+// Silence counts from when the engine started listening (it took the lead
+// or came back after an outage), not from the last report it could not
+// have heard.
+TEST(StepTest, SilenceCountsFromWhenTheEngineStartedListening) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(2);
+  Fleet fleet(p);
+  fleet.Add(0, 10);
+  fleet.StepAt(kT0);
+  std::vector<std::string> canaries = fleet.Canaries();
+  fleet.watching_since = kT0 + absl::Minutes(20);
+  for (int minutes : {32, 45}) {
+    const absl::Time t = kT0 + absl::Minutes(minutes);
+    fleet.SeenAt(t);
+    fleet[canaries[0]].last_seen = kT0 + absl::Minutes(1);
+    StepResult r = fleet.StepAt(t);
+    EXPECT_TRUE(r.failed.empty()) << minutes << " min: silent only since the engine listens, 20 min in";
+  }
+  const absl::Time t = kT0 + absl::Minutes(51);
+  fleet.SeenAt(t);
+  fleet[canaries[0]].last_seen = kT0 + absl::Minutes(1);
+  StepResult r = fleet.StepAt(t);
+  ASSERT_EQ(r.failed.size(), 1u);
   EXPECT_EQ(fleet.rollout().state, RolloutState::kHalted);
 }
 

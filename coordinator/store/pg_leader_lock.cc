@@ -25,6 +25,12 @@ absl::StatusOr<bool> PgLeaderLock::Hold() {
     if (session_ == nullptr || !session_->conn.is_open()) {
       held_ = false;
       session_ = std::make_unique<Session>(url_);
+      // The server's side of the session: if the leader's machine dies or
+      // is cut off (no FIN, no RST), PostgreSQL would keep the lock until
+      // its own keepalive gives up, two hours by default. With these it
+      // ends the session, and frees the lock, within about 25 s.
+      pqxx::nontransaction setup(session_->conn);
+      setup.exec0(Sql("leader_session_keepalives"));
     }
     pqxx::nontransaction tx(session_->conn);
     // Held: ask the server, not our memory. A session the server ended (a

@@ -390,6 +390,7 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
              tx.exec_params(Sql("staged_group_agent_counts"), channel, map.names, map.indexes, cutoff, target)) {
           const int idx = row["idx"].as<int>();
           if (idx < 0 || idx >= groups) continue;  // in no group (catch-all off)
+          in.groups[idx].hosts = row["hosts"].as<int64_t>();
           in.groups[idx].present = row["present"].as<int64_t>();
           in.groups[idx].present_on_target_healthy = row["present_on_target_healthy"].as<int64_t>();
         }

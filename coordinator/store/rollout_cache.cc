@@ -34,8 +34,9 @@ absl::StatusOr<std::shared_ptr<const RolloutSnapshot>> RolloutCache::Get(const s
   std::lock_guard<std::mutex> lock(mu_);
   Entry& e = entries_[channel];
   if (!loaded.ok()) {
-    e.last_error = absl::UnavailableError(
-        absl::StrCat("the rollout of channel \"", channel, "\" cannot be read: ", loaded.status().message()));
+    // As the store says it (its statuses carry no database text, and a
+    // database outage keeps its reason, so updaters can tell it apart).
+    e.last_error = loaded.status();
     e.last_error_at = now;
     return e.last_error;
   }

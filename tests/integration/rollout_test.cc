@@ -272,31 +272,47 @@ TEST_F(RolloutTest, GoodVersionGoesGroupByGroupToDone) {
 // roll-back tells everyone the start version with downgrade allowed.
 TEST_F(RolloutTest, FailedCanaryHaltsAndNobodyElseIsLetIn) {
   CreateChannel("api", "1.0.0");
-  ASSERT_TRUE(SetPolicy("api", TwoGroups()).ok());
+  v1::RolloutPolicy policy = TwoGroups();
+  policy.set_canaries("2");
+  policy.set_canary_budget("1");
+  policy.set_group_budget("1");
+  ASSERT_TRUE(SetPolicy("api", policy).ok());
   std::vector<Host> fleet = Fleet();
   for (Host& h : fleet) Report("api", h);
   ASSERT_TRUE(SetTarget("api", "1.1.0").ok());
-  std::set<std::string> canary = WaitTold("api", fleet, "1.1.0", 1);
-  ASSERT_EQ(canary.size(), 1u);
-  // Installs, fails its health watch, rolls back locally, reports both;
-  // and again (a retry must not count twice).
+  std::set<std::string> canaries = WaitTold("api", fleet, "1.1.0", 2);
+  ASSERT_EQ(canaries.size(), 2u);
+  // The first canary installs, fails its health watch, rolls back locally,
+  // reports it; and again, a retry: counted once, it stays within the
+  // budget of 1.
+  Host* first = nullptr;
+  Host* second = nullptr;
   for (Host& h : fleet) {
-    if (!canary.contains(h.id)) continue;
-    Report("api", h, v1::HEALTH_HEALTHY, "1.1.0");
-    Report("api", h, v1::HEALTH_HEALTHY, "1.1.0");
+    if (!canaries.contains(h.id)) continue;
+    (first == nullptr ? first : second) = &h;
   }
+  Report("api", *first, v1::HEALTH_HEALTHY, "1.1.0");
+  Report("api", *first, v1::HEALTH_HEALTHY, "1.1.0");
   v1::Rollout r;
+  ASSERT_TRUE(PollUntil(kDeadline, [&] {
+    r = Rollout("api");
+    return r.groups(0).canaries_failed() == 1;
+  })) << r.ShortDebugString();
+  absl::SleepFor(absl::Milliseconds(500));  // several engine ticks; asserting nothing happens
+  EXPECT_EQ(Rollout("api").state(), "active") << "one host failing twice is one failure, within budget 1";
+  // The second canary fails too: 2 of 2, budget 1: halted.
+  Report("api", *second, v1::HEALTH_HEALTHY, "1.1.0");
   ASSERT_TRUE(PollUntil(kDeadline, [&] {
     r = Rollout("api");
     return r.state() == "halted";
   })) << r.ShortDebugString();
-  EXPECT_TRUE(absl::StrContains(r.reason(), "1 of 1 canaries")) << r.reason();
-  EXPECT_TRUE(absl::StrContains(r.reason(), "budget 0")) << r.reason();
+  EXPECT_TRUE(absl::StrContains(r.reason(), "2 of 2 canaries")) << r.reason();
+  EXPECT_TRUE(absl::StrContains(r.reason(), "budget 1")) << r.reason();
   EXPECT_EQ(GroupState(r, "dev"), "halted");
-  EXPECT_EQ(r.groups(0).canaries_failed(), 1);
+  EXPECT_EQ(r.groups(0).canaries_failed(), 2);
   // Nobody new: the engine keeps ticking, and every other host stays held.
   absl::SleepFor(absl::Milliseconds(500));  // several engine ticks; asserting nothing happens
-  EXPECT_EQ(Told("api", fleet, "1.1.0").size(), 0u) << "the failed canary runs 1.0.0 and is held too";
+  EXPECT_EQ(Told("api", fleet, "1.1.0").size(), 0u) << "the failed canaries run 1.0.0 and are held too";
   for (const Host& h : fleet) EXPECT_EQ(Target("api", h).target_version(), "1.0.0") << h.id;
 
   // Alert series: halted, on this replica's metrics.
