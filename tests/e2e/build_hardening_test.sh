@@ -14,9 +14,15 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 for b in "${BINARIES[@]}"; do
   f="$BIN/$b"
   [[ -x $f ]] || fail "$f not built"
-  readelf -lW "$f" | grep -q 'GNU_RELRO' || fail "$b: no GNU_RELRO segment (want -Wl,-z,relro)"
-  readelf -dW "$f" | grep -Eq '\(FLAGS\).*BIND_NOW|\(FLAGS_1\).*NOW' || fail "$b: not linked with -z now (lazy binding)"
-  readelf -hW "$f" | grep -Eq 'Type:[[:space:]]+DYN' || fail "$b: not a position-independent executable"
+  # readelf's output is read whole before grep: `readelf | grep -q` under
+  # pipefail fails whenever grep quits at a match before readelf has
+  # written everything (SIGPIPE), as it did in CI on a larger binary.
+  segments=$(readelf -lW "$f")
+  dynamic=$(readelf -dW "$f")
+  header=$(readelf -hW "$f")
+  grep -q 'GNU_RELRO' <<<"$segments" || fail "$b: no GNU_RELRO segment (want -Wl,-z,relro)"
+  grep -Eq '\(FLAGS\).*BIND_NOW|\(FLAGS_1\).*NOW' <<<"$dynamic" || fail "$b: not linked with -z now (lazy binding)"
+  grep -Eq 'Type:[[:space:]]+DYN' <<<"$header" || fail "$b: not a position-independent executable"
   syms=$(readelf --dyn-syms -W "$f")
   grep -q '__stack_chk_fail' <<<"$syms" || fail "$b: no __stack_chk_fail (want -fstack-protector-strong)"
   if [[ -z $SANITIZE ]]; then

@@ -48,7 +48,9 @@ for s in drover-updater drover-updater-once; do
   grep -Eq '^SystemCallFilter=~.*@(privileged|chown|setuid)' "$f" && fail "$s.service filters calls package managers use"
 done
 # Exposure figures recorded in docs/security.md, checked where systemd-analyze can score offline.
-if systemd-analyze security --help 2>/dev/null | grep -q -- '--offline'; then
+# (--help read whole first: `| grep -q` under pipefail fails on SIGPIPE.)
+analyze_help=$(systemd-analyze security --help 2>/dev/null || true)
+if grep -q -- '--offline' <<<"$analyze_help"; then
   score() { systemd-analyze security --offline=true "$1" 2>/dev/null | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p'; }
   c=$(score "$ROOT/deploy/systemd/drover-coordinator.service")
   u=$(score "$ROOT/deploy/systemd/drover-updater.service")
