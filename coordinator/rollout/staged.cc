@@ -676,6 +676,16 @@ class Stepper {
       count_live(live, healthy);
     }
     if (admitted_now > 0) out_.events.push_back(absl::StrCat("group ", g.name, ": ", admitted_now, " canaries let in"));
+    if (live == 0 && !candidates_left && w.in->canary_candidates.empty() && Room(w) > 0) {
+      // Hosts are present but none is healthy: nobody to prove the version
+      // on, and an unhealthy agent is one the update may repair. The group
+      // goes on without canaries; the failure brake still applies.
+      out_.events.push_back(absl::StrCat("group ", g.name,
+                                         ": no healthy host seen recently to pick as a canary; going on without"));
+      SetGroupState(g, GroupState::kActive);
+      StepActive(i);
+      return;
+    }
     // Fewer healthy hosts than canaries wanted: the ones there are will do,
     // once no more can be picked.
     const bool enough = live >= needed || (!candidates_left && live > 0);
