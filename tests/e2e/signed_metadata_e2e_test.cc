@@ -125,6 +125,17 @@ class SignedMetadataE2eTest : public ::testing::Test {
     v1::Channel out;
     grpc::ClientContext ctx;
     ASSERT_TRUE(ops->SetTargetVersion(&ctx, req, &out).ok());
+    // A new target starts a staged rollout: the host is told it once the
+    // coordinator's engine lets it in (its canary, here), within a tick.
+    auto updater = v1::UpdaterService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    ASSERT_TRUE(testing::PollUntil(absl::Seconds(30), [&] {
+      v1::GetTargetRequest t;
+      t.set_channel("channels/demo");
+      t.set_host_id("signed-host");
+      v1::GetTargetResponse answer;
+      grpc::ClientContext c;
+      return updater->GetTarget(&c, t, &answer).ok() && answer.target_version() == version;
+    })) << "signed-host was not let in to " << version;
   }
 
   static v1::GetTargetResponse GetTarget(const std::string& address) {

@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/updater_service.grpc.pb.h"
 #include "tests/support/test_env.h"
 
 namespace drover {
@@ -122,6 +123,26 @@ class UpdaterE2eTest : public ::testing::Test {
     grpc::ClientContext ctx;
     grpc::Status s = ops_->SetTargetVersion(&ctx, req, &out);
     ASSERT_TRUE(s.ok()) << s.error_message();
+    // A new target starts a staged rollout: each host the coordinator knows
+    // is told it once the engine lets it in (as a canary, with this fleet of
+    // at most a few hosts), within a tick or two.
+    auto updater = v1::UpdaterService::NewStub(
+        grpc::CreateChannel(coordinator_->grpc_address(), grpc::InsecureChannelCredentials()));
+    for (const std::string& host : hosts_) {
+      v1::GetAgentRequest a;
+      a.set_host_id(host);
+      v1::Agent agent;
+      grpc::ClientContext actx;
+      if (!ops_->GetAgent(&actx, a, &agent).ok()) continue;  // not reported yet: let in once it has
+      ASSERT_TRUE(testing::PollUntil(absl::Seconds(30), [&] {
+        v1::GetTargetRequest t;
+        t.set_channel("channels/demo");
+        t.set_host_id(host);
+        v1::GetTargetResponse answer;
+        grpc::ClientContext c;
+        return updater->GetTarget(&c, t, &answer).ok() && answer.target_version() == version;
+      })) << host << " was not let in to " << version;
+    }
   }
 
   void SetCritical(bool critical) {
@@ -147,6 +168,7 @@ class UpdaterE2eTest : public ::testing::Test {
   std::unique_ptr<Host> NewHost(const std::string& name, const std::string& base = "",
                                 const std::string& extra_config = "", const std::string& health_check = "") {
     auto h = std::make_unique<Host>();
+    hosts_.push_back(name);
     h->dir = Tmp("drover-host-");
     h->install_dir = h->dir + "/agent";
     h->state_dir = h->dir + "/state";
@@ -175,6 +197,7 @@ class UpdaterE2eTest : public ::testing::Test {
   }
 
   std::string db_;
+  std::vector<std::string> hosts_;  // host ids NewHost made
   std::unique_ptr<CoordinatorProcess> coordinator_;
   std::unique_ptr<v1::OperatorService::Stub> ops_;
 };
