@@ -110,10 +110,13 @@ timeout 120 "$BIN/drover-bench" --target="$GRPC" --hosts=2000 --duration=5 --noo
 timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --threads=1 \
   --concurrency=4 --populate_timeout=30 --channel_id=bench >"$TMP/bench2.log" 2>&1 || fail "second drover-bench failed (log: bench2.log)"
 alive "$COORD_PID" "the coordinator" coordinator.log
-# A new target starts a staged rollout: the rollout series exist from then on.
+# A new target on a channel of its own (so the bench channel's convergence
+# series keep growing) starts a staged rollout: its series exist from then on.
+timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --threads=1 \
+  --concurrency=4 --populate_timeout=30 --channel_id=staged >"$TMP/bench3.log" 2>&1 || fail "third drover-bench failed (log: bench3.log)"
 CTL=("$BIN/droverctl" --coordinator="$GRPC" --insecure)
-"${CTL[@]}" control-plane set bench 15.3.0 >"$TMP/droverctl.log" 2>&1 || fail "droverctl control-plane set (log: droverctl.log)"
-"${CTL[@]}" target set bench 15.3.0 >>"$TMP/droverctl.log" 2>&1 || fail "droverctl target set (log: droverctl.log)"
+"${CTL[@]}" control-plane set staged 15.3.0 >"$TMP/droverctl.log" 2>&1 || fail "droverctl control-plane set (log: droverctl.log)"
+"${CTL[@]}" target set staged 15.3.0 >>"$TMP/droverctl.log" 2>&1 || fail "droverctl target set (log: droverctl.log)"
 rollout_exported() {
   local m  # read whole: `curl | grep -q` fails under pipefail when grep quits first
   m=$(curl -sf "http://$METRICS/metrics") && grep -q '^drover_rollout_group_state{' <<<"$m"
