@@ -4,19 +4,23 @@
 # Usage: bench/rollout_sim.sh [--kill-leader] HOSTS broken|late|good
 #   broken  the new version breaks every host during the updater's health watch:
 #           canaries roll back locally, the canary budget (0) halts the rollout
-#   late    it passes the watch and breaks later (the bake-time brake; the policy
-#           rolls back automatically, so hosts that took it are told the start version)
+#   late    it passes the updater's health watch and breaks 3 s later, for good (the
+#           canary watch catches it; the policy rolls back automatically, so hosts
+#           that took it are told the start version)
 #   good    it works: every host ends on it, no halt
 #   --kill-leader  SIGKILL the coordinator once the first group is done, start it
 #           again on the same address, and check the same rollout carries on
 # Groups canary,dev,prod take 1 %, 19 %, 80 % of the hosts; canaries per group:
-# 1 % of the fleet, between 1 and 5; canary budget 0, group budget 5 %, done at 90 %.
+# 1 % of the fleet, between 1 and 5, watched SIM_WATCH seconds; canary budget 0,
+# group budget 5 %, done at 90 %.
 # Plaintext: the coordinator runs with --insecure (bench/run.sh measures TLS).
 # Environment:
 #   DROVER_BUILD_DIR       build directory (default: <repo>/build)
 #   DROVER_SKIP_BUILD=1    use the binaries already built
 #   SIM_POLL               updaters' poll interval in seconds (default: HOSTS/1000, 2..10)
 #   SIM_BAKE               bake time per group in seconds (default 15)
+#   SIM_WATCH              canary watch per group in seconds (default 20: longer
+#                          than the late break plus a poll)
 #   SIM_FLAGS              extra drover-rollout-sim flags
 #   KEEP_LOGS=1            keep the logs of a failed run
 # Progress goes to stderr; the last stdout line is the summary:
@@ -49,6 +53,7 @@ POLL=${SIM_POLL:-$((HOSTS / 1000))}
 ((POLL < 2)) && POLL=2
 ((POLL > 10)) && POLL=10
 BAKE=${SIM_BAKE:-15}
+WATCH=${SIM_WATCH:-20}
 CANARIES=$((HOSTS / 100))
 ((CANARIES < 1)) && CANARIES=1
 ((CANARIES > 5)) && CANARIES=5
@@ -135,8 +140,8 @@ ctl channels create sim --control-plane=2.0.0 --target="$START_VERSION" --poll-i
 AUTO_ROLLBACK=false
 [[ $SCENARIO == late ]] && AUTO_ROLLBACK=true
 ctl rollout policy set sim --groups=canary,dev,prod --canaries="$CANARIES" --canary-budget=0 --group-budget=5% \
-  --done-percent=90 --bake="${BAKE}s" --silent-timeout=2m --auto-rollback="$AUTO_ROLLBACK" >/dev/null
-log "channel sim: start $START_VERSION, poll ${POLL}s; policy: groups canary,dev,prod, $CANARIES canaries, canary budget 0, group budget 5%, bake ${BAKE}s, auto roll-back $AUTO_ROLLBACK"
+  --done-percent=90 --bake="${BAKE}s" --canary-watch="${WATCH}s" --silent-timeout=2m --auto-rollback="$AUTO_ROLLBACK" >/dev/null
+log "channel sim: start $START_VERSION, poll ${POLL}s; policy: groups canary,dev,prod, $CANARIES canaries, canary budget 0, canary watch ${WATCH}s, group budget 5%, bake ${BAKE}s, auto roll-back $AUTO_ROLLBACK"
 
 # --- The fleet -----------------------------------------------------------------
 SIM_ARGS=(--target="$GRPC_ADDR" --hosts="$HOSTS" --channel_id=sim --groups=canary:1,dev:19,prod:80

@@ -113,6 +113,8 @@ std::string RenderPolicy(const v1::RolloutPolicy& p) {
   kv.Add("Catch-all", p.catch_all() == "off" ? "off (hosts in no listed group keep the start version)"
                                              : "last-group (hosts in no listed group go with the last)");
   kv.Add("Canaries", absl::StrCat(p.canaries(), " per group (failures tolerated: ", p.canary_budget(), ")"));
+  kv.Add("Canary watch", absl::StrCat(FormatDuration(p.canary_watch()),
+                                      " healthy on the target before the rest of the group is let in"));
   kv.Add("Group budget", absl::StrCat(p.group_budget(), " failed hosts tolerated per group"));
   kv.Add("Done at", absl::StrCat(p.done_percent(), "% of present hosts on the target and healthy, after baking ",
                                  FormatDuration(p.bake_time())));
@@ -197,6 +199,7 @@ Result PolicySet(const Invocation& inv, CommandContext& ctx) {
     absl::Duration min;
   };
   for (const DurationFlag& d : {DurationFlag{"bake", p.mutable_bake_time(), absl::ZeroDuration()},
+                                DurationFlag{"canary-watch", p.mutable_canary_watch(), absl::ZeroDuration()},
                                 DurationFlag{"period", p.mutable_period(), absl::Seconds(1)},
                                 DurationFlag{"silent-timeout", p.mutable_silent_timeout(), absl::Seconds(1)}}) {
     if (!inv.Has(d.flag)) continue;
@@ -318,6 +321,7 @@ std::vector<CommandSpec> RolloutCommands() {
                  {"group-budget", "N|P%", "failed hosts tolerated per group"},
                  {"done-percent", "P", "share of present hosts on the target healthy for a group to be done"},
                  {"bake", "DURATION", "how long a group bakes before it is done"},
+                 {"canary-watch", "DURATION", "how long a group's canaries stay healthy before the rest is let in"},
                  {"max-in-flight", "N", "hosts let in and not yet on the target healthy, per group (0: no limit)"},
                  {"max-per-period", "N", "hosts let in per --period over the rollout (0: no limit)"},
                  {"period", "DURATION", "the period of --max-per-period"},

@@ -12,6 +12,7 @@ CREATE TABLE rollout_policies (
     group_budget      text NOT NULL,
     done_percent      double precision NOT NULL CHECK (done_percent > 0 AND done_percent <= 100),
     bake_ms           bigint NOT NULL CHECK (bake_ms >= 0),
+    canary_watch_ms   bigint NOT NULL CHECK (canary_watch_ms >= 0),
     max_in_flight     bigint NOT NULL CHECK (max_in_flight >= 0),
     max_per_period    bigint NOT NULL CHECK (max_per_period >= 0),
     period_ms         bigint NOT NULL CHECK (period_ms > 0),

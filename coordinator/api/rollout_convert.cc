@@ -71,6 +71,10 @@ absl::StatusOr<rollout::RolloutPolicy> PolicyFromProto(const v1::RolloutPolicy& 
       DurationOr("bake_time", in, in.has_bake_time(), in.bake_time(), defaults.bake_time);
   if (!d.ok()) return d.status();
   p.bake_time = *d;
+  if (d = DurationOr("canary_watch", in, in.has_canary_watch(), in.canary_watch(), defaults.canary_watch); !d.ok()) {
+    return d.status();
+  }
+  p.canary_watch = *d;
   if (d = DurationOr("period", in, in.has_period(), in.period(), defaults.period); !d.ok()) return d.status();
   p.period = *d;
   if (d = DurationOr("silent_timeout", in, in.has_silent_timeout(), in.silent_timeout(), defaults.silent_timeout);
@@ -104,6 +108,7 @@ void PolicyToProto(const rollout::RolloutPolicy& policy, v1::RolloutPolicy* out)
   out->set_group_budget(policy.group_budget.ToString());
   out->set_done_percent(policy.done_percent);
   wire::DurationToProto(policy.bake_time, out->mutable_bake_time());
+  wire::DurationToProto(policy.canary_watch, out->mutable_canary_watch());
   out->set_max_in_flight(policy.max_in_flight);
   out->set_max_per_period(policy.max_per_period);
   wire::DurationToProto(policy.period, out->mutable_period());

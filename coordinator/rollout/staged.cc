@@ -164,6 +164,7 @@ absl::Status RolloutPolicy::Validate() const {
     return Invalid("done_percent", FormatNumber(done_percent), "must lie in (0, 100]");
   }
   if (absl::Status s = ValidateDuration("bake_time", bake_time, true); !s.ok()) return s;
+  if (absl::Status s = ValidateDuration("canary_watch", canary_watch, true); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("period", period, false); !s.ok()) return s;
   if (absl::Status s = ValidateDuration("silent_timeout", silent_timeout, false); !s.ok()) return s;
   if (max_in_flight < 0 || max_in_flight > kMaxAmountCount) {
@@ -690,9 +691,23 @@ class Stepper {
     // once no more can be picked.
     const bool enough = live >= needed || (!candidates_left && live > 0);
     if (enough && healthy == live) {
-      SetGroupState(g, GroupState::kActive);
+      // Every canary runs the target healthy: watch them for a while (a
+      // version can pass the updater's health watch and break later), then
+      // let the group in. The watch starts again whenever a canary is
+      // replaced or not yet healthy.
+      if (in_.critical || in_.policy.canary_watch <= absl::ZeroDuration()) {
+        SetGroupState(g, GroupState::kActive);
+        return;
+      }
+      if (!g.bake_until.has_value()) g.bake_until = now() + in_.policy.canary_watch;
+      if (now() >= *g.bake_until) {
+        SetGroupState(g, GroupState::kActive);
+        return;
+      }
+      g.reason = absl::StrCat("watching ", healthy, " canaries healthy on ", target(), " until ", Rfc3339(*g.bake_until));
       return;
     }
+    g.bake_until.reset();
     g.reason = absl::StrCat("waiting for canaries ", healthy, "/", needed, LimitText(w));
     if (live == 0 && !candidates_left) {
       absl::StrAppend(&g.reason, ": no healthy host seen recently to pick");
@@ -964,6 +979,8 @@ std::optional<absl::Time> ForecastDone(const Rollout& rollout, const RolloutPoli
   if (rollout.state != RolloutState::kActive) return std::nullopt;
   absl::Time t = now;
   const absl::Duration bake = critical ? absl::ZeroDuration() : policy.bake_time;
+  const bool canaries = !rollout.skip_canaries && policy.canaries.CanariesOf(1) > 0;
+  const absl::Duration watch = critical || !canaries ? absl::ZeroDuration() : policy.canary_watch;
   for (const GroupProgress& g : rollout.groups) {
     switch (g.state) {
       case GroupState::kDone:
@@ -975,6 +992,10 @@ std::optional<absl::Time> ForecastDone(const Rollout& rollout, const RolloutPoli
         if (!critical && g.bake_until.has_value()) t = std::max(t, *g.bake_until);
         break;
       case GroupState::kCanary:
+        // The watch still to come (all of it if it has not begun).
+        t = g.bake_until.has_value() && !critical ? std::max(t, *g.bake_until) : t + watch;
+        t += bake;
+        break;
       case GroupState::kActive:
         t += bake;
         break;
@@ -985,7 +1006,7 @@ std::optional<absl::Time> ForecastDone(const Rollout& rollout, const RolloutPoli
           for (const MaintenanceWindow& w : spec->windows) next = std::min(next, w.NextOccurrence(t).start);
           t = std::max(t, next);
         }
-        t += bake;
+        t += watch + bake;
         break;
       }
     }

@@ -85,6 +85,12 @@ struct RolloutPolicy {
   // Failures tolerated among a group's canaries, and among all hosts of a
   // group let in (canaries included); one more halts the rollout.
   Amount canary_budget = Amount::Count(0);
+  // How long a group's canaries must all stay on the target, healthy,
+  // before the rest of the group is let in: a version that passes the
+  // updater's health watch and breaks minutes later breaks on the canaries,
+  // not on the whole group. 0: let the group in as soon as they are healthy.
+  // The critical toggle skips it (not the canaries themselves).
+  absl::Duration canary_watch = absl::Minutes(10);
   Amount group_budget = Amount::Percent(5);
   // A group is done when this share of its present (not stale) hosts runs
   // the target healthy and its bake time has passed without a breach.
@@ -105,7 +111,7 @@ struct RolloutPolicy {
 
   // InvalidArgument naming the field and value: duplicate or invalid group
   // names, more than kMaxRolloutGroups groups, done_percent outside
-  // (0, 100], bake/period/silent timeout negative or over 30 days, a
+  // (0, 100], bake/canary watch/period/silent timeout negative or over 30 days, a
   // window that does not validate, a percentage over 100.
   absl::Status Validate() const;
   friend bool operator==(const RolloutPolicy&, const RolloutPolicy&) = default;
@@ -148,7 +154,7 @@ struct GroupProgress {
   GroupState state = GroupState::kUnstarted;
   absl::Time state_since = absl::InfinitePast();
   std::optional<absl::Time> started_at;  // left unstarted
-  std::optional<absl::Time> bake_until;  // while baking
+  std::optional<absl::Time> bake_until;  // while baking, or watching its canaries
   std::optional<absl::Time> done_at;
   // Why it is where it is, for people: "waiting for canaries 2/5",
   // "waiting for a maintenance window (next Tue 02:00 UTC)", "baking until

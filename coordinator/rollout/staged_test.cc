@@ -586,43 +586,153 @@ TEST(StepTest, AGoodVersionGoesThroughCanariesActiveBakingToDone) {
   // Canaries still installing: nothing moves.
   EXPECT_FALSE(fleet.StepAt(kT0 + absl::Minutes(1)).changed);
 
+  // The canaries run the target healthy: they are watched for the canary
+  // watch (10 minutes by default) before anyone else is let in.
   fleet.SeenAt(kT0 + absl::Minutes(2));
   fleet.InstallAdmitted(kT0 + absl::Minutes(2));
   r = fleet.StepAt(kT0 + absl::Minutes(2));
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
+  EXPECT_TRUE(r.admit.empty());
+  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(12));
+  EXPECT_EQ(fleet.rollout().groups[0].reason, "watching 2 canaries healthy on 2.0.0 until 2026-12-07T10:12:00Z");
+  fleet.SeenAt(kT0 + absl::Minutes(11));
+  EXPECT_FALSE(fleet.StepAt(kT0 + absl::Minutes(11)).changed);
+
+  fleet.SeenAt(kT0 + absl::Minutes(12));
+  r = fleet.StepAt(kT0 + absl::Minutes(12));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
+  EXPECT_FALSE(fleet.rollout().groups[0].bake_until.has_value());
   EXPECT_EQ(r.admit.size(), 18u);  // no limits: everyone else
   EXPECT_TRUE(HasEvent(r, "group all: 18 hosts let in")) << absl::StrJoin(r.events, "; ");
   for (const Admission& a : r.admit) EXPECT_FALSE(a.canary);
   EXPECT_EQ(fleet.rollout().groups[0].reason, "letting hosts in: 2 of 20 on target, 90% needed");
 
   // 17 of 20 is 85 %: not yet.
-  fleet.SeenAt(kT0 + absl::Minutes(4));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(4));
+  fleet.SeenAt(kT0 + absl::Minutes(14));
+  fleet.InstallAdmitted(kT0 + absl::Minutes(14));
   for (const char* id : {"h0", "h1", "h2"}) fleet[id].version = "1.0.0";  // still installing
-  r = fleet.StepAt(kT0 + absl::Minutes(4));
+  r = fleet.StepAt(kT0 + absl::Minutes(14));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
   EXPECT_EQ(fleet.rollout().groups[0].reason, "letting hosts in: 17 of 20 on target, 90% needed");
 
   fleet["h0"].version = "2.0.0";  // 18 of 20: 90 %
-  r = fleet.StepAt(kT0 + absl::Minutes(5));
+  r = fleet.StepAt(kT0 + absl::Minutes(15));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kBaking);
-  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(5) + absl::Hours(1));
-  EXPECT_EQ(fleet.rollout().groups[0].reason, "baking until 2026-12-07T11:05:00Z");
+  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(15) + absl::Hours(1));
+  EXPECT_EQ(fleet.rollout().groups[0].reason, "baking until 2026-12-07T11:15:00Z");
 
-  fleet.SeenAt(kT0 + absl::Minutes(64));
-  EXPECT_FALSE(fleet.StepAt(kT0 + absl::Minutes(64)).changed);
+  fleet.SeenAt(kT0 + absl::Minutes(74));
+  EXPECT_FALSE(fleet.StepAt(kT0 + absl::Minutes(74)).changed);
 
-  fleet.SeenAt(kT0 + absl::Minutes(65));
-  r = fleet.StepAt(kT0 + absl::Minutes(65));
+  fleet.SeenAt(kT0 + absl::Minutes(75));
+  r = fleet.StepAt(kT0 + absl::Minutes(75));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kDone);
-  EXPECT_EQ(fleet.rollout().groups[0].done_at, kT0 + absl::Minutes(65));
+  EXPECT_EQ(fleet.rollout().groups[0].done_at, kT0 + absl::Minutes(75));
   EXPECT_EQ(fleet.rollout().groups[0].reason, "done");
   EXPECT_EQ(fleet.rollout().state, RolloutState::kDone);
-  EXPECT_EQ(fleet.rollout().state_since, kT0 + absl::Minutes(65));
+  EXPECT_EQ(fleet.rollout().state_since, kT0 + absl::Minutes(75));
   EXPECT_TRUE(HasEvent(r, "rollout active -> done"));
 
   // A finished rollout stays put.
   EXPECT_FALSE(fleet.StepAt(kT0 + absl::Hours(5)).changed);
+}
+
+// The "healthy 20 s, then 503 for good": the version passes the
+// updater's health watch, so the canaries report it healthy; it breaks
+// during the canary watch, before anyone else is let in.
+TEST(StepTest, CanaryWatchCatchesAVersionThatBreaksAfterItsHealthCheck) {
+  RolloutPolicy p = Groups({"canary", "prod"});
+  p.canaries = Amount::Count(3);
+  p.canary_watch = absl::Minutes(10);
+  Fleet fleet(p);
+  fleet.Add(0, 20);
+  fleet.Add(1, 100, "p");
+  fleet.StepAt(kT0);
+  std::vector<std::string> canaries = fleet.Canaries();
+  ASSERT_EQ(canaries.size(), 3u);
+
+  const absl::Time t1 = kT0 + absl::Minutes(2);
+  fleet.SeenAt(t1);
+  fleet.InstallAdmitted(t1);
+  StepResult r = fleet.StepAt(t1);
+  EXPECT_TRUE(r.admit.empty());
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
+  EXPECT_EQ(fleet.rollout().groups[0].reason, "watching 3 canaries healthy on 2.0.0 until 2026-12-07T10:12:00Z");
+
+  // Five minutes later one of them turns unhealthy on the target.
+  const absl::Time t2 = kT0 + absl::Minutes(7);
+  fleet.SeenAt(t2);
+  fleet[canaries[1]].health = Health::kUnhealthy;
+  r = fleet.StepAt(t2);
+  EXPECT_EQ(fleet.rollout().state, RolloutState::kHalted);
+  EXPECT_EQ(fleet.rollout().reason,
+            absl::StrCat("halted: 1 of 3 canaries failed, budget 0 (group canary); first: host ", canaries[1],
+                         ": unhealthy on 2.0.0"));
+  EXPECT_TRUE(r.admit.empty());
+  EXPECT_EQ(fleet.LetIn(), 3u);  // the canaries, nobody else
+  EXPECT_EQ(fleet.admissions(), 3);
+}
+
+// A canary that fails within the budget is replaced, and the watch starts
+// again once the new one is healthy: every canary is watched in full.
+TEST(StepTest, CanaryWatchStartsAgainWhenACanaryIsReplaced) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(2);
+  p.canary_budget = Amount::Count(1);
+  p.canary_watch = absl::Minutes(10);
+  Fleet fleet(p);
+  fleet.Add(0, 30);
+  fleet.StepAt(kT0);
+  std::vector<std::string> canaries = fleet.Canaries();
+  ASSERT_EQ(canaries.size(), 2u);
+  fleet.SeenAt(kT0 + absl::Minutes(1));
+  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
+  fleet.StepAt(kT0 + absl::Minutes(1));
+  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(11));
+
+  // At minute 5 one fails (within the budget): a third canary is let in.
+  fleet.SeenAt(kT0 + absl::Minutes(5));
+  fleet[canaries[0]].health = Health::kUnhealthy;
+  StepResult r = fleet.StepAt(kT0 + absl::Minutes(5));
+  EXPECT_EQ(fleet.rollout().state, RolloutState::kActive);
+  ASSERT_EQ(r.admit.size(), 1u);
+  EXPECT_TRUE(r.admit[0].canary);
+  EXPECT_FALSE(fleet.rollout().groups[0].bake_until.has_value());
+  EXPECT_EQ(fleet.rollout().groups[0].reason, "waiting for canaries 1/2");
+
+  // Minute 11, when the first watch would have ended: the new canary has
+  // just installed, so the watch begins now and nobody else is let in.
+  fleet.SeenAt(kT0 + absl::Minutes(11));
+  fleet.InstallAdmitted(kT0 + absl::Minutes(11));
+  fleet[canaries[0]].health = Health::kUnhealthy;
+  r = fleet.StepAt(kT0 + absl::Minutes(11));
+  EXPECT_TRUE(r.admit.empty());
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
+  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(21));
+
+  fleet.SeenAt(kT0 + absl::Minutes(21));
+  fleet[canaries[0]].health = Health::kUnhealthy;
+  r = fleet.StepAt(kT0 + absl::Minutes(21));
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
+  EXPECT_EQ(r.admit.size(), 27u);
+}
+
+// Critical skips the watch (as it skips bake times), not the canaries.
+TEST(StepTest, CriticalSkipsTheCanaryWatchNotTheCanaries) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(2);
+  p.canary_watch = absl::Hours(2);
+  Fleet fleet(p);
+  fleet.critical = true;
+  fleet.Add(0, 10);
+  StepResult r = fleet.StepAt(kT0);
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
+  EXPECT_EQ(r.admit.size(), 2u);
+  fleet.SeenAt(kT0 + absl::Minutes(1));
+  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
+  r = fleet.StepAt(kT0 + absl::Minutes(1));
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
+  EXPECT_EQ(r.admit.size(), 8u);
 }
 
 TEST(StepTest, ABrokenVersionHaltsAtTheFirstCanaryFailureAndLetsNobodyElseIn) {
@@ -911,6 +1021,7 @@ TEST(StepTest, MaxInFlightHolds) {
 
 TEST(StepTest, LimitsHoldForCanariesToo) {
   RolloutPolicy p;
+  p.canary_watch = absl::ZeroDuration();  // StepTest.CanaryWatch* cover it
   p.canaries = Amount::Count(5);
   p.max_in_flight = 2;
   Fleet fleet(p);
@@ -939,6 +1050,7 @@ TEST(StepTest, LimitsHoldForCanariesToo) {
 
 TEST(StepTest, MaxPerPeriodHolds) {
   RolloutPolicy p;
+  p.canary_watch = absl::ZeroDuration();  // StepTest.CanaryWatch* cover it
   p.canaries = Amount::Count(2);
   p.max_per_period = 4;
   p.period = absl::Hours(1);
@@ -967,6 +1079,7 @@ TEST(StepTest, MaxPerPeriodHolds) {
 
 TEST(StepTest, GroupsGoInOrderAndWaitForTheirWindow) {
   RolloutPolicy p = Groups({"canary", "prod"});
+  p.canary_watch = absl::ZeroDuration();  // StepTest.CanaryWatch* cover it
   // prod starts only on Tuesdays and Thursdays 02:00-04:00 UTC.
   p.groups[1].windows.push_back(Window({2, 4}, 2, absl::Hours(2)));
   p.canaries = Amount::Count(1);
@@ -1275,6 +1388,7 @@ TEST(StepTest, ABakeThatEndsShortOfTheTargetGoesBackToLettingHostsIn) {
 
 TEST(StepTest, CanariesDoWithFewerHealthyHostsThanWanted) {
   RolloutPolicy p;
+  p.canary_watch = absl::ZeroDuration();  // StepTest.CanaryWatch* cover it
   p.canaries = Amount::Count(5);
   Fleet fleet(p);
   fleet.Add(0, 8);
@@ -1603,24 +1717,36 @@ TEST(TargetForTest, CatchAllOffHoldsUnlistedAndAnonymousHosts) {
 
 // ------------------------------------------------------------------ ForecastDone
 
-TEST(ForecastDoneTest, WindowsAndBakeTimes) {
+TEST(ForecastDoneTest, WindowsCanaryWatchesAndBakeTimes) {
   RolloutPolicy p = Groups({"canary", "prod"});
   p.groups[1].windows.push_back(Window({2}, 2, absl::Hours(2)));  // Tuesdays 02:00
   p.bake_time = absl::Hours(1);
+  p.canary_watch = absl::Minutes(30);
   Rollout r = StartRollout("web", "1.0.0", std::nullopt, "2.0.0", p, false, "", kT0);
-  // canary: bakes 1 h from now (Mon 10:00 -> 11:00); prod waits for Tue
-  // 02:00 and bakes to 03:00.
-  EXPECT_EQ(ForecastDone(r, p, false, kT0), At(8, 3));
-  // Critical: no window, no bake.
+  // canary: watched 30 min, bakes 1 h (Mon 10:00 -> 11:30); prod waits for
+  // Tue 02:00, is watched and bakes to 03:30.
+  EXPECT_EQ(ForecastDone(r, p, false, kT0), At(8, 3, 30));
+  // Critical: no window, no watch, no bake.
   EXPECT_EQ(ForecastDone(r, p, true, kT0), kT0);
   // Inside the window by the time canary is done: no wait.
-  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1, 30)), At(8, 3, 30));
+  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1, 30)), At(8, 4, 30));
+  // Canaries being watched: from the end of their watch.
+  r.groups[0].state = GroupState::kCanary;
+  r.groups[0].bake_until = At(8, 1, 10);
+  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 3, 40));
+  // Canaries not yet all healthy: the whole watch is still to come.
+  r.groups[0].bake_until.reset();
+  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 4));
+  // Canaries skipped: no watch anywhere.
+  r.skip_canaries = true;
+  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 3));
+  r.skip_canaries = false;
   // Baking: from its bake_until.
   r.groups[0].state = GroupState::kBaking;
   r.groups[0].bake_until = At(8, 1, 45);
-  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 3));  // prod waits for 02:00
+  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 3, 30));  // prod waits for 02:00
   r.groups[0].bake_until = At(8, 2, 45);
-  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 3, 45));  // in the window by then
+  EXPECT_EQ(ForecastDone(r, p, false, At(8, 1)), At(8, 4, 15));  // in the window by then
   EXPECT_EQ(ForecastDone(r, p, true, At(8, 1)), At(8, 1));
   r.groups[0].state = GroupState::kDone;
   r.groups[1].state = GroupState::kActive;

@@ -169,6 +169,7 @@ std::string PolicyText(const RolloutPolicy& p) {
                       " catch_all=", rollout::CatchAllName(p.catch_all), " canaries=", p.canaries.ToString(),
                       " canary_budget=", p.canary_budget.ToString(), " group_budget=", p.group_budget.ToString(),
                       " done_percent=", p.done_percent, " bake_time=", absl::FormatDuration(p.bake_time),
+                      " canary_watch=", absl::FormatDuration(p.canary_watch),
                       " max_in_flight=", p.max_in_flight, " max_per_period=", p.max_per_period,
                       " period=", absl::FormatDuration(p.period),
                       " silent_timeout=", absl::FormatDuration(p.silent_timeout),
@@ -218,6 +219,7 @@ absl::StatusOr<RolloutPolicy> ReadRolloutPolicy(pqxx::transaction_base& tx, cons
   }
   p.done_percent = row["done_percent"].as<double>();
   p.bake_time = absl::Milliseconds(row["bake_ms"].as<int64_t>());
+  p.canary_watch = absl::Milliseconds(row["canary_watch_ms"].as<int64_t>());
   p.max_in_flight = row["max_in_flight"].as<int64_t>();
   p.max_per_period = row["max_per_period"].as<int64_t>();
   p.period = absl::Milliseconds(row["period_ms"].as<int64_t>());
@@ -309,7 +311,8 @@ absl::Status PgStore::SetPolicy(const std::string& channel, const RolloutPolicy&
                                    policy.canaries.ToString(), policy.canary_budget.ToString(),
                                    policy.group_budget.ToString(), policy.done_percent, Millis(policy.bake_time),
                                    policy.max_in_flight, policy.max_per_period, Millis(policy.period),
-                                   Millis(policy.silent_timeout), policy.auto_rollback);
+                                   Millis(policy.silent_timeout), policy.auto_rollback,
+                                   Millis(policy.canary_watch));
                    tx.exec_params0(Sql("staged_policy_groups_clear"), channel);
                    std::vector<std::string> names, windows;
                    for (const rollout::RolloutGroupSpec& g : policy.groups) {
