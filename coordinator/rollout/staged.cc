@@ -319,9 +319,13 @@ std::optional<std::string> HostFailure(const AdmittedHost& host, const std::stri
   if (host.current_version == target && host.health == Health::kUnhealthy) {
     return absl::StrCat("unhealthy on ", target);
   }
-  if (!OnTargetHealthy(host, target)) {
+  // Silent: only a host seen after it was let in took the update (its
+  // updater fetched the target, then announced the install); one never seen
+  // since was switched off or lost its network first, and is withdrawn, not
+  // blamed (Step).
+  if (!OnTargetHealthy(host, target) && host.last_seen > host.admitted_at) {
     const absl::Time cutoff = now - policy.silent_timeout;
-    if (host.last_seen < cutoff && host.admitted_at < cutoff) {
+    if (host.last_seen < cutoff) {
       return absl::StrCat("silent for ", absl::FormatDuration(now - std::max(host.last_seen, host.admitted_at)),
                           " after being let in");
     }
@@ -390,7 +394,7 @@ class Stepper {
     if (state == RolloutState::kActive || state == RolloutState::kPaused) Brake();
     if (r_.state == RolloutState::kHalted && !out_.withdraw_not_updated) WithdrawNotUpdated();
     if (r_.state == RolloutState::kActive) {
-      WithdrawStaleCanaries();
+      WithdrawStaleNeverSeen();
       Advance();
     }
     out_.changed = !(out_.rollout == in_.rollout) || !out_.admit.empty() || !out_.failed.empty() ||
@@ -504,25 +508,38 @@ class Stepper {
                                        " yet are told the start version again"));
   }
 
-  // A canary let in but not seen since, and stale now, never got the
-  // target: it is replaced. One seen after it was let in took it, and
-  // counts as failed if it then goes silent (HostFailure): a version that
-  // bricks hosts must not be handed to one replacement after another.
-  void WithdrawStaleCanaries() {
+  // A host let in but not seen since, and stale now, never got the target
+  // (switched off, or its network gone, before its next poll): it is
+  // withdrawn, so it neither holds a place in flight nor counts as failed,
+  // and is let in again once it is back; a canary is replaced. One seen
+  // after it was let in took the target, and counts as failed if it then
+  // goes silent (HostFailure): a version that bricks hosts must not be
+  // handed to one replacement after another.
+  void WithdrawStaleNeverSeen() {
     const absl::Time stale_before = now() - in_.stale_after;
     for (size_t i = 0; i < work_.size(); ++i) {
       GroupWork& w = work_[i];
       std::vector<AdmittedHost> kept;
       kept.reserve(w.hosts.size());
+      int64_t others = 0;
       for (AdmittedHost& h : w.hosts) {
-        if (h.canary && !h.failed && !OnTargetHealthy(h, target()) && h.last_seen < stale_before &&
-            h.last_seen <= h.admitted_at) {
+        if (!h.failed && !OnTargetHealthy(h, target()) && h.last_seen < stale_before &&
+            h.last_seen <= h.admitted_at && h.admitted_at < stale_before) {
           out_.withdraw.push_back(h.host_id);
-          out_.events.push_back(absl::StrCat("canary ", h.host_id, " of group ", r_.groups[i].name,
-                                             " withdrawn: not seen since it was let in"));
+          if (h.canary) {
+            out_.events.push_back(absl::StrCat("canary ", h.host_id, " of group ", r_.groups[i].name,
+                                               " withdrawn: not seen since it was let in"));
+          } else {
+            ++others;
+          }
           continue;
         }
         kept.push_back(std::move(h));
+      }
+      if (others > 0) {
+        out_.events.push_back(absl::StrCat("group ", r_.groups[i].name, ": ", others,
+                                           others == 1 ? " host" : " hosts",
+                                           " withdrawn: not seen since let in (let in again once back)"));
       }
       w.hosts = std::move(kept);
     }

@@ -234,9 +234,9 @@ struct AdmittedHost {
 // Why a host let in counts as failed now; nullopt while it does not. The
 // reasons, in this order: it reported a failed install or a roll-back of
 // the target; it runs the target unhealthy (also long after its own health
-// watch passed: during the group's bake time and after); it has not
-// reported the target healthy and has been silent for the policy's
-// silent_timeout. A host already counted failed keeps its failure.
+// watch passed: during the group's bake time and after); it was seen after
+// it was let in (so it took the update), has not reported the target
+// healthy, and has been silent for the policy's silent_timeout. A host already counted failed keeps its failure.
 std::optional<std::string> HostFailure(const AdmittedHost& host, const std::string& target,
                                        const RolloutPolicy& policy, absl::Time now);
 
@@ -318,11 +318,11 @@ struct StepResult {
 // (a pause must not hide a breach) but moves nothing on; halted records
 // failures and asks for the hosts not yet updated to be withdrawn;
 // rolled back, done and superseded change nothing. Resuming accepts the
-// failures counted before (Rollout::resumed_at). A canary let in that has
-// not been seen since and went stale is withdrawn and replaced; one seen
-// after it was let in took the target, and counts as failed if it then goes
-// silent: a version that bricks hosts must not go to one replacement after
-// another. A group without any host is done at once; one whose hosts were
+// failures counted before (Rollout::resumed_at). A host let in that has
+// not been seen since and went stale is withdrawn (a canary is replaced; any
+// host is let in again once back); one seen after it was let in took the
+// target, and counts as failed if it then goes silent: a version that
+// bricks hosts must not go to one replacement after another. A group without any host is done at once; one whose hosts were
 // all silent lately waits for them (GroupInputs::hosts).
 StepResult Step(const StepInputs& in);
 

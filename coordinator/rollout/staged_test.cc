@@ -357,8 +357,9 @@ TEST(HostFailureTest, ReasonsInOrder) {
        "unhealthy on 2.0.0"},
       {"silent", Admitted("h", "1.0.0", Health::kHealthy, kT0 + absl::Minutes(5), kT0),
        "silent for 55m after being let in"},
+      // Never took the update: Step withdraws it instead.
       {"silent since before it was let in", Admitted("h", "1.0.0", Health::kHealthy, kT0 - absl::Minutes(2), kT0),
-       "silent for 1h after being let in"},
+       std::nullopt},
       {"silent, not long enough", Admitted("h", "1.0.0", Health::kHealthy, now - absl::Minutes(29), kT0),
        std::nullopt},
       {"let in too recently to be silent",
@@ -985,6 +986,49 @@ TEST(StepTest, AStaleCanaryThatNeverTookTheTargetIsReplaced) {
   EXPECT_EQ(fleet.rollout().state, RolloutState::kActive);
   EXPECT_EQ(fleet.Canaries().size(), 2u);
   EXPECT_TRUE(HasEvent(r, "withdrawn"));
+}
+
+// A host switched off between being let in and its next poll never took
+// the target: it is withdrawn, not counted failed (a zero group budget does
+// not halt), frees its place in flight, and is let in again once back.
+TEST(StepTest, AHostNeverSeenSinceItWasLetInIsWithdrawnNotBlamed) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(0);
+  p.group_budget = Amount::Count(0);
+  p.max_in_flight = 2;
+  Fleet fleet(p);
+  fleet.Add(0, 4);
+  StepResult r = fleet.StepAt(kT0);
+  ASSERT_EQ(r.admit.size(), 2u);
+  const std::string gone = r.admit[0].host_id, kept = r.admit[1].host_id;
+  // `gone` is never seen again; the others keep polling, `kept` without
+  // installing yet.
+  for (int minutes : {1, 2, 3}) {
+    const absl::Time t = kT0 + absl::Minutes(minutes);
+    fleet.SeenAt(t);
+    fleet[gone].last_seen = kT0 - absl::Seconds(5);
+    r = fleet.StepAt(t);
+    EXPECT_TRUE(r.withdraw.empty()) << minutes;  // not stale yet
+  }
+  const absl::Time t = kT0 + absl::Minutes(4);
+  fleet.SeenAt(t);
+  fleet[gone].last_seen = kT0 - absl::Seconds(5);
+  r = fleet.StepAt(t);
+  EXPECT_EQ(r.withdraw, std::vector<std::string>{gone});
+  EXPECT_TRUE(r.failed.empty());
+  EXPECT_EQ(fleet.rollout().state, RolloutState::kActive);
+  EXPECT_TRUE(HasEvent(r, "group all: 1 host withdrawn: not seen since let in")) << absl::StrJoin(r.events, "; ");
+  // Its place in flight went to another host.
+  ASSERT_EQ(r.admit.size(), 1u);
+  EXPECT_NE(r.admit[0].host_id, gone);
+  EXPECT_NE(r.admit[0].host_id, kept);
+
+  // Long past the silent timeout, still nothing counted against the budget.
+  fleet.SeenAt(kT0 + absl::Hours(1));
+  fleet[gone].last_seen = kT0 - absl::Seconds(5);
+  r = fleet.StepAt(kT0 + absl::Hours(1));
+  EXPECT_TRUE(r.failed.empty());
+  EXPECT_EQ(fleet.rollout().state, RolloutState::kActive);
 }
 
 TEST(StepTest, MaxInFlightHolds) {
