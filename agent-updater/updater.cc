@@ -123,9 +123,13 @@ std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
 // version and the rollout's mode. Its per-host answer `told` is accepted when
 // it is the target (not once rolled back), or, while the rollout holds hosts,
 // the start version (empty: nothing to install), or, rolled back, the start
-// version with downgrade allowed. Anything else is refused: a coordinator (or
-// whoever sits between) cannot steer a host to a version the signed answer
-// does not name. Only the answer that is the target is critical.
+// version with downgrade allowed. Nothing to install (empty) is accepted in
+// every mode: it is what a host whose updates are off (a rollout policy's
+// catch-all turned off) is told, and it changes nothing on the host, which is
+// no more than whoever sits between could do by dropping the answer.
+// Anything else is refused: a coordinator (or whoever sits between) cannot
+// steer a host to a version the signed answer does not name. Only the answer
+// that is the target is critical.
 struct HostAnswer {
   std::string version;
   bool critical = false;
@@ -135,6 +139,7 @@ struct HostAnswer {
 
 absl::StatusOr<HostAnswer> AnswerForHost(const v1::TargetMetadata& t, const std::string& told) {
   const std::string& start = t.rollout_start_version();
+  if (told.empty()) return HostAnswer{"", false, false, told != t.target_version()};
   switch (t.rollout_mode()) {
     case v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK:
       if (told == start) return HostAnswer{start, false, true, true};

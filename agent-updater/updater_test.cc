@@ -1186,11 +1186,27 @@ TEST_F(SignedUpdaterTest, AVersionTheSignedAnswerDoesNotNameIsRefused) {
   EXPECT_FALSE(State().cached_target_verified());
   ASSERT_FALSE(coordinator_.reports.empty());
   EXPECT_TRUE(absl::StrContains(coordinator_.reports.back().metadata_problem(), "told this host to run 1.2.0"));
-  // "Nothing" is not named either when the start version is one.
-  coordinator_.target.set_target_version("");
-  r = SignedPass();
-  EXPECT_TRUE(r.metadata_refused);
-  EXPECT_TRUE(absl::StrContains(r.summary, "told this host to run none")) << r.summary;
+}
+
+// A host whose updates are off (the policy's catch-all turned off, the host
+// in no listed group) is told nothing to install: accepted in every mode,
+// since it changes nothing on the host; it keeps what it runs.
+TEST_F(SignedUpdaterTest, NothingToInstallIsAcceptedInEveryMode) {
+  installer_.installed = "1.0.0";
+  int version = 3;
+  for (auto mode : {v1::TargetMetadata::ROLLOUT_MODE_UNSPECIFIED, v1::TargetMetadata::ROLLOUT_MODE_HOLDING,
+                    v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK}) {
+    rollout_mode_ = mode;
+    rollout_start_ = mode == v1::TargetMetadata::ROLLOUT_MODE_UNSPECIFIED ? "" : "0.9.0";
+    Serve(version++, "1.1.0", /*critical=*/true);
+    coordinator_.target.set_target_version("");
+    PassResult r = SignedPass();
+    EXPECT_FALSE(r.metadata_refused) << mode << ": " << r.summary;
+    EXPECT_EQ(State().cached_target().target().target_version(), "") << mode;
+    EXPECT_FALSE(State().cached_target().target().critical()) << mode;
+    EXPECT_TRUE(State().cached_target().target().held_back()) << mode;
+  }
+  EXPECT_TRUE(installer_.installs.empty());
 }
 
 TEST_F(SignedUpdaterTest, WithoutARolloutOnlyTheTargetIsAccepted) {

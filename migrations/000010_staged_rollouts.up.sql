@@ -105,7 +105,11 @@ ALTER TABLE channels
     ADD COLUMN rollout_start_version text NOT NULL DEFAULT '',
     -- 0 no live rollout (every host gets the target), 1 some hosts are held
     -- on the start version, 2 rolled back (the start version, downgrade allowed)
-    ADD COLUMN rollout_mode smallint NOT NULL DEFAULT 0 CHECK (rollout_mode IN (0, 1, 2));
+    ADD COLUMN rollout_mode smallint NOT NULL DEFAULT 0 CHECK (rollout_mode IN (0, 1, 2)),
+    -- The channel's rollout policy turns the catch-all off: hosts in no
+    -- listed group are told nothing to install, rollout or not (a copy of
+    -- rollout_policies.catch_all that GetTarget reads with the channel).
+    ADD COLUMN rollout_catch_all_off boolean NOT NULL DEFAULT false;
 
 -- The version an updater said it started installing (ReportStatusRequest.
 -- updating_to), until a report without it: status counts hosts updating.

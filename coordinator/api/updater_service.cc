@@ -60,14 +60,16 @@ grpc::ServerUnaryReactor* UpdaterService::GetTarget(grpc::CallbackServerContext*
     absl::StatusOr<rollout::Channel> channel = channels_->Get(*id);
     if (!channel.ok()) return channel.status();
     TargetToProto(*channel, clock_->Now(), &response);
-    if (rollouts_ != nullptr && channel->rollout_mode != rollout::Channel::RolloutMode::kNone) {
-      // A staged rollout: this host's own answer. When the rollout cannot
-      // be read the call fails (the updater keeps its last answer) rather
-      // than hand every host the target.
+    if (rollouts_ != nullptr &&
+        (channel->rollout_mode != rollout::Channel::RolloutMode::kNone || channel->rollout_catch_all_off)) {
+      // A staged rollout, or a catch-all turned off: this host's own
+      // answer. When the rollout cannot be read the call fails (the updater
+      // keeps its last answer) rather than hand every host the target.
       absl::StatusOr<std::shared_ptr<const store::RolloutSnapshot>> snapshot =
           rollouts_->Get(*id, channel->rollout_id);
       if (!snapshot.ok()) return snapshot.status();
-      const rollout::RolloutView view{&(*snapshot)->rollout, &(*snapshot)->policy, &(*snapshot)->admitted};
+      const store::RolloutSnapshot& snap = **snapshot;
+      const rollout::RolloutView view{snap.rollout.id == 0 ? nullptr : &snap.rollout, &snap.policy, &snap.admitted};
       const rollout::HostTarget answer = rollout::TargetFor(*channel, view, request.host_id(), request.group());
       response.set_target_version(answer.version);
       response.set_downgrade_allowed(answer.downgrade_allowed);

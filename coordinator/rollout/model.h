@@ -118,6 +118,10 @@ struct Channel {
   int64_t rollout_id = 0;  // 0: none
   std::string rollout_start_version;
   RolloutMode rollout_mode = RolloutMode::kNone;
+  // Its rollout policy turns the catch-all off: hosts in no listed group
+  // (and updaters that send no host id) are told nothing to install, with
+  // or without a rollout (staged.h, TargetFor).
+  bool rollout_catch_all_off = false;
 };
 
 // One row of the fleet histogram of a channel.

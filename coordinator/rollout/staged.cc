@@ -964,8 +964,26 @@ HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::stri
   HostTarget channel_target;
   channel_target.version = channel.target_version.value_or("");
   channel_target.downgrade_allowed = channel_target.version.empty() ? false : channel.target_allows_downgrade;
+  // The catch-all turned off: updates are off for hosts in no listed group
+  // (and for updaters that send no host id), rollout or not; they are told
+  // nothing to install and stay as they are.
+  HostTarget off;
+  off.held_back = true;
   const Rollout* r = view.rollout;
-  if (r == nullptr || !(IsLive(r->state) || r->state == RolloutState::kRolledBack)) return channel_target;
+  const bool live = r != nullptr && (IsLive(r->state) || r->state == RolloutState::kRolledBack);
+  if (!live) {
+    if (view.policy != nullptr && view.policy->catch_all == CatchAll::kOff &&
+        (host_id.empty() || !GroupIndexOf(*view.policy, reported_group).has_value())) {
+      return off;
+    }
+    return channel_target;
+  }
+  static const RolloutPolicy kDefaultPolicy;
+  const RolloutPolicy& policy = view.policy != nullptr ? *view.policy : kDefaultPolicy;
+  // No host id: one of the catch-all, whatever group it names.
+  std::optional<int> index =
+      GroupIndexIn(*r, policy, host_id.empty() ? absl::string_view() : reported_group);
+  if (!index.has_value()) return off;
   // A rollout to something the channel no longer targets (the target was
   // cleared since) holds nobody back.
   if (channel.target_version != r->target_version) return channel_target;
@@ -977,12 +995,6 @@ HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::stri
     held.downgrade_allowed = !held.version.empty();
     return held;
   }
-  static const RolloutPolicy kDefaultPolicy;
-  const RolloutPolicy& policy = view.policy != nullptr ? *view.policy : kDefaultPolicy;
-  // No host id: one of the catch-all, whatever group it names.
-  std::optional<int> index =
-      GroupIndexIn(*r, policy, host_id.empty() ? absl::string_view() : reported_group);
-  if (!index.has_value()) return held;
   if (r->groups[*index].state == GroupState::kDone) return channel_target;
   if (!host_id.empty() && view.admitted != nullptr && view.admitted->contains(host_id)) return channel_target;
   return held;

@@ -362,11 +362,13 @@ struct HostTarget {
   bool downgrade_allowed = false;
   bool held_back = false;  // told the start version, not the target
 };
-// A host with no host id is treated as one of the catch-all. Without a live
-// rollout (none, done, superseded) every host gets the channel's target,
-// as the channel's signed answer says then (rollout_mode kNone): the
-// catch-all's "off" holds hosts back only while a rollout is live. Nor does
-// a rollout to a target the channel no longer has hold anyone back.
+// A host with no host id is treated as one of the catch-all. When the
+// policy turns the catch-all off, hosts in no listed group are told nothing
+// to install (empty version, held back), rollout or not: their updates are
+// off. Otherwise, without a live rollout (none, done, superseded) every host
+// gets the channel's target, as the channel's signed answer says then
+// (rollout_mode kNone); nor does a rollout to a target the channel no longer
+// has hold anyone back.
 HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::string_view host_id,
                      absl::string_view reported_group);
 

@@ -1224,7 +1224,7 @@ TEST(StepTest, ForcedRolloutSkipsCanaries) {
   EXPECT_EQ(r.admit.size(), 10u);
 }
 
-TEST(StepTest, CatchAllOffKeepsUnlistedHostsOnTheStartVersion) {
+TEST(StepTest, CatchAllOffTurnsUpdatesOffForUnlistedHosts) {
   RolloutPolicy p = Groups({"canary", "prod"}, CatchAll::kOff);
   p.canaries = Amount::Count(0);
   Fleet fleet(p);
@@ -1247,12 +1247,34 @@ TEST(StepTest, CatchAllOffKeepsUnlistedHostsOnTheStartVersion) {
   RolloutView view{&fleet.rollout(), &fleet.policy(), &admitted};
   EXPECT_EQ(TargetFor(channel, view, "h0", "canary").version, "2.0.0");
   EXPECT_EQ(TargetFor(channel, view, "p7", "prod").version, "2.0.0");
+  // Hosts in no listed group are told nothing to install: they stay as
+  // they are (not even moved to the start version).
   HostTarget unlisted = TargetFor(channel, view, "x1", "staging");
-  EXPECT_EQ(unlisted.version, "1.0.0");
+  EXPECT_EQ(unlisted.version, "");
   EXPECT_TRUE(unlisted.held_back);
   EXPECT_FALSE(unlisted.downgrade_allowed);
-  EXPECT_TRUE(TargetFor(channel, view, "x2", "").held_back);
-  EXPECT_TRUE(TargetFor(channel, view, "", "prod").held_back) << "no host id: the catch-all";
+  EXPECT_EQ(TargetFor(channel, view, "x2", "").version, "");
+  EXPECT_EQ(TargetFor(channel, view, "", "prod").version, "") << "no host id: the catch-all";
+
+  // Once the rollout is done too: updates stay off for them (users complain
+  // that unknown hosts silently fall through to updates), and so without
+  // any rollout at all.
+  fleet.SeenAt(kT0 + absl::Hours(4));
+  fleet.StepAt(kT0 + absl::Hours(4));
+  ASSERT_EQ(fleet.rollout().state, RolloutState::kDone);
+  EXPECT_EQ(TargetFor(channel, view, "p7", "prod").version, "2.0.0");
+  EXPECT_EQ(TargetFor(channel, view, "x1", "staging").version, "");
+  EXPECT_TRUE(TargetFor(channel, view, "x1", "staging").held_back);
+  EXPECT_EQ(TargetFor(channel, view, "", "").version, "");
+  const RolloutView no_rollout{nullptr, &fleet.policy(), nullptr};
+  EXPECT_EQ(TargetFor(channel, no_rollout, "p7", "prod").version, "2.0.0");
+  EXPECT_EQ(TargetFor(channel, no_rollout, "x1", "staging").version, "");
+  // With the catch-all on (last group), they go with the last group.
+  RolloutPolicy on = fleet.policy();
+  on.catch_all = CatchAll::kLastGroup;
+  const RolloutView last_group{&fleet.rollout(), &on, &admitted};
+  EXPECT_EQ(TargetFor(channel, last_group, "x1", "staging").version, "2.0.0");
+  EXPECT_FALSE(TargetFor(channel, last_group, "x1", "staging").held_back);
 }
 
 TEST(StepTest, PausedRecordsFailuresAndBrakesButLetsNobodyIn) {

@@ -313,6 +313,8 @@ absl::Status PgStore::SetPolicy(const std::string& channel, const RolloutPolicy&
                                    policy.max_in_flight, policy.max_per_period, Millis(policy.period),
                                    Millis(policy.silent_timeout), policy.auto_rollback,
                                    Millis(policy.canary_watch));
+                   tx.exec_params0(Sql("staged_channel_catch_all"), channel,
+                                   policy.catch_all == rollout::CatchAll::kOff);
                    tx.exec_params0(Sql("staged_policy_groups_clear"), channel);
                    std::vector<std::string> names, windows;
                    for (const rollout::RolloutGroupSpec& g : policy.groups) {
@@ -554,7 +556,14 @@ absl::StatusOr<RolloutSnapshot> PgStore::GetSnapshot(const std::string& channel)
     pqxx::result cr = tx.exec_params(Sql("channel_read"), channel);
     if (cr.empty()) return ChannelNotFound(channel);
     const int64_t id = cr[0]["rollout_id"].as<int64_t>();
-    if (id == 0) return NoRollout(channel);
+    if (id == 0) {
+      // No rollout yet: only the policy (its catch-all) matters.
+      absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, channel);
+      if (!policy.ok()) return policy.status();
+      RolloutSnapshot out;
+      out.policy = *std::move(policy);
+      return out;
+    }
     absl::StatusOr<StoredRollout> stored = ReadRollout(tx, id, /*lock=*/false);
     if (!stored.ok()) return stored.status();
     absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, channel);

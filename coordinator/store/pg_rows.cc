@@ -48,6 +48,7 @@ absl::StatusOr<rollout::Channel> ChannelFromRow(const pqxx::row& row) {
     return absl::DataLossError(absl::StrCat("channel \"", c.id, "\": unknown rollout mode ", mode));
   }
   c.rollout_mode = static_cast<rollout::Channel::RolloutMode>(mode);
+  c.rollout_catch_all_off = row["rollout_catch_all_off"].as<bool>();
   return c;
 }
 

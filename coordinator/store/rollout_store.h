@@ -82,6 +82,8 @@ class RolloutStore {
   virtual absl::StatusOr<int64_t> SaveStep(const rollout::StepResult& result, absl::Time now,
                                            const AuditRecord* audit) = 0;
 
+  // The channel's current rollout with its policy and the hosts let in; a
+  // channel without a rollout yet gives its policy alone (rollout.id 0).
   virtual absl::StatusOr<RolloutSnapshot> GetSnapshot(const std::string& channel) = 0;
   virtual absl::StatusOr<RolloutStatusView> GetRolloutStatus(const std::string& channel, absl::Time now) = 0;
 };

@@ -193,7 +193,12 @@ TEST_F(RolloutStoreTest, CorruptStoredPolicyIsDataLossWithoutDatabaseText) {
 TEST_F(RolloutStoreTest, TargetChangeStartsRolloutInItsTransaction) {
   ASSERT_TRUE(store_->SetPolicy("prod", TwoGroups(), nullptr).ok());
   EXPECT_FALSE(store_->GetCurrentRollout("prod").value_or(rollout::Rollout()).has_value());
-  EXPECT_EQ(store_->GetSnapshot("prod").status().code(), absl::StatusCode::kNotFound);
+  // Before any rollout the snapshot has the policy alone (for its catch-all).
+  absl::StatusOr<RolloutSnapshot> before = store_->GetSnapshot("prod");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->rollout.id, 0);
+  EXPECT_EQ(before->policy, TwoGroups());
+  EXPECT_EQ(store_->GetSnapshot("nope").status().code(), absl::StatusCode::kNotFound);
 
   const int64_t generation_before = store_->GetChannel("prod")->generation;
   absl::StatusOr<Channel> c = store_->UpdateChannel("prod", SetTargetTo("15.2.0"));

@@ -196,6 +196,8 @@ class RolloutTest : public ::testing::Test {
     p.set_canary_budget("0");
     p.set_group_budget("0");
     p.mutable_bake_time()->set_seconds(0);
+    // Short, so that the tests see it and still run in seconds.
+    p.mutable_canary_watch()->set_seconds(2);
     return p;
   }
 
@@ -228,13 +230,21 @@ TEST_F(RolloutTest, GoodVersionGoesGroupByGroupToDone) {
   EXPECT_EQ(GroupState(Rollout("web"), "dev"), "canary");
   EXPECT_EQ(GroupState(Rollout("web"), "prod"), "unstarted");
 
-  // The canary takes it: the rest of dev is let in.
+  // The canary takes it: it is watched (2 s here), then the rest of dev is
+  // let in.
   for (Host& h : fleet) {
     if (canary.contains(h.id)) {
       h.version = "1.1.0";
       Report("web", h);
     }
   }
+  v1::Rollout watching;
+  EXPECT_TRUE(PollUntil(kDeadline, [&] {
+    watching = Rollout("web");
+    return absl::StartsWith(watching.groups(0).reason(), "watching 1 canaries healthy on 1.1.0 until ") ||
+           GroupState(watching, "dev") != "canary";
+  }));
+  EXPECT_EQ(GroupState(watching, "dev"), "canary") << watching.ShortDebugString();
   WaitTold("web", fleet, "1.1.0", 2);
   for (Host& h : fleet) {
     if (h.group == "dev") {
@@ -265,6 +275,56 @@ TEST_F(RolloutTest, GoodVersionGoesGroupByGroupToDone) {
   EXPECT_EQ(r.target_version(), "1.1.0");
   EXPECT_EQ(GroupState(r, "dev"), "done");
   EXPECT_EQ(GroupState(r, "prod"), "done");
+}
+
+// The catch-all turned off: hosts in no listed group (and updaters that send
+// no host id) are told nothing to install, during the rollout and after it
+// is done; turning it back on hands them the target.
+TEST_F(RolloutTest, CatchAllOffTellsUnlistedHostsNothingEvenAfterDone) {
+  CreateChannel("web", "1.0.0");
+  v1::RolloutPolicy p = TwoGroups();
+  p.set_catch_all("off");
+  p.set_canaries("0");
+  ASSERT_TRUE(SetPolicy("web", p).ok());
+  std::vector<Host> fleet = Fleet();
+  for (Host& h : fleet) Report("web", h);
+  const Host stray = fleet.back();
+  ASSERT_EQ(stray.group, "qa");
+  // Before any rollout already.
+  EXPECT_TRUE(PollUntil(kDeadline, [&] { return Target("web", stray).target_version().empty(); }));
+  EXPECT_TRUE(Target("web", stray).held_back());
+
+  ASSERT_TRUE(SetTarget("web", "1.1.0").ok());
+  std::vector<Host> listed(fleet.begin(), fleet.end() - 1);
+  WaitTold("web", listed, "1.1.0", 2);  // dev
+  for (Host& h : listed) {
+    if (h.group == "dev") {
+      h.version = "1.1.0";
+      Report("web", h);
+    }
+  }
+  WaitTold("web", listed, "1.1.0", listed.size());  // dev done: prod
+  for (Host& h : listed) {
+    h.version = "1.1.0";
+    Report("web", h);
+  }
+  v1::Rollout r;
+  EXPECT_TRUE(PollUntil(kDeadline, [&] {
+    r = Rollout("web");
+    return r.state() == "done";
+  })) << r.ShortDebugString();
+  v1::GetTargetResponse t = Target("web", stray);
+  EXPECT_EQ(t.target_version(), "") << "the catch-all is off: the stray host is told nothing";
+  EXPECT_TRUE(t.held_back());
+  Host anonymous{"", "", "1.0.0"};
+  EXPECT_EQ(Target("web", anonymous).target_version(), "");
+  EXPECT_EQ(Target("web", listed[0]).target_version(), "1.1.0");
+
+  // On again: the stray host goes with the last group, i.e. the target.
+  p.set_catch_all("last-group");
+  ASSERT_TRUE(SetPolicy("web", p).ok());
+  EXPECT_TRUE(PollUntil(kDeadline, [&] { return Target("web", stray).target_version() == "1.1.0"; }));
+  EXPECT_FALSE(Target("web", stray).held_back());
 }
 
 // The brake: the canary rolls the version back; the rollout halts with the

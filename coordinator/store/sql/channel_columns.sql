@@ -18,4 +18,5 @@ last_target_version,
 last_target_allows_downgrade,
 coalesce(rollout_id, 0) AS rollout_id,
 rollout_start_version,
-rollout_mode
+rollout_mode,
+rollout_catch_all_off
