@@ -650,17 +650,27 @@ class Stepper {
     return true;
   }
 
-  void StepCanary(size_t i) {
+  // A group under way whose hosts were all silent lately waits for them; one
+  // without any host left is done. True when either holds: nothing else to
+  // do for it in this step.
+  bool WaitsOrEmpty(size_t i) {
     GroupProgress& g = r_.groups[i];
-    GroupWork& w = work_[i];
+    const GroupWork& w = work_[i];
     if (w.unseen()) {
       g.reason = UnseenReason(*w.in);
-      return;
+      return true;
     }
     if (w.present() == 0) {
       Finish(g, "done: no hosts present");
-      return;
+      return true;
     }
+    return false;
+  }
+
+  void StepCanary(size_t i) {
+    if (WaitsOrEmpty(i)) return;
+    GroupProgress& g = r_.groups[i];
+    GroupWork& w = work_[i];
     if (!Canaries(i)) {
       SetGroupState(g, GroupState::kActive);
       return;
@@ -732,16 +742,9 @@ class Stepper {
   }
 
   void StepActive(size_t i) {
+    if (WaitsOrEmpty(i)) return;
     GroupProgress& g = r_.groups[i];
     GroupWork& w = work_[i];
-    if (w.unseen()) {
-      g.reason = UnseenReason(*w.in);
-      return;
-    }
-    if (w.present() == 0) {
-      Finish(g, "done: no hosts present");
-      return;
-    }
     if (DoneEnough(w)) {
       if (in_.critical || in_.policy.bake_time <= absl::ZeroDuration()) {
         Finish(g, in_.critical ? "done (critical: no bake time)" : "done");

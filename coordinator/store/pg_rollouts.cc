@@ -124,6 +124,33 @@ absl::StatusOr<StoredRollout> ReadRollout(pqxx::transaction_base& tx, int64_t id
 }
 
 // The channel's policy with the rollout's groups (see the file comment).
+RolloutPolicy EffectivePolicy(RolloutPolicy policy, const StoredRollout& r);
+
+// A channel's current rollout, read in `tx` with the channel and the policy
+// in effect for it (EffectivePolicy). NotFound for an unknown channel or one
+// without a rollout yet.
+struct CurrentRollout {
+  Channel channel;
+  Rollout rollout;
+  RolloutPolicy policy;
+};
+absl::StatusOr<CurrentRollout> ReadCurrentRollout(pqxx::transaction_base& tx, const std::string& channel) {
+  pqxx::result cr = tx.exec_params(Sql("channel_read"), channel);
+  if (cr.empty()) return ChannelNotFound(channel);
+  absl::StatusOr<Channel> ch = ChannelFromRow(cr[0]);
+  if (!ch.ok()) return ch.status();
+  if (ch->rollout_id == 0) return NoRollout(channel);
+  absl::StatusOr<StoredRollout> stored = ReadRollout(tx, ch->rollout_id, /*lock=*/false);
+  if (!stored.ok()) return stored.status();
+  absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, channel);
+  if (!policy.ok()) return policy.status();
+  CurrentRollout out;
+  out.policy = EffectivePolicy(*std::move(policy), *stored);
+  out.rollout = std::move(stored->rollout);
+  out.channel = *std::move(ch);
+  return out;
+}
+
 RolloutPolicy EffectivePolicy(RolloutPolicy policy, const StoredRollout& r) {
   policy.groups.clear();
   if (r.ungrouped) return policy;
@@ -369,19 +396,13 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
       "reading rollout step inputs", [&](pqxx::connection& c) -> absl::StatusOr<rollout::StepInputs> {
         // One snapshot: the counts, the admissions and the samples agree.
         pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
-        pqxx::result cr = tx.exec_params(Sql("channel_read"), channel);
-        if (cr.empty()) return ChannelNotFound(channel);
-        absl::StatusOr<Channel> ch = ChannelFromRow(cr[0]);
-        if (!ch.ok()) return ch.status();
-        if (ch->rollout_id == 0) return NoRollout(channel);
-        absl::StatusOr<StoredRollout> stored = ReadRollout(tx, ch->rollout_id, /*lock=*/false);
-        if (!stored.ok()) return stored.status();
-        absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, channel);
-        if (!policy.ok()) return policy.status();
+        absl::StatusOr<CurrentRollout> current = ReadCurrentRollout(tx, channel);
+        if (!current.ok()) return current.status();
+        const Channel* ch = &current->channel;
 
         rollout::StepInputs in;
-        in.policy = EffectivePolicy(*std::move(policy), *stored);
-        in.rollout = std::move(stored->rollout);
+        in.policy = std::move(current->policy);
+        in.rollout = std::move(current->rollout);
         in.critical = ch->critical;
         in.stale_after = rollout::StaleAfter(*ch);
         in.now = now;
@@ -582,18 +603,12 @@ absl::StatusOr<RolloutStatusView> PgStore::GetRolloutStatus(const std::string& c
   return pool_.Run<RolloutStatusView>(
       "reading rollout status", [&](pqxx::connection& c) -> absl::StatusOr<RolloutStatusView> {
         pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
-        pqxx::result cr = tx.exec_params(Sql("channel_read"), channel);
-        if (cr.empty()) return ChannelNotFound(channel);
-        absl::StatusOr<Channel> ch = ChannelFromRow(cr[0]);
-        if (!ch.ok()) return ch.status();
-        if (ch->rollout_id == 0) return NoRollout(channel);
-        absl::StatusOr<StoredRollout> stored = ReadRollout(tx, ch->rollout_id, /*lock=*/false);
-        if (!stored.ok()) return stored.status();
-        absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, channel);
-        if (!policy.ok()) return policy.status();
+        absl::StatusOr<CurrentRollout> current = ReadCurrentRollout(tx, channel);
+        if (!current.ok()) return current.status();
+        const Channel* ch = &current->channel;
         RolloutStatusView out;
-        out.policy = EffectivePolicy(*std::move(policy), *stored);
-        out.rollout = std::move(stored->rollout);
+        out.policy = std::move(current->policy);
+        out.rollout = std::move(current->rollout);
         const int groups = static_cast<int>(out.rollout.groups.size());
         out.groups.resize(groups);
         const std::string& target = out.rollout.target_version;
