@@ -123,11 +123,9 @@ std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
 // version and the rollout's mode. Its per-host answer `told` is accepted when
 // it is the target (not once rolled back), or, while the rollout holds hosts,
 // the start version (empty: nothing to install), or, rolled back, the start
-// version with downgrade allowed. Nothing to install (empty) is accepted in
-// every mode: it is what a host whose updates are off (a rollout policy's
-// catch-all turned off) is told, and it changes nothing on the host, which is
-// no more than whoever sits between could do by dropping the answer.
-// Anything else is refused: a coordinator (or whoever sits between) cannot
+// version with downgrade allowed; or nothing to install, in any mode, when
+// the signed answer says the catch-all is off and this host's group is not
+// one it lists (its updates are off). Anything else is refused: a coordinator (or whoever sits between) cannot
 // steer a host to a version the signed answer does not name. Only the answer
 // that is the target is critical.
 struct HostAnswer {
@@ -137,9 +135,13 @@ struct HostAnswer {
   bool held_back = false;  // told the start version, not the target
 };
 
-absl::StatusOr<HostAnswer> AnswerForHost(const v1::TargetMetadata& t, const std::string& told) {
+absl::StatusOr<HostAnswer> AnswerForHost(const v1::TargetMetadata& t, const std::string& told,
+                                         const std::string& my_group) {
   const std::string& start = t.rollout_start_version();
-  if (told.empty()) return HostAnswer{"", false, false, told != t.target_version()};
+  if (told.empty() && !t.target_version().empty() && t.catch_all_off() &&
+      std::find(t.listed_groups().begin(), t.listed_groups().end(), my_group) == t.listed_groups().end()) {
+    return HostAnswer{"", false, false, true};
+  }
   switch (t.rollout_mode()) {
     case v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK:
       if (told == start) return HostAnswer{start, false, true, true};
@@ -765,7 +767,7 @@ absl::StatusOr<v1::GetTargetResponse> Updater::Authenticate(const v1::GetTargetR
       answer.signed_metadata(), root, config_.channel(), last_seen, deps_.clock->Now(), last_delegation);
   if (!v.ok()) return v.status();
   // Before anything of it is kept: a refused answer changes nothing.
-  absl::StatusOr<HostAnswer> host = AnswerForHost(v->target, answer.target_version());
+  absl::StatusOr<HostAnswer> host = AnswerForHost(v->target, answer.target_version(), config_.group());
   if (!host.ok()) return host.status();
   if (v->root.version > root.version) {
     LogInfo(absl::StrCat("root key rotated: now trusting root ", v->root.key_id, " (version ", v->root.version,

@@ -929,6 +929,8 @@ class SignedUpdaterTest : public UpdaterTest {
     *t.mutable_maintenance_windows() = coordinator_.target.maintenance_windows();
     t.set_rollout_mode(rollout_mode_);
     t.set_rollout_start_version(rollout_start_);
+    t.set_catch_all_off(catch_all_off_);
+    for (const std::string& g : listed_groups_) t.add_listed_groups(g);
     // What the coordinator tells this host: the target, unless a test says
     // otherwise afterwards.
     coordinator_.target.set_target_version(target);
@@ -955,6 +957,8 @@ class SignedUpdaterTest : public UpdaterTest {
   // The staged rollout Serve signs.
   v1::TargetMetadata::RolloutMode rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_UNSPECIFIED;
   std::string rollout_start_;
+  bool catch_all_off_ = false;
+  std::vector<std::string> listed_groups_;
 };
 
 TEST_F(SignedUpdaterTest, ActsOnTheSignedPayloadNotOnUnsignedFields) {
@@ -1189,10 +1193,14 @@ TEST_F(SignedUpdaterTest, AVersionTheSignedAnswerDoesNotNameIsRefused) {
 }
 
 // A host whose updates are off (the policy's catch-all turned off, the host
-// in no listed group) is told nothing to install: accepted in every mode,
-// since it changes nothing on the host; it keeps what it runs.
-TEST_F(SignedUpdaterTest, NothingToInstallIsAcceptedInEveryMode) {
+// in no listed group) is told nothing to install: accepted in every mode
+// when the signed answer says the catch-all is off and does not list the
+// host's group; it keeps what it runs.
+TEST_F(SignedUpdaterTest, NothingToInstallIsAcceptedWhenSignedOffForThisGroup) {
   installer_.installed = "1.0.0";
+  config_.set_group("qa");
+  catch_all_off_ = true;
+  listed_groups_ = {"dev", "prod"};
   int version = 3;
   for (auto mode : {v1::TargetMetadata::ROLLOUT_MODE_UNSPECIFIED, v1::TargetMetadata::ROLLOUT_MODE_HOLDING,
                     v1::TargetMetadata::ROLLOUT_MODE_ROLLED_BACK}) {
@@ -1205,6 +1213,34 @@ TEST_F(SignedUpdaterTest, NothingToInstallIsAcceptedInEveryMode) {
     EXPECT_EQ(State().cached_target().target().target_version(), "") << mode;
     EXPECT_FALSE(State().cached_target().target().critical()) << mode;
     EXPECT_TRUE(State().cached_target().target().held_back()) << mode;
+  }
+  EXPECT_TRUE(installer_.installs.empty());
+}
+
+// Nobody can switch a listed host's updates off, nor any host's where the
+// catch-all is on: an empty answer is refused and the target the host
+// verified before stands.
+TEST_F(SignedUpdaterTest, NothingToInstallIsRefusedForAListedGroupOrWithTheCatchAllOn) {
+  installer_.installed = "1.0.0";
+  SetWindow(22, 1);  // outside the window: the update waits
+  rollout_mode_ = v1::TargetMetadata::ROLLOUT_MODE_HOLDING;
+  rollout_start_ = "1.0.0";
+  config_.set_group("prod");
+  catch_all_off_ = true;
+  listed_groups_ = {"dev", "prod"};
+  Serve(3, "1.1.0", /*critical=*/false);
+  PassResult r = SignedPass();
+  ASSERT_FALSE(r.metadata_refused) << r.summary;
+  ASSERT_EQ(State().cached_target().target().target_version(), "1.1.0");
+  for (bool off : {true, false}) {
+    catch_all_off_ = off;
+    listed_groups_ = off ? std::vector<std::string>{"dev", "prod"} : std::vector<std::string>{};
+    Serve(off ? 4 : 5, "1.1.0", /*critical=*/false);
+    coordinator_.target.set_target_version("");
+    r = SignedPass();
+    EXPECT_TRUE(r.metadata_refused) << off;
+    EXPECT_TRUE(absl::StrContains(r.summary, "told this host to run none")) << r.summary;
+    EXPECT_EQ(State().cached_target().target().target_version(), "1.1.0") << off;
   }
   EXPECT_TRUE(installer_.installs.empty());
 }

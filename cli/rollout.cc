@@ -39,11 +39,12 @@ std::string RenderRollout(const v1::Rollout& r, absl::Time now) {
   if (r.skip_canaries()) kv.Add("Forced", absl::StrCat("no canaries: ", r.force_reason()));
   if (r.has_forecast_done()) {
     kv.Add("Forecast", absl::StrCat("done at the earliest ", FormatTime(r.forecast_done()),
-                                    " (windows and bake times; installs not counted)"));
+                                    " (windows, canary watches and bake times; installs not counted)"));
   }
   if (r.hosts_outside() > 0) {
-    kv.Add("Outside", absl::StrCat(r.hosts_outside(), " hosts in no listed group (catch-all off: they keep ",
-                                   r.start_version().empty() ? "what they run" : r.start_version(), ")"));
+    kv.Add("Outside", absl::StrCat(r.hosts_outside(),
+                                   " hosts in no listed group (catch-all off: their updates are off, they keep what "
+                                   "they run)"));
   }
   std::string out = kv.Render();
   Table t({"GROUP", "STATE", "ON TARGET", "LET IN", "IN FLIGHT", "UPDATING", "CANARIES", "FAILED", "REASON"});
@@ -110,7 +111,7 @@ std::string RenderPolicy(const v1::RolloutPolicy& p) {
     groups.push_back(windows.empty() ? g.name() : absl::StrCat(g.name(), " (starts in: ", absl::StrJoin(windows, "; "), ")"));
   }
   kv.Add("Groups", groups.empty() ? "(none: one group of every host)" : absl::StrJoin(groups, "\n"));
-  kv.Add("Catch-all", p.catch_all() == "off" ? "off (hosts in no listed group keep the start version)"
+  kv.Add("Catch-all", p.catch_all() == "off" ? "off (hosts in no listed group: updates off, told nothing)"
                                              : "last-group (hosts in no listed group go with the last)");
   kv.Add("Canaries", absl::StrCat(p.canaries(), " per group (failures tolerated: ", p.canary_budget(), ")"));
   kv.Add("Canary watch", absl::StrCat(FormatDuration(p.canary_watch()),
@@ -315,7 +316,7 @@ std::vector<CommandSpec> RolloutCommands() {
        .flags = {{"groups", "A,B,...", "the ordered groups (names the updaters report); empty: one group"},
                  {"group-window", "GROUP:SPEC", "a window the group may start in (repeatable), SPEC as in "
                                                 "'windows set'", true},
-                 {"catch-all", "last-group|off", "hosts in no listed group: go with the last group, or never"},
+                 {"catch-all", "last-group|off", "hosts in no listed group: go with the last group, or never (updates off)"},
                  {"canaries", "N|P%", "canaries per group"},
                  {"canary-budget", "N|P%", "failed canaries tolerated per group"},
                  {"group-budget", "N|P%", "failed hosts tolerated per group"},

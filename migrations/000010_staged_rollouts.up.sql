@@ -107,9 +107,12 @@ ALTER TABLE channels
     -- on the start version, 2 rolled back (the start version, downgrade allowed)
     ADD COLUMN rollout_mode smallint NOT NULL DEFAULT 0 CHECK (rollout_mode IN (0, 1, 2)),
     -- The channel's rollout policy turns the catch-all off: hosts in no
-    -- listed group are told nothing to install, rollout or not (a copy of
-    -- rollout_policies.catch_all that GetTarget reads with the channel).
-    ADD COLUMN rollout_catch_all_off boolean NOT NULL DEFAULT false;
+    -- listed group are told nothing to install, rollout or not. A copy of
+    -- the policy's setting and group names (comma-separated; group names
+    -- have no comma) that GetTarget and the signed answer read with the
+    -- channel.
+    ADD COLUMN rollout_catch_all_off boolean NOT NULL DEFAULT false,
+    ADD COLUMN rollout_listed_groups text NOT NULL DEFAULT '';
 
 -- The version an updater said it started installing (ReportStatusRequest.
 -- updating_to), until a report without it: status counts hosts updating.

@@ -121,6 +121,8 @@ grpc::Status OperatorService::SetRolloutPolicy(grpc::ServerContextBase* context,
     if (!policy.ok()) return policy.status();
     const store::AuditRecord audit = AuditOf(context, "SetRolloutPolicy");
     if (absl::Status s = rollouts_->SetPolicy(*id, *policy, &audit); !s.ok()) return s;
+    // The channel row carries the catch-all (GetTarget, the signed answer).
+    cache_->Invalidate();
     v1::RolloutPolicy stored;
     PolicyToProto(*policy, &stored);
     log_->Changed(audit.actor.empty() ? audit.peer : audit.actor,

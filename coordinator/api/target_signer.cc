@@ -25,6 +25,10 @@ v1::TargetMetadata TargetSigner::ContentOf(const rollout::Channel& c, const std:
   // Part of the content: a change of mode (a rollout starts, finishes, is
   // rolled back) signs a new answer, without which updaters refuse the new
   // per-host answers.
+  if (c.rollout_catch_all_off) {
+    t.set_catch_all_off(true);
+    for (const std::string& g : c.rollout_listed_groups) t.add_listed_groups(g);
+  }
   switch (c.rollout_mode) {
     case rollout::Channel::RolloutMode::kNone: break;
     case rollout::Channel::RolloutMode::kHolding:

@@ -41,6 +41,21 @@ TEST(TargetSignerContentTest, WithoutARolloutHoldingHostsTheStartVersionIsNotSig
   EXPECT_EQ(t.rollout_start_version(), "");
 }
 
+TEST(TargetSignerContentTest, NamesTheListedGroupsWhenTheCatchAllIsOff) {
+  rollout::Channel c = Channel();
+  v1::TargetMetadata t = TargetSigner::ContentOf(c, "");
+  EXPECT_FALSE(t.catch_all_off());
+  EXPECT_EQ(t.listed_groups_size(), 0);
+  const std::string on = t.SerializeAsString();
+  c.rollout_catch_all_off = true;
+  c.rollout_listed_groups = {"dev", "prod"};
+  t = TargetSigner::ContentOf(c, "");
+  EXPECT_TRUE(t.catch_all_off());
+  EXPECT_EQ(std::vector<std::string>(t.listed_groups().begin(), t.listed_groups().end()),
+            (std::vector<std::string>{"dev", "prod"}));
+  EXPECT_NE(t.SerializeAsString(), on) << "turning it off must sign a new answer";
+}
+
 TEST(TargetSignerContentTest, EveryChangeOfModeChangesTheContent) {
   // The signer re-signs when the content differs from the stored one.
   rollout::Channel c = Channel();

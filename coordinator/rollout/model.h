@@ -122,6 +122,7 @@ struct Channel {
   // (and updaters that send no host id) are told nothing to install, with
   // or without a rollout (staged.h, TargetFor).
   bool rollout_catch_all_off = false;
+  std::vector<std::string> rollout_listed_groups;  // when off: the policy's groups
 };
 
 // One row of the fleet histogram of a channel.

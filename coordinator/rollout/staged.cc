@@ -428,8 +428,10 @@ class Stepper {
     for (GroupWork& w : work_) {
       for (AdmittedHost& h : w.hosts) {
         if (h.failed) continue;
-        AdmittedHost judged = h;  // silent at most since the engine has been listening
-        judged.last_seen = std::max(h.last_seen, in_.watching_since);
+        // Silent at most since the engine has been listening; a host never
+        // seen since it was let in stays so (it never took the update).
+        AdmittedHost judged = h;
+        if (h.last_seen > h.admitted_at) judged.last_seen = std::max(h.last_seen, in_.watching_since);
         std::optional<std::string> why = HostFailure(judged, target(), in_.policy, now());
         if (!why.has_value()) continue;
         h.failed = true;
@@ -676,12 +678,16 @@ class Stepper {
       return;
     }
     const int64_t needed = in_.policy.canaries.CanariesOf(w.present());
+    // Healthy: on the target, healthy, and heard from lately. A canary
+    // that went quiet (a crash, power, its network) proves nothing and stops
+    // the watch until it is back (or counts as failed once silent too long).
+    const absl::Time stale_before = now() - in_.stale_after;
     auto count_live = [&](int64_t& live, int64_t& healthy) {
       live = healthy = 0;
       for (const AdmittedHost& h : w.hosts) {
         if (!h.canary || h.failed) continue;
         ++live;
-        if (OnTargetHealthy(h, target())) ++healthy;
+        if (OnTargetHealthy(h, target()) && h.last_seen >= stale_before) ++healthy;
       }
     };
     int64_t live = 0, healthy = 0;
@@ -887,6 +893,11 @@ absl::Status ApplyOperatorAction(Rollout& rollout, OperatorAction action, const 
           }
         }
       }
+      // Canaries watched before the pause or halt are watched in full again:
+      // the time stopped proved nothing to the operator who stopped it.
+      for (GroupProgress& p : rollout.groups) {
+        if (p.state == GroupState::kCanary) p.bake_until.reset();
+      }
       set_state(RolloutState::kActive, "");
       return absl::OkStatus();
 
@@ -969,7 +980,8 @@ HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::stri
   channel_target.downgrade_allowed = channel_target.version.empty() ? false : channel.target_allows_downgrade;
   // The catch-all turned off: updates are off for hosts in no listed group
   // (and for updaters that send no host id), rollout or not; they are told
-  // nothing to install and stay as they are.
+  // nothing to install and stay as they are. The signed answer lists the
+  // groups, so an updater in a listed group never takes this answer.
   HostTarget off;
   off.held_back = true;
   const Rollout* r = view.rollout;
@@ -984,22 +996,27 @@ HostTarget TargetFor(const Channel& channel, const RolloutView& view, absl::stri
   static const RolloutPolicy kDefaultPolicy;
   const RolloutPolicy& policy = view.policy != nullptr ? *view.policy : kDefaultPolicy;
   // No host id: one of the catch-all, whatever group it names.
-  std::optional<int> index =
+  const std::optional<int> index =
       GroupIndexIn(*r, policy, host_id.empty() ? absl::string_view() : reported_group);
-  if (!index.has_value()) return off;
-  // A rollout to something the channel no longer targets (the target was
-  // cleared since) holds nobody back.
-  if (channel.target_version != r->target_version) return channel_target;
+  // Let in, it took the target (whatever group it names now).
+  const bool admitted = !host_id.empty() && view.admitted != nullptr && view.admitted->contains(host_id);
 
   HostTarget held;
   held.version = r->start_version;
   held.held_back = true;
   if (r->state == RolloutState::kRolledBack) {
+    // Everyone back to the start version, but a host whose updates are off
+    // and never took the target stays as it is.
+    if (!index.has_value() && !admitted) return off;
     held.downgrade_allowed = !held.version.empty();
     return held;
   }
+  if (!index.has_value()) return admitted ? channel_target : off;
+  // A rollout to something the channel no longer targets (the target was
+  // cleared since) holds nobody back.
+  if (channel.target_version != r->target_version) return channel_target;
   if (r->groups[*index].state == GroupState::kDone) return channel_target;
-  if (!host_id.empty() && view.admitted != nullptr && view.admitted->contains(host_id)) return channel_target;
+  if (admitted) return channel_target;
   return held;
 }
 

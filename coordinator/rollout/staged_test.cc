@@ -736,6 +736,66 @@ TEST(StepTest, CriticalSkipsTheCanaryWatchNotTheCanaries) {
   EXPECT_EQ(r.admit.size(), 8u);
 }
 
+// A canary that goes quiet during the watch proves nothing: the watch
+// stops until it is heard from again, and starts over then.
+TEST(StepTest, CanaryWatchStopsWhileACanaryIsSilent) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(2);
+  p.canary_watch = absl::Minutes(10);
+  Fleet fleet(p);
+  fleet.Add(0, 10);
+  fleet.StepAt(kT0);
+  std::vector<std::string> canaries = fleet.Canaries();
+  ASSERT_EQ(canaries.size(), 2u);
+  fleet.SeenAt(kT0 + absl::Minutes(1));
+  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
+  fleet.StepAt(kT0 + absl::Minutes(1));
+  ASSERT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(11));
+  // canaries[0] reported healthy at minute 1, then nothing: stale by minute 5.
+  for (int minutes : {5, 11, 14}) {
+    fleet.SeenAt(kT0 + absl::Minutes(minutes));
+    fleet[canaries[0]].last_seen = kT0 + absl::Minutes(1);
+    StepResult r = fleet.StepAt(kT0 + absl::Minutes(minutes));
+    EXPECT_TRUE(r.admit.empty()) << minutes;
+    EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary) << minutes;
+    EXPECT_FALSE(fleet.rollout().groups[0].bake_until.has_value()) << minutes;
+  }
+  // Back at minute 15: watched in full from then.
+  fleet.SeenAt(kT0 + absl::Minutes(15));
+  fleet.StepAt(kT0 + absl::Minutes(15));
+  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(25));
+}
+
+// Paused during the watch: on resume the canaries are watched in full again.
+TEST(StepTest, ResumingWatchesTheCanariesInFullAgain) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(2);
+  p.canary_watch = absl::Minutes(10);
+  Fleet fleet(p);
+  fleet.Add(0, 10);
+  fleet.StepAt(kT0);
+  fleet.SeenAt(kT0 + absl::Minutes(1));
+  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
+  fleet.StepAt(kT0 + absl::Minutes(1));
+  ASSERT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(11));
+  ASSERT_TRUE(ApplyOperatorAction(fleet.mutable_rollout(), OperatorAction::kPause, "", "", "alice",
+                                  kT0 + absl::Minutes(2))
+                  .ok());
+  fleet.SeenAt(kT0 + absl::Minutes(20));
+  EXPECT_TRUE(fleet.StepAt(kT0 + absl::Minutes(20)).admit.empty());
+  ASSERT_TRUE(ApplyOperatorAction(fleet.mutable_rollout(), OperatorAction::kResume, "", "", "alice",
+                                  kT0 + absl::Minutes(20))
+                  .ok());
+  EXPECT_FALSE(fleet.rollout().groups[0].bake_until.has_value());
+  StepResult r = fleet.StepAt(kT0 + absl::Minutes(20));
+  EXPECT_TRUE(r.admit.empty());
+  EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(30));
+  fleet.SeenAt(kT0 + absl::Minutes(30));
+  r = fleet.StepAt(kT0 + absl::Minutes(30));
+  EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
+  EXPECT_EQ(r.admit.size(), 8u);
+}
+
 TEST(StepTest, ABrokenVersionHaltsAtTheFirstCanaryFailureAndLetsNobodyElseIn) {
   RolloutPolicy p = Groups({"canary", "prod"});
   p.canaries = Amount::Count(5);
@@ -1031,6 +1091,32 @@ TEST(StepTest, AHostNeverSeenSinceItWasLetInIsWithdrawnNotBlamed) {
   EXPECT_EQ(fleet.rollout().state, RolloutState::kActive);
 }
 
+// The same after a leader change, in a paused rollout (where nobody is
+// withdrawn): silence counts from when the new leader started listening,
+// but only for hosts seen after they were let in.
+TEST(StepTest, ANeverSeenHostIsNotBlamedAfterALeaderChangeWhilePaused) {
+  RolloutPolicy p;
+  p.canaries = Amount::Count(0);
+  p.group_budget = Amount::Count(0);
+  p.max_in_flight = 2;
+  Fleet fleet(p);
+  fleet.Add(0, 4);
+  StepResult r = fleet.StepAt(kT0);
+  ASSERT_EQ(r.admit.size(), 2u);
+  const std::string gone = r.admit[0].host_id;
+  ASSERT_TRUE(ApplyOperatorAction(fleet.mutable_rollout(), OperatorAction::kPause, "", "", "alice",
+                                  kT0 + absl::Seconds(30))
+                  .ok());
+  fleet.watching_since = kT0 + absl::Minutes(1);  // a new leader
+  for (absl::Duration d : {absl::Minutes(40), absl::Hours(3)}) {
+    fleet.SeenAt(kT0 + d);
+    fleet[gone].last_seen = kT0 - absl::Seconds(5);
+    r = fleet.StepAt(kT0 + d);
+    EXPECT_TRUE(r.failed.empty()) << d;
+    EXPECT_EQ(fleet.rollout().state, RolloutState::kPaused) << d;
+  }
+}
+
 TEST(StepTest, MaxInFlightHolds) {
   RolloutPolicy p;
   p.canaries = Amount::Count(0);
@@ -1270,6 +1356,23 @@ TEST(StepTest, CatchAllOffTurnsUpdatesOffForUnlistedHosts) {
   EXPECT_EQ(TargetFor(channel, no_rollout, "p7", "prod").version, "2.0.0");
   EXPECT_EQ(TargetFor(channel, no_rollout, "x1", "staging").version, "");
   // With the catch-all on (last group), they go with the last group.
+  // A host let in that now names an unlisted group keeps the target it took;
+  // rolled back, it is told the start version with the others, while an
+  // unlisted host that never took the target stays as it is.
+  {
+    Rollout live = fleet.rollout();
+    live.state = RolloutState::kActive;
+    live.groups[1].state = GroupState::kActive;
+    const RolloutView v{&live, &fleet.policy(), &admitted};
+    EXPECT_EQ(TargetFor(channel, v, "p7", "staging").version, "2.0.0");
+    EXPECT_EQ(TargetFor(channel, v, "x1", "staging").version, "");
+    live.state = RolloutState::kRolledBack;
+    HostTarget back = TargetFor(channel, v, "p7", "staging");
+    EXPECT_EQ(back.version, "1.0.0");
+    EXPECT_TRUE(back.downgrade_allowed);
+    EXPECT_EQ(TargetFor(channel, v, "x1", "staging").version, "");
+    EXPECT_EQ(TargetFor(channel, v, "h0", "canary").version, "1.0.0");
+  }
   RolloutPolicy on = fleet.policy();
   on.catch_all = CatchAll::kLastGroup;
   const RolloutView last_group{&fleet.rollout(), &on, &admitted};

@@ -340,8 +340,13 @@ absl::Status PgStore::SetPolicy(const std::string& channel, const RolloutPolicy&
                                    policy.max_in_flight, policy.max_per_period, Millis(policy.period),
                                    Millis(policy.silent_timeout), policy.auto_rollback,
                                    Millis(policy.canary_watch));
-                   tx.exec_params0(Sql("staged_channel_catch_all"), channel,
-                                   policy.catch_all == rollout::CatchAll::kOff);
+                   // Without groups every host is in the one group: nobody is off.
+                   const bool off = policy.catch_all == rollout::CatchAll::kOff && !policy.groups.empty();
+                   std::vector<std::string> listed;
+                   if (off) {
+                     for (const rollout::RolloutGroupSpec& g : policy.groups) listed.push_back(g.name);
+                   }
+                   tx.exec_params0(Sql("staged_channel_catch_all"), channel, off, absl::StrJoin(listed, ","));
                    tx.exec_params0(Sql("staged_policy_groups_clear"), channel);
                    std::vector<std::string> names, windows;
                    for (const rollout::RolloutGroupSpec& g : policy.groups) {
@@ -590,7 +595,10 @@ absl::StatusOr<RolloutSnapshot> PgStore::GetSnapshot(const std::string& channel)
     absl::StatusOr<RolloutPolicy> policy = ReadRolloutPolicy(tx, channel);
     if (!policy.ok()) return policy.status();
     RolloutSnapshot out;
-    out.policy = EffectivePolicy(*std::move(policy), *stored);
+    // A live rollout keeps its own groups; once it is over, the policy as it
+    // is now decides (which groups are listed when the catch-all is off).
+    const bool live = rollout::IsLive(stored->rollout.state) || stored->rollout.state == RolloutState::kRolledBack;
+    out.policy = live ? EffectivePolicy(*std::move(policy), *stored) : *std::move(policy);
     out.rollout = std::move(stored->rollout);
     for (const pqxx::row& row : tx.exec_params(Sql("staged_hosts_admitted_ids"), id)) {
       out.admitted.insert(row["host_id"].as<std::string>());

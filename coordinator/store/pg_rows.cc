@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/maintenance_window.h"
 #include "coordinator/store/pg_values.h"
 
@@ -49,6 +50,8 @@ absl::StatusOr<rollout::Channel> ChannelFromRow(const pqxx::row& row) {
   }
   c.rollout_mode = static_cast<rollout::Channel::RolloutMode>(mode);
   c.rollout_catch_all_off = row["rollout_catch_all_off"].as<bool>();
+  const std::string listed = row["rollout_listed_groups"].as<std::string>();
+  if (!listed.empty()) c.rollout_listed_groups = absl::StrSplit(listed, ',');
   return c;
 }
 

@@ -148,9 +148,10 @@ class SignedMetadataE2eTest : public ::testing::Test {
     return out;
   }
 
-  void WriteConfig(const std::string& coordinator, const std::string& root_pub) {
-    port_ = testing::FreePort();
+  void WriteConfig(const std::string& coordinator, const std::string& root_pub, const std::string& group = "") {
+    if (port_ == 0) port_ = testing::FreePort();
     std::ofstream(dir_ + "/updater.conf", std::ios::trunc) << absl::StrCat(
+        group.empty() ? "" : absl::StrCat("group: \"", group, "\"\n"),
         "coordinator: \"", coordinator, "\"\nchannel: \"demo\"\nhost_id: \"signed-host\"\nstate_dir: \"", dir_,
         "/state\"\nrpc_timeout { seconds: 3 }\nroot_public_key_file: \"", root_pub, "\"\n",
         "agent {\n  name: \"demo-agent\"\n  tarball { base: \"", *tarballs_, "\" public_key_file: \"", *tarballs_,
@@ -284,6 +285,68 @@ TEST_F(SignedMetadataE2eTest, OnlyAnswersSignedUnderThePinnedRootAreActedOn) {
   r = Pass();
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_FALSE(absl::StrContains(r.output, "refused the coordinator's answer")) << r.output;
+}
+
+// The catch-all turned off, signed: a host in no listed group is told
+// nothing to install and accepts it (no refusal), keeping what it runs;
+// once it reports a listed group it gets the target. Real processes.
+TEST_F(SignedMetadataE2eTest, AHostInNoListedGroupHasItsUpdatesOff) {
+  const Keys keys = MakeKeys("real");
+  const std::string db = testing::NewTestDatabase();
+  std::unique_ptr<CoordinatorProcess> coordinator = StartCoordinator(db, keys);
+  ASSERT_NE(coordinator, nullptr);
+  const std::string address = coordinator->grpc_address();
+  CreateChannel(address, "1.0.0", /*critical=*/true);
+  WriteConfig(address, keys.root_pub(), "qa");
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(Version(), "1.0.0");
+
+  auto ops = v1::OperatorService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  {
+    v1::SetRolloutPolicyRequest req;
+    req.set_channel("channels/demo");
+    req.mutable_policy()->add_groups()->set_name("dev");
+    req.mutable_policy()->set_catch_all("off");
+    v1::RolloutPolicy out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops->SetRolloutPolicy(&ctx, req, &out).ok());
+    v1::SetTargetVersionRequest set;
+    set.set_name("channels/demo");
+    set.set_version("1.1.0");
+    v1::Channel ch;
+    grpc::ClientContext ctx2;
+    ASSERT_TRUE(ops->SetTargetVersion(&ctx2, set, &ch).ok());
+  }
+  auto updater = v1::UpdaterService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto told = [&](const std::string& group) {
+    v1::GetTargetRequest t;
+    t.set_channel("channels/demo");
+    t.set_host_id("signed-host");
+    t.set_group(group);
+    v1::GetTargetResponse answer;
+    grpc::ClientContext c;
+    return updater->GetTarget(&c, t, &answer).ok() ? answer : v1::GetTargetResponse();
+  };
+  v1::GetTargetResponse qa;
+  ASSERT_TRUE(testing::PollUntil(absl::Seconds(30), [&] {
+    qa = told("qa");
+    return qa.held_back() && qa.target_version().empty() && qa.has_signed_metadata();
+  })) << qa.ShortDebugString();
+
+  // The signed, critical 1.1.0 is not for it: nothing installed, nothing refused.
+  r = Pass();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "refused")) << r.output;
+  EXPECT_EQ(Version(), "1.0.0");
+
+  // Reporting a listed group, it gets the target (the rollout finished at
+  // once: dev had no hosts).
+  WriteConfig(address, keys.root_pub(), "dev");
+  ASSERT_TRUE(testing::PollUntil(absl::Seconds(30), [&] { return told("dev").target_version() == "1.1.0"; }));
+  r = Pass();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Version(), "1.1.0") << r.output;
 }
 
 // TUF's key compromise: after the targets key is rotated, the retired key

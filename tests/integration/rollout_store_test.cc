@@ -127,6 +127,38 @@ class RolloutStoreTest : public ::testing::Test {
   std::unique_ptr<PgStore> store_;
 };
 
+// The channel row carries the catch-all (GetTarget and the signed answer
+// read it with the channel); its generation moves only when that changes.
+TEST_F(RolloutStoreTest, TheCatchAllIsCopiedOntoTheChannel) {
+  auto channel = [&] { return store_->GetChannel("prod").value_or(Channel()); };
+  const int64_t g0 = channel().generation;
+  EXPECT_FALSE(channel().rollout_catch_all_off);
+  RolloutPolicy p = TwoGroups();
+  ASSERT_TRUE(store_->SetPolicy("prod", p, nullptr).ok());
+  EXPECT_FALSE(channel().rollout_catch_all_off);
+  EXPECT_EQ(channel().generation, g0) << "nothing the channel carries changed";
+
+  p.catch_all = rollout::CatchAll::kOff;
+  ASSERT_TRUE(store_->SetPolicy("prod", p, nullptr).ok());
+  Channel c = channel();
+  EXPECT_TRUE(c.rollout_catch_all_off);
+  EXPECT_EQ(c.rollout_listed_groups, (std::vector<std::string>{"canary", "rest"}));
+  EXPECT_EQ(c.generation, g0 + 1);
+  ASSERT_TRUE(store_->SetPolicy("prod", p, nullptr).ok());
+  EXPECT_EQ(channel().generation, g0 + 1) << "the same again changes nothing";
+
+  p.groups = {{"only", {}}};
+  ASSERT_TRUE(store_->SetPolicy("prod", p, nullptr).ok());
+  EXPECT_EQ(channel().rollout_listed_groups, std::vector<std::string>{"only"});
+  EXPECT_EQ(channel().generation, g0 + 2);
+
+  // Without groups every host is in the one group: nobody's updates are off.
+  p.groups.clear();
+  ASSERT_TRUE(store_->SetPolicy("prod", p, nullptr).ok());
+  EXPECT_FALSE(channel().rollout_catch_all_off);
+  EXPECT_TRUE(channel().rollout_listed_groups.empty());
+}
+
 TEST_F(RolloutStoreTest, PolicyDefaultsRoundTripAndAudit) {
   absl::StatusOr<RolloutPolicy> p = store_->GetPolicy("prod");
   ASSERT_TRUE(p.ok()) << p.status();

@@ -19,4 +19,5 @@ last_target_allows_downgrade,
 coalesce(rollout_id, 0) AS rollout_id,
 rollout_start_version,
 rollout_mode,
-rollout_catch_all_off
+rollout_catch_all_off,
+rollout_listed_groups
