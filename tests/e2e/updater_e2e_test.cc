@@ -338,6 +338,19 @@ TEST_F(UpdaterE2eTest, ScheduleStateIsReportedAndCheckWarnsAboutTheFile) {
 
 TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
   CreateChannel("1.1.0", /*window_now=*/true);
+  {
+    // The updater's own rule is under test here, not the rollout's brake
+    // (rollout_test, rollout_sim_e2e): a policy that tolerates every failure
+    // keeps the host told 1.3.0 after its roll-back, instead of halting the
+    // rollout and holding the host back, whichever comes first.
+    v1::SetRolloutPolicyRequest req;
+    req.set_channel("channels/demo");
+    req.mutable_policy()->set_canary_budget("100%");
+    req.mutable_policy()->set_group_budget("100%");
+    v1::RolloutPolicy out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->SetRolloutPolicy(&ctx, req, &out).ok());
+  }
   auto h = NewHost("host-broken");
   ASSERT_EQ(Updater(*h, "once").exit_code, 0);
   SetTarget("1.2.0");
