@@ -125,9 +125,10 @@ std::vector<MaintenanceWindow> WindowsFrom(const v1::GetTargetResponse& t) {
 // the start version (empty: nothing to install), or, rolled back, the start
 // version with downgrade allowed; or nothing to install, in any mode, when
 // the signed answer says the catch-all is off and this host's group is not
-// one it lists (its updates are off). Anything else is refused: a coordinator (or whoever sits between) cannot
-// steer a host to a version the signed answer does not name. Only the answer
-// that is the target is critical.
+// one it lists (its updates are off). Anything else is refused: a
+// coordinator (or whoever sits between) cannot steer a host to a version the
+// signed answer does not name. Only the answer that is the target is
+// critical.
 struct HostAnswer {
   std::string version;
   bool critical = false;

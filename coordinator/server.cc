@@ -329,6 +329,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
           LogWarning(absl::StrCat("compacting counters: ", s.message()));
         }
       }
+      // Whatever the database says: a stale "leader" figure would hide
+      // DroverRolloutNoLeader.
+      rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
       absl::StatusOr<std::vector<store::RolloutInputs>> inputs = store_.GetAllRolloutInputs();
       metrics_.SetDatabaseUp(inputs.ok());
       metrics_.SetDatabaseRetries(store_.retries());
@@ -345,7 +348,6 @@ class CoordinatorServerImpl final : public CoordinatorServer {
           LogWarning(absl::StrCat("counting orphaned hosts: ", orphans.status().message()));
         }
       } else {
-        rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
         metrics_.CountRefreshError();
         metrics_.CountDatabaseError("fleet_refresh");
         LogWarning(absl::StrCat("refreshing fleet metrics: ", inputs.status().message()));
@@ -359,9 +361,6 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   // Rollouts that hold hosts back or were rolled back: their state, groups
   // and budgets (rollouts that finished have no series).
   void RefreshRolloutMetrics(const std::vector<store::RolloutInputs>& inputs) {
-    // First, whatever else fails: a stale "leader" figure would hide
-    // DroverRolloutNoLeader.
-    rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
     std::vector<store::RolloutStatusView> views;
     for (const store::RolloutInputs& in : inputs) {
       if (in.channel.rollout_mode == rollout::Channel::RolloutMode::kNone) continue;

@@ -3,7 +3,6 @@
 // the RolloutStore's.
 #include "absl/strings/str_cat.h"
 #include "common/api_limits.h"
-#include "common/text.h"
 #include "coordinator/api/operator_service.h"
 #include "coordinator/api/proto_convert.h"
 #include "coordinator/api/rollout_convert.h"
@@ -44,11 +43,6 @@ grpc::Status OperatorService::ControlRollout(grpc::ServerContextBase* context, c
     absl::StatusOr<rollout::OperatorAction> action = ParseOperatorAction(req->action());
     if (!action.ok()) return action.status();
     if (absl::Status s = ValidateSingleLine("reason", req->reason(), kMaxReasonLength); !s.ok()) return s;
-    if ((*action == rollout::OperatorAction::kHalt || *action == rollout::OperatorAction::kRollback) &&
-        IsBlank(req->reason())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reason is required to ", req->action(), " a rollout: say why (it is recorded with the rollout)"));
-    }
     if (!req->group().empty()) {
       if (absl::Status s = ValidateGroup("group", req->group()); !s.ok()) return s;
     }

@@ -326,8 +326,7 @@ std::optional<std::string> HostFailure(const AdmittedHost& host, const std::stri
   if (!OnTargetHealthy(host, target) && host.last_seen > host.admitted_at) {
     const absl::Time cutoff = now - policy.silent_timeout;
     if (host.last_seen < cutoff) {
-      return absl::StrCat("silent for ", absl::FormatDuration(now - std::max(host.last_seen, host.admitted_at)),
-                          " after being let in");
+      return absl::StrCat("silent for ", absl::FormatDuration(now - host.last_seen), " after being let in");
     }
   }
   return std::nullopt;
@@ -917,6 +916,10 @@ absl::Status ApplyOperatorAction(Rollout& rollout, OperatorAction action, const 
             absl::StrCat("the rollout of channel \"", rollout.channel, "\" to ", rollout.target_version,
                          " has no start version to roll back to (the channel had no target before): set an "
                          "earlier target instead"));
+      }
+      if (IsBlank(reason)) {
+        return absl::InvalidArgumentError(
+            "rollback needs a reason: say why every host goes back, for the people who roll forward again");
       }
       for (GroupProgress& p : rollout.groups) {
         if (p.state != GroupState::kUnstarted) {

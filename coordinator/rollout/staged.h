@@ -333,7 +333,8 @@ enum class OperatorAction {
   // are accepted, and halted groups prove themselves with canaries again).
   kResume,
   kHalt,          // with a reason; the next Step withdraws hosts not updated
-  // -> rolled back (needs a start version); every started group too.
+  // -> rolled back (needs a start version and a reason); every started
+  // group too.
   kRollback,
   kStartGroup,    // a group starts now, whatever the previous one or its window
   kMarkDone,      // a group counts as done now

@@ -432,6 +432,14 @@ class Fleet {
     }
   }
 
+  // Every host is seen at `now`, those let in having installed the target
+  // and reported it healthy; then a step.
+  StepResult InstallAndStepAt(absl::Time now) {
+    SeenAt(now);
+    InstallAdmitted(now);
+    return StepAt(now);
+  }
+
   StepInputs Inputs(absl::Time now) const {
     StepInputs in;
     in.rollout = rollout_;
@@ -589,9 +597,7 @@ TEST(StepTest, AGoodVersionGoesThroughCanariesActiveBakingToDone) {
 
   // The canaries run the target healthy: they are watched for the canary
   // watch (10 minutes by default) before anyone else is let in.
-  fleet.SeenAt(kT0 + absl::Minutes(2));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(2));
-  r = fleet.StepAt(kT0 + absl::Minutes(2));
+  r = fleet.InstallAndStepAt(kT0 + absl::Minutes(2));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
   EXPECT_TRUE(r.admit.empty());
   EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(12));
@@ -653,9 +659,7 @@ TEST(StepTest, CanaryWatchCatchesAVersionThatBreaksAfterItsHealthCheck) {
   ASSERT_EQ(canaries.size(), 3u);
 
   const absl::Time t1 = kT0 + absl::Minutes(2);
-  fleet.SeenAt(t1);
-  fleet.InstallAdmitted(t1);
-  StepResult r = fleet.StepAt(t1);
+  StepResult r = fleet.InstallAndStepAt(t1);
   EXPECT_TRUE(r.admit.empty());
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
   EXPECT_EQ(fleet.rollout().groups[0].reason, "watching 3 canaries healthy on 2.0.0 until 2026-12-07T10:12:00Z");
@@ -686,9 +690,7 @@ TEST(StepTest, CanaryWatchStartsAgainWhenACanaryIsReplaced) {
   fleet.StepAt(kT0);
   std::vector<std::string> canaries = fleet.Canaries();
   ASSERT_EQ(canaries.size(), 2u);
-  fleet.SeenAt(kT0 + absl::Minutes(1));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
-  fleet.StepAt(kT0 + absl::Minutes(1));
+  fleet.InstallAndStepAt(kT0 + absl::Minutes(1));
   EXPECT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(11));
 
   // At minute 5 one fails (within the budget): a third canary is let in.
@@ -729,9 +731,7 @@ TEST(StepTest, CriticalSkipsTheCanaryWatchNotTheCanaries) {
   StepResult r = fleet.StepAt(kT0);
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kCanary);
   EXPECT_EQ(r.admit.size(), 2u);
-  fleet.SeenAt(kT0 + absl::Minutes(1));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
-  r = fleet.StepAt(kT0 + absl::Minutes(1));
+  r = fleet.InstallAndStepAt(kT0 + absl::Minutes(1));
   EXPECT_EQ(fleet.rollout().groups[0].state, GroupState::kActive);
   EXPECT_EQ(r.admit.size(), 8u);
 }
@@ -747,9 +747,7 @@ TEST(StepTest, CanaryWatchStopsWhileACanaryIsSilent) {
   fleet.StepAt(kT0);
   std::vector<std::string> canaries = fleet.Canaries();
   ASSERT_EQ(canaries.size(), 2u);
-  fleet.SeenAt(kT0 + absl::Minutes(1));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
-  fleet.StepAt(kT0 + absl::Minutes(1));
+  fleet.InstallAndStepAt(kT0 + absl::Minutes(1));
   ASSERT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(11));
   // canaries[0] reported healthy at minute 1, then nothing: stale by minute 5.
   for (int minutes : {5, 11, 14}) {
@@ -774,9 +772,7 @@ TEST(StepTest, ResumingWatchesTheCanariesInFullAgain) {
   Fleet fleet(p);
   fleet.Add(0, 10);
   fleet.StepAt(kT0);
-  fleet.SeenAt(kT0 + absl::Minutes(1));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
-  fleet.StepAt(kT0 + absl::Minutes(1));
+  fleet.InstallAndStepAt(kT0 + absl::Minutes(1));
   ASSERT_EQ(fleet.rollout().groups[0].bake_until, kT0 + absl::Minutes(11));
   ASSERT_TRUE(ApplyOperatorAction(fleet.mutable_rollout(), OperatorAction::kPause, "", "", "alice",
                                   kT0 + absl::Minutes(2))
@@ -1317,9 +1313,7 @@ TEST(StepTest, CatchAllOffTurnsUpdatesOffForUnlistedHosts) {
   fleet.Add(0, 5);
   fleet.Add(1, 5, "p");
   fleet.StepAt(kT0);
-  fleet.SeenAt(kT0 + absl::Minutes(1));
-  fleet.InstallAdmitted(kT0 + absl::Minutes(1));
-  fleet.StepAt(kT0 + absl::Minutes(1));
+  fleet.InstallAndStepAt(kT0 + absl::Minutes(1));
   fleet.SeenAt(kT0 + absl::Hours(2));
   fleet.StepAt(kT0 + absl::Hours(2));
   fleet.InstallAdmitted(kT0 + absl::Hours(2) + absl::Minutes(1));
@@ -1692,6 +1686,8 @@ TEST(OperatorActionTest, Refusals) {
        absl::StatusCode::kFailedPrecondition, {"is halted already"}},
       {"rollback without start", no_start, OperatorAction::kRollback, "", "", absl::StatusCode::kFailedPrecondition,
        {"no start version"}},
+      {"rollback without reason", Live(), OperatorAction::kRollback, "", " ", absl::StatusCode::kInvalidArgument,
+       {"rollback needs a reason"}},
       {"mark done of a finished rollout", Live(RolloutState::kDone), OperatorAction::kMarkDone, "prod", "",
        absl::StatusCode::kFailedPrecondition, {"is done", "mark-done"}},
       {"resume rolled back", Live(RolloutState::kRolledBack), OperatorAction::kResume, "", "",

@@ -176,6 +176,14 @@ class RolloutTest : public ::testing::Test {
     return told;
   }
 
+  // Polls until the channel's rollout is in `state`; `out` is the last read.
+  bool WaitState(const std::string& channel, const std::string& state, v1::Rollout* out) {
+    return PollUntil(kDeadline, [&] {
+      *out = Rollout(channel);
+      return out->state() == state;
+    });
+  }
+
   static std::string GroupState(const v1::Rollout& r, const std::string& group) {
     for (const v1::RolloutGroupStatus& g : r.groups()) {
       if (g.name() == group) return g.state();
@@ -267,10 +275,7 @@ TEST_F(RolloutTest, GoodVersionGoesGroupByGroupToDone) {
     Report("web", h);
   }
   v1::Rollout r;
-  EXPECT_TRUE(PollUntil(kDeadline, [&] {
-    r = Rollout("web");
-    return r.state() == "done";
-  })) << r.ShortDebugString();
+  EXPECT_TRUE(WaitState("web", "done", &r)) << r.ShortDebugString();
   EXPECT_EQ(r.start_version(), "1.0.0");
   EXPECT_EQ(r.target_version(), "1.1.0");
   EXPECT_EQ(GroupState(r, "dev"), "done");
@@ -309,10 +314,7 @@ TEST_F(RolloutTest, CatchAllOffTellsUnlistedHostsNothingEvenAfterDone) {
     Report("web", h);
   }
   v1::Rollout r;
-  EXPECT_TRUE(PollUntil(kDeadline, [&] {
-    r = Rollout("web");
-    return r.state() == "done";
-  })) << r.ShortDebugString();
+  EXPECT_TRUE(WaitState("web", "done", &r)) << r.ShortDebugString();
   v1::GetTargetResponse t = Target("web", stray);
   EXPECT_EQ(t.target_version(), "") << "the catch-all is off: the stray host is told nothing";
   EXPECT_TRUE(t.held_back());
@@ -362,10 +364,7 @@ TEST_F(RolloutTest, FailedCanaryHaltsAndNobodyElseIsLetIn) {
   EXPECT_EQ(Rollout("api").state(), "active") << "one host failing twice is one failure, within budget 1";
   // The second canary fails too: 2 of 2, budget 1: halted.
   Report("api", *second, v1::HEALTH_HEALTHY, "1.1.0");
-  ASSERT_TRUE(PollUntil(kDeadline, [&] {
-    r = Rollout("api");
-    return r.state() == "halted";
-  })) << r.ShortDebugString();
+  ASSERT_TRUE(WaitState("api", "halted", &r)) << r.ShortDebugString();
   EXPECT_TRUE(absl::StrContains(r.reason(), "2 of 2 canaries")) << r.reason();
   EXPECT_TRUE(absl::StrContains(r.reason(), "budget 1")) << r.reason();
   EXPECT_EQ(GroupState(r, "dev"), "halted");
@@ -413,10 +412,7 @@ TEST_F(RolloutTest, UnhealthyDuringBakeHalts) {
   ASSERT_TRUE(PollUntil(kDeadline, [&] { return GroupState(Rollout("late"), "dev") == "baking"; }));
   Report("late", fleet[0], v1::HEALTH_UNHEALTHY);  // 20 s healthy, then 503 for good
   v1::Rollout r;
-  ASSERT_TRUE(PollUntil(kDeadline, [&] {
-    r = Rollout("late");
-    return r.state() == "halted";
-  })) << r.ShortDebugString();
+  ASSERT_TRUE(WaitState("late", "halted", &r)) << r.ShortDebugString();
   EXPECT_TRUE(absl::StrContains(r.reason(), "unhealthy")) << r.reason();
   EXPECT_EQ(GroupState(r, "prod"), "unstarted");
 }
