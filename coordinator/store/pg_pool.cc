@@ -55,6 +55,16 @@ void PgPool::Release(std::unique_ptr<pqxx::connection> conn) {
   cv_.notify_one();
 }
 
+void PgPool::DropIdle() {
+  std::vector<std::unique_ptr<pqxx::connection>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dropped.swap(idle_);
+  }
+  cv_.notify_all();
+  // Closed here, outside the lock.
+}
+
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   {
     std::unique_lock<std::mutex> lock(mu_);

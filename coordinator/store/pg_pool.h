@@ -77,6 +77,8 @@ class PgPool {
 
  private:
   void Release(std::unique_ptr<pqxx::connection> conn);
+  // Closes every idle connection (leased ones come back as usual).
+  void DropIdle();
   // `in_doubt`: a commit was under way, so whether it happened is unknown.
   absl::Status FrozenError(absl::string_view what, bool in_doubt = false) const;
 
@@ -118,7 +120,10 @@ absl::StatusOr<T> PgPool::Run(absl::string_view what,
       // A frozen server would freeze the next connection too: give up now.
       if (watch.fired()) return FrozenError(what);
       // An idle pooled connection found dead (the database restarted): try
-      // once more on a fresh one before giving up.
+      // once more on a fresh one before giving up. The other idle ones
+      // were opened to the same server and are dead too: closed, so that
+      // the retry does open a fresh one.
+      DropIdle();
       last = PgErrorToStatus(e, what);
       if (broken_retried) return last;
       broken_retried = true;

@@ -1015,7 +1015,7 @@ TEST_F(DroverctlTest, DatabaseDownIsUnavailable) {
   CtlResult r = Run({"--coordinator=" + address, "channels", "show", "db"}, {}, false);
   EXPECT_EQ(r.code, kUnavailable) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.err, address)) << r.err;
-  EXPECT_TRUE(absl::StrContains(r.err, "PostgreSQL")) << r.err;  // the coordinator's own words
+  EXPECT_TRUE(absl::StrContains(r.err, "PostgreSQL")) << r.err << "\n" << (*c)->Log();  // the coordinator's own words
 }
 
 TEST_F(DroverctlTest, CoordinatorFromEnvironment) {
