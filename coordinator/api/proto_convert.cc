@@ -224,6 +224,12 @@ absl::StatusOr<rollout::AgentReport> ReportFromProto(const v1::ReportStatusReque
         absl::StrCat("sequence ", req.sequence(), " must be positive and grow with every report of the host"));
   }
   r.sequence = req.sequence();
+  if (req.previous_sequence() < 0 || req.previous_sequence() >= req.sequence()) {
+    return absl::InvalidArgumentError(absl::StrCat("previous_sequence ", req.previous_sequence(),
+                                                   " must be 0 (unknown) or positive and below sequence ",
+                                                   req.sequence()));
+  }
+  r.previous_sequence = req.previous_sequence();
   if (absl::Status s = ValidateInstanceId("instance_id", req.instance_id()); !s.ok()) return s;
   r.instance_id = req.instance_id();
   if (!req.updating_to().empty()) {

@@ -242,6 +242,18 @@ TEST(ReportFromProtoTest, RejectsNonPositiveSequence) {
   EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"sequence -1"}));
 }
 
+TEST(ReportFromProtoTest, PreviousSequenceMustBeBelowSequence) {
+  v1::ReportStatusRequest req = GoodReport();
+  req.set_previous_sequence(6);
+  absl::StatusOr<rollout::AgentReport> r = ReportFromProto(req, kNow);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->previous_sequence, 6);
+  req.set_previous_sequence(7);
+  EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"previous_sequence 7", "below sequence 7"}));
+  req.set_previous_sequence(-2);
+  EXPECT_TRUE(IsError(Convert(req), absl::StatusCode::kInvalidArgument, {"previous_sequence -2"}));
+}
+
 TEST(ReportFromProtoTest, RejectsTooManyOutcomes) {
   v1::ReportStatusRequest req = GoodReport();
   while (req.outcomes_size() < kMaxOutcomesPerReport + 1) *req.add_outcomes() = req.outcomes(0);

@@ -66,6 +66,10 @@ struct AgentReport {
   // The version the updater is installing now (it reports just before it
   // installs); empty when it is not updating. Normalised like a version.
   std::string updating_to;
+  // The sequence of the host's previous report when the coordinator
+  // acknowledged it and nothing was sent since; 0: unknown. Only a report
+  // that has it can be a heartbeat (rollout/heartbeat.h).
+  int64_t previous_sequence = 0;
 };
 
 // The stored state of one agent.
