@@ -65,6 +65,13 @@ ABSL_FLAG(int, ingest_writers, 1,
           "Report batches committed concurrently, one connection each (one makes the largest batches)");
 ABSL_FLAG(int, max_batch, 1000, "Most reports in one group-commit transaction");
 ABSL_FLAG(int, max_queue, 200000, "Reports waiting for a batch before new ones are refused as UNAVAILABLE");
+ABSL_FLAG(absl::Duration, liveness_flush, absl::Seconds(5),
+          "How often heartbeats (reports that change nothing durable, answered from memory) are written to "
+          "PostgreSQL in bulk: the most liveness lags after a crash. At most 10s (the staleness step); 0 turns "
+          "heartbeats off (every report is committed before its answer)");
+ABSL_FLAG(int64_t, liveness_max_hosts, 5000000,
+          "Hosts whose last report this replica remembers for heartbeats (about 100 bytes each); reports of "
+          "others are committed");
 ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
 ABSL_FLAG(absl::Duration, rollout_tick, absl::Seconds(1),
@@ -298,6 +305,8 @@ int main(int argc, char** argv) {
            OutOfRange("ingest_writers", config.ingest_writers, 1, 32),
            OutOfRange("max_batch", max_batch, 1, 100000),
            OutOfRange("max_queue", max_queue, 1, 100000000),
+           OutOfRange("liveness_flush", absl::GetFlag(FLAGS_liveness_flush), absl::ZeroDuration(), absl::Seconds(10)),
+           OutOfRange<int64_t>("liveness_max_hosts", absl::GetFlag(FLAGS_liveness_max_hosts), 0, 1000000000),
            OutOfRange("max_message_bytes", max_message, 1024, 64 << 20),
            OutOfRange("fleet_refresh", config.fleet_refresh_interval, absl::Milliseconds(100), absl::Hours(1)),
            OutOfRange("rollout_tick", config.rollout_tick, absl::Milliseconds(50), absl::Minutes(10)),
@@ -364,6 +373,8 @@ int main(int argc, char** argv) {
 
   config.max_batch = static_cast<size_t>(max_batch);
   config.max_queue = static_cast<size_t>(max_queue);
+  config.liveness_flush = absl::GetFlag(FLAGS_liveness_flush);
+  config.liveness_max_hosts = static_cast<size_t>(absl::GetFlag(FLAGS_liveness_max_hosts));
   config.max_message_bytes = static_cast<size_t>(max_message);
   config.max_queue_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_queue_bytes));
   config.report_rate_per_host = {absl::GetFlag(FLAGS_report_rate_per_host), absl::GetFlag(FLAGS_report_burst_per_host)};

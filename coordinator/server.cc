@@ -123,11 +123,14 @@ class CoordinatorServerImpl final : public CoordinatorServer {
         leader_lock_(config.database_url, store::PgLeaderLock::kRolloutEngineKey),
         engine_(&store_, &leader_lock_, &clock_, {.tick = config.rollout_tick}),
         rollout_metrics_(*metrics_.registry()),
+        liveness_(&store_, &clock_, &metrics_,
+                  {.flush_interval = config.liveness_flush, .max_hosts = config.liveness_max_hosts}),
         batcher_(&store_, &metrics_,
                  {.max_batch = config.max_batch,
                   .writers = config.ingest_writers,
                   .max_queue = config.max_queue,
-                  .max_queue_bytes = config.max_queue_bytes}),
+                  .max_queue_bytes = config.max_queue_bytes},
+                 config.liveness_flush > absl::ZeroDuration() ? &liveness_ : nullptr),
         report_limiter_(config.report_rate_per_host, &clock_),
         target_limiter_(config.get_target_rate_per_peer, &clock_),
         refusal_audit_(config.refused_audit_rate_per_peer, &clock_, *metrics_.registry()),
@@ -151,6 +154,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   ~CoordinatorServerImpl() override { Shutdown(); }
 
   absl::Status Init() {
+    if (config_.liveness_flush > absl::ZeroDuration()) liveness_.Start();
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(config_.metrics_listen);
     } catch (const std::exception& e) {
@@ -255,6 +259,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(config_.shutdown_grace)));
     }
     batcher_.Shutdown();
+    // Heartbeats answered so far reach PostgreSQL before the process exits.
+    liveness_.Shutdown();
     // Releases the leader lock: another replica takes the rollouts over at once.
     engine_.Stop();
     if (refresher_.joinable()) refresher_.join();
@@ -386,6 +392,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   store::PgLeaderLock leader_lock_;
   engine::RolloutEngine engine_;
   metrics::RolloutMetrics rollout_metrics_;
+  ingest::LivenessTracker liveness_;
   ingest::ReportBatcher batcher_;
   KeyedRateLimiter report_limiter_;
   KeyedRateLimiter target_limiter_;

@@ -19,6 +19,11 @@ struct CoordinatorConfig {
   int ingest_writers = 1;
   size_t max_batch = 1000;
   size_t max_queue = 200000;
+  // Heartbeats (ingest/liveness.h): how often their liveness is flushed to
+  // PostgreSQL, the most it may lag after a crash; zero turns heartbeats
+  // off (every report is committed before its answer). Hosts remembered.
+  absl::Duration liveness_flush = absl::Seconds(5);
+  size_t liveness_max_hosts = 5'000'000;
   size_t max_message_bytes = 64 * 1024;
   absl::Duration channel_cache_ttl = absl::Seconds(1);
   absl::Duration fleet_refresh_interval = absl::Seconds(5);

@@ -23,6 +23,8 @@ enum class ReportOutcome {
   kSequenceTooFarAhead,
   kRateLimited,
   kQueueFull,
+  // Answered from memory (ingest/liveness.h), written in bulk later.
+  kHeartbeat,
 };
 
 // The events of ReportBatcher. Called from its writer threads and from
@@ -40,6 +42,11 @@ class IngestMetrics {
   virtual void CountDatabaseError(const std::string& operation) = 0;
   // Reports waiting for a writer.
   virtual void SetQueueDepth(size_t depth) = 0;
+  // One flush of heartbeats (LivenessTracker): rows written, how long it
+  // took, whether every statement succeeded.
+  virtual void ObserveLivenessFlush(size_t /*written*/, absl::Duration /*took*/, bool /*ok*/) {}
+  // Hosts remembered, and those whose liveness awaits the next flush.
+  virtual void SetLiveness(size_t /*hosts*/, size_t /*pending*/) {}
 };
 
 // For a batcher whose events nobody exports (tools, tests that do not look).

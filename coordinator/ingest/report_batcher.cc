@@ -17,8 +17,9 @@ size_t ApproximateBytes(const rollout::AgentReport& r) {
   return bytes;
 }
 
-ReportBatcher::ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options)
-    : store_(store), metrics_(metrics), options_(options) {
+ReportBatcher::ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options,
+                             LivenessTracker* liveness)
+    : store_(store), metrics_(metrics), options_(options), liveness_(liveness) {
   for (int i = 0; i < std::max(1, options_.writers); ++i) shards_.push_back(std::make_unique<Shard>());
   for (auto& shard : shards_) writers_.emplace_back([this, s = shard.get()] { WriterLoop(s); });
   replier_ = std::thread([this] { ReplierLoop(); });
@@ -27,6 +28,14 @@ ReportBatcher::ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics,
 ReportBatcher::~ReportBatcher() { Shutdown(); }
 
 void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
+  if (liveness_ != nullptr && !stopping_flag_.load(std::memory_order_acquire)) {
+    // Changes nothing durable: answered now, written with the next flush.
+    if (std::optional<store::ReportResult> beat = liveness_->TryHeartbeat(report)) {
+      metrics_->CountReport(ReportOutcome::kHeartbeat);
+      done(absl::OkStatus(), *beat);
+      return;
+    }
+  }
   absl::Status refused;
   Shard* shard = shards_[absl::HashOf(report.host_id) % shards_.size()].get();
   const size_t bytes = ApproximateBytes(report);
@@ -65,6 +74,7 @@ void ReportBatcher::Shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ && writers_.empty()) return;
     stopping_ = true;
+    stopping_flag_.store(true, std::memory_order_release);
   }
   for (auto& shard : shards_) shard->cv.notify_all();
   for (std::thread& t : writers_) {
@@ -141,6 +151,14 @@ ReportBatcher::Answered ReportBatcher::Commit(std::vector<Pending> batch) {
   absl::StatusOr<std::vector<store::ReportResult>> results = store_->ApplyReports(reports);
   const absl::Duration took = absl::Now() - start;
 
+  if (liveness_ != nullptr) {
+    // Before anyone is answered: a host's next report, sent after the
+    // answer, must find this one remembered.
+    for (size_t i = 0; i < batch.size(); ++i) {
+      liveness_->Handled(batch[i].report, results.ok() ? absl::OkStatus() : results.status(),
+                         results.ok() ? (*results)[i] : store::ReportResult{});
+    }
+  }
   if (!results.ok()) {
     metrics_->CountDatabaseError("apply_reports");
     for (size_t i = 0; i < batch.size(); ++i) metrics_->CountReport(ReportOutcome::kUnavailable);

@@ -3,6 +3,7 @@
 // answered only once its batch is durably committed.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -13,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "coordinator/ingest/ingest_metrics.h"
+#include "coordinator/ingest/liveness.h"
 #include "coordinator/rollout/model.h"
 #include "coordinator/store/store.h"
 
@@ -43,7 +45,10 @@ class ReportBatcher {
   using Done = std::function<void(const absl::Status& status, const store::ReportResult& result)>;
 
   // `store` and `metrics` are not null and outlive the batcher.
-  ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options);
+  // `liveness` (may be null: every report is committed) answers heartbeats
+  // from memory and learns from every committed report.
+  ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics, ReportBatcherOptions options,
+                LivenessTracker* liveness = nullptr);
   ~ReportBatcher();
 
   void Submit(rollout::AgentReport report, Done done);
@@ -81,6 +86,8 @@ class ReportBatcher {
   store::ReportWriter* const store_;
   IngestMetrics* const metrics_;
   const ReportBatcherOptions options_;
+  LivenessTracker* const liveness_;
+  std::atomic<bool> stopping_flag_{false};
 
   std::mutex mu_;
   std::vector<std::unique_ptr<Shard>> shards_;

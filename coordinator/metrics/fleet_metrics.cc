@@ -39,7 +39,8 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                    .Help("Status reports received, by result: accepted, duplicate (same sequence), out_of_order "
                          "(older sequence), invalid, unknown_channel, unavailable (database down or overloaded), too_large "
                          "(over --max_message_bytes), sequence_too_far_ahead (refused: a sequence more than a day ahead), "
-                         "rate_limited (over --report_rate_per_host), queue_full (over --max_queue_bytes)")
+                         "rate_limited (over --report_rate_per_host), queue_full (over --max_queue_bytes), heartbeat (changed "
+                         "nothing durable: answered from memory, last_seen written in bulk)")
                    .Register(*registry_)),
       outcomes_(prometheus::BuildCounter()
                     .Name("drover_update_outcomes_total")
@@ -62,6 +63,28 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                      .Help("Failed database operations, by operation")
                      .Register(*registry_)),
       queue_depth_(Gauge(*registry_, "drover_report_queue_depth", "Reports waiting for a batch").Add({})),
+      liveness_flush_(prometheus::BuildHistogram()
+                          .Name("drover_liveness_flush_duration_seconds")
+                          .Help("Time one flush of heartbeats to PostgreSQL took (asynchronous commit)")
+                          .Register(*registry_)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5,
+                                                                            1, 2.5, 5, 10})),
+      liveness_written_(prometheus::BuildCounter()
+                            .Name("drover_liveness_rows_written_total")
+                            .Help("Hosts whose last_seen a heartbeat flush moved up")
+                            .Register(*registry_)
+                            .Add({})),
+      liveness_flush_failures_(prometheus::BuildCounter()
+                                   .Name("drover_liveness_flush_failures_total")
+                                   .Help("Heartbeat flushes in which a statement failed (kept for the next flush)")
+                                   .Register(*registry_)
+                                   .Add({})),
+      liveness_hosts_(Gauge(*registry_, "drover_liveness_hosts",
+                            "Hosts this replica remembers, whose unchanged reports it answers from memory")
+                          .Add({})),
+      liveness_pending_(Gauge(*registry_, "drover_liveness_pending",
+                              "Hosts whose heartbeat awaits the next flush to PostgreSQL")
+                            .Add({})),
       rpcs_(prometheus::BuildCounter()
                 .Name("drover_rpc_requests_total")
                 .Help("gRPC requests handled, by method and status code")
@@ -120,7 +143,7 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                            .Add({})) {
   for (const char* reason : {"report_rate", "get_target_rate", "max_channels"}) refused_.Add({{"reason", reason}});
   for (const char* result : {"accepted", "duplicate", "out_of_order", "invalid", "unknown_channel", "unavailable", "too_large",
-                             "sequence_too_far_ahead", "rate_limited", "queue_full"}) {
+                             "sequence_too_far_ahead", "rate_limited", "queue_full", "heartbeat"}) {
     report_counters_.push_back(&reports_.Add({{"result", result}}));
   }
   Gauge(*registry_, "drover_build_info", "Always 1; labels carry the build")
@@ -144,6 +167,17 @@ void FleetMetrics::CountDatabaseError(const std::string& operation) {
 }
 
 void FleetMetrics::SetQueueDepth(size_t depth) { queue_depth_.Set(static_cast<double>(depth)); }
+
+void FleetMetrics::ObserveLivenessFlush(size_t written, absl::Duration took, bool ok) {
+  liveness_flush_.Observe(absl::ToDoubleSeconds(took));
+  liveness_written_.Increment(static_cast<double>(written));
+  if (!ok) liveness_flush_failures_.Increment();
+}
+
+void FleetMetrics::SetLiveness(size_t hosts, size_t pending) {
+  liveness_hosts_.Set(static_cast<double>(hosts));
+  liveness_pending_.Set(static_cast<double>(pending));
+}
 
 namespace {
 const char* CodeName(int grpc_code) {

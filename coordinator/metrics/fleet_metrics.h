@@ -53,6 +53,8 @@ class FleetMetrics final : public ingest::IngestMetrics {
   void ObserveBatch(size_t size, absl::Duration commit_duration) override;
   void CountDatabaseError(const std::string& operation) override;
   void SetQueueDepth(size_t depth) override;
+  void ObserveLivenessFlush(size_t written, absl::Duration took, bool ok) override;
+  void SetLiveness(size_t hosts, size_t pending) override;
   void CountRpc(const std::string& method, int grpc_code);
   // Counters of one method, for hot paths; lives as long as this object.
   RpcCounters* RpcCountersFor(const std::string& method);
@@ -89,6 +91,11 @@ class FleetMetrics final : public ingest::IngestMetrics {
   prometheus::Histogram& batch_commit_;
   prometheus::Family<prometheus::Counter>& db_errors_;
   prometheus::Gauge& queue_depth_;
+  prometheus::Histogram& liveness_flush_;
+  prometheus::Counter& liveness_written_;
+  prometheus::Counter& liveness_flush_failures_;
+  prometheus::Gauge& liveness_hosts_;
+  prometheus::Gauge& liveness_pending_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Counter& refresh_errors_;
   prometheus::Gauge& last_refresh_;

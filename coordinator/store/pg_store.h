@@ -33,7 +33,7 @@ struct PgStoreOptions {
   const Clock* clock = nullptr;
 };
 
-class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public AuditStore,
+class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public LivenessWriter, public AuditStore,
                       public OperatorStore, public IdentityStore,
                       public MetadataStore, public RolloutStore {
  public:
@@ -114,6 +114,9 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
                                    const AuditRecord* audit) override;
   absl::StatusOr<RolloutSnapshot> GetSnapshot(const std::string& channel) override;
   absl::StatusOr<RolloutStatusView> GetRolloutStatus(const std::string& channel, absl::Time now) override;
+
+  // Heartbeats in bulk (pg_liveness.cc, sql/liveness_flush.sql).
+  absl::StatusOr<LivenessNotWritten> WriteLiveness(const std::vector<HostBeat>& beats) override;
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).

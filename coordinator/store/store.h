@@ -124,6 +124,31 @@ class ReportWriter {
       const std::vector<const rollout::AgentReport*>& reports) = 0;
 };
 
+// One host's liveness from heartbeats (rollout/heartbeat.h): when it was
+// last heard from, and the sequence of that heartbeat.
+struct HostBeat {
+  std::string host_id;
+  absl::Time last_seen;
+  int64_t sequence = 0;
+};
+
+// What a liveness write did not write.
+struct LivenessNotWritten {
+  // Indexes into the beats: rows another writer changed meanwhile (write
+  // them again), and hosts without a row (forgotten, channel deleted).
+  std::vector<size_t> retry;
+  std::vector<size_t> missing;
+};
+
+// The bulk write of heartbeats. Asynchronous commit: a crash may lose the
+// last writes, which only makes liveness lag.
+class LivenessWriter {
+ public:
+  virtual ~LivenessWriter() = default;
+  // Moves each host's last_seen (and sequence) up to the beat's, never down.
+  virtual absl::StatusOr<LivenessNotWritten> WriteLiveness(const std::vector<HostBeat>& beats) = 0;
+};
+
 // The read side of agent state, for operators and metrics.
 struct ForgottenAgent {
   std::string channel;    // empty when only an orphaned-host row went

@@ -1,0 +1,46 @@
+-- Heartbeats, written in bulk (PgStore::WriteLiveness in pg_liveness.cc;
+-- rollout/heartbeat.h says what a heartbeat is). Run with asynchronous
+-- commit: a crash loses at most the last flushes, which only lag liveness.
+--
+-- Parameters, parallel arrays in host order: $1 host_id, $2 last_seen (Unix
+-- microseconds, the coordinator's clock when the heartbeat came), $3 the
+-- heartbeat's sequence; $4 counter shards (PgStore::kCounterShards); $5 the
+-- seen bucket in ms (rollout::kSeenBucket).
+--
+-- For each host whose stored last_seen is older, it moves last_seen up (the
+-- newest wins, so replicas merge) and the sequence up to the heartbeat's
+-- (never down: a newer state committed meanwhile keeps its own), and moves
+-- the seen-bucket counters, old bucket to new, as sql/ingest_round.sql does.
+-- Like that statement it reaches each row by the tuple id its snapshot read,
+-- provided the row is still that version: a row another writer changed
+-- meanwhile is skipped and returned, to be written by the next flush.
+-- It returns one row per heartbeat not written: (host_id, missing), missing
+-- true when the host has no row (forgotten, or its channel deleted).
+WITH beat AS (
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS beat(host_id, seen_us, sequence)),
+stored AS (
+  SELECT ctid, host_id, channel, last_seen, sequence FROM agents WHERE host_id = ANY($1::text[])),
+updated AS (
+  UPDATE agents AS agent
+  SET last_seen = 'epoch'::timestamptz + beat.seen_us * interval '1 microsecond',
+      sequence = GREATEST(stored.sequence, beat.sequence)
+  FROM beat JOIN stored ON stored.host_id = beat.host_id
+  WHERE agent.ctid = stored.ctid AND agent.sequence = stored.sequence AND agent.last_seen = stored.last_seen
+    AND 'epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > stored.last_seen
+  RETURNING agent.host_id, agent.channel, agent.last_seen, stored.last_seen AS old_last_seen),
+seen AS (
+  INSERT INTO seen_counts AS counter (channel, bucket, shard, agents)
+  SELECT channel, bucket, pg_backend_pid() % $4::int, sum(delta)
+  FROM (SELECT channel, date_bin($5 * interval '1 millisecond', last_seen, 'epoch'), 1 FROM updated
+        UNION ALL
+        SELECT channel, date_bin($5 * interval '1 millisecond', old_last_seen, 'epoch'), -1 FROM updated
+       ) AS moved(channel, bucket, delta)
+  GROUP BY channel, bucket
+  HAVING sum(delta) <> 0
+  ORDER BY channel, bucket
+  ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents)
+SELECT beat.host_id, stored.host_id IS NULL AS missing
+FROM beat LEFT JOIN stored ON stored.host_id = beat.host_id
+WHERE stored.host_id IS NULL
+   OR ('epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > stored.last_seen
+       AND beat.host_id NOT IN (SELECT host_id FROM updated))
