@@ -11,15 +11,22 @@
 -- newest wins, so replicas merge) and the sequence up to the heartbeat's
 -- (never down: a newer state committed meanwhile keeps its own), and moves
 -- the seen-bucket counters, old bucket to new, as sql/ingest_round.sql does.
--- Like that statement it reaches each row by the tuple id its snapshot read,
--- provided the row is still that version: a row another writer changed
--- meanwhile is skipped and returned, to be written by the next flush.
+-- It locks the rows before it writes them, skipping rows another writer
+-- holds (see stored); those are returned, to be written by the next flush.
 -- It returns one row per heartbeat not written: (host_id, missing), missing
 -- true when the host has no row (forgotten, or its channel deleted).
 WITH beat AS (
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS beat(host_id, seen_us, sequence)),
-stored AS (
-  SELECT ctid, host_id, channel, last_seen, sequence FROM agents WHERE host_id = ANY($1::text[])),
+stored AS MATERIALIZED (
+  -- Rows a batch of reports is writing right now are skipped, not waited
+  -- for: the flush never waits on a lock, so it cannot deadlock with the
+  -- ingest statement (whose lock order is its plan's). Those rows are
+  -- returned and written by the next flush. The values read are the rows'
+  -- current ones and stay so until the update below.
+  SELECT ctid, host_id, channel, last_seen, sequence FROM agents WHERE host_id = ANY($1::text[])
+  FOR NO KEY UPDATE SKIP LOCKED),
+known AS (
+  SELECT host_id, last_seen FROM agents WHERE host_id = ANY($1::text[])),
 updated AS (
   UPDATE agents AS agent
   SET last_seen = 'epoch'::timestamptz + beat.seen_us * interval '1 microsecond',
@@ -39,8 +46,8 @@ seen AS (
   HAVING sum(delta) <> 0
   ORDER BY channel, bucket
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents)
-SELECT beat.host_id, stored.host_id IS NULL AS missing
-FROM beat LEFT JOIN stored ON stored.host_id = beat.host_id
-WHERE stored.host_id IS NULL
-   OR ('epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > stored.last_seen
+SELECT beat.host_id, known.host_id IS NULL AS missing
+FROM beat LEFT JOIN known ON known.host_id = beat.host_id
+WHERE known.host_id IS NULL
+   OR ('epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > known.last_seen
        AND beat.host_id NOT IN (SELECT host_id FROM updated))
