@@ -51,6 +51,11 @@ PROBES = {
     # absent(up{...}) is empty while the coordinator is scraped, by design.
     "DroverCoordinatorDown": [('up{job="drover-coordinator"}', 0)],
     "DroverDatabaseUnavailable": [("max by (instance) (drover_database_up)", 0)],
+    # Exported (as 0) from start-up.
+    "DroverHeartbeatsNotWritten": [
+        ("sum by (instance) (increase(drover_liveness_flush_failures_total[5m]))", 0),
+        ("max by (instance) (drover_liveness_pending)", 0),
+    ],
     # Exported (as 0) for every channel, and once per coordinator.
     "DroverHostIdCloned": [("max by (channel) (drover_agents_instance_conflict)", 0)],
     "DroverOrphanedHosts": [("max(drover_orphaned_hosts)", 0)],
