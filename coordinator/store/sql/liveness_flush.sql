@@ -25,8 +25,6 @@ stored AS MATERIALIZED (
   -- current ones and stay so until the update below.
   SELECT ctid, host_id, channel, last_seen, sequence FROM agents WHERE host_id = ANY($1::text[])
   FOR NO KEY UPDATE SKIP LOCKED),
-known AS (
-  SELECT host_id, last_seen FROM agents WHERE host_id = ANY($1::text[])),
 updated AS (
   UPDATE agents AS agent
   SET last_seen = 'epoch'::timestamptz + beat.seen_us * interval '1 microsecond',
@@ -46,8 +44,10 @@ seen AS (
   HAVING sum(delta) <> 0
   ORDER BY channel, bucket
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents)
-SELECT beat.host_id, known.host_id IS NULL AS missing
-FROM beat LEFT JOIN known ON known.host_id = beat.host_id
-WHERE known.host_id IS NULL
-   OR ('epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > known.last_seen
+-- Not written: rows skipped as locked (or gone), and rows not updated
+-- although the beat is newer. Only for those is the row looked up again.
+SELECT beat.host_id, NOT EXISTS (SELECT 1 FROM agents WHERE agents.host_id = beat.host_id) AS missing
+FROM beat LEFT JOIN stored ON stored.host_id = beat.host_id
+WHERE stored.host_id IS NULL
+   OR ('epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > stored.last_seen
        AND beat.host_id NOT IN (SELECT host_id FROM updated))
