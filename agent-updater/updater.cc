@@ -223,9 +223,11 @@ int64_t Updater::NextSequence(UpdaterState& state) {
 }
 
 absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy,
-                              const std::string& updating_to) {
+                              const std::string& updating_to, SyncCall* sync) {
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
+  // The sequence of the fresh status this call built (once built).
+  int64_t fresh_sequence = 0;
   bool out_of_order = false;
   int out_of_order_rounds = 0;
   // After a refusal that names no outcome: one outcome per report, so that
@@ -246,7 +248,6 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
     }
     absl::StatusOr<std::vector<std::pair<std::string, v1::UpdateOutcome>>> queued = store.QueuedOutcomes();
     if (!queued.ok()) return queued.status();
-    bool sending_fresh = false;
     if (pending->has_value()) {
       // Made acceptable again when resent: one an older updater saved may
       // hold what the coordinator refuses. (Same sequence: were it stored
@@ -318,7 +319,7 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       }
       pending = std::optional<PendingReport>(report);
       fresh_sent = true;
-      sending_fresh = true;
+      fresh_sequence = r.sequence();
     }
     absl::StatusOr<v1::ReportStatusResponse> resp = Send((*pending)->request(), sync);
     const bool acknowledged =
@@ -393,7 +394,9 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
       PendingReport again = **pending;
+      const bool fresh = again.request().sequence() == fresh_sequence;
       again.mutable_request()->set_sequence(NextSequence(state));
+      if (fresh) fresh_sequence = again.request().sequence();
       // A report was sent since its predecessor and not acknowledged.
       again.mutable_request()->set_previous_sequence(0);
       if (absl::Status s = store.Save(state); !s.ok()) return s;
@@ -412,7 +415,9 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       ++out_of_order_rounds;
       state.set_last_sequence(resp->stored_sequence());
       PendingReport again = **pending;
+      const bool fresh = again.request().sequence() == fresh_sequence;
       again.mutable_request()->set_sequence(NextSequence(state));
+      if (fresh) fresh_sequence = again.request().sequence();
       // A report was sent since its predecessor and not acknowledged.
       again.mutable_request()->set_previous_sequence(0);
       if (absl::Status s = store.Save(state); !s.ok()) return s;
@@ -424,7 +429,7 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
     // than name an older one.
     state.set_acknowledged_sequence((*pending)->request().sequence());
     if (absl::Status s = store.Save(state); !s.ok()) return s;
-    if (sending_fresh) {
+    if ((*pending)->request().sequence() == fresh_sequence) {
       v1::ReportStatusRequest status = (*pending)->request();
       status.clear_sequence();
       status.clear_previous_sequence();

@@ -44,7 +44,9 @@ class FakeCoordinator final : public CoordinatorClient {
     SyncAnswer answer;
     answer.target = GetTarget(get);
     --get_calls;
+    in_sync_ = !knobs_on_sync;
     answer.report = ReportStatus(report);
+    in_sync_ = false;
     --report_calls;
     const absl::Status& r = answer.report.status();
     if (absl::IsUnavailable(r) || absl::IsDeadlineExceeded(r) ||
@@ -68,7 +70,7 @@ class FakeCoordinator final : public CoordinatorClient {
     sent.push_back(request);
     if (on_report) on_report(request);
     if (!reachable) return absl::UnavailableError("connection refused");
-    if (unavailable_next > 0) {
+    if (unavailable_next > 0 && !in_sync_) {
       --unavailable_next;
       return absl::UnavailableError("connection reset");
     }
@@ -76,7 +78,7 @@ class FakeCoordinator final : public CoordinatorClient {
       ++refused;
       return absl::ResourceExhaustedError("message larger than max");
     }
-    if (refuse_next > 0 && request.updating_to().empty()) {
+    if (refuse_next > 0 && request.updating_to().empty() && !in_sync_) {
       --refuse_next;
       ++refused;
       return absl::InvalidArgumentError("outcomes[0].error \"x\": refused by the test");
@@ -95,7 +97,7 @@ class FakeCoordinator final : public CoordinatorClient {
     v1::ReportStatusResponse resp;
     // The knobs below act on the reports that follow an install, not on the
     // one announcing it.
-    const bool announcement = !request.updating_to().empty();
+    const bool announcement = !request.updating_to().empty() || in_sync_;
     if (rate_limit_next > 0 && !announcement) {
       --rate_limit_next;
       return WithReason(absl::ResourceExhaustedError("ReportStatus refused: retry later"), kReasonRateLimited);
@@ -107,7 +109,7 @@ class FakeCoordinator final : public CoordinatorClient {
       resp.set_stored_sequence(stored_sequence);
       return resp;
     }
-    if (always_out_of_order) {
+    if (always_out_of_order && !in_sync_) {
       resp.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
       resp.set_stored_sequence(request.sequence() + 1000);
       return resp;
@@ -136,6 +138,11 @@ class FakeCoordinator final : public CoordinatorClient {
   bool reachable = true;
   // An older coordinator: Sync is UNIMPLEMENTED.
   bool sync_unimplemented = false;
+  // The knobs above (refuse_next, unavailable_next, always_out_of_order,
+  // rate_limit_next, lose_next_ack) act on ReportStatus calls, the reports
+  // around an install; with this, on the report half of Sync too.
+  bool knobs_on_sync = false;
+  bool in_sync_ = false;
   // What Sync answers carry.
   absl::Duration next_sync = absl::ZeroDuration();
   int sync_calls = 0, get_calls = 0, report_calls = 0;
@@ -311,9 +318,12 @@ TEST_F(UpdaterTest, OutsideWindowWaits) {
   EXPECT_EQ(r.decision.action, Action::kWait);
   EXPECT_TRUE(absl::StrContains(r.decision.reason, "next opens 2026-11-23T22:00:00Z")) << r.decision.reason;
   EXPECT_TRUE(installer_.installs.empty());
-  // Still reports its state.
-  ASSERT_EQ(coordinator_.reports.size(), 1u);
+  // Still reports its state: with the target fetch, and again once the
+  // windows that came with it changed its schedule state.
+  ASSERT_EQ(coordinator_.reports.size(), 2u);
   EXPECT_EQ(coordinator_.reports[0].current_version(), "1.0.0");
+  EXPECT_EQ(coordinator_.reports[1].current_version(), "1.0.0");
+  EXPECT_NE(coordinator_.reports[0].schedule_state(), coordinator_.reports[1].schedule_state());
 }
 
 TEST_F(UpdaterTest, CriticalUnhealthyAndNoScheduleUpdateAtOnce) {
@@ -692,11 +702,12 @@ TEST_F(UpdaterTest, ARefusedReportIsMovedAsideAndLaterOnesGoThrough) {
   EXPECT_TRUE(absl::StrContains(log, "refused by the test")) << log;
   EXPECT_TRUE(absl::StrContains(log, "outbox/rejected/")) << log;
   EXPECT_TRUE(absl::StrContains(r.summary, "report refused")) << r.summary;
-  // The fresh status that followed it went through (after the install's
-  // announcement).
-  ASSERT_EQ(coordinator_.reports.size(), 2u);
-  EXPECT_EQ(coordinator_.reports[0].updating_to(), "1.1.0");
-  EXPECT_EQ(coordinator_.reports[1].current_version(), "1.1.0");
+  // The fresh status that followed it went through (after the status sent
+  // with the target fetch and the install's announcement).
+  ASSERT_EQ(coordinator_.reports.size(), 3u);
+  EXPECT_EQ(coordinator_.reports[0].current_version(), "1.0.0");
+  EXPECT_EQ(coordinator_.reports[1].updating_to(), "1.1.0");
+  EXPECT_EQ(coordinator_.reports[2].current_version(), "1.1.0");
   // Kept for a person, out of the way.
   int kept = 0;
   if (DIR* d = opendir((dir_ + "/state/outbox/rejected").c_str()); d != nullptr) {
@@ -1357,15 +1368,17 @@ TEST_F(UpdaterTest, AnInstallIsAnnouncedAndTheOutcomeReportSupersedesIt) {
   PassResult r = Pass();
   ASSERT_TRUE(r.outcome.has_value());
   EXPECT_TRUE(r.delivered) << r.summary;
-  ASSERT_EQ(coordinator_.reports.size(), 2u);
-  const v1::ReportStatusRequest& updating = coordinator_.reports[0];
-  const v1::ReportStatusRequest& done = coordinator_.reports[1];
+  // The status that went with the target fetch, then the announcement.
+  ASSERT_EQ(coordinator_.reports.size(), 3u);
+  EXPECT_EQ(coordinator_.reports[0].updating_to(), "");
+  const v1::ReportStatusRequest& updating = coordinator_.reports[1];
+  const v1::ReportStatusRequest& done = coordinator_.reports[2];
   EXPECT_EQ(updating.updating_to(), "1.1.0");
   EXPECT_EQ(updating.current_version(), "1.0.0");
   EXPECT_EQ(updating.outcomes_size(), 0);
   // Sent before the install started.
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0], std::make_pair(std::string("1.1.0"), size_t{0}));
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[1], std::make_pair(std::string("1.1.0"), size_t{0}));
   // The outcome's report comes after it, in sequence too, and says nothing
   // of updating: the coordinator stops counting the host as in flight.
   EXPECT_GT(done.sequence(), updating.sequence());
@@ -1375,8 +1388,8 @@ TEST_F(UpdaterTest, AnInstallIsAnnouncedAndTheOutcomeReportSupersedesIt) {
   EXPECT_EQ(done.outcomes(0).result(), v1::UPDATE_RESULT_SUCCEEDED);
   // Nothing is announced when there is nothing to install.
   Pass();
-  EXPECT_EQ(coordinator_.reports.size(), 3u);
-  EXPECT_EQ(coordinator_.reports[2].updating_to(), "");
+  EXPECT_EQ(coordinator_.reports.size(), 4u);
+  EXPECT_EQ(coordinator_.reports[3].updating_to(), "");
 }
 
 TEST_F(UpdaterTest, AnUndeliveredAnnouncementNeitherStopsTheInstallNorLingers) {
@@ -1390,12 +1403,14 @@ TEST_F(UpdaterTest, AnUndeliveredAnnouncementNeitherStopsTheInstallNorLingers) {
   EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
   EXPECT_EQ(installer_.installed, "1.1.0");
   EXPECT_FALSE(r.delivered);
-  ASSERT_EQ(sent.size(), 2u);
-  EXPECT_EQ(sent[0].updating_to(), "1.1.0");
+  // The status with the target fetch, delivered; then the two that failed.
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].updating_to(), "");
+  EXPECT_EQ(sent[1].updating_to(), "1.1.0");
   // The second attempt resent the announcement's report (same sequence),
   // no longer saying the host is updating: the install is over.
-  EXPECT_EQ(sent[1].sequence(), sent[0].sequence());
-  EXPECT_EQ(sent[1].updating_to(), "");
+  EXPECT_EQ(sent[2].sequence(), sent[1].sequence());
+  EXPECT_EQ(sent[2].updating_to(), "");
   absl::StatusOr<std::optional<PendingReport>> pending = store_->LoadPendingReport();
   ASSERT_TRUE(pending.ok() && pending->has_value());
   EXPECT_EQ((*pending)->request().updating_to(), "");
@@ -1417,13 +1432,14 @@ TEST_F(UpdaterTest, NoAnnouncementWhenTheCoordinatorDidNotAnswer) {
   Pass();
   coordinator_.reachable = false;
   health_.bad = {"1.0.0"};
-  int sent = 0;
-  coordinator_.on_report = [&](const v1::ReportStatusRequest&) { ++sent; };
+  std::vector<v1::ReportStatusRequest> sent;
+  coordinator_.on_report = [&](const v1::ReportStatusRequest& q) { sent.push_back(q); };
   PassResult r = Pass();
   EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
-  // One attempt, the report after the install: no announcement to hold the
-  // install up first.
-  EXPECT_EQ(sent, 1);
+  // Two attempts, the status with the target fetch and the report after the
+  // install: no announcement to hold the install up first.
+  ASSERT_EQ(sent.size(), 2u);
+  for (const v1::ReportStatusRequest& q : sent) EXPECT_EQ(q.updating_to(), "");
   absl::StatusOr<std::optional<PendingReport>> pending = store_->LoadPendingReport();
   ASSERT_TRUE(pending.ok() && pending->has_value());
   EXPECT_EQ((*pending)->request().updating_to(), "");
@@ -1435,6 +1451,9 @@ TEST_F(UpdaterTest, NoAnnouncementWhenTheCoordinatorDidNotAnswer) {
 TEST_F(UpdaterTest, ASteadyPassIsOneSync) {
   SetWindow(22, 1);  // nothing to install now
   coordinator_.next_sync = absl::Seconds(75);
+  Pass();  // learns the windows (its schedule state changes: reported again)
+  coordinator_.sync_calls = coordinator_.get_calls = coordinator_.report_calls = 0;
+  coordinator_.reports.clear();
   for (int pass = 1; pass <= 3; ++pass) {
     PassResult r = Pass();
     EXPECT_EQ(r.decision.action, Action::kWait);
@@ -1472,6 +1491,7 @@ TEST_F(UpdaterTest, AnOlderCoordinatorWithoutSyncGetsTwoCalls) {
   coordinator_.sync_unimplemented = true;
   coordinator_.next_sync = absl::Seconds(75);  // never seen: Sync fails
   const int syncs = coordinator_.sync_calls, reports = static_cast<int>(coordinator_.reports.size());
+  const int gets = coordinator_.get_calls, report_calls = coordinator_.report_calls;
   ::testing::internal::CaptureStderr();
   PassResult r = Pass();
   const std::string log = ::testing::internal::GetCapturedStderr();
@@ -1483,8 +1503,8 @@ TEST_F(UpdaterTest, AnOlderCoordinatorWithoutSyncGetsTwoCalls) {
   // Tried once, then the target and the report apart; remembered for the
   // rest of the pass.
   EXPECT_EQ(coordinator_.sync_calls, syncs + 1);
-  EXPECT_EQ(coordinator_.get_calls, 1);
-  EXPECT_EQ(coordinator_.report_calls, 1);
+  EXPECT_EQ(coordinator_.get_calls, gets + 1);
+  EXPECT_EQ(coordinator_.report_calls, report_calls + 1);
   EXPECT_EQ(static_cast<int>(coordinator_.reports.size()), reports + 1);
   EXPECT_TRUE(absl::StrContains(log, "does not know Sync")) << log;
   // An update pass too: its announcement and outcome go by ReportStatus.
@@ -1494,7 +1514,7 @@ TEST_F(UpdaterTest, AnOlderCoordinatorWithoutSyncGetsTwoCalls) {
   EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
   EXPECT_TRUE(r.delivered) << r.summary;
   EXPECT_EQ(coordinator_.sync_calls, syncs + 2);
-  EXPECT_EQ(coordinator_.get_calls, 2);
+  EXPECT_EQ(coordinator_.get_calls, gets + 2);
   EXPECT_EQ(coordinator_.outcomes.size(), 1u);
 }
 
@@ -1502,6 +1522,7 @@ TEST_F(UpdaterTest, TheTargetIsUsedWhenTheReportIsRefused) {
   SetWindow(22, 1);
   Pass();
   coordinator_.target.set_critical(true);
+  coordinator_.knobs_on_sync = true;
   coordinator_.refuse_next = 1;
   PassResult r = Pass();
   EXPECT_EQ(r.decision.action, Action::kUpdate);
@@ -1585,7 +1606,8 @@ TEST_F(UpdaterTest, AnUnansweredReportBreaksTheChainUntilItIsAcknowledged) {
   SetWindow(22, 1);
   Pass();
   const int64_t acked = coordinator_.sent.back().sequence();
-  // The answer is lost: stored by the coordinator, unknown to the host.
+  // The call fails: maybe stored by the coordinator, unknown to the host.
+  coordinator_.knobs_on_sync = true;
   coordinator_.unavailable_next = 1;
   PassResult r = Pass();
   EXPECT_FALSE(r.delivered);
@@ -1598,7 +1620,7 @@ TEST_F(UpdaterTest, AnUnansweredReportBreaksTheChainUntilItIsAcknowledged) {
   r = Pass();
   EXPECT_TRUE(r.delivered) << r.summary;
   ASSERT_GT(coordinator_.sent.size(), before);
-  const v1::ReportStatusRequest& resent = coordinator_.sent[before];
+  const v1::ReportStatusRequest resent = coordinator_.sent[before];
   EXPECT_EQ(resent.sequence(), unanswered.sequence());
   EXPECT_EQ(resent.previous_sequence(), acked);
   Pass();
@@ -1629,20 +1651,28 @@ TEST_F(UpdaterTest, OutOfOrderAndRefusalsBreakTheChain) {
   // the report is rebuilt above it, naming no predecessor.
   coordinator_.stored_sequence = coordinator_.sent.back().sequence() + 10'000'000;
   Pass();
-  const v1::ReportStatusRequest& out_of_order = coordinator_.sent[coordinator_.sent.size() - 2];
-  const v1::ReportStatusRequest& again = coordinator_.sent.back();
+  const v1::ReportStatusRequest out_of_order = coordinator_.sent[coordinator_.sent.size() - 2];
+  const v1::ReportStatusRequest again = coordinator_.sent.back();
   EXPECT_NE(out_of_order.previous_sequence(), 0);
   EXPECT_GT(again.sequence(), coordinator_.stored_sequence - 10'000'000);
   EXPECT_EQ(again.previous_sequence(), 0);
   EXPECT_EQ(Saved().acknowledged_sequence(), again.sequence());
   // Refused for what it holds: set aside; the next report names nothing.
   Pass();
+  coordinator_.knobs_on_sync = true;
   coordinator_.refuse_next = 1;
   Pass();
-  ASSERT_GE(coordinator_.sent.size(), 2u);
-  const v1::ReportStatusRequest& after = coordinator_.sent.back();
-  EXPECT_EQ(after.previous_sequence(), 0) << "the refused report was sent after the acknowledged one";
   EXPECT_EQ(coordinator_.refused, 1);
+  const v1::ReportStatusRequest refused = coordinator_.sent.back();
+  EXPECT_NE(refused.previous_sequence(), 0);
+  EXPECT_EQ(Saved().acknowledged_sequence(), 0);
+  Pass();
+  const v1::ReportStatusRequest after = coordinator_.sent.back();
+  EXPECT_GT(after.sequence(), refused.sequence());
+  EXPECT_EQ(after.previous_sequence(), 0) << "the refused report was sent after the acknowledged one";
+  // And the chain starts again from it.
+  Pass();
+  EXPECT_EQ(coordinator_.sent.back().previous_sequence(), after.sequence());
 }
 
 TEST_F(UpdaterTest, TheAcknowledgedSequenceIsOnDiskBeforeTheReportLeavesTheOutbox) {
