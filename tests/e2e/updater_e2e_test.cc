@@ -385,6 +385,20 @@ TEST_F(UpdaterE2eTest, BrokenVersionIsRolledBackReportedAndNotRetried) {
 
 TEST_F(UpdaterE2eTest, TamperedTarballOrSignatureIsRefused) {
   CreateChannel("1.0.0", /*window_now=*/true);
+  {
+    // As in BrokenVersionIsRolledBackReportedAndNotRetried: the updater's
+    // parking rule is under test, not the rollout's brake. Without this, a
+    // failed install holds the host back on 1.0.0 as soon as this replica's
+    // rollout cache (1 s) sees it, and on a loaded machine the passes after
+    // the failure are told 1.0.0 instead of the parked version.
+    v1::SetRolloutPolicyRequest req;
+    req.set_channel("channels/demo");
+    req.mutable_policy()->set_canary_budget("100%");
+    req.mutable_policy()->set_group_budget("100%");
+    v1::RolloutPolicy out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops_->SetRolloutPolicy(&ctx, req, &out).ok());
+  }
   const std::string bad = Tmp("drover-bad-tarballs-");
   for (const char* f : {"demo-agent-1.0.0.tar.gz", "demo-agent-1.0.0.tar.gz.manifest", "demo-agent-1.1.0.tar.gz",
                         "demo-agent-1.1.0.tar.gz.manifest", "demo-agent-1.2.0.tar.gz"}) {
