@@ -197,6 +197,7 @@ int main(int argc, char** argv) {
     report.ok = true;
     report.coordinator_reachable = r->coordinator_reachable;
     report.poll_interval = r->poll_interval;
+    report.next_sync = r->next_sync;
     report.summary = r->summary;
   } else {
     drover::LogError(absl::StrCat("pass failed: ", r.status().message()));

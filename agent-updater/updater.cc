@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/rpc_reason.h"
 #include "common/semver.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "proto/wire/names.h"
 #include "proto/wire/report_text.h"
 #include "proto/wire/time.h"
@@ -222,9 +223,11 @@ int64_t Updater::NextSequence(UpdaterState& state) {
 }
 
 absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy,
-                              const std::string& updating_to) {
+                              const std::string& updating_to, SyncCall* sync) {
   StateStore& store = *deps_.state;
   bool fresh_sent = false;
+  // The sequence of the fresh status this call built (once built).
+  int64_t fresh_sequence = 0;
   bool out_of_order = false;
   int out_of_order_rounds = 0;
   // After a refusal that names no outcome: one outcome per report, so that
@@ -237,6 +240,9 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
     absl::StatusOr<std::optional<PendingReport>> pending = store.LoadPendingReport();
     if (!pending.ok()) {
       LogWarning(absl::StrCat("dropping damaged pending report: ", pending.status().message()));
+      // It was sent, maybe, and never acknowledged: the chain of
+      // acknowledged reports is broken (saved before it leaves the outbox).
+      if (absl::Status s = BreakChain(state, store); !s.ok()) return s;
       if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
       continue;
     }
@@ -274,13 +280,24 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       r.set_current_version(installed.value_or(kNotInstalled));
       r.set_health(healthy ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
       r.set_updater_version(kUpdaterVersion);
-      r.set_sequence(NextSequence(state));
       r.set_instance_id(state.instance_id());
       r.set_schedule_state(state.schedule_state());
       // Why this host acts on none of the coordinator's answers: its
       // operators should hear it there, not only on the host.
       r.set_metadata_problem(ErrorText(state.metadata_problem()));
       r.set_updating_to(updating_to);
+      // The coordinator already has this very status from this pass (the
+      // report that went with the target): one round trip is enough.
+      if (queued->empty() && acknowledged_status_.has_value() &&
+          google::protobuf::util::MessageDifferencer::Equals(r, *acknowledged_status_)) {
+        break;
+      }
+      r.set_sequence(NextSequence(state));
+      // Names the previous report only when it was acknowledged and nothing
+      // was sent since (the heartbeat contract, coordinator/rollout/heartbeat.h).
+      if (state.acknowledged_sequence() > 0 && state.acknowledged_sequence() < r.sequence()) {
+        r.set_previous_sequence(state.acknowledged_sequence());
+      }
       for (const auto& [name, outcome] : *queued) {
         if (r.outcomes_size() >= (one_per_report ? 1 : kMaxOutcomesPerReport)) break;
         *r.add_outcomes() = Acceptable(outcome, CoordinatorNow(state, deps_.clock->Now()), LocalTimeShift(state));
@@ -302,8 +319,17 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       }
       pending = std::optional<PendingReport>(report);
       fresh_sent = true;
+      fresh_sequence = r.sequence();
     }
-    absl::StatusOr<v1::ReportStatusResponse> resp = deps_.coordinator->ReportStatus((*pending)->request());
+    absl::StatusOr<v1::ReportStatusResponse> resp = Send((*pending)->request(), sync);
+    const bool acknowledged =
+        resp.ok() && (resp->disposition() == v1::ReportStatusResponse::DISPOSITION_ACCEPTED ||
+                      resp->disposition() == v1::ReportStatusResponse::DISPOSITION_DUPLICATE);
+    // Any other answer, or none, breaks the chain: the next report built
+    // names no predecessor. (An unanswered report stays in the outbox and
+    // is resent as it was built; nothing else is built before it is
+    // acknowledged or set aside.)
+    if (!acknowledged) state.set_acknowledged_sequence(0);
     // Rate limited: the report is fine, only too soon; it stays for the next pass.
     if (absl::IsResourceExhausted(resp.status()) && ReasonOf(resp.status()) == kReasonRateLimited) {
       return resp.status();
@@ -334,6 +360,7 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
         if (bad < 0) {
           LogWarning(absl::StrCat("the coordinator refused report ", req.sequence(), " (", req.outcomes_size(),
                                   " outcomes): ", reason, "; sending its outcomes one per report"));
+          if (absl::Status s = store.Save(state); !s.ok()) return s;
           if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
           one_per_report = true;
           fresh_sent = false;
@@ -345,6 +372,7 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       }
       state.set_rejected_reports(state.rejected_reports() + 1);
       state.set_last_rejection(reason);
+      state.set_acknowledged_sequence(0);
       LogError(absl::StrCat("the coordinator refused report ", (*pending)->request().sequence(), " (",
                             (*pending)->request().outcomes_size(), " outcomes): ", reason, "; moved it to ",
                             store.dir(), "/outbox/rejected/ so that later reports go through (",
@@ -366,7 +394,11 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       // restored): resend the same content above it.
       state.set_last_sequence(std::max(state.last_sequence(), resp->stored_sequence()));
       PendingReport again = **pending;
+      const bool fresh = again.request().sequence() == fresh_sequence;
       again.mutable_request()->set_sequence(NextSequence(state));
+      if (fresh) fresh_sequence = again.request().sequence();
+      // A report was sent since its predecessor and not acknowledged.
+      again.mutable_request()->set_previous_sequence(0);
       if (absl::Status s = store.Save(state); !s.ok()) return s;
       if (absl::Status s = store.SavePendingReport(again); !s.ok()) return s;
       continue;
@@ -383,10 +415,26 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
       ++out_of_order_rounds;
       state.set_last_sequence(resp->stored_sequence());
       PendingReport again = **pending;
+      const bool fresh = again.request().sequence() == fresh_sequence;
       again.mutable_request()->set_sequence(NextSequence(state));
+      if (fresh) fresh_sequence = again.request().sequence();
+      // A report was sent since its predecessor and not acknowledged.
+      again.mutable_request()->set_previous_sequence(0);
       if (absl::Status s = store.Save(state); !s.ok()) return s;
       if (absl::Status s = store.SavePendingReport(again); !s.ok()) return s;
       continue;
+    }
+    // Acknowledged: the next report may name it. Saved before the report
+    // leaves the outbox, so that a pass killed in between resends it rather
+    // than name an older one.
+    state.set_acknowledged_sequence((*pending)->request().sequence());
+    if (absl::Status s = store.Save(state); !s.ok()) return s;
+    if ((*pending)->request().sequence() == fresh_sequence) {
+      v1::ReportStatusRequest status = (*pending)->request();
+      status.clear_sequence();
+      status.clear_previous_sequence();
+      status.clear_outcomes();
+      acknowledged_status_ = std::move(status);
     }
     if (absl::Status s = store.ClearPendingReport(); !s.ok()) return s;
   }
@@ -401,6 +449,41 @@ absl::Status Updater::Deliver(UpdaterState& state, const std::optional<std::stri
   }
   if (!refused.ok()) return absl::InvalidArgumentError(absl::StrCat("report refused: ", refused.message()));
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ReportStatusResponse> Updater::Send(const v1::ReportStatusRequest& request, SyncCall* sync) {
+  // Sync asks for the target of the report's own channel, host and group:
+  // a report left in the outbox under another configuration goes alone.
+  if (sync == nullptr || sync->done || request.channel() != sync->request.channel() ||
+      request.host_id() != sync->request.host_id() || request.group() != sync->request.group()) {
+    return deps_.coordinator->ReportStatus(request);
+  }
+  sync->done = true;
+  if (!sync_unimplemented_) {
+    absl::StatusOr<SyncAnswer> answer = deps_.coordinator->Sync(request);
+    if (answer.ok()) {
+      sync->target = std::move(answer->target);
+      sync->next_sync = answer->next_sync;
+      sync->synced = true;
+      return std::move(answer->report);
+    }
+    if (!absl::IsUnimplemented(answer.status())) {
+      // Neither half was answered.
+      sync->target = answer.status();
+      return answer.status();
+    }
+    sync_unimplemented_ = true;
+    LogInfo(absl::StrCat("the coordinator does not know Sync (", answer.status().message(),
+                         "): fetching the target and reporting in two calls"));
+  }
+  sync->target = deps_.coordinator->GetTarget(sync->request);
+  return deps_.coordinator->ReportStatus(request);
+}
+
+absl::Status Updater::BreakChain(UpdaterState& state, StateStore& store) {
+  if (state.acknowledged_sequence() == 0) return absl::OkStatus();
+  state.set_acknowledged_sequence(0);
+  return store.Save(state);
 }
 
 std::optional<Schedule> Updater::LoadSchedule(const UpdaterState& state, std::string* note) {
@@ -559,6 +642,8 @@ absl::StatusOr<PassResult> Updater::RunPass() {
   if (!warning.empty()) LogWarning(warning);
   UpdaterState state = *std::move(loaded);
   PassResult result;
+  sync_unimplemented_ = false;
+  acknowledged_status_.reset();
 
   if (state.has_last_outcome() && !state.last_outcome_queued()) {
     // Killed between recording an outcome and queuing it.
@@ -571,12 +656,32 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     result.outcome = recovered;
   }
 
-  // 1. The target (or, without the coordinator, the last one we saw).
-  v1::GetTargetRequest treq;
-  treq.set_channel(wire::ChannelName(config_.channel()));
-  treq.set_host_id(config_.host_id());
-  treq.set_group(config_.group());
-  absl::StatusOr<v1::GetTargetResponse> target = deps_.coordinator->GetTarget(treq);
+  // 1. What runs now, and the schedule known so far: the status this host
+  // reports with the target fetch.
+  absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
+  Health health = CheckHealth();
+  {
+    std::string note;
+    const std::optional<Schedule> known_schedule = LoadSchedule(state, &note);
+    state.set_schedule_state(ScheduleStateOf(config_.schedule_file(), known_schedule, deps_.clock->Now()));
+  }
+
+  // 2. The report and the target (or, without the coordinator, the last one
+  // we saw) in one round trip: Sync, or GetTarget and ReportStatus from a
+  // coordinator that predates it.
+  SyncCall sync;
+  sync.request.set_channel(wire::ChannelName(config_.channel()));
+  sync.request.set_host_id(config_.host_id());
+  sync.request.set_group(config_.group());
+  const absl::Status first_delivery =
+      Deliver(state, installed.ok() ? *installed : std::nullopt, health.healthy, "", &sync);
+  if (!sync.done) {
+    // Nothing went out with it (the outbox could not be read, or held a
+    // report of another configuration).
+    sync.target = deps_.coordinator->GetTarget(sync.request);
+  }
+  result.synced = sync.synced;
+  absl::StatusOr<v1::GetTargetResponse> target = std::move(sync.target);
   result.coordinator_reachable = target.ok();
   std::string no_target_why;
   if (!deps_.pinned_root) {
@@ -652,16 +757,31 @@ absl::StatusOr<PassResult> Updater::RunPass() {
                             "]: using ", absl::FormatDuration(clamped)));
     result.poll_interval = clamped;
   }
+  if (sync.next_sync > absl::ZeroDuration() && target.ok()) {
+    // The coordinator sets the pace (it stretches the interval as its fleet
+    // grows or when it is overloaded); a configured interval may only make
+    // this host poll less often. Whatever it sends, a host neither spins
+    // nor goes silent.
+    absl::Duration next = std::clamp(sync.next_sync, kMinPollInterval, kMaxPollInterval);
+    if (next != sync.next_sync) {
+      LogWarning(absl::StrCat("the coordinator's next sync in ", absl::FormatDuration(sync.next_sync),
+                              " is outside [", absl::FormatDuration(kMinPollInterval), ", ",
+                              absl::FormatDuration(kMaxPollInterval), "]: using ", absl::FormatDuration(next)));
+    }
+    if (config_.has_poll_interval()) {
+      next = std::max(next, std::clamp(wire::DurationFromProtoOr(config_.poll_interval(), next), kMinPollInterval,
+                                       kMaxPollInterval));
+    }
+    result.next_sync = next;
+  }
 
-  // 2. What runs now.
-  absl::StatusOr<std::optional<std::string>> installed = deps_.installer->InstalledVersion();
-  Health health = CheckHealth();
+  // 3. The schedule, with the windows just fetched.
   std::string schedule_note;
   std::optional<Schedule> schedule = LoadSchedule(state, &schedule_note);
   state.set_no_schedule(!schedule.has_value());
   state.set_schedule_state(ScheduleStateOf(config_.schedule_file(), schedule, deps_.clock->Now()));
 
-  // 3. Decide.
+  // 4. Decide.
   if (!installed.ok()) {
     result.decision = {Action::kWait, absl::StrCat("cannot tell the installed version: ", installed.status().message())};
   } else {
@@ -692,7 +812,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     result.decision = Decide(in);
   }
 
-  // 4. Act.
+  // 5. Act.
   if (result.decision.action == Action::kUpdate) {
     LogInfo(absl::StrCat("update triggered: ", result.decision.reason));
     if (target.ok()) {
@@ -718,8 +838,14 @@ absl::StatusOr<PassResult> Updater::RunPass() {
     LogWarning(absl::StrCat("refusing target: ", result.decision.reason));
   }
 
-  // 5. Report (the outbox keeps whatever cannot be delivered now).
-  absl::Status delivered = Deliver(state, installed.ok() ? *installed : std::nullopt, health.healthy);
+  // 6. Report what changed since the first report (the outbox keeps
+  // whatever cannot be delivered now). Nothing when nothing did: the
+  // status went with the target. When that first report could not be
+  // delivered and nothing happened since, trying again at once is no use.
+  absl::Status delivered = first_delivery;
+  if (first_delivery.ok() || result.decision.action == Action::kUpdate) {
+    delivered = Deliver(state, installed.ok() ? *installed : std::nullopt, health.healthy);
+  }
   result.delivered = delivered.ok();
   std::string delivery = "report delivered";
   if (absl::IsInvalidArgument(delivered) || absl::IsAborted(delivered)) {

@@ -50,6 +50,14 @@ struct PassResult {
   std::string coordinator_problem;
   // When to run the next pass (the channel's poll interval, or the config's).
   absl::Duration poll_interval = kDefaultPollInterval;
+  // When the coordinator told this host to come back (Sync), at least the
+  // configured poll_interval, within [kMinPollInterval, kMaxPollInterval];
+  // zero when it told nothing (an older coordinator, or no answer): then
+  // poll_interval.
+  absl::Duration next_sync = absl::ZeroDuration();
+  // The pass reported and fetched its target with Sync (one round trip);
+  // false when the coordinator does not know Sync, or was not reached.
+  bool synced = false;
   // One line: decision, outcome, coordinator, report; logged at
   // summary_level ("INFO", "WARN" or "ERROR").
   std::string summary;
@@ -94,8 +102,25 @@ class Updater {
   // `updating_to`, the fresh status says the host is installing it (sent
   // just before an install); without, a pending report that said so is sent
   // without it: the install it announced is over.
+  //
+  // With `sync`, the first report sent goes by Sync and brings back the
+  // target named by `sync->request` (by GetTarget and ReportStatus when the
+  // coordinator does not know Sync). A fresh status the same as one this
+  // pass already had acknowledged is not sent again.
+  struct SyncCall {
+    v1::GetTargetRequest request;
+    bool done = false;  // the target was asked for
+    absl::StatusOr<v1::GetTargetResponse> target = absl::UnknownError("not asked");
+    absl::Duration next_sync = absl::ZeroDuration();
+    bool synced = false;  // by Sync itself
+  };
   absl::Status Deliver(UpdaterState& state, const std::optional<std::string>& installed, bool healthy,
-                       const std::string& updating_to = "");
+                       const std::string& updating_to = "", SyncCall* sync = nullptr);
+  // One report, through `sync` when it is still to be made.
+  absl::StatusOr<v1::ReportStatusResponse> Send(const v1::ReportStatusRequest& request, SyncCall* sync);
+  // Forgets the acknowledged sequence, on disk at once: a report that was
+  // (maybe) sent leaves the outbox unacknowledged.
+  static absl::Status BreakChain(UpdaterState& state, StateStore& store);
   int64_t NextSequence(UpdaterState& state);
   // Saves `outcome` as the last outcome, then queues it in the outbox.
   absl::Status RecordOutcome(UpdaterState& state, const v1::UpdateOutcome& outcome);
@@ -116,6 +141,11 @@ class Updater {
 
   const v1::UpdaterConfig config_;
   UpdaterDeps deps_;
+  // The coordinator answered Sync with UNIMPLEMENTED in this pass.
+  bool sync_unimplemented_ = false;
+  // The last fresh status this pass had acknowledged (sequence and
+  // previous_sequence cleared): the same status is not sent twice.
+  std::optional<v1::ReportStatusRequest> acknowledged_status_;
 };
 
 }  // namespace drover::updater

@@ -26,7 +26,38 @@ namespace {
 
 class FakeCoordinator final : public CoordinatorClient {
  public:
+  // As the coordinator's Sync: the target half and the report half each
+  // answered as GetTarget and ReportStatus would; what no coordinator
+  // answers (a dropped connection, a lost answer, a message over the size
+  // limit) fails the call as a whole.
+  absl::StatusOr<SyncAnswer> Sync(const v1::ReportStatusRequest& report) override {
+    ++sync_calls;
+    if (sync_unimplemented) return absl::UnimplementedError("unknown method Sync");
+    if (!reachable) {
+      if (on_report) on_report(report);
+      return absl::UnavailableError("connection refused");
+    }
+    v1::GetTargetRequest get;
+    get.set_channel(report.channel());
+    get.set_host_id(report.host_id());
+    get.set_group(report.group());
+    SyncAnswer answer;
+    answer.target = GetTarget(get);
+    --get_calls;
+    in_sync_ = !knobs_on_sync;
+    answer.report = ReportStatus(report);
+    in_sync_ = false;
+    --report_calls;
+    const absl::Status& r = answer.report.status();
+    if (absl::IsUnavailable(r) || absl::IsDeadlineExceeded(r) ||
+        (absl::IsResourceExhausted(r) && ReasonOf(r) != kReasonRateLimited)) {
+      return r;
+    }
+    answer.next_sync = next_sync;
+    return answer;
+  }
   absl::StatusOr<v1::GetTargetResponse> GetTarget(const v1::GetTargetRequest& request) override {
+    ++get_calls;
     last_get = request;
     if (!reachable) return absl::UnavailableError("connection refused");
     if (!get_target_error.ok()) return get_target_error;
@@ -35,9 +66,11 @@ class FakeCoordinator final : public CoordinatorClient {
     return t;
   }
   absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) override {
+    ++report_calls;
+    sent.push_back(request);
     if (on_report) on_report(request);
     if (!reachable) return absl::UnavailableError("connection refused");
-    if (unavailable_next > 0) {
+    if (unavailable_next > 0 && !in_sync_) {
       --unavailable_next;
       return absl::UnavailableError("connection reset");
     }
@@ -45,7 +78,7 @@ class FakeCoordinator final : public CoordinatorClient {
       ++refused;
       return absl::ResourceExhaustedError("message larger than max");
     }
-    if (refuse_next > 0 && request.updating_to().empty()) {
+    if (refuse_next > 0 && request.updating_to().empty() && !in_sync_) {
       --refuse_next;
       ++refused;
       return absl::InvalidArgumentError("outcomes[0].error \"x\": refused by the test");
@@ -64,7 +97,7 @@ class FakeCoordinator final : public CoordinatorClient {
     v1::ReportStatusResponse resp;
     // The knobs below act on the reports that follow an install, not on the
     // one announcing it.
-    const bool announcement = !request.updating_to().empty();
+    const bool announcement = !request.updating_to().empty() || in_sync_;
     if (rate_limit_next > 0 && !announcement) {
       --rate_limit_next;
       return WithReason(absl::ResourceExhaustedError("ReportStatus refused: retry later"), kReasonRateLimited);
@@ -76,7 +109,7 @@ class FakeCoordinator final : public CoordinatorClient {
       resp.set_stored_sequence(stored_sequence);
       return resp;
     }
-    if (always_out_of_order) {
+    if (always_out_of_order && !in_sync_) {
       resp.set_disposition(v1::ReportStatusResponse::DISPOSITION_OUT_OF_ORDER);
       resp.set_stored_sequence(request.sequence() + 1000);
       return resp;
@@ -103,6 +136,18 @@ class FakeCoordinator final : public CoordinatorClient {
   }
 
   bool reachable = true;
+  // An older coordinator: Sync is UNIMPLEMENTED.
+  bool sync_unimplemented = false;
+  // The knobs above (refuse_next, unavailable_next, always_out_of_order,
+  // rate_limit_next, lose_next_ack) act on ReportStatus calls, the reports
+  // around an install; with this, on the report half of Sync too.
+  bool knobs_on_sync = false;
+  bool in_sync_ = false;
+  // What Sync answers carry.
+  absl::Duration next_sync = absl::ZeroDuration();
+  int sync_calls = 0, get_calls = 0, report_calls = 0;
+  // Every report that reached the coordinator, by any method, answered or not.
+  std::vector<v1::ReportStatusRequest> sent;
   absl::Status get_target_error;
   // Refuses the next reports (not the ones announcing an install).
   int refuse_next = 0;
@@ -215,6 +260,11 @@ class UpdaterTest : public ::testing::Test {
   }
 
   Updater MakeUpdater() { return Updater(config_, Deps()); }
+  UpdaterState Saved() {
+    absl::StatusOr<UpdaterState> s = store_->Load();
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : UpdaterState();
+  }
 
   PassResult Pass() {
     Updater u = MakeUpdater();
@@ -268,9 +318,12 @@ TEST_F(UpdaterTest, OutsideWindowWaits) {
   EXPECT_EQ(r.decision.action, Action::kWait);
   EXPECT_TRUE(absl::StrContains(r.decision.reason, "next opens 2026-11-23T22:00:00Z")) << r.decision.reason;
   EXPECT_TRUE(installer_.installs.empty());
-  // Still reports its state.
-  ASSERT_EQ(coordinator_.reports.size(), 1u);
+  // Still reports its state: with the target fetch, and again once the
+  // windows that came with it changed its schedule state.
+  ASSERT_EQ(coordinator_.reports.size(), 2u);
   EXPECT_EQ(coordinator_.reports[0].current_version(), "1.0.0");
+  EXPECT_EQ(coordinator_.reports[1].current_version(), "1.0.0");
+  EXPECT_NE(coordinator_.reports[0].schedule_state(), coordinator_.reports[1].schedule_state());
 }
 
 TEST_F(UpdaterTest, CriticalUnhealthyAndNoScheduleUpdateAtOnce) {
@@ -649,11 +702,12 @@ TEST_F(UpdaterTest, ARefusedReportIsMovedAsideAndLaterOnesGoThrough) {
   EXPECT_TRUE(absl::StrContains(log, "refused by the test")) << log;
   EXPECT_TRUE(absl::StrContains(log, "outbox/rejected/")) << log;
   EXPECT_TRUE(absl::StrContains(r.summary, "report refused")) << r.summary;
-  // The fresh status that followed it went through (after the install's
-  // announcement).
-  ASSERT_EQ(coordinator_.reports.size(), 2u);
-  EXPECT_EQ(coordinator_.reports[0].updating_to(), "1.1.0");
-  EXPECT_EQ(coordinator_.reports[1].current_version(), "1.1.0");
+  // The fresh status that followed it went through (after the status sent
+  // with the target fetch and the install's announcement).
+  ASSERT_EQ(coordinator_.reports.size(), 3u);
+  EXPECT_EQ(coordinator_.reports[0].current_version(), "1.0.0");
+  EXPECT_EQ(coordinator_.reports[1].updating_to(), "1.1.0");
+  EXPECT_EQ(coordinator_.reports[2].current_version(), "1.1.0");
   // Kept for a person, out of the way.
   int kept = 0;
   if (DIR* d = opendir((dir_ + "/state/outbox/rejected").c_str()); d != nullptr) {
@@ -1314,15 +1368,17 @@ TEST_F(UpdaterTest, AnInstallIsAnnouncedAndTheOutcomeReportSupersedesIt) {
   PassResult r = Pass();
   ASSERT_TRUE(r.outcome.has_value());
   EXPECT_TRUE(r.delivered) << r.summary;
-  ASSERT_EQ(coordinator_.reports.size(), 2u);
-  const v1::ReportStatusRequest& updating = coordinator_.reports[0];
-  const v1::ReportStatusRequest& done = coordinator_.reports[1];
+  // The status that went with the target fetch, then the announcement.
+  ASSERT_EQ(coordinator_.reports.size(), 3u);
+  EXPECT_EQ(coordinator_.reports[0].updating_to(), "");
+  const v1::ReportStatusRequest& updating = coordinator_.reports[1];
+  const v1::ReportStatusRequest& done = coordinator_.reports[2];
   EXPECT_EQ(updating.updating_to(), "1.1.0");
   EXPECT_EQ(updating.current_version(), "1.0.0");
   EXPECT_EQ(updating.outcomes_size(), 0);
   // Sent before the install started.
-  ASSERT_EQ(seen.size(), 2u);
-  EXPECT_EQ(seen[0], std::make_pair(std::string("1.1.0"), size_t{0}));
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[1], std::make_pair(std::string("1.1.0"), size_t{0}));
   // The outcome's report comes after it, in sequence too, and says nothing
   // of updating: the coordinator stops counting the host as in flight.
   EXPECT_GT(done.sequence(), updating.sequence());
@@ -1332,8 +1388,8 @@ TEST_F(UpdaterTest, AnInstallIsAnnouncedAndTheOutcomeReportSupersedesIt) {
   EXPECT_EQ(done.outcomes(0).result(), v1::UPDATE_RESULT_SUCCEEDED);
   // Nothing is announced when there is nothing to install.
   Pass();
-  EXPECT_EQ(coordinator_.reports.size(), 3u);
-  EXPECT_EQ(coordinator_.reports[2].updating_to(), "");
+  EXPECT_EQ(coordinator_.reports.size(), 4u);
+  EXPECT_EQ(coordinator_.reports[3].updating_to(), "");
 }
 
 TEST_F(UpdaterTest, AnUndeliveredAnnouncementNeitherStopsTheInstallNorLingers) {
@@ -1347,12 +1403,14 @@ TEST_F(UpdaterTest, AnUndeliveredAnnouncementNeitherStopsTheInstallNorLingers) {
   EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
   EXPECT_EQ(installer_.installed, "1.1.0");
   EXPECT_FALSE(r.delivered);
-  ASSERT_EQ(sent.size(), 2u);
-  EXPECT_EQ(sent[0].updating_to(), "1.1.0");
+  // The status with the target fetch, delivered; then the two that failed.
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].updating_to(), "");
+  EXPECT_EQ(sent[1].updating_to(), "1.1.0");
   // The second attempt resent the announcement's report (same sequence),
   // no longer saying the host is updating: the install is over.
-  EXPECT_EQ(sent[1].sequence(), sent[0].sequence());
-  EXPECT_EQ(sent[1].updating_to(), "");
+  EXPECT_EQ(sent[2].sequence(), sent[1].sequence());
+  EXPECT_EQ(sent[2].updating_to(), "");
   absl::StatusOr<std::optional<PendingReport>> pending = store_->LoadPendingReport();
   ASSERT_TRUE(pending.ok() && pending->has_value());
   EXPECT_EQ((*pending)->request().updating_to(), "");
@@ -1374,16 +1432,269 @@ TEST_F(UpdaterTest, NoAnnouncementWhenTheCoordinatorDidNotAnswer) {
   Pass();
   coordinator_.reachable = false;
   health_.bad = {"1.0.0"};
-  int sent = 0;
-  coordinator_.on_report = [&](const v1::ReportStatusRequest&) { ++sent; };
+  std::vector<v1::ReportStatusRequest> sent;
+  coordinator_.on_report = [&](const v1::ReportStatusRequest& q) { sent.push_back(q); };
   PassResult r = Pass();
   EXPECT_EQ(installer_.installs, std::vector<std::string>{"1.1.0"});
-  // One attempt, the report after the install: no announcement to hold the
-  // install up first.
-  EXPECT_EQ(sent, 1);
+  // Two attempts, the status with the target fetch and the report after the
+  // install: no announcement to hold the install up first.
+  ASSERT_EQ(sent.size(), 2u);
+  for (const v1::ReportStatusRequest& q : sent) EXPECT_EQ(q.updating_to(), "");
   absl::StatusOr<std::optional<PendingReport>> pending = store_->LoadPendingReport();
   ASSERT_TRUE(pending.ok() && pending->has_value());
   EXPECT_EQ((*pending)->request().updating_to(), "");
+}
+
+
+// --- One round trip per pass (Sync), and the pace the coordinator sets. ---
+
+TEST_F(UpdaterTest, ASteadyPassIsOneSync) {
+  SetWindow(22, 1);  // nothing to install now
+  coordinator_.next_sync = absl::Seconds(75);
+  Pass();  // learns the windows (its schedule state changes: reported again)
+  coordinator_.sync_calls = coordinator_.get_calls = coordinator_.report_calls = 0;
+  coordinator_.reports.clear();
+  for (int pass = 1; pass <= 3; ++pass) {
+    PassResult r = Pass();
+    EXPECT_EQ(r.decision.action, Action::kWait);
+    EXPECT_TRUE(r.delivered) << r.summary;
+    EXPECT_TRUE(r.synced);
+    EXPECT_EQ(coordinator_.sync_calls, pass);
+    EXPECT_EQ(coordinator_.get_calls, 0);
+    EXPECT_EQ(coordinator_.report_calls, 0);
+  }
+  ASSERT_EQ(coordinator_.reports.size(), 3u);
+  // The target asked for is the report's host, channel and group.
+  EXPECT_EQ(coordinator_.last_get.host_id(), "host-1");
+  EXPECT_EQ(coordinator_.last_get.channel(), "channels/stable");
+  EXPECT_TRUE(Saved().has_cached_target());
+}
+
+TEST_F(UpdaterTest, AStatusThatChangedAfterTheSyncIsReportedAgain) {
+  // The windows arrive with the first answer: the schedule state the Sync
+  // report carried (none known) is out of date once they are known.
+  SetWindow(22, 1);
+  PassResult r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_EQ(coordinator_.reports.size(), 2u);
+  EXPECT_NE(coordinator_.reports[0].schedule_state(), coordinator_.reports[1].schedule_state());
+  EXPECT_EQ(coordinator_.reports[1].schedule_state(), Saved().schedule_state());
+  // From then on, one call per pass.
+  Pass();
+  EXPECT_EQ(coordinator_.reports.size(), 3u);
+  EXPECT_EQ(coordinator_.sync_calls, 2);
+}
+
+TEST_F(UpdaterTest, AnOlderCoordinatorWithoutSyncGetsTwoCalls) {
+  SetWindow(22, 1);
+  Pass();  // windows known: the next passes report one status each
+  coordinator_.sync_unimplemented = true;
+  coordinator_.next_sync = absl::Seconds(75);  // never seen: Sync fails
+  const int syncs = coordinator_.sync_calls, reports = static_cast<int>(coordinator_.reports.size());
+  const int gets = coordinator_.get_calls, report_calls = coordinator_.report_calls;
+  ::testing::internal::CaptureStderr();
+  PassResult r = Pass();
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_FALSE(r.synced);
+  EXPECT_EQ(r.decision.action, Action::kWait);
+  EXPECT_EQ(r.next_sync, absl::ZeroDuration());
+  EXPECT_EQ(r.poll_interval, absl::Seconds(60));
+  // Tried once, then the target and the report apart; remembered for the
+  // rest of the pass.
+  EXPECT_EQ(coordinator_.sync_calls, syncs + 1);
+  EXPECT_EQ(coordinator_.get_calls, gets + 1);
+  EXPECT_EQ(coordinator_.report_calls, report_calls + 1);
+  EXPECT_EQ(static_cast<int>(coordinator_.reports.size()), reports + 1);
+  EXPECT_TRUE(absl::StrContains(log, "does not know Sync")) << log;
+  // An update pass too: its announcement and outcome go by ReportStatus.
+  coordinator_.target.set_critical(true);
+  r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(r.outcome->result(), v1::UPDATE_RESULT_SUCCEEDED);
+  EXPECT_TRUE(r.delivered) << r.summary;
+  EXPECT_EQ(coordinator_.sync_calls, syncs + 2);
+  EXPECT_EQ(coordinator_.get_calls, gets + 2);
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+}
+
+TEST_F(UpdaterTest, TheTargetIsUsedWhenTheReportIsRefused) {
+  SetWindow(22, 1);
+  Pass();
+  coordinator_.target.set_critical(true);
+  coordinator_.knobs_on_sync = true;
+  coordinator_.refuse_next = 1;
+  PassResult r = Pass();
+  EXPECT_EQ(r.decision.action, Action::kUpdate);
+  EXPECT_EQ(r.decision.reason, "critical update");
+  EXPECT_TRUE(r.synced);
+  EXPECT_TRUE(r.coordinator_reachable);
+  ASSERT_TRUE(r.outcome.has_value());
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+}
+
+TEST_F(UpdaterTest, TheCoordinatorsIntervalIsHandedOnClamped) {
+  SetWindow(22, 1);
+  coordinator_.target.mutable_poll_interval()->set_seconds(1);
+  coordinator_.next_sync = absl::Seconds(250);
+  PassResult r = Pass();
+  EXPECT_EQ(r.poll_interval, absl::Seconds(1));
+  EXPECT_EQ(r.next_sync, absl::Seconds(250));
+  coordinator_.next_sync = absl::Milliseconds(10);
+  EXPECT_EQ(Pass().next_sync, kMinPollInterval);
+  coordinator_.next_sync = absl::Hours(100);
+  EXPECT_EQ(Pass().next_sync, kMaxPollInterval);
+  // A configured interval may make the host poll less often, never more.
+  config_.mutable_poll_interval()->set_seconds(600);
+  coordinator_.next_sync = absl::Seconds(250);
+  EXPECT_EQ(Pass().next_sync, absl::Seconds(600));
+  config_.mutable_poll_interval()->set_seconds(5);
+  EXPECT_EQ(Pass().next_sync, absl::Seconds(250));
+  // Said nothing, or not reached: none (the daemon uses the poll interval,
+  // or backs off).
+  coordinator_.next_sync = absl::ZeroDuration();
+  EXPECT_EQ(Pass().next_sync, absl::ZeroDuration());
+  coordinator_.next_sync = absl::Seconds(250);
+  coordinator_.reachable = false;
+  r = Pass();
+  EXPECT_EQ(r.next_sync, absl::ZeroDuration());
+  EXPECT_FALSE(r.coordinator_reachable);
+}
+
+TEST_F(UpdaterTest, AnUnreachableCoordinatorCostsOneAttemptPerPass) {
+  SetWindow(22, 1);
+  Pass();
+  coordinator_.reachable = false;
+  int attempts = 0;
+  coordinator_.on_report = [&](const v1::ReportStatusRequest&) { ++attempts; };
+  PassResult r = Pass();
+  EXPECT_FALSE(r.delivered);
+  EXPECT_EQ(attempts, 1);
+  EXPECT_EQ(coordinator_.get_calls, 0);
+}
+
+// --- previous_sequence: the chain of acknowledged reports. ---
+
+TEST_F(UpdaterTest, EachReportNamesTheAcknowledgedOneBeforeIt) {
+  SetWindow(22, 1);
+  Pass();
+  Pass();
+  Pass();
+  const std::vector<v1::ReportStatusRequest>& sent = coordinator_.sent;
+  ASSERT_GE(sent.size(), 3u);
+  EXPECT_EQ(sent[0].previous_sequence(), 0) << "nothing acknowledged before the first";
+  for (size_t i = 1; i < sent.size(); ++i) {
+    EXPECT_EQ(sent[i].previous_sequence(), sent[i - 1].sequence()) << i;
+  }
+  // On disk, so a new pass process continues the chain.
+  EXPECT_EQ(Saved().acknowledged_sequence(), sent.back().sequence());
+}
+
+TEST_F(UpdaterTest, AnAnnouncementAndTheOutcomeContinueTheChain) {
+  SetWindow(10, 1);
+  PassResult r = Pass();
+  ASSERT_TRUE(r.outcome.has_value());
+  const std::vector<v1::ReportStatusRequest>& sent = coordinator_.sent;
+  ASSERT_EQ(sent.size(), 3u);  // status (with the target), announcement, outcome
+  EXPECT_EQ(sent[1].updating_to(), "1.1.0");
+  EXPECT_EQ(sent[1].previous_sequence(), sent[0].sequence());
+  EXPECT_EQ(sent[2].outcomes_size(), 1);
+  EXPECT_EQ(sent[2].previous_sequence(), sent[1].sequence());
+}
+
+TEST_F(UpdaterTest, AnUnansweredReportBreaksTheChainUntilItIsAcknowledged) {
+  SetWindow(22, 1);
+  Pass();
+  const int64_t acked = coordinator_.sent.back().sequence();
+  // The call fails: maybe stored by the coordinator, unknown to the host.
+  coordinator_.knobs_on_sync = true;
+  coordinator_.unavailable_next = 1;
+  PassResult r = Pass();
+  EXPECT_FALSE(r.delivered);
+  EXPECT_EQ(Saved().acknowledged_sequence(), 0);
+  const v1::ReportStatusRequest unanswered = coordinator_.sent.back();
+  EXPECT_EQ(unanswered.previous_sequence(), acked);
+  // Next pass: resent as it was built (same sequence, same predecessor),
+  // then the chain goes on from it.
+  const size_t before = coordinator_.sent.size();
+  r = Pass();
+  EXPECT_TRUE(r.delivered) << r.summary;
+  ASSERT_GT(coordinator_.sent.size(), before);
+  const v1::ReportStatusRequest resent = coordinator_.sent[before];
+  EXPECT_EQ(resent.sequence(), unanswered.sequence());
+  EXPECT_EQ(resent.previous_sequence(), acked);
+  Pass();
+  EXPECT_EQ(coordinator_.sent.back().previous_sequence(), coordinator_.sent[coordinator_.sent.size() - 2].sequence());
+}
+
+TEST_F(UpdaterTest, ALostAckAfterAnInstallBreaksTheChain) {
+  SetWindow(10, 1);
+  coordinator_.lose_next_ack = true;  // the outcome's report: stored, answer lost
+  PassResult r = Pass();
+  EXPECT_FALSE(r.delivered);
+  EXPECT_EQ(Saved().acknowledged_sequence(), 0);
+  const int64_t lost = coordinator_.sent.back().sequence();
+  r = Pass();
+  EXPECT_TRUE(r.delivered);
+  // Resent (a duplicate, acknowledged), and the next fresh report names it.
+  const std::vector<v1::ReportStatusRequest>& sent = coordinator_.sent;
+  auto it = std::find_if(sent.rbegin(), sent.rend(),
+                         [&](const v1::ReportStatusRequest& q) { return q.previous_sequence() == lost; });
+  EXPECT_NE(it, sent.rend()) << "a report after the duplicate names it";
+  EXPECT_EQ(coordinator_.outcomes.size(), 1u);
+}
+
+TEST_F(UpdaterTest, OutOfOrderAndRefusalsBreakTheChain) {
+  SetWindow(22, 1);
+  Pass();
+  // The coordinator holds a newer sequence (state restored from a backup):
+  // the report is rebuilt above it, naming no predecessor.
+  coordinator_.stored_sequence = coordinator_.sent.back().sequence() + 10'000'000;
+  Pass();
+  const v1::ReportStatusRequest out_of_order = coordinator_.sent[coordinator_.sent.size() - 2];
+  const v1::ReportStatusRequest again = coordinator_.sent.back();
+  EXPECT_NE(out_of_order.previous_sequence(), 0);
+  EXPECT_GT(again.sequence(), coordinator_.stored_sequence - 10'000'000);
+  EXPECT_EQ(again.previous_sequence(), 0);
+  EXPECT_EQ(Saved().acknowledged_sequence(), again.sequence());
+  // Refused for what it holds: set aside; the next report names nothing.
+  Pass();
+  coordinator_.knobs_on_sync = true;
+  coordinator_.refuse_next = 1;
+  Pass();
+  EXPECT_EQ(coordinator_.refused, 1);
+  const v1::ReportStatusRequest refused = coordinator_.sent.back();
+  EXPECT_NE(refused.previous_sequence(), 0);
+  EXPECT_EQ(Saved().acknowledged_sequence(), 0);
+  Pass();
+  const v1::ReportStatusRequest after = coordinator_.sent.back();
+  EXPECT_GT(after.sequence(), refused.sequence());
+  EXPECT_EQ(after.previous_sequence(), 0) << "the refused report was sent after the acknowledged one";
+  // And the chain starts again from it.
+  Pass();
+  EXPECT_EQ(coordinator_.sent.back().previous_sequence(), after.sequence());
+}
+
+TEST_F(UpdaterTest, TheAcknowledgedSequenceIsOnDiskBeforeTheReportLeavesTheOutbox) {
+  SetWindow(22, 1);
+  Pass();
+  // Seen at the coordinator: the state on disk still names the last
+  // acknowledged report, and the report being sent is in the outbox.
+  int64_t on_disk = -1;
+  bool pending_while_sent = false;
+  coordinator_.on_report = [&](const v1::ReportStatusRequest& q) {
+    on_disk = Saved().acknowledged_sequence();
+    absl::StatusOr<std::optional<PendingReport>> p = store_->LoadPendingReport();
+    pending_while_sent = p.ok() && p->has_value() && (*p)->request().sequence() == q.sequence();
+  };
+  const int64_t before = coordinator_.sent.back().sequence();
+  Pass();
+  EXPECT_EQ(on_disk, before);
+  EXPECT_TRUE(pending_while_sent);
+  EXPECT_EQ(Saved().acknowledged_sequence(), coordinator_.sent.back().sequence());
+  absl::StatusOr<std::optional<PendingReport>> p = store_->LoadPendingReport();
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(p->has_value());
 }
 
 }  // namespace

@@ -49,6 +49,11 @@ ABSL_FLAG(double, report_burst_per_host, 60, "ReportStatus calls a host may send
 ABSL_FLAG(double, get_target_rate_per_peer, 100,
           "GetTarget calls per second allowed per peer address (0: unlimited); more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(double, get_target_burst_per_peer, 1000, "GetTarget calls a peer address may send at once");
+ABSL_FLAG(double, sync_target_rate, 400,
+          "Sync polls per second this replica should receive (0: no limit from the fleet's size): Sync answers "
+          "tell updaters to come back after max(channel poll interval, served hosts / this), longer while the "
+          "report queue fills. 400 is below the 465-676 passes/s a 2-core replica managed with one new mTLS "
+          "connection per poll (docs/performance.md); raise it with the replica's measured capacity");
 ABSL_FLAG(double, refused_audit_rate_per_peer, 1,
           "Audit rows of refused calls a peer address may cause per second on average (0: no limit); past it, "
           "refusals are counted in drover_audit_refusals_dropped_total instead");
@@ -319,6 +324,7 @@ int main(int argc, char** argv) {
            OutOfRange("report_burst_per_host", absl::GetFlag(FLAGS_report_burst_per_host), 1.0, 1e6),
            OutOfRange("get_target_rate_per_peer", absl::GetFlag(FLAGS_get_target_rate_per_peer), 0.0, 1e7),
            OutOfRange("get_target_burst_per_peer", absl::GetFlag(FLAGS_get_target_burst_per_peer), 1.0, 1e7),
+           OutOfRange("sync_target_rate", absl::GetFlag(FLAGS_sync_target_rate), 0.0, 1e7),
            OutOfRange("refused_audit_rate_per_peer", absl::GetFlag(FLAGS_refused_audit_rate_per_peer), 0.0, 1e6),
            OutOfRange("refused_audit_burst_per_peer", absl::GetFlag(FLAGS_refused_audit_burst_per_peer), 1.0, 1e6),
            OutOfRange("max_channels", absl::GetFlag(FLAGS_max_channels), 0, 1000000),
@@ -380,6 +386,7 @@ int main(int argc, char** argv) {
   config.report_rate_per_host = {absl::GetFlag(FLAGS_report_rate_per_host), absl::GetFlag(FLAGS_report_burst_per_host)};
   config.get_target_rate_per_peer = {absl::GetFlag(FLAGS_get_target_rate_per_peer),
                                      absl::GetFlag(FLAGS_get_target_burst_per_peer)};
+  config.sync_target_rate = absl::GetFlag(FLAGS_sync_target_rate);
   config.refused_audit_rate_per_peer = {absl::GetFlag(FLAGS_refused_audit_rate_per_peer),
                                         absl::GetFlag(FLAGS_refused_audit_burst_per_peer)};
   config.max_channels = static_cast<size_t>(absl::GetFlag(FLAGS_max_channels));

@@ -145,6 +145,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                           &authorizer_, &store_, &store_, &store_, &revocations_) {
     updater_service_.set_limits({.reports_per_host = &report_limiter_, .targets_per_peer = &target_limiter_});
     updater_service_.set_rollouts(&rollout_cache_);
+    updater_service_.set_pacing({.target_rate = config.sync_target_rate, .max_queue = config.max_queue});
     operator_service_.set_rollouts(&store_);
     operator_service_.set_max_channels(config.max_channels);
     operator_service_.set_refusal_audit(&refusal_audit_);

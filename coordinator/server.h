@@ -42,6 +42,10 @@ struct CoordinatorConfig {
   // default here (tests), set by main.cc's flags.
   RateLimit report_rate_per_host;
   RateLimit get_target_rate_per_peer;
+  // Sync polls per second this replica should receive: Sync answers stretch
+  // the interval to keep the served fleet at or below it (rollout/pacing.h).
+  // 0 here (tests): only overload stretches; main.cc's flag sets it.
+  double sync_target_rate = 0;
   // Audit rows of refused calls, per peer address (api::RefusalAuditGate).
   RateLimit refused_audit_rate_per_peer{1, 100};
   // CreateChannel refuses beyond this many channels; 0: no cap.

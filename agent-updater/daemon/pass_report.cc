@@ -15,7 +15,8 @@ std::string FormatPassReport(const PassReport& report) {
   return absl::StrCat("ok=", report.ok ? 1 : 0, " reachable=", report.coordinator_reachable ? 1 : 0,
                       " poll_interval_ms=", absl::ToInt64Milliseconds(report.poll_interval),
                       " backoff_initial_ms=", absl::ToInt64Milliseconds(report.backoff_initial),
-                      " backoff_max_ms=", absl::ToInt64Milliseconds(report.backoff_max), " summary=", summary, "\n");
+                      " backoff_max_ms=", absl::ToInt64Milliseconds(report.backoff_max),
+                      " next_sync_ms=", absl::ToInt64Milliseconds(report.next_sync), " summary=", summary, "\n");
 }
 
 namespace {
@@ -52,6 +53,12 @@ absl::StatusOr<PassReport> ParsePassReport(absl::string_view line) {
   if (!backoff_initial_ms.ok()) return backoff_initial_ms.status();
   absl::StatusOr<int64_t> backoff_max_ms = TakeNumber(line, "backoff_max_ms");
   if (!backoff_max_ms.ok()) return backoff_max_ms.status();
+  int64_t next_sync_ms = 0;
+  if (absl::StartsWith(line, "next_sync_ms=")) {
+    absl::StatusOr<int64_t> n = TakeNumber(line, "next_sync_ms");
+    if (!n.ok()) return n.status();
+    next_sync_ms = *n;
+  }
   if (!absl::ConsumePrefix(&line, "summary=")) {
     return absl::InvalidArgumentError(absl::StrCat("pass result lacks \"summary=\": \"", line, "\""));
   }
@@ -60,11 +67,16 @@ absl::StatusOr<PassReport> ParsePassReport(absl::string_view line) {
   r.poll_interval = absl::Milliseconds(*poll_ms);
   r.backoff_initial = absl::Milliseconds(*backoff_initial_ms);
   r.backoff_max = absl::Milliseconds(*backoff_max_ms);
+  r.next_sync = absl::Milliseconds(next_sync_ms);
   r.summary = std::string(line);
   return r;
 }
 
 absl::Duration NextPassAfter(const std::optional<PassReport>& report, Backoff& backoff, double unit) {
+  if (report && report->ok && report->coordinator_reachable && report->next_sync > absl::ZeroDuration()) {
+    backoff.Reset();
+    return std::clamp(report->next_sync, kMinPollInterval, kMaxPollInterval);
+  }
   if (report && report->ok && report->coordinator_reachable && report->poll_interval > absl::ZeroDuration()) {
     backoff.Reset();
     return report->poll_interval * (0.9 + 0.2 * unit);

@@ -23,6 +23,9 @@ struct PassReport {
   bool ok = false;  // the pass ran to its end (it may still have failed an update)
   bool coordinator_reachable = false;
   absl::Duration poll_interval = absl::ZeroDuration();
+  // When the coordinator told the host to come back (Sync answers); zero:
+  // it told nothing, the poll interval applies.
+  absl::Duration next_sync = absl::ZeroDuration();
   // The configured backoff, which the daemon cannot read itself.
   absl::Duration backoff_initial = absl::Seconds(1);
   absl::Duration backoff_max = kDefaultRetryCap;
@@ -30,14 +33,17 @@ struct PassReport {
 };
 
 // "ok=1 reachable=1 poll_interval_ms=60000 backoff_initial_ms=1000
-// backoff_max_ms=300000 summary=<text>\n" (one line); the summary is last so
-// it may hold spaces (line breaks become spaces).
+// backoff_max_ms=300000 next_sync_ms=55000 summary=<text>\n" (one line);
+// the summary is last so it may hold spaces (line breaks become spaces).
+// next_sync_ms may be absent (a pass older than it): zero.
 std::string FormatPassReport(const PassReport& report);
 absl::StatusOr<PassReport> ParsePassReport(absl::string_view line);
 
 // The wait before the next pass. A pass that reached the coordinator waits
+// the interval the coordinator chose (next_sync, already jittered by it),
+// clamped to [kMinPollInterval, kMaxPollInterval]; or, when it chose none,
 // its poll interval, spread by +-10% (`unit` in [0, 1)) so that a fleet
-// started together drifts apart, and resets `backoff`; a pass that failed,
+// started together drifts apart; either resets `backoff`; a pass that failed,
 // did not reach the coordinator, or told nothing (it crashed or was killed)
 // waits the next capped exponential backoff step.
 absl::Duration NextPassAfter(const std::optional<PassReport>& report, Backoff& backoff, double unit);

@@ -12,7 +12,7 @@ TEST(PassReportTest, RoundTrips) {
   const std::string line = FormatPassReport(r);
   EXPECT_EQ(line,
             "ok=1 reachable=1 poll_interval_ms=60000 backoff_initial_ms=2000 backoff_max_ms=600000 "
-            "summary=installed 1.2.0 (window \"sat 02:00\")\n");
+            "next_sync_ms=0 summary=installed 1.2.0 (window \"sat 02:00\")\n");
   absl::StatusOr<PassReport> back = ParsePassReport(line);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_TRUE(back->ok);
@@ -27,7 +27,7 @@ TEST(PassReportTest, SummaryKeepsToOneLine) {
   PassReport r{.summary = "first\nsecond"};
   const std::string line = FormatPassReport(r);
   EXPECT_EQ(line, "ok=0 reachable=0 poll_interval_ms=0 backoff_initial_ms=1000 backoff_max_ms=60000 "
-                  "summary=first second\n");
+                  "next_sync_ms=0 summary=first second\n");
   EXPECT_EQ(ParsePassReport(line)->summary, "first second");
 }
 
@@ -49,6 +49,25 @@ TEST(PassReportTest, MalformedLinesNameWhatIsWrong) {
   EXPECT_NE(r.status().message().find("backoff_initial_ms="), std::string::npos) << r.status();
 }
 
+TEST(PassReportTest, CarriesTheCoordinatorsNextSync) {
+  PassReport r{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(1),
+               .next_sync = absl::Milliseconds(250'123), .summary = "up to date"};
+  const std::string line = FormatPassReport(r);
+  EXPECT_NE(line.find(" next_sync_ms=250123 summary="), std::string::npos) << line;
+  absl::StatusOr<PassReport> back = ParsePassReport(line);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->next_sync, absl::Milliseconds(250'123));
+  EXPECT_EQ(back->summary, "up to date");
+  // A pass older than the field: none.
+  back = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5000 backoff_initial_ms=1 backoff_max_ms=2 summary=x y");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->next_sync, absl::ZeroDuration());
+  EXPECT_EQ(back->summary, "x y");
+  back = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5 backoff_initial_ms=1 backoff_max_ms=2 "
+                         "next_sync_ms=soon summary=x");
+  EXPECT_NE(back.status().message().find("bad next_sync_ms: \"soon\""), std::string::npos) << back.status();
+}
+
 Backoff TestBackoff() {
   return Backoff(absl::Seconds(1), absl::Seconds(8), [] { return 0.5; });
 }
@@ -59,6 +78,26 @@ TEST(NextPassAfterTest, ReachedCoordinatorWaitsItsPollIntervalWithSpread) {
   EXPECT_EQ(NextPassAfter(r, b, 0.0), absl::Seconds(90));
   EXPECT_EQ(NextPassAfter(r, b, 0.5), absl::Seconds(100));
   EXPECT_EQ(NextPassAfter(r, b, 0.999), absl::Seconds(100) * (0.9 + 0.2 * 0.999));
+}
+
+TEST(NextPassAfterTest, WaitsTheCoordinatorsIntervalClamped) {
+  Backoff b = TestBackoff();
+  PassReport r{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(1),
+               .next_sync = absl::Seconds(250)};
+  // Jittered by the coordinator already: taken as it is.
+  EXPECT_EQ(NextPassAfter(r, b, 0.0), absl::Seconds(250));
+  EXPECT_EQ(NextPassAfter(r, b, 0.999), absl::Seconds(250));
+  r.next_sync = absl::Milliseconds(10);
+  EXPECT_EQ(NextPassAfter(r, b, 0.5), kMinPollInterval);
+  r.next_sync = absl::Hours(100);
+  EXPECT_EQ(NextPassAfter(r, b, 0.5), kMaxPollInterval);
+  // None told: the poll interval, spread.
+  r.next_sync = absl::ZeroDuration();
+  EXPECT_EQ(NextPassAfter(r, b, 0.0), absl::Milliseconds(900));
+  // A failed or unreachable pass backs off whatever it was told.
+  PassReport unreachable{.ok = true, .coordinator_reachable = false, .poll_interval = absl::Seconds(100),
+                         .next_sync = absl::Seconds(250)};
+  EXPECT_EQ(NextPassAfter(unreachable, b, 0.5), absl::Milliseconds(500));
 }
 
 TEST(NextPassAfterTest, UnreachableFailedOrSilentPassesBackOffUntilOneSucceeds) {

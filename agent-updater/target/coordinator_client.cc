@@ -52,6 +52,38 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     return response;
   }
 
+  absl::StatusOr<SyncAnswer> Sync(const v1::ReportStatusRequest& report) override {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::SyncRequest request;
+    *request.mutable_report() = report;
+    v1::SyncResponse response;
+    grpc::Status s = stub_->Sync(&ctx, request, &response);
+    if (!s.ok()) return FromGrpc(s, ctx, "syncing (report and target)", address_);
+    // Each half's error as GetTarget or ReportStatus would have given it.
+    auto half = [&](int32_t code, const std::string& message, const std::string& reason, absl::string_view what) {
+      absl::Status status(static_cast<absl::StatusCode>(code), absl::StrCat(what, " at ", address_, ": ", message));
+      return reason.empty() ? status : WithReason(std::move(status), reason);
+    };
+    SyncAnswer answer;
+    if (response.target_error_code() != 0) {
+      answer.target = half(response.target_error_code(), response.target_error(), response.target_error_reason(),
+                           "fetching the target");
+    } else {
+      answer.target = response.target();
+    }
+    if (response.report_error_code() != 0) {
+      answer.report = half(response.report_error_code(), response.report_error(), response.report_error_reason(),
+                           "reporting");
+    } else {
+      answer.report = response.report();
+    }
+    if (response.has_next_sync()) {
+      answer.next_sync = absl::Seconds(response.next_sync().seconds()) + absl::Nanoseconds(response.next_sync().nanos());
+    }
+    return answer;
+  }
+
  private:
   void SetDeadline(grpc::ClientContext& ctx) {
     ctx.set_deadline(std::chrono::system_clock::now() +

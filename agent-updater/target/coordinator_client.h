@@ -10,11 +10,28 @@
 
 namespace drover::updater {
 
+// What one Sync call answered: each half on its own.
+struct SyncAnswer {
+  absl::StatusOr<v1::GetTargetResponse> target;
+  absl::StatusOr<v1::ReportStatusResponse> report;
+  // When to come back, as the coordinator chose it; zero: it said nothing.
+  absl::Duration next_sync = absl::ZeroDuration();
+};
+
 class CoordinatorClient {
  public:
   virtual ~CoordinatorClient() = default;
   virtual absl::StatusOr<v1::GetTargetResponse> GetTarget(const v1::GetTargetRequest& request) = 0;
   virtual absl::StatusOr<v1::ReportStatusResponse> ReportStatus(const v1::ReportStatusRequest& request) = 0;
+  // The report and the target of its (channel, host_id, group) in one round
+  // trip. A non-OK status: the call as a whole failed (UNIMPLEMENTED from a
+  // coordinator that predates Sync; unreachable, ...), and neither half
+  // was answered. The halves carry the errors GetTarget and ReportStatus
+  // would have given, reasons (common/rpc_reason.h) included.
+  virtual absl::StatusOr<SyncAnswer> Sync(const v1::ReportStatusRequest& report) {
+    (void)report;
+    return absl::UnimplementedError("this client has no Sync");
+  }
 };
 
 // What a failed call to the coordinator means for an operator.

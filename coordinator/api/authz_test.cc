@@ -118,6 +118,9 @@ TEST(AuthzTest, RoleTableMatchesTheIssue) {
   EXPECT_EQ(FindMethodPolicy(Method("ForgetAgent"))->min_role, Role::kAdmin);
   EXPECT_TRUE(FindMethodPolicy(Method("SetTargetVersion"))->mutates);
   EXPECT_EQ(FindMethodPolicy("drover.v1.UpdaterService.GetTarget"), nullptr);
+  // Host methods: no operator may call them with a token; the host
+  // certificate (HostAuthenticator) decides, as for ReportStatus.
+  EXPECT_EQ(FindMethodPolicy("drover.v1.UpdaterService.Sync"), nullptr);
   EXPECT_EQ(FindMethodPolicy(Method("NoSuchRpc")), nullptr);
 }
 

@@ -237,6 +237,11 @@ TEST_F(UpdaterE2eTest, InstallsThenUpdatesInsideTheWindow) {
   EXPECT_TRUE(absl::StrContains(status.output, "installed:        1.1.0")) << status.output;
   EXPECT_TRUE(absl::StrContains(status.output, "inside a window now")) << status.output;
   EXPECT_TRUE(absl::StrContains(status.output, "pending outbox:   0 outcomes")) << status.output;
+  // Each pass reported and fetched its target with one Sync.
+  absl::StatusOr<std::string> metrics = HttpGet(coordinator_->metrics_address(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(testing::MetricValue(*metrics, "drover_rpc_requests_total{code=\"OK\",method=\"Sync\"}"), 2)
+      << *metrics;
 }
 
 TEST_F(UpdaterE2eTest, OutsideTheWindowWaitsUntilCritical) {

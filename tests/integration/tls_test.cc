@@ -284,6 +284,61 @@ TEST_F(TlsTest, ReportForAnotherChannelThanEnrolledIsRefusedSayingSo) {
   EXPECT_TRUE(Report(*a, "host-a", 1, "staging").ok());
 }
 
+// Sync: the target needs no certificate, the report does; each half says so.
+v1::SyncResponse SyncAs(const std::shared_ptr<grpc::Channel>& channel, const std::string& host, int64_t seq,
+                        grpc::Status* status) {
+  v1::SyncRequest req;
+  v1::ReportStatusRequest& r = *req.mutable_report();
+  r.set_host_id(host);
+  r.set_channel("channels/prod");
+  r.set_current_version("15.1.0");
+  r.set_health(v1::HEALTH_HEALTHY);
+  r.set_updater_version("0.1.0");
+  r.set_sequence(seq);
+  v1::SyncResponse out;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  *status = v1::UpdaterService::NewStub(channel)->Sync(&ctx, req, &out);
+  return out;
+}
+
+TEST_F(TlsTest, SyncWithoutACertificateGetsTheTargetAndTheReportIsRefused) {
+  grpc::Status status;
+  v1::SyncResponse out = SyncAs(Channel({}), "web-1", 1, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(out.has_target());
+  EXPECT_EQ(out.target().target_version(), "15.1.0");
+  EXPECT_EQ(out.target_error_code(), 0);
+  EXPECT_TRUE(out.has_next_sync());
+  EXPECT_FALSE(out.has_report());
+  EXPECT_EQ(out.report_error_code(), static_cast<int>(grpc::StatusCode::UNAUTHENTICATED));
+  EXPECT_TRUE(absl::StrContains(out.report_error(), "no client certificate")) << out.report_error();
+  EXPECT_EQ(StoredSequence("web-1"), "none");
+  EXPECT_EQ(Refused("no_certificate"), 1);
+}
+
+TEST_F(TlsTest, SyncReportsForItsOwnHostOnly) {
+  absl::StatusOr<HostCredentials> a = EnrollNew("host-a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  grpc::Status status;
+  // Another host's report: refused as ReportStatus refuses it; the target
+  // is still answered.
+  v1::SyncResponse out = SyncAs(Channel(*a), "host-b", INT64_MAX, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(out.target().target_version(), "15.1.0");
+  EXPECT_EQ(out.report_error_code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_TRUE(absl::StrContains(out.report_error(), "\"host-b\"")) << out.report_error();
+  EXPECT_EQ(StoredSequence("host-b"), "none");
+  EXPECT_EQ(Refused("wrong_host"), 1);
+  // Its own: stored, answered after the commit.
+  out = SyncAs(Channel(*a), "host-a", 7, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(out.report_error_code(), 0) << out.report_error();
+  EXPECT_EQ(out.report().disposition(), v1::ReportStatusResponse::DISPOSITION_ACCEPTED);
+  EXPECT_EQ(out.target().target_version(), "15.1.0");
+  EXPECT_EQ(StoredSequence("host-a"), "7");
+}
+
 TEST_F(TlsTest, JoinTokensAreSingleUseExpiringAndBoundToTheirChannel) {
   absl::StatusOr<std::string> token = CreateToken("prod");
   ASSERT_TRUE(token.ok()) << token.status();
