@@ -69,7 +69,8 @@ ABSL_FLAG(int, threads, 2, "Client threads, each with its own completion queue")
 ABSL_FLAG(int, concurrency, 256, "RPCs kept outstanding at once (over all threads)");
 ABSL_FLAG(int, duration, 20, "Seconds each measured report phase (heartbeat, change) lasts");
 ABSL_FLAG(int, noop_duration, 10, "Seconds the no-op (Health/Check) phase lasts; 0 skips it");
-ABSL_FLAG(int, rounds, 5, "The no-op, heartbeat and change phases take turns this many times, splitting their durations");
+ABSL_FLAG(int, rounds, 5,
+          "The no-op, heartbeat and change phases take turns this many times, splitting their durations");
 ABSL_FLAG(int, populate_timeout, 900, "Seconds the populate phase may take before the bench gives up");
 ABSL_FLAG(int, populate_retries, 3, "Attempts per host in the populate phase before it counts as failed");
 ABSL_FLAG(int, rpc_timeout_ms, 10000, "Deadline of each RPC, in milliseconds");

@@ -5,6 +5,7 @@
 // contract, coordinator/rollout/heartbeat.h). Eight bytes a host.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -13,7 +14,7 @@ namespace drover::bench {
 class ReportChains {
  public:
   // Every host starts with nothing sent.
-  explicit ReportChains(int64_t hosts) : state_(static_cast<size_t>(hosts), 0) {}
+  explicit ReportChains(int64_t hosts) : state_(static_cast<std::size_t>(hosts), 0) {}
 
   struct Next {
     int64_t sequence = 0;
@@ -25,7 +26,7 @@ class ReportChains {
   // The sequence and previous_sequence of `host`'s next report, which is
   // now sent: until its own answer, no later report names a predecessor.
   Next Send(int64_t host) {
-    uint64_t& s = state_[static_cast<size_t>(host)];
+    uint64_t& s = state_[static_cast<std::size_t>(host)];
     const int64_t last = static_cast<int64_t>(s >> 1);
     Next n{.sequence = last + 1, .previous_sequence = (s & kAcknowledged) != 0 ? last : 0};
     s = static_cast<uint64_t>(n.sequence) << 1;
@@ -37,13 +38,13 @@ class ReportChains {
   // host's last (one was sent after it) changes nothing: the later one's
   // answer decides.
   void Answered(int64_t host, int64_t sequence, bool acknowledged) {
-    uint64_t& s = state_[static_cast<size_t>(host)];
+    uint64_t& s = state_[static_cast<std::size_t>(host)];
     if (static_cast<int64_t>(s >> 1) != sequence) return;
     s = acknowledged ? (s | kAcknowledged) : (s & ~kAcknowledged);
   }
 
   // The sequence of `host`'s last report sent (0: none).
-  int64_t LastSequence(int64_t host) const { return static_cast<int64_t>(state_[static_cast<size_t>(host)] >> 1); }
+  int64_t LastSequence(int64_t host) const { return static_cast<int64_t>(state_[static_cast<std::size_t>(host)] >> 1); }
   int64_t size() const { return static_cast<int64_t>(state_.size()); }
 
  private:
