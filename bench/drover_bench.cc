@@ -531,7 +531,16 @@ class ReportWorkload {
                                                                      grpc::ClientContext* ctx,
                                                                      grpc::CompletionQueue* cq) {
     if (w.index >= fleet_->size()) return nullptr;  // more workers than hosts
-    const int64_t host = w.index + workers_ * cycles_[w.index].Next();
+    // One report at a time per host, as an updater sends them: hosts whose
+    // report is in flight are skipped. When all of this worker's are (more
+    // calls outstanding than hosts), the slot retires for this turn.
+    HostCycle& cycle = cycles_[w.index];
+    int64_t host = -1;
+    for (int64_t tried = 0; tried < cycle.size() && host < 0; ++tried) {
+      const int64_t h = w.index + workers_ * cycle.Next();
+      if (!fleet_->chains.InFlight(h)) host = h;
+    }
+    if (host < 0) return nullptr;
     call.host = host;
     uint8_t& version = fleet_->version[host];
     const uint8_t from = version;

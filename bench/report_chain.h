@@ -24,12 +24,13 @@ class ReportChains {
   };
 
   // The sequence and previous_sequence of `host`'s next report, which is
-  // now sent: until its own answer, no later report names a predecessor.
+  // now sent (in flight until its answer): until that answer, no later
+  // report names a predecessor.
   Next Send(int64_t host) {
     uint64_t& s = state_[static_cast<std::size_t>(host)];
-    const int64_t last = static_cast<int64_t>(s >> 1);
+    const int64_t last = static_cast<int64_t>(s >> kFlagBits);
     Next n{.sequence = last + 1, .previous_sequence = (s & kAcknowledged) != 0 ? last : 0};
-    s = static_cast<uint64_t>(n.sequence) << 1;
+    s = static_cast<uint64_t>(n.sequence) << kFlagBits | kInFlight;
     return n;
   }
 
@@ -39,17 +40,23 @@ class ReportChains {
   // answer decides.
   void Answered(int64_t host, int64_t sequence, bool acknowledged) {
     uint64_t& s = state_[static_cast<std::size_t>(host)];
-    if (static_cast<int64_t>(s >> 1) != sequence) return;
-    s = acknowledged ? (s | kAcknowledged) : (s & ~kAcknowledged);
+    if (static_cast<int64_t>(s >> kFlagBits) != sequence) return;
+    s = static_cast<uint64_t>(sequence) << kFlagBits | (acknowledged ? kAcknowledged : 0);
   }
 
+  // Whether `host`'s last report awaits its answer. A real updater sends one
+  // report at a time; the bench's phases skip such hosts.
+  bool InFlight(int64_t host) const { return (state_[static_cast<std::size_t>(host)] & kInFlight) != 0; }
   // The sequence of `host`'s last report sent (0: none).
-  int64_t LastSequence(int64_t host) const { return static_cast<int64_t>(state_[static_cast<std::size_t>(host)] >> 1); }
+  int64_t LastSequence(int64_t host) const {
+    return static_cast<int64_t>(state_[static_cast<std::size_t>(host)] >> kFlagBits);
+  }
   int64_t size() const { return static_cast<int64_t>(state_.size()); }
 
  private:
-  static constexpr uint64_t kAcknowledged = 1;
-  // Per host: last sequence sent << 1 | acknowledged.
+  static constexpr int kFlagBits = 2;
+  static constexpr uint64_t kAcknowledged = 1, kInFlight = 2;
+  // Per host: last sequence sent << kFlagBits | in flight | acknowledged.
   std::vector<uint64_t> state_;
 };
 
@@ -67,6 +74,7 @@ class HostCycle {
     position_ = static_cast<int64_t>(seed % static_cast<uint64_t>(n_));
   }
 
+  int64_t size() const { return n_; }
   int64_t Next() {
     const int64_t h = position_;
     position_ += stride_;

@@ -62,6 +62,19 @@ TEST(ReportChainsTest, StaleAnswerDoesNotUndoTheLastOnes) {
   EXPECT_EQ(chains.Send(0).previous_sequence, b.sequence);
 }
 
+TEST(ReportChainsTest, InFlightUntilItsOwnAnswer) {
+  ReportChains chains(1);
+  EXPECT_FALSE(chains.InFlight(0));
+  const ReportChains::Next a = chains.Send(0);
+  EXPECT_TRUE(chains.InFlight(0));
+  const ReportChains::Next b = chains.Send(0);
+  chains.Answered(0, a.sequence, true);  // stale: b is still out
+  EXPECT_TRUE(chains.InFlight(0));
+  chains.Answered(0, b.sequence, false);  // a failure is an answer too
+  EXPECT_FALSE(chains.InFlight(0));
+  EXPECT_EQ(chains.LastSequence(0), b.sequence);
+}
+
 TEST(ReportChainsTest, HostsAreIndependent) {
   ReportChains chains(2);
   chains.Answered(0, chains.Send(0).sequence, true);
