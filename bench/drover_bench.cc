@@ -547,6 +547,7 @@ class ReportWorkload {
     if (kind_ == ReportKind::kChange) version = version == kTarget ? kCurrent : kTarget;
     FillReport(channel_, host, *fleet_, &call.request);
     Counters& c = counters_[w.index];
+    c.sent.fetch_add(1, std::memory_order_relaxed);
     if (call.request.previous_sequence() != 0) c.chained.fetch_add(1, std::memory_order_relaxed);
     if (kind_ == ReportKind::kChange && from == kCurrent &&
         std::uniform_real_distribution<double>(0, 1)(w.rng) < outcome_fraction_) {
@@ -574,6 +575,8 @@ class ReportWorkload {
   }
 
   int64_t outcomes() const { return Sum(&Counters::outcomes); }
+  // Reports sent, stragglers answered after the turn's window included.
+  int64_t sent() const { return Sum(&Counters::sent); }
   // Reports sent naming their predecessor (previous_sequence set).
   int64_t chained() const { return Sum(&Counters::chained); }
   std::array<int64_t, kDispositions> dispositions() const {
@@ -587,6 +590,7 @@ class ReportWorkload {
  private:
   static constexpr int kMaxWorkers = 64;
   struct alignas(64) Counters {
+    std::atomic<int64_t> sent{0};
     std::atomic<int64_t> outcomes{0};
     std::atomic<int64_t> chained{0};
     std::array<std::atomic<int64_t>, kDispositions> dispositions{};
@@ -971,12 +975,13 @@ int main(int argc, char** argv) {
     const auto disp = w.dispositions();
     std::printf(
         "%s (%s): %lld ok in %.1f s = %.0f reports/s (%.3f of the no-op); p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, "
-        "max %.2f ms; accepted %lld, duplicate %lld, out_of_order %lld, too_far_ahead %lld; naming their previous "
-        "report %lld; outcomes sent %lld; errors: %s\n",
+        "max %.2f ms; accepted %lld, duplicate %lld, out_of_order %lld, too_far_ahead %lld; sent %lld (%lld naming "
+        "their previous report); outcomes sent %lld; errors: %s\n",
         name, what, static_cast<long long>(r.ok), r.elapsed_s, rate, noop_rate > 0 ? rate / noop_rate : 0.0,
         PercentileMs(r.latencies_us, 0.50), PercentileMs(r.latencies_us, 0.99), PercentileMs(r.latencies_us, 0.999),
         PercentileMs(r.latencies_us, 1.0), static_cast<long long>(disp[1]), static_cast<long long>(disp[2]),
-        static_cast<long long>(disp[3]), static_cast<long long>(disp[4]), static_cast<long long>(w.chained()),
+        static_cast<long long>(disp[3]), static_cast<long long>(disp[4]), static_cast<long long>(w.sent()),
+        static_cast<long long>(w.chained()),
         static_cast<long long>(w.outcomes()), ErrorSummary(r.codes).c_str());
     std::printf("%s %s\n", name, meter.Summary().c_str());
     std::printf("%s %s\n", name, meter.PerCall(r.ok).c_str());

@@ -4,8 +4,8 @@
 # --plaintext. Each run's summary line must start with the ten keys the
 # issue fixes, in order, carry its mode and positive figures for every
 # phase (heartbeat, change, no-op, the handshake phases); the heartbeat
-# phase must have sent reports naming their predecessor, the change phase
-# outcomes; the TLS run must have needed no report refused (a certificate
+# phase's reports must all have named their predecessor, the change phase
+# must have sent outcomes; the TLS run must have needed no report refused (a certificate
 # naming another host would be).
 # Environment: DROVER_BIN_DIR (default build/bin).
 set -euo pipefail
@@ -54,8 +54,11 @@ for mode in tls plaintext; do
   # phase stored changes and outcomes.
   hb=$(grep '^heartbeat (' "$TMP/$mode.err") || fail "$mode: no heartbeat phase summary"
   chg=$(grep '^change (' "$TMP/$mode.err") || fail "$mode: no change phase summary"
-  [[ $(sed -n 's/.*naming their previous report \([0-9]*\).*/\1/p' <<<"$hb") -gt 0 ]] \
-    || fail "$mode: no heartbeat named its previous report: $hb"
+  # With no call failing, every host's last report is acknowledged before
+  # its next is sent: every heartbeat names its predecessor.
+  read -r sent chained < <(sed -n 's/.* sent \([0-9]*\) (\([0-9]*\) naming their previous report).*/\1 \2/p' <<<"$hb")
+  [[ ${sent:-0} -gt 0 && $chained == "$sent" ]] \
+    || fail "$mode: want every heartbeat sent to name its previous report: $hb"
   [[ $(sed -n 's/.*accepted \([0-9]*\).*/\1/p' <<<"$chg") -gt 0 ]] || fail "$mode: no change was accepted: $chg"
   [[ $(sed -n 's/.*outcomes sent \([0-9]*\).*/\1/p' <<<"$chg") -gt 0 ]] || fail "$mode: no change carried an outcome: $chg"
   # The real connection pattern: polls/s and the fleet it sustains.
