@@ -1,12 +1,15 @@
 // drover-bench: a simulated fleet that loads a running coordinator over gRPC.
 //
-// Phases: populate (one report per host), then noop (grpc.health.v1
-// Health/Check through the very same channels, concurrency and async loop, as
-// the ceiling this machine allows for any unary RPC) and reports (random
-// hosts, growing sequences, a few update outcomes) taking turns for --rounds,
-// then GetRolloutStatus timings, then handshakes (a new connection per call,
-// as the updater's pass opens one per poll). The last stdout line is the
-// machine-readable summary.
+// Phases: populate (one acknowledged report per host), then three taking
+// turns for --rounds: noop (grpc.health.v1 Health/Check through the very same
+// channels, concurrency and async loop, as the ceiling this machine allows
+// for any unary RPC), heartbeat (a steady fleet: each report repeats the
+// host's state and names its acknowledged predecessor in previous_sequence)
+// and change (a rollout storm: each report moves the host's version, some
+// carry an outcome); then GetRolloutStatus timings, then handshakes (a new
+// connection per call, as the updater's pass opens one per poll: the polls/s
+// that pattern sustains). The last stdout line is the machine-readable
+// summary.
 //
 // With --tls_ca_file every simulated host has its own client certificate
 // (minted here with the fleet's CA) and its own connection, as real updaters
@@ -52,6 +55,7 @@
 #include "bench/cpu_meter.h"
 #include "bench/fleet.h"
 #include "bench/percentile.h"
+#include "bench/report_chain.h"
 #include "common/log.h"
 #include "proto/wire/names.h"
 #include "proto/wire/time.h"
@@ -63,15 +67,17 @@ ABSL_FLAG(int64_t, hosts, 1000000, "Simulated hosts (distinct host ids)");
 ABSL_FLAG(int, channels, 4, "gRPC channels (separate TCP connections)");
 ABSL_FLAG(int, threads, 2, "Client threads, each with its own completion queue");
 ABSL_FLAG(int, concurrency, 256, "RPCs kept outstanding at once (over all threads)");
-ABSL_FLAG(int, duration, 20, "Seconds the measured report phase lasts");
+ABSL_FLAG(int, duration, 20, "Seconds each measured report phase (heartbeat, change) lasts");
 ABSL_FLAG(int, noop_duration, 10, "Seconds the no-op (Health/Check) phase lasts; 0 skips it");
-ABSL_FLAG(int, rounds, 5, "The no-op and report phases take turns this many times, splitting their durations");
+ABSL_FLAG(int, rounds, 5,
+          "The no-op, heartbeat and change phases take turns this many times, splitting their durations");
 ABSL_FLAG(int, populate_timeout, 900, "Seconds the populate phase may take before the bench gives up");
 ABSL_FLAG(int, populate_retries, 3, "Attempts per host in the populate phase before it counts as failed");
 ABSL_FLAG(int, rpc_timeout_ms, 10000, "Deadline of each RPC, in milliseconds");
 ABSL_FLAG(int, connect_timeout, 10, "Seconds to wait for the coordinator to accept connections");
 ABSL_FLAG(int, status_calls, 5, "GetRolloutStatus calls timed at the end (the median is reported)");
-ABSL_FLAG(double, outcome_fraction, 0.01, "Fraction of reports that carry an update outcome 15.1.0 -> 15.2.0");
+ABSL_FLAG(double, outcome_fraction, 0.5,
+          "Change phase: fraction of the moves 15.1.0 -> 15.2.0 that carry their update outcome (a history row each)");
 ABSL_FLAG(std::string, channel_id, "bench", "Channel the simulated hosts report in (created if missing)");
 ABSL_FLAG(std::string, host_prefix, "host-",
           "Host ids are this prefix and a 7-digit number; vary it to run again against the same database");
@@ -103,10 +109,12 @@ using ::drover::bench::CpuMeter;
 using ::drover::bench::ResidentMib;
 using Clock = std::chrono::steady_clock;
 
+using ::drover::bench::HostCycle;
 using ::drover::bench::HostId;
 using ::drover::bench::kCurrent;
 using ::drover::bench::kTarget;
 using ::drover::bench::kVersions;
+using ::drover::bench::ReportChains;
 constexpr const char* kHealthMethod = "/grpc.health.v1.Health/Check";
 // One connection per host beyond this measures the bench's and the kernel's
 // connection bookkeeping more than the coordinator; the million-host runs use
@@ -364,31 +372,47 @@ void SetTimestamp(std::chrono::system_clock::time_point t, google::protobuf::Tim
   drover::wire::TimeToProto(absl::FromChrono(t), out);
 }
 
-// What the simulated hosts know about themselves between reports.
+// What the simulated hosts know about themselves between reports: 10 bytes
+// a host (a million fit in 10 MB beside the coordinator and PostgreSQL).
 struct Fleet {
-  Fleet(std::string prefix, int64_t n) : host_prefix(std::move(prefix)), next_sequence(n, 1), version(n), healthy(n) {
+  Fleet(std::string prefix, int64_t n) : host_prefix(std::move(prefix)), chains(n), version(n), healthy(n) {
     for (int64_t h = 0; h < n; ++h) {
       version[h] = drover::bench::InitialVersion(h);
       healthy[h] = !drover::bench::Unhealthy(h);
     }
   }
+  int64_t size() const { return static_cast<int64_t>(version.size()); }
   const std::string host_prefix;
-  std::vector<int64_t> next_sequence;
+  // Sequences, and whether the last report may be named as previous.
+  ReportChains chains;
   std::vector<uint8_t> version;
   std::vector<uint8_t> healthy;
 };
 
-void FillReport(const std::string& channel, int64_t host, const Fleet& fleet, v1::ReportStatusRequest* req) {
+// Host `host`'s report of what it holds now (no outcomes), as its next
+// report in the chain; the caller answers it with Acknowledged.
+void FillReport(const std::string& channel, int64_t host, Fleet& fleet, v1::ReportStatusRequest* req) {
+  const ReportChains::Next next = fleet.chains.Send(host);
   req->set_host_id(HostId(fleet.host_prefix, host));
   req->set_channel(channel);
   req->set_current_version(kVersions[fleet.version[host]]);
   req->set_health(fleet.healthy[host] ? v1::HEALTH_HEALTHY : v1::HEALTH_UNHEALTHY);
   req->set_updater_version("0.1.0");
-  req->set_sequence(fleet.next_sequence[host]);
+  req->set_sequence(next.sequence);
+  req->set_previous_sequence(next.previous_sequence);
   req->clear_outcomes();
 }
 
-// Phase 1: every host reports once, sequence 1; a failed report is retried.
+// As the updater decides (Updater::Deliver): a report counts as
+// acknowledged, and the next may name it, when it was stored or already was.
+bool Acknowledged(const grpc::Status& status, const v1::ReportStatusResponse& response) {
+  return status.ok() && (response.disposition() == v1::ReportStatusResponse::DISPOSITION_ACCEPTED ||
+                         response.disposition() == v1::ReportStatusResponse::DISPOSITION_DUPLICATE);
+}
+
+// Phase 1: every host reports once; a report not acknowledged is retried (a
+// new report, with the next sequence), so each host ends with an
+// acknowledged last report: the heartbeat phase starts as a chain.
 class PopulateWorkload {
  public:
   using Request = v1::ReportStatusRequest;
@@ -408,7 +432,7 @@ class PopulateWorkload {
       call.host = retry.back().first;
       call.attempt = retry.back().second;
       retry.pop_back();
-    } else if (next_[w.index] < static_cast<int64_t>(fleet_->version.size())) {
+    } else if (next_[w.index] < fleet_->size()) {
       call.host = next_[w.index];
       call.attempt = 1;
       next_[w.index] += stride_;
@@ -420,9 +444,11 @@ class PopulateWorkload {
   }
 
   void Done(Worker& w, Call<PopulateWorkload>& call, bool counted) {
-    if (call.status.ok()) {
-      fleet_->next_sequence[call.host] = 2;
-    } else if (call.attempt < retries_) {
+    const bool acknowledged = Acknowledged(call.status, call.response);
+    fleet_->chains.Answered(call.host, call.request.sequence(), acknowledged);
+    if (acknowledged) return;
+    if (call.status.ok()) not_acknowledged_.fetch_add(1, std::memory_order_relaxed);
+    if (call.attempt < retries_) {
       retry_[w.index].emplace_back(call.host, call.attempt + 1);
     } else {
       failed_.fetch_add(1, std::memory_order_relaxed);
@@ -430,6 +456,9 @@ class PopulateWorkload {
   }
 
   int64_t failed() const { return failed_.load(); }
+  // Answered, but neither ACCEPTED nor DUPLICATE (e.g. OUT_OF_ORDER: the
+  // database already holds these hosts with higher sequences).
+  int64_t not_acknowledged() const { return not_acknowledged_.load(); }
 
  private:
   const Connections* conns_;
@@ -440,6 +469,7 @@ class PopulateWorkload {
   const int retries_;
   const int stride_;
   std::atomic<int64_t> failed_{0};
+  std::atomic<int64_t> not_acknowledged_{0};
 };
 
 // Phase 2: the cheapest unary RPC the server has, through the same machinery.
@@ -470,32 +500,57 @@ class NoopWorkload {
   grpc::ByteBuffer request_;
 };
 
-// Phase 3: random hosts report with growing sequences; a few of those on
-// 15.1.0 report a successful update to 15.2.0.
+enum class ReportKind {
+  // A steady fleet: each report repeats the host's stored state and names
+  // its acknowledged predecessor (a heartbeat, heartbeat.h).
+  kHeartbeat,
+  // A rollout storm: each report moves the host between 15.1.0 and 15.2.0;
+  // some of the moves up carry their update outcome.
+  kChange,
+};
+
+// Phases 3 and 4: each worker's hosts in a scattered order (HostCycle), every
+// host once before any twice, as a fleet polling at one interval does.
 class ReportWorkload {
  public:
   using Request = v1::ReportStatusRequest;
   using Response = v1::ReportStatusResponse;
+  static constexpr int kDispositions = 5;
 
-  ReportWorkload(const Connections* conns, Fleet* fleet, std::string channel, int workers, double outcome_fraction)
-      : conns_(conns), fleet_(fleet), channel_(std::move(channel)), workers_(workers),
-        outcome_fraction_(outcome_fraction) {}
+  ReportWorkload(ReportKind kind, const Connections* conns, Fleet* fleet, std::string channel, int workers,
+                 double outcome_fraction, uint64_t seed)
+      : kind_(kind), conns_(conns), fleet_(fleet), channel_(std::move(channel)), workers_(workers),
+        outcome_fraction_(outcome_fraction) {
+    for (int i = 0; i < workers; ++i) {
+      // Hosts of worker i: i, i + workers, ...
+      cycles_.emplace_back((fleet->size() - i + workers - 1) / workers, seed * 7919 + i);
+    }
+  }
 
   std::unique_ptr<grpc::ClientAsyncResponseReader<Response>> Prepare(Worker& w, Call<ReportWorkload>& call,
                                                                      grpc::ClientContext* ctx,
                                                                      grpc::CompletionQueue* cq) {
-    const int64_t n = static_cast<int64_t>(fleet_->version.size());
-    // Hosts of this worker: index, index + workers, ...
-    const int64_t per_worker = (n - w.index + workers_ - 1) / workers_;
-    if (per_worker <= 0) return nullptr;
-    const int64_t host = w.index + workers_ * std::uniform_int_distribution<int64_t>(0, per_worker - 1)(w.rng);
+    if (w.index >= fleet_->size()) return nullptr;  // more workers than hosts
+    // One report at a time per host, as an updater sends them: hosts whose
+    // report is in flight are skipped. When all of this worker's are (more
+    // calls outstanding than hosts), the slot retires for this turn.
+    HostCycle& cycle = cycles_[w.index];
+    int64_t host = -1;
+    for (int64_t tried = 0; tried < cycle.size() && host < 0; ++tried) {
+      const int64_t h = w.index + workers_ * cycle.Next();
+      if (!fleet_->chains.InFlight(h)) host = h;
+    }
+    if (host < 0) return nullptr;
     call.host = host;
-    const bool update = fleet_->version[host] == kCurrent &&
-                        std::uniform_real_distribution<double>(0, 1)(w.rng) < outcome_fraction_;
-    if (update) fleet_->version[host] = kTarget;
+    uint8_t& version = fleet_->version[host];
+    const uint8_t from = version;
+    if (kind_ == ReportKind::kChange) version = version == kTarget ? kCurrent : kTarget;
     FillReport(channel_, host, *fleet_, &call.request);
-    ++fleet_->next_sequence[host];
-    if (update) {
+    Counters& c = counters_[w.index];
+    c.sent.fetch_add(1, std::memory_order_relaxed);
+    if (call.request.previous_sequence() != 0) c.chained.fetch_add(1, std::memory_order_relaxed);
+    if (kind_ == ReportKind::kChange && from == kCurrent &&
+        std::uniform_real_distribution<double>(0, 1)(w.rng) < outcome_fraction_) {
       v1::UpdateOutcome* o = call.request.add_outcomes();
       o->set_from_version(kVersions[kCurrent]);
       o->set_to_version(kVersions[kTarget]);
@@ -503,41 +558,57 @@ class ReportWorkload {
       const auto now = std::chrono::system_clock::now();
       SetTimestamp(now - std::chrono::seconds(5), o->mutable_start_time());
       SetTimestamp(now - std::chrono::seconds(1), o->mutable_finish_time());
-      outcomes_[w.index].fetch_add(1, std::memory_order_relaxed);
+      c.outcomes.fetch_add(1, std::memory_order_relaxed);
     }
     return conns_->updater[conns_->ForHost(host, call.channel)]->PrepareAsyncReportStatus(ctx, call.request, cq);
   }
 
-  // `counted`: completed inside the measured window.
+  // `counted`: completed inside the measured window. A change that was not
+  // acknowledged may or may not be stored; the host keeps its new version,
+  // and its next report (previous_sequence 0) is committed either way.
   void Done(Worker& w, Call<ReportWorkload>& call, bool counted) {
+    fleet_->chains.Answered(call.host, call.request.sequence(), Acknowledged(call.status, call.response));
     if (counted && call.status.ok()) {
       const int d = static_cast<int>(call.response.disposition());
-      dispositions_[w.index][std::clamp(d, 0, 3)].fetch_add(1, std::memory_order_relaxed);
+      counters_[w.index].dispositions[std::clamp(d, 0, kDispositions - 1)].fetch_add(1, std::memory_order_relaxed);
     }
   }
 
-  int64_t outcomes() const {
-    int64_t sum = 0;
-    for (int i = 0; i < workers_; ++i) sum += outcomes_[i].load();
-    return sum;
-  }
-  std::array<int64_t, 4> dispositions() const {
-    std::array<int64_t, 4> sum{};
-    for (int i = 0; i < workers_; ++i) {
-      for (int d = 0; d < 4; ++d) sum[d] += dispositions_[i][d].load();
+  int64_t outcomes() const { return Sum(&Counters::outcomes); }
+  // Reports sent, stragglers answered after the turn's window included.
+  int64_t sent() const { return Sum(&Counters::sent); }
+  // Reports sent naming their predecessor (previous_sequence set).
+  int64_t chained() const { return Sum(&Counters::chained); }
+  std::array<int64_t, kDispositions> dispositions() const {
+    std::array<int64_t, kDispositions> sum{};
+    for (const Counters& c : counters_) {
+      for (int d = 0; d < kDispositions; ++d) sum[d] += c.dispositions[d].load();
     }
     return sum;
   }
 
  private:
   static constexpr int kMaxWorkers = 64;
+  struct alignas(64) Counters {
+    std::atomic<int64_t> sent{0};
+    std::atomic<int64_t> outcomes{0};
+    std::atomic<int64_t> chained{0};
+    std::array<std::atomic<int64_t>, kDispositions> dispositions{};
+  };
+  int64_t Sum(std::atomic<int64_t> Counters::*field) const {
+    int64_t sum = 0;
+    for (const Counters& c : counters_) sum += (c.*field).load();
+    return sum;
+  }
+
+  const ReportKind kind_;
   const Connections* conns_;
   Fleet* fleet_;
   const std::string channel_;
   const int workers_;
   const double outcome_fraction_;
-  std::array<std::atomic<int64_t>, kMaxWorkers> outcomes_{};
-  std::array<std::array<std::atomic<int64_t>, 4>, kMaxWorkers> dispositions_{};
+  std::vector<HostCycle> cycles_;
+  std::array<Counters, kMaxWorkers> counters_{};
 };
 
 // Adds one round of a phase to its running total.
@@ -570,13 +641,41 @@ struct HandshakeOptions {
   std::chrono::milliseconds rpc_timeout{10000};
 };
 
+// GetTarget only, as a host without a (working) certificate asks.
+grpc::Status TargetCall(v1::UpdaterService::Stub& stub, const HandshakeOptions& o, int64_t host) {
+  v1::GetTargetRequest req;
+  req.set_channel(o.channel_name);
+  req.set_host_id(HostId(o.fleet->host_prefix, host));
+  v1::GetTargetResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
+  return stub.GetTarget(&ctx, req, &resp);
+}
+
+// One updater poll, as drover-updater-pass makes it on its own connection:
+// GetTarget, then its report (the host's state, a heartbeat when its last
+// report was acknowledged). The one place to change when the updater moves
+// to the one-round-trip Sync RPC.
+grpc::Status UpdaterPoll(v1::UpdaterService::Stub& stub, const HandshakeOptions& o, int64_t host) {
+  grpc::Status s = TargetCall(stub, o, host);
+  if (!s.ok()) return s;
+  v1::ReportStatusRequest req;
+  FillReport(o.channel_name, host, *o.fleet, &req);
+  v1::ReportStatusResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
+  s = stub.ReportStatus(&ctx, req, &resp);
+  o.fleet->chains.Answered(host, req.sequence(), Acknowledged(s, resp));
+  return s;
+}
+
 // Every call opens a brand-new connection (a new TCP connection and, with
 // TLS, a full handshake: gRPC keeps no TLS session cache unless asked, and
 // the local subchannel pool shares nothing), makes its calls and drops it.
 // Thread t owns hosts t, t + concurrency, ..., so sequences need no lock.
 PhaseResult RunHandshakes(const HandshakeOptions& o) {
   const int n = o.concurrency;
-  const int64_t hosts = static_cast<int64_t>(o.fleet->version.size());
+  const int64_t hosts = o.fleet->size();
   std::vector<PhaseResult> per(n);
   std::atomic<int64_t> distinct{1};
   const Clock::time_point start = Clock::now(), end = start + o.window;
@@ -593,24 +692,7 @@ PhaseResult RunHandshakes(const HandshakeOptions& o) {
               o.target, o.creds->For(o.kind == HandshakeKind::kPass ? host : Credentials::kNoHost),
               distinct.fetch_add(1, std::memory_order_relaxed));
           std::unique_ptr<v1::UpdaterService::Stub> stub = v1::UpdaterService::NewStub(channel);
-          {
-            v1::GetTargetRequest req;
-            req.set_channel(o.channel_name);
-            req.set_host_id(HostId(o.fleet->host_prefix, host));
-            v1::GetTargetResponse resp;
-            grpc::ClientContext ctx;
-            ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
-            s = stub->GetTarget(&ctx, req, &resp);
-          }
-          if (s.ok() && o.kind == HandshakeKind::kPass) {
-            v1::ReportStatusRequest req;
-            FillReport(o.channel_name, host, *o.fleet, &req);
-            ++o.fleet->next_sequence[host];
-            v1::ReportStatusResponse resp;
-            grpc::ClientContext ctx;
-            ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
-            s = stub->ReportStatus(&ctx, req, &resp);
-          }
+          s = o.kind == HandshakeKind::kPass ? UpdaterPoll(*stub, o, host) : TargetCall(*stub, o, host);
         }  // The channel goes, and its connection with it.
         const Clock::time_point now = Clock::now();
         if (now < end) {
@@ -657,8 +739,9 @@ CpuMeter MakeCpuMeter(int coordinator_pid, int postgres_pid) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Load generator for drover-coordinator: populates N simulated hosts, then measures\n"
-      "ReportStatus throughput and latency against a Health/Check no-op baseline, then what\n"
-      "a new connection (a TLS handshake with --tls_ca_file) costs the coordinator.\n"
+      "ReportStatus throughput and latency (heartbeats of a steady fleet, changes of a rollout storm)\n"
+      "against a Health/Check no-op baseline, then what updater polls over new connections (a TLS\n"
+      "handshake each with --tls_ca_file) cost the coordinator and how many a second it sustains.\n"
       "Usage: drover-bench --target=HOST:PORT [--hosts=N] [flags]\n"
       "       drover-bench --target=HOST:PORT --tls_ca_file=F --host_ca_cert_file=F --host_ca_key_file=F\n"
       "                    --fleet=NAME --operator_token_file=F [--hosts=N<=5000] [flags]");
@@ -682,6 +765,10 @@ int main(int argc, char** argv) {
   if (nthreads < 1 || nthreads > 64) return Fail(absl::StrCat("--threads=", nthreads, " must be in 1..64"));
   if (concurrency < nthreads) {
     return Fail(absl::StrCat("--concurrency=", concurrency, " must be at least --threads (", nthreads, ")"));
+  }
+  const double outcome_fraction = absl::GetFlag(FLAGS_outcome_fraction);
+  if (!(outcome_fraction >= 0 && outcome_fraction <= 1)) {
+    return Fail(absl::StrCat("--outcome_fraction=", outcome_fraction, " must be in 0..1"));
   }
   if (duration < 1) return Fail(absl::StrCat("--duration=", duration, " must be at least 1 second"));
   const int rounds = absl::GetFlag(FLAGS_rounds);
@@ -832,9 +919,10 @@ int main(int argc, char** argv) {
                               .concurrency = concurrency,
                               .rpc_timeout = rpc_timeout});
   populate_cpu.Stop();
-  std::printf("populate: %lld hosts in %.1f s = %.0f reports/s; failed hosts %lld; errors: %s\n",
+  std::printf("populate: %lld hosts in %.1f s = %.0f reports/s; failed hosts %lld; not acknowledged %lld; errors: %s\n",
               static_cast<long long>(pop.ok), pop.elapsed_s, pop.ok / pop.elapsed_s,
-              static_cast<long long>(populate.failed()), ErrorSummary(pop.codes).c_str());
+              static_cast<long long>(populate.failed()), static_cast<long long>(populate.not_acknowledged()),
+              ErrorSummary(pop.codes).c_str());
   std::printf("populate %s\n", populate_cpu.Summary().c_str());
   std::fflush(stdout);
   if (pop.timed_out) {
@@ -843,13 +931,18 @@ int main(int argc, char** argv) {
   }
   if (pop.ok == 0) return Fail("populate: no report succeeded; see the errors above");
 
-  // Phases 2 and 3, taking turns: the no-op baseline and the measured
-  // reports. The machine's speed drifts over a run; alternating lets both
-  // phases see the same drift, so their ratio compares like with like.
+  // Phases 2-4, taking turns: the no-op baseline, the steady fleet's
+  // heartbeats and the rollout storm's changes. The machine's speed drifts
+  // over a run; alternating lets every phase see the same drift, so their
+  // ratios compare like with like.
   NoopWorkload noop(&conns);
-  ReportWorkload reports(&conns, &fleet, channel_name, nthreads, absl::GetFlag(FLAGS_outcome_fraction));
-  CpuMeter noop_cpu = MakeCpuMeter(pid, pg_pid), report_cpu = MakeCpuMeter(pid, pg_pid);
-  PhaseResult nop, rep;
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  ReportWorkload heartbeats(ReportKind::kHeartbeat, &conns, &fleet, channel_name, nthreads, 0, seed);
+  ReportWorkload changes(ReportKind::kChange, &conns, &fleet, channel_name, nthreads,
+                         outcome_fraction, seed + 1);
+  CpuMeter noop_cpu = MakeCpuMeter(pid, pg_pid), heartbeat_cpu = MakeCpuMeter(pid, pg_pid),
+           change_cpu = MakeCpuMeter(pid, pg_pid);
+  PhaseResult nop, hb, chg;
   // One turn of a phase: its share of the phase's seconds, added to its totals.
   auto take_turn = [&](auto& workload, const char* name, int seconds, CpuMeter& meter, PhaseResult& total) {
     meter.Start();
@@ -863,7 +956,8 @@ int main(int argc, char** argv) {
   };
   for (int round = 0; round < rounds; ++round) {
     if (noop_duration > 0) take_turn(noop, "noop", noop_duration, noop_cpu, nop);
-    take_turn(reports, "reports", duration, report_cpu, rep);
+    take_turn(heartbeats, "heartbeat", duration, heartbeat_cpu, hb);
+    take_turn(changes, "change", duration, change_cpu, chg);
   }
   double noop_rate = 0;
   if (noop_duration > 0) {
@@ -874,20 +968,35 @@ int main(int argc, char** argv) {
     std::printf("noop %s\n", noop_cpu.Summary().c_str());
     std::printf("noop %s\n", noop_cpu.PerCall(nop.ok).c_str());
   }
-  const double report_rate = rep.ok / rep.elapsed_s;
-  const double p50 = PercentileMs(rep.latencies_us, 0.50);
-  const double p99 = PercentileMs(rep.latencies_us, 0.99);
-  const double p999 = PercentileMs(rep.latencies_us, 0.999);
-  const double max_ms = PercentileMs(rep.latencies_us, 1.0);
-  const std::array<int64_t, 4> disp = reports.dispositions();
-  std::printf(
-      "reports: %lld ok in %.1f s = %.0f reports/s; p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms; "
-      "accepted %lld, duplicate %lld, out_of_order %lld; outcomes sent %lld; errors: %s\n",
-      static_cast<long long>(rep.ok), rep.elapsed_s, report_rate, p50, p99, p999, max_ms,
-      static_cast<long long>(disp[1]), static_cast<long long>(disp[2]), static_cast<long long>(disp[3]),
-      static_cast<long long>(reports.outcomes()), ErrorSummary(rep.codes).c_str());
-  std::printf("reports %s\n", report_cpu.Summary().c_str());
-  std::printf("reports %s\n", report_cpu.PerCall(rep.ok).c_str());
+  // One summary per report phase; returns its rate.
+  auto report_summary = [&](const char* name, const char* what, PhaseResult& r, const ReportWorkload& w,
+                            const CpuMeter& meter) {
+    const double rate = r.ok / r.elapsed_s;
+    const auto disp = w.dispositions();
+    std::printf(
+        "%s (%s): %lld ok in %.1f s = %.0f reports/s (%.3f of the no-op); p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, "
+        "max %.2f ms; accepted %lld, duplicate %lld, out_of_order %lld, too_far_ahead %lld; sent %lld (%lld naming "
+        "their previous report); outcomes sent %lld; errors: %s\n",
+        name, what, static_cast<long long>(r.ok), r.elapsed_s, rate, noop_rate > 0 ? rate / noop_rate : 0.0,
+        PercentileMs(r.latencies_us, 0.50), PercentileMs(r.latencies_us, 0.99), PercentileMs(r.latencies_us, 0.999),
+        PercentileMs(r.latencies_us, 1.0), static_cast<long long>(disp[1]), static_cast<long long>(disp[2]),
+        static_cast<long long>(disp[3]), static_cast<long long>(disp[4]), static_cast<long long>(w.sent()),
+        static_cast<long long>(w.chained()),
+        static_cast<long long>(w.outcomes()), ErrorSummary(r.codes).c_str());
+    std::printf("%s %s\n", name, meter.Summary().c_str());
+    std::printf("%s %s\n", name, meter.PerCall(r.ok).c_str());
+    return rate;
+  };
+  const double heartbeat_rate =
+      report_summary("heartbeat", "steady fleet: same state, previous_sequence set", hb, heartbeats, heartbeat_cpu);
+  const double change_rate = report_summary("change", "rollout storm: 15.1.0 <-> 15.2.0, some outcomes", chg, changes,
+                                            change_cpu);
+  // The last line's latency: every report of both phases.
+  std::vector<uint32_t> report_latencies_us = hb.latencies_us;
+  report_latencies_us.insert(report_latencies_us.end(), chg.latencies_us.begin(), chg.latencies_us.end());
+  const double p50 = PercentileMs(report_latencies_us, 0.50);
+  const double p99 = PercentileMs(report_latencies_us, 0.99);
+  std::printf("reports (heartbeat and change together): p50 %.2f ms, p99 %.2f ms\n", p50, p99);
   std::fflush(stdout);
 
   // Rollout status: what an operator dashboard would ask.
@@ -984,18 +1093,39 @@ int main(int argc, char** argv) {
   if (handshake_duration > 0) {
     target_hs = handshakes(HandshakeKind::kTarget);
     pass_hs = handshakes(HandshakeKind::kPass);
+    // The real connection pattern: every poll of every updater on a new
+    // connection. A fleet polling every I seconds makes hosts / I polls a
+    // second, so the rate sustained is the fleet size over I.
+    const char* mode = tls ? "mTLS" : "plaintext";
+    std::printf("polls (updater pattern: new %s connection, GetTarget + ReportStatus): %.0f polls/s measured; "
+                "sustains %.0f hosts at a 60 s poll interval, %.0f at 5 min\n",
+                mode, pass_hs.per_s, pass_hs.per_s * 60, pass_hs.per_s * 300);
+    if (pass_hs.coordinator_cpu_ms > 0) {
+      // Without the bench on the same cores: what the coordinator's CPU per
+      // poll alone allows on all of this machine's cores.
+      const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+      const double bound = cores * 1000 / pass_hs.coordinator_cpu_ms;
+      std::printf("polls (%s): coordinator %.3f CPU-ms each: at most %.0f polls/s on %u cores, %.0f hosts at 60 s, "
+                  "%.0f at 5 min\n",
+                  mode, pass_hs.coordinator_cpu_ms, bound, cores, bound * 60, bound * 300);
+    }
+    std::fflush(stdout);
   }
 
-  std::printf("hosts=%lld reports_per_s=%.0f noop_rpc_per_s=%.0f ratio=%.3f p50_ms=%.2f p99_ms=%.2f status_ms=%.1f "
-              "coordinator_rss_mib=%.1f tls=%d connections=%d handshakes_per_s=%.0f "
-              "coordinator_cpu_ms_per_handshake=%.3f target_handshakes_per_s=%.0f "
-              "target_coordinator_cpu_ms_per_handshake=%.3f\n",
-              static_cast<long long>(hosts), report_rate, noop_rate, noop_rate > 0 ? report_rate / noop_rate : 0.0,
-              p50, p99, status_median, rss, tls ? 1 : 0, nchannels, pass_hs.per_s, pass_hs.coordinator_cpu_ms,
+  // Extra keys after the ten the issue fixes: the connection shape and the
+  // new-connection phases.
+  std::printf("hosts=%lld heartbeat_per_s=%.0f change_per_s=%.0f noop_rpc_per_s=%.0f heartbeat_ratio=%.3f "
+              "change_ratio=%.3f p50_ms=%.2f p99_ms=%.2f status_ms=%.1f coordinator_rss_mib=%.1f tls=%d "
+              "connections=%d handshakes_per_s=%.0f coordinator_cpu_ms_per_handshake=%.3f "
+              "target_handshakes_per_s=%.0f target_coordinator_cpu_ms_per_handshake=%.3f\n",
+              static_cast<long long>(hosts), heartbeat_rate, change_rate, noop_rate,
+              noop_rate > 0 ? heartbeat_rate / noop_rate : 0.0, noop_rate > 0 ? change_rate / noop_rate : 0.0, p50,
+              p99, status_median, rss, tls ? 1 : 0, nchannels, pass_hs.per_s, pass_hs.coordinator_cpu_ms,
               target_hs.per_s, target_hs.coordinator_cpu_ms);
   std::fflush(stdout);
 
-  if (rep.ok == 0) return Fail("reports: no report succeeded; see the errors above");
+  if (hb.ok == 0) return Fail("heartbeat: no report succeeded; see the errors above");
+  if (chg.ok == 0) return Fail("change: no report succeeded; see the errors above");
   for (auto& w : workers) {
     w->cq.Shutdown();
     void* tag;

@@ -65,6 +65,9 @@ expect_fail "\"$TMP/open.token\" has mode 0644, so any user may read the token" 
 expect_fail "--handshake_duration=-1 must be 0 (skip) or more seconds" "${COMMON[@]}" --handshake_duration=-1
 expect_fail "--handshake_concurrency=0 must be in 1..256" "${COMMON[@]}" --handshake_concurrency=0
 expect_fail "--handshake_concurrency=257 must be in 1..256" "${COMMON[@]}" --handshake_concurrency=257
+# The change phase's outcomes.
+expect_fail "--outcome_fraction=1.5 must be in 0..1" "${COMMON[@]}" --outcome_fraction=1.5
+expect_fail "--outcome_fraction=-0.1 must be in 0..1" "${COMMON[@]}" --outcome_fraction=-0.1
 # One connection per host needs a descriptor each: a limit (hard, so the bench
 # cannot raise it) below that is named.
 rc=0

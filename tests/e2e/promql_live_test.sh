@@ -4,9 +4,10 @@
 # real PostgreSQL, fed by drover-bench: each must parse and return series
 # (tests/e2e/promql_check.py says how alerts are checked).
 #
-# The fleet: a 2000-host bench run (reports, update outcomes), a second small
-# run (duplicate reports, CreateChannel ALREADY_EXISTS), then PostgreSQL is
-# stopped so that the database-error series exist too.
+# The fleet: a 20000-host bench run (heartbeats, then changes with update
+# outcomes), a second small run (reports older than the stored ones,
+# CreateChannel ALREADY_EXISTS), then PostgreSQL is stopped so that the
+# database-error series exist too.
 # Environment: DROVER_BIN_DIR (default build/bin), PROMETHEUS (default prometheus),
 # PROMQL_CHECK_DEADLINE (seconds the checks may take to pass, default 90).
 set -euo pipefail
@@ -103,10 +104,13 @@ scraped() {
 }
 wait_for 60 "Prometheus scraping the coordinator at $METRICS" scraped
 
-# 3. A simulated fleet.
-timeout 120 "$BIN/drover-bench" --target="$GRPC" --hosts=2000 --duration=5 --noop_duration=0 --threads=1 \
+# 3. A simulated fleet. The change phase moves each host it visits between
+# 15.1.0 and 15.2.0 (the target), so the on-target share (and the convergence
+# estimate, which needs it growing) rises only while the phase visits fewer
+# hosts than there are: 1 s at this machine's rates is well under 20000.
+timeout 120 "$BIN/drover-bench" --target="$GRPC" --hosts=20000 --duration=1 --noop_duration=0 --threads=1 \
   --concurrency=64 --populate_timeout=60 --channel_id=bench >"$TMP/bench.log" 2>&1 || fail "drover-bench failed (log: bench.log)"
-# Hosts 0-9 again from sequence 1: duplicates; the channel exists: ALREADY_EXISTS.
+# Hosts 0-9 again from sequence 1: older than stored (OUT_OF_ORDER); the channel exists: ALREADY_EXISTS.
 timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --threads=1 \
   --concurrency=4 --populate_timeout=30 --channel_id=bench >"$TMP/bench2.log" 2>&1 || fail "second drover-bench failed (log: bench2.log)"
 alive "$COORD_PID" "the coordinator" coordinator.log
