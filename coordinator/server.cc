@@ -26,7 +26,10 @@
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/engine/rollout_engine.h"
 #include "coordinator/metrics/rollout_metrics.h"
+#include "coordinator/store/pg_change_listener.h"
 #include "coordinator/store/pg_leader_lock.h"
+#include "coordinator/watch/cached_answer_tags.h"
+#include "coordinator/watch/watch_server.h"
 #include "coordinator/store/rollout_cache.h"
 #include "coordinator/store/migrator.h"
 #include "proto/wire/proto_utf8.h"
@@ -196,6 +199,25 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
     refresher_ = std::thread([this] { RefreshLoop(); });
     engine_.Start();
+    if (absl::Status s = InitWatch(); !s.ok()) return s;
+    return absl::OkStatus();
+  }
+
+  // The watch endpoint, and the LISTEN that tells it of changes made by any
+  // replica (its own 1 s re-check covers missed announcements).
+  absl::Status InitWatch() {
+    if (config_.watch_listen.empty()) return absl::OkStatus();
+    watch_tags_ = std::make_unique<watch::CachedAnswerTags>(&cache_, &rollout_cache_);
+    absl::StatusOr<std::unique_ptr<watch::WatchServer>> w = watch::WatchServer::Start(
+        {.listen = config_.watch_listen,
+         .hold = config_.watch_hold,
+         .max_connections = config_.watch_max_connections},
+        watch_tags_.get());
+    if (!w.ok()) return w.status();
+    watch_ = *std::move(w);
+    change_listener_ = std::make_unique<store::PgChangeListener>(
+        config_.database_url, [w = watch_.get()](const std::string& channel) { w->ChannelChanged(channel); });
+    change_listener_->Start();
     return absl::OkStatus();
   }
 
@@ -243,6 +265,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
   std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_address_; }
+  std::string watch_address() const override { return watch_ == nullptr ? "" : watch_->address(); }
 
   void Shutdown() override {
     {
@@ -251,6 +274,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       stopped_ = true;
     }
     cv_.notify_all();
+    // Watchers first: their connections close, and they poll or reconnect.
+    if (change_listener_ != nullptr) change_listener_->Stop();
+    if (watch_ != nullptr) watch_->Shutdown();
     if (server_ != nullptr) {
       server_->GetHealthCheckService()->SetServingStatus(false);
       // Waits for in-flight RPCs; reports among them are answered when their
@@ -409,6 +435,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::unique_ptr<api::TrustService> trust_service_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<watch::CachedAnswerTags> watch_tags_;
+  std::unique_ptr<watch::WatchServer> watch_;
+  std::unique_ptr<store::PgChangeListener> change_listener_;
   std::string grpc_address_;
   std::string metrics_address_;
 

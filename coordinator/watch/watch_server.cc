@@ -8,6 +8,7 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -65,7 +66,7 @@ absl::StatusOr<evutil_socket_t> Listen(const std::string& listen) {
             // A deep backlog: after a coordinator restart every updater
             // reconnects at once, and a full queue costs each a SYN retry
             // (1 s, then 3 s).
-            listen(fd, 65535) == 0;
+            ::listen(fd, 65535) == 0;
   const int err = errno;
   freeaddrinfo(res);
   if (!ok) {
