@@ -78,6 +78,7 @@ struct Fleet {
   enum class Wait { kNone, kConnected, kPush } wait = Wait::kNone;
   int64_t change_ns = 0;
   int64_t wait_started_ns = 0;
+  std::vector<double> all_ms;  // every push latency so far
 };
 
 void Poll(Watcher* w);
@@ -145,8 +146,9 @@ void OnCheck(evutil_socket_t, short, void* arg) {
   const int n = static_cast<int>(f->watchers.size());
   if (f->wait == Fleet::Wait::kConnected && f->waiting == n) {
     const int64_t from = f->first_lost_ns != 0 ? f->first_lost_ns : f->wait_started_ns;
-    std::printf("connected n=%d errors=%lld s=%.2f\n", f->waiting, static_cast<long long>(f->errors),
-                (NowNs() - from) / 1e9);
+    const int64_t now = NowNs();
+    std::printf("connected n=%d errors=%lld s=%.2f at_ns=%lld\n", f->waiting, static_cast<long long>(f->errors),
+                (now - from) / 1e9, static_cast<long long>(now));
     std::fflush(stdout);
     f->first_lost_ns = 0;
     f->errors = 0;
@@ -160,9 +162,12 @@ void OnCheck(evutil_socket_t, short, void* arg) {
     }
     if (static_cast<int>(ms.size()) == n || NowNs() - f->wait_started_ns > 15'000'000'000LL) {
       std::sort(ms.begin(), ms.end());
-      std::printf("push n=%zu p50_ms=%.1f p99_ms=%.1f max_ms=%.1f errors=%lld\n", ms.size(),
-                  drover::bench::Percentile(ms, 0.50), drover::bench::Percentile(ms, 0.99),
-                  ms.empty() ? 0.0 : ms.back(), static_cast<long long>(f->errors));
+      f->all_ms.insert(f->all_ms.end(), ms.begin(), ms.end());
+      std::vector<double> all = f->all_ms;
+      std::printf("push n=%zu p50_ms=%.1f p99_ms=%.1f max_ms=%.1f errors=%lld all_p50_ms=%.1f all_p99_ms=%.1f\n",
+                  ms.size(), drover::bench::Percentile(ms, 0.50), drover::bench::Percentile(ms, 0.99),
+                  ms.empty() ? 0.0 : ms.back(), static_cast<long long>(f->errors),
+                  drover::bench::Percentile(all, 0.50), drover::bench::Percentile(all, 0.99));
       std::fflush(stdout);
       f->wait = Fleet::Wait::kNone;
       // Pushes from here on belong to the next change.
