@@ -7,7 +7,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/counter.h>
 #include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
@@ -218,7 +220,29 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     change_listener_ = std::make_unique<store::PgChangeListener>(
         config_.database_url, [w = watch_.get()](const std::string& channel) { w->ChannelChanged(channel); });
     change_listener_->Start();
+    watch_waiting_ = &prometheus::BuildGauge()
+                          .Name("drover_watch_waiting")
+                          .Help("Updaters holding a long poll on the watch endpoint now")
+                          .Register(*metrics_.registry())
+                          .Add({});
+    auto& answers = prometheus::BuildCounter()
+                        .Name("drover_watch_answers_total")
+                        .Help("Watch polls ended: changed (200), held (204, hold over), refused (4xx/5xx), closed "
+                              "(the updater hung up)")
+                        .Register(*metrics_.registry());
+    for (const char* a : {"changed", "held", "refused", "closed"}) watch_answers_.push_back(&answers.Add({{"answer", a}}));
     return absl::OkStatus();
+  }
+
+  void ExportWatchMetrics() {
+    if (watch_ == nullptr) return;
+    watch_waiting_->Set(static_cast<double>(watch_->waiting()));
+    const watch::WatchCounters& c = watch_->counters();
+    const uint64_t now[4] = {c.changed.load(), c.held.load(), c.refused.load(), c.closed.load()};
+    for (int i = 0; i < 4; ++i) {
+      watch_answers_[i]->Increment(static_cast<double>(now[i] - watch_seen_[i]));
+      watch_seen_[i] = now[i];
+    }
   }
 
   // The targets key, the pinned root and the delegation, when configured.
@@ -346,6 +370,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     std::unique_lock<std::mutex> lock(mu_);
     for (int round = 0; !stopped_; ++round) {
       lock.unlock();
+      ExportWatchMetrics();
       // Suppressed failure counts whose window passed with no later failure.
       rpc_log_.Flush();
       // Revocations made on other replicas apply here from this refresh on.
@@ -438,6 +463,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::unique_ptr<watch::CachedAnswerTags> watch_tags_;
   std::unique_ptr<watch::WatchServer> watch_;
   std::unique_ptr<store::PgChangeListener> change_listener_;
+  prometheus::Gauge* watch_waiting_ = nullptr;
+  std::vector<prometheus::Counter*> watch_answers_;  // changed, held, refused, closed
+  uint64_t watch_seen_[4] = {};
   std::string grpc_address_;
   std::string metrics_address_;
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -268,16 +269,47 @@ class WatchServerImpl final : public WatchServer {
     evhttp_connection_set_closecb(conn, &WatchServerImpl::OnClose, this);
   }
 
-  // The updater hung up while held: its request is freed by libevent.
+  // libevent gave up on a connection while its request was held (an idle
+  // timeout): the request was detached from it and is ours to free.
   static void OnClose(evhttp_connection* conn, void* arg) {
     auto* self = static_cast<WatchServerImpl*>(arg);
-    std::lock_guard<std::mutex> lock(self->mu_);
-    auto it = self->by_conn_.find(conn);
-    if (it == self->by_conn_.end()) return;
-    const uint64_t id = it->second;
-    self->by_conn_.erase(it);
-    self->EraseLocked(id);
+    evhttp_request* req = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      auto it = self->by_conn_.find(conn);
+      if (it == self->by_conn_.end()) return;
+      const uint64_t id = it->second;
+      self->by_conn_.erase(it);
+      req = self->EraseLocked(id);
+    }
     self->counters_.closed.fetch_add(1, std::memory_order_relaxed);
+    if (req != nullptr && evhttp_request_get_connection(req) == nullptr) evhttp_request_free(req);
+  }
+
+  // libevent does not read a connection whose request is being answered,
+  // so it never sees an updater hang up while held; without this its slot
+  // would stay taken for the rest of the hold. A peek finds the FIN.
+  void ReapHungUp() {
+    std::vector<evhttp_connection*> gone;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::vector<uint64_t> ids;
+      for (const auto& [id, w] : waiters_) {
+        const evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(w.connection));
+        char byte;
+        if (fd >= 0 && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0) ids.push_back(id);
+      }
+      for (uint64_t id : ids) {
+        evhttp_connection* conn = waiters_.at(id).connection;
+        EraseLocked(id);
+        by_conn_.erase(conn);
+        gone.push_back(conn);
+      }
+    }
+    for (evhttp_connection* conn : gone) {
+      counters_.closed.fetch_add(1, std::memory_order_relaxed);
+      evhttp_connection_free(conn);  // and the request held on it
+    }
   }
 
   // Removes waiter `id`; returns its request (null if it was gone).
@@ -331,6 +363,8 @@ class WatchServerImpl final : public WatchServer {
       self->counters_.held.fetch_add(1, std::memory_order_relaxed);
       Reply(req, HTTP_NOCONTENT, "No Content", "");
     }
+    // A recv per held connection: every few seconds, not every second.
+    if (++self->sweeps_ % 3 == 0) self->ReapHungUp();
   }
 
   void CheckLoop() {
@@ -421,6 +455,7 @@ class WatchServerImpl final : public WatchServer {
   bool stopped_ = false;
   std::mt19937_64 rng_;  // the hold's jitter; loop thread, under mu_
   uint64_t next_id_ = 0;
+  uint64_t sweeps_ = 0;  // loop thread
   absl::flat_hash_map<uint64_t, Waiter> waiters_;
   absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> by_channel_;
   absl::flat_hash_map<evhttp_connection*, uint64_t> by_conn_;
