@@ -328,17 +328,27 @@ class WatchServerImpl final : public WatchServer {
     return req;
   }
 
-  // Loop thread: answers what the checker found changed.
+  // Loop thread: answers what the checker found changed, a slice at a
+  // time: an answer is written only once this callback returns, so
+  // answering 10,000 in one go would hold back the first until the last
+  // was formatted. The rest waits for a zero timer, after the writes.
   static void OnWake(evutil_socket_t, short, void* arg) {
+    constexpr size_t kSlice = 256;
     auto* self = static_cast<WatchServerImpl*>(arg);
-    std::vector<std::pair<uint64_t, std::string>> outbox;
     std::vector<std::pair<evhttp_request*, std::string>> replies;
+    bool more = false;
     {
       std::lock_guard<std::mutex> lock(self->mu_);
-      outbox.swap(self->outbox_);
-      for (auto& [id, tag] : outbox) {
+      while (!self->outbox_.empty() && replies.size() < kSlice) {
+        auto [id, tag] = std::move(self->outbox_.back());
+        self->outbox_.pop_back();
         if (evhttp_request* req = self->EraseLocked(id); req != nullptr) replies.emplace_back(req, std::move(tag));
       }
+      more = !self->outbox_.empty();
+    }
+    if (more) {
+      timeval zero{0, 0};
+      event_add(self->wake_, &zero);
     }
     for (auto& [req, tag] : replies) {
       self->counters_.changed.fetch_add(1, std::memory_order_relaxed);
