@@ -63,8 +63,16 @@ ABSL_FLAG(int, max_version_labels, 200,
           "Distinct agent versions exported as metric labels; the rest is version=\"other\" (0: no cap)");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:7600", "gRPC listen address (port 0 picks a free port)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:7601", "Prometheus /metrics listen address (port 0 picks one)");
+ABSL_FLAG(std::string, watch_listen, "",
+          "Watch endpoint (HTTP long poll telling updaters their answer changed) listen address, e.g. "
+          "127.0.0.1:7602 (port 0 picks one); empty: off");
+ABSL_FLAG(absl::Duration, watch_hold, absl::Seconds(55),
+          "How long the watch endpoint holds a poll with no change before answering 204 (+-10% jitter)");
+ABSL_FLAG(int64_t, watch_max_connections, 100000,
+          "Watch polls held at once; beyond it a poll gets 503 with Retry-After (the updater polls instead)");
 ABSL_FLAG(std::string, ready_file, "",
-          "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" here (atomically), for scripts and tests");
+          "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" (and \"watch=ADDR\\n\" with --watch_listen) here "
+          "(atomically), for scripts and tests");
 ABSL_FLAG(int, db_pool_size, 4, "PostgreSQL connections for operator and updater reads");
 ABSL_FLAG(int, ingest_writers, 1,
           "Report batches committed concurrently, one connection each (one makes the largest batches)");
@@ -391,13 +399,22 @@ int main(int argc, char** argv) {
                                         absl::GetFlag(FLAGS_refused_audit_burst_per_peer)};
   config.max_channels = static_cast<size_t>(absl::GetFlag(FLAGS_max_channels));
   config.max_version_labels = static_cast<size_t>(absl::GetFlag(FLAGS_max_version_labels));
+  config.watch_listen = absl::GetFlag(FLAGS_watch_listen);
+  config.watch_hold = absl::GetFlag(FLAGS_watch_hold);
+  if (absl::GetFlag(FLAGS_watch_max_connections) < 1) return Fail("--watch_max_connections must be at least 1");
+  config.watch_max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_watch_max_connections));
 
   absl::StatusOr<std::unique_ptr<drover::CoordinatorServer>> server = drover::CoordinatorServer::Start(config);
   if (!server.ok()) return Fail(absl::StrCat("start-up failed: ", server.status().message()));
   const std::string grpc = (*server)->grpc_address(), metrics = (*server)->metrics_address();
   drover::LogInfo(absl::StrCat("serving gRPC on ", grpc, ", metrics on http://", metrics, "/metrics"));
+  if (!(*server)->watch_address().empty()) {
+    drover::LogInfo(absl::StrCat("serving the watch endpoint on http://", (*server)->watch_address(), "/v1/watch"));
+  }
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
-    if (!WriteReadyFile(ready, absl::StrCat("grpc=", grpc, "\nmetrics=", metrics, "\n"))) {
+    const std::string watch = (*server)->watch_address();
+    if (!WriteReadyFile(ready, absl::StrCat("grpc=", grpc, "\nmetrics=", metrics, "\n",
+                                            watch.empty() ? "" : absl::StrCat("watch=", watch, "\n")))) {
       return Fail(absl::StrCat("cannot write --ready_file \"", ready, "\""));
     }
   }

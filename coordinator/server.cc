@@ -7,7 +7,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/counter.h>
 #include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
@@ -26,7 +28,10 @@
 #include "coordinator/store/channel_cache.h"
 #include "coordinator/engine/rollout_engine.h"
 #include "coordinator/metrics/rollout_metrics.h"
+#include "coordinator/store/pg_change_listener.h"
 #include "coordinator/store/pg_leader_lock.h"
+#include "coordinator/watch/cached_answer_tags.h"
+#include "coordinator/watch/watch_server.h"
 #include "coordinator/store/rollout_cache.h"
 #include "coordinator/store/migrator.h"
 #include "proto/wire/proto_utf8.h"
@@ -197,7 +202,48 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
     refresher_ = std::thread([this] { RefreshLoop(); });
     engine_.Start();
+    if (absl::Status s = InitWatch(); !s.ok()) return s;
     return absl::OkStatus();
+  }
+
+  // The watch endpoint, and the LISTEN that tells it of changes made by any
+  // replica (its own 1 s re-check covers missed announcements).
+  absl::Status InitWatch() {
+    if (config_.watch_listen.empty()) return absl::OkStatus();
+    watch_tags_ = std::make_unique<watch::CachedAnswerTags>(&cache_, &rollout_cache_);
+    absl::StatusOr<std::unique_ptr<watch::WatchServer>> w = watch::WatchServer::Start(
+        {.listen = config_.watch_listen,
+         .hold = config_.watch_hold,
+         .max_connections = config_.watch_max_connections},
+        watch_tags_.get());
+    if (!w.ok()) return w.status();
+    watch_ = *std::move(w);
+    change_listener_ = std::make_unique<store::PgChangeListener>(
+        config_.database_url, [w = watch_.get()](const std::string& channel) { w->ChannelChanged(channel); });
+    change_listener_->Start();
+    watch_waiting_ = &prometheus::BuildGauge()
+                          .Name("drover_watch_waiting")
+                          .Help("Updaters holding a long poll on the watch endpoint now")
+                          .Register(*metrics_.registry())
+                          .Add({});
+    auto& answers = prometheus::BuildCounter()
+                        .Name("drover_watch_answers_total")
+                        .Help("Watch polls ended: changed (200), held (204, hold over), refused (4xx/5xx), closed "
+                              "(the updater hung up)")
+                        .Register(*metrics_.registry());
+    for (const char* a : {"changed", "held", "refused", "closed"}) watch_answers_.push_back(&answers.Add({{"answer", a}}));
+    return absl::OkStatus();
+  }
+
+  void ExportWatchMetrics() {
+    if (watch_ == nullptr) return;
+    watch_waiting_->Set(static_cast<double>(watch_->waiting()));
+    const watch::WatchCounters& c = watch_->counters();
+    const uint64_t now[4] = {c.changed.load(), c.held.load(), c.refused.load(), c.closed.load()};
+    for (int i = 0; i < 4; ++i) {
+      watch_answers_[i]->Increment(static_cast<double>(now[i] - watch_seen_[i]));
+      watch_seen_[i] = now[i];
+    }
   }
 
   // The targets key, the pinned root and the delegation, when configured.
@@ -244,6 +290,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
   std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_address_; }
+  std::string watch_address() const override { return watch_ == nullptr ? "" : watch_->address(); }
 
   void Shutdown() override {
     {
@@ -252,6 +299,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       stopped_ = true;
     }
     cv_.notify_all();
+    // Watchers first: their connections close, and they poll or reconnect.
+    if (change_listener_ != nullptr) change_listener_->Stop();
+    if (watch_ != nullptr) watch_->Shutdown();
     if (server_ != nullptr) {
       server_->GetHealthCheckService()->SetServingStatus(false);
       // Waits for in-flight RPCs; reports among them are answered when their
@@ -321,6 +371,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     std::unique_lock<std::mutex> lock(mu_);
     for (int round = 0; !stopped_; ++round) {
       lock.unlock();
+      ExportWatchMetrics();
       // Suppressed failure counts whose window passed with no later failure.
       rpc_log_.Flush();
       // Revocations made on other replicas apply here from this refresh on.
@@ -410,6 +461,12 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::unique_ptr<api::TrustService> trust_service_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<watch::CachedAnswerTags> watch_tags_;
+  std::unique_ptr<watch::WatchServer> watch_;
+  std::unique_ptr<store::PgChangeListener> change_listener_;
+  prometheus::Gauge* watch_waiting_ = nullptr;
+  std::vector<prometheus::Counter*> watch_answers_;  // changed, held, refused, closed
+  uint64_t watch_seen_[4] = {};
   std::string grpc_address_;
   std::string metrics_address_;
 

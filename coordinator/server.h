@@ -53,6 +53,12 @@ struct CoordinatorConfig {
   // Distinct version label values exported; the rest is "other". 0: no cap.
   size_t max_version_labels = 0;
 
+  // The watch endpoint (coordinator/watch/watch_server.h): an HTTP long
+  // poll that tells updaters at once when their answer changed. Empty: off.
+  std::string watch_listen;
+  absl::Duration watch_hold = absl::Seconds(55);
+  size_t watch_max_connections = 100000;
+
   // Transport and host identities. Without TLS files the coordinator
   // refuses to start unless `insecure` says plaintext is meant. Insecure
   // also lets operator calls without a token act as admin (actor
@@ -86,6 +92,8 @@ class CoordinatorServer {
 
   virtual std::string grpc_address() const = 0;
   virtual std::string metrics_address() const = 0;
+  // host:port of the watch endpoint; empty when it is off.
+  virtual std::string watch_address() const { return ""; }
   // Stops accepting, answers in-flight RPCs, commits queued reports. Idempotent.
   virtual void Shutdown() = 0;
 };

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake g++ make pkg-config git python3 curl ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libpqxx-dev prometheus-cpp-dev libabsl-dev libgtest-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libpqxx-dev prometheus-cpp-dev libabsl-dev libgtest-dev libssl-dev libcurl4-openssl-dev libevent-dev nlohmann-json3-dev
   # drover-updater's tarball installer unpacks with libarchive.
   libarchive-dev
   postgresql prometheus

@@ -5,6 +5,7 @@
 #include "coordinator/rollout/channel_rules.h"
 #include "coordinator/rollout/target_epoch.h"
 #include "coordinator/store/pg_audit.h"
+#include "coordinator/store/pg_notify.h"
 #include "coordinator/store/pg_rollouts.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
@@ -155,6 +156,7 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
     updated = ApplyRolloutChanges(tx, before, *updated, changes, clock_->Now());
     if (!updated.ok()) return updated.status();
     RecordChanges(tx, changes, audit);
+    NotifyChannelChanged(tx, id);
     tx.commit();
     return updated;
   });

@@ -24,6 +24,7 @@
 #include "coordinator/rollout/staleness.h"
 #include "coordinator/rollout/target_epoch.h"
 #include "coordinator/store/pg_audit.h"
+#include "coordinator/store/pg_notify.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_values.h"
@@ -364,6 +365,7 @@ absl::Status PgStore::SetPolicy(const std::string& channel, const RolloutPolicy&
                      if (a.new_value.empty()) a.new_value = new_text;
                      InsertAuditEvent(tx, a);
                    }
+                   NotifyChannelChanged(tx, channel);
                    tx.commit();
                    return true;
                  })
@@ -565,6 +567,7 @@ absl::StatusOr<int64_t> PgStore::SaveStep(const rollout::StepResult& result, abs
           }
           InsertAuditEvent(tx, a);
         }
+        NotifyChannelChanged(tx, r.channel);
         tx.commit();
         return Saved{.generation = generation};
       });

@@ -7,6 +7,14 @@ namespace drover::store {
 RolloutCache::RolloutCache(RolloutStore* store, const Clock* clock, absl::Duration max_age)
     : store_(store), clock_(clock), max_age_(max_age) {}
 
+void RolloutCache::Invalidate(const std::string& channel) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(channel);
+  if (it == entries_.end()) return;
+  it->second.loaded_at = absl::InfinitePast();
+  it->second.last_error_at = absl::InfinitePast();
+}
+
 absl::StatusOr<std::shared_ptr<const RolloutSnapshot>> RolloutCache::Get(const std::string& channel,
                                                                         int64_t rollout_id) {
   auto fresh = [&](const Entry& e, absl::Time now) {

@@ -26,6 +26,9 @@ class RolloutCache {
   // snapshot is too old (or missing): the caller must not guess.
   absl::StatusOr<std::shared_ptr<const RolloutSnapshot>> Get(const std::string& channel, int64_t rollout_id);
 
+  // Forces the next Get of `channel` to reload (a change was announced).
+  void Invalidate(const std::string& channel);
+
  private:
   struct Entry {
     std::shared_ptr<const RolloutSnapshot> snapshot;

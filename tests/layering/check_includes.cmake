@@ -12,6 +12,7 @@ set(rules
   "coordinator/store/*|grpcpp/|grpc/|google/protobuf/|prometheus/|drover/v1/|coordinator/(api|ingest|metrics)/"
   "coordinator/ingest/*|grpcpp/|grpc/|google/protobuf/|pqxx/|drover/v1/|coordinator/api/|coordinator/store/pg_"
   "coordinator/api/*|pqxx/|coordinator/store/pg_|coordinator/store/migrator"
+  "coordinator/watch/*|pqxx/|grpcpp/|drover/v1/|coordinator/store/pg_|coordinator/store/migrator"
   "agent-updater/triggers/schedule.*|${io_headers}"
   "agent-updater/triggers/decision*|${io_headers}"
   "agent-updater/daemon/*|${io_headers}"

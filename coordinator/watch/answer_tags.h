@@ -1,0 +1,29 @@
+// Where the watch endpoint gets hosts' current answer tags from.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace drover::watch {
+
+struct HostKey {
+  std::string host_id;
+  std::string group;
+};
+
+class AnswerTags {
+ public:
+  virtual ~AnswerTags() = default;
+  // The current tag of each host of `channel`, in order, into `tags`.
+  // NotFound for an unknown channel; Unavailable when the answer cannot be
+  // read (the caller must not guess).
+  virtual absl::Status TagsFor(const std::string& channel, const std::vector<HostKey>& hosts,
+                               std::vector<std::string>* tags) = 0;
+  // Drops what is cached of `channel` (a change was announced), so the next
+  // TagsFor reads it afresh.
+  virtual void Invalidate(const std::string& channel) = 0;
+};
+
+}  // namespace drover::watch
