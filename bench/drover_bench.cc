@@ -626,7 +626,7 @@ enum class HandshakeKind {
   // certificate recovering, and the cheapest new-connection call.
   kTarget,
   // What the updater's pass does each poll: a new connection with the host's
-  // certificate (a full mTLS handshake), GetTarget, then ReportStatus.
+  // certificate (a full mTLS handshake), one Sync (report and target).
   kPass,
 };
 
@@ -657,15 +657,19 @@ grpc::Status TargetCall(v1::UpdaterService::Stub& stub, const HandshakeOptions& 
 // report was acknowledged). The one place to change when the updater moves
 // to the one-round-trip Sync RPC.
 grpc::Status UpdaterPoll(v1::UpdaterService::Stub& stub, const HandshakeOptions& o, int64_t host) {
-  grpc::Status s = TargetCall(stub, o, host);
-  if (!s.ok()) return s;
-  v1::ReportStatusRequest req;
-  FillReport(o.channel_name, host, *o.fleet, &req);
-  v1::ReportStatusResponse resp;
+  // As the updater polls: its report and its target in one Sync.
+  v1::SyncRequest req;
+  FillReport(o.channel_name, host, *o.fleet, req.mutable_report());
+  v1::SyncResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + o.rpc_timeout);
-  s = stub.ReportStatus(&ctx, req, &resp);
-  o.fleet->chains.Answered(host, req.sequence(), Acknowledged(s, resp));
+  grpc::Status s = stub.Sync(&ctx, req, &resp);
+  if (s.ok() && resp.report_error_code() != 0) {
+    s = grpc::Status(static_cast<grpc::StatusCode>(resp.report_error_code()), resp.report_error());
+  } else if (s.ok() && resp.target_error_code() != 0) {
+    s = grpc::Status(static_cast<grpc::StatusCode>(resp.target_error_code()), resp.target_error());
+  }
+  o.fleet->chains.Answered(host, req.report().sequence(), Acknowledged(s, resp.report()));
   return s;
 }
 
@@ -1055,7 +1059,7 @@ int main(int argc, char** argv) {
   };
   auto handshakes = [&](HandshakeKind kind) -> HandshakeFigures {
     const char* name = kind == HandshakeKind::kTarget ? "handshakes (new connection, GetTarget)"
-                                                      : "handshakes (new connection, pass: GetTarget + ReportStatus)";
+                                                      : "handshakes (new connection, pass: one Sync)";
     const char* auth = !tls ? "plaintext" : kind == HandshakeKind::kTarget ? "server-auth TLS" : "mTLS";
     const int64_t fds_before = OpenFds(pid);
     CpuMeter meter = MakeCpuMeter(pid, pg_pid);
@@ -1097,7 +1101,7 @@ int main(int argc, char** argv) {
     // connection. A fleet polling every I seconds makes hosts / I polls a
     // second, so the rate sustained is the fleet size over I.
     const char* mode = tls ? "mTLS" : "plaintext";
-    std::printf("polls (updater pattern: new %s connection, GetTarget + ReportStatus): %.0f polls/s measured; "
+    std::printf("polls (updater pattern: new %s connection, one Sync): %.0f polls/s measured; "
                 "sustains %.0f hosts at a 60 s poll interval, %.0f at 5 min\n",
                 mode, pass_hs.per_s, pass_hs.per_s * 60, pass_hs.per_s * 300);
     if (pass_hs.coordinator_cpu_ms > 0) {
