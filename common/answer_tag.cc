@@ -19,10 +19,13 @@ class Fnv64 {
   }
   // Length first, so "ab"+"c" and "a"+"bc" differ.
   void Field(absl::string_view s) {
-    Bytes(absl::StrCat(s.size(), ":"));
+    // AlphaNum formats into its own buffer: no allocation per field (the
+    // watch endpoint tags every waiting host of a channel on a change).
+    Bytes(absl::AlphaNum(s.size()).Piece());
+    Bytes(":");
     Bytes(s);
   }
-  void Int(int64_t v) { Field(absl::StrCat(v)); }
+  void Int(int64_t v) { Field(absl::AlphaNum(v).Piece()); }
   uint64_t value() const { return h_; }
 
  private:

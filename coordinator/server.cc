@@ -200,9 +200,10 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     grpc_address_ = absl::StrCat(config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':')), ":", port);
     server_->GetHealthCheckService()->SetServingStatus(true);
 
+    // Before the refresher, which exports the watch endpoint's metrics.
+    if (absl::Status s = InitWatch(); !s.ok()) return s;
     refresher_ = std::thread([this] { RefreshLoop(); });
     engine_.Start();
-    if (absl::Status s = InitWatch(); !s.ok()) return s;
     return absl::OkStatus();
   }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace drover::watch {
 
@@ -21,6 +22,10 @@ class AnswerTags {
   // read (the caller must not guess).
   virtual absl::Status TagsFor(const std::string& channel, const std::vector<HostKey>& hosts,
                                std::vector<std::string>* tags) = 0;
+  // A digest of everything the tags of `channel` depend on, less the host:
+  // while it stays the same no tag of the channel can change, so the
+  // periodic re-check skips the channel. NotFound/Unavailable as TagsFor.
+  virtual absl::StatusOr<std::string> ChannelVersion(const std::string& channel) = 0;
   // Drops what is cached of `channel` (a change was announced), so the next
   // TagsFor reads it afresh.
   virtual void Invalidate(const std::string& channel) = 0;

@@ -1,5 +1,7 @@
 #include "coordinator/watch/cached_answer_tags.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/rollout/host_answer.h"
 
 namespace drover::watch {
@@ -22,6 +24,24 @@ absl::Status CachedAnswerTags::TagsFor(const std::string& channel, const std::ve
     tags->push_back(AnswerTag(rollout::HostAnswer(*ch, snap == nullptr ? nullptr : &view, h.host_id, h.group)));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> CachedAnswerTags::ChannelVersion(const std::string& channel) {
+  absl::StatusOr<rollout::Channel> ch = channels_->Get(channel);
+  if (!ch.ok()) return ch.status();
+  // The channel's own answer covers its fields; a rollout's answers change
+  // only with a write, which bumps its generation.
+  std::string version = AnswerTag(rollout::HostAnswer(*ch, nullptr, "", ""));
+  absl::StrAppend(&version, "/", ch->rollout_id, "/", static_cast<int>(ch->rollout_mode), "/",
+                  ch->rollout_catch_all_off ? 1 : 0, "/", absl::StrJoin(ch->rollout_listed_groups, ","));
+  if (rollout::AnswersPerHost(*ch)) {
+    absl::StatusOr<std::shared_ptr<const store::RolloutSnapshot>> s = rollouts_->Get(channel, ch->rollout_id);
+    if (!s.ok()) return s.status();
+    const store::RolloutSnapshot& snap = **s;
+    absl::StrAppend(&version, "/", snap.rollout.id, "/", snap.rollout.generation, "/", snap.admitted.size(), "/",
+                    static_cast<int>(snap.policy.catch_all), "/", snap.policy.groups.size());
+  }
+  return version;
 }
 
 void CachedAnswerTags::Invalidate(const std::string& channel) {

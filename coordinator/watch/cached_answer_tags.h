@@ -15,6 +15,7 @@ class CachedAnswerTags final : public AnswerTags {
 
   absl::Status TagsFor(const std::string& channel, const std::vector<HostKey>& hosts,
                        std::vector<std::string>* tags) override;
+  absl::StatusOr<std::string> ChannelVersion(const std::string& channel) override;
   void Invalidate(const std::string& channel) override;
 
  private:

@@ -405,21 +405,38 @@ class WatchServerImpl final : public WatchServer {
       if (announced.contains("")) {
         for (const std::string& c : channels) tags_->Invalidate(c);
       }
-      for (const std::string& c : channels) CheckChannel(c);
+      for (const std::string& c : channels) {
+        // The periodic re-check re-tags a channel only when something its
+        // tags depend on moved; an announced one is re-tagged regardless.
+        absl::StatusOr<std::string> version = tags_->ChannelVersion(c);
+        if (!announced.contains(c) && !announced.contains("") && version.ok()) {
+          auto it = versions_.find(c);
+          if (it != versions_.end() && it->second == *version) continue;
+        }
+        if (CheckChannel(c) && version.ok()) versions_[c] = *version;
+      }
       lock.lock();
+      // Forget channels nobody watches any more.
+      for (auto it = versions_.begin(); it != versions_.end();) {
+        if (by_channel_.contains(it->first)) {
+          ++it;
+        } else {
+          versions_.erase(it++);
+        }
+      }
     }
   }
 
   // Recomputes the tags of `channel`'s waiting hosts; those that differ go
-  // to the loop thread to be answered.
-  void CheckChannel(const std::string& channel) {
+  // to the loop thread to be answered. False when the tags could not be read.
+  bool CheckChannel(const std::string& channel) {
     std::vector<uint64_t> ids;
     std::vector<HostKey> hosts;
     std::vector<std::string> known;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = by_channel_.find(channel);
-      if (it == by_channel_.end()) return;
+      if (it == by_channel_.end()) return true;
       ids.reserve(it->second.size());
       for (uint64_t id : it->second) {
         const Waiter& w = waiters_.at(id);
@@ -435,18 +452,19 @@ class WatchServerImpl final : public WatchServer {
       // which then hears the channel is gone.
       current.assign(ids.size(), "");
     } else if (!s.ok() || current.size() != ids.size()) {
-      return;  // unreadable now: the next recheck tries again
+      return false;  // unreadable now: the next recheck tries again
     }
     std::vector<std::pair<uint64_t, std::string>> changed;
     for (size_t i = 0; i < ids.size(); ++i) {
       if (current[i] != known[i]) changed.emplace_back(ids[i], std::move(current[i]));
     }
-    if (changed.empty()) return;
+    if (changed.empty()) return true;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& c : changed) outbox_.push_back(std::move(c));
     }
     event_active(wake_, 0, 0);
+    return true;
   }
 
   const WatchOptions options_;
@@ -471,6 +489,9 @@ class WatchServerImpl final : public WatchServer {
   absl::flat_hash_map<evhttp_connection*, uint64_t> by_conn_;
   absl::flat_hash_set<std::string> announced_;
   std::vector<std::pair<uint64_t, std::string>> outbox_;
+  // Checker thread only: each watched channel's ChannelVersion when its
+  // waiting hosts were last tagged.
+  absl::flat_hash_map<std::string, std::string> versions_;
 };
 
 }  // namespace

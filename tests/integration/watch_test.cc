@@ -13,8 +13,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agent-updater/target/answer_tag_of.h"
 #include "coordinator/server.h"
 #include "drover/v1/operator_service.grpc.pb.h"
+#include "drover/v1/updater_service.grpc.pb.h"
 #include "tests/support/test_env.h"
 
 namespace drover {
@@ -200,6 +202,54 @@ TEST_F(WatchTest, OverTheCapIsRefusedWithRetryAfter) {
   EXPECT_EQ(h3.code, 200) << h3.body;
   ASSERT_TRUE(SetTarget(ops.get(), "web", "1.1.0").ok());
   EXPECT_EQ(held.get().code, 200);
+}
+
+// The updater computes the same tag from the GetTarget answer it acted on,
+// so its next watch poll is held (no pass for nothing) until the answer
+// really changes: with windows, critical and a per-host rollout answer.
+TEST_F(WatchTest, TheUpdaterComputesTheSameTagFromItsAnswer) {
+  auto server = Start();
+  ASSERT_NE(server, nullptr);
+  auto ops = Operator(*server);
+  ASSERT_TRUE(CreateChannel(ops.get(), "web/eu").ok());
+  {
+    v1::SetMaintenanceWindowsRequest req;
+    req.set_name("channels/web/eu");
+    v1::MaintenanceWindow* w = req.add_maintenance_windows();
+    w->add_weekdays(v1::WEEKDAY_TUESDAY);
+    w->set_utc_start_hour(3);
+    w->mutable_duration()->set_seconds(7200);
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops->SetMaintenanceWindows(&ctx, req, &out).ok());
+  }
+  {
+    v1::SetCriticalRequest req;
+    req.set_name("channels/web/eu");
+    req.set_critical(true);
+    req.set_reason("CVE");
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(ops->SetCritical(&ctx, req, &out).ok());
+  }
+  auto updater =
+      v1::UpdaterService::NewStub(grpc::CreateChannel(server->grpc_address(), grpc::InsecureChannelCredentials()));
+  v1::GetTargetRequest req;
+  req.set_channel("channels/web/eu");
+  req.set_host_id("h1");
+  req.set_group("web");
+  v1::GetTargetResponse answer;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(updater->GetTarget(&ctx, req, &answer).ok());
+  ASSERT_TRUE(answer.critical());
+  ASSERT_EQ(answer.maintenance_windows_size(), 1);
+  const std::string mine = updater::AnswerTagOf(answer);
+  Answer watched = Get(server->watch_address(), Watch("web%2Feu", "h1", ""));
+  ASSERT_EQ(watched.code, 200);
+  EXPECT_EQ(TagOf(watched), mine);
+  // Held with it: nothing changed.
+  Answer held = Get(server->watch_address(), Watch("web%2Feu", "h1", mine), absl::Milliseconds(1200));
+  EXPECT_EQ(held.code, 0) << "held, not answered: " << held.body;
 }
 
 // A change made through another replica reaches this one's watchers by
