@@ -27,6 +27,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -869,9 +870,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i <= nchannels; ++i) {
     grpc::Channel& c = i < nchannels ? *conns.channels[i] : *conns.op_channel;
     if (!c.WaitForConnected(connect_deadline)) {
-      return Fail(absl::StrCat("cannot connect to the coordinator at ", target, " within ", connect_timeout_s,
+      // Exits without tearing down channels still trying to connect: their
+      // teardown raced gRPC's own threads and crashed (exit 139) under load.
+      Fail(absl::StrCat("cannot connect to the coordinator at ", target, " within ", connect_timeout_s,
                                " s (connection ", i, " of ", nchannels + 1, tls ? ", TLS" : ", plaintext",
                                "): is it running, is --target right", tls ? ", and does --tls_ca_file match?" : "?"));
+      std::fflush(nullptr);
+      std::_Exit(1);
     }
   }
   std::printf("connections: %d %s in %.1f s\n", nchannels + 1, tls ? "TLS" : "plaintext",
