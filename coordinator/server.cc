@@ -312,7 +312,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     }
     batcher_.Shutdown();
     // Heartbeats answered so far reach PostgreSQL before the process exits.
-    liveness_.Shutdown();
+    liveness_.Shutdown(config_.shutdown_grace);
     // Releases the leader lock: another replica takes the rollouts over at once.
     engine_.Stop();
     if (refresher_.joinable()) refresher_.join();

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "coordinator/rollout/heartbeat.h"
 
 namespace drover::ingest {
@@ -22,15 +24,22 @@ void LivenessTracker::Start() {
   flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
-void LivenessTracker::Shutdown() {
+void LivenessTracker::Shutdown(absl::Duration budget) {
   {
     std::lock_guard<std::mutex> lock(stop_mu_);
     if (stopping_) return;
     stopping_ = true;
+    stop_flag_.store(true, std::memory_order_release);
   }
   stop_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
-  Flush();  // what came in since the flusher's last pass
+  // What came in since the flusher's last pass, and what it left.
+  const absl::Time deadline = clock_->Now() + budget;
+  Flush(deadline);
+  if (const size_t left = pending(); left > 0) {
+    LogWarning(absl::StrCat("shutdown: ", left, " heartbeats not written within ", absl::FormatDuration(budget),
+                            ": those hosts' last_seen lags as after a crash"));
+  }
 }
 
 void LivenessTracker::FlusherLoop() {
@@ -109,7 +118,7 @@ void LivenessTracker::Handled(const rollout::AgentReport& report, const absl::St
   e.dirty = false;
 }
 
-size_t LivenessTracker::Flush() {
+size_t LivenessTracker::Flush(absl::Time deadline) {
   std::lock_guard<std::mutex> flush_lock(flush_mu_);
   const absl::Time start = clock_->Now();
   const absl::Time forget_before = start - options_.forget_after;
@@ -148,8 +157,15 @@ size_t LivenessTracker::Flush() {
   };
   size_t written = 0;
   bool ok = true;
+  const bool final_flush = stop_flag_.load(std::memory_order_acquire);
   for (size_t begin = 0; begin < beats.size(); begin += options_.flush_batch) {
     const size_t end = std::min(beats.size(), begin + options_.flush_batch);
+    // The flusher gives way to the shutdown's own flush; that one to its
+    // deadline. What is left stays pending.
+    if ((!final_flush && stop_flag_.load(std::memory_order_acquire)) || clock_->Now() >= deadline) {
+      for (size_t i = begin; i < beats.size(); ++i) again(beats[i]);
+      break;
+    }
     std::vector<store::HostBeat> chunk(std::make_move_iterator(beats.begin() + begin),
                                        std::make_move_iterator(beats.begin() + end));
     absl::StatusOr<store::LivenessNotWritten> r = store_->WriteLiveness(chunk);

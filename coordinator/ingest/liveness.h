@@ -61,8 +61,10 @@ class LivenessTracker {
   ~LivenessTracker();
 
   void Start();
-  // Stops the flusher after a last flush of everything pending.
-  void Shutdown();
+  // Stops the flusher, then flushes what is pending for at most `budget`
+  // (a flush of a large fleet on a loaded database can take long: past the
+  // budget the rest is dropped, as a SIGKILL would, so the process exits).
+  void Shutdown(absl::Duration budget = absl::Seconds(15));
 
   // A heartbeat of a host this replica remembers (rollout::IsHeartbeat):
   // remembered, to be flushed, and the answer to give. nullopt: commit it.
@@ -72,9 +74,10 @@ class LivenessTracker {
   // was applied, forget the host otherwise (its next report is committed).
   void Handled(const rollout::AgentReport& report, const absl::Status& status, const store::ReportResult& result);
 
-  // One flush now (the flusher calls it every interval). Returns the
-  // heartbeats written.
-  size_t Flush();
+  // One flush now (the flusher calls it every interval), giving up on what
+  // is left at `deadline` or when the tracker stops (those stay pending).
+  // Returns the heartbeats written.
+  size_t Flush(absl::Time deadline = absl::InfiniteFuture());
 
   size_t hosts() const;
   size_t pending() const;
@@ -111,6 +114,7 @@ class LivenessTracker {
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
+  std::atomic<bool> stop_flag_{false};  // stopping_, read by a flush between statements
   std::thread flusher_;
 };
 

@@ -218,6 +218,22 @@ TEST(LivenessShutdownTest, ShutdownWritesWhatIsPending) {
   EXPECT_EQ(store.written.count("h1"), 1u);
 }
 
+TEST(LivenessShutdownTest, ShutdownGivesUpAtItsBudgetAndKeepsTheRestPending) {
+  RecordingLiveness store;
+  FakeClock clock(kStart);
+  NoIngestMetrics metrics;
+  LivenessTracker tracker(&store, &clock, &metrics, {.flush_batch = 1});
+  for (const char* h : {"h1", "h2"}) {
+    tracker.Handled(Report(h, 100, 0), absl::OkStatus(), Accepted(100));
+    ASSERT_TRUE(tracker.TryHeartbeat(Report(h, 200, 100)).has_value());
+  }
+  EXPECT_EQ(tracker.Flush(kStart - absl::Seconds(1)), 0u) << "past its deadline: nothing written";
+  EXPECT_EQ(tracker.pending(), 2u);
+  tracker.Shutdown(absl::ZeroDuration());
+  EXPECT_TRUE(store.written.empty());
+  EXPECT_EQ(tracker.pending(), 2u);
+}
+
 TEST(LivenessFlusherTest, TheFlusherWritesEveryInterval) {
   RecordingLiveness store;
   RealClock clock;
