@@ -83,6 +83,14 @@ absl::Status CompleteConfig(v1::UpdaterConfig& c, const std::string& machine_id_
       return Bad("coordinator", c.coordinator(), "want host:port, e.g. drover.example.com:7600");
     }
   }
+  if (!c.watch().empty()) {
+    size_t colon = c.watch().rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || colon == 0 || !absl::SimpleAtoi(c.watch().substr(colon + 1), &port) ||
+        port < 1 || port > 65535 || absl::StrContains(c.watch(), "/") || absl::StrContains(c.watch(), " ")) {
+      return Bad("watch", c.watch(), "want host:port of the coordinator's --watch_listen, e.g. drover.example.com:7602");
+    }
+  }
   if (c.channel().empty()) return Missing("channel", "e.g. stable/cloud");
   if (std::optional<absl::string_view> id = wire::ChannelIdOfName(c.channel())) {
     // "channels/" alone names no channel (found by tests/fuzz/updater_config_fuzzer).

@@ -18,6 +18,7 @@
 #include "agent-updater/install/installer_factory.h"
 #include "agent-updater/state/state_store.h"
 #include "agent-updater/daemon/pass_report.h"
+#include "agent-updater/daemon/watch_client.h"
 #include "agent-updater/target/coordinator_client.h"
 #include "agent-updater/target/host_identity.h"
 #include "agent-updater/updater.h"
@@ -199,6 +200,12 @@ int main(int argc, char** argv) {
     report.poll_interval = r->poll_interval;
     report.next_sync = r->next_sync;
     report.summary = r->summary;
+    if (!config->watch().empty()) {
+      report.watch = config->watch();
+      report.answer_tag = r->answer_tag;
+      report.watch_path = drover::updater::WatchPath(config->channel(), config->host_id(), config->group(),
+                                                     r->answer_tag);
+    }
   } else {
     drover::LogError(absl::StrCat("pass failed: ", r.status().message()));
     report.summary = absl::StrCat("pass failed: ", r.status().message());

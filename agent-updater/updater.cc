@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent-updater/target/answer_tag_of.h"
 #include "agent-updater/triggers/schedule_state.h"
 #include "common/api_limits.h"
 #include "common/atomic_file.h"
@@ -747,6 +748,7 @@ absl::StatusOr<PassResult> Updater::RunPass() {
       state.has_cached_target() && (!deps_.pinned_root || state.cached_target_verified())
           ? &state.cached_target().target()
           : nullptr;
+  if (known) result.answer_tag = AnswerTagOf(*known);
   result.poll_interval = wire::DurationFromProtoOr(config_.poll_interval(),
                                    known ? wire::DurationFromProtoOr(known->poll_interval(), kDefaultPollInterval) : kDefaultPollInterval);
   if (result.poll_interval < kMinPollInterval || result.poll_interval > kMaxPollInterval) {

@@ -55,6 +55,9 @@ struct PassResult {
   // zero when it told nothing (an older coordinator, or no answer): then
   // poll_interval.
   absl::Duration next_sync = absl::ZeroDuration();
+  // The answer tag (common/answer_tag.h) of the coordinator's answer this
+  // pass acted on; empty when it has none. The daemon's watch poll names it.
+  std::string answer_tag;
   // The pass reported and fetched its target with Sync (one round trip);
   // false when the coordinator does not know Sync, or was not reached.
   bool synced = false;

@@ -16,6 +16,7 @@
 #   DROVER_BUILD_DIR          build directory (default: <repo>/build)
 #   DROVER_COORDINATOR_FLAGS  extra coordinator flags, e.g. "--max_batch=2000 --ingest_writers=3"
 #   DROVER_SKIP_BUILD=1       use the binaries already built
+#   DROVER_BENCH_PG_PROFILE=1 pg_stat_statements on; prints where PostgreSQL spent its time
 # Progress goes to stderr; stdout gets exactly one line, the bench's summary.
 set -euo pipefail
 
@@ -87,6 +88,14 @@ done
 [[ -n "$PG_PORT" ]] || die "could not start PostgreSQL on a free port (log: $TMP/pg/postgres.log)"
 "$PG" createdb "$TMP/pg" "$PG_PORT" drover_bench
 DB_URL=$("$PG" url "$TMP/pg" "$PG_PORT" drover_bench)
+if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
+  # Where PostgreSQL's time goes, per statement (printed at the end).
+  echo "shared_preload_libraries = 'pg_stat_statements'" >>"$TMP/pg/data/postgresql.conf"
+  echo "pg_stat_statements.track = all" >>"$TMP/pg/data/postgresql.conf"
+  "$PG" stop "$TMP/pg" >/dev/null
+  "$PG" start "$TMP/pg" "$PG_PORT"
+  psql -X -q "$DB_URL" -c "CREATE EXTENSION pg_stat_statements" >&2 || die "pg_stat_statements is not available"
+fi
 log "PostgreSQL on 127.0.0.1:$PG_PORT"
 PG_PID=$(head -1 "$TMP/pg/data/postmaster.pid" 2>/dev/null || echo 0)
 
@@ -176,6 +185,17 @@ if command -v curl >/dev/null; then
                1000 * v["drover_report_batch_commit_duration_seconds_sum"] / v["drover_report_batch_commit_duration_seconds_count"] > "/dev/stderr"
          }' "$TMP/metrics.txt"
   fi
+fi
+
+if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
+  log "PostgreSQL time per statement (whole run, top 12 by total execution time):"
+  psql -X -q "$DB_URL" -P pager=off -c "
+    SELECT calls, round(total_exec_time)::bigint AS total_ms,
+           round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+           round((total_exec_time / greatest(calls, 1))::numeric, 3) AS mean_ms, rows,
+           round((1000 * total_exec_time / greatest(rows, 1))::numeric, 1) AS us_per_row,
+           left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" >&2 || true
 fi
 
 # --- Orderly stop: the coordinator must drain and exit 0 ---------------------

@@ -38,6 +38,9 @@ inline constexpr absl::Duration kMaxClockSkew = absl::Minutes(5);
 // A channel's poll interval.
 inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
 inline constexpr absl::Duration kMaxPollInterval = absl::Hours(24);
+// The longest a watch poll is held before 204 (--watch_hold, plus its 10 %
+// jitter); an updater drops a watch connection silent for longer.
+inline constexpr absl::Duration kMaxWatchHold = absl::Minutes(5);
 // Used when neither the channel nor the updater's config sets one.
 inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 // List RPCs: a page_size of 0 asks for kDefaultPageSize entries; at most

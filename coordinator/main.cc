@@ -67,7 +67,7 @@ ABSL_FLAG(std::string, watch_listen, "",
           "Watch endpoint (HTTP long poll telling updaters their answer changed) listen address, e.g. "
           "127.0.0.1:7602 (port 0 picks one); empty: off");
 ABSL_FLAG(absl::Duration, watch_hold, absl::Seconds(55),
-          "How long the watch endpoint holds a poll with no change before answering 204 (+-10% jitter)");
+          "How long the watch endpoint holds a poll with no change before answering 204 (+-10% jitter); at most 5m");
 ABSL_FLAG(int64_t, watch_max_connections, 100000,
           "Watch polls held at once; beyond it a poll gets 503 with Retry-After (the updater polls instead)");
 ABSL_FLAG(std::string, ready_file, "",

@@ -4,8 +4,10 @@
 #
 #   deploy/install-host.sh --coordinator=HOST:PORT --channel=ID [--agent-config=FILE]
 #                          [--mode=daemon|timer] [--with-coordinator] [--root=DIR] [--no-start]
-#                          [--root-public-key=FILE]
+#                          [--root-public-key=FILE] [--watch=HOST:PORT]
 #
+# --watch: the coordinator's watch endpoint (its --watch_listen), so the
+# daemon is told of changes at once instead of at its next poll.
 # --agent-config: a file with the `agent { ... }` part of the updater config
 # (protobuf text format); without it a commented template is installed and
 # the updater is not started. --root installs under DIR (for packaging and tests).
@@ -13,6 +15,7 @@ set -euo pipefail
 
 ROOT_DIR=""
 COORDINATOR=""
+WATCH=""
 CHANNEL=""
 AGENT_CONFIG=""
 MODE=daemon
@@ -27,17 +30,19 @@ for arg in "$@"; do
     --root=*) ROOT_DIR=$(realpath -m "${arg#*=}") ;;
     --coordinator=*) COORDINATOR=${arg#*=} ;;
     --channel=*) CHANNEL=${arg#*=} ;;
+    --watch=*) WATCH=${arg#*=} ;;
     --agent-config=*) AGENT_CONFIG=${arg#*=} ;;
     --root-public-key=*) ROOT_PUBLIC_KEY=${arg#*=} ;;
     --mode=*) MODE=${arg#*=} ;;
     --with-coordinator) WITH_COORDINATOR=1 ;;
     --no-start) START=0 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$arg' (see --help)" ;;
   esac
 done
 [[ -n "$COORDINATOR" ]] || die "--coordinator=HOST:PORT is required"
 [[ "$COORDINATOR" =~ ^[^:]+:[0-9]+$ ]] || die "--coordinator '$COORDINATOR' is not HOST:PORT"
+[[ -z "$WATCH" || "$WATCH" =~ ^[^:/\ ]+:[0-9]+$ ]] || die "--watch '$WATCH' is not HOST:PORT (the coordinator's --watch_listen)"
 [[ -n "$CHANNEL" ]] || die "--channel=ID is required (e.g. stable/cloud)"
 [[ "$MODE" == daemon || "$MODE" == timer ]] || die "--mode '$MODE' is not daemon or timer"
 [[ -z "$AGENT_CONFIG" || -f "$AGENT_CONFIG" ]] || die "--agent-config '$AGENT_CONFIG' does not exist"
@@ -74,6 +79,11 @@ else
     echo "# drover-updater configuration (protobuf text format: proto/drover/v1/updater_config.proto)"
     echo "coordinator: \"$COORDINATOR\""
     echo "channel: \"$CHANNEL\""
+    if [[ -n "$WATCH" ]]; then
+      echo "watch: \"$WATCH\""
+    else
+      echo "# watch: \"HOST:PORT\"   # the coordinator's --watch_listen: pushed changes"
+    fi
     echo "state_dir: \"/var/lib/drover-updater\""
     if [[ -n "${ROOT_PUBLIC_KEY:-}" ]]; then
       echo "root_public_key_file: \"/etc/drover/root.pub\""

@@ -4,18 +4,23 @@
 // OpenSSL, and starts drover-updater-pass for every pass. So between passes
 // only this loop is resident (a few MiB), a pass that wedges is killed after
 // --max_pass_duration instead of holding the agent hostage, and a pass that
-// crashes costs one pass, not the daemon.
+// crashes costs one pass, not the daemon. With `watch` configured, the daemon
+// also holds one long poll on the coordinator's watch endpoint (a plain
+// socket, daemon/watch_client.h) and brings the next pass forward when this
+// host's answer changes.
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -35,6 +40,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent-updater/daemon/pass_report.h"
+#include "agent-updater/daemon/watch_client.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/stop_signals.h"
@@ -260,8 +266,19 @@ int RunDaemon(const std::vector<std::string>& pass_args, absl::Duration max_pass
   once.insert(once.end(), pass_args.begin(), pass_args.end());
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0.0, 1.0);
-  drover::Backoff backoff(absl::Seconds(1), drover::updater::kDefaultRetryCap, [&] { return unit(rng); });
+  auto uniform = [&] { return unit(rng); };
+  drover::Backoff backoff(absl::Seconds(1), drover::updater::kDefaultRetryCap, uniform);
+  // The stop signals, read in the same poll as the watch connection.
+  const int stop_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (stop_fd < 0) {
+    drover::LogError(absl::StrCat("signalfd: ", std::strerror(errno)));
+    return kExitFailed;
+  }
+  drover::updater::WatchClient watch(uniform, [](const std::string& line) { drover::LogInfo(line); });
+  drover::updater::PushPacer pacer;
+  bool pushed = false;  // the next pass was brought forward by the watch
   for (;;) {
+    if (pushed) pacer.Started(absl::Now());
     PassExit pass = RunPass(binary, once, max_pass, ping_every);
     std::optional<drover::updater::PassReport> report;
     if (!pass.output.empty()) {
@@ -288,21 +305,53 @@ int RunDaemon(const std::vector<std::string>& pass_args, absl::Duration max_pass
     drover::LogInfo(absl::StrFormat("pass took %.1f s (peak RSS %.1f MiB), exit %d; next in %s",
                                     absl::ToDoubleSeconds(pass.took), pass.peak_rss_mib, pass.exit_code,
                                     absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100)))));
-    // Sleep until the next pass, pinging the watchdog, unless told to stop.
-    const absl::Time next = absl::Now() + wait;
+    // Pushes only after a pass that reached the coordinator (it named the
+    // answer acted on); otherwise backoff alone paces the retries.
+    if (report && report->ok && report->coordinator_reachable && !report->watch.empty()) {
+      watch.Watch(report->watch, report->watch_path, report->answer_tag, absl::Now());
+    } else {
+      watch.Watch("", "", "", absl::Now());
+    }
+    // Wait until the next pass, pinging the watchdog, reading the watch,
+    // unless told to stop.
+    absl::Time next = absl::Now() + wait;
+    absl::Time last_ping = absl::Now();
+    pushed = false;
     for (;;) {
-      const absl::Duration left = next - absl::Now();
-      if (left <= absl::ZeroDuration()) break;
-      const absl::Duration nap = ping_every > absl::ZeroDuration() ? std::min(left, ping_every) : left;
-      timespec ts{static_cast<time_t>(absl::ToInt64Seconds(nap)),
-                  static_cast<long>(absl::ToInt64Nanoseconds(nap % absl::Seconds(1)))};
-      const int sig = sigtimedwait(&stop_signals, nullptr, &ts);
-      if (sig == SIGTERM || sig == SIGINT) {
-        drover::LogInfo("stopping");
-        Notify("STOPPING=1");
-        return kExitOk;
+      absl::Time now = absl::Now();
+      if (now >= next) break;
+      absl::Time until = std::min(next, watch.Deadline());
+      if (ping_every > absl::ZeroDuration()) until = std::min(until, last_ping + ping_every);
+      pollfd p[2] = {{stop_fd, POLLIN, 0}, {watch.fd(), watch.events(), 0}};
+      const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(std::max(until - now, absl::ZeroDuration()),
+                                                              absl::Milliseconds(1)));
+      poll(p, 2, static_cast<int>(std::min<int64_t>(ms, 24 * 3600 * 1000)));
+      if (p[0].revents & POLLIN) {
+        signalfd_siginfo si{};
+        if (read(stop_fd, &si, sizeof(si)) == static_cast<ssize_t>(sizeof(si)) &&
+            (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+          drover::LogInfo("stopping");
+          Notify("STOPPING=1");
+          close(stop_fd);
+          return kExitOk;
+        }
       }
-      if (ping_every > absl::ZeroDuration()) Notify("WATCHDOG=1");
+      now = absl::Now();
+      if (watch.Step(now, p[1].revents)) {
+        const absl::Time at = pacer.At(now, unit(rng));
+        if (at < next) {
+          next = at;
+          pushed = true;
+          drover::LogInfo(absl::StrCat("the coordinator announced a change of this host's answer: pass in ",
+                                       absl::FormatDuration(absl::Trunc(at - now, absl::Milliseconds(10))),
+                                       " (answer tag ", watch.tag().empty() ? "none" : watch.tag(), " -> ",
+                                       watch.announced_tag(), ")"));
+        }
+      }
+      if (ping_every > absl::ZeroDuration() && now >= last_ping + ping_every) {
+        Notify("WATCHDOG=1");
+        last_ping = now;
+      }
     }
   }
 }

@@ -16,7 +16,10 @@ std::string FormatPassReport(const PassReport& report) {
                       " poll_interval_ms=", absl::ToInt64Milliseconds(report.poll_interval),
                       " backoff_initial_ms=", absl::ToInt64Milliseconds(report.backoff_initial),
                       " backoff_max_ms=", absl::ToInt64Milliseconds(report.backoff_max),
-                      " next_sync_ms=", absl::ToInt64Milliseconds(report.next_sync), " summary=", summary, "\n");
+                      " next_sync_ms=", absl::ToInt64Milliseconds(report.next_sync),
+                      report.watch.empty() ? "" : absl::StrCat(" watch=", report.watch, " watch_path=", report.watch_path,
+                                                                " answer_tag=", report.answer_tag),
+                      " summary=", summary, "\n");
 }
 
 namespace {
@@ -54,13 +57,30 @@ absl::StatusOr<PassReport> ParsePassReport(absl::string_view line) {
   absl::StatusOr<int64_t> backoff_max_ms = TakeNumber(line, "backoff_max_ms");
   if (!backoff_max_ms.ok()) return backoff_max_ms.status();
   int64_t next_sync_ms = 0;
-  if (absl::StartsWith(line, "next_sync_ms=")) {
-    absl::StatusOr<int64_t> n = TakeNumber(line, "next_sync_ms");
-    if (!n.ok()) return n.status();
-    next_sync_ms = *n;
+  // Optional keys, then the summary.
+  while (!absl::ConsumePrefix(&line, "summary=")) {
+    const size_t end = std::min(line.find(' '), line.size());
+    const absl::string_view field = line.substr(0, end);
+    const size_t eq = field.find('=');
+    if (eq == absl::string_view::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("pass result lacks \"summary=\": \"", line, "\""));
+    }
+    const absl::string_view key = field.substr(0, eq);
+    const absl::string_view value = field.substr(eq + 1);
+    if (key == "next_sync_ms") {
+      absl::StatusOr<int64_t> n = TakeNumber(line, "next_sync_ms");
+      if (!n.ok()) return n.status();
+      next_sync_ms = *n;
+      continue;
+    }
+    if (key == "watch") r.watch = std::string(value);
+    if (key == "watch_path") r.watch_path = std::string(value);
+    if (key == "answer_tag") r.answer_tag = std::string(value);
+    line.remove_prefix(end);
+    absl::ConsumePrefix(&line, " ");
   }
-  if (!absl::ConsumePrefix(&line, "summary=")) {
-    return absl::InvalidArgumentError(absl::StrCat("pass result lacks \"summary=\": \"", line, "\""));
+  if (r.watch.empty() != r.watch_path.empty()) {
+    return absl::InvalidArgumentError("pass result has one of watch= and watch_path= without the other");
   }
   r.ok = *ok != 0;
   r.coordinator_reachable = *reachable != 0;
@@ -88,6 +108,24 @@ absl::Duration RetryCap(absl::Duration configured_max, absl::Duration poll_inter
   if (configured_max > absl::ZeroDuration()) return configured_max;
   if (poll_interval > absl::ZeroDuration()) return poll_interval;
   return kDefaultRetryCap;
+}
+
+double PushPacer::TokensAt(absl::Time t) const {
+  if (counted_ == absl::InfinitePast() || t <= counted_) return tokens_;
+  return std::min<double>(kPushBurst, tokens_ + absl::FDivDuration(t - counted_, kPushRefill));
+}
+
+absl::Time PushPacer::At(absl::Time now, double unit) const {
+  const absl::Time jittered = now + kPushJitter * unit;
+  const double tokens = TokensAt(jittered);
+  if (tokens >= 1.0) return jittered;
+  // When the bucket holds one token again.
+  return jittered + kPushRefill * (1.0 - tokens);
+}
+
+void PushPacer::Started(absl::Time t) {
+  tokens_ = std::max(0.0, TokensAt(t) - 1.0);
+  counted_ = t;
 }
 
 }  // namespace drover::updater

@@ -29,13 +29,22 @@ struct PassReport {
   // The configured backoff, which the daemon cannot read itself.
   absl::Duration backoff_initial = absl::Seconds(1);
   absl::Duration backoff_max = kDefaultRetryCap;
+  // The coordinator's watch endpoint (config `watch`, host:port) and the
+  // poll path naming this host and the answer tag it acted on; empty: no
+  // pushes, polling only.
+  std::string watch;
+  std::string watch_path;
+  std::string answer_tag;
   std::string summary;  // one line, for logs and systemd's STATUS=
 };
 
 // "ok=1 reachable=1 poll_interval_ms=60000 backoff_initial_ms=1000
-// backoff_max_ms=300000 next_sync_ms=55000 summary=<text>\n" (one line);
+// backoff_max_ms=300000 next_sync_ms=55000 watch=HOST:PORT
+// watch_path=/v1/watch?... answer_tag=HEX summary=<text>\n" (one line);
 // the summary is last so it may hold spaces (line breaks become spaces).
-// next_sync_ms may be absent (a pass older than it): zero.
+// The first five keys are required, in that order; after them any
+// key=value without spaces may follow, and keys this daemon does not know
+// are skipped (a newer pass beside an older daemon during an upgrade).
 std::string FormatPassReport(const PassReport& report);
 absl::StatusOr<PassReport> ParsePassReport(absl::string_view line);
 
@@ -54,5 +63,28 @@ absl::Duration NextPassAfter(const std::optional<PassReport>& report, Backoff& b
 // than it would between two passes: with a 5 s poll interval, at most 5 s.
 absl::Duration RetryCap(absl::Duration configured_max, absl::Duration poll_interval);
 
+// Pushed passes (the watch announced a change) start after a jitter of up
+// to kPushJitter (`unit` in [0, 1)), so that a fleet woken by one change
+// does not call in the same millisecond, and are paced by a token bucket:
+// kPushBurst at once (a first report, then a target change, then a rollout
+// step may each change the answer within seconds), then one per
+// kPushRefill, so no coordinator (or attacker on the path) can make a host
+// run passes back to back.
+inline constexpr absl::Duration kPushJitter = absl::Milliseconds(500);
+inline constexpr int kPushBurst = 3;
+inline constexpr absl::Duration kPushRefill = absl::Seconds(5);
+
+class PushPacer {
+ public:
+  // When a pass for a change announced at `now` starts.
+  absl::Time At(absl::Time now, double unit) const;
+  // A pushed pass started at `t` (not before the last one).
+  void Started(absl::Time t);
+
+ private:
+  double TokensAt(absl::Time t) const;
+  double tokens_ = kPushBurst;
+  absl::Time counted_ = absl::InfinitePast();  // when tokens_ was right
+};
 
 }  // namespace drover::updater

@@ -68,6 +68,68 @@ TEST(PassReportTest, CarriesTheCoordinatorsNextSync) {
   EXPECT_NE(back.status().message().find("bad next_sync_ms: \"soon\""), std::string::npos) << back.status();
 }
 
+TEST(PassReportTest, CarriesTheWatchAndSkipsUnknownKeys) {
+  PassReport r{.ok = true, .coordinator_reachable = true, .poll_interval = absl::Seconds(60),
+               .watch = "10.0.0.1:7602", .watch_path = "/v1/watch?channel=stable%2Fcloud&host_id=h&group=&tag=ab12",
+               .answer_tag = "ab12", .summary = "up to date"};
+  const std::string line = FormatPassReport(r);
+  EXPECT_NE(line.find(" watch=10.0.0.1:7602 watch_path=/v1/watch?channel=stable%2Fcloud&host_id=h&group=&tag=ab12 "
+                      "answer_tag=ab12 summary=up to date"),
+            std::string::npos)
+      << line;
+  absl::StatusOr<PassReport> back = ParsePassReport(line);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->watch, r.watch);
+  EXPECT_EQ(back->watch_path, r.watch_path);
+  EXPECT_EQ(back->answer_tag, "ab12");
+  EXPECT_EQ(back->summary, "up to date");
+  // No watch configured: the keys are left out.
+  r.watch.clear();
+  r.watch_path.clear();
+  EXPECT_EQ(FormatPassReport(r).find("watch"), std::string::npos);
+  // A newer pass's keys are skipped, in any order before the summary.
+  back = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5 backoff_initial_ms=1 backoff_max_ms=2 "
+                         "future_key=x answer_tag=cd next_sync_ms=7 other=1 summary=a b=c");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->answer_tag, "cd");
+  EXPECT_EQ(back->next_sync, absl::Milliseconds(7));
+  EXPECT_EQ(back->summary, "a b=c");
+  // Half a watch is refused.
+  back = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5 backoff_initial_ms=1 backoff_max_ms=2 "
+                         "watch=h:1 summary=x");
+  EXPECT_NE(back.status().message().find("watch_path="), std::string::npos) << back.status();
+  back = ParsePassReport("ok=1 reachable=1 poll_interval_ms=5 backoff_initial_ms=1 backoff_max_ms=2 junk summary=x");
+  EXPECT_NE(back.status().message().find("lacks \"summary=\""), std::string::npos) << back.status();
+}
+
+TEST(PushPacerTest, JittersAllowsABurstThenOnePer5s) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  PushPacer p;
+  EXPECT_EQ(p.At(t0, 0.0), t0);
+  EXPECT_EQ(p.At(t0, 0.5), t0 + absl::Milliseconds(250));
+  EXPECT_LT(p.At(t0, 0.999), t0 + kPushJitter);
+  // A burst of three runs at once.
+  for (int i = 0; i < kPushBurst; ++i) {
+    EXPECT_EQ(p.At(t0 + absl::Seconds(i), 0.0), t0 + absl::Seconds(i)) << i;
+    p.Started(t0 + absl::Seconds(i));
+  }
+  // The bucket refilled 2/5 of a token since t0: the fourth waits for the rest.
+  const absl::Time t2 = t0 + absl::Seconds(2);
+  EXPECT_EQ(p.At(t2, 0.0), t2 + absl::Seconds(3));
+  p.Started(t2 + absl::Seconds(3));
+  // Then one per 5 s, steadily.
+  EXPECT_EQ(p.At(t2 + absl::Seconds(3), 0.0), t2 + absl::Seconds(8));
+  p.Started(t2 + absl::Seconds(8));
+  EXPECT_EQ(p.At(t2 + absl::Seconds(9), 0.0), t2 + absl::Seconds(13));
+  // A quiet minute refills the burst, no more.
+  const absl::Time later = t2 + absl::Minutes(2);
+  for (int i = 0; i < kPushBurst; ++i) {
+    EXPECT_EQ(p.At(later, 0.0), later) << i;
+    p.Started(later);
+  }
+  EXPECT_EQ(p.At(later, 0.0), later + kPushRefill);
+}
+
 Backoff TestBackoff() {
   return Backoff(absl::Seconds(1), absl::Seconds(8), [] { return 0.5; });
 }

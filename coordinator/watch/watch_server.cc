@@ -497,7 +497,12 @@ class WatchServerImpl final : public WatchServer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WatchServer>> WatchServer::Start(const WatchOptions& options, AnswerTags* tags) {
-  if (options.hold <= absl::ZeroDuration()) return absl::InvalidArgumentError("--watch_hold must be positive");
+  if (options.hold <= absl::ZeroDuration() || options.hold > kMaxWatchHold) {
+    return absl::InvalidArgumentError(absl::StrCat("--watch_hold=", absl::FormatDuration(options.hold),
+                                                   " is out of range: want more than 0 and at most ",
+                                                   absl::FormatDuration(kMaxWatchHold),
+                                                   " (updaters drop a poll silent for longer)"));
+  }
   if (options.max_connections == 0) return absl::InvalidArgumentError("--watch_max_connections must be positive");
   auto server = std::make_unique<WatchServerImpl>(options, tags);
   if (absl::Status s = server->Init(); !s.ok()) return s;

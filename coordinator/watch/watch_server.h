@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/api_limits.h"
 #include "coordinator/watch/answer_tags.h"
 
 namespace drover::watch {

@@ -111,8 +111,13 @@ agent {
 }
 AGENT
 out=$("$ROOT/deploy/install-host.sh" --root="$TMP/root" --coordinator=coord.example:7600 --channel=stable/cloud \
-      --agent-config="$TMP/agent.conf" --root-public-key="$TMP/key.pub.pem" --with-coordinator 2>&1) \
+      --agent-config="$TMP/agent.conf" --root-public-key="$TMP/key.pub.pem" --with-coordinator \
+      --watch=coord.example:7602 2>&1) \
   || fail "install-host failed: $out"
+grep -q '^watch: "coord.example:7602"$' "$TMP/root/etc/drover/updater.conf" || fail "--watch is not in updater.conf"
+out=$("$ROOT/deploy/install-host.sh" --root="$TMP/bad" --coordinator=coord.example:7600 --channel=x \
+      --watch=http://coord.example:7602 2>&1) && fail "install-host took a bad --watch"
+grep -q "\-\-watch 'http://coord.example:7602' is not HOST:PORT" <<<"$out" || fail "bad --watch not named: $out"
 for f in usr/local/bin/drover-updater usr/local/bin/drover-updater-pass usr/local/bin/drover-coordinator etc/systemd/system/drover-updater.service \
          etc/systemd/system/drover-updater-once.timer etc/drover/updater.conf etc/drover/coordinator.env; do
   [[ -e "$TMP/root/$f" ]] || fail "install-host did not install $f"

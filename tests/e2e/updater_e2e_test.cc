@@ -82,8 +82,7 @@ class UpdaterE2eTest : public ::testing::Test {
     StartCoordinator();
   }
 
-  void StartCoordinator(int port = 0) {
-    std::vector<std::string> flags;
+  void StartCoordinator(int port = 0, std::vector<std::string> flags = {}) {
     if (port != 0) flags.push_back(absl::StrCat("--grpc_listen=127.0.0.1:", port));
     absl::StatusOr<std::unique_ptr<CoordinatorProcess>> c = CoordinatorProcess::Start(db_, flags);
     ASSERT_TRUE(c.ok()) << c.status();
@@ -97,12 +96,12 @@ class UpdaterE2eTest : public ::testing::Test {
     return std::stoi(a.substr(a.rfind(':') + 1));
   }
 
-  void CreateChannel(const std::string& target, bool window_now) {
+  void CreateChannel(const std::string& target, bool window_now, int64_t poll_seconds = 1) {
     v1::CreateChannelRequest req;
     req.set_channel_id("demo");
     req.set_control_plane_version("1.3.0");
     req.set_target_version(target);
-    req.mutable_poll_interval()->set_seconds(1);
+    req.mutable_poll_interval()->set_seconds(poll_seconds);
     v1::MaintenanceWindow* w = req.add_maintenance_windows();
     const int hour = absl::ToCivilHour(absl::Now(), absl::UTCTimeZone()).hour();
     // Now is inside [hour-1, hour+2), or well outside [hour+6, hour+7).
@@ -673,12 +672,109 @@ TEST_F(UpdaterE2eTest, DaemonKillsAWedgedPassWithEverythingItStarted) {
   EXPECT_EQ(RunCommand({"pgrep", "-f", marker}).exit_code, 1);
 }
 
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// Pushed changes: with `watch` configured, a daemon polling every 10 min
+// runs a pass as soon as its answer changes, and again after the
+// coordinator restarted (the watch reconnects by itself).
+TEST_F(UpdaterE2eTest, DaemonRunsAPassAsSoonAsItsAnswerChangesAlsoAfterARestart) {
+  const int grpc_port = testing::FreePort(), watch_port = testing::FreePort();
+  const std::vector<std::string> flags = {absl::StrCat("--watch_listen=127.0.0.1:", watch_port)};
+  coordinator_.reset();
+  StartCoordinator(grpc_port, flags);
+  ASSERT_EQ(coordinator_->watch_address(), absl::StrCat("127.0.0.1:", watch_port));
+  CreateChannel("1.0.0", /*window_now=*/true, /*poll_seconds=*/600);
+  TolerateEveryFailure();
+  auto h = NewHost("daemon-push", "", absl::StrCat("watch: \"", coordinator_->watch_address(), "\"\n"));
+  const pid_t daemon = StartDaemon(h->dir, {"--config=" + h->config});
+  const std::string log_path = h->dir + "/updater.log";
+  ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return h->Version() == "1.0.0"; })) << ReadLog(log_path);
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), [&] {
+    return Count(ReadLog(log_path), "connected; a change of this host's answer starts a pass") == 1;
+  })) << ReadLog(log_path);
+  // The first pass waits the coordinator's interval: at least 540 s.
+  EXPECT_TRUE(absl::StrContains(ReadLog(log_path), "next in 9m") ||
+              absl::StrContains(ReadLog(log_path), "next in 10m") ||
+              absl::StrContains(ReadLog(log_path), "next in 11m"))
+      << ReadLog(log_path);
+
+  const std::string kAnnounced = "the coordinator announced a change of this host's answer: pass in";
+  // Settled: every announcement so far (the first report itself changes the
+  // host's answer: it is now known to the rollout) has had its pass.
+  auto settled = [&] {
+    const std::string log = ReadLog(log_path);
+    return Count(log, "pass took") == Count(log, kAnnounced) + 1;
+  };
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), settled)) << ReadLog(log_path);
+  size_t announced = Count(ReadLog(log_path), kAnnounced);
+
+  const absl::Time changed = absl::Now();
+  SetTarget("1.1.0");
+  ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return h->Version() == "1.1.0"; })) << ReadLog(log_path);
+  const absl::Duration took = absl::Now() - changed;
+  EXPECT_GT(Count(ReadLog(log_path), kAnnounced), announced) << ReadLog(log_path);
+  std::fprintf(stderr, "pushed: target change to agent on 1.1.0 in %.2f s (poll interval 600 s)\n",
+               absl::ToDoubleSeconds(took));
+
+  // A restart: the watch connection drops, comes back by itself, and the
+  // next change (a critical toggle: no new version) is pushed again.
+  coordinator_->Signal(SIGTERM);
+  ASSERT_NE(coordinator_->WaitForExit(absl::Seconds(30)), -1);
+  coordinator_.reset();
+  StartCoordinator(grpc_port, flags);
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), [&] {
+    return Count(ReadLog(log_path), "connected; a change of this host's answer starts a pass") == 2;
+  })) << ReadLog(log_path);
+  EXPECT_TRUE(absl::StrContains(ReadLog(log_path), "the coordinator closed the connection; polling meanwhile"))
+      << ReadLog(log_path);
+  ASSERT_TRUE(PollUntil(absl::Seconds(30), settled)) << ReadLog(log_path);
+  announced = Count(ReadLog(log_path), kAnnounced);
+  const size_t passes = Count(ReadLog(log_path), "pass took");
+  SetCritical(true);
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] { return Count(ReadLog(log_path), kAnnounced) > announced; }))
+      << ReadLog(log_path);
+  // The pass it started ran (and the answers settle: no pass loop).
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), [&] { return Count(ReadLog(log_path), "pass took") > passes; }))
+      << ReadLog(log_path);
+  EXPECT_TRUE(PollUntil(absl::Seconds(30), settled)) << ReadLog(log_path);
+  EXPECT_EQ(StopDaemon(daemon), 0);
+}
+
+// A watch endpoint that is down only costs latency: the daemon polls.
+TEST_F(UpdaterE2eTest, DaemonPollsWhenTheWatchEndpointIsDown) {
+  CreateChannel("1.0.0", /*window_now=*/true);
+  const int nobody = testing::FreePort();
+  auto h = NewHost("daemon-nowatch", "", absl::StrCat("watch: \"127.0.0.1:", nobody, "\"\n"));
+  const pid_t daemon = StartDaemon(h->dir, {"--config=" + h->config});
+  const std::string log_path = h->dir + "/updater.log";
+  ASSERT_TRUE(PollUntil(absl::Seconds(60), [&] { return h->Version() == "1.0.0"; })) << ReadLog(log_path);
+  SetTarget("1.1.0");
+  EXPECT_TRUE(PollUntil(absl::Seconds(60), [&] { return h->Version() == "1.1.0"; })) << ReadLog(log_path);
+  const std::string log = ReadLog(log_path);
+  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("watch 127.0.0.1:", nobody,
+                                                  ": connect: Connection refused; polling meanwhile")))
+      << log;
+  // Logged once, not at every retry.
+  EXPECT_EQ(Count(log, "Connection refused"), 1u) << log;
+  EXPECT_EQ(StopDaemon(daemon), 0);
+}
+
 TEST_F(UpdaterE2eTest, DaemonRefusesBadConfigurationAtStart) {
   auto h = NewHost("daemon-badconf");
   RunCommand({"sed", "-i", "s/channel: \"demo\"/channel: \"Demo Channel\"/", h->config});
   CommandResult r = RunCommand({BinaryPath("drover-updater"), "run", "--config=" + h->config});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.output, "\"Demo Channel\"")) << r.output;
+  RunCommand({"sed", "-i", "s/channel: \"Demo Channel\"/channel: \"demo\"/", h->config});
+  RunCommand({"sh", "-c", "echo 'watch: \"http://c:7602/v1/watch\"' >> " + h->config});
+  r = RunCommand({BinaryPath("drover-updater"), "run", "--config=" + h->config});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(absl::StrContains(r.output, "\"http://c:7602/v1/watch\"")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "--watch_listen")) << r.output;
   r = RunCommand({BinaryPath("drover-updater"), "run", "--config=" + h->config, "--max_pass_duration=soon"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(r.output, "--max_pass_duration=\"soon\"")) << r.output;

@@ -181,6 +181,20 @@ TEST_F(WatchTest, AHoldEndsWith204) {
   EXPECT_LT(a.took, absl::Seconds(3));
 }
 
+TEST_F(WatchTest, AHoldLongerThanUpdatersWaitIsRefusedAtStart) {
+  CoordinatorConfig config;
+  config.database_url = db_;
+  config.insecure = true;
+  config.grpc_listen = "127.0.0.1:0";
+  config.metrics_listen = "127.0.0.1:0";
+  config.watch_listen = "127.0.0.1:0";
+  config.watch_hold = absl::Minutes(6);
+  absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(config);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "--watch_hold=6m is out of range")) << s.status();
+  EXPECT_TRUE(absl::StrContains(s.status().message(), "at most 5m")) << s.status();
+}
+
 TEST_F(WatchTest, OverTheCapIsRefusedWithRetryAfter) {
   auto server = Start([](CoordinatorConfig& c) { c.watch_max_connections = 1; });
   ASSERT_NE(server, nullptr);

@@ -263,6 +263,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorProcess>> CoordinatorProcess::Start(
   for (absl::string_view line : absl::StrSplit(ReadFile(ready), '\n')) {
     if (absl::ConsumePrefix(&line, "grpc=")) p->grpc_address_ = std::string(line);
     if (absl::ConsumePrefix(&line, "metrics=")) p->metrics_address_ = std::string(line);
+    if (absl::ConsumePrefix(&line, "watch=")) p->watch_address_ = std::string(line);
   }
   return p;
 }

@@ -68,6 +68,8 @@ class CoordinatorProcess {
 
   const std::string& grpc_address() const { return grpc_address_; }
   const std::string& metrics_address() const { return metrics_address_; }
+  // With --watch_listen; empty without.
+  const std::string& watch_address() const { return watch_address_; }
   pid_t pid() const { return pid_; }
   void Signal(int sig);
   // Waits for exit; returns the raw wait status, or -1 on timeout.
@@ -82,6 +84,7 @@ class CoordinatorProcess {
   std::string dir_;
   std::string grpc_address_;
   std::string metrics_address_;
+  std::string watch_address_;
 };
 
 // Runs a command line to completion; returns exit code and combined output.
