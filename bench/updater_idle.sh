@@ -11,12 +11,16 @@
 # CPU of daemon and passes together. Starts its own PostgreSQL, coordinator and
 # demo agent, lets the daemon converge, then samples.
 #   bench/updater_idle.sh [SECONDS]     (default 30)
+# Environment: DROVER_BUILD_DIR (default build), DROVER_SKIP_BUILD=1 to use
+# the binaries already built.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${DROVER_BUILD_DIR:-$ROOT/build}
 SECONDS_IDLE=${1:-30}
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator drover-updater demo-agents >/dev/null
+if [[ -z "${DROVER_SKIP_BUILD:-}" ]]; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target drover-coordinator drover-updater droverctl demo-agents >/dev/null
+fi
 
 W=$(mktemp -d /tmp/drover-idle.XXXXXX); chmod 755 "$W"
 pids=()
@@ -44,7 +48,7 @@ WATCH=$(sed -n 's/^watch=//p' "$W/ready")
 "$ROOT/tests/fixtures/make_tarballs.sh" "$W/tarballs" "$BUILD/bin" >/dev/null
 # The demo channel.
 if [[ -x "$BUILD/bin/droverctl" ]]; then
-  "$BUILD/bin/droverctl" --coordinator="$COORD" channels create demo --control-plane=1.3.0 --target=1.0.0 --poll-interval=5s >/dev/null
+  "$BUILD/bin/droverctl" --insecure --coordinator="$COORD" channels create demo --control-plane=1.3.0 --target=1.0.0 --poll-interval=5s >/dev/null
 else
   echo "updater_idle: build droverctl first" >&2; exit 1
 fi
@@ -94,9 +98,9 @@ for round in 1 2 3 4 5 6; do
   passes_before=$(grep -c "pass took" "$W/updater.log" || true)
   t_change=$(date +%s.%N)
   if (( round % 2 )); then
-    "$BUILD/bin/droverctl" --coordinator="$COORD" critical raise demo --reason=bench >/dev/null
+    "$BUILD/bin/droverctl" --insecure --coordinator="$COORD" critical raise demo --reason=bench >/dev/null
   else
-    "$BUILD/bin/droverctl" --coordinator="$COORD" critical lower demo >/dev/null
+    "$BUILD/bin/droverctl" --insecure --coordinator="$COORD" critical lower demo >/dev/null
   fi
   for _ in $(seq 1000); do (( $(grep -c "announced a change" "$W/updater.log" || true) > before )) && break; sleep 0.01; done
   line=$(grep "announced a change" "$W/updater.log" | tail -1)
