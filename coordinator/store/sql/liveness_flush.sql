@@ -23,15 +23,22 @@ stored AS MATERIALIZED (
   -- ingest statement (whose lock order is its plan's). Those rows are
   -- returned and written by the next flush. The values read are the rows'
   -- current ones and stay so until the update below.
-  SELECT ctid, host_id, channel, last_seen, sequence FROM agents WHERE host_id = ANY($1::text[])
-  FOR NO KEY UPDATE SKIP LOCKED),
+  --
+  -- Each row carries its heartbeat, so the update below reaches it by tuple
+  -- id alone: joined to `beat` there, the planner (which cannot know that
+  -- the tuple-id join keeps every row) chose a nested loop over both, a
+  -- million comparisons per 1,000 hosts (270 ms; now about 10 ms).
+  SELECT agent.ctid, agent.host_id, agent.channel, agent.last_seen, agent.sequence,
+         'epoch'::timestamptz + beat.seen_us * interval '1 microsecond' AS beat_seen, beat.sequence AS beat_sequence
+  FROM beat JOIN agents AS agent ON agent.host_id = beat.host_id
+  FOR NO KEY UPDATE OF agent SKIP LOCKED),
 updated AS (
   UPDATE agents AS agent
-  SET last_seen = 'epoch'::timestamptz + beat.seen_us * interval '1 microsecond',
-      sequence = GREATEST(stored.sequence, beat.sequence)
-  FROM beat JOIN stored ON stored.host_id = beat.host_id
+  SET last_seen = stored.beat_seen,
+      sequence = GREATEST(stored.sequence, stored.beat_sequence)
+  FROM stored
   WHERE agent.ctid = stored.ctid AND agent.sequence = stored.sequence AND agent.last_seen = stored.last_seen
-    AND 'epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > stored.last_seen
+    AND stored.beat_seen > stored.last_seen
   RETURNING agent.host_id, agent.channel, agent.last_seen, stored.last_seen AS old_last_seen),
 seen AS (
   INSERT INTO seen_counts AS counter (channel, bucket, shard, agents)
@@ -49,5 +56,4 @@ seen AS (
 SELECT beat.host_id, NOT EXISTS (SELECT 1 FROM agents WHERE agents.host_id = beat.host_id) AS missing
 FROM beat LEFT JOIN stored ON stored.host_id = beat.host_id
 WHERE stored.host_id IS NULL
-   OR ('epoch'::timestamptz + beat.seen_us * interval '1 microsecond' > stored.last_seen
-       AND beat.host_id NOT IN (SELECT host_id FROM updated))
+   OR (stored.beat_seen > stored.last_seen AND stored.host_id NOT IN (SELECT host_id FROM updated))
