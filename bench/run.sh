@@ -196,6 +196,10 @@ if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
            round((1000 * total_exec_time / greatest(rows, 1))::numeric, 1) AS us_per_row,
            left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
     FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" >&2 || true
+  log "tables written most (dead rows left for vacuum, autovacuum runs):"
+  psql -X -q "$DB_URL" -P pager=off -c "
+    SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup, n_dead_tup, autovacuum_count, autoanalyze_count
+    FROM pg_stat_user_tables ORDER BY n_tup_upd + n_tup_ins DESC LIMIT 8" >&2 || true
 fi
 
 # --- Orderly stop: the coordinator must drain and exit 0 ---------------------
