@@ -200,6 +200,10 @@ if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
   psql -X -q "$DB_URL" -P pager=off -c "
     SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_live_tup, n_dead_tup, autovacuum_count, autoanalyze_count
     FROM pg_stat_user_tables ORDER BY n_tup_upd + n_tup_ins DESC LIMIT 8" >&2 || true
+  psql -X -q "$DB_URL" -P pager=off -c "
+    SELECT wal_records, wal_fpi, pg_size_pretty(wal_bytes) AS wal, wal_sync, round(wal_sync_time) AS sync_ms,
+           (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) AS checkpoints
+    FROM pg_stat_wal" >&2 || true
 fi
 
 # --- Orderly stop: the coordinator must drain and exit 0 ---------------------
