@@ -308,7 +308,16 @@ int RunDaemon(const std::vector<std::string>& pass_args, absl::Duration max_pass
     // Pushes only after a pass that reached the coordinator (it named the
     // answer acted on); otherwise backoff alone paces the retries.
     if (report && report->ok && report->coordinator_reachable && !report->watch.empty()) {
-      watch.Watch(report->watch, report->watch_path, report->answer_tag, absl::Now());
+      const std::string tag = drover::updater::TagAfterPass(report->answer_tag, pushed, watch.announced_tag());
+      if (tag != report->answer_tag) {
+        drover::LogInfo(absl::StrCat("the pass acted on answer tag ",
+                                     report->answer_tag.empty() ? "none" : report->answer_tag,
+                                     ", not the one the watch announced (", tag,
+                                     "; a refused or expired answer, a newer one, or another replica's): "
+                                     "the watch waits for the answer to move on from ", tag));
+      }
+      watch.Watch(report->watch, drover::updater::WithTag(report->watch_path, tag), tag, absl::Now(),
+                  report->answer_tag);
     } else {
       watch.Watch("", "", "", absl::Now());
     }

@@ -150,8 +150,43 @@ WatchParse ParseWatchResponse(absl::string_view buffer) {
   return out;
 }
 
-WatchClient::WatchClient(std::function<double()> uniform, std::function<void(const std::string&)> log)
-    : uniform_(uniform), log_(std::move(log)), backoff_(kWatchBackoffInitial, kWatchBackoffMax, uniform) {}
+std::string WithTag(absl::string_view path, absl::string_view tag) {
+  const size_t at = path.rfind("&tag=");
+  if (at == absl::string_view::npos) return std::string(path);
+  const size_t end = std::min(path.find('&', at + 1), path.size());
+  return absl::StrCat(path.substr(0, at), "&tag=", UrlEncode(tag), path.substr(end));
+}
+
+std::vector<WatchAddress> ResolveWatchAddress(const std::string& host, const std::string& port, std::string* error) {
+  std::vector<WatchAddress> out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0 || found == nullptr) {
+    *error = absl::StrCat("cannot resolve \"", host, "\": ", rc != 0 ? gai_strerror(rc) : "no address");
+    return out;
+  }
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    WatchAddress address;
+    std::memcpy(&address.addr, a->ai_addr, a->ai_addrlen);
+    address.len = a->ai_addrlen;
+    address.family = a->ai_family;
+    out.push_back(address);
+  }
+  freeaddrinfo(found);
+  if (out.empty()) *error = absl::StrCat("cannot resolve \"", host, "\": no usable address");
+  return out;
+}
+
+WatchClient::WatchClient(std::function<double()> uniform, std::function<void(const std::string&)> log,
+                         WatchResolver resolve)
+    : uniform_(uniform),
+      log_(std::move(log)),
+      backoff_(kWatchBackoffInitial, kWatchBackoffMax, uniform),
+      resolve_(std::move(resolve)) {}
 
 WatchClient::~WatchClient() { CloseSocket(); }
 
@@ -160,7 +195,8 @@ short WatchClient::events() const {
     case State::kConnecting:
       return POLLOUT;
     case State::kWaiting:
-    case State::kIdle:  // reads a close, or a stray answer
+    case State::kIdle:    // reads a close, or a stray answer
+    case State::kPaused:
       return POLLIN;
     default:
       return 0;
@@ -173,8 +209,15 @@ void WatchClient::CloseSocket() {
   in_.clear();
 }
 
-void WatchClient::Watch(absl::string_view host_port, absl::string_view path, absl::string_view tag, absl::Time now) {
+std::string TagAfterPass(absl::string_view pass_tag, bool pushed, absl::string_view announced) {
+  if (pushed && !announced.empty() && pass_tag != announced) return std::string(announced);
+  return std::string(pass_tag);
+}
+
+void WatchClient::Watch(absl::string_view host_port, absl::string_view path, absl::string_view tag, absl::Time now,
+                        absl::string_view acted_on) {
   tag_ = std::string(tag);
+  acted_on_ = acted_on == tag ? "" : std::string(acted_on);
   if (host_port.empty()) {
     CloseSocket();
     state_ = State::kOff;
@@ -195,22 +238,33 @@ void WatchClient::Watch(absl::string_view host_port, absl::string_view path, abs
     case State::kOff:
       Connect(now);
       break;
-    case State::kIdle:
-      SendPoll(now);
+    case State::kIdle: {
+      // The coordinator drops a connection idle for a while (a long pass
+      // kept this one idle): reconnect rather than fail on a dead socket.
+      char byte;
+      const ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      const bool closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+      if (closed || n > 0 || now - idle_since_ > kWatchIdleReconnect) {
+        Connect(now);
+      } else {
+        SendPoll(now);
+      }
       break;
+    }
     default:
       // Connecting: the new path goes out once connected. Waiting: the
       // answer to the old poll is read first (compared with the new tag).
-      // Backing off: it stays backed off.
+      // Paused or backing off: the new path goes out when that ends.
       break;
   }
 }
 
-void WatchClient::Fail(absl::Time now, const std::string& why, absl::Duration at_least) {
+void WatchClient::Fail(absl::Time now, const std::string& why, absl::Duration at_least, bool answered) {
   CloseSocket();
   state_ = State::kBackoff;
   const absl::Duration wait = std::max(backoff_.Next(), at_least * (1.0 + 0.2 * uniform_()));
   deadline_ = now + wait;
+  refused_by_answer_ = answered;
   if (told_ != Told::kLost) {
     log_(absl::StrCat("watch ", host_port_, ": ", why, "; polling meanwhile, trying again in ",
                       absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100))), " (and with backoff after)"));
@@ -220,43 +274,49 @@ void WatchClient::Fail(absl::Time now, const std::string& why, absl::Duration at
 
 void WatchClient::Connect(absl::Time now) {
   CloseSocket();
+  addrs_.clear();
+  last_connect_error_.clear();
   std::string host, port;
   if (!SplitHostPort(host_port_, &host, &port)) {
     Fail(now, absl::StrCat("\"", host_port_, "\" is not host:port"), kWatchRefusedRetry);
     return;
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0 || found == nullptr) {
-    Fail(now, absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(rc)));
+  // Every address, in the resolver's order: "localhost" may name ::1 first
+  // while the coordinator listens on 127.0.0.1.
+  std::string error;
+  addrs_ = resolve_(host, port, &error);
+  if (addrs_.empty()) {
+    Fail(now, error);
     return;
   }
-  fd_ = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) {
-    freeaddrinfo(found);
-    Fail(now, absl::StrCat("socket: ", std::strerror(errno)));
-    return;
+  next_addr_ = 0;
+  ConnectNext(now, "no usable address");
+}
+
+// Tries the next resolved address; `why` is what failed last.
+void WatchClient::ConnectNext(absl::Time now, const std::string& why) {
+  CloseSocket();
+  while (next_addr_ < addrs_.size()) {
+    const WatchAddress& a = addrs_[next_addr_++];
+    fd_ = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) continue;
+    // A vanished peer (a host that lost power, a NAT that forgot the flow)
+    // is noticed in about 90 s, long before the read timeout.
+    const int on = 1, idle = 60, interval = 10, count = 3;
+    setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd_, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    setsockopt(fd_, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (connect(fd_, reinterpret_cast<const sockaddr*>(&a.addr), a.len) == 0 || errno == EINPROGRESS) {
+      state_ = State::kConnecting;
+      deadline_ = now + kWatchConnectTimeout;
+      return;
+    }
+    last_connect_error_ = absl::StrCat("connect: ", std::strerror(errno));
+    CloseSocket();
   }
-  // A vanished peer (a host that lost power, a NAT that forgot the flow)
-  // is noticed in about 90 s, long before the read timeout.
-  const int on = 1, idle = 60, interval = 10, count = 3;
-  setsockopt(fd_, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-  setsockopt(fd_, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-  setsockopt(fd_, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
-  setsockopt(fd_, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-  const int rc = connect(fd_, found->ai_addr, found->ai_addrlen);
-  const int err = errno;
-  freeaddrinfo(found);
-  if (rc != 0 && err != EINPROGRESS) {
-    Fail(now, absl::StrCat("connect: ", std::strerror(err)));
-    return;
-  }
-  state_ = State::kConnecting;
-  deadline_ = now + kWatchConnectTimeout;
+  Fail(now, last_connect_error_.empty() ? why : last_connect_error_);
 }
 
 void WatchClient::SendPoll(absl::Time now) {
@@ -268,10 +328,36 @@ void WatchClient::SendPoll(absl::Time now) {
     return;
   }
   state_ = State::kWaiting;
+  poll_sent_ = now;
   deadline_ = now + kWatchReadTimeout;
 }
 
-// Reads what arrived and handles every complete answer; true on a change.
+// After an answer that was no change: the next poll at once if this one was
+// held a while (the coordinator held it for --watch_hold), else after the
+// next backoff step, so that no peer (a proxy, anyone on the path, a
+// coordinator with a tiny hold) can make the daemon poll in a tight loop.
+void WatchClient::PollAgain(absl::Time now, bool close) {
+  const bool held = now - poll_sent_ >= kMinHeldPoll;
+  if (held) backoff_.Reset();
+  if (close) {
+    CloseSocket();
+    if (held) {
+      Connect(now);
+    } else {
+      state_ = State::kBackoff;
+      deadline_ = now + std::max(kMinHeldPoll, backoff_.Next());
+    }
+    return;
+  }
+  if (held) {
+    SendPoll(now);
+  } else {
+    state_ = State::kPaused;
+    deadline_ = now + std::max(kMinHeldPoll, backoff_.Next());
+  }
+}
+
+// Reads what arrived and handles the answer; true on a change.
 bool WatchClient::ReadAnswers(absl::Time now) {
   char buf[2048];
   bool eof = false;
@@ -290,57 +376,25 @@ bool WatchClient::ReadAnswers(absl::Time now) {
     }
     break;
   }
-  while (!in_.empty()) {
+  if (!in_.empty()) {
     if (state_ != State::kWaiting) {
-      Fail(now, "the coordinator sent an answer nobody asked for");
+      Fail(now, "the coordinator sent an answer nobody asked for", absl::ZeroDuration(), true);
       return false;
     }
     WatchParse p = ParseWatchResponse(in_);
-    if (p.state == WatchParse::kIncomplete) break;
     if (p.state == WatchParse::kBad) {
-      Fail(now, absl::StrCat("unreadable answer (", p.error, ")"));
+      Fail(now, absl::StrCat("unreadable answer (", p.error, ")"), absl::ZeroDuration(), true);
       return false;
     }
-    in_.erase(0, p.response.consumed);
-    const WatchResponse& r = p.response;
-    if (r.status == 200 || r.status == 204) backoff_.Reset();
-    bool changed = false;
-    if (r.status == 200) {
-      const std::string tag = TagOfWatchBody(r.body);
-      changed = tag.empty() || tag != tag_;
-      if (changed) announced_tag_ = tag;
-    } else if (r.status == 204) {
-      // Held with no change: poll again below.
-    } else if (r.status == 400 || r.status == 404) {
-      Fail(now, absl::StrCat("refused the poll with ", r.status, " (", absl::StripAsciiWhitespace(r.body), ")"),
-           kWatchRefusedRetry);
-      return false;
-    } else {
-      Fail(now, absl::StrCat("answered ", r.status, r.body.empty() ? "" : " (", absl::StripAsciiWhitespace(r.body),
-                             r.body.empty() ? "" : ")"),
-           r.retry_after);
-      return false;
-    }
-    if (r.close) {
-      // Polled again on a new connection, at once: a clean close is no failure.
-      CloseSocket();
-      if (changed) {
-        ++changes_;
-        state_ = State::kOff;
-        deadline_ = absl::InfiniteFuture();
-        return true;
+    if (p.state == WatchParse::kDone) {
+      // One poll, one answer: the coordinator never sends more.
+      if (p.response.consumed != in_.size()) {
+        Fail(now, "the coordinator sent more than one answer to one poll", absl::ZeroDuration(), true);
+        return false;
       }
-      Connect(now);
-      return false;
+      in_.clear();
+      return HandleAnswer(now, p.response);
     }
-    if (changed) {
-      ++changes_;
-      state_ = State::kIdle;
-      deadline_ = absl::InfiniteFuture();
-      return true;
-    }
-    SendPoll(now);
-    if (state_ != State::kWaiting) return false;
   }
   if (eof) {
     if (state_ == State::kIdle && in_.empty()) {
@@ -353,6 +407,51 @@ bool WatchClient::ReadAnswers(absl::Time now) {
     }
     Fail(now, in_.empty() ? "the coordinator closed the connection" : "connection closed mid-answer");
   }
+  return false;
+}
+
+bool WatchClient::HandleAnswer(absl::Time now, const WatchResponse& r) {
+  if (r.status == 400 || r.status == 404) {
+    Fail(now, absl::StrCat("refused the poll with ", r.status, " (", absl::StripAsciiWhitespace(r.body), ")"),
+         kWatchRefusedRetry, true);
+    return false;
+  }
+  if (r.status != 200 && r.status != 204) {
+    Fail(now,
+         absl::StrCat("answered ", r.status, r.body.empty() ? "" : " (", absl::StripAsciiWhitespace(r.body),
+                      r.body.empty() ? "" : ")"),
+         r.retry_after, true);
+    return false;
+  }
+  if (told_ == Told::kLost && refused_by_answer_) {
+    log_(absl::StrCat("watch ", host_port_, ": answering again; a change of this host's answer starts a pass"));
+    told_ = Told::kConnected;
+  }
+  if (r.status == 200) {
+    const std::string tag = TagOfWatchBody(r.body);
+    if (!tag.empty() && tag == acted_on_) {
+      // The answer the last pass acted on after all: nothing new; from now
+      // on the polls name it, so the coordinator holds them.
+      tag_ = tag;
+      path_ = WithTag(path_, tag);
+      acted_on_.clear();
+    } else if (tag.empty() || tag != tag_) {
+      announced_tag_ = tag;
+      ++changes_;
+      backoff_.Reset();
+      if (r.close) {
+        CloseSocket();
+        state_ = State::kOff;
+      } else {
+        state_ = State::kIdle;
+        idle_since_ = now;
+      }
+      deadline_ = absl::InfiniteFuture();
+      return true;
+    }
+  }
+  // Held with no change (204), or the change was the one acted on already.
+  PollAgain(now, r.close);
   return false;
 }
 
@@ -369,19 +468,30 @@ bool WatchClient::Step(absl::Time now, short revents) {
         socklen_t len = sizeof(err);
         if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
         if (err != 0) {
-          Fail(now, absl::StrCat("connect: ", std::strerror(err)));
+          last_connect_error_ = absl::StrCat("connect: ", std::strerror(err));
+          ConnectNext(now, last_connect_error_);
           return false;
         }
+        last_connect_error_.clear();
         SendPoll(now);
-        if (state_ == State::kWaiting && told_ != Told::kConnected) {
+        // Told once per loss of the connection itself; a coordinator that
+        // refused polls (503, 404) is told back by its next good answer.
+        if (state_ == State::kWaiting && told_ != Told::kConnected && !(told_ == Told::kLost && refused_by_answer_)) {
           log_(absl::StrCat("watch ", host_port_, ": connected; a change of this host's answer starts a pass"));
           told_ = Told::kConnected;
         }
         return false;
       }
-      if (now >= deadline_) Fail(now, absl::StrCat("connect: no answer in ", absl::FormatDuration(kWatchConnectTimeout)));
+      if (now >= deadline_) {
+        last_connect_error_ = absl::StrCat("connect: no answer in ", absl::FormatDuration(kWatchConnectTimeout));
+        ConnectNext(now, last_connect_error_);
+      }
       return false;
     }
+    case State::kPaused:
+      if (revents & (POLLIN | POLLERR | POLLHUP)) return ReadAnswers(now);
+      if (now >= deadline_) SendPoll(now);
+      return false;
     case State::kWaiting:
     case State::kIdle:
       if (revents & (POLLIN | POLLERR | POLLHUP)) return ReadAnswers(now);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -168,9 +169,12 @@ TEST_F(WatchClientTest, HoldsPollsAndAnnouncesOnlyAnotherTag) {
   EXPECT_FALSE(Drive([&] { return endpoint_.Requests().size() == 1; }));
   EXPECT_TRUE(absl::StartsWith(endpoint_.Requests()[0], "GET /v1/watch?tag=aa HTTP/1.1\r\nHost: " + endpoint_.address()));
   EXPECT_TRUE(client_.connected());
-  // Held with no change: polled again on the same connection.
+  // Held with no change: polled again on the same connection -- after a
+  // pause, as this answer came back in well under kMinHeldPoll.
   endpoint_.Send("HTTP/1.1 204 No Content\r\n\r\n");
+  const absl::Time answered = absl::Now();
   EXPECT_FALSE(Drive([&] { return endpoint_.Requests().size() == 2; }));
+  EXPECT_GE(absl::Now() - answered, kMinHeldPoll - absl::Milliseconds(50));
   // The daemon acted on a newer answer meanwhile: the next poll names it,
   // and an answer naming that same tag is no change.
   client_.Watch(endpoint_.address(), "/v1/watch?tag=bb", "bb", absl::Now());
@@ -180,11 +184,105 @@ TEST_F(WatchClientTest, HoldsPollsAndAnnouncesOnlyAnotherTag) {
   // Another tag: announced, and nothing is polled until the next Watch.
   endpoint_.Send("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ntag=cc\n");
   EXPECT_TRUE(Drive([&] { return client_.changes() == 1; }));
-  EXPECT_EQ(client_.fd() >= 0, true);
+  EXPECT_EQ(client_.announced_tag(), "cc");
+  EXPECT_GE(client_.fd(), 0);
   EXPECT_EQ(client_.Deadline(), absl::InfiniteFuture());
   client_.Watch(endpoint_.address(), "/v1/watch?tag=cc", "cc", absl::Now());
   EXPECT_FALSE(Drive([&] { return endpoint_.Requests().size() == 4; }));
   EXPECT_EQ(client_.changes(), 1);
+}
+
+// A pass that came back with another tag than the one announced (a refused
+// or expired answer): the next poll names the announced tag, so the
+// coordinator holds it; an answer naming what the pass acted on is no change
+// either, and then the polls name that.
+TEST_F(WatchClientTest, APassThatActedOnAnotherAnswerDoesNotLoop) {
+  EXPECT_EQ(TagAfterPass("old", /*pushed=*/true, "new"), "new");
+  EXPECT_EQ(TagAfterPass("new", true, "new"), "new");
+  EXPECT_EQ(TagAfterPass("old", /*pushed=*/false, "new"), "old");
+  EXPECT_EQ(TagAfterPass("", true, "new"), "new");
+  EXPECT_EQ(WithTag("/v1/watch?channel=a&host_id=h&group=&tag=old", "new"),
+            "/v1/watch?channel=a&host_id=h&group=&tag=new");
+  EXPECT_EQ(WithTag("/v1/watch?channel=a&tag=old&host_id=h", "n w"), "/v1/watch?channel=a&tag=n%20w&host_id=h");
+
+  client_.Watch(endpoint_.address(), "/v1/watch?h=1&tag=new", "new", absl::Now(), /*acted_on=*/"old");
+  Drive([&] { return endpoint_.Requests().size() == 1; });
+  EXPECT_TRUE(absl::StartsWith(endpoint_.Requests()[0], "GET /v1/watch?h=1&tag=new "));
+  endpoint_.Send("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ntag=old\n");
+  EXPECT_FALSE(Drive([&] { return endpoint_.Requests().size() == 2; }));
+  EXPECT_TRUE(absl::StartsWith(endpoint_.Requests()[1], "GET /v1/watch?h=1&tag=old ")) << endpoint_.Requests()[1];
+  EXPECT_EQ(client_.changes(), 0);
+  endpoint_.Send("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ntag=nxt\n");
+  EXPECT_TRUE(Drive([&] { return client_.changes() == 1; }));
+}
+
+TEST_F(WatchClientTest, AConnectionDroppedWhileAPassRanIsReplacedQuietly) {
+  client_.Watch(endpoint_.address(), "/v1/watch?tag=aa", "aa", absl::Now());
+  Drive([&] { return endpoint_.Requests().size() == 1; });
+  endpoint_.Send("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ntag=bb\n");
+  EXPECT_TRUE(Drive([&] { return client_.changes() == 1; }));
+  // The pass runs (nobody reads the socket), and the coordinator drops the
+  // idle connection meanwhile.
+  endpoint_.Drop();
+  const size_t logged = log_.size();
+  client_.Watch(endpoint_.address(), "/v1/watch?tag=bb", "bb", absl::Now());
+  EXPECT_FALSE(Drive([&] { return endpoint_.Requests().size() == 2; }));
+  EXPECT_TRUE(absl::StartsWith(endpoint_.Requests()[1], "GET /v1/watch?tag=bb "));
+  EXPECT_EQ(log_.size(), logged) << absl::StrJoin(log_, " | ");
+}
+
+TEST_F(WatchClientTest, MoreThanOneAnswerToOnePollIsAProtocolError) {
+  client_.Watch(endpoint_.address(), "/v1/watch?tag=aa", "aa", absl::Now());
+  Drive([&] { return endpoint_.Requests().size() == 1; });
+  endpoint_.Send("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
+  Drive([&] { return !client_.connected(); });
+  EXPECT_TRUE(absl::StrContains(log_.back(), "more than one answer to one poll")) << log_.back();
+  EXPECT_EQ(endpoint_.Requests().size(), 1u);
+}
+
+TEST_F(WatchClientTest, EveryResolvedAddressIsTried) {
+  // A name with two addresses, the first refusing (as "localhost" naming ::1
+  // first while the coordinator listens on 127.0.0.1).
+  FakeEndpoint closed;
+  closed.CloseListener();
+  auto address = [](const std::string& host_port) {
+    WatchAddress a;
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    in.sin_port = htons(static_cast<uint16_t>(std::stoi(host_port.substr(host_port.rfind(':') + 1))));
+    std::memcpy(&a.addr, &in, sizeof(in));
+    a.len = sizeof(in);
+    a.family = AF_INET;
+    return a;
+  };
+  std::string asked;
+  WatchClient client([] { return 0.5; }, [this](const std::string& line) { log_.push_back(line); },
+                     [&](const std::string& host, const std::string& port, std::string*) {
+                       asked = host + ":" + port;
+                       return std::vector<WatchAddress>{address(closed.address()), address(endpoint_.address())};
+                     });
+  client.Watch("coordinator.example:7602", "/v1/watch?tag=aa", "aa", absl::Now());
+  const absl::Time end = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < end && endpoint_.Requests().empty()) {
+    pollfd p{client.fd(), client.events(), 0};
+    poll(&p, client.fd() >= 0 ? 1 : 0, 5);
+    endpoint_.Accept();
+    client.Step(absl::Now(), p.revents);
+  }
+  EXPECT_EQ(asked, "coordinator.example:7602");
+  ASSERT_EQ(endpoint_.Requests().size(), 1u) << absl::StrJoin(log_, " | ");
+  EXPECT_TRUE(client.connected());
+  EXPECT_EQ(log_.size(), 1u) << absl::StrJoin(log_, " | ");  // "connected", no failure
+  // A name that resolves to nothing is named.
+  WatchClient nowhere([] { return 0.5; }, [this](const std::string& line) { log_.push_back(line); },
+                      [](const std::string& host, const std::string&, std::string* error) {
+                        *error = "cannot resolve \"" + host + "\": Name or service not known";
+                        return std::vector<WatchAddress>{};
+                      });
+  nowhere.Watch("nowhere.example:7602", "/", "", absl::Now());
+  EXPECT_TRUE(absl::StrContains(log_.back(), "cannot resolve \"nowhere.example\"")) << log_.back();
+  EXPECT_FALSE(nowhere.connected());
 }
 
 TEST_F(WatchClientTest, ALostConnectionIsRetriedWithBackoffAndLoggedOnce) {
@@ -196,8 +294,9 @@ TEST_F(WatchClientTest, ALostConnectionIsRetriedWithBackoffAndLoggedOnce) {
   EXPECT_TRUE(absl::StrContains(log_[1], "closed the connection; polling meanwhile, trying again in")) << log_[1];
   // Backoff: 1 s * 0.5 for the first retry; then it connects and polls again.
   EXPECT_LE(client_.Deadline(), absl::Now() + absl::Milliseconds(600));
-  Drive([&] { return client_.connected() && endpoint_.Requests().size() >= 1; });
+  Drive([&] { return client_.connected() && endpoint_.Requests().size() >= 2; });
   EXPECT_TRUE(client_.connected());
+  EXPECT_EQ(endpoint_.Requests().size(), 2u);
 }
 
 TEST_F(WatchClientTest, BusyAndRefusedAnswersWaitBeforeTheNextTry) {

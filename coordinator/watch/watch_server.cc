@@ -497,11 +497,12 @@ class WatchServerImpl final : public WatchServer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<WatchServer>> WatchServer::Start(const WatchOptions& options, AnswerTags* tags) {
-  if (options.hold <= absl::ZeroDuration() || options.hold > kMaxWatchHold) {
+  if (options.hold < absl::Seconds(1) || options.hold > kMaxWatchHold) {
     return absl::InvalidArgumentError(absl::StrCat("--watch_hold=", absl::FormatDuration(options.hold),
-                                                   " is out of range: want more than 0 and at most ",
+                                                   " is out of range: want 1s to ",
                                                    absl::FormatDuration(kMaxWatchHold),
-                                                   " (updaters drop a poll silent for longer)"));
+                                                   " (updaters re-poll a shorter hold only after a backoff "
+                                                   "and drop a poll silent for longer)"));
   }
   if (options.max_connections == 0) return absl::InvalidArgumentError("--watch_max_connections must be positive");
   auto server = std::make_unique<WatchServerImpl>(options, tags);
