@@ -143,17 +143,20 @@ class WatchClientTest : public ::testing::Test {
  protected:
   WatchClientTest() : client_([] { return 0.5; }, [this](const std::string& line) { log_.push_back(line); }) {}
 
-  // Drives the client until `done` or the deadline; true when it announced
-  // a change on the way.
-  bool Drive(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(10)) {
-    const absl::Time end = absl::Now() + timeout;
+  // Drives `client` (default client_) against `endpoint` (default
+  // endpoint_) until `done` or the deadline; true when it announced a change
+  // on the way.
+  bool Drive(const std::function<bool()>& done, WatchClient* client = nullptr, FakeEndpoint* endpoint = nullptr) {
+    if (client == nullptr) client = &client_;
+    if (endpoint == nullptr) endpoint = &endpoint_;
+    const absl::Time end = absl::Now() + absl::Seconds(10);
     bool changed = false;
     while (absl::Now() < end) {
       if (done()) return changed;
-      pollfd p{client_.fd(), client_.events(), 0};
-      poll(&p, client_.fd() >= 0 ? 1 : 0, 5);
-      endpoint_.Accept();
-      changed |= client_.Step(absl::Now(), p.revents);
+      pollfd p{client->fd(), client->events(), 0};
+      poll(&p, client->fd() >= 0 ? 1 : 0, 5);
+      endpoint->Accept();
+      changed |= client->Step(absl::Now(), p.revents);
     }
     ADD_FAILURE() << "condition not reached; log: " << absl::StrJoin(log_, " | ");
     return changed;
@@ -263,13 +266,7 @@ TEST_F(WatchClientTest, EveryResolvedAddressIsTried) {
                        return std::vector<WatchAddress>{address(closed.address()), address(endpoint_.address())};
                      });
   client.Watch("coordinator.example:7602", "/v1/watch?tag=aa", "aa", absl::Now());
-  const absl::Time end = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < end && endpoint_.Requests().empty()) {
-    pollfd p{client.fd(), client.events(), 0};
-    poll(&p, client.fd() >= 0 ? 1 : 0, 5);
-    endpoint_.Accept();
-    client.Step(absl::Now(), p.revents);
-  }
+  Drive([&] { return !endpoint_.Requests().empty(); }, &client);
   EXPECT_EQ(asked, "coordinator.example:7602");
   ASSERT_EQ(endpoint_.Requests().size(), 1u) << absl::StrJoin(log_, " | ");
   EXPECT_TRUE(client.connected());
@@ -311,19 +308,9 @@ TEST_F(WatchClientTest, BusyAndRefusedAnswersWaitBeforeTheNextTry) {
   WatchClient other([] { return 0.0; }, [&](const std::string& l) { log_.push_back(l); });
   FakeEndpoint e2;
   other.Watch(e2.address(), "/v1/watch?channel=nope", "", absl::Now());
-  const absl::Time end = absl::Now() + absl::Seconds(10);
-  while (absl::Now() < end && e2.Requests().empty()) {
-    pollfd p{other.fd(), other.events(), 0};
-    poll(&p, other.fd() >= 0 ? 1 : 0, 5);
-    e2.Accept();
-    other.Step(absl::Now(), p.revents);
-  }
+  Drive([&] { return !e2.Requests().empty(); }, &other, &e2);
   e2.Send("HTTP/1.1 404 Not Found\r\nContent-Length: 24\r\n\r\nunknown channel \"nope\"\n\n");
-  while (absl::Now() < end && other.connected()) {
-    pollfd p{other.fd(), other.events(), 0};
-    poll(&p, other.fd() >= 0 ? 1 : 0, 5);
-    other.Step(absl::Now(), p.revents);
-  }
+  Drive([&] { return !other.connected(); }, &other, &e2);
   EXPECT_FALSE(other.connected());
   EXPECT_GE(other.Deadline(), absl::Now() + kWatchRefusedRetry - absl::Seconds(5));
   EXPECT_TRUE(absl::StrContains(log_.back(), "refused the poll with 404 (unknown channel \"nope\")")) << log_.back();

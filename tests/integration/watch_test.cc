@@ -71,7 +71,7 @@ class WatchTest : public ::testing::Test {
  protected:
   void SetUp() override { db_ = NewTestDatabase(); }
 
-  std::unique_ptr<CoordinatorServer> Start(const std::function<void(CoordinatorConfig&)>& tune = nullptr) {
+  CoordinatorConfig Config() const {
     CoordinatorConfig config;
     config.database_url = db_;
     config.insecure = true;
@@ -80,6 +80,11 @@ class WatchTest : public ::testing::Test {
     config.watch_listen = "127.0.0.1:0";
     config.shutdown_grace = absl::Seconds(5);
     config.fleet_refresh_interval = absl::Milliseconds(100);  // the watch gauges
+    return config;
+  }
+
+  std::unique_ptr<CoordinatorServer> Start(const std::function<void(CoordinatorConfig&)>& tune = nullptr) {
+    CoordinatorConfig config = Config();
     if (tune) tune(config);
     absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(config);
     EXPECT_TRUE(s.ok()) << s.status();
@@ -182,12 +187,7 @@ TEST_F(WatchTest, AHoldEndsWith204) {
 }
 
 TEST_F(WatchTest, AHoldLongerThanUpdatersWaitIsRefusedAtStart) {
-  CoordinatorConfig config;
-  config.database_url = db_;
-  config.insecure = true;
-  config.grpc_listen = "127.0.0.1:0";
-  config.metrics_listen = "127.0.0.1:0";
-  config.watch_listen = "127.0.0.1:0";
+  CoordinatorConfig config = Config();
   config.watch_hold = absl::Minutes(6);
   absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(config);
   ASSERT_FALSE(s.ok());
