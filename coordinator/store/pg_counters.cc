@@ -69,13 +69,22 @@ absl::Status PgStore::CompactCounters() {
   return pool_
       .Run<bool>("compacting counters",
                  [](pqxx::connection& c) -> absl::StatusOr<bool> {
-                   pqxx::work tx(c);
-                   tx.exec(Sql("counters_fold_fleet"));
-                   tx.exec(Sql("counters_fold_outcomes"));
-                   tx.exec(Sql("counters_fold_schedule"));
+                   // One table per transaction: a fold never holds one
+                   // table's rows while it waits for another's (holding all
+                   // four deadlocked with ingest batches, which take them in
+                   // their own order). The folds themselves never wait for a
+                   // writer (counters_fold_fleet.sql). One compaction at a
+                   // time across replicas: the others skip their turn.
+                   for (const char* fold : {"counters_fold_fleet", "counters_fold_outcomes", "counters_fold_schedule",
+                                            "counters_fold_seen"}) {
+                     pqxx::work tx(c);
+                     if (!tx.exec1(Sql("counters_fold_lock"))[0].as<bool>()) return true;
+                     tx.exec(Sql(fold));
+                     tx.commit();
+                   }
                    // Orphans are listed for kOrphanVisibleFor; older rows serve nobody.
+                   pqxx::work tx(c);
                    tx.exec_params0(Sql("orphan_hosts_expire"), absl::ToInt64Seconds(rollout::kOrphanVisibleFor));
-                   tx.exec(Sql("counters_fold_seen"));
                    tx.commit();
                    return true;
                  })

@@ -12,16 +12,16 @@ WITH gone AS (
   RETURNING channel, current_version, health, last_seen, schedule_state, sequence),
 fleet AS (
   INSERT INTO fleet_counts AS counter (channel, version, health, shard, agents)
-  SELECT channel, current_version, health, pg_backend_pid() % $2::int, -1 FROM gone
+  SELECT channel, current_version, health, 1 + pg_backend_pid() % $2::int, -1 FROM gone
   ON CONFLICT (channel, version, health, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 seen AS (
   INSERT INTO seen_counts AS counter (channel, bucket, shard, agents)
-  SELECT channel, date_bin($3::bigint * interval '1 millisecond', last_seen, 'epoch'), pg_backend_pid() % $2::int, -1
+  SELECT channel, date_bin($3::bigint * interval '1 millisecond', last_seen, 'epoch'), 1 + pg_backend_pid() % $2::int, -1
   FROM gone
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 schedules AS (
   INSERT INTO schedule_counts AS counter (channel, state, shard, agents)
-  SELECT channel, schedule_state, pg_backend_pid() % $2::int, -1 FROM gone
+  SELECT channel, schedule_state, 1 + pg_backend_pid() % $2::int, -1 FROM gone
   ON CONFLICT (channel, state, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 orphan AS (
   DELETE FROM orphan_hosts WHERE host_id = $1 RETURNING host_id)

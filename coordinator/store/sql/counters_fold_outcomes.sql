@@ -1,9 +1,18 @@
 -- Folds outcome_counts' shards into shard 0, then drops rows that reached
--- zero. Locks in key order, as ingest writes (see counters_fold_fleet).
+-- zero.
+-- Only compaction writes shard 0 (ingest, the liveness flush and forgetting
+-- an agent write 1 + backend pid modulo the shard count), and it locks the
+-- other shards' rows with SKIP LOCKED: it never waits for a writer, so the
+-- two cannot deadlock (a writer may wait for it: inserting a row it just
+-- folded away). Rows a writer holds are folded next time; shard 0 gets
+-- the sum of the rows folded, so it stays exact whatever was skipped.
+-- One table per transaction, and one compaction at a time
+-- (PgStore::CompactCounters).
 WITH locked AS (
   SELECT channel, target_epoch, result, shard, outcomes FROM outcome_counts
+  WHERE shard <> 0
   ORDER BY channel, target_epoch, result, shard
-  FOR UPDATE),
+  FOR UPDATE SKIP LOCKED),
 gone AS (
   DELETE FROM outcome_counts AS counter USING locked
   WHERE counter.channel = locked.channel AND counter.target_epoch = locked.target_epoch
@@ -12,6 +21,6 @@ INSERT INTO outcome_counts AS counter (channel, target_epoch, result, shard, out
 SELECT channel, target_epoch, result, 0, sum(outcomes) FROM locked
 GROUP BY channel, target_epoch, result
 ORDER BY channel, target_epoch, result
-ON CONFLICT (channel, target_epoch, result, shard) DO UPDATE SET outcomes = EXCLUDED.outcomes;
+ON CONFLICT (channel, target_epoch, result, shard) DO UPDATE SET outcomes = counter.outcomes + EXCLUDED.outcomes;
 
-DELETE FROM outcome_counts WHERE outcomes = 0;
+DELETE FROM outcome_counts WHERE shard = 0 AND outcomes = 0;

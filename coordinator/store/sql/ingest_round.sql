@@ -31,7 +31,8 @@
 --     concurrent writer makes it skip the row, and the next round retries it;
 --   - inserts unknown hosts (ON CONFLICT: a concurrent first report wins);
 --   - moves the counters by what it really applied, old row to new row, in
---     its own counter shard (backend pid modulo $19);
+--     its own counter shard (1 + backend pid modulo $19: shard 0 is the
+--     compaction's alone, see counters_fold_fleet.sql);
 --   - records the applied reports' outcomes and counts each against the
 --     target epoch rollout::OutcomeTargetEpoch gives (mirrored below with the
 --     channel rows it locked; store_test checks that the two agree);
@@ -112,7 +113,7 @@ applied AS (
   SELECT report.ordinal, inserted.channel FROM inserted JOIN report ON report.host_id = inserted.host_id),
 fleet AS (
   INSERT INTO fleet_counts AS counter (channel, version, health, shard, agents)
-  SELECT channel, version, health, pg_backend_pid() % $19::int, sum(delta)
+  SELECT channel, version, health, 1 + pg_backend_pid() % $19::int, sum(delta)
   FROM (SELECT channel, current_version, health, 1 FROM updated
         UNION ALL SELECT old_channel, old_version, old_health, -1 FROM updated
         UNION ALL SELECT channel, current_version, health, 1 FROM inserted) AS moved(channel, version, health, delta)
@@ -122,7 +123,7 @@ fleet AS (
   ON CONFLICT (channel, version, health, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 seen AS (
   INSERT INTO seen_counts AS counter (channel, bucket, shard, agents)
-  SELECT channel, bucket, pg_backend_pid() % $19::int, sum(delta)
+  SELECT channel, bucket, 1 + pg_backend_pid() % $19::int, sum(delta)
   FROM (SELECT channel, date_bin($20 * interval '1 millisecond', now(), 'epoch'), 1 FROM applied
         UNION ALL
         SELECT old_channel, date_bin($20 * interval '1 millisecond', old_last_seen, 'epoch'), -1 FROM updated
@@ -133,7 +134,7 @@ seen AS (
   ON CONFLICT (channel, bucket, shard) DO UPDATE SET agents = counter.agents + EXCLUDED.agents),
 schedules AS (
   INSERT INTO schedule_counts AS counter (channel, state, shard, agents)
-  SELECT channel, state, pg_backend_pid() % $19::int, sum(delta)
+  SELECT channel, state, 1 + pg_backend_pid() % $19::int, sum(delta)
   FROM (SELECT channel, schedule_state, 1 FROM updated
           WHERE (channel, schedule_state) IS DISTINCT FROM (old_channel, old_schedule_state)
         UNION ALL SELECT old_channel, old_schedule_state, -1 FROM updated
@@ -177,7 +178,7 @@ outcome_totals AS (
                            >= locked_channel.target_updated_at - $21 * interval '1 millisecond')
               THEN locked_channel.target_epoch
               ELSE locked_channel.target_epoch - 1 END,
-         outcome.result, pg_backend_pid() % $19::int, count(*)
+         outcome.result, 1 + pg_backend_pid() % $19::int, count(*)
   FROM outcome
   JOIN applied ON applied.ordinal = outcome.ordinal
   JOIN locked_channel ON locked_channel.name = applied.channel

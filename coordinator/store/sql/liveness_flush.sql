@@ -42,7 +42,7 @@ updated AS (
   RETURNING agent.host_id, agent.channel, agent.last_seen, stored.last_seen AS old_last_seen),
 seen AS (
   INSERT INTO seen_counts AS counter (channel, bucket, shard, agents)
-  SELECT channel, bucket, pg_backend_pid() % $4::int, sum(delta)
+  SELECT channel, bucket, 1 + pg_backend_pid() % $4::int, sum(delta)
   FROM (SELECT channel, date_bin($5 * interval '1 millisecond', last_seen, 'epoch'), 1 FROM updated
         UNION ALL
         SELECT channel, date_bin($5 * interval '1 millisecond', old_last_seen, 'epoch'), -1 FROM updated
