@@ -38,9 +38,10 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
                       public MetadataStore, public RolloutStore {
  public:
   static constexpr absl::Duration kWatchdogMargin = absl::Seconds(5);
-  // Each counter table has this many rows per key, one per shard; a batch
-  // adds to the shard of its connection (backend pid modulo this), so
-  // concurrent batches do not queue on one row. CompactCounters folds them.
+  // Each counter table has up to this many writer rows per key, one per
+  // shard; a batch adds to the shard of its connection (1 + backend pid
+  // modulo this), so concurrent batches do not queue on one row.
+  // CompactCounters folds them into shard 0, which only it writes.
   // A storage detail, not a product rule: the SQL takes it as a parameter.
   static constexpr int kCounterShards = 32;
 
