@@ -16,7 +16,8 @@
 # config and alert rules; data under DATA_DIR/prometheus) on --prometheus-port.
 #
 # Options: --data-dir=DIR (default ./var), --grpc-port=N (7600),
-# --metrics-port=N (7601), --pg-port=N (7632), --demo-agents=N (3; 0: none),
+# --metrics-port=N (7601), --watch-port=N (7602: pushed changes to the demo
+# updaters), --pg-port=N (7632), --demo-agents=N (3; 0: none),
 # --with-prometheus, --prometheus-port=N (9090), --help.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DATA_DIR="$ROOT/var"
 GRPC_PORT=7600
 METRICS_PORT=7601
+WATCH_PORT=7602
 PG_PORT=7632
 DATABASE=""
 DETACH=0
@@ -45,6 +47,7 @@ for arg in "$@"; do
     --data-dir=*) DATA_DIR=$(realpath -m "${arg#*=}") ;;
     --grpc-port=*) GRPC_PORT=${arg#*=} ;;
     --metrics-port=*) METRICS_PORT=${arg#*=} ;;
+    --watch-port=*) WATCH_PORT=${arg#*=} ;;
     --pg-port=*) PG_PORT=${arg#*=} ;;
     --demo-agents=*) DEMO_AGENTS=${arg#*=} ;;
     --with-prometheus) WITH_PROMETHEUS=1 ;;
@@ -54,7 +57,7 @@ for arg in "$@"; do
   esac
 done
 [[ "$DEMO_AGENTS" =~ ^[0-9]+$ && "$DEMO_AGENTS" -le 20 ]] || die "--demo-agents '$DEMO_AGENTS' is not a number in 0..20"
-for p in "$GRPC_PORT" "$METRICS_PORT" "$PG_PORT" "$PROMETHEUS_PORT"; do
+for p in "$GRPC_PORT" "$METRICS_PORT" "$WATCH_PORT" "$PG_PORT" "$PROMETHEUS_PORT"; do
   [[ "$p" =~ ^[0-9]+$ && "$p" -ge 1 && "$p" -le 65535 ]] || die "port '$p' is not a number in 1..65535"
 done
 
@@ -177,7 +180,7 @@ rm -f "$READY_FILE"
 DB_URL_FILE="$DATA_DIR/database.url"
 (umask 077 && printf '%s\n' "$DATABASE" >"$DB_URL_FILE.tmp" && mv "$DB_URL_FILE.tmp" "$DB_URL_FILE")
 ARGS=(--database_url_file="$DB_URL_FILE" --grpc_listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT"
-      --ready_file="$READY_FILE" --fleet=quickstart
+      --watch_listen="127.0.0.1:$WATCH_PORT" --ready_file="$READY_FILE" --fleet=quickstart
       --tls_cert_file="$TLS_DIR/server.pem" --tls_key_file="$TLS_DIR/server.key"
       --host_ca_cert_file="$TLS_DIR/ca.pem" --host_ca_key_file="$TLS_DIR/ca.key")
 
@@ -208,6 +211,7 @@ print_addresses() {
   echo "quickstart: coordinator ready"
   echo "  gRPC:    $(sed -n 's/^grpc=//p' "$READY_FILE")"
   echo "  metrics: http://$(sed -n 's/^metrics=//p' "$READY_FILE")/metrics"
+  echo "  watch:   $(sed -n 's/^watch=//p' "$READY_FILE") (pushed changes: updaters with watch: set get a pass within a second)"
 }
 
 # Demo agents, each managed by its own updater through signed tarballs.
@@ -240,6 +244,7 @@ coordinator: "127.0.0.1:$GRPC_PORT"
 coordinator_ca_file: "$TLS_DIR/ca.pem"
 join_token_file: "$h/join-token"
 channel: "demo"
+watch: "127.0.0.1:$WATCH_PORT"
 host_id: "demo-host-$i"
 state_dir: "$h/state"
 root_public_key_file: "$KEYS/root/root.pub"
