@@ -70,10 +70,12 @@ LivenessTracker::Shard& LivenessTracker::ShardOf(const std::string& host_id) {
   return shards_[absl::HashOf(host_id) % kShards];
 }
 
-std::optional<store::ReportResult> LivenessTracker::TryHeartbeat(const rollout::AgentReport& report) {
+std::optional<store::ReportResult> LivenessTracker::TryHeartbeat(const rollout::AgentReport& report,
+                                                                 std::optional<Digest>* computed) {
   // Cheap refusals first: most non-heartbeats are told by these alone.
   if (!report.outcomes.empty() || report.previous_sequence == 0) return std::nullopt;
   const Digest digest = DigestOf(report);
+  if (computed != nullptr) *computed = digest;
   const absl::Time now = clock_->Now();
   Shard& shard = ShardOf(report.host_id);
   std::lock_guard<std::mutex> lock(shard.mu);
@@ -93,11 +95,13 @@ std::optional<store::ReportResult> LivenessTracker::TryHeartbeat(const rollout::
 }
 
 void LivenessTracker::Handled(const rollout::AgentReport& report, const absl::Status& status,
-                              const store::ReportResult& result) {
+                              const store::ReportResult& result, const std::optional<Digest>& digest) {
+  const bool applied = status.ok() && result.status.ok() && result.disposition == rollout::ReportDisposition::kAccepted;
+  // Outside the shard's lock, and only when TryHeartbeat did not already.
+  const Digest fields = !applied ? Digest{} : digest ? *digest : DigestOf(report);
   Shard& shard = ShardOf(report.host_id);
   std::lock_guard<std::mutex> lock(shard.mu);
   auto it = shard.hosts.find(report.host_id);
-  const bool applied = status.ok() && result.status.ok() && result.disposition == rollout::ReportDisposition::kAccepted;
   if (!applied || (it != shard.hosts.end() && it->second.sequence >= report.sequence)) {
     // Not stored, or a heartbeat of a later sequence came meanwhile (only a
     // confused or cloned updater does that): nothing to build on.
@@ -110,7 +114,7 @@ void LivenessTracker::Handled(const rollout::AgentReport& report, const absl::St
     size_.fetch_add(1, std::memory_order_relaxed);
   }
   Entry& e = it->second;
-  e.digest = DigestOf(report);
+  e.digest = fields;
   e.sequence = report.sequence;
   // The commit wrote last_seen (PostgreSQL's clock): nothing to flush.
   e.last_seen = clock_->Now();

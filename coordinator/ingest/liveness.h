@@ -69,13 +69,23 @@ class LivenessTracker {
   // budget the rest is dropped, as a SIGKILL would, so the process exits).
   void Shutdown(absl::Duration budget = absl::Seconds(15));
 
+  // The digest of a report's durable fields (rollout::DurableFields), by
+  // which a heartbeat is told from a change.
+  using Digest = std::array<uint8_t, 16>;
+
   // A heartbeat of a host this replica remembers (rollout::IsHeartbeat):
   // remembered, to be flushed, and the answer to give. nullopt: commit it.
-  std::optional<store::ReportResult> TryHeartbeat(const rollout::AgentReport& report);
+  // When it had to compute the report's digest to tell, it leaves it in
+  // `*digest` (if given) for Handled, so the digest is computed once per
+  // report.
+  std::optional<store::ReportResult> TryHeartbeat(const rollout::AgentReport& report,
+                                                  std::optional<Digest>* digest = nullptr);
 
   // After the batcher committed `report` (or failed to): remember it when it
   // was applied, forget the host otherwise (its next report is committed).
-  void Handled(const rollout::AgentReport& report, const absl::Status& status, const store::ReportResult& result);
+  // `digest`: what TryHeartbeat left, if anything.
+  void Handled(const rollout::AgentReport& report, const absl::Status& status, const store::ReportResult& result,
+               const std::optional<Digest>& digest = std::nullopt);
 
   // One flush now (the flusher calls it every interval), giving up on what
   // is left at `deadline` or when the tracker stops (those stay pending).
@@ -86,7 +96,6 @@ class LivenessTracker {
   size_t pending() const;
 
  private:
-  using Digest = std::array<uint8_t, 16>;
   struct Entry {
     Digest digest{};
     int64_t sequence = 0;

@@ -120,6 +120,27 @@ TEST_F(LivenessTest, AnUnchangedReportAfterACommittedOneIsAnsweredFromMemory) {
   EXPECT_EQ(tracker_.Flush(), 0u) << "nothing new to write";
 }
 
+// A change that named its predecessor had its digest computed by the
+// heartbeat check; Handled takes that one rather than computing it again.
+TEST_F(LivenessTest, TheDigestOfAChangeIsComputedOnceAndRemembered) {
+  Committed(Report("h1", 100, 0));
+  AgentReport changed = Report("h1", 200, 100);
+  changed.current_version = "1.2.4";
+  std::optional<LivenessTracker::Digest> digest;
+  EXPECT_FALSE(tracker_.TryHeartbeat(changed, &digest).has_value());
+  ASSERT_TRUE(digest.has_value());
+  tracker_.Handled(changed, absl::OkStatus(), Accepted(200), digest);
+  AgentReport same = Report("h1", 300, 200);
+  same.current_version = "1.2.4";
+  EXPECT_TRUE(tracker_.TryHeartbeat(same).has_value()) << "the new state, remembered by the digest passed";
+  AgentReport old = Report("h1", 400, 300);
+  EXPECT_FALSE(tracker_.TryHeartbeat(old).has_value()) << "the old version is a change again";
+  // A report the check refused early (no predecessor named) leaves none.
+  std::optional<LivenessTracker::Digest> none;
+  EXPECT_FALSE(tracker_.TryHeartbeat(Report("h2", 100, 0), &none).has_value());
+  EXPECT_FALSE(none.has_value());
+}
+
 TEST_F(LivenessTest, EverythingElseIsCommitted) {
   EXPECT_FALSE(tracker_.TryHeartbeat(Report("h1", 200, 100)).has_value()) << "never handled here";
   Committed(Report("h1", 100, 0));

@@ -28,9 +28,10 @@ ReportBatcher::ReportBatcher(store::ReportWriter* store, IngestMetrics* metrics,
 ReportBatcher::~ReportBatcher() { Shutdown(); }
 
 void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
+  std::optional<LivenessTracker::Digest> digest;
   if (liveness_ != nullptr && !stopping_flag_.load(std::memory_order_acquire)) {
     // Changes nothing durable: answered now, written with the next flush.
-    if (std::optional<store::ReportResult> beat = liveness_->TryHeartbeat(report)) {
+    if (std::optional<store::ReportResult> beat = liveness_->TryHeartbeat(report, &digest)) {
       metrics_->CountReport(ReportOutcome::kHeartbeat);
       done(absl::OkStatus(), *beat);
       return;
@@ -54,7 +55,7 @@ void ReportBatcher::Submit(rollout::AgentReport report, Done done) {
                                                     " bytes of reports already waiting (--max_queue_bytes=",
                                                     options_.max_queue_bytes, "); retry with backoff"));
     } else {
-      shard->queue.push_back({std::move(report), std::move(done), bytes});
+      shard->queue.push_back({std::move(report), std::move(done), bytes, digest});
       ++queued_;
       queued_bytes_ += bytes;
       notify = shard->idle;
@@ -156,7 +157,7 @@ ReportBatcher::Answered ReportBatcher::Commit(std::vector<Pending> batch) {
     // answer, must find this one remembered.
     for (size_t i = 0; i < batch.size(); ++i) {
       liveness_->Handled(batch[i].report, results.ok() ? absl::OkStatus() : results.status(),
-                         results.ok() ? (*results)[i] : store::ReportResult{});
+                         results.ok() ? (*results)[i] : store::ReportResult{}, batch[i].digest);
     }
   }
   if (!results.ok()) {

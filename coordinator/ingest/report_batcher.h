@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -61,6 +62,8 @@ class ReportBatcher {
     rollout::AgentReport report;
     Done done;
     size_t bytes = 0;
+    // The durable-field digest the heartbeat check computed, if it did.
+    std::optional<LivenessTracker::Digest> digest;
   };
 
   // Reports are sharded over writers by host, so a replica's concurrent
