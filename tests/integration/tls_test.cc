@@ -41,6 +41,18 @@ struct HostCredentials {
   std::string cert_pem;
 };
 
+// A healthy host's report on 15.1.0.
+v1::ReportStatusRequest HealthyReport(const std::string& host, int64_t seq, const std::string& channel = "prod") {
+  v1::ReportStatusRequest r;
+  r.set_host_id(host);
+  r.set_channel("channels/" + channel);
+  r.set_current_version("15.1.0");
+  r.set_health(v1::HEALTH_HEALTHY);
+  r.set_updater_version("0.1.0");
+  r.set_sequence(seq);
+  return r;
+}
+
 class TlsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -166,13 +178,7 @@ class TlsTest : public ::testing::Test {
 
   absl::Status Report(const HostCredentials& as, const std::string& host, int64_t seq,
                       const std::string& channel = "prod") {
-    v1::ReportStatusRequest r;
-    r.set_host_id(host);
-    r.set_channel("channels/" + channel);
-    r.set_current_version("15.1.0");
-    r.set_health(v1::HEALTH_HEALTHY);
-    r.set_updater_version("0.1.0");
-    r.set_sequence(seq);
+    const v1::ReportStatusRequest r = HealthyReport(host, seq, channel);
     v1::ReportStatusResponse out;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -288,13 +294,7 @@ TEST_F(TlsTest, ReportForAnotherChannelThanEnrolledIsRefusedSayingSo) {
 v1::SyncResponse SyncAs(const std::shared_ptr<grpc::Channel>& channel, const std::string& host, int64_t seq,
                         grpc::Status* status) {
   v1::SyncRequest req;
-  v1::ReportStatusRequest& r = *req.mutable_report();
-  r.set_host_id(host);
-  r.set_channel("channels/prod");
-  r.set_current_version("15.1.0");
-  r.set_health(v1::HEALTH_HEALTHY);
-  r.set_updater_version("0.1.0");
-  r.set_sequence(seq);
+  *req.mutable_report() = HealthyReport(host, seq);
   v1::SyncResponse out;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
