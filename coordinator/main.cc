@@ -30,6 +30,7 @@
 #include "common/log.h"
 #include "common/stop_signals.h"
 #include "coordinator/ca_command.h"
+#include "coordinator/rollout/retention.h"
 #include "coordinator/server.h"
 #include "coordinator/store/database_url.h"
 
@@ -85,6 +86,17 @@ ABSL_FLAG(absl::Duration, liveness_flush, absl::Seconds(5),
 ABSL_FLAG(int64_t, liveness_max_hosts, 5000000,
           "Hosts whose last report this replica remembers for heartbeats (about 100 bytes each); reports of "
           "others are committed");
+ABSL_FLAG(absl::Duration, event_retention, drover::rollout::kDefaultEventRetention,
+          "How long update history (update_events) is kept: whole days past it are dropped by the leader "
+          "replica. 0 keeps it for ever; otherwise at least 48h");
+ABSL_FLAG(absl::Duration, audit_retention, drover::rollout::kDefaultAuditRetention,
+          "How long the audit trail (audit_events) is kept: whole months past it are dropped by the leader "
+          "replica. 0 keeps it for ever; otherwise at least 1344h (8 weeks)");
+ABSL_FLAG(absl::Duration, forget_agents_after, drover::rollout::kDefaultForgetAgentsAfter,
+          "Agents not seen for this long are forgotten (as `droverctl agents forget`, audited); their next "
+          "report enrols them again. 0: never; otherwise at least 24h");
+ABSL_FLAG(absl::Duration, maintenance_interval, absl::Hours(1),
+          "How often the leader replica runs retention (partitions ahead and past, agents to forget)");
 ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
 ABSL_FLAG(absl::Duration, rollout_tick, absl::Seconds(1),
@@ -322,6 +334,8 @@ int main(int argc, char** argv) {
            OutOfRange<int64_t>("liveness_max_hosts", absl::GetFlag(FLAGS_liveness_max_hosts), 0, 1000000000),
            OutOfRange("max_message_bytes", max_message, 1024, 64 << 20),
            OutOfRange("fleet_refresh", config.fleet_refresh_interval, absl::Milliseconds(100), absl::Hours(1)),
+           OutOfRange("maintenance_interval", absl::GetFlag(FLAGS_maintenance_interval), absl::Seconds(1),
+                      absl::Hours(24)),
            OutOfRange("rollout_tick", config.rollout_tick, absl::Milliseconds(50), absl::Minutes(10)),
            OutOfRange("shutdown_grace", config.shutdown_grace, absl::ZeroDuration(), absl::Hours(1)),
            OutOfRange("startup_timeout", config.startup_timeout, absl::ZeroDuration(), absl::Hours(24)),
@@ -339,6 +353,18 @@ int main(int argc, char** argv) {
            OutOfRange("max_version_labels", absl::GetFlag(FLAGS_max_version_labels), 0, 100000),
        }) {
     if (!bad.empty()) return Fail(bad);
+  }
+  config.event_retention = absl::GetFlag(FLAGS_event_retention);
+  config.audit_retention = absl::GetFlag(FLAGS_audit_retention);
+  config.forget_agents_after = absl::GetFlag(FLAGS_forget_agents_after);
+  config.maintenance_interval = absl::GetFlag(FLAGS_maintenance_interval);
+  for (const absl::Status& s :
+       {drover::rollout::ValidateRetention("event_retention", config.event_retention,
+                                           drover::rollout::PartitionPeriod::kDay),
+        drover::rollout::ValidateRetention("audit_retention", config.audit_retention,
+                                           drover::rollout::PartitionPeriod::kMonth),
+        drover::rollout::ValidateForgetAfter("forget_agents_after", config.forget_agents_after)}) {
+    if (!s.ok()) return Fail(std::string(s.message()));
   }
   if (command == "operators create") {
     const std::string path = absl::GetFlag(FLAGS_token_file);

@@ -12,6 +12,7 @@
 #include <prometheus/gauge.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -388,6 +389,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
           LogWarning(absl::StrCat("compacting counters: ", s.message()));
         }
       }
+      MaybeRunRetention();
       // Whatever the database says: a stale "leader" figure would hide
       // DroverRolloutNoLeader.
       rollout_metrics_.SetEngine(engine_.leader(), engine_.steps_saved(), engine_.conflicts(), engine_.errors());
@@ -417,6 +419,54 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     }
   }
 
+  // Retention (rollout/retention.h), on the leader replica only (the one
+  // running rollouts), every --maintenance_interval, and a minute after a
+  // failure. Partitions first: they keep inserts out of the default
+  // partition; forgetting agents may take a while at a million hosts.
+  void MaybeRunRetention() {
+    const absl::Time now = clock_.Now();
+    if (now < next_retention_ || !engine_.leader()) return;
+    next_retention_ = now + absl::Minutes(1);
+    const struct {
+      store::PartitionedTable table;
+      const char* name;
+      rollout::RetentionPolicy policy;
+    } tables[] = {
+        {store::PartitionedTable::kUpdateEvents, "update_events",
+         rollout::UpdateEventsRetention(config_.event_retention)},
+        {store::PartitionedTable::kAuditEvents, "audit_events", rollout::AuditEventsRetention(config_.audit_retention)},
+    };
+    for (const auto& t : tables) {
+      absl::StatusOr<store::PartitionMaintenance> done = store_.MaintainPartitions(t.table, t.policy, now);
+      if (!done.ok()) {
+        metrics_.CountDatabaseError("retention");
+        LogWarning(absl::StrCat("retention of ", t.name, ": ", done.status().message(), "; retried in a minute"));
+        return;
+      }
+      metrics_.CountPartitionsDropped(t.name, static_cast<int64_t>(done->dropped.size()));
+      if (done->created > 0 || !done->dropped.empty() || done->rows_moved > 0 || done->rows_expired > 0) {
+        LogInfo(absl::StrCat("retention of ", t.name, ": ", done->created, " partitions created, ",
+                             done->dropped.size(), " dropped", done->dropped.empty() ? "" : " (",
+                             absl::StrJoin(done->dropped, ", "), done->dropped.empty() ? "" : ")", ", ",
+                             done->rows_moved, " rows moved out of the default partition, ", done->rows_expired,
+                             " deleted from it"));
+      }
+    }
+    const std::string reason = absl::StrCat("not seen for ", absl::FormatDuration(config_.forget_agents_after));
+    absl::StatusOr<int64_t> forgotten = store_.ForgetAgentsNotSeenSince(
+        rollout::ForgetAgentsCutoff(now, config_.forget_agents_after), reason, 1000, nullptr);
+    if (!forgotten.ok()) {
+      metrics_.CountDatabaseError("retention");
+      LogWarning(absl::StrCat("forgetting agents ", reason, ": ", forgotten.status().message(),
+                              "; retried in a minute"));
+      return;
+    }
+    metrics_.CountAgentsForgotten(*forgotten);
+    if (*forgotten > 0) LogInfo(absl::StrCat("forgot ", *forgotten, " agents ", reason));
+    metrics_.SetRetentionSuccess(now);
+    next_retention_ = now + config_.maintenance_interval;
+  }
+
   // Rollouts that hold hosts back or were rolled back: their state, groups
   // and budgets (rollouts that finished have no series).
   void RefreshRolloutMetrics(const std::vector<store::RolloutInputs>& inputs) {
@@ -438,6 +488,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
   const CoordinatorConfig config_;
   RealClock clock_;
+  absl::Time next_retention_ = absl::InfinitePast();  // RefreshLoop's thread only
   metrics::FleetMetrics metrics_;
   store::PgStore store_;
   store::ChannelCache cache_;

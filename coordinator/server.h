@@ -53,6 +53,14 @@ struct CoordinatorConfig {
   // Distinct version label values exported; the rest is "other". 0: no cap.
   size_t max_version_labels = 0;
 
+  // Retention (rollout/retention.h): update history and audit trail kept
+  // this long (zero: for ever), and agents not seen this long forgotten
+  // (zero: never). Run by the leader replica every maintenance_interval.
+  absl::Duration event_retention = absl::Hours(24 * 90);
+  absl::Duration audit_retention = absl::Hours(24 * 400);
+  absl::Duration forget_agents_after = absl::Hours(24 * 30);
+  absl::Duration maintenance_interval = absl::Hours(1);
+
   // The watch endpoint (coordinator/watch/watch_server.h): an HTTP long
   // poll that tells updaters at once when their answer changed. Empty: off.
   std::string watch_listen;

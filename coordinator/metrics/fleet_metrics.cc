@@ -1,5 +1,7 @@
 #include "coordinator/metrics/fleet_metrics.h"
 
+#include <algorithm>
+
 #include <set>
 #include <vector>
 
@@ -85,6 +87,20 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
       liveness_pending_(Gauge(*registry_, "drover_liveness_pending",
                               "Hosts whose heartbeat awaits the next flush to PostgreSQL")
                             .Add({})),
+      agents_forgotten_(prometheus::BuildCounter()
+                            .Name("drover_agents_forgotten_total")
+                            .Help("Agents forgotten because they were not seen for --forget_agents_after")
+                            .Register(*registry_)
+                            .Add({})),
+      partitions_dropped_(prometheus::BuildCounter()
+                              .Name("drover_history_partitions_dropped_total")
+                              .Help("Time partitions of update history or audit trail dropped past their "
+                                    "retention, by table")
+                              .Register(*registry_)),
+      retention_success_(Gauge(*registry_, "drover_retention_last_success_timestamp_seconds",
+                               "When this replica last ran retention to the end (0: never; only the leader runs "
+                               "it)")
+                             .Add({})),
       rpcs_(prometheus::BuildCounter()
                 .Name("drover_rpc_requests_total")
                 .Help("gRPC requests handled, by method and status code")
@@ -173,6 +189,16 @@ void FleetMetrics::ObserveLivenessFlush(size_t written, absl::Duration took, boo
   liveness_written_.Increment(static_cast<double>(written));
   if (!ok) liveness_flush_failures_.Increment();
 }
+
+void FleetMetrics::CountAgentsForgotten(int64_t n) {
+  if (n > 0) agents_forgotten_.Increment(static_cast<double>(n));
+}
+
+void FleetMetrics::CountPartitionsDropped(const std::string& table, int64_t n) {
+  partitions_dropped_.Add({{"table", table}}).Increment(static_cast<double>(std::max<int64_t>(n, 0)));
+}
+
+void FleetMetrics::SetRetentionSuccess(absl::Time at) { retention_success_.Set(static_cast<double>(absl::ToUnixMillis(at)) / 1000); }
 
 void FleetMetrics::SetLiveness(size_t hosts, size_t pending) {
   liveness_hosts_.Set(static_cast<double>(hosts));

@@ -73,6 +73,10 @@ class FleetMetrics final : public ingest::IngestMetrics {
   // One request refused by an abuse limit, for drover_requests_refused_total:
   // "report_rate", "get_target_rate" or "max_channels".
   void CountRefusal(const std::string& reason);
+  // Retention (rollout/retention.h), on the replica that ran it.
+  void CountAgentsForgotten(int64_t n);
+  void CountPartitionsDropped(const std::string& table, int64_t n);
+  void SetRetentionSuccess(absl::Time at);
   // At most this many distinct version label values (VersionLabels); 0: no cap.
   void set_max_version_labels(size_t n) { max_version_labels_ = n; }
 
@@ -96,6 +100,9 @@ class FleetMetrics final : public ingest::IngestMetrics {
   prometheus::Counter& liveness_flush_failures_;
   prometheus::Gauge& liveness_hosts_;
   prometheus::Gauge& liveness_pending_;
+  prometheus::Counter& agents_forgotten_;
+  prometheus::Family<prometheus::Counter>& partitions_dropped_;
+  prometheus::Gauge& retention_success_;
   prometheus::Family<prometheus::Counter>& rpcs_;
   prometheus::Counter& refresh_errors_;
   prometheus::Gauge& last_refresh_;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "coordinator/rollout/retention.h"
 #include "coordinator/store/identity_store.h"
 #include "coordinator/store/metadata_store.h"
 #include "coordinator/store/pg_pool.h"
@@ -31,6 +32,17 @@ struct PgStoreOptions {
   // The clock report sequences are bounded by (rollout::MaxAcceptedSequence);
   // null: the real clock. Not owned.
   const Clock* clock = nullptr;
+};
+
+// The tables partitioned by time (migrations/000011_time_partitions).
+enum class PartitionedTable { kUpdateEvents, kAuditEvents };
+
+// What one MaintainPartitions call did.
+struct PartitionMaintenance {
+  int created = 0;
+  std::vector<std::string> dropped;  // partition names
+  int64_t rows_moved = 0;            // from the default partition into new ones
+  int64_t rows_expired = 0;          // deleted from the default partition
 };
 
 class PgStore final : public ChannelStore, public AgentStore, public ReportWriter, public LivenessWriter, public AuditStore,
@@ -118,6 +130,21 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
 
   // Heartbeats in bulk (pg_liveness.cc, sql/liveness_flush.sql).
   absl::StatusOr<LivenessNotWritten> WriteLiveness(const std::vector<HostBeat>& beats) override;
+
+  // Retention (pg_retention.cc, rollout/retention.h). Creates the table's
+  // missing partitions up to policy.ahead periods after now's (moving rows
+  // that waited in its default partition into them), deletes rows of the
+  // default partition older than policy.keep, and drops partitions entirely
+  // older. DDL waits at most 500 ms for its locks: a failure is retried by
+  // the next call. Run by one replica at a time (the leader).
+  absl::StatusOr<PartitionMaintenance> MaintainPartitions(PartitionedTable table,
+                                                          const rollout::RetentionPolicy& policy, absl::Time now);
+  // Forgets agents last seen before `cutoff` (all of them, `batch` per
+  // transaction), each audited with `reason`, like ForgetAgent; returns how
+  // many and appends their host ids to `forgotten` (may be null). Cheap
+  // when none is that old (the seen-bucket counters say so).
+  absl::StatusOr<int64_t> ForgetAgentsNotSeenSince(absl::Time cutoff, const std::string& reason, int64_t batch,
+                                                   std::vector<std::string>* forgotten);
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).
