@@ -61,6 +61,9 @@ expect_fail "--operator_token_file: \"$TMP/empty.token\" is empty" "${COMMON[@]}
   --operator_token_file="$TMP/empty.token"
 expect_fail "\"$TMP/open.token\" has mode 0644, so any user may read the token" "${COMMON[@]}" "${TLS[@]}" \
   --operator_token_file="$TMP/open.token"
+# The warm-up of each turn.
+expect_fail "--warmup_ms=-1 must be in 0..600000" "${COMMON[@]}" --warmup_ms=-1
+expect_fail "--warmup_ms=600001 must be in 0..600000" "${COMMON[@]}" --warmup_ms=600001
 # Handshake phases.
 expect_fail "--handshake_duration=-1 must be 0 (skip) or more seconds" "${COMMON[@]}" --handshake_duration=-1
 expect_fail "--handshake_concurrency=0 must be in 1..256" "${COMMON[@]}" --handshake_concurrency=0

@@ -26,7 +26,7 @@ for mode in tls plaintext; do
   [[ $mode == plaintext ]] && args=(--plaintext)
   rc=0
   DROVER_BUILD_DIR="$(dirname "$BIN")" DROVER_SKIP_BUILD=1 timeout 240 "$ROOT/bench/run.sh" "${args[@]}" 40 \
-    --duration=2 --noop_duration=1 --rounds=1 --handshake_duration=1 --handshake_concurrency=2 --concurrency=16 \
+    --duration=2 --noop_duration=1 --rounds=1 --warmup_ms=300 --handshake_duration=1 --handshake_concurrency=2 --concurrency=16 \
     --populate_timeout=60 >"$TMP/$mode.out" 2>"$TMP/$mode.err" || rc=$?
   [[ $rc -eq 0 ]] || { tail -30 "$TMP/$mode.err" >&2; fail "bench/run.sh ($mode) exited $rc"; }
   line=$(tail -n 1 "$TMP/$mode.out")

@@ -108,10 +108,10 @@ wait_for 60 "Prometheus scraping the coordinator at $METRICS" scraped
 # 15.1.0 and 15.2.0 (the target), so the on-target share (and the convergence
 # estimate, which needs it growing) rises only while the phase visits fewer
 # hosts than there are: 1 s at this machine's rates is well under 20000.
-timeout 120 "$BIN/drover-bench" --target="$GRPC" --hosts=20000 --duration=1 --noop_duration=0 --threads=1 \
+timeout 120 "$BIN/drover-bench" --target="$GRPC" --hosts=20000 --duration=1 --noop_duration=0 --warmup_ms=0 --threads=1 \
   --concurrency=64 --populate_timeout=60 --channel_id=bench >"$TMP/bench.log" 2>&1 || fail "drover-bench failed (log: bench.log)"
 # Hosts 0-9 again from sequence 1: older than stored (OUT_OF_ORDER); the channel exists: ALREADY_EXISTS.
-timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --threads=1 \
+timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --warmup_ms=0 --threads=1 \
   --concurrency=4 --populate_timeout=30 --channel_id=bench >"$TMP/bench2.log" 2>&1 || fail "second drover-bench failed (log: bench2.log)"
 alive "$COORD_PID" "the coordinator" coordinator.log
 # A new target on a channel of its own (so the bench channel's convergence
@@ -119,7 +119,7 @@ alive "$COORD_PID" "the coordinator" coordinator.log
 # Hosts of their own too: reports of host-0000000.. from sequence 1 again are
 # older than what is stored, so those hosts would stay in "bench", leave
 # "staged" without hosts and its rollout done at once (no live series).
-timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --threads=1 \
+timeout 60 "$BIN/drover-bench" --target="$GRPC" --hosts=10 --duration=1 --noop_duration=0 --warmup_ms=0 --threads=1 \
   --concurrency=4 --populate_timeout=30 --channel_id=staged --host_prefix=staged- >"$TMP/bench3.log" 2>&1 || fail "third drover-bench failed (log: bench3.log)"
 CTL=("$BIN/droverctl" --coordinator="$GRPC" --insecure)
 "${CTL[@]}" control-plane set staged 15.3.0 >"$TMP/droverctl.log" 2>&1 || fail "droverctl control-plane set (log: droverctl.log)"
