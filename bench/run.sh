@@ -211,6 +211,30 @@ if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
     FROM pg_stat_wal" >&2 || true
 fi
 
+# Bloat after the run (issue 17): each table's and index's size, and the
+# share of each table's row versions that are dead (left for vacuum). The
+# partitions of update_events and audit_events are tables of their own.
+log "tables after the run (largest first): size, dead row versions, autovacuum runs"
+psql -X -q "$DB_URL" -P pager=off -c "
+  SELECT s.relname AS table, pg_size_pretty(pg_table_size(s.relid)) AS heap,
+         pg_size_pretty(pg_indexes_size(s.relid)) AS indexes, s.n_live_tup AS live, s.n_dead_tup AS dead,
+         round(100.0 * s.n_dead_tup / greatest(s.n_live_tup + s.n_dead_tup, 1), 1) AS dead_pct,
+         s.autovacuum_count AS autovacuums
+  FROM pg_stat_user_tables AS s
+  WHERE pg_total_relation_size(s.relid) > 16384
+  ORDER BY pg_total_relation_size(s.relid) DESC LIMIT 15" >&2 || true
+log "indexes after the run (largest first)"
+psql -X -q "$DB_URL" -P pager=off -c "
+  SELECT i.indexrelname AS index, i.relname AS table, pg_size_pretty(pg_relation_size(i.indexrelid)) AS size
+  FROM pg_stat_user_indexes AS i
+  WHERE pg_relation_size(i.indexrelid) > 16384
+  ORDER BY pg_relation_size(i.indexrelid) DESC LIMIT 15" >&2 || true
+# For the summary line: agents' dead share and the database's size.
+BLOAT=$(psql -X -A -t -q "$DB_URL" -c "
+  SELECT 'agents_dead_pct=' || round(100.0 * n_dead_tup / greatest(n_live_tup + n_dead_tup, 1), 1) ||
+         ' database_mib=' || round(pg_database_size(current_database()) / 1048576.0)
+  FROM pg_stat_user_tables WHERE relname = 'agents'" 2>/dev/null || true)
+
 # --- Orderly stop: the coordinator must drain and exit 0 ---------------------
 kill -TERM "$COORD_PID"
 deadline=$((SECONDS + 60))
@@ -230,4 +254,4 @@ if [[ $COORD_RC -ne 0 ]]; then
   die "the coordinator exited with status $COORD_RC after SIGTERM (log above)"
 fi
 [[ $BENCH_RC -eq 0 ]] || die "drover-bench failed with status $BENCH_RC"
-tail -n 1 "$TMP/bench.out"
+echo "$(tail -n 1 "$TMP/bench.out")${BLOAT:+ $BLOAT}"

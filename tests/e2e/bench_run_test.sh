@@ -44,6 +44,12 @@ for mode in tls plaintext; do
     [[ -n $v ]] || fail "$mode: summary lacks $f: $line"
     positive "$v" || fail "$mode: $f=$v, want > 0: $line"
   done
+  # The bloat figures: agents' dead share (0 is possible) and the database's size.
+  dead=$(field "$line" agents_dead_pct)
+  [[ $dead =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "$mode: summary lacks agents_dead_pct: $line"
+  positive "$(field "$line" database_mib)" || fail "$mode: summary lacks database_mib > 0: $line"
+  grep -q "tables after the run" "$TMP/$mode.err" || fail "$mode: no table sizes after the run"
+  grep -qE '^ *agents +\|' "$TMP/$mode.err" || fail "$mode: the table sizes do not list agents"
   # Every phase ran without a refused call: wrong host, rate limits, authorization.
   grep -E '^(populate|heartbeat|change|noop|handshakes)' "$TMP/$mode.err" | grep -v 'errors: none' | grep -q 'errors:' \
     && { grep 'errors:' "$TMP/$mode.err" >&2; fail "$mode: some phase had errors"; }
