@@ -40,6 +40,11 @@ ABSL_FLAG(std::string, database, "",
 ABSL_FLAG(std::string, database_url_file, "",
           "File holding the PostgreSQL URL (first line), e.g. with its password; should be readable by the "
           "coordinator's user only");
+ABSL_FLAG(std::string, database_read_url, "",
+          "PostgreSQL URL of a read replica (a streaming standby) for reads that may lag by its replay delay: "
+          "rollout status, agents, update history, the audit trail. Refused when it holds a password, as "
+          "--database (use --database_read_url_file). Empty: everything reads the primary");
+ABSL_FLAG(std::string, database_read_url_file, "", "File holding the read replica's URL (first line)");
 ABSL_FLAG(bool, allow_unverified_database, false,
           "Connect to a non-local database without sslmode=verify-full (logs a warning at every start)");
 ABSL_FLAG(int64_t, max_queue_bytes, int64_t{256} << 20,
@@ -181,32 +186,34 @@ bool AsksForHelp(int argc, char** argv) {
   return false;
 }
 
-// The database URL from --database, --database_url_file or
-// $DROVER_DATABASE_URL (exactly one), with the checks of
-// store/database_url.h: no password in argv, verified TLS to a remote host.
-absl::StatusOr<std::string> DatabaseUrl() {
-  const std::string flag = absl::GetFlag(FLAGS_database), file = absl::GetFlag(FLAGS_database_url_file);
-  const char* env = std::getenv("DROVER_DATABASE_URL");
+// A database URL from --FLAG, --FLAG_url_file or $ENV (exactly one; `env`
+// may be null), with the checks of store/database_url.h: no password in
+// argv, verified TLS to a remote host. Empty when none is given and
+// `required` is false.
+absl::StatusOr<std::string> DatabaseUrlFrom(const char* flag_name, const std::string& flag, const char* file_flag,
+                                            const std::string& file, const char* env_name, bool required) {
+  const char* env = env_name != nullptr ? std::getenv(env_name) : nullptr;
   if (!flag.empty() && !file.empty()) {
-    return absl::InvalidArgumentError("pass either --database or --database_url_file, not both");
+    return absl::InvalidArgumentError(absl::StrCat("pass either --", flag_name, " or --", file_flag, ", not both"));
   }
   std::string url = flag;
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in || !std::getline(in, url)) {
-      return absl::InvalidArgumentError(absl::StrCat("--database_url_file=", file, ": cannot read a line from it"));
+      return absl::InvalidArgumentError(absl::StrCat("--", file_flag, "=", file, ": cannot read a line from it"));
     }
     url = std::string(absl::StripAsciiWhitespace(url));
-    if (url.empty()) return absl::InvalidArgumentError(absl::StrCat("--database_url_file=", file, " is empty"));
+    if (url.empty()) return absl::InvalidArgumentError(absl::StrCat("--", file_flag, "=", file, " is empty"));
     struct stat st;
     if (stat(file.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
-      drover::LogWarning(absl::StrCat("--database_url_file=", file, " is readable by other users (mode ",
+      drover::LogWarning(absl::StrCat("--", file_flag, "=", file, " is readable by other users (mode ",
                                       absl::StrFormat("%04o", st.st_mode & 07777), "): chmod 600 it"));
     }
   } else if (url.empty() && env != nullptr) {
     url = env;
   }
   if (url.empty()) {
+    if (!required) return url;
     return absl::InvalidArgumentError(
         "no database: pass --database=URL, --database_url_file=FILE or set DROVER_DATABASE_URL");
   }
@@ -214,16 +221,29 @@ absl::StatusOr<std::string> DatabaseUrl() {
       drover::store::InspectDatabaseUrl(url, std::getenv("PGHOST"), std::getenv("PGSSLMODE"));
   if (!info.ok()) return info.status();
   if (!flag.empty() && info->has_password) {
-    return absl::InvalidArgumentError(
-        "--database holds a password, which every user of this machine can read in the process list: put the "
-        "URL in a file only the coordinator's user can read and pass --database_url_file=FILE, or set "
-        "DROVER_DATABASE_URL, or keep the password in ~/.pgpass (PGPASSFILE)");
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag_name, " holds a password, which every user of this machine can read in the process list: put "
+        "the URL in a file only the coordinator's user can read and pass --", file_flag, "=FILE",
+        env_name != nullptr ? absl::StrCat(", or set ", env_name) : "", ", or keep the password in ~/.pgpass "
+        "(PGPASSFILE)"));
   }
   if (absl::Status s = drover::store::CheckDatabaseTransport(*info); !s.ok()) {
     if (!absl::GetFlag(FLAGS_allow_unverified_database)) return s;
     drover::LogWarning(absl::StrCat("--allow_unverified_database: ", s.message()));
   }
   return url;
+}
+
+// The primary's URL: --database, --database_url_file or $DROVER_DATABASE_URL.
+absl::StatusOr<std::string> DatabaseUrl() {
+  return DatabaseUrlFrom("database", absl::GetFlag(FLAGS_database), "database_url_file",
+                         absl::GetFlag(FLAGS_database_url_file), "DROVER_DATABASE_URL", true);
+}
+
+// The read replica's URL, or empty.
+absl::StatusOr<std::string> DatabaseReadUrl() {
+  return DatabaseUrlFrom("database_read_url", absl::GetFlag(FLAGS_database_read_url), "database_read_url_file",
+                         absl::GetFlag(FLAGS_database_read_url_file), nullptr, false);
 }
 
 bool WriteReadyFile(const std::string& path, const std::string& content) {
@@ -306,6 +326,9 @@ int main(int argc, char** argv) {
             max_message = absl::GetFlag(FLAGS_max_message_bytes);
   drover::CoordinatorConfig config;
   config.database_url = url;
+  absl::StatusOr<std::string> read_url = DatabaseReadUrl();
+  if (!read_url.ok()) return Fail(std::string(read_url.status().message()));
+  config.database_read_url = *std::move(read_url);
   config.grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.pool_size = absl::GetFlag(FLAGS_db_pool_size);

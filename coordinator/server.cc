@@ -121,6 +121,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       : config_(config),
         metrics_(DROVER_VERSION, DROVER_REVISION),
         store_({.url = config.database_url,
+                .read_url = config.database_read_url,
                 .pool_size = config.pool_size,
                 .ingest_pool_size = config.ingest_writers,
                 .statement_timeout = config.statement_timeout}),
@@ -396,6 +397,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       absl::StatusOr<std::vector<store::RolloutInputs>> inputs = store_.GetAllRolloutInputs();
       metrics_.SetDatabaseUp(inputs.ok());
       metrics_.SetDatabaseRetries(store_.retries());
+      metrics_.SetDatabaseReadFallbacks(store_.read_fallbacks());
       metrics_.SetDatabaseWatchdogCloses(store_.watchdog_closes());
       if (inputs.ok()) {
         metrics_.UpdateFleet(*inputs, clock_.Now());

@@ -13,6 +13,9 @@ namespace drover {
 
 struct CoordinatorConfig {
   std::string database_url;
+  // A read replica for reads that may lag (store::PgStoreOptions::read_url);
+  // empty: the primary.
+  std::string database_read_url;
   std::string grpc_listen = "127.0.0.1:7600";
   std::string metrics_listen = "127.0.0.1:7601";
   int pool_size = 4;

@@ -124,6 +124,12 @@ FleetMetrics::FleetMetrics(std::string version, std::string revision)
                                     "--db_statement_timeout plus 5 s while a statement waited (a frozen server)")
                               .Register(*registry_)
                               .Add({})),
+      db_read_fallbacks_(prometheus::BuildCounter()
+                             .Name("drover_database_read_fallbacks_total")
+                             .Help("Reads meant for the read replica (--database_read_url) that went to the "
+                                   "primary because the replica could not be reached")
+                             .Register(*registry_)
+                             .Add({})),
       db_up_(Gauge(*registry_, "drover_database_up", "1 when the last fleet refresh reached PostgreSQL").Add({})),
       agents_(Gauge(*registry_, "drover_agents", "Agents by channel, version and health")),
       agents_total_(Gauge(*registry_, "drover_channel_agents", "Agents per channel")),
@@ -242,6 +248,8 @@ void FleetMetrics::CountRefreshError() { refresh_errors_.Increment(); }
 void FleetMetrics::SetDatabaseRetries(int64_t total) { RaiseTo(db_retries_, total); }
 
 void FleetMetrics::SetDatabaseWatchdogCloses(int64_t total) { RaiseTo(db_watchdog_closes_, total); }
+
+void FleetMetrics::SetDatabaseReadFallbacks(int64_t total) { RaiseTo(db_read_fallbacks_, total); }
 
 void FleetMetrics::SetDatabaseUp(bool up) { db_up_.Set(up ? 1 : 0); }
 

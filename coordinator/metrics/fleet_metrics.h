@@ -67,6 +67,8 @@ class FleetMetrics final : public ingest::IngestMetrics {
   void CountRefreshError();
   // Brings drover_database_retries_total up to `total` (the store's own count).
   void SetDatabaseRetries(int64_t total);
+  // Brings drover_database_read_fallbacks_total up to `total`.
+  void SetDatabaseReadFallbacks(int64_t total);
   // Brings drover_database_watchdog_closes_total up to `total`.
   void SetDatabaseWatchdogCloses(int64_t total);
   void SetDatabaseUp(bool up);
@@ -108,6 +110,7 @@ class FleetMetrics final : public ingest::IngestMetrics {
   prometheus::Gauge& last_refresh_;
   prometheus::Counter& db_retries_;
   prometheus::Counter& db_watchdog_closes_;
+  prometheus::Counter& db_read_fallbacks_;
   prometheus::Gauge& db_up_;
 
   prometheus::Family<prometheus::Gauge>& agents_;

@@ -76,7 +76,7 @@ absl::StatusOr<std::vector<AgentView>> ListOrphans(pqxx::transaction_base& tx, c
 }  // namespace
 
 absl::StatusOr<AgentView> PgStore::GetAgent(const std::string& host_id) {
-  return pool_.Run<AgentView>("reading agent", [&](pqxx::connection& c) -> absl::StatusOr<AgentView> {
+  return RunRead<AgentView>("reading agent", [&](pqxx::connection& c) -> absl::StatusOr<AgentView> {
     pqxx::read_transaction tx(c);
     pqxx::result r = tx.exec_params(Sql("agent_get"), kStaleAfterPollIntervals, SeenBucketMs(),
                                     kInstanceConflictPollIntervals, host_id);
@@ -95,7 +95,7 @@ absl::StatusOr<int64_t> PgStore::CountOrphanedHosts() {
 
 absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& filter,
                                                            const std::string& after_host_id, int limit) {
-  return pool_.Run<std::vector<AgentView>>(
+  return RunRead<std::vector<AgentView>>(
       "listing agents", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<AgentView>> {
         pqxx::read_transaction tx(c);
         if (filter.orphaned_only) return ListOrphans(tx, filter, after_host_id, limit);
@@ -130,7 +130,7 @@ absl::StatusOr<std::vector<AgentView>> PgStore::ListAgents(const AgentFilter& fi
 
 absl::StatusOr<std::vector<StoredUpdateEvent>> PgStore::ListUpdateEvents(const std::string& host_id,
                                                                          int64_t before_id, int limit) {
-  return pool_.Run<std::vector<StoredUpdateEvent>>(
+  return RunRead<std::vector<StoredUpdateEvent>>(
       "listing update events", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<StoredUpdateEvent>> {
         pqxx::read_transaction tx(c);
         pqxx::result r = tx.exec_params(Sql("update_events_list"), host_id, before_id, limit);

@@ -45,7 +45,7 @@ absl::Status PgStore::RecordAudit(const AuditRecord& record) {
 }
 
 absl::StatusOr<std::vector<AuditRecord>> PgStore::ListAuditEvents(const AuditFilter& f) {
-  return pool_.Run<std::vector<AuditRecord>>(
+  return RunRead<std::vector<AuditRecord>>(
       "listing audit events", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<AuditRecord>> {
         pqxx::read_transaction tx(c);
         std::vector<AuditRecord> out;

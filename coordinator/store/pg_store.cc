@@ -30,7 +30,20 @@ PgStore::PgStore(PgStoreOptions options)
                              absl::ToInt64Milliseconds(timeout),
                              "; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"));
         c.prepare(kIngestStatement, Sql("ingest_round"));
-      }, options_.statement_timeout + kWatchdogMargin) {}
+      }, options_.statement_timeout + kWatchdogMargin) {
+  if (!options_.read_url.empty()) {
+    read_pool_ = std::make_unique<PgPool>(
+        options_.read_url, options_.pool_size,
+        [timeout = options_.statement_timeout](pqxx::connection& c) {
+          pqxx::nontransaction tx(c);
+          // Reads only: a write sent here by mistake fails at once, on a
+          // primary named as replica as well as on a standby.
+          tx.exec(absl::StrCat("SET default_transaction_read_only = on; SET statement_timeout = ",
+                               absl::ToInt64Milliseconds(timeout)));
+        },
+        options_.statement_timeout + kWatchdogMargin);
+  }
+}
 
 absl::Status PgStore::Ping() {
   return pool_

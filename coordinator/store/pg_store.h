@@ -5,6 +5,7 @@
 // (sql_files.h).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,12 @@ namespace drover::store {
 
 struct PgStoreOptions {
   std::string url;
+  // A read replica (a streaming standby) for reads that may lag the
+  // primary by its replay delay: rollout status (GetRolloutInputs), agents
+  // (GetAgent, ListAgents), update history and the audit trail. Empty: the
+  // primary. When the replica cannot be reached, those reads go to the
+  // primary instead (read_fallbacks counts them).
+  std::string read_url;
   // Connections for operator and updater reads.
   int pool_size = 4;
   // Connections for ingest batches (one per concurrent batch writer).
@@ -156,6 +163,9 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
 
   // Transactions retried after a lost race or deadlock (see PgPool::retries).
   int64_t retries() const { return pool_.retries() + ingest_pool_.retries(); }
+  // Reads meant for the replica that went to the primary because the
+  // replica could not be reached.
+  int64_t read_fallbacks() const { return read_fallbacks_.load(std::memory_order_relaxed); }
   // Connections closed because PostgreSQL stopped answering (QueryWatchdog).
   int64_t watchdog_closes() const { return pool_.watchdog_closes() + ingest_pool_.watchdog_closes(); }
 
@@ -163,11 +173,28 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   // sql/ingest_round.sql, prepared on every ingest connection.
   static constexpr const char* kIngestStatement = "drover_ingest";
 
+  // A read that may go to the replica (PgStoreOptions::read_url), or to the
+  // primary when there is none or it cannot be reached.
+  template <typename T>
+  absl::StatusOr<T> RunRead(absl::string_view what, const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn);
+
   PgStoreOptions options_;
   RealClock real_clock_;
   const Clock* const clock_;
   PgPool pool_;
   PgPool ingest_pool_;
+  std::unique_ptr<PgPool> read_pool_;  // null: no replica
+  std::atomic<int64_t> read_fallbacks_{0};
 };
+
+template <typename T>
+absl::StatusOr<T> PgStore::RunRead(absl::string_view what,
+                                   const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn) {
+  if (read_pool_ == nullptr) return pool_.Run<T>(what, fn);
+  absl::StatusOr<T> r = read_pool_->Run<T>(what, fn);
+  if (r.ok() || !absl::IsUnavailable(r.status())) return r;
+  read_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  return pool_.Run<T>(what, fn);
+}
 
 }  // namespace drover::store
