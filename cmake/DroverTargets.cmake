@@ -13,6 +13,16 @@ option(DROVER_ALL_TESTS_IN_ALL "Build the unit and integration tests with `all`"
 function(drover_test name)
   cmake_parse_arguments(T "NO_MAIN" "TIMEOUT" "SOURCES;LINK;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
+  # Under sanitizers the test's own sources (gtest-heavy, not what is under
+  # test) build at -O0 and without the fuzzers' coverage: ASan+UBSan at -O1
+  # with coverage took 37.9 s for api_test.cc here, at -O0 without 10.6 s.
+  # The libraries under test keep -O1 and every check.
+  if(DROVER_SANITIZE)
+    target_compile_options(${name} PRIVATE -O0)
+    if(DROVER_FUZZ)
+      target_compile_options(${name} PRIVATE -fno-sanitize=fuzzer-no-link)
+    endif()
+  endif()
   if(NOT DROVER_ALL_TESTS_IN_ALL AND NOT "e2e" IN_LIST T_LABELS
      AND ("unit" IN_LIST T_LABELS OR "integration" IN_LIST T_LABELS))
     set_target_properties(${name} PROPERTIES EXCLUDE_FROM_ALL TRUE)
