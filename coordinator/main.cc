@@ -101,7 +101,8 @@ ABSL_FLAG(absl::Duration, forget_agents_after, drover::rollout::kDefaultForgetAg
           "Agents not seen for this long are forgotten (as `droverctl agents forget`, audited); their next "
           "report enrols them again. 0: never; otherwise at least 24h");
 ABSL_FLAG(absl::Duration, maintenance_interval, absl::Hours(1),
-          "How often the leader replica runs retention (partitions ahead and past, agents to forget)");
+          "How often the leader replica runs retention (partitions ahead and past, agents to forget); at most "
+          "6h (the DroverRetentionNotRunning alert fires after 7h without a complete pass)");
 ABSL_FLAG(int, max_message_bytes, 64 * 1024, "Largest accepted request; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(absl::Duration, fleet_refresh, absl::Seconds(5), "How often fleet gauges are refreshed");
 ABSL_FLAG(absl::Duration, rollout_tick, absl::Seconds(1),
@@ -358,7 +359,7 @@ int main(int argc, char** argv) {
            OutOfRange("max_message_bytes", max_message, 1024, 64 << 20),
            OutOfRange("fleet_refresh", config.fleet_refresh_interval, absl::Milliseconds(100), absl::Hours(1)),
            OutOfRange("maintenance_interval", absl::GetFlag(FLAGS_maintenance_interval), absl::Seconds(1),
-                      absl::Hours(24)),
+                      absl::Hours(6)),
            OutOfRange("rollout_tick", config.rollout_tick, absl::Milliseconds(50), absl::Minutes(10)),
            OutOfRange("shutdown_grace", config.shutdown_grace, absl::ZeroDuration(), absl::Hours(1)),
            OutOfRange("startup_timeout", config.startup_timeout, absl::ZeroDuration(), absl::Hours(24)),

@@ -438,12 +438,16 @@ class CoordinatorServerImpl final : public CoordinatorServer {
          rollout::UpdateEventsRetention(config_.event_retention)},
         {store::PartitionedTable::kAuditEvents, "audit_events", rollout::AuditEventsRetention(config_.audit_retention)},
     };
+    // Each part on its own: one that fails (a lock not had within 500 ms,
+    // a table made by hand in the way) does not hold the others back.
+    bool all_done = true;
     for (const auto& t : tables) {
       absl::StatusOr<store::PartitionMaintenance> done = store_.MaintainPartitions(t.table, t.policy, now);
       if (!done.ok()) {
+        all_done = false;
         metrics_.CountDatabaseError("retention");
         LogWarning(absl::StrCat("retention of ", t.name, ": ", done.status().message(), "; retried in a minute"));
-        return;
+        continue;
       }
       metrics_.CountPartitionsDropped(t.name, static_cast<int64_t>(done->dropped.size()));
       if (done->created > 0 || !done->dropped.empty() || done->rows_moved > 0 || done->rows_expired > 0) {
@@ -455,8 +459,14 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       }
     }
     const std::string reason = absl::StrCat("not seen for ", absl::FormatDuration(config_.forget_agents_after));
+    // At most 10,000 a pass (ten scans of agents: no index on last_seen)
+    // so that this thread's fleet refresh never stalls for long; a full
+    // pass comes back a minute later for the rest.
+    constexpr int64_t kForgetBatch = 1000;
+    constexpr int kForgetBatches = 10;
     absl::StatusOr<int64_t> forgotten = store_.ForgetAgentsNotSeenSince(
-        rollout::ForgetAgentsCutoff(now, config_.forget_agents_after), reason, 1000, nullptr);
+        rollout::ForgetAgentsCutoff(now, config_.forget_agents_after), reason, kForgetBatch, kForgetBatches,
+        nullptr);
     if (!forgotten.ok()) {
       metrics_.CountDatabaseError("retention");
       LogWarning(absl::StrCat("forgetting agents ", reason, ": ", forgotten.status().message(),
@@ -465,8 +475,10 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     }
     metrics_.CountAgentsForgotten(*forgotten);
     if (*forgotten > 0) LogInfo(absl::StrCat("forgot ", *forgotten, " agents ", reason));
+    if (!all_done) return;  // again in a minute
     metrics_.SetRetentionSuccess(now);
-    next_retention_ = now + config_.maintenance_interval;
+    next_retention_ = now + (*forgotten == kForgetBatch * kForgetBatches ? absl::Minutes(1)
+                                                                        : config_.maintenance_interval);
   }
 
   // Rollouts that hold hosts back or were rolled back: their state, groups

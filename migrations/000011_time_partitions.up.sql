@@ -10,10 +10,15 @@
 -- there, never refused, and moved into its own partition when the
 -- coordinator creates it (PgStore::MaintainPartitions).
 --
--- Existing rows are copied into partitions covering them, from the oldest
--- row's day (month) on; nothing is lost here. Rows older than the retention
--- are dropped by the coordinator's first maintenance after the upgrade
--- (--event_retention, --audit_retention; 0 keeps them).
+-- Existing rows are copied into partitions covering them; nothing is lost
+-- here. update_events' history before the current month goes into one
+-- partition per month (days would be thousands of partitions, each a few
+-- locks in this one transaction: years of history would exhaust the lock
+-- table), the current month on by day. Rows older than the retention are
+-- dropped by the coordinator's first maintenance after the upgrade, a whole
+-- month once all of it is past (--event_retention, --audit_retention; 0
+-- keeps them). The copy holds the tables exclusively until it commits:
+-- reports with outcomes wait for it (see README, upgrading).
 --
 -- A partitioned table's primary key must hold the partition key: (id, time).
 -- The id sequences are kept, so ids go on growing where they were.
@@ -51,25 +56,41 @@ CREATE TABLE audit_events_default PARTITION OF audit_events DEFAULT;
 
 -- Partitions from the oldest row's period to the current one plus those the
 -- coordinator keeps ahead (rollout::UpdateEventsRetention, AuditEventsRetention),
--- named as rollout::PartitionName names them.
+-- named as rollout::PartitionName names them (monthly history of
+-- update_events as update_events_pYYYYMM).
 DO $$
 DECLARE
   t record;
   oldest timestamptz;
   p timestamptz;
+  step interval;
   last timestamptz;
 BEGIN
   FOR t IN SELECT * FROM (VALUES
-      ('update_events', 'recorded_at', 'day', 7, 'YYYYMMDD'),
-      ('audit_events', 'at', 'month', 2, 'YYYYMM')) AS v(tab, col, unit, ahead, fmt)
+      ('update_events', 'recorded_at', 'day', 7),
+      ('audit_events', 'at', 'month', 2)) AS v(tab, col, unit, ahead)
   LOOP
     EXECUTE format('SELECT min(%I) FROM %I', t.col, t.tab || '_unpartitioned') INTO oldest;
-    p := date_trunc(t.unit, LEAST(coalesce(oldest, now()), now()));
+    IF oldest IS NULL OR oldest >= now() THEN
+      p := date_trunc(t.unit, now());
+    ELSIF t.unit = 'day' AND oldest >= date_trunc('month', now()) THEN
+      p := date_trunc('day', oldest);
+    ELSE
+      p := date_trunc('month', oldest);
+    END IF;
     last := date_trunc(t.unit, now()) + t.ahead * ('1 ' || t.unit)::interval;
     WHILE p <= last LOOP
-      EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
-                     t.tab || '_p' || to_char(p, t.fmt), t.tab, p, p + ('1 ' || t.unit)::interval);
-      p := p + ('1 ' || t.unit)::interval;
+      -- Months before the current one, then the table's own period.
+      IF t.unit = 'month' OR p < date_trunc('month', now()) THEN
+        step := interval '1 month';
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       t.tab || '_p' || to_char(p, 'YYYYMM'), t.tab, p, p + step);
+      ELSE
+        step := interval '1 day';
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       t.tab || '_p' || to_char(p, 'YYYYMMDD'), t.tab, p, p + step);
+      END IF;
+      p := p + step;
     END LOOP;
   END LOOP;
 END $$;

@@ -79,11 +79,23 @@ PartitionPlan PlanPartitions(const std::vector<PartitionRange>& existing, absl::
   };
   PartitionRange r = PeriodOf(now, policy.period);
   const absl::Time current_from = r.from;
+  const absl::Time cutoff = policy.keep > absl::ZeroDuration() ? now - policy.keep : absl::InfinitePast();
+  // Periods missed between the newest partition and now (maintenance did
+  // not run for longer than the partitions made ahead): their rows wait in
+  // the default partition until these exist. Not those already past the
+  // retention: their rows are deleted from the default partition instead.
+  absl::Time newest_end = absl::InfinitePast();
+  for (const PartitionRange& e : existing) newest_end = std::max(newest_end, e.to);
+  if (newest_end != absl::InfinitePast() && newest_end < current_from) {
+    for (PartitionRange gap = PeriodOf(newest_end, policy.period); gap.from < current_from;
+         gap = NextPeriod(gap, policy.period)) {
+      if (gap.to > cutoff && !overlaps(gap)) plan.create.push_back(gap);
+    }
+  }
   for (int i = 0; i <= std::max(0, policy.ahead); ++i, r = NextPeriod(r, policy.period)) {
     if (!overlaps(r)) plan.create.push_back(r);
   }
   if (policy.keep > absl::ZeroDuration()) {
-    const absl::Time cutoff = now - policy.keep;
     for (const PartitionRange& e : existing) {
       if (e.to <= cutoff && e.to <= current_from) plan.drop.push_back(e);
     }

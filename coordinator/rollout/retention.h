@@ -68,8 +68,10 @@ PartitionRange NextPeriod(const PartitionRange& r, PartitionPeriod period);
 std::string PartitionName(absl::string_view table, const PartitionRange& r, PartitionPeriod period);
 
 struct PartitionPlan {
-  // Oldest first. Periods that overlap an existing partition are skipped
-  // (one made by hand, or with another period): never an overlap error.
+  // Oldest first: periods missed since the newest partition (not those past
+  // the retention), the current one, and policy.ahead after it. Periods
+  // that overlap an existing partition are skipped (one made by hand, or
+  // with another period): never an overlap error.
   std::vector<PartitionRange> create;
   // Partitions entirely older than now - keep, oldest first. Never one that
   // reaches into the current period.

@@ -49,6 +49,24 @@ TEST(RetentionTest, OnlyMissingPeriodsAreCreatedAndOverlapsAreLeftAlone) {
   EXPECT_THAT(plan.create, ElementsAre(PartitionRange{Utc(2026, 12, 10), Utc(2026, 12, 11)}));
 }
 
+TEST(RetentionTest, PeriodsMissedSinceTheNewestPartitionAreMadeUnlessAlreadyPastTheRetention) {
+  // Maintenance stopped on 12-01; on 12-05 the days in between get their
+  // partitions (their rows wait in the default partition), except those
+  // wholly past a two-day retention.
+  const std::vector<PartitionRange> existing = {{Utc(2026, 11, 30), Utc(2026, 12, 1)},
+                                                {Utc(2026, 12, 1), Utc(2026, 12, 2)}};
+  const RetentionPolicy policy{.period = PartitionPeriod::kDay, .ahead = 1, .keep = absl::Hours(48)};
+  const PartitionPlan plan = PlanPartitions(existing, Utc(2026, 12, 5, 10), policy);
+  EXPECT_THAT(plan.create, ElementsAre(PartitionRange{Utc(2026, 12, 3), Utc(2026, 12, 4)},
+                                       PartitionRange{Utc(2026, 12, 4), Utc(2026, 12, 5)},
+                                       PartitionRange{Utc(2026, 12, 5), Utc(2026, 12, 6)},
+                                       PartitionRange{Utc(2026, 12, 6), Utc(2026, 12, 7)}));
+  EXPECT_EQ(plan.drop.size(), 2u);
+  // Kept for ever: every missed day.
+  const RetentionPolicy forever{.period = PartitionPeriod::kDay, .ahead = 0, .keep = absl::ZeroDuration()};
+  EXPECT_EQ(PlanPartitions(existing, Utc(2026, 12, 5, 10), forever).create.size(), 4u);
+}
+
 TEST(RetentionTest, PartitionsEntirelyPastTheRetentionAreDropped) {
   const RetentionPolicy policy = UpdateEventsRetention(absl::Hours(24 * 2));
   const absl::Time now = Utc(2026, 12, 7, 10);

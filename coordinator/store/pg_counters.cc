@@ -42,7 +42,7 @@ absl::StatusOr<RolloutInputs> ReadRolloutInputs(pqxx::transaction_base& tx, cons
 }  // namespace
 
 absl::StatusOr<RolloutInputs> PgStore::GetRolloutInputs(const std::string& channel_id) {
-  return RunRead<RolloutInputs>("reading rollout status", [&](pqxx::connection& c) -> absl::StatusOr<RolloutInputs> {
+  return pool_.Run<RolloutInputs>("reading rollout status", [&](pqxx::connection& c) -> absl::StatusOr<RolloutInputs> {
     // One snapshot, so the counters agree with each other.
     pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
     pqxx::result r = tx.exec_params(Sql("channel_read"), channel_id);

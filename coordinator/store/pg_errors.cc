@@ -4,6 +4,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -46,7 +47,9 @@ absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what) {
     }
     // Statement or lock timeout: busy, worth retrying later.
     if (state == "57014" || state == "55P03") {
-      return WithReason(absl::UnavailableError(unavailable), kReasonDatabaseUnavailable);
+      absl::Status s = WithReason(absl::UnavailableError(unavailable), kReasonDatabaseUnavailable);
+      s.SetPayload(kTimeoutPayload, absl::Cord(state));
+      return s;
     }
   }
   return absl::InternalError(absl::StrCat(what, ": internal database error (logged by the coordinator)"));

@@ -16,6 +16,12 @@ namespace drover::store {
 // is logged, never put in the status: statuses reach callers.
 absl::Status PgErrorToStatus(const std::exception& e, absl::string_view what);
 
+// Set (as a payload) on the Unavailable of a statement or lock timeout: the
+// server answered, it was busy. PgStore::RunRead does not send such a read
+// to the primary again.
+inline constexpr absl::string_view kTimeoutPayload = "drover.dev/database-timeout";
+inline bool IsDatabaseTimeout(const absl::Status& s) { return s.GetPayload(kTimeoutPayload).has_value(); }
+
 // True for statuses worth retrying the whole transaction for.
 inline bool IsRetryable(const absl::Status& s) { return s.code() == absl::StatusCode::kAborted; }
 

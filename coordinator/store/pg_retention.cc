@@ -34,6 +34,10 @@ TableSpec SpecOf(PartitionedTable table) {
 // our lock request (dropping a partition locks the parent table).
 constexpr const char* kDdlLockTimeout = "SET LOCAL lock_timeout = '500ms'";
 
+// The bounds' text (pg_get_expr) follows the session's TimeZone and
+// DateStyle; in UTC and ISO it reads back unambiguously.
+constexpr const char* kBoundsFormat = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'";
+
 std::string Literal(pqxx::transaction_base& tx, absl::Time t) {
   // UTC, microseconds: the form PostgreSQL reads back exactly.
   return tx.quote(absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone()));
@@ -48,6 +52,8 @@ absl::StatusOr<PartitionMaintenance> PgStore::MaintainPartitions(PartitionedTabl
   absl::StatusOr<std::vector<rollout::PartitionRange>> existing = pool_.Run<std::vector<rollout::PartitionRange>>(
       "listing partitions", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<rollout::PartitionRange>> {
         pqxx::read_transaction tx(c);
+        // partitions_list.sql reads the bounds back from their text form.
+        tx.exec(kBoundsFormat);
         std::vector<rollout::PartitionRange> out;
         for (const pqxx::row& row : tx.exec_params(Sql("partitions_list"), spec.table)) {
           if (row["from_us"].is_null() || row["to_us"].is_null()) continue;
@@ -79,7 +85,10 @@ absl::StatusOr<PartitionMaintenance> PgStore::MaintainPartitions(PartitionedTabl
               "WITH moved AS (DELETE FROM ", tx.quote_name(default_partition), " WHERE ", in_range,
               " RETURNING *) INSERT INTO ", tx.quote_name(name), " SELECT * FROM moved"));
           // ATTACH locks the parent only against other DDL (SHARE UPDATE
-          // EXCLUSIVE): inserts go on meanwhile.
+          // EXCLUSIVE), so inserts into other partitions go on; but it
+          // holds the default partition exclusively while it checks it (it
+          // is empty or nearly), so readers of the whole table wait for
+          // that instant, or this gives up after the lock timeout.
           tx.exec(absl::StrCat("ALTER TABLE ", tx.quote_name(spec.table), " ATTACH PARTITION ", tx.quote_name(name),
                                " FOR VALUES FROM (", Literal(tx, r.from), ") TO (", Literal(tx, r.to), ")"));
           tx.commit();
@@ -109,6 +118,7 @@ absl::StatusOr<PartitionMaintenance> PgStore::MaintainPartitions(PartitionedTabl
         pool_.Run<std::string>("dropping a partition", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
           pqxx::work tx(c);
           tx.exec(kDdlLockTimeout);
+          tx.exec(kBoundsFormat);
           // By its bounds, not its name: it may have been made by hand.
           std::string name;
           for (const pqxx::row& row : tx.exec_params(Sql("partitions_list"), spec.table)) {
@@ -130,7 +140,8 @@ absl::StatusOr<PartitionMaintenance> PgStore::MaintainPartitions(PartitionedTabl
 }
 
 absl::StatusOr<int64_t> PgStore::ForgetAgentsNotSeenSince(absl::Time cutoff, const std::string& reason,
-                                                          int64_t batch, std::vector<std::string>* forgotten) {
+                                                          int64_t batch, int max_batches,
+                                                          std::vector<std::string>* forgotten) {
   if (cutoff == absl::InfinitePast()) return 0;
   const int64_t cutoff_us = store::ToUnixMicros(cutoff);
   const int64_t bucket_ms = Millis(rollout::kSeenBucket);
@@ -141,7 +152,7 @@ absl::StatusOr<int64_t> PgStore::ForgetAgentsNotSeenSince(absl::Time cutoff, con
   if (!any.ok()) return any.status();
   if (!*any) return 0;
   int64_t total = 0;
-  for (;;) {
+  for (int round = 0; round < max_batches; ++round) {
     absl::StatusOr<pqxx::result> gone =
         pool_.Run<pqxx::result>("forgetting agents not seen", [&](pqxx::connection& c) -> absl::StatusOr<pqxx::result> {
           pqxx::work tx(c);

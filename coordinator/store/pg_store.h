@@ -14,6 +14,7 @@
 #include "coordinator/rollout/retention.h"
 #include "coordinator/store/identity_store.h"
 #include "coordinator/store/metadata_store.h"
+#include "coordinator/store/pg_errors.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/store/rollout_store.h"
 #include "coordinator/store/store.h"
@@ -23,10 +24,11 @@ namespace drover::store {
 struct PgStoreOptions {
   std::string url;
   // A read replica (a streaming standby) for reads that may lag the
-  // primary by its replay delay: rollout status (GetRolloutInputs), agents
-  // (GetAgent, ListAgents), update history and the audit trail. Empty: the
-  // primary. When the replica cannot be reached, those reads go to the
-  // primary instead (read_fallbacks counts them).
+  // primary by its replay delay: agents (GetAgent, ListAgents), update
+  // history and the audit trail. Not rollout status: it names the target
+  // and epoch an operator just set, and `target set` then `status` must
+  // agree. Empty: the primary. When the replica cannot be reached, those
+  // reads go to the primary instead (read_fallbacks counts them).
   std::string read_url;
   // Connections for operator and updater reads.
   int pool_size = 4;
@@ -146,12 +148,14 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   // the next call. Run by one replica at a time (the leader).
   absl::StatusOr<PartitionMaintenance> MaintainPartitions(PartitionedTable table,
                                                           const rollout::RetentionPolicy& policy, absl::Time now);
-  // Forgets agents last seen before `cutoff` (all of them, `batch` per
-  // transaction), each audited with `reason`, like ForgetAgent; returns how
-  // many and appends their host ids to `forgotten` (may be null). Cheap
-  // when none is that old (the seen-bucket counters say so).
+  // Forgets agents last seen before `cutoff`, `batch` per transaction and
+  // at most `max_batches` transactions (each scans agents: there is no
+  // index on last_seen), each audited with `reason`, like ForgetAgent;
+  // returns how many and appends their host ids to `forgotten` (may be
+  // null). Fewer than batch * max_batches: none is left. Cheap when none is
+  // that old (the seen-bucket counters say so).
   absl::StatusOr<int64_t> ForgetAgentsNotSeenSince(absl::Time cutoff, const std::string& reason, int64_t batch,
-                                                   std::vector<std::string>* forgotten);
+                                                   int max_batches, std::vector<std::string>* forgotten);
 
   // Folds the counters' shards into one row per key and drops rows that
   // reached zero (versions nobody runs any more, buckets everyone has left).
@@ -192,7 +196,10 @@ absl::StatusOr<T> PgStore::RunRead(absl::string_view what,
                                    const std::function<absl::StatusOr<T>(pqxx::connection&)>& fn) {
   if (read_pool_ == nullptr) return pool_.Run<T>(what, fn);
   absl::StatusOr<T> r = read_pool_->Run<T>(what, fn);
-  if (r.ok() || !absl::IsUnavailable(r.status())) return r;
+  // Only a replica that cannot be reached (refused, broken or frozen
+  // connection) sends the read to the primary: a query that timed out there
+  // would time out again here, at twice the wait.
+  if (r.ok() || !absl::IsUnavailable(r.status()) || IsDatabaseTimeout(r.status())) return r;
   read_fallbacks_.fetch_add(1, std::memory_order_relaxed);
   return pool_.Run<T>(what, fn);
 }

@@ -478,7 +478,7 @@ TEST(ResilienceTest, StartupFailuresAreClearAndNonZero) {
            {"--startup_timeout=48h", "--startup_timeout=48h must be between 0 and 24h"},
            {"--db_pool_size=0", "--db_pool_size=0 must be between 1 and 100"},
            {"--ingest_writers=1000", "--ingest_writers=1000 must be between 1 and 32"},
-           {"--maintenance_interval=0s", "--maintenance_interval=0 must be between 1s and 24h"},
+           {"--maintenance_interval=0s", "--maintenance_interval=0 must be between 1s and 6h"},
            {"--event_retention=12h", "--event_retention=12h must be 0 (keep for ever) or between 48h (two daily"},
            {"--audit_retention=720h", "--audit_retention=720h must be 0 (keep for ever) or between 1344h (two "
                                       "monthly partitions)"},

@@ -2,6 +2,7 @@
 // PgStore::MaintainPartitions and PgStore::ForgetAgentsNotSeenSince.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include <memory>
@@ -68,6 +69,11 @@ TEST(TimePartitionMigrationTest, EveryRowIsKeptAndLandsInThePartitionOfItsTime) 
                      "FROM audit_events");
   const std::string max_event_id = QueryValue(db, "SELECT max(id) FROM update_events");
 
+  // A session in a zone 5:30 off UTC: the partitions must still be UTC days.
+  {
+    pqxx::nontransaction tx(conn);
+    tx.exec("SET TimeZone = 'Asia/Kolkata'");
+  }
   absl::StatusOr<MigrateResult> up = MigrateUp(conn, MigrationsUpTo(11));
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(QueryValue(db, "SELECT count(*) || ' ' || sum(id) || ' ' || md5(string_agg(host_id || error || "
@@ -77,10 +83,14 @@ TEST(TimePartitionMigrationTest, EveryRowIsKeptAndLandsInThePartitionOfItsTime) 
                            "id)) FROM audit_events"),
             audit_before);
   EXPECT_EQ(QueryValue(db, "SELECT relkind FROM pg_class WHERE relname = 'update_events'"), "p");
-  // Each row in its own day's (month's) partition, none in the defaults.
+  // Each row in its own UTC day's partition (its month's before this
+  // month), none in the defaults.
   EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM update_events WHERE tableoid::regclass::text <> "
-                           "'update_events_p' || to_char(recorded_at AT TIME ZONE 'UTC', 'YYYYMMDD')"),
+                           "'update_events_p' || to_char(recorded_at AT TIME ZONE 'UTC', "
+                           "CASE WHEN recorded_at < date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+                           "THEN 'YYYYMM' ELSE 'YYYYMMDD' END)"),
             "0");
+  EXPECT_NE(QueryValue(db, "SELECT count(DISTINCT tableoid) FROM update_events"), "1");
   EXPECT_EQ(QueryValue(db, "SELECT count(*) FROM audit_events WHERE tableoid::regclass::text <> "
                            "'audit_events_p' || to_char(at AT TIME ZONE 'UTC', 'YYYYMM')"),
             "0");
@@ -131,10 +141,10 @@ TEST_F(RetentionTest, PartitionsAreMadeAheadAndDroppedPastTheRetention) {
   absl::StatusOr<PartitionMaintenance> done =
       store_->MaintainPartitions(PartitionedTable::kUpdateEvents, rollout::UpdateEventsRetention(absl::Hours(48)), later);
   ASSERT_TRUE(done.ok()) << done.status();
-  // The migration made today .. today+7; ten days on, days +10 .. +17 are
-  // new (+8 and +9 are not needed any more), and every day that ended more
-  // than two days before is gone, today's row with it.
-  EXPECT_EQ(done->created, 8);
+  // The migration made today .. today+7; ten days on, the missed days +8
+  // and +9 (still within two days) and +10 .. +17 are new, and every day
+  // that ended more than two days before is gone, today's row with it.
+  EXPECT_EQ(done->created, 10);
   EXPECT_EQ(done->dropped.size(), 8u);
   EXPECT_EQ(done->dropped.front(), DayName("update_events", now));
   EXPECT_EQ(QueryValue(db_, "SELECT count(*) FROM update_events"), "0");
@@ -183,7 +193,20 @@ TEST_F(RetentionTest, AuditTrailPartitionsAreMonths) {
       PartitionedTable::kAuditEvents, rollout::AuditEventsRetention(rollout::kDefaultAuditRetention),
       now + absl::Hours(24 * 365 * 2));
   ASSERT_TRUE(done.ok()) << done.status();
-  EXPECT_EQ(done->created, 3);  // the month two years on and two ahead
+  // Two years on: that month and two ahead, and the missed months still
+  // within 400 days (a year on is), not those already past (three months on).
+  const auto exists = [&](absl::Time t) {
+    return QueryValue(db_, absl::StrCat("SELECT to_regclass('",
+                                        rollout::PartitionName("audit_events",
+                                                               rollout::PeriodOf(t, rollout::PartitionPeriod::kMonth),
+                                                               rollout::PartitionPeriod::kMonth),
+                                        "') IS NOT NULL")) == "t";
+  };
+  EXPECT_TRUE(exists(now + absl::Hours(24 * 365 * 2)));
+  EXPECT_TRUE(exists(now + absl::Hours(24 * 365 * 2 + 24 * 40)));
+  EXPECT_TRUE(exists(now + absl::Hours(24 * 365)));
+  EXPECT_FALSE(exists(now + absl::Hours(24 * 92)));
+  EXPECT_GE(done->created, 14);
   // Every month the migration made (this one and two ahead) is past 400 days by then.
   EXPECT_EQ(done->dropped.size(), 3u);
   EXPECT_EQ(done->dropped.front(),
@@ -217,6 +240,26 @@ TEST_F(RetentionTest, MaintenanceWaitingOnALongReaderGivesUpAndIsRetried) {
   EXPECT_EQ(done->dropped.size(), 8u);
 }
 
+// The same for a drop alone (nothing to create): DROP TABLE of a partition
+// needs the parent to itself.
+TEST_F(RetentionTest, ADropBehindALongReaderGivesUpAndIsRetried) {
+  const rollout::RetentionPolicy drop_only{.period = rollout::PartitionPeriod::kDay, .ahead = 0,
+                                           .keep = absl::Hours(48)};
+  const absl::Time later = absl::Now() + absl::Hours(24 * 4);  // today's partitions exist up to +7
+  pqxx::connection reader(db_);
+  pqxx::work reading(reader);
+  reading.exec("SELECT count(*) FROM update_events");
+  absl::StatusOr<PartitionMaintenance> done =
+      store_->MaintainPartitions(PartitionedTable::kUpdateEvents, drop_only, later);
+  ASSERT_FALSE(done.ok());
+  EXPECT_TRUE(absl::IsUnavailable(done.status())) << done.status();
+  reading.abort();
+  done = store_->MaintainPartitions(PartitionedTable::kUpdateEvents, drop_only, later);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->created, 0);
+  EXPECT_EQ(done->dropped.size(), 2u);  // today and tomorrow
+}
+
 // Makes `host` last seen `ago`, moving the seen-bucket counters along.
 void SeenAgo(const std::string& db, const std::string& host, absl::Duration ago) {
   QueryValue(db, absl::StrCat("UPDATE agents SET last_seen = now() - interval '", absl::ToInt64Seconds(ago),
@@ -244,7 +287,7 @@ TEST_F(RetentionTest, AgentsNotSeenForLongAreForgottenAuditedAndUncounted) {
   ASSERT_TRUE(store_->ApplyReports(ptrs).ok());
   const absl::Time now = absl::Now();
   // Nobody is old yet: nothing, and without a scan of agents.
-  absl::StatusOr<int64_t> n = store_->ForgetAgentsNotSeenSince(now - absl::Hours(24 * 30), "r", 1, nullptr);
+  absl::StatusOr<int64_t> n = store_->ForgetAgentsNotSeenSince(now - absl::Hours(24 * 30), "r", 1, 10, nullptr);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 0);
 
@@ -252,11 +295,17 @@ TEST_F(RetentionTest, AgentsNotSeenForLongAreForgottenAuditedAndUncounted) {
   SeenAgo(db_, "here", absl::Hours(24 * 29));
   ASSERT_EQ(FleetCounterMismatches(db_), 0);
   std::vector<std::string> forgotten;
-  // One per transaction: the loop goes on until none is left.
+  // One per transaction, at most two transactions: two now, the third on
+  // the next call.
   n = store_->ForgetAgentsNotSeenSince(rollout::ForgetAgentsCutoff(now, rollout::kDefaultForgetAgentsAfter),
-                                       "not seen for 720h", 1, &forgotten);
+                                       "not seen for 720h", 1, 2, &forgotten);
   ASSERT_TRUE(n.ok()) << n.status();
-  EXPECT_EQ(*n, 3);
+  EXPECT_EQ(*n, 2);
+  n = store_->ForgetAgentsNotSeenSince(rollout::ForgetAgentsCutoff(now, rollout::kDefaultForgetAgentsAfter),
+                                       "not seen for 720h", 1, 2, &forgotten);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  std::sort(forgotten.begin(), forgotten.end());
   EXPECT_EQ(forgotten, (std::vector<std::string>{"gone1", "gone2", "gone3"}));
   EXPECT_EQ(QueryValue(db_, "SELECT string_agg(host_id, ',') FROM agents"), "here");
   EXPECT_EQ(FleetCounterMismatches(db_), 0);
@@ -274,7 +323,7 @@ TEST_F(RetentionTest, AgentsNotSeenForLongAreForgottenAuditedAndUncounted) {
 
 TEST_F(RetentionTest, ForgettingNeverIsANoOp) {
   absl::StatusOr<int64_t> n = store_->ForgetAgentsNotSeenSince(
-      rollout::ForgetAgentsCutoff(absl::Now(), absl::ZeroDuration()), "r", 100, nullptr);
+      rollout::ForgetAgentsCutoff(absl::Now(), absl::ZeroDuration()), "r", 100, 10, nullptr);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 0);
 }
