@@ -15,7 +15,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${DROVER_BIN_DIR:-$ROOT/build/bin}
 PROMETHEUS=${PROMETHEUS:-prometheus}
 PG="$ROOT/deploy/lib/pg.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"
 
 for b in drover-coordinator drover-bench droverctl; do
   [[ -x "$BIN/$b" ]] || fail "$BIN/$b not built (set DROVER_BIN_DIR or build the $b target)"
@@ -26,14 +27,6 @@ TMP=$(mktemp -d /tmp/drover-promql.XXXXXX)
 PGDIR=$(mktemp -d /tmp/drover-promql-pg.XXXXXX)  # pg.sh hands it to user postgres
 COORD_PID="" PROM_PID=""
 
-stop_pid() {
-  local pid=$1 i
-  [[ -n "$pid" ]] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   stop_pid "$PROM_PID"
@@ -49,17 +42,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# wait_for SECONDS WHAT COMMAND...: runs COMMAND until it succeeds.
-wait_for() {
-  local seconds=$1 what=$2 end
-  shift 2
-  end=$((SECONDS + seconds))
-  until "$@"; do
-    [[ $SECONDS -lt $end ]] || fail "$what not within ${seconds}s"
-    sleep 0.2
-  done
-}
 alive() { kill -0 "$1" 2>/dev/null || fail "$2 exited (log: $TMP/$3)"; }
 
 # 1. PostgreSQL and the coordinator.

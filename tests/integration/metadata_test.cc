@@ -15,6 +15,7 @@
 #include "coordinator/server.h"
 #include "coordinator/store/pg_store.h"
 #include "proto/wire/time.h"
+#include "tests/integration/store_fixture.h"
 #include "tests/support/test_env.h"
 #include "common/trust/metadata.h"
 
@@ -38,18 +39,9 @@ v1::SignedEnvelope Delegation(const trust::SigningKey& root, const trust::Signin
   return *trust::Sign(trust::Role::kDelegation, d, {&root});
 }
 
-class MetadataStoreTest : public ::testing::Test {
+class MetadataStoreTest : public ::drover::testing::StoreWithChannelTest {
  protected:
-  void SetUp() override {
-    db_ = NewTestDatabase();
-    ASSERT_TRUE(RunMigrations(db_, absl::Seconds(10)).ok());
-    store_ = std::make_unique<PgStore>(PgStoreOptions{.url = db_});
-    rollout::Channel c;
-    c.id = "prod";
-    c.control_plane_version = "15.2.0";
-    c.target_version = "15.1.0";
-    ASSERT_TRUE(store_->CreateChannel(c).ok());
-  }
+  void SetUp() override { SetUpStore("15.1.0"); }
 
   std::unique_ptr<api::TargetSigner> Signer(PgStore* store, const Clock* clock,
                                             const v1::SignedEnvelope* delegation = nullptr) {
@@ -84,8 +76,6 @@ class MetadataStoreTest : public ::testing::Test {
     return std::stoll(testing::QueryValue(db_, "SELECT version FROM channel_metadata WHERE channel = 'prod'"));
   }
 
-  std::string db_;
-  std::unique_ptr<PgStore> store_;
   trust::SigningKey root_ = *trust::SigningKey::Generate();
   trust::SigningKey targets_ = *trust::SigningKey::Generate();
   FakeClock clock_{kStart};

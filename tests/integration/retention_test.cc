@@ -18,6 +18,7 @@
 #include "coordinator/server.h"
 #include "coordinator/store/migrator.h"
 #include "coordinator/store/pg_store.h"
+#include "tests/integration/store_fixture.h"
 #include "tests/support/test_env.h"
 
 namespace drover::store {
@@ -106,19 +107,8 @@ TEST(TimePartitionMigrationTest, EveryRowIsKeptAndLandsInThePartitionOfItsTime) 
   EXPECT_EQ(QueryValue(db, "SELECT max(id) FROM update_events"), absl::StrCat(std::stoll(max_event_id) + 1));
 }
 
-class RetentionTest : public ::testing::Test {
+class RetentionTest : public ::drover::testing::StoreWithChannelTest {
  protected:
-  void SetUp() override {
-    db_ = NewTestDatabase();
-    ASSERT_TRUE(RunMigrations(db_, absl::Seconds(10)).ok());
-    store_ = std::make_unique<PgStore>(PgStoreOptions{.url = db_});
-    rollout::Channel c;
-    c.id = "prod";
-    c.control_plane_version = "15.2.0";
-    c.target_version = "15.2.0";
-    ASSERT_TRUE(store_->CreateChannel(c).ok());
-  }
-
   void InsertEvent(const std::string& host, absl::Time recorded_at) {
     QueryValue(db_, absl::StrCat("INSERT INTO update_events (host_id, channel, from_version, to_version, result, "
                                  "started_at, finished_at, report_sequence, recorded_at) VALUES ('",
@@ -129,9 +119,6 @@ class RetentionTest : public ::testing::Test {
   std::string PartitionOf(const std::string& host) {
     return QueryValue(db_, absl::StrCat("SELECT tableoid::regclass FROM update_events WHERE host_id = '", host, "'"));
   }
-
-  std::string db_;
-  std::unique_ptr<PgStore> store_;
 };
 
 TEST_F(RetentionTest, PartitionsAreMadeAheadAndDroppedPastTheRetention) {

@@ -24,6 +24,7 @@
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_pool.h"
 #include "coordinator/server.h"
+#include "tests/integration/store_fixture.h"
 #include "tests/support/test_env.h"
 
 namespace drover::store {
@@ -34,19 +35,8 @@ using ::drover::testing::FleetCounterMismatches;
 using ::drover::testing::NewTestDatabase;
 using ::drover::testing::QueryValue;
 
-class PgStoreTest : public ::testing::Test {
+class PgStoreTest : public ::drover::testing::StoreWithChannelTest {
  protected:
-  void SetUp() override {
-    db_ = NewTestDatabase();
-    ASSERT_TRUE(RunMigrations(db_, absl::Seconds(10)).ok());
-    store_ = std::make_unique<PgStore>(PgStoreOptions{.url = db_});
-    rollout::Channel c;
-    c.id = "prod";
-    c.control_plane_version = "15.2.0";
-    c.target_version = "15.2.0";
-    ASSERT_TRUE(store_->CreateChannel(c).ok());
-  }
-
   static rollout::AgentReport Report(const std::string& host, const std::string& channel, int64_t seq,
                                      const std::string& version = "15.1.0") {
     rollout::AgentReport r;
@@ -56,9 +46,6 @@ class PgStoreTest : public ::testing::Test {
     r.sequence = seq;
     return r;
   }
-
-  std::string db_;
-  std::unique_ptr<PgStore> store_;
 };
 
 TEST_F(PgStoreTest, UnknownChannelFailsOnlyItsOwnReport) {
