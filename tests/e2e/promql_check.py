@@ -52,6 +52,10 @@ PROBES = {
     "DroverCoordinatorDown": [('up{job="drover-coordinator"}', 0)],
     "DroverDatabaseUnavailable": [("max by (instance) (drover_database_up)", 0)],
     # Exported (as 0) from start-up.
+    # Exported (as 0 until a pass completes) by every replica.
+    "DroverRetentionNotRunning": [
+        ("max(drover_retention_last_success_timestamp_seconds)", 0),
+    ],
     "DroverHeartbeatsNotWritten": [
         ("sum by (instance) (increase(drover_liveness_flush_failures_total[5m]))", 0),
         ("max by (instance) (drover_liveness_pending)", 0),
