@@ -51,7 +51,7 @@ cp "$PRIMARY/password" "$STANDBY/password"
 mkdir -p "$STANDBY/run"
 chmod 700 "$STANDBY"
 [[ $(id -u) -ne 0 ]] || chown -R postgres: "$STANDBY"
-as_postgres "$PGBIN/pg_basebackup" -D "$STANDBY/data" -R -X stream \
+as_postgres "$PGBIN/pg_basebackup" -D "$STANDBY/data" -R -X stream --checkpoint=fast \
   -d "$("$PG" url "$PRIMARY" "$P_PORT" postgres)" >"$TMP/basebackup.log" 2>&1 \
   || { cat "$TMP/basebackup.log" >&2; fail "pg_basebackup failed"; }
 # Its own socket directory (the copied configuration names the primary's).
