@@ -16,6 +16,7 @@
 #include "coordinator/server.h"
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
+#include "tests/integration/store_fixture.h"
 #include "tests/support/test_env.h"
 
 namespace drover {
@@ -44,21 +45,7 @@ std::string LastSeenUs(const std::string& db, const std::string& host) {
                                      "WHERE host_id = '", host, "'"));
 }
 
-class LivenessStoreTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    db_ = NewTestDatabase();
-    ASSERT_TRUE(RunMigrations(db_, absl::Seconds(10)).ok());
-    store_ = std::make_unique<store::PgStore>(store::PgStoreOptions{.url = db_});
-    rollout::Channel c;
-    c.id = "prod";
-    c.control_plane_version = "15.2.0";
-    c.target_version = "15.2.0";
-    ASSERT_TRUE(store_->CreateChannel(c).ok());
-  }
-  std::string db_;
-  std::unique_ptr<store::PgStore> store_;
-};
+class LivenessStoreTest : public ::drover::testing::StoreWithChannelTest {};
 
 TEST_F(LivenessStoreTest, MovesLastSeenAndSequenceUpNeverDown) {
   rollout::AgentReport a = Report("h1", 10), b = Report("h2", 10);
