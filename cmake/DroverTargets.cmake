@@ -101,7 +101,7 @@ endfunction()
 # that calls it is still instrumented. Under TSan it stays instrumented: TSan
 # must see every synchronisation, or it reports races that are not there.
 function(drover_uninstrumented target)
-  if(DROVER_SANITIZE AND NOT DROVER_SANITIZE STREQUAL "thread" OR DROVER_FUZZ)
+  if((DROVER_SANITIZE AND NOT DROVER_SANITIZE STREQUAL "thread") OR DROVER_FUZZ)
     target_compile_options(${target} PRIVATE -fno-sanitize=all)
   endif()
 endfunction()

@@ -42,8 +42,9 @@ ABSL_FLAG(std::string, database_url_file, "",
           "coordinator's user only");
 ABSL_FLAG(std::string, database_read_url, "",
           "PostgreSQL URL of a read replica (a streaming standby) for reads that may lag by its replay delay: "
-          "rollout status, agents, update history, the audit trail. Refused when it holds a password, as "
-          "--database (use --database_read_url_file). Empty: everything reads the primary");
+          "agent lists and details, update history, the audit trail (rollout status stays on the primary). "
+          "Refused when it holds a password, as --database (use --database_read_url_file). Empty: everything "
+          "reads the primary");
 ABSL_FLAG(std::string, database_read_url_file, "", "File holding the read replica's URL (first line)");
 ABSL_FLAG(bool, allow_unverified_database, false,
           "Connect to a non-local database without sslmode=verify-full (logs a warning at every start)");

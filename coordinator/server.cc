@@ -451,11 +451,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
       }
       metrics_.CountPartitionsDropped(t.name, static_cast<int64_t>(done->dropped.size()));
       if (done->created > 0 || !done->dropped.empty() || done->rows_moved > 0 || done->rows_expired > 0) {
-        LogInfo(absl::StrCat("retention of ", t.name, ": ", done->created, " partitions created, ",
-                             done->dropped.size(), " dropped", done->dropped.empty() ? "" : " (",
-                             absl::StrJoin(done->dropped, ", "), done->dropped.empty() ? "" : ")", ", ",
-                             done->rows_moved, " rows moved out of the default partition, ", done->rows_expired,
-                             " deleted from it"));
+        LogInfo(absl::StrCat("retention of ", t.name, ": ", done->created, " partitions created, dropped [",
+                             absl::StrJoin(done->dropped, ", "), "], ", done->rows_moved,
+                             " rows moved out of the default partition, ", done->rows_expired, " deleted from it"));
       }
     }
     const std::string reason = absl::StrCat("not seen for ", absl::FormatDuration(config_.forget_agents_after));

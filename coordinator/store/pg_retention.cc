@@ -1,6 +1,7 @@
 // PgStore: retention. Time partitions of update_events and audit_events
 // created ahead and dropped past their retention, and agents not seen for
 // long forgotten (rollout/retention.h has the rules).
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -49,20 +50,28 @@ absl::StatusOr<PartitionMaintenance> PgStore::MaintainPartitions(PartitionedTabl
                                                                  const rollout::RetentionPolicy& policy,
                                                                  absl::Time now) {
   const TableSpec spec = SpecOf(table);
-  absl::StatusOr<std::vector<rollout::PartitionRange>> existing = pool_.Run<std::vector<rollout::PartitionRange>>(
-      "listing partitions", [&](pqxx::connection& c) -> absl::StatusOr<std::vector<rollout::PartitionRange>> {
+  // The partitions and their names: a partition is dropped by its bounds,
+  // whatever it is called (it may have been made by hand).
+  struct Listed {
+    std::vector<rollout::PartitionRange> ranges;
+    std::vector<std::string> names;
+  };
+  absl::StatusOr<Listed> listed =
+      pool_.Run<Listed>("listing partitions", [&](pqxx::connection& c) -> absl::StatusOr<Listed> {
         pqxx::read_transaction tx(c);
         // partitions_list.sql reads the bounds back from their text form.
         tx.exec(kBoundsFormat);
-        std::vector<rollout::PartitionRange> out;
+        Listed out;
         for (const pqxx::row& row : tx.exec_params(Sql("partitions_list"), spec.table)) {
           if (row["from_us"].is_null() || row["to_us"].is_null()) continue;
-          out.push_back({store::FromUnixMicros(row["from_us"].as<int64_t>()), store::FromUnixMicros(row["to_us"].as<int64_t>())});
+          out.ranges.push_back({store::FromUnixMicros(row["from_us"].as<int64_t>()),
+                                store::FromUnixMicros(row["to_us"].as<int64_t>())});
+          out.names.push_back(row["name"].as<std::string>());
         }
         return out;
       });
-  if (!existing.ok()) return existing.status();
-  const rollout::PartitionPlan plan = rollout::PlanPartitions(*existing, now, policy);
+  if (!listed.ok()) return listed.status();
+  const rollout::PartitionPlan plan = rollout::PlanPartitions(listed->ranges, now, policy);
   PartitionMaintenance done;
   const std::string default_partition = absl::StrCat(spec.table, "_default");
   for (const rollout::PartitionRange& r : plan.create) {
@@ -114,27 +123,20 @@ absl::StatusOr<PartitionMaintenance> PgStore::MaintainPartitions(PartitionedTabl
     done.rows_expired += *deleted;
   }
   for (const rollout::PartitionRange& r : plan.drop) {
-    absl::StatusOr<std::string> dropped =
-        pool_.Run<std::string>("dropping a partition", [&](pqxx::connection& c) -> absl::StatusOr<std::string> {
+    const size_t i = std::find(listed->ranges.begin(), listed->ranges.end(), r) - listed->ranges.begin();
+    const std::string& name = listed->names[i];  // PlanPartitions drops only listed ranges
+    absl::StatusOr<bool> dropped =
+        pool_.Run<bool>("dropping a partition", [&](pqxx::connection& c) -> absl::StatusOr<bool> {
           pqxx::work tx(c);
           tx.exec(kDdlLockTimeout);
-          tx.exec(kBoundsFormat);
-          // By its bounds, not its name: it may have been made by hand.
-          std::string name;
-          for (const pqxx::row& row : tx.exec_params(Sql("partitions_list"), spec.table)) {
-            if (!row["from_us"].is_null() && !row["to_us"].is_null() &&
-                store::FromUnixMicros(row["from_us"].as<int64_t>()) == r.from &&
-                store::FromUnixMicros(row["to_us"].as<int64_t>()) == r.to) {
-              name = row["name"].as<std::string>();
-            }
-          }
-          if (name.empty()) return name;  // gone meanwhile (another replica)
+          // Gone meanwhile: another replica dropped it.
+          if (tx.exec_params1("SELECT to_regclass($1) IS NULL", tx.quote_name(name))[0].as<bool>()) return false;
           tx.exec(absl::StrCat("DROP TABLE ", tx.quote_name(name)));
           tx.commit();
-          return name;
+          return true;
         });
     if (!dropped.ok()) return dropped.status();
-    if (!dropped->empty()) done.dropped.push_back(*std::move(dropped));
+    if (*dropped) done.dropped.push_back(name);
   }
   return done;
 }
