@@ -9,6 +9,7 @@
 #include "coordinator/store/pg_rollouts.h"
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
+#include "coordinator/store/pg_values.h"
 #include "coordinator/store/sql_files.h"
 
 namespace drover::store {
@@ -69,7 +70,7 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch, const AuditRec
     pqxx::result r = tx.exec_params(
         Sql("channel_insert"), row.id, row.target_version.value_or(""), row.target_allows_downgrade,
         row.target_epoch, row.last_target_version.value_or(""), row.last_target_allows_downgrade,
-        row.control_plane_version, EncodeWindows(row.maintenance_windows), Millis(row.poll_interval));
+        row.control_plane_version, EncodeWindows(row.maintenance_windows), Millis(row.poll_interval), kNowParameter);
     if (r.empty()) {
       return absl::AlreadyExistsError(absl::StrCat("channel \"", ch.id, "\" already exists"));
     }
@@ -148,7 +149,7 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
         Sql("channel_update"), id, ch->target_version.value_or(""), ch->target_allows_downgrade,
         rollout::StartsTargetEpoch(changes), ch->critical, ch->critical_reason, ch->control_plane_version,
         EncodeWindows(ch->maintenance_windows), Millis(ch->poll_interval), ch->last_target_version.value_or(""),
-        ch->last_target_allows_downgrade);
+        ch->last_target_allows_downgrade, kNowParameter);
     absl::StatusOr<Channel> updated = ChannelFromRow(r.at(0));
     if (!updated.ok()) return updated.status();
     // A new target starts a staged rollout, a cleared one ends it: in this

@@ -12,6 +12,11 @@
 
 namespace drover::store {
 
+// A timestamptz parameter holding this text is read by PostgreSQL as the
+// start of the transaction, the value of now(): for statements that need
+// now() where Citus refuses it (inside CASE in a write).
+inline constexpr const char* kNowParameter = "now";
+
 // {"a","b\"c"}: a PostgreSQL text[] literal, every element quoted.
 std::string TextArray(const std::vector<std::string>& values);
 

@@ -3,7 +3,7 @@
 -- $4 result ('' | 'ok' | 'refused')  $5 since_us  $6 until_us (NULL: open)
 -- $7 only ids below this (0: from the newest)  $8 limit
 SELECT id,
-       (extract(epoch FROM at) * 1000000)::bigint AS at_us,
+       (extract(epoch FROM (at - 'epoch'::timestamptz)) * 1000000)::bigint AS at_us,
        actor, peer, method, object, old_value, new_value, result, reason
 FROM audit_events
 WHERE ($1 = '' OR actor = $1)

@@ -6,7 +6,7 @@ SELECT id,
        coalesce(old_value, '') AS old_value,
        coalesce(new_value, '') AS new_value,
        coalesce(actor, '') AS actor,
-       (extract(epoch FROM changed_at) * 1000000)::bigint AS changed_at_us
+       (extract(epoch FROM (changed_at - 'epoch'::timestamptz)) * 1000000)::bigint AS changed_at_us
 FROM channel_changes
 WHERE channel = $1 AND ($2::bigint = 0 OR id < $2::bigint)
 ORDER BY id DESC

@@ -7,12 +7,14 @@
 -- $10 last_target_version ('' = none)  $11 last_target_allows_downgrade
 -- (The trigger of migrations 000004/000006 computes the last target too, for
 -- replicas that predate it; it agrees with rollout::SetTarget.)
+-- $12 is the text 'now', which PostgreSQL reads as this transaction's start,
+-- now()'s value (kNowParameter): Citus refuses now() inside CASE in a write.
 UPDATE channels SET
     target_version = NULLIF($2, ''),
     target_allows_downgrade = $3,
-    target_updated_at = CASE WHEN $4 THEN now() ELSE target_updated_at END,
+    target_updated_at = CASE WHEN $4 THEN $12::timestamptz ELSE target_updated_at END,
     target_epoch = target_epoch + CASE WHEN $4 THEN 1 ELSE 0 END,
-    critical_updated_at = CASE WHEN critical IS DISTINCT FROM $5 THEN now() ELSE critical_updated_at END,
+    critical_updated_at = CASE WHEN critical IS DISTINCT FROM $5 THEN $12::timestamptz ELSE critical_updated_at END,
     critical = $5,
     critical_reason = $6,
     control_plane_version = $7,

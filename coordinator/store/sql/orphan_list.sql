@@ -7,8 +7,8 @@ SELECT orphan.host_id,
        orphan.current_version,
        orphan.health,
        orphan.instance_id,
-       (extract(epoch FROM orphan.first_seen) * 1000000)::bigint AS first_seen_us,
-       (extract(epoch FROM orphan.last_seen) * 1000000)::bigint AS last_seen_us
+       (extract(epoch FROM (orphan.first_seen - 'epoch'::timestamptz)) * 1000000)::bigint AS first_seen_us,
+       (extract(epoch FROM (orphan.last_seen - 'epoch'::timestamptz)) * 1000000)::bigint AS last_seen_us
 FROM orphan_hosts AS orphan
 WHERE {{orphan_is_current}}
   AND orphan.host_id > $2

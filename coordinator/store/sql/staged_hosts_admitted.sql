@@ -5,13 +5,13 @@
 SELECT rh.host_id,
        rh.position,
        rh.canary,
-       (extract(epoch FROM rh.admitted_at) * 1000000)::bigint AS admitted_at_us,
+       (extract(epoch FROM (rh.admitted_at - 'epoch'::timestamptz)) * 1000000)::bigint AS admitted_at_us,
        rh.failed_at IS NOT NULL AS failed,
        rh.failure,
-       (extract(epoch FROM rh.failed_at) * 1000000)::bigint AS failed_at_us,
+       (extract(epoch FROM (rh.failed_at - 'epoch'::timestamptz)) * 1000000)::bigint AS failed_at_us,
        a.current_version,
        a.health,
-       (extract(epoch FROM a.last_seen) * 1000000)::bigint AS last_seen_us,
+       (extract(epoch FROM (a.last_seen - 'epoch'::timestamptz)) * 1000000)::bigint AS last_seen_us,
        ev.error IS NOT NULL AS reported_failure,
        coalesce(ev.error, '') AS reported_error
 FROM rollout_hosts AS rh

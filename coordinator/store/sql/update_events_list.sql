@@ -7,9 +7,9 @@ SELECT id,
        to_version,
        result,
        error,
-       (extract(epoch FROM started_at) * 1000000)::bigint AS started_at_us,
-       (extract(epoch FROM finished_at) * 1000000)::bigint AS finished_at_us,
-       (extract(epoch FROM recorded_at) * 1000000)::bigint AS recorded_at_us
+       (extract(epoch FROM (started_at - 'epoch'::timestamptz)) * 1000000)::bigint AS started_at_us,
+       (extract(epoch FROM (finished_at - 'epoch'::timestamptz)) * 1000000)::bigint AS finished_at_us,
+       (extract(epoch FROM (recorded_at - 'epoch'::timestamptz)) * 1000000)::bigint AS recorded_at_us
 FROM update_events
 WHERE host_id = $1 AND ($2::bigint = 0 OR id < $2::bigint)
 ORDER BY id DESC
