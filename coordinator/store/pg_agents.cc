@@ -159,9 +159,22 @@ absl::StatusOr<std::vector<StoredUpdateEvent>> PgStore::ListUpdateEvents(const s
 namespace drover::store {
 
 absl::StatusOr<ForgottenAgent> PgStore::ForgetAgent(const std::string& host_id, const AuditRecord* audit) {
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
+  std::string anchor;  // Citus: the anchor of the host's shard
+  if (*citus) {
+    absl::StatusOr<std::vector<RoundPart>> parts = SplitByShard(pool_, {host_id}, {0});
+    if (!parts.ok()) return parts.status();
+    anchor = parts->at(0).anchor;
+  }
   return pool_.Run<ForgottenAgent>("forgetting agent", [&](pqxx::connection& c) -> absl::StatusOr<ForgottenAgent> {
     pqxx::work tx(c);
-    const pqxx::row r = tx.exec_params1(Sql("agent_forget"), host_id, kCounterShards, SeenBucketMs());
+    // On Citus the host's rows go on its shard's worker, within this
+    // transaction (a force-delegated call, migration 000012).
+    const pqxx::row r =
+        anchor.empty() ? tx.exec_params1(Sql("agent_forget"), host_id, kCounterShards, SeenBucketMs())
+                       : tx.exec_params1(Sql("citus_agent_forget_call"), anchor, Sql("citus_agent_forget"), "{}",
+                                         host_id, kCounterShards, SeenBucketMs(), anchor);
     if (r["channel"].is_null() && !r["orphan_removed"].as<bool>()) {
       return absl::NotFoundError(absl::StrCat("agent \"", host_id, "\" not found: nothing stored to forget"));
     }

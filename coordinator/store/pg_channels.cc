@@ -108,8 +108,13 @@ absl::StatusOr<Channel> PgStore::GetChannel(const std::string& id) {
 }
 
 absl::StatusOr<int64_t> PgStore::DeleteChannel(const std::string& id, bool force, const AuditRecord* audit) {
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
   return pool_.Run<int64_t>("deleting channel", [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
     pqxx::work tx(c);
+    // Citus: the agents' shards and then channels (a reference table, which
+    // they refer to) in one transaction, over one connection per worker.
+    if (*citus) tx.exec(Sql("citus_sequential_writes"));
     absl::StatusOr<Channel> ch = ReadChannel(tx, id, Lock::kDelete);
     if (!ch.ok()) return ch.status();
     const int64_t agents = tx.exec_params1(Sql("channel_agent_count"), id)["agents"].as<int64_t>();

@@ -66,6 +66,9 @@ absl::StatusOr<std::vector<RolloutInputs>> PgStore::GetAllRolloutInputs() {
 }
 
 absl::Status PgStore::CompactCounters() {
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
+  if (*citus) return CompactCountersOnShards();
   return pool_
       .Run<bool>("compacting counters",
                  [](pqxx::connection& c) -> absl::StatusOr<bool> {
@@ -86,6 +89,41 @@ absl::Status PgStore::CompactCounters() {
                    pqxx::work tx(c);
                    tx.exec_params0(Sql("orphan_hosts_expire"), absl::ToInt64Seconds(rollout::kOrphanVisibleFor));
                    tx.commit();
+                   return true;
+                 })
+      .status();
+}
+
+absl::Status PgStore::CompactCountersOnShards() {
+  return pool_
+      .Run<bool>("compacting counters",
+                 [](pqxx::connection& c) -> absl::StatusOr<bool> {
+                   // The same folds as on plain PostgreSQL, run by each
+                   // shard's worker on its own rows (each a transaction
+                   // there), one compaction at a time across replicas.
+                   pqxx::nontransaction tx(c);
+                   if (!tx.exec1(Sql("citus_counters_fold_lock"))[0].as<bool>()) return true;
+                   struct Unlock {
+                     pqxx::nontransaction& tx;
+                     ~Unlock() {
+                       try {
+                         tx.exec(Sql("citus_counters_fold_unlock"));
+                       } catch (...) {
+                         // The lock goes with the session, which the pool drops.
+                       }
+                     }
+                   } unlock{tx};
+                   std::vector<std::string> anchors;
+                   for (const pqxx::row& row : tx.exec(Sql("citus_anchors"))) anchors.push_back(row[0].as<std::string>());
+                   for (const char* table : {"fleet", "outcomes", "schedule", "seen"}) {
+                     const std::string& fold = Sql(absl::StrCat("citus_counters_fold_", table));
+                     const std::string& drop_zero = Sql(absl::StrCat("citus_counters_drop_zero_", table));
+                     for (const std::string& anchor : anchors) {
+                       tx.exec_params(Sql("citus_on_shard_count"), anchor, fold, "{}");
+                       tx.exec_params(Sql("citus_on_shard_count"), anchor, drop_zero, "{}");
+                     }
+                   }
+                   tx.exec_params0(Sql("orphan_hosts_expire"), absl::ToInt64Seconds(rollout::kOrphanVisibleFor));
                    return true;
                  })
       .status();

@@ -4,6 +4,8 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/rollout/report_apply.h"
 #include "coordinator/rollout/staleness.h"
@@ -11,6 +13,7 @@
 #include "coordinator/store/pg_rows.h"
 #include "coordinator/store/pg_store.h"
 #include "coordinator/store/pg_values.h"
+#include "coordinator/store/sql_files.h"
 
 namespace drover::store {
 namespace {
@@ -26,15 +29,18 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
   std::vector<std::string> hosts;
   hosts.reserve(reports.size());
   for (const auto* r : reports) hosts.push_back(r->host_id);
-  // The rules' constants, $19..$21 of the statement.
-  const std::string counter_shards = absl::StrCat(kCounterShards);
-  const std::string seen_bucket_ms = absl::StrCat(Millis(rollout::kSeenBucket));
-  const std::string clock_allowance_ms = absl::StrCat(Millis(rollout::kOutcomeClockAllowance));
+  // The rules' constants, $19..$23 of the statement.
+  IngestConstants fixed;
+  fixed.counter_shards = absl::StrCat(kCounterShards);
+  fixed.seen_bucket_ms = absl::StrCat(Millis(rollout::kSeenBucket));
+  fixed.clock_allowance_ms = absl::StrCat(Millis(rollout::kOutcomeClockAllowance));
   // $22, $23: one reading of the clock for the whole batch, the same the
   // refused reports are classified by.
   const absl::Time now = clock_->Now();
-  const std::string now_us = absl::StrCat(absl::ToUnixMicros(now));
-  const std::string sequence_lead_us = absl::StrCat(absl::ToInt64Microseconds(rollout::kMaxSequenceLead));
+  fixed.now_us = absl::StrCat(absl::ToUnixMicros(now));
+  fixed.sequence_lead_us = absl::StrCat(absl::ToInt64Microseconds(rollout::kMaxSequenceLead));
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
 
   std::vector<size_t> pending(reports.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = i;
@@ -52,71 +58,56 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     // the same order.
     std::sort(round.now.begin(), round.now.end(), [&](size_t a, size_t b) { return hosts[a] < hosts[b]; });
 
-    ArrayLiteral host_id, channel, group, version, health, updater_version, sequence, instance_id, schedule_state,
-        last_result, last_result_version, updating_to;
-    ArrayLiteral outcome_report, from_version, to_version, result, error, started, finished;
-    for (size_t k = 0; k < round.now.size(); ++k) {
-      const rollout::AgentReport& r = *reports[round.now[k]];
-      host_id.Add(r.host_id);
-      channel.Add(r.channel);
-      group.Add(r.group);
-      version.Add(r.current_version);
-      health.Add(static_cast<int64_t>(r.health));
-      updater_version.Add(r.updater_version);
-      sequence.Add(r.sequence);
-      instance_id.Add(r.instance_id);
-      schedule_state.Add(static_cast<int64_t>(r.schedule_state));
-      const rollout::UpdateOutcome* last = rollout::LastOutcome(r);
-      last_result.Add(last == nullptr ? int64_t{0} : static_cast<int64_t>(last->result));
-      last_result_version.Add(last == nullptr ? absl::string_view() : absl::string_view(last->to_version));
-      updating_to.Add(r.updating_to);
-      for (const rollout::UpdateOutcome& o : r.outcomes) {
-        outcome_report.Add(static_cast<int64_t>(k + 1));
-        from_version.Add(o.from_version);
-        to_version.Add(o.to_version);
-        result.Add(static_cast<int64_t>(o.result));
-        error.Add(o.error);
-        started.Add(store::ToUnixMicros(o.start_time));
-        finished.Add(store::ToUnixMicros(o.finish_time));
+    // The round's parts: all of it on plain PostgreSQL; on Citus, one part
+    // per shard, each written by one local transaction on the worker that
+    // holds it (sql/citus_ingest_round.sql).
+    std::vector<RoundPart> parts;
+    if (*citus) {
+      absl::StatusOr<std::vector<RoundPart>> split = SplitByShard(ingest_pool_, hosts, round.now);
+      if (!split.ok()) {
+        if (!committed_any) return split.status();
+        for (size_t i : pending) results[i].status = split.status();
+        break;
+      }
+      parts = *std::move(split);
+    } else {
+      parts.push_back(RoundPart{.reports = round.now});
+    }
+    std::vector<std::pair<size_t, pqxx::row>> not_applied;  // (report, its row)
+    std::vector<pqxx::result> written_parts;
+    written_parts.reserve(parts.size());
+    absl::Status failed;
+    for (const RoundPart& part : parts) {
+      absl::StatusOr<pqxx::result> written = WriteRoundPart(reports, part, fixed);
+      if (!written.ok()) {
+        failed = written.status();
+        break;
+      }
+      committed_any = true;
+      for (size_t i : part.reports) {
+        results[i].disposition = rollout::ReportDisposition::kAccepted;
+        results[i].stored_sequence = reports[i]->sequence;
+      }
+      written_parts.push_back(*std::move(written));
+      for (const pqxx::row& row : written_parts.back()) {
+        not_applied.emplace_back(part.reports.at(row["ordinal"].as<size_t>() - 1), row);
       }
     }
-    // Built once: the pool may run the statement again (deadlock, stale
-    // connection). In the statement's parameter order.
-    const std::array<std::string, 19> arrays = {
-        std::move(host_id).Finish(),        std::move(channel).Finish(),
-        std::move(group).Finish(),          std::move(version).Finish(),
-        std::move(health).Finish(),         std::move(updater_version).Finish(),
-        std::move(sequence).Finish(),       std::move(outcome_report).Finish(),
-        std::move(from_version).Finish(),   std::move(to_version).Finish(),
-        std::move(result).Finish(),         std::move(error).Finish(),
-        std::move(started).Finish(),        std::move(finished).Finish(),
-        std::move(instance_id).Finish(),    std::move(schedule_state).Finish(),
-        std::move(last_result).Finish(),    std::move(last_result_version).Finish(),
-        std::move(updating_to).Finish()};
-    absl::StatusOr<pqxx::result> written = ingest_pool_.Run<pqxx::result>(
-        "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
-          pqxx::nontransaction tx(conn);
-          return tx.exec_prepared(kIngestStatement, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4],
-                                  arrays[5], arrays[6], arrays[7], arrays[8], arrays[9], arrays[10], arrays[11],
-                                  arrays[12], arrays[13], arrays[14], arrays[15], arrays[16], arrays[17],
-                                  counter_shards, seen_bucket_ms, clock_allowance_ms, now_us, sequence_lead_us,
-                                  arrays[18]);
-        });
-    if (!written.ok()) {
-      // Nothing of this round (or later ones) is stored; earlier rounds are.
-      if (!committed_any) return written.status();
-      for (size_t i : pending) results[i].status = written.status();
-      break;
+    if (!failed.ok()) {
+      // Nothing of this part (or later ones) is stored; earlier ones are.
+      if (!committed_any) return failed;
+      absl::flat_hash_set<size_t> written_now;
+      for (size_t k = 0; k < written_parts.size(); ++k) {
+        for (size_t i : parts[k].reports) written_now.insert(i);
+      }
+      for (size_t i : pending) {
+        if (!written_now.contains(i)) results[i].status = failed;
+      }
+      // The written parts' refusals are still classified below; no more rounds.
     }
-    committed_any = true;
 
-    for (size_t i : round.now) {
-      results[i].disposition = rollout::ReportDisposition::kAccepted;
-      results[i].stored_sequence = reports[i]->sequence;
-    }
     std::vector<size_t> retry;
-    for (const pqxx::row& row : *written) {
-      const size_t i = round.now.at(row["ordinal"].as<size_t>() - 1);
+    for (const auto& [i, row] : not_applied) {
       std::optional<int64_t> stored;
       if (!row["stored_sequence"].is_null()) stored = row["stored_sequence"].as<int64_t>();
       ReportResult& out = results[i];
@@ -142,6 +133,10 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
           break;
       }
     }
+    if (!failed.ok()) {
+      for (size_t i : retry) results[i].status = failed;
+      break;
+    }
     if (!retry.empty()) ingest_pool_.CountRetry();
     // Back in arrival order, so a retried report still precedes its host's later ones.
     retry.insert(retry.end(), round.later.begin(), round.later.end());
@@ -149,6 +144,112 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     pending = std::move(retry);
   }
   return results;
+}
+
+absl::StatusOr<bool> PgStore::UsesCitus() {
+  const int known = citus_.load(std::memory_order_acquire);
+  if (known >= 0) return known == 1;
+  absl::StatusOr<bool> citus = pool_.Run<bool>("reading the database's mode", [](pqxx::connection& c) -> absl::StatusOr<bool> {
+    pqxx::nontransaction tx(c);
+    return tx.exec1(Sql("citus_mode"))[0].as<bool>();
+  });
+  if (citus.ok()) citus_.store(*citus ? 1 : 0, std::memory_order_release);
+  return citus;
+}
+
+absl::StatusOr<std::vector<PgStore::RoundPart>> PgStore::SplitByShard(PgPool& pool,
+                                                                      const std::vector<std::string>& hosts,
+                                                                      const std::vector<size_t>& ids) {
+  ArrayLiteral host_id;
+  for (size_t i : ids) host_id.Add(hosts[i]);
+  const std::string host_ids = std::move(host_id).Finish();
+  absl::StatusOr<pqxx::result> anchors = pool.Run<pqxx::result>(
+      "finding the reports' shards", [&](pqxx::connection& c) -> absl::StatusOr<pqxx::result> {
+        pqxx::nontransaction tx(c);
+        return tx.exec_params(Sql("citus_anchors_of"), host_ids);
+      });
+  if (!anchors.ok()) return anchors.status();
+  std::vector<RoundPart> parts;
+  absl::flat_hash_map<std::string, size_t> part_of;
+  std::vector<size_t> part_of_id(ids.size(), SIZE_MAX);
+  for (const pqxx::row& row : *anchors) {
+    const size_t k = row["ordinal"].as<size_t>() - 1;
+    auto [it, added] = part_of.emplace(row["anchor"].as<std::string>(), parts.size());
+    if (added) parts.push_back(RoundPart{.anchor = it->first});
+    part_of_id.at(k) = it->second;
+  }
+  // In the round's (key) order within each part.
+  for (size_t k = 0; k < ids.size(); ++k) {
+    if (part_of_id[k] == SIZE_MAX) {
+      return absl::InternalError(absl::StrCat("no counter anchor for the shard of host \"", hosts[ids[k]],
+                                              "\": run SELECT drover_refresh_counter_anchors() after changing shards"));
+    }
+    parts[part_of_id[k]].reports.push_back(ids[k]);
+  }
+  return parts;
+}
+
+absl::StatusOr<pqxx::result> PgStore::WriteRoundPart(const std::vector<const rollout::AgentReport*>& reports,
+                                                     const RoundPart& part, const IngestConstants& fixed) {
+  ArrayLiteral host_id, channel, group, version, health, updater_version, sequence, instance_id, schedule_state,
+      last_result, last_result_version, updating_to;
+  ArrayLiteral outcome_report, from_version, to_version, result, error, started, finished;
+  for (size_t k = 0; k < part.reports.size(); ++k) {
+    const rollout::AgentReport& r = *reports[part.reports[k]];
+    host_id.Add(r.host_id);
+    channel.Add(r.channel);
+    group.Add(r.group);
+    version.Add(r.current_version);
+    health.Add(static_cast<int64_t>(r.health));
+    updater_version.Add(r.updater_version);
+    sequence.Add(r.sequence);
+    instance_id.Add(r.instance_id);
+    schedule_state.Add(static_cast<int64_t>(r.schedule_state));
+    const rollout::UpdateOutcome* last = rollout::LastOutcome(r);
+    last_result.Add(last == nullptr ? int64_t{0} : static_cast<int64_t>(last->result));
+    last_result_version.Add(last == nullptr ? absl::string_view() : absl::string_view(last->to_version));
+    updating_to.Add(r.updating_to);
+    for (const rollout::UpdateOutcome& o : r.outcomes) {
+      outcome_report.Add(static_cast<int64_t>(k + 1));
+      from_version.Add(o.from_version);
+      to_version.Add(o.to_version);
+      result.Add(static_cast<int64_t>(o.result));
+      error.Add(o.error);
+      started.Add(store::ToUnixMicros(o.start_time));
+      finished.Add(store::ToUnixMicros(o.finish_time));
+    }
+  }
+  // Built once: the pool may run the statement again (deadlock, stale
+  // connection). In the statement's parameter order.
+  const std::array<std::string, 19> arrays = {
+      std::move(host_id).Finish(),        std::move(channel).Finish(),
+      std::move(group).Finish(),          std::move(version).Finish(),
+      std::move(health).Finish(),         std::move(updater_version).Finish(),
+      std::move(sequence).Finish(),       std::move(outcome_report).Finish(),
+      std::move(from_version).Finish(),   std::move(to_version).Finish(),
+      std::move(result).Finish(),         std::move(error).Finish(),
+      std::move(started).Finish(),        std::move(finished).Finish(),
+      std::move(instance_id).Finish(),    std::move(schedule_state).Finish(),
+      std::move(last_result).Finish(),    std::move(last_result_version).Finish(),
+      std::move(updating_to).Finish()};
+  return ingest_pool_.Run<pqxx::result>(
+      "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
+        pqxx::nontransaction tx(conn);
+        if (!part.anchor.empty()) {
+          // Delegated by Citus to the worker holding the anchor's shard.
+          return tx.exec_prepared(kIngestStatement, part.anchor, Sql("citus_ingest_round"), kCitusIngestSettings,
+                                  arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6],
+                                  arrays[7], arrays[8], arrays[9], arrays[10], arrays[11], arrays[12], arrays[13],
+                                  arrays[14], arrays[15], arrays[16], arrays[17], fixed.counter_shards,
+                                  fixed.seen_bucket_ms, fixed.clock_allowance_ms, fixed.now_us,
+                                  fixed.sequence_lead_us, arrays[18], part.anchor);
+        }
+        return tx.exec_prepared(kIngestStatement, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5],
+                                arrays[6], arrays[7], arrays[8], arrays[9], arrays[10], arrays[11], arrays[12],
+                                arrays[13], arrays[14], arrays[15], arrays[16], arrays[17], fixed.counter_shards,
+                                fixed.seen_bucket_ms, fixed.clock_allowance_ms, fixed.now_us, fixed.sequence_lead_us,
+                                arrays[18]);
+      });
 }
 
 }  // namespace drover::store

@@ -153,6 +153,9 @@ absl::StatusOr<int64_t> PgStore::ForgetAgentsNotSeenSince(absl::Time cutoff, con
   });
   if (!any.ok()) return any.status();
   if (!*any) return 0;
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
+  if (*citus) return ForgetAgentsOnShards(cutoff_us, reason, batch, max_batches, forgotten);
   int64_t total = 0;
   for (int round = 0; round < max_batches; ++round) {
     absl::StatusOr<pqxx::result> gone =
@@ -171,6 +174,54 @@ absl::StatusOr<int64_t> PgStore::ForgetAgentsNotSeenSince(absl::Time cutoff, con
       for (const pqxx::row& row : *gone) forgotten->push_back(row["host_id"].as<std::string>());
     }
     if (static_cast<int64_t>(gone->size()) < batch) break;
+  }
+  return total;
+}
+
+absl::StatusOr<int64_t> PgStore::ForgetAgentsOnShards(int64_t cutoff_us, const std::string& reason, int64_t batch,
+                                                      int max_batches, std::vector<std::string>* forgotten) {
+  const int64_t bucket_ms = Millis(rollout::kSeenBucket);
+  absl::StatusOr<std::vector<std::string>> anchors =
+      pool_.Run<std::vector<std::string>>("listing shards", [](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        std::vector<std::string> out;
+        for (const pqxx::row& row : tx.exec(Sql("citus_anchors"))) out.push_back(row[0].as<std::string>());
+        return absl::StatusOr<std::vector<std::string>>(std::move(out));
+      });
+  if (!anchors.ok()) return anchors.status();
+  // The same budget as on plain PostgreSQL, batch * max_batches agents, at
+  // most `batch` a transaction, each on one shard: its worker forgets them
+  // and this transaction audits them (audit_events is the coordinator
+  // node's), committed together.
+  const int64_t budget = batch * max_batches;
+  int64_t total = 0;
+  for (const std::string& anchor : *anchors) {
+    while (total < budget) {
+      absl::StatusOr<pqxx::result> gone = pool_.Run<pqxx::result>(
+          "forgetting agents not seen", [&](pqxx::connection& c) -> absl::StatusOr<pqxx::result> {
+            pqxx::work tx(c);
+            pqxx::result r = tx.exec_params(Sql("citus_agents_expire_call"), anchor, Sql("citus_agents_expire"),
+                                            "{enable_seqscan,on}", cutoff_us, std::min(batch, budget - total),
+                                            kCounterShards, bucket_ms, anchor);
+            if (!r.empty()) {
+              ArrayLiteral hosts, old_values;
+              for (const pqxx::row& row : r) {
+                hosts.Add(row["host_id"].as<std::string>());
+                old_values.Add(row["old_value"].as<std::string>());
+              }
+              tx.exec_params0(Sql("citus_agents_expire_audit"), std::move(hosts).Finish(),
+                              std::move(old_values).Finish(), reason);
+            }
+            tx.commit();
+            return r;
+          });
+      if (!gone.ok()) return gone.status();
+      total += static_cast<int64_t>(gone->size());
+      if (forgotten != nullptr) {
+        for (const pqxx::row& row : *gone) forgotten->push_back(row["host_id"].as<std::string>());
+      }
+      if (static_cast<int64_t>(gone->size()) < batch) break;
+    }
   }
   return total;
 }

@@ -170,9 +170,10 @@ struct GroupMap {
 };
 
 GroupMap ReadGroupMap(pqxx::transaction_base& tx, const std::string& channel, const Rollout& r,
-                      const RolloutPolicy& policy) {
+                      const RolloutPolicy& policy, bool citus) {
   ArrayLiteral names, indexes;
-  for (const pqxx::row& row : tx.exec_params(Sql("staged_agent_group_names"), channel)) {
+  for (const pqxx::row& row :
+       tx.exec_params(Sql(citus ? "citus_staged_agent_group_names" : "staged_agent_group_names"), channel)) {
     const std::string name = row["name"].as<std::string>();
     const std::optional<int> index = rollout::GroupIndexIn(r, policy, name);
     names.Add(name);
@@ -399,6 +400,8 @@ absl::StatusOr<std::vector<std::string>> PgStore::ChannelsWithLiveRollouts() {
 
 absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& channel, int64_t candidates,
                                                             absl::Time now) {
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
   return pool_.Run<rollout::StepInputs>(
       "reading rollout step inputs", [&](pqxx::connection& c) -> absl::StatusOr<rollout::StepInputs> {
         // One snapshot: the counts, the admissions and the samples agree.
@@ -417,7 +420,7 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
         in.groups.resize(groups);
         const std::string& target = in.rollout.target_version;
         const int64_t cutoff = store::ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
-        const GroupMap map = ReadGroupMap(tx, channel, in.rollout, in.policy);
+        const GroupMap map = ReadGroupMap(tx, channel, in.rollout, in.policy, *citus);
 
         for (const pqxx::row& row :
              tx.exec_params(Sql("staged_group_agent_counts"), channel, map.names, map.indexes, cutoff, target)) {
@@ -611,6 +614,8 @@ absl::StatusOr<RolloutSnapshot> PgStore::GetSnapshot(const std::string& channel)
 }
 
 absl::StatusOr<RolloutStatusView> PgStore::GetRolloutStatus(const std::string& channel, absl::Time now) {
+  absl::StatusOr<bool> citus = UsesCitus();
+  if (!citus.ok()) return citus.status();
   return pool_.Run<RolloutStatusView>(
       "reading rollout status", [&](pqxx::connection& c) -> absl::StatusOr<RolloutStatusView> {
         pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> tx(c);
@@ -623,7 +628,7 @@ absl::StatusOr<RolloutStatusView> PgStore::GetRolloutStatus(const std::string& c
         const int groups = static_cast<int>(out.rollout.groups.size());
         out.groups.resize(groups);
         const std::string& target = out.rollout.target_version;
-        const GroupMap map = ReadGroupMap(tx, channel, out.rollout, out.policy);
+        const GroupMap map = ReadGroupMap(tx, channel, out.rollout, out.policy, *citus);
         const int64_t cutoff = store::ToUnixMicros(rollout::StaleCutoff(ch->poll_interval, now));
         for (const pqxx::row& row :
              tx.exec_params(Sql("staged_group_agent_counts"), channel, map.names, map.indexes, cutoff, target)) {

@@ -27,8 +27,15 @@ PgStore::PgStore(PgStoreOptions options)
         // that one plan must look agents up by key even if it was made while
         // the table was empty, when a sequential scan looked cheaper.
         tx.exec(absl::StrCat("SET synchronous_commit = on; SET statement_timeout = ",
-                             absl::ToInt64Milliseconds(timeout),
-                             "; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off"));
+                             absl::ToInt64Milliseconds(timeout)));
+        if (tx.exec1(Sql("citus_mode"))[0].as<bool>()) {
+          // On Citus the statement runs on the workers, which plan it so
+          // (kCitusIngestSettings); the call here must stay a custom plan,
+          // for Citus to send it to the shard its anchor names.
+          c.prepare(kIngestStatement, Sql("citus_ingest_call"));
+          return;
+        }
+        tx.exec("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off");
         c.prepare(kIngestStatement, Sql("ingest_round"));
       }, options_.statement_timeout + kWatchdogMargin) {
   if (!options_.read_url.empty()) {

@@ -174,8 +174,36 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   int64_t watchdog_closes() const { return pool_.watchdog_closes() + ingest_pool_.watchdog_closes(); }
 
  private:
-  // sql/ingest_round.sql, prepared on every ingest connection.
+  // sql/ingest_round.sql, prepared on every ingest connection; on Citus,
+  // sql/citus_ingest_call.sql.
   static constexpr const char* kIngestStatement = "drover_ingest";
+  // Set on the worker for a Citus ingest part, as plain PostgreSQL's ingest
+  // connections set them for themselves.
+  static constexpr const char* kCitusIngestSettings =
+      "{plan_cache_mode,force_generic_plan,enable_seqscan,off,synchronous_commit,on}";
+
+  // Ingest (pg_ingest.cc). A round's reports written by one statement: all
+  // of them on plain PostgreSQL (anchor empty); on Citus those of one shard,
+  // whose counter rows carry its anchor.
+  struct RoundPart {
+    std::string anchor;
+    std::vector<size_t> reports;  // indexes into the batch, in key order
+  };
+  struct IngestConstants {
+    std::string counter_shards, seen_bucket_ms, clock_allowance_ms, now_us, sequence_lead_us;
+  };
+  absl::StatusOr<std::vector<RoundPart>> SplitByShard(PgPool& pool, const std::vector<std::string>& hosts,
+                                                      const std::vector<size_t>& ids);
+  absl::StatusOr<pqxx::result> WriteRoundPart(const std::vector<const rollout::AgentReport*>& reports,
+                                              const RoundPart& part, const IngestConstants& fixed);
+  // Whether the schema is distributed on Citus (migration 000012), asked
+  // once (sql/citus_mode.sql).
+  absl::StatusOr<bool> UsesCitus();
+  // CompactCounters on Citus (pg_counters.cc).
+  absl::Status CompactCountersOnShards();
+  // ForgetAgentsNotSeenSince on Citus (pg_retention.cc).
+  absl::StatusOr<int64_t> ForgetAgentsOnShards(int64_t cutoff_us, const std::string& reason, int64_t batch,
+                                               int max_batches, std::vector<std::string>* forgotten);
 
   // A read that may go to the replica (PgStoreOptions::read_url), or to the
   // primary when there is none or it cannot be reached.
@@ -189,6 +217,7 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   PgPool ingest_pool_;
   std::unique_ptr<PgPool> read_pool_;  // null: no replica
   std::atomic<int64_t> read_fallbacks_{0};
+  std::atomic<int> citus_{-1};  // -1: not known yet
 };
 
 template <typename T>

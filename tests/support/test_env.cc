@@ -161,6 +161,16 @@ std::string NewTestDatabase() {
     }
   }
   const std::string db = UniqueName("t");
+  if (const char* create = std::getenv("DROVER_TEST_CREATEDB_COMMAND"); create != nullptr && *create != '\0') {
+    // A database that needs more than CREATE DATABASE, e.g. one on every
+    // node of a Citus cluster (tests/citus.sh): the command gets its name.
+    const std::string command = absl::StrCat(create, " ", db);
+    if (std::system(command.c_str()) != 0) {
+      std::fprintf(stderr, "DROVER_TEST_CREATEDB_COMMAND failed: %s\n", command.c_str());
+      std::abort();
+    }
+    return WithDatabase(admin_url, db);
+  }
   pqxx::connection conn(admin_url);
   pqxx::nontransaction tx(conn);
   tx.exec(absl::StrCat("CREATE DATABASE ", db));

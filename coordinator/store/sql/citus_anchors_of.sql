@@ -1,0 +1,7 @@
+-- Citus: the counter anchor of each host's shard ($1, host ids), by the
+-- host's 1-based position in $1. Reads the coordinator node's metadata and
+-- its copy of counter_anchors: no worker is involved.
+SELECT host.ordinal, anchors.anchor
+FROM unnest($1::text[]) WITH ORDINALITY AS host(host_id, ordinal)
+JOIN counter_anchors AS anchors
+  ON anchors.shardid = get_shard_id_for_distribution_column('agents', host.host_id)

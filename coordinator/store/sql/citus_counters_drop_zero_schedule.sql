@@ -1,0 +1,6 @@
+-- Citus: drops one shard's rows of schedule_counts that compaction brought to zero
+-- (as the second statement of counters_fold_schedule.sql). Returns how many.
+WITH dropped AS (
+  DELETE FROM {schedule_counts} WHERE shard = 0 AND agents = 0
+  RETURNING 1)
+SELECT count(*) FROM dropped
