@@ -341,7 +341,7 @@ absl::Status PgStore::SetPolicy(const std::string& channel, const RolloutPolicy&
                                    policy.group_budget.ToString(), policy.done_percent, Millis(policy.bake_time),
                                    policy.max_in_flight, policy.max_per_period, Millis(policy.period),
                                    Millis(policy.silent_timeout), policy.auto_rollback,
-                                   Millis(policy.canary_watch));
+                                   Millis(policy.canary_watch), kNowParameter);
                    // Without groups every host is in the one group: nobody is off.
                    const bool off = policy.catch_all == rollout::CatchAll::kOff && !policy.groups.empty();
                    std::vector<std::string> listed;
@@ -468,14 +468,24 @@ absl::StatusOr<rollout::StepInputs> PgStore::LoadStepInputs(const std::string& c
           }
         }
         if (!wanted.empty() && candidates > 0) {
-          const std::string wanted_array = IntArray(wanted);
-          for (const pqxx::row& row : tx.exec_params(Sql("staged_canary_candidates"), channel, map.names, map.indexes,
-                                                     cutoff, in.rollout.id, candidates, wanted_array)) {
-            in.groups[row["idx"].as<int>()].canary_candidates.push_back(row["host_id"].as<std::string>());
+          // On Citus one group per statement (sql/citus_staged_*.sql).
+          std::vector<std::string> asks;
+          if (*citus) {
+            for (int idx : wanted) asks.push_back(absl::StrCat(idx));
+          } else {
+            asks.push_back(IntArray(wanted));
           }
-          for (const pqxx::row& row : tx.exec_params(Sql("staged_waiting_hosts"), channel, map.names, map.indexes,
-                                                     cutoff, in.rollout.id, candidates, wanted_array)) {
-            in.groups[row["idx"].as<int>()].waiting.push_back(row["host_id"].as<std::string>());
+          for (const std::string& ask : asks) {
+            for (const pqxx::row& row :
+                 tx.exec_params(Sql(*citus ? "citus_staged_canary_candidates" : "staged_canary_candidates"), channel,
+                                map.names, map.indexes, cutoff, in.rollout.id, candidates, ask)) {
+              in.groups[row["idx"].as<int>()].canary_candidates.push_back(row["host_id"].as<std::string>());
+            }
+            for (const pqxx::row& row :
+                 tx.exec_params(Sql(*citus ? "citus_staged_waiting_hosts" : "staged_waiting_hosts"), channel,
+                                map.names, map.indexes, cutoff, in.rollout.id, candidates, ask)) {
+              in.groups[row["idx"].as<int>()].waiting.push_back(row["host_id"].as<std::string>());
+            }
           }
         }
         in.admitted_in_period = tx.exec_params1(Sql("staged_hosts_in_period"), in.rollout.id,

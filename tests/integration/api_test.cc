@@ -1052,7 +1052,10 @@ TEST_F(ApiTest, AgentsTurnStaleAfterThreePollIntervalsInTenSecondSteps) {
   for (const auto& [host, s] : silence_s) ASSERT_TRUE(Send(Report(host, "prod", "15.2.0", 1)).ok());
   QueryValue(db_,
              "WITH f(h, s) AS (VALUES ('almost', 179), ('stale', 191), ('gone', 3600)) "
-             "UPDATE agents a SET last_seen = now() - f.s * interval '1 second' FROM f WHERE a.host_id = f.h "
+             // to_timestamp, immutable: Citus refuses a STABLE function of a
+             // column in an UPDATE (timestamptz - interval is one).
+             "UPDATE agents a SET last_seen = to_timestamp(extract(epoch FROM now()) - f.s) FROM f "
+             "WHERE a.host_id = f.h "
              "RETURNING 1");
   // seen_counts as ingest keeps it: agents per 10 s bucket of last_seen.
   // Two statements: in one, the insert still sees the rows the delete

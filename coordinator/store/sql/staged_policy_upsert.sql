@@ -3,6 +3,7 @@
 -- (amounts as rollout::Amount::ToString)  $6 done_percent  $7 bake_ms
 -- $8 max_in_flight  $9 max_per_period  $10 period_ms  $11 silent_timeout_ms
 -- $12 auto_rollback  $13 canary_watch_ms
+-- $14 is the text 'now' (kNowParameter): Citus refuses now() in DO UPDATE SET.
 INSERT INTO rollout_policies (channel, catch_all, canaries, canary_budget, group_budget, done_percent, bake_ms,
                               max_in_flight, max_per_period, period_ms, silent_timeout_ms, auto_rollback,
                               canary_watch_ms)
@@ -20,4 +21,4 @@ ON CONFLICT (channel) DO UPDATE SET
     period_ms = excluded.period_ms,
     silent_timeout_ms = excluded.silent_timeout_ms,
     auto_rollback = excluded.auto_rollback,
-    updated_at = now()
+    updated_at = $14::timestamptz
