@@ -17,6 +17,8 @@
 #   DROVER_COORDINATOR_FLAGS  extra coordinator flags, e.g. "--max_batch=2000 --ingest_writers=3"
 #   DROVER_SKIP_BUILD=1       use the binaries already built
 #   DROVER_BENCH_PG_PROFILE=1 pg_stat_statements on; prints where PostgreSQL spent its time
+#   DROVER_BENCH_CITUS=1      a local 3-node Citus cluster instead of one PostgreSQL
+#                             (deploy/citus/cluster.sh; the citus extension must be installed)
 # Progress goes to stderr; stdout gets exactly one line, the bench's summary.
 set -euo pipefail
 
@@ -64,7 +66,13 @@ cleanup() {
     kill -KILL "$COORD_PID" 2>/dev/null || true
     wait "$COORD_PID" 2>/dev/null || true
   fi
-  if [[ $PG_STARTED -eq 1 ]]; then "$PG" stop "$TMP/pg" immediate >/dev/null 2>&1 || true; fi
+  if [[ $PG_STARTED -eq 1 ]]; then
+    if [[ -d "$TMP/citus" ]]; then
+      for n in worker2 worker1 coordinator; do "$PG" stop "$TMP/citus/$n" immediate >/dev/null 2>&1 || true; done
+    else
+      "$PG" stop "$TMP/pg" immediate >/dev/null 2>&1 || true
+    fi
+  fi
   if [[ $rc -ne 0 && -n "${KEEP_LOGS:-}" ]]; then
     log "logs kept in $TMP"
   else
@@ -77,17 +85,34 @@ trap 'exit 130' INT TERM
 
 # --- PostgreSQL on a free port ---------------------------------------------
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-"$PG" init "$TMP/pg"
-PG_PORT=""
-for _ in 1 2 3 4 5; do
-  p=$((20000 + RANDOM % 40000))
-  port_in_use "$p" && continue
-  PG_STARTED=1
-  if "$PG" start "$TMP/pg" "$p"; then PG_PORT=$p; break; fi
-done
-[[ -n "$PG_PORT" ]] || die "could not start PostgreSQL on a free port (log: $TMP/pg/postgres.log)"
-"$PG" createdb "$TMP/pg" "$PG_PORT" drover_bench
-DB_URL=$("$PG" url "$TMP/pg" "$PG_PORT" drover_bench)
+if [[ -n "${DROVER_BENCH_CITUS:-}" ]]; then
+  # A local Citus cluster instead (deploy/citus/cluster.sh): TMP/pg is its
+  # coordinator node, whose CPU the bench counts as PostgreSQL's; the two
+  # workers share the same cores (docs/scale.md).
+  PG_PORT=""
+  for _ in 1 2 3 4 5; do
+    p=$((20000 + RANDOM % 40000))
+    port_in_use "$p" || port_in_use $((p + 1)) || port_in_use $((p + 2)) && continue
+    PG_STARTED=1
+    if "$ROOT/deploy/citus/cluster.sh" start "$TMP/citus" "$p" >&2; then PG_PORT=$p; break; fi
+  done
+  [[ -n "$PG_PORT" ]] || die "could not start a Citus cluster (logs: $TMP/citus/*/postgres.log)"
+  ln -s citus/coordinator "$TMP/pg"
+  "$ROOT/deploy/citus/cluster.sh" createdb "$TMP/citus" "$PG_PORT" drover_bench
+  DB_URL=$("$ROOT/deploy/citus/cluster.sh" url "$TMP/citus" "$PG_PORT" drover_bench)
+else
+  "$PG" init "$TMP/pg"
+  PG_PORT=""
+  for _ in 1 2 3 4 5; do
+    p=$((20000 + RANDOM % 40000))
+    port_in_use "$p" && continue
+    PG_STARTED=1
+    if "$PG" start "$TMP/pg" "$p"; then PG_PORT=$p; break; fi
+  done
+  [[ -n "$PG_PORT" ]] || die "could not start PostgreSQL on a free port (log: $TMP/pg/postgres.log)"
+  "$PG" createdb "$TMP/pg" "$PG_PORT" drover_bench
+  DB_URL=$("$PG" url "$TMP/pg" "$PG_PORT" drover_bench)
+fi
 if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
   # Where PostgreSQL's time goes, per statement (printed at the end).
   echo "shared_preload_libraries = 'pg_stat_statements'" >>"$TMP/pg/data/postgresql.conf"

@@ -25,7 +25,11 @@ DB=drover
 
 die() { echo "citus/cluster.sh: $*" >&2; exit 1; }
 
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+# DROVER_PG_BIN: PostgreSQL's bin directory (default: the newest installed).
+pg_bin() {
+  if [[ -n "${DROVER_PG_BIN:-}" ]]; then echo "$DROVER_PG_BIN"; return; fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
 
 citus_installed() {
   local bin libdir sharedir
