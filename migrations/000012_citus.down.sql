@@ -8,6 +8,9 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
     RETURN;
   END IF;
+  DROP FUNCTION drover_on_shards(text, text, text[], text[], text[], text[], text[], text[], text[], text[],
+                                 text[], text[], text[], text[], text[], text[], text[], text[], text[], text[],
+                                 text[], text[], text[], text[], text[], text[], text[], text[], text[], bigint[]);
   DROP FUNCTION drover_on_shard(text, text, text[], text, text, text, text, text, text, text, text, text, text,
                                 text, text, text, text, text, text, text, text, text, text, text, text, text,
                                 text, text);

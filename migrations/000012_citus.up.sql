@@ -159,5 +159,57 @@ BEGIN
       'drover_on_shard(text, text, text[], text, text, text, text, text, text, text, text, text, text, text, '
       'text, text, text, text, text, text, text, text, text, text, text, text, text, text)',
       'anchor', colocate_with => 'agents', force_delegation => true);
+
+  -- drover_on_shards(anchor, statement, settings, anchors, p1[] .. p25[]):
+  -- the same for several shards of one worker (anchor is anchors[1], and
+  -- every anchor's shard is on that worker), one after the other in one
+  -- transaction there: shard i's statement gets p1[i] .. p25[i], and $26,
+  -- the number of reports before it (ingest: ordinals are the batch's).
+  -- One delegated call and one commit per worker and round instead of one
+  -- per shard (docs/scale.md).
+  EXECUTE $sql$
+    CREATE FUNCTION drover_on_shards(anchor text, statement text, settings text[], anchors text[],
+        p1 text[], p2 text[], p3 text[], p4 text[], p5 text[], p6 text[], p7 text[], p8 text[], p9 text[],
+        p10 text[], p11 text[], p12 text[], p13 text[], p14 text[], p15 text[], p16 text[], p17 text[],
+        p18 text[], p19 text[], p20 text[], p21 text[], p22 text[], p23 text[], p24 text[], p25 text[],
+        offsets bigint[])
+    RETURNS SETOF record LANGUAGE plpgsql AS $fn$
+    DECLARE
+      t text;
+      local_statement text;
+      prepared text;
+      channels_shard text := shard_name('channels'::regclass, (SELECT shardid FROM pg_dist_shard
+                                                               WHERE logicalrelid = 'channels'::regclass));
+    BEGIN
+      FOR i IN 1 .. coalesce(array_length(settings, 1), 0) / 2 LOOP
+        PERFORM set_config(settings[2 * i - 1], settings[2 * i], true);
+      END LOOP;
+      FOR part IN 1 .. cardinality(anchors) LOOP
+        local_statement := replace(statement, '{channels}', channels_shard);
+        FOREACH t IN ARRAY ARRAY['agents', 'update_events', 'orphan_hosts', 'rollout_hosts', 'fleet_counts',
+                                 'seen_counts', 'schedule_counts', 'outcome_counts'] LOOP
+          local_statement := replace(local_statement, '{' || t || '}',
+              shard_name(t::regclass, get_shard_id_for_distribution_column(t::regclass, anchors[part])));
+        END LOOP;
+        prepared := 'drover_' || md5(local_statement);
+        IF NOT EXISTS (SELECT 1 FROM pg_prepared_statements AS p WHERE p.name = prepared) THEN
+          EXECUTE format('PREPARE %I (text, text, text, text, text, text, text, text, text, text, text, text, '
+                         'text, text, text, text, text, text, text, text, text, text, text, text, text, bigint) '
+                         'AS %s', prepared, local_statement);
+        END IF;
+        RETURN QUERY EXECUTE format('EXECUTE %I (%L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %L, '
+                                    '%L, %L, %L, %L, %L, %L, %L, %L, %L, %L, %s)', prepared, p1[part], p2[part],
+                                    p3[part], p4[part], p5[part], p6[part], p7[part], p8[part], p9[part],
+                                    p10[part], p11[part], p12[part], p13[part], p14[part], p15[part], p16[part],
+                                    p17[part], p18[part], p19[part], p20[part], p21[part], p22[part], p23[part],
+                                    p24[part], p25[part], offsets[part]);
+      END LOOP;
+    END $fn$
+  $sql$;
+  PERFORM create_distributed_function(
+      'drover_on_shards(text, text, text[], text[], text[], text[], text[], text[], text[], text[], text[], '
+      'text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], text[], '
+      'text[], text[], text[], text[], text[], bigint[])',
+      'anchor', colocate_with => 'agents');
 END
 $citus$;

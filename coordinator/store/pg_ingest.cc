@@ -58,10 +58,10 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
     // the same order.
     std::sort(round.now.begin(), round.now.end(), [&](size_t a, size_t b) { return hosts[a] < hosts[b]; });
 
-    // The round's parts: all of it on plain PostgreSQL; on Citus, one part
-    // per shard, each written by one local transaction on the worker that
-    // holds it (sql/citus_ingest_round.sql).
-    std::vector<RoundPart> parts;
+    // The round's writes: all of it at once on plain PostgreSQL; on Citus,
+    // one call per worker, which writes each of its shards' part in one
+    // local transaction there (sql/citus_ingest_round.sql).
+    std::vector<std::vector<RoundPart>> calls;
     if (*citus) {
       absl::StatusOr<std::vector<RoundPart>> split = SplitByShard(ingest_pool_, hosts, round.now);
       if (!split.ok()) {
@@ -69,41 +69,46 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         for (size_t i : pending) results[i].status = split.status();
         break;
       }
-      parts = *std::move(split);
+      absl::flat_hash_map<int64_t, size_t> call_of_node;
+      for (RoundPart& part : *split) {
+        auto [it, added] = call_of_node.emplace(part.node, calls.size());
+        if (added) calls.emplace_back();
+        calls[it->second].push_back(std::move(part));
+      }
     } else {
-      parts.push_back(RoundPart{.reports = round.now});
+      calls.push_back({RoundPart{.reports = round.now}});
     }
     std::vector<std::pair<size_t, pqxx::row>> not_applied;  // (report, its row)
-    std::vector<pqxx::result> written_parts;
-    written_parts.reserve(parts.size());
+    std::vector<pqxx::result> written_calls;
+    written_calls.reserve(calls.size());
+    absl::flat_hash_set<size_t> written_now;
     absl::Status failed;
-    for (const RoundPart& part : parts) {
-      absl::StatusOr<pqxx::result> written = WriteRoundPart(reports, part, fixed);
+    for (const std::vector<RoundPart>& call : calls) {
+      absl::StatusOr<pqxx::result> written = WriteRoundParts(reports, call, fixed);
       if (!written.ok()) {
         failed = written.status();
         break;
       }
       committed_any = true;
-      for (size_t i : part.reports) {
+      std::vector<size_t> in_call;
+      for (const RoundPart& part : call) in_call.insert(in_call.end(), part.reports.begin(), part.reports.end());
+      for (size_t i : in_call) {
         results[i].disposition = rollout::ReportDisposition::kAccepted;
         results[i].stored_sequence = reports[i]->sequence;
+        written_now.insert(i);
       }
-      written_parts.push_back(*std::move(written));
-      for (const pqxx::row& row : written_parts.back()) {
-        not_applied.emplace_back(part.reports.at(row["ordinal"].as<size_t>() - 1), row);
+      written_calls.push_back(*std::move(written));
+      for (const pqxx::row& row : written_calls.back()) {
+        not_applied.emplace_back(in_call.at(row["ordinal"].as<size_t>() - 1), row);
       }
     }
     if (!failed.ok()) {
-      // Nothing of this part (or later ones) is stored; earlier ones are.
+      // Nothing of this call (or later ones) is stored; earlier ones are.
       if (!committed_any) return failed;
-      absl::flat_hash_set<size_t> written_now;
-      for (size_t k = 0; k < written_parts.size(); ++k) {
-        for (size_t i : parts[k].reports) written_now.insert(i);
-      }
       for (size_t i : pending) {
         if (!written_now.contains(i)) results[i].status = failed;
       }
-      // The written parts' refusals are still classified below; no more rounds.
+      // The written calls' refusals are still classified below; no more rounds.
     }
 
     std::vector<size_t> retry;
@@ -175,7 +180,7 @@ absl::StatusOr<std::vector<PgStore::RoundPart>> PgStore::SplitByShard(PgPool& po
   for (const pqxx::row& row : *anchors) {
     const size_t k = row["ordinal"].as<size_t>() - 1;
     auto [it, added] = part_of.emplace(row["anchor"].as<std::string>(), parts.size());
-    if (added) parts.push_back(RoundPart{.anchor = it->first});
+    if (added) parts.push_back(RoundPart{.anchor = it->first, .node = row["groupid"].as<int64_t>()});
     part_of_id.at(k) = it->second;
   }
   // In the round's (key) order within each part.
@@ -189,13 +194,19 @@ absl::StatusOr<std::vector<PgStore::RoundPart>> PgStore::SplitByShard(PgPool& po
   return parts;
 }
 
-absl::StatusOr<pqxx::result> PgStore::WriteRoundPart(const std::vector<const rollout::AgentReport*>& reports,
-                                                     const RoundPart& part, const IngestConstants& fixed) {
+namespace {
+
+// A round part's statement parameters, $1..$24 as ingest_round.sql numbers
+// them (IngestConstants are $19..$23).
+std::array<std::string, 24> PartParameters(const std::vector<const rollout::AgentReport*>& reports,
+                                           const std::vector<size_t>& part, const std::string& counter_shards,
+                                           const std::string& seen_bucket_ms, const std::string& clock_allowance_ms,
+                                           const std::string& now_us, const std::string& sequence_lead_us) {
   ArrayLiteral host_id, channel, group, version, health, updater_version, sequence, instance_id, schedule_state,
       last_result, last_result_version, updating_to;
   ArrayLiteral outcome_report, from_version, to_version, result, error, started, finished;
-  for (size_t k = 0; k < part.reports.size(); ++k) {
-    const rollout::AgentReport& r = *reports[part.reports[k]];
+  for (size_t k = 0; k < part.size(); ++k) {
+    const rollout::AgentReport& r = *reports[part[k]];
     host_id.Add(r.host_id);
     channel.Add(r.channel);
     group.Add(r.group);
@@ -219,36 +230,73 @@ absl::StatusOr<pqxx::result> PgStore::WriteRoundPart(const std::vector<const rol
       finished.Add(store::ToUnixMicros(o.finish_time));
     }
   }
+  return {std::move(host_id).Finish(),        std::move(channel).Finish(),
+          std::move(group).Finish(),          std::move(version).Finish(),
+          std::move(health).Finish(),         std::move(updater_version).Finish(),
+          std::move(sequence).Finish(),       std::move(outcome_report).Finish(),
+          std::move(from_version).Finish(),   std::move(to_version).Finish(),
+          std::move(result).Finish(),         std::move(error).Finish(),
+          std::move(started).Finish(),        std::move(finished).Finish(),
+          std::move(instance_id).Finish(),    std::move(schedule_state).Finish(),
+          std::move(last_result).Finish(),    std::move(last_result_version).Finish(),
+          counter_shards,                     seen_bucket_ms,
+          clock_allowance_ms,                 now_us,
+          sequence_lead_us,                   std::move(updating_to).Finish()};
+}
+
+}  // namespace
+
+absl::StatusOr<pqxx::result> PgStore::WriteRoundParts(const std::vector<const rollout::AgentReport*>& reports,
+                                                      const std::vector<RoundPart>& parts,
+                                                      const IngestConstants& fixed) {
   // Built once: the pool may run the statement again (deadlock, stale
-  // connection). In the statement's parameter order.
-  const std::array<std::string, 19> arrays = {
-      std::move(host_id).Finish(),        std::move(channel).Finish(),
-      std::move(group).Finish(),          std::move(version).Finish(),
-      std::move(health).Finish(),         std::move(updater_version).Finish(),
-      std::move(sequence).Finish(),       std::move(outcome_report).Finish(),
-      std::move(from_version).Finish(),   std::move(to_version).Finish(),
-      std::move(result).Finish(),         std::move(error).Finish(),
-      std::move(started).Finish(),        std::move(finished).Finish(),
-      std::move(instance_id).Finish(),    std::move(schedule_state).Finish(),
-      std::move(last_result).Finish(),    std::move(last_result_version).Finish(),
-      std::move(updating_to).Finish()};
+  // connection).
+  std::vector<std::array<std::string, 24>> values;
+  values.reserve(parts.size());
+  for (const RoundPart& part : parts) {
+    values.push_back(PartParameters(reports, part.reports, fixed.counter_shards, fixed.seen_bucket_ms,
+                                    fixed.clock_allowance_ms, fixed.now_us, fixed.sequence_lead_us));
+  }
+  if (parts.size() == 1 && parts[0].anchor.empty()) {
+    const std::array<std::string, 24>& v = values[0];
+    return ingest_pool_.Run<pqxx::result>(
+        "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
+          pqxx::nontransaction tx(conn);
+          return tx.exec_prepared(kIngestStatement, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
+                                  v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20],
+                                  v[21], v[22], v[23]);
+        });
+  }
+  // Citus: parameter k of every part as one array (element i: part i's),
+  // the anchors ($25 of each part's statement) and where each part's
+  // ordinals start.
+  std::array<std::string, 24> columns;
+  for (size_t k = 0; k < columns.size(); ++k) {
+    ArrayLiteral column;
+    for (const auto& v : values) column.Add(v[k]);
+    columns[k] = std::move(column).Finish();
+  }
+  ArrayLiteral anchors, offsets;
+  int64_t before = 0;
+  for (const RoundPart& part : parts) {
+    anchors.Add(part.anchor);
+    offsets.Add(before);
+    before += static_cast<int64_t>(part.reports.size());
+  }
+  const std::string anchor_list = std::move(anchors).Finish();
+  const std::string offset_list = std::move(offsets).Finish();
+  const std::string& c = anchor_list;
   return ingest_pool_.Run<pqxx::result>(
       "storing reports", [&](pqxx::connection& conn) -> absl::StatusOr<pqxx::result> {
         pqxx::nontransaction tx(conn);
-        if (!part.anchor.empty()) {
-          // Delegated by Citus to the worker holding the anchor's shard.
-          return tx.exec_prepared(kIngestStatement, part.anchor, Sql("citus_ingest_round"), kCitusIngestSettings,
-                                  arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arrays[6],
-                                  arrays[7], arrays[8], arrays[9], arrays[10], arrays[11], arrays[12], arrays[13],
-                                  arrays[14], arrays[15], arrays[16], arrays[17], fixed.counter_shards,
-                                  fixed.seen_bucket_ms, fixed.clock_allowance_ms, fixed.now_us,
-                                  fixed.sequence_lead_us, arrays[18], part.anchor);
-        }
-        return tx.exec_prepared(kIngestStatement, arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5],
-                                arrays[6], arrays[7], arrays[8], arrays[9], arrays[10], arrays[11], arrays[12],
-                                arrays[13], arrays[14], arrays[15], arrays[16], arrays[17], fixed.counter_shards,
-                                fixed.seen_bucket_ms, fixed.clock_allowance_ms, fixed.now_us, fixed.sequence_lead_us,
-                                arrays[18]);
+        // Delegated by Citus to the worker holding the first anchor's shard,
+        // which holds the others' too.
+        return tx.exec_prepared(kIngestStatement, parts[0].anchor, Sql("citus_ingest_round"), kCitusIngestSettings,
+                                c, columns[0], columns[1], columns[2], columns[3], columns[4], columns[5],
+                                columns[6], columns[7], columns[8], columns[9], columns[10], columns[11],
+                                columns[12], columns[13], columns[14], columns[15], columns[16], columns[17],
+                                columns[18], columns[19], columns[20], columns[21], columns[22], columns[23], c,
+                                offset_list);
       });
 }
 

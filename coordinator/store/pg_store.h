@@ -187,6 +187,7 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   // whose counter rows carry its anchor.
   struct RoundPart {
     std::string anchor;
+    int64_t node = 0;             // Citus: the group id of the worker holding it
     std::vector<size_t> reports;  // indexes into the batch, in key order
   };
   struct IngestConstants {
@@ -194,8 +195,10 @@ class PgStore final : public ChannelStore, public AgentStore, public ReportWrite
   };
   absl::StatusOr<std::vector<RoundPart>> SplitByShard(PgPool& pool, const std::vector<std::string>& hosts,
                                                       const std::vector<size_t>& ids);
-  absl::StatusOr<pqxx::result> WriteRoundPart(const std::vector<const rollout::AgentReport*>& reports,
-                                              const RoundPart& part, const IngestConstants& fixed);
+  // Writes the parts (all on one worker, on Citus) in one transaction; the
+  // rows' ordinals count through the parts' reports in order.
+  absl::StatusOr<pqxx::result> WriteRoundParts(const std::vector<const rollout::AgentReport*>& reports,
+                                               const std::vector<RoundPart>& parts, const IngestConstants& fixed);
   // Whether the schema is distributed on Citus (migration 000012), asked
   // once (sql/citus_mode.sql).
   absl::StatusOr<bool> UsesCitus();

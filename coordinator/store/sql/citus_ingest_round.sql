@@ -1,12 +1,14 @@
 -- ingest_round.sql for Citus (migration 000012): the same statement for the
--- hosts of one shard, run there by drover_on_shard($25 anchor, ...) as a
+-- hosts of one shard, run on the worker holding it by drover_on_shards (with
+-- the worker's other shards of the round, in one transaction there) as a
 -- plain PostgreSQL statement on that worker's shard tables ({agents} and so
 -- on). It differs from ingest_round.sql only in that: the tables are
--- placeholders, every parameter arrives as text (so each is cast), and the
--- counter rows carry the shard's anchor ($25), and update_events' ids come
--- from the worker's range of its sequence (a shard table has no default).
--- Keep the two in step; the
--- Citus tests (tests/citus.sh) run the store tests through this one.
+-- placeholders, every parameter arrives as text (so each is cast), the
+-- counter rows carry the shard's anchor ($25), the ordinals returned count
+-- from $26 (the reports of the call's earlier shards), and update_events'
+-- ids come from the worker's range of its sequence (a shard table has no
+-- default). Keep the two in step: sql_files_test compares them, and
+-- tests/citus.sh runs the store tests through this one.
 WITH report AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::smallint[], $6::text[], $7::bigint[],
                        $15::text[], $16::smallint[], $17::smallint[], $18::text[], $24::text[])
@@ -146,7 +148,8 @@ outcome_totals AS (
   GROUP BY 1, 2, 3
   ORDER BY 1, 2, 3
   ON CONFLICT (anchor, channel, target_epoch, result, shard) DO UPDATE SET outcomes = counter.outcomes + EXCLUDED.outcomes)
-SELECT report.ordinal, locked_channel.name IS NOT NULL AS channel_exists, stored.sequence AS stored_sequence
+SELECT report.ordinal + $26::bigint AS ordinal, locked_channel.name IS NOT NULL AS channel_exists,
+       stored.sequence AS stored_sequence
 FROM report
 LEFT JOIN locked_channel ON locked_channel.name = report.channel
 LEFT JOIN stored ON stored.host_id = report.host_id
