@@ -19,6 +19,7 @@
 #   DROVER_BENCH_PG_PROFILE=1 pg_stat_statements on; prints where PostgreSQL spent its time
 #   DROVER_BENCH_CITUS=1      a local 3-node Citus cluster instead of one PostgreSQL
 #                             (deploy/citus/cluster.sh; the citus extension must be installed)
+#   DROVER_BENCH_CITUS_SHARDS=N shards per distributed table there (default: Citus' 32)
 # Progress goes to stderr; stdout gets exactly one line, the bench's summary.
 set -euo pipefail
 
@@ -90,16 +91,27 @@ if [[ -n "${DROVER_BENCH_CITUS:-}" ]]; then
   # coordinator node, whose CPU the bench counts as PostgreSQL's; the two
   # workers share the same cores (docs/scale.md).
   PG_PORT=""
+  # Below Linux's ephemeral range (32768-60999): the nodes' own connections
+  # to each other take ports there, and could take one meant for a node.
   for _ in 1 2 3 4 5; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     port_in_use "$p" || port_in_use $((p + 1)) || port_in_use $((p + 2)) && continue
     PG_STARTED=1
     if "$ROOT/deploy/citus/cluster.sh" start "$TMP/citus" "$p" >&2; then PG_PORT=$p; break; fi
+    # A node that did not start: the next try makes the cluster afresh.
+    "$ROOT/deploy/citus/cluster.sh" stop "$TMP/citus" >&2 || true
+    rm -rf "$TMP/citus"
   done
   [[ -n "$PG_PORT" ]] || die "could not start a Citus cluster (logs: $TMP/citus/*/postgres.log)"
   ln -s citus/coordinator "$TMP/pg"
   "$ROOT/deploy/citus/cluster.sh" createdb "$TMP/citus" "$PG_PORT" drover_bench
   DB_URL=$("$ROOT/deploy/citus/cluster.sh" url "$TMP/citus" "$PG_PORT" drover_bench)
+  if [[ -n "${DROVER_BENCH_CITUS_SHARDS:-}" ]]; then
+    [[ "$DROVER_BENCH_CITUS_SHARDS" =~ ^[1-9][0-9]{0,3}$ ]] \
+      || die "DROVER_BENCH_CITUS_SHARDS '$DROVER_BENCH_CITUS_SHARDS' is not a number in 1..9999"
+    # Read by migration 12 when it distributes the tables.
+    psql -X -q "$DB_URL" -c "ALTER DATABASE drover_bench SET citus.shard_count = $DROVER_BENCH_CITUS_SHARDS" >&2
+  fi
 else
   "$PG" init "$TMP/pg"
   PG_PORT=""

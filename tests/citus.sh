@@ -39,8 +39,10 @@ trap 'exit 130' INT TERM
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=""
+# Below Linux's ephemeral range (32768-60999): the nodes' own connections to
+# each other take ports there, and could take one meant for a node.
 for _ in 1 2 3 4 5; do
-  p=$((20000 + RANDOM % 40000))
+  p=$((20000 + RANDOM % 12000))
   port_in_use "$p" || port_in_use $((p + 1)) || port_in_use $((p + 2)) && continue
   set +e
   "$CLUSTER" start "$TMP/cluster" "$p"
@@ -48,6 +50,9 @@ for _ in 1 2 3 4 5; do
   set -e
   if [[ $rc -eq 0 ]]; then PORT=$p; break; fi
   [[ $rc -eq 3 ]] && exit 3  # the extension is missing: cluster.sh said how to build it
+  # A node that did not start: the next try makes the cluster afresh.
+  "$CLUSTER" stop "$TMP/cluster" || true
+  rm -rf "$TMP/cluster"
 done
 [[ -n "$PORT" ]] || { log "could not start a Citus cluster (logs: $TMP/cluster/*/postgres.log)"; exit 1; }
 log "Citus cluster on 127.0.0.1:$PORT-$((PORT + 2))"
