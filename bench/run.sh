@@ -84,6 +84,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Stops the database: the one PostgreSQL, or every node of the Citus cluster.
+stop_database() {
+  if [[ -d "$TMP/citus" ]]; then
+    "$ROOT/deploy/citus/cluster.sh" stop "$TMP/citus" >&2
+  else
+    "$PG" stop "$TMP/pg"
+  fi
+}
+
 # --- PostgreSQL on a free port ---------------------------------------------
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if [[ -n "${DROVER_BENCH_CITUS:-}" ]]; then
@@ -97,7 +106,12 @@ if [[ -n "${DROVER_BENCH_CITUS:-}" ]]; then
     p=$((20000 + RANDOM % 12000))
     port_in_use "$p" || port_in_use $((p + 1)) || port_in_use $((p + 2)) && continue
     PG_STARTED=1
-    if "$ROOT/deploy/citus/cluster.sh" start "$TMP/citus" "$p" >&2; then PG_PORT=$p; break; fi
+    set +e
+    "$ROOT/deploy/citus/cluster.sh" start "$TMP/citus" "$p" >&2
+    rc=$?
+    set -e
+    if [[ $rc -eq 0 ]]; then PG_PORT=$p; break; fi
+    [[ $rc -eq 3 ]] && exit 3  # the extension is missing: cluster.sh said how to build it
     # A node that did not start: the next try makes the cluster afresh.
     "$ROOT/deploy/citus/cluster.sh" stop "$TMP/citus" >&2 || true
     rm -rf "$TMP/citus"
@@ -127,7 +141,9 @@ else
 fi
 if [[ -n "${DROVER_BENCH_PG_PROFILE:-}" ]]; then
   # Where PostgreSQL's time goes, per statement (printed at the end).
-  echo "shared_preload_libraries = 'pg_stat_statements'" >>"$TMP/pg/data/postgresql.conf"
+  preload=pg_stat_statements
+  [[ -d "$TMP/citus" ]] && preload=citus,pg_stat_statements  # Citus must stay loaded (and first)
+  echo "shared_preload_libraries = '$preload'" >>"$TMP/pg/data/postgresql.conf"
   echo "pg_stat_statements.track = all" >>"$TMP/pg/data/postgresql.conf"
   "$PG" stop "$TMP/pg" >/dev/null
   "$PG" start "$TMP/pg" "$PG_PORT"
@@ -142,7 +158,7 @@ if [[ $STORE -eq 1 ]]; then
     | tee "$TMP/bench.out" >&2
   BENCH_RC=${PIPESTATUS[0]}
   set -e
-  "$PG" stop "$TMP/pg"
+  stop_database
   PG_STARTED=0
   [[ $BENCH_RC -eq 0 ]] || die "drover-store-bench failed with status $BENCH_RC"
   tail -n 1 "$TMP/bench.out"
@@ -283,7 +299,7 @@ fi
 COORD_RC=0
 wait "$COORD_PID" || COORD_RC=$?
 COORD_PID=""
-"$PG" stop "$TMP/pg"
+stop_database
 PG_STARTED=0
 
 if [[ $COORD_RC -ne 0 ]]; then

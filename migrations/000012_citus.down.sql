@@ -5,13 +5,15 @@ DO $citus$
 DECLARE
   t text;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+  -- Only what the up migration distributed (the extension may have come
+  -- after it ran as a no-op).
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') OR to_regclass('counter_anchors') IS NULL THEN
     RETURN;
   END IF;
-  DROP FUNCTION drover_on_shards(text, text, text[], text[], text[], text[], text[], text[], text[], text[],
+  DROP FUNCTION IF EXISTS drover_on_shards(text, text, text[], text[], text[], text[], text[], text[], text[], text[],
                                  text[], text[], text[], text[], text[], text[], text[], text[], text[], text[],
                                  text[], text[], text[], text[], text[], text[], text[], text[], text[], bigint[]);
-  DROP FUNCTION drover_on_shard(text, text, text[], text, text, text, text, text, text, text, text, text, text,
+  DROP FUNCTION IF EXISTS drover_on_shard(text, text, text[], text, text, text, text, text, text, text, text, text, text,
                                 text, text, text, text, text, text, text, text, text, text, text, text, text,
                                 text, text);
   FOREACH t IN ARRAY ARRAY['fleet_counts', 'seen_counts', 'schedule_counts', 'outcome_counts', 'rollout_hosts',

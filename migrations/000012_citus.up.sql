@@ -10,10 +10,10 @@
 --   outcome_counts) by a new column `anchor`, in the same group: each shard
 --   of agents counts its own hosts in counter rows that live beside them
 --   (anchor = a key that hashes into that shard, counter_anchors). Status
---   reads sum all shards' rows; an ingest batch is split by shard
---   (PgStore::ApplyReports) and each part is one local transaction on the
---   worker that holds it, hosts and counters alike: no distributed
---   transaction, no two-phase commit on the report path;
+--   reads sum all shards' rows; an ingest round is split by worker
+--   (PgStore::ApplyReports) and each part is one local transaction on that
+--   worker, hosts and counters alike: no distributed transaction, no
+--   two-phase commit on the report path;
 --   as reference tables (a copy on every node, written everywhere): channels
 --   and everything else small that the above join or check against.
 --   audit_events stays a table of the coordinator node, where the
@@ -185,6 +185,15 @@ BEGIN
         PERFORM set_config(settings[2 * i - 1], settings[2 * i], true);
       END LOOP;
       FOR part IN 1 .. cardinality(anchors) LOOP
+        -- The caller chose this worker from the coordinator node's placements:
+        -- a shard that has moved away since is refused (the caller retries),
+        -- never written in a copy left behind for deletion.
+        IF NOT EXISTS (SELECT 1 FROM pg_dist_placement AS p
+                       WHERE p.shardid = get_shard_id_for_distribution_column('agents', anchors[part])
+                         AND p.groupid = (SELECT groupid FROM pg_dist_local_group)) THEN
+          RAISE EXCEPTION 'the shard of anchor % is not on this node (moved?): retry', anchors[part]
+              USING ERRCODE = 'serialization_failure';
+        END IF;
         local_statement := replace(statement, '{channels}', channels_shard);
         FOREACH t IN ARRAY ARRAY['agents', 'update_events', 'orphan_hosts', 'rollout_hosts', 'fleet_counts',
                                  'seen_counts', 'schedule_counts', 'outcome_counts'] LOOP

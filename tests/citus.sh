@@ -59,7 +59,9 @@ log "Citus cluster on 127.0.0.1:$PORT-$((PORT + 2))"
 
 export DROVER_TEST_DATABASE_URL
 DROVER_TEST_DATABASE_URL=$("$CLUSTER" url "$TMP/cluster" "$PORT" postgres)
-export DROVER_TEST_CREATEDB_COMMAND="$CLUSTER createdb $TMP/cluster $PORT"
+# Run through system(): each word quoted for the shell.
+DROVER_TEST_CREATEDB_COMMAND=$(printf '%q createdb %q %q' "$CLUSTER" "$TMP/cluster" "$PORT")
+export DROVER_TEST_CREATEDB_COMMAND
 failed=()
 for t in "${TESTS[@]}"; do
   log "=== $t"

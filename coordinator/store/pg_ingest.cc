@@ -4,6 +4,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -69,12 +70,10 @@ absl::StatusOr<std::vector<ReportResult>> PgStore::ApplyReports(
         for (size_t i : pending) results[i].status = split.status();
         break;
       }
-      absl::flat_hash_map<int64_t, size_t> call_of_node;
-      for (RoundPart& part : *split) {
-        auto [it, added] = call_of_node.emplace(part.node, calls.size());
-        if (added) calls.emplace_back();
-        calls[it->second].push_back(std::move(part));
-      }
+      // One call per worker, workers in node order (parts stay in anchor order).
+      absl::btree_map<int64_t, std::vector<RoundPart>> by_node;
+      for (RoundPart& part : *split) by_node[part.node].push_back(std::move(part));
+      for (auto& [node, call] : by_node) calls.push_back(std::move(call));
     } else {
       calls.push_back({RoundPart{.reports = round.now}});
     }
@@ -183,7 +182,19 @@ absl::StatusOr<std::vector<PgStore::RoundPart>> PgStore::SplitByShard(PgPool& po
     if (added) parts.push_back(RoundPart{.anchor = it->first, .node = row["groupid"].as<int64_t>()});
     part_of_id.at(k) = it->second;
   }
-  // In the round's (key) order within each part.
+  // Parts in anchor order, hosts in the round's (key) order within each:
+  // replicas writing overlapping hosts lock shards and rows in the same order.
+  std::vector<size_t> by_anchor(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) by_anchor[p] = p;
+  std::sort(by_anchor.begin(), by_anchor.end(), [&](size_t a, size_t b) { return parts[a].anchor < parts[b].anchor; });
+  std::vector<size_t> rank(parts.size());
+  for (size_t r = 0; r < by_anchor.size(); ++r) rank[by_anchor[r]] = r;
+  std::vector<RoundPart> sorted(parts.size());
+  for (size_t p = 0; p < parts.size(); ++p) sorted[rank[p]] = std::move(parts[p]);
+  parts = std::move(sorted);
+  for (size_t& p : part_of_id) {
+    if (p != SIZE_MAX) p = rank[p];
+  }
   for (size_t k = 0; k < ids.size(); ++k) {
     if (part_of_id[k] == SIZE_MAX) {
       return absl::InternalError(absl::StrCat("no counter anchor for the shard of host \"", hosts[ids[k]],

@@ -74,15 +74,10 @@ absl::StatusOr<LivenessNotWritten> PgStore::WriteLiveness(const std::vector<Host
           tx.commit();
           return r;
         });
-    if (!result.ok()) {
-      // Earlier parts are written; this one and later ones go back to the
-      // caller to be written by the next flush.
-      if (p == 0) return result.status();
-      for (size_t q = p; q < parts.size(); ++q) {
-        for (size_t i : parts[q].reports) out.retry.push_back(i);
-      }
-      break;
-    }
+    // Earlier parts are written; the caller writes every beat again (moving
+    // last_seen up only, which those parts already did, changes nothing), and
+    // counts the failure.
+    if (!result.ok()) return result.status();
     for (const pqxx::row& row : *result) {
       auto it = index.find(row["host_id"].as<std::string>());
       if (it == index.end()) continue;

@@ -6,4 +6,4 @@ SELECT host.ordinal, anchors.anchor, placement.groupid
 FROM unnest($1::text[]) WITH ORDINALITY AS host(host_id, ordinal)
 JOIN counter_anchors AS anchors
   ON anchors.shardid = get_shard_id_for_distribution_column('agents', host.host_id)
-JOIN pg_dist_placement AS placement ON placement.shardid = anchors.shardid
+JOIN pg_dist_placement AS placement ON placement.shardid = anchors.shardid AND placement.shardstate = 1
