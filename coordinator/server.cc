@@ -441,12 +441,22 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     // Each part on its own: one that fails (a lock not had within 500 ms,
     // a table made by hand in the way) does not hold the others back.
     bool all_done = true;
+    // A database that cannot be reached (not a lock or statement timeout)
+    // ends the pass at once: the other parts would each wait out the same
+    // watchdog or connect timeout, holding the fleet refresh (and its
+    // drover_database_up) back for half a minute.
+    auto unreachable = [&](const absl::Status& s) {
+      if (!absl::IsUnavailable(s) || store::IsDatabaseTimeout(s)) return false;
+      metrics_.SetDatabaseUp(false);
+      return true;
+    };
     for (const auto& t : tables) {
       absl::StatusOr<store::PartitionMaintenance> done = store_.MaintainPartitions(t.table, t.policy, now);
       if (!done.ok()) {
         all_done = false;
         metrics_.CountDatabaseError("retention");
         LogWarning(absl::StrCat("retention of ", t.name, ": ", done.status().message(), "; retried in a minute"));
+        if (unreachable(done.status())) return;
         continue;
       }
       metrics_.CountPartitionsDropped(t.name, static_cast<int64_t>(done->dropped.size()));
