@@ -69,7 +69,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 "$PG" init "$TMP/pg" >&2
 PG_PORT=""
 for _ in 1 2 3 4 5; do
-  p=$((20000 + RANDOM % 40000))
+  p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
   port_in_use "$p" && continue
   PG_STARTED=1
   if "$PG" start "$TMP/pg" "$p" >&2; then PG_PORT=$p; break; fi

@@ -93,7 +93,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
   local p
   for _ in $(seq 1 20); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
     port_in_use "$p" || { echo "$p"; return 0; }
   done
   return 1
@@ -110,16 +110,17 @@ done
 (umask 077 && "$PG" url "$TMP/pg" "$PG_PORT" drover_sim >"$TMP/database.url")
 log "PostgreSQL on 127.0.0.1:$PG_PORT"
 
-# --- Coordinator (on a fixed port: a restarted one is found at the same address)
-GRPC_PORT=$(free_port) || die "no free port for the coordinator"
-GRPC_ADDR=127.0.0.1:$GRPC_PORT
+# --- Coordinator: the kernel picks its port (one probed free could be taken
+# before the bind); a restart after --kill-leader binds the same address again.
+GRPC_ADDR=127.0.0.1:0
 READY="$TMP/ready"
 # The per-host and per-address limiters would throttle a fleet that shares 127.0.0.1.
-COORD_ARGS=(--database_url_file="$TMP/database.url" --grpc_listen="$GRPC_ADDR" --metrics_listen=127.0.0.1:0
+COORD_ARGS=(--database_url_file="$TMP/database.url" --metrics_listen=127.0.0.1:0
             --ready_file="$READY" --insecure --rollout_tick=1s --report_rate_per_host=0 --get_target_rate_per_peer=0)
+# start_coordinator: starts it on $GRPC_ADDR and sets GRPC_ADDR to the address it bound.
 start_coordinator() {
   rm -f "$READY"
-  "$BUILD/bin/drover-coordinator" "${COORD_ARGS[@]}" 2>>"$TMP/coordinator.log" &
+  "$BUILD/bin/drover-coordinator" "${COORD_ARGS[@]}" --grpc_listen="$GRPC_ADDR" 2>>"$TMP/coordinator.log" &
   COORD_PID=$!
   local deadline=$((SECONDS + 90))
   until [[ -f "$READY" ]]; do
@@ -130,6 +131,8 @@ start_coordinator() {
     ((SECONDS < deadline)) || { tail -20 "$TMP/coordinator.log" >&2; die "the coordinator was not ready within 90 s"; }
     sleep 0.1
   done
+  GRPC_ADDR=$(sed -n 's/^grpc=//p' "$READY")
+  [[ "$GRPC_ADDR" == 127.0.0.1:[1-9]* ]] || die "the ready file names no grpc= address: $(cat "$READY")"
 }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 start_coordinator

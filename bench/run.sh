@@ -130,7 +130,7 @@ else
   "$PG" init "$TMP/pg"
   PG_PORT=""
   for _ in 1 2 3 4 5; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
     port_in_use "$p" && continue
     PG_STARTED=1
     if "$PG" start "$TMP/pg" "$p"; then PG_PORT=$p; break; fi
