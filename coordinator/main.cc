@@ -77,9 +77,14 @@ ABSL_FLAG(absl::Duration, watch_hold, absl::Seconds(55),
           "How long the watch endpoint holds a poll with no change before answering 204 (+-10% jitter); at most 5m");
 ABSL_FLAG(int64_t, watch_max_connections, 100000,
           "Watch polls held at once; beyond it a poll gets 503 with Retry-After (the updater polls instead)");
+ABSL_FLAG(std::string, version_server_listen, "",
+          "Teleport-compatible version server (GET /v1/<channel>/version and /critical) listen address, e.g. "
+          "0.0.0.0:7603 (port 0 picks one); HTTPS with --tls_cert_file/--tls_key_file; empty: off");
+ABSL_FLAG(bool, version_server_plaintext, false,
+          "Serve the version server over plain HTTP even with TLS files (behind a proxy that terminates TLS)");
 ABSL_FLAG(std::string, ready_file, "",
-          "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" (and \"watch=ADDR\\n\" with --watch_listen) here "
-          "(atomically), for scripts and tests");
+          "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" (and \"watch=ADDR\\n\" with --watch_listen, "
+          "\"version=URL\\n\" with --version_server_listen) here (atomically), for scripts and tests");
 ABSL_FLAG(int, db_pool_size, 4, "PostgreSQL connections for operator and updater reads");
 ABSL_FLAG(int, ingest_writers, 1,
           "Report batches committed concurrently, one connection each (one makes the largest batches)");
@@ -454,6 +459,8 @@ int main(int argc, char** argv) {
   config.watch_hold = absl::GetFlag(FLAGS_watch_hold);
   if (absl::GetFlag(FLAGS_watch_max_connections) < 1) return Fail("--watch_max_connections must be at least 1");
   config.watch_max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_watch_max_connections));
+  config.version_server_listen = absl::GetFlag(FLAGS_version_server_listen);
+  config.version_server_plaintext = absl::GetFlag(FLAGS_version_server_plaintext);
 
   absl::StatusOr<std::unique_ptr<drover::CoordinatorServer>> server = drover::CoordinatorServer::Start(config);
   if (!server.ok()) return Fail(absl::StrCat("start-up failed: ", server.status().message()));
@@ -462,10 +469,16 @@ int main(int argc, char** argv) {
   if (!(*server)->watch_address().empty()) {
     drover::LogInfo(absl::StrCat("serving the watch endpoint on http://", (*server)->watch_address(), "/v1/watch"));
   }
+  const std::string version_url = (*server)->version_server_url();
+  if (!version_url.empty()) {
+    drover::LogInfo(absl::StrCat("serving the version server (Teleport protocol) on ", version_url,
+                                 "<channel>/version"));
+  }
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
     const std::string watch = (*server)->watch_address();
     if (!WriteReadyFile(ready, absl::StrCat("grpc=", grpc, "\nmetrics=", metrics, "\n",
-                                            watch.empty() ? "" : absl::StrCat("watch=", watch, "\n")))) {
+                                            watch.empty() ? "" : absl::StrCat("watch=", watch, "\n"),
+                                            version_url.empty() ? "" : absl::StrCat("version=", version_url, "\n")))) {
       return Fail(absl::StrCat("cannot write --ready_file \"", ready, "\""));
     }
   }

@@ -32,6 +32,7 @@
 #include "coordinator/store/pg_change_listener.h"
 #include "coordinator/store/pg_leader_lock.h"
 #include "coordinator/watch/cached_answer_tags.h"
+#include "coordinator/watch/version_server.h"
 #include "coordinator/watch/watch_server.h"
 #include "coordinator/store/rollout_cache.h"
 #include "coordinator/store/migrator.h"
@@ -204,6 +205,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
 
     // Before the refresher, which exports the watch endpoint's metrics.
     if (absl::Status s = InitWatch(); !s.ok()) return s;
+    if (absl::Status s = InitVersionServer(); !s.ok()) return s;
     refresher_ = std::thread([this] { RefreshLoop(); });
     engine_.Start();
     return absl::OkStatus();
@@ -213,7 +215,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   // replica (its own 1 s re-check covers missed announcements).
   absl::Status InitWatch() {
     if (config_.watch_listen.empty()) return absl::OkStatus();
-    watch_tags_ = std::make_unique<watch::CachedAnswerTags>(&cache_, &rollout_cache_);
+    if (watch_tags_ == nullptr) watch_tags_ = std::make_unique<watch::CachedAnswerTags>(&cache_, &rollout_cache_);
     absl::StatusOr<std::unique_ptr<watch::WatchServer>> w = watch::WatchServer::Start(
         {.listen = config_.watch_listen,
          .hold = config_.watch_hold,
@@ -236,6 +238,41 @@ class CoordinatorServerImpl final : public CoordinatorServer {
                         .Register(*metrics_.registry());
     for (const char* a : {"changed", "held", "refused", "closed"}) watch_answers_.push_back(&answers.Add({{"answer", a}}));
     return absl::OkStatus();
+  }
+
+  // Teleport's version-server protocol, answered from the same caches.
+  absl::Status InitVersionServer() {
+    if (config_.version_server_listen.empty()) return absl::OkStatus();
+    if (watch_tags_ == nullptr) watch_tags_ = std::make_unique<watch::CachedAnswerTags>(&cache_, &rollout_cache_);
+    const bool tls = !config_.tls_cert_file.empty() && !config_.version_server_plaintext;
+    absl::StatusOr<std::unique_ptr<watch::VersionServer>> v = watch::VersionServer::Start(
+        {.listen = config_.version_server_listen,
+         .tls_cert_file = tls ? config_.tls_cert_file : "",
+         .tls_key_file = tls ? config_.tls_key_file : "",
+         .per_peer = &target_limiter_},
+        watch_tags_.get());
+    if (!v.ok()) return v.status();
+    version_server_ = *std::move(v);
+    auto& answers = prometheus::BuildCounter()
+                        .Name("drover_version_server_requests_total")
+                        .Help("Version-server (Teleport protocol) requests by answer: version and critical (200), "
+                              "bad_request (400/405), not_found (404), rate_limited (429), unavailable (503)")
+                        .Register(*metrics_.registry());
+    for (const char* a : {"version", "critical", "bad_request", "not_found", "rate_limited", "unavailable"}) {
+      version_answers_.push_back(&answers.Add({{"answer", a}}));
+    }
+    return absl::OkStatus();
+  }
+
+  void ExportVersionServerMetrics() {
+    if (version_server_ == nullptr) return;
+    const watch::VersionServerCounters& c = version_server_->counters();
+    const uint64_t now[6] = {c.version.load(),      c.critical.load(),     c.bad_request.load(),
+                             c.not_found.load(),    c.rate_limited.load(), c.unavailable.load()};
+    for (int i = 0; i < 6; ++i) {
+      version_answers_[i]->Increment(static_cast<double>(now[i] - version_seen_[i]));
+      version_seen_[i] = now[i];
+    }
   }
 
   void ExportWatchMetrics() {
@@ -294,6 +331,10 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_address_; }
   std::string watch_address() const override { return watch_ == nullptr ? "" : watch_->address(); }
+  std::string version_server_url() const override {
+    if (version_server_ == nullptr) return "";
+    return absl::StrCat(version_server_->tls() ? "https://" : "http://", version_server_->address(), "/v1/");
+  }
 
   void Shutdown() override {
     {
@@ -305,6 +346,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     // Watchers first: their connections close, and they poll or reconnect.
     if (change_listener_ != nullptr) change_listener_->Stop();
     if (watch_ != nullptr) watch_->Shutdown();
+    if (version_server_ != nullptr) version_server_->Shutdown();
     if (server_ != nullptr) {
       server_->GetHealthCheckService()->SetServingStatus(false);
       // Waits for in-flight RPCs; reports among them are answered when their
@@ -375,6 +417,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     for (int round = 0; !stopped_; ++round) {
       lock.unlock();
       ExportWatchMetrics();
+      ExportVersionServerMetrics();
       // Suppressed failure counts whose window passed with no later failure.
       rpc_log_.Flush();
       // Revocations made on other replicas apply here from this refresh on.
@@ -537,6 +580,9 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<watch::CachedAnswerTags> watch_tags_;
   std::unique_ptr<watch::WatchServer> watch_;
+  std::unique_ptr<watch::VersionServer> version_server_;
+  std::vector<prometheus::Counter*> version_answers_;
+  uint64_t version_seen_[6] = {};
   std::unique_ptr<store::PgChangeListener> change_listener_;
   prometheus::Gauge* watch_waiting_ = nullptr;
   std::vector<prometheus::Counter*> watch_answers_;  // changed, held, refused, closed

@@ -70,6 +70,13 @@ struct CoordinatorConfig {
   absl::Duration watch_hold = absl::Seconds(55);
   size_t watch_max_connections = 100000;
 
+  // Teleport's version-server protocol (coordinator/watch/version_server.h)
+  // on a listener of its own; empty: off. HTTPS with tls_cert_file and
+  // tls_key_file unless version_server_plaintext (behind a proxy that
+  // terminates TLS); plain HTTP when there are no TLS files (insecure).
+  std::string version_server_listen;
+  bool version_server_plaintext = false;
+
   // Transport and host identities. Without TLS files the coordinator
   // refuses to start unless `insecure` says plaintext is meant. Insecure
   // also lets operator calls without a token act as admin (actor
@@ -105,6 +112,8 @@ class CoordinatorServer {
   virtual std::string metrics_address() const = 0;
   // host:port of the watch endpoint; empty when it is off.
   virtual std::string watch_address() const { return ""; }
+  // The version server's base URL ("https://host:port/v1/"); empty when off.
+  virtual std::string version_server_url() const { return ""; }
   // Stops accepting, answers in-flight RPCs, commits queued reports. Idempotent.
   virtual void Shutdown() = 0;
 };

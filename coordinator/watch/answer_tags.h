@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/answer_tag.h"
 
 namespace drover::watch {
 
@@ -29,6 +30,15 @@ class AnswerTags {
   // Drops what is cached of `channel` (a change was announced), so the next
   // TagsFor reads it afresh.
   virtual void Invalidate(const std::string& channel) = 0;
+};
+
+// Where the version server gets one host's answer from.
+class HostAnswers {
+ public:
+  virtual ~HostAnswers() = default;
+  // What GetTarget would answer `host` of `channel`. NotFound for an
+  // unknown channel; Unavailable when the answer cannot be read.
+  virtual absl::StatusOr<AnswerFields> AnswerFor(const std::string& channel, const HostKey& host) = 0;
 };
 
 }  // namespace drover::watch

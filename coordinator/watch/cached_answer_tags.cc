@@ -9,6 +9,19 @@ namespace drover::watch {
 absl::Status CachedAnswerTags::TagsFor(const std::string& channel, const std::vector<HostKey>& hosts,
                                        std::vector<std::string>* tags) {
   tags->clear();
+  tags->reserve(hosts.size());
+  return ForEachAnswer(channel, hosts, [&](const AnswerFields& a) { tags->push_back(AnswerTag(a)); });
+}
+
+absl::StatusOr<AnswerFields> CachedAnswerTags::AnswerFor(const std::string& channel, const HostKey& host) {
+  AnswerFields answer;
+  absl::Status s = ForEachAnswer(channel, {host}, [&](AnswerFields a) { answer = std::move(a); });
+  if (!s.ok()) return s;
+  return answer;
+}
+
+absl::Status CachedAnswerTags::ForEachAnswer(const std::string& channel, const std::vector<HostKey>& hosts,
+                                             const std::function<void(AnswerFields)>& out) {
   absl::StatusOr<rollout::Channel> ch = channels_->Get(channel);
   if (!ch.ok()) return ch.status();
   std::shared_ptr<const store::RolloutSnapshot> snap;
@@ -19,10 +32,7 @@ absl::Status CachedAnswerTags::TagsFor(const std::string& channel, const std::ve
     snap = *std::move(s);
     view = {snap->rollout.id == 0 ? nullptr : &snap->rollout, &snap->policy, &snap->admitted};
   }
-  tags->reserve(hosts.size());
-  for (const HostKey& h : hosts) {
-    tags->push_back(AnswerTag(rollout::HostAnswer(*ch, snap == nullptr ? nullptr : &view, h.host_id, h.group)));
-  }
+  for (const HostKey& h : hosts) out(rollout::HostAnswer(*ch, snap == nullptr ? nullptr : &view, h.host_id, h.group));
   return absl::OkStatus();
 }
 
