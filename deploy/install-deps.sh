@@ -12,6 +12,8 @@ PACKAGES=(
   postgresql prometheus
   # drover-updater's apt/dnf installers and their test fixtures (signed local repositories).
   dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev
+  # bench/version_server.sh's HTTP load generator.
+  wrk
   # The libFuzzer harnesses (tests/fuzz.sh): clang and its sanitizer runtimes.
   clang-14 libclang-rt-14-dev
 )

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,10 @@ absl::StatusOr<evutil_socket_t> ListenHttp(absl::string_view flag, absl::string_
   evutil_socket_t fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+            // Inherited by accepted sockets: an answer written in more than
+            // one segment (a TLS record per write) must not wait for the
+            // client's delayed ACK (40 ms; HTTPS ran at 1/36 of HTTP here).
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
             bind(fd, res->ai_addr, res->ai_addrlen) == 0 &&
             // A deep backlog: after a coordinator restart every updater
             // reconnects at once, and a full queue costs each a SYN retry
