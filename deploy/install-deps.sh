@@ -14,6 +14,8 @@ PACKAGES=(
   dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev
   # The libFuzzer harnesses (tests/fuzz.sh): clang and its sanitizer runtimes.
   clang-14 libclang-rt-14-dev
+  # The image verifier's tests (agent-updater/oci/): a real OCI registry (distribution 2.8).
+  docker-registry
 )
 
 missing=()
