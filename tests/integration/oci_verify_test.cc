@@ -4,10 +4,12 @@
 // through tests/fixtures/oci/token_server.py.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "agent-updater/oci/cosign.h"
 #include "agent-updater/oci/digest.h"
@@ -22,6 +24,12 @@ namespace {
 
 using ::drover::testing::IsError;
 namespace t = ::drover::testing;
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  ASSERT_TRUE(out.good()) << path;
+}
 
 std::string NewTempDir() {
   char tmpl[] = "/tmp/drover-oci-test-XXXXXX";
@@ -290,6 +298,56 @@ TEST_F(OciVerifyTest, TokenAuthGetsACachedTokenAndWrongCredentialsAreRefused) {
   ASSERT_TRUE(nobody.ok());
   EXPECT_TRUE(IsError(VerifyImage(**nobody, verifier, ref).status(), absl::StatusCode::kPermissionDenied,
                       {"refused anonymous"}));
+}
+
+// The same storage behind htpasswd: basic credentials after the challenge.
+TEST_F(OciVerifyTest, BasicAuthSendsCredentialsAfterTheChallenge) {
+  const std::string digest = Push("demo/basic", "v1", "1.0.0");
+  Sign("demo/basic", digest, digest, key_->private_key);
+  const std::string htpasswd = *dir_ + "/htpasswd";
+  const std::string password = *dir_ + "/basic-password";
+  const std::string wrong_password = *dir_ + "/basic-wrong-password";
+  // bcrypt (cost 4) from libcrypt through python: no htpasswd tool needed.
+  t::CommandResult hash = t::RunCommand(
+      {"python3", "-W", "ignore", "-c",
+       "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))",
+       "hunter2"});
+  ASSERT_EQ(hash.exit_code, 0) << hash.output;
+  ASSERT_TRUE(absl::StartsWith(hash.output, "$2")) << hash.output;
+  WriteFile(htpasswd, "bob:" + hash.output);
+  WriteFile(password, "hunter2\n");
+  WriteFile(wrong_password, "guess\n");
+  absl::StatusOr<std::unique_ptr<t::RegistryProcess>> basic_registry = t::RegistryProcess::Start(
+      *dir_, *dir_ + "/storage", absl::StrCat("  htpasswd:\n    realm: drover-test\n    path: ", htpasswd, "\n"));
+  ASSERT_TRUE(basic_registry.ok()) << basic_registry.status();
+  const std::string address = (*basic_registry)->address();
+  const ImageReference ref{address, "demo/basic", "v1", ""};
+  const CosignVerifier verifier = Verifier(key_->public_key);
+
+  RegistryClientOptions options;
+  options.plain_http = true;
+  options.username = "bob";
+  options.password_file = password;
+  absl::StatusOr<std::unique_ptr<RegistryClient>> client = RegistryClient::Create(address, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<VerifiedImage> v = VerifyImage(**client, verifier, ref);
+  ASSERT_TRUE(v.ok()) << v.status() << (*basic_registry)->Log();
+  EXPECT_EQ(v->digest, digest);
+  EXPECT_EQ((*client)->stats().auth_retries, 1);  // only the first request was challenged
+  EXPECT_EQ((*client)->stats().token_fetches, 0);
+
+  options.password_file = wrong_password;
+  absl::StatusOr<std::unique_ptr<RegistryClient>> wrong = RegistryClient::Create(address, options);
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_TRUE(IsError(VerifyImage(**wrong, verifier, ref).status(), absl::StatusCode::kPermissionDenied,
+                      {"tag v1 of " + address + "/demo/basic", "access refused (HTTP 401) after authenticating",
+                       "as user bob"}));
+  RegistryClientOptions anonymous;
+  anonymous.plain_http = true;
+  absl::StatusOr<std::unique_ptr<RegistryClient>> nobody = RegistryClient::Create(address, anonymous);
+  ASSERT_TRUE(nobody.ok());
+  EXPECT_TRUE(IsError(VerifyImage(**nobody, verifier, ref).status(), absl::StatusCode::kPermissionDenied,
+                      {"wants basic credentials"}));
 }
 
 }  // namespace
