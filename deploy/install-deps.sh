@@ -16,6 +16,8 @@ PACKAGES=(
   wrk
   # The libFuzzer harnesses (tests/fuzz.sh): clang and its sanitizer runtimes.
   clang-14 libclang-rt-14-dev
+  # The image verifier's tests (agent-updater/oci/): a real OCI registry (distribution 2.8).
+  docker-registry
 )
 
 missing=()
