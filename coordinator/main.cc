@@ -82,9 +82,12 @@ ABSL_FLAG(std::string, version_server_listen, "",
           "0.0.0.0:7603 (port 0 picks one); HTTPS with --tls_cert_file/--tls_key_file; empty: off");
 ABSL_FLAG(bool, version_server_plaintext, false,
           "Serve the version server over plain HTTP even with TLS files (behind a proxy that terminates TLS)");
+ABSL_FLAG(std::string, health_listen, "",
+          "Plaintext gRPC port serving grpc.health.v1 only, for probes that speak no TLS (the kubelet's grpc: "
+          "probe), e.g. 0.0.0.0:7604 (port 0 picks one); empty: off");
 ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write \"grpc=ADDR\\nmetrics=ADDR\\n\" (and \"watch=ADDR\\n\" with --watch_listen, "
-          "\"version=URL\\n\" with --version_server_listen) here (atomically), for scripts and tests");
+          "\"version=URL\\n\" with --version_server_listen, \"health=ADDR\\n\" with --health_listen) here (atomically), for scripts and tests");
 ABSL_FLAG(int, db_pool_size, 4, "PostgreSQL connections for operator and updater reads");
 ABSL_FLAG(int, ingest_writers, 1,
           "Report batches committed concurrently, one connection each (one makes the largest batches)");
@@ -461,6 +464,7 @@ int main(int argc, char** argv) {
   config.watch_max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_watch_max_connections));
   config.version_server_listen = absl::GetFlag(FLAGS_version_server_listen);
   config.version_server_plaintext = absl::GetFlag(FLAGS_version_server_plaintext);
+  config.health_listen = absl::GetFlag(FLAGS_health_listen);
 
   absl::StatusOr<std::unique_ptr<drover::CoordinatorServer>> server = drover::CoordinatorServer::Start(config);
   if (!server.ok()) return Fail(absl::StrCat("start-up failed: ", server.status().message()));
@@ -478,7 +482,10 @@ int main(int argc, char** argv) {
     const std::string watch = (*server)->watch_address();
     if (!WriteReadyFile(ready, absl::StrCat("grpc=", grpc, "\nmetrics=", metrics, "\n",
                                             watch.empty() ? "" : absl::StrCat("watch=", watch, "\n"),
-                                            version_url.empty() ? "" : absl::StrCat("version=", version_url, "\n")))) {
+                                            version_url.empty() ? "" : absl::StrCat("version=", version_url, "\n"),
+                                            (*server)->health_address().empty()
+                                                ? ""
+                                                : absl::StrCat("health=", (*server)->health_address(), "\n")))) {
       return Fail(absl::StrCat("cannot write --ready_file \"", ready, "\""));
     }
   }

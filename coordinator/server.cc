@@ -202,12 +202,33 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     }
     grpc_address_ = absl::StrCat(config_.grpc_listen.substr(0, config_.grpc_listen.rfind(':')), ":", port);
     server_->GetHealthCheckService()->SetServingStatus(true);
+    if (absl::Status s = InitHealthPort(); !s.ok()) return s;
 
     // Before the refresher, which exports the watch endpoint's metrics.
     if (absl::Status s = InitWatch(); !s.ok()) return s;
     if (absl::Status s = InitVersionServer(); !s.ok()) return s;
     refresher_ = std::thread([this] { RefreshLoop(); });
     engine_.Start();
+    return absl::OkStatus();
+  }
+
+  // grpc.health.v1 alone, in plaintext, for probes that cannot speak TLS
+  // (the kubelet's grpc: probe): SERVING while the main port serves,
+  // NOT_SERVING from the start of a shutdown. It tells nothing else.
+  absl::Status InitHealthPort() {
+    if (config_.health_listen.empty()) return absl::OkStatus();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.health_listen, grpc::InsecureServerCredentials(), &port);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+    builder.SetMaxReceiveMessageSize(4096);
+    health_server_ = builder.BuildAndStart();
+    if (health_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot serve --health_listen on ", config_.health_listen,
+                                                 ": address in use or invalid"));
+    }
+    health_address_ = absl::StrCat(config_.health_listen.substr(0, config_.health_listen.rfind(':')), ":", port);
+    health_server_->GetHealthCheckService()->SetServingStatus(true);
     return absl::OkStatus();
   }
 
@@ -331,6 +352,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::string grpc_address() const override { return grpc_address_; }
   std::string metrics_address() const override { return metrics_address_; }
   std::string watch_address() const override { return watch_ == nullptr ? "" : watch_->address(); }
+  std::string health_address() const override { return health_server_ == nullptr ? "" : health_address_; }
   std::string version_server_url() const override {
     if (version_server_ == nullptr) return "";
     return absl::StrCat(version_server_->tls() ? "https://" : "http://", version_server_->address(), "/v1/");
@@ -347,6 +369,7 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     if (change_listener_ != nullptr) change_listener_->Stop();
     if (watch_ != nullptr) watch_->Shutdown();
     if (version_server_ != nullptr) version_server_->Shutdown();
+    if (health_server_ != nullptr) health_server_->GetHealthCheckService()->SetServingStatus(false);
     if (server_ != nullptr) {
       server_->GetHealthCheckService()->SetServingStatus(false);
       // Waits for in-flight RPCs; reports among them are answered when their
@@ -361,6 +384,10 @@ class CoordinatorServerImpl final : public CoordinatorServer {
     engine_.Stop();
     if (refresher_.joinable()) refresher_.join();
     if (server_ != nullptr) server_->Wait();
+    if (health_server_ != nullptr) {
+      health_server_->Shutdown(std::chrono::system_clock::now());
+      health_server_->Wait();
+    }
     rpc_log_.Flush(/*all=*/true);
     // civetweb's listener polls with a 2 s timeout, so stopping the metrics
     // endpoint takes up to 2 s; nothing depends on it once the API is down.
@@ -581,6 +608,8 @@ class CoordinatorServerImpl final : public CoordinatorServer {
   std::unique_ptr<watch::CachedAnswerTags> watch_tags_;
   std::unique_ptr<watch::WatchServer> watch_;
   std::unique_ptr<watch::VersionServer> version_server_;
+  std::unique_ptr<grpc::Server> health_server_;
+  std::string health_address_;
   std::vector<prometheus::Counter*> version_answers_;
   uint64_t version_seen_[6] = {};
   std::unique_ptr<store::PgChangeListener> change_listener_;

@@ -75,6 +75,9 @@ struct CoordinatorConfig {
   // tls_key_file unless version_server_plaintext (behind a proxy that
   // terminates TLS); plain HTTP when there are no TLS files (insecure).
   std::string version_server_listen;
+  // A plaintext gRPC port serving grpc.health.v1 only (the kubelet's grpc:
+  // probe speaks no TLS); empty: off.
+  std::string health_listen;
   bool version_server_plaintext = false;
 
   // Transport and host identities. Without TLS files the coordinator
@@ -112,6 +115,8 @@ class CoordinatorServer {
   virtual std::string metrics_address() const = 0;
   // host:port of the watch endpoint; empty when it is off.
   virtual std::string watch_address() const { return ""; }
+  // host:port of the plaintext health port; empty when it is off.
+  virtual std::string health_address() const { return ""; }
   // The version server's base URL ("https://host:port/v1/"); empty when off.
   virtual std::string version_server_url() const { return ""; }
   // Stops accepting, answers in-flight RPCs, commits queued reports. Idempotent.

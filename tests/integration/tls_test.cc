@@ -3,6 +3,11 @@
 // in-process, clients with and without client certificates.
 #include <sys/stat.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <utility>
+
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -547,6 +552,73 @@ TEST_F(TlsTest, StartRefusesWithoutTlsOrInsecureAndReadableKeys) {
   config.grpc_listen = "127.0.0.1:0";
   EXPECT_TRUE(IsError(CoordinatorServer::Start(config).status(), absl::StatusCode::kFailedPrecondition,
                       {"--host_ca_key_file", "chmod 600"}));
+}
+
+// grpc.health.v1.Health/Check over `channel`: the gRPC status, and the
+// serving status byte of the answer (1 SERVING, 2 NOT_SERVING) when OK.
+std::pair<grpc::Status, int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub generic(channel);
+  grpc::ByteBuffer request(nullptr, 0), response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) {
+                      std::lock_guard<std::mutex> l(mu);
+                      status = s;
+                      done = true;
+                      cv.notify_one();
+                    });
+  std::unique_lock<std::mutex> l(mu);
+  cv.wait(l, [&] { return done; });
+  if (!status.ok()) return {status, 0};
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return {status, -1};
+  std::string bytes;
+  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return {status, bytes.size() == 2 && bytes[0] == '\x08' ? bytes[1] : -1};
+}
+
+TEST_F(TlsTest, PlaintextHealthPortServesHealthOnly) {
+  CoordinatorConfig config = TlsConfig();
+  config.health_listen = "127.0.0.1:0";
+  std::unique_ptr<CoordinatorServer> server = Start(config);
+  ASSERT_NE(server, nullptr);
+  ASSERT_FALSE(server->health_address().empty());
+  ASSERT_NE(server->health_address(), "127.0.0.1:0");
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  std::shared_ptr<grpc::Channel> plain =
+      grpc::CreateCustomChannel(server->health_address(), grpc::InsecureChannelCredentials(), args);
+  auto [status, serving] = HealthCheck(plain);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(serving, 1);
+  // Nothing else is served there: no operator or updater API in plaintext.
+  std::unique_ptr<v1::OperatorService::Stub> ops = v1::OperatorService::NewStub(plain);
+  grpc::ClientContext ctx;
+  v1::ListChannelsRequest req;
+  v1::ListChannelsResponse resp;
+  EXPECT_EQ(ops->ListChannels(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  // The main port stays TLS-only.
+  grpc::ClientContext ctx2;
+  std::unique_ptr<v1::OperatorService::Stub> plain_main = v1::OperatorService::NewStub(
+      grpc::CreateCustomChannel(server->grpc_address(), grpc::InsecureChannelCredentials(), args));
+  ctx2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_FALSE(plain_main->ListChannels(&ctx2, req, &resp).ok());
+  // Once shut down, the probe fails.
+  const std::string address = server->health_address();
+  server->Shutdown();
+  auto [after, unused] = HealthCheck(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  EXPECT_FALSE(after.ok());
+
+  // A taken address is refused by name.
+  CoordinatorConfig taken = TlsConfig();
+  taken.health_listen = server_->grpc_address();
+  EXPECT_TRUE(IsError(CoordinatorServer::Start(taken).status(), absl::StatusCode::kUnavailable,
+                      {"--health_listen", server_->grpc_address()}));
 }
 
 TEST(TlsCommandTest, CoordinatorBinaryRefusesPlaintextUnlessInsecureAndWarnsEachStart) {
