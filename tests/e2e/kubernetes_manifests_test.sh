@@ -30,8 +30,8 @@ install_validator() {
   [[ -f "$dir/.installed" && $(cat "$dir/.installed") == "$want" ]] && return 0
   rm -rf "$dir" && mkdir -p "$dir"
   cp "$PKG/package.json" "$PKG/package-lock.json" "$dir/"
-  if ! out=$(cd "$dir" && timeout 300 npm ci --no-audit --no-fund --prefer-offline --fetch-retries=1 \
-               --fetch-timeout=30000 2>&1); then
+  if ! out=$(cd "$dir" && npm_config_fetch_retries=${npm_config_fetch_retries:-2} \
+               timeout 300 npm ci --no-audit --no-fund --prefer-offline --fetch-timeout=30000 2>&1); then
     echo "cannot install the validator's npm packages (tests/e2e/k8s-validate/package-lock.json) into $dir:" \
          "is the npm registry ($(npm config get registry)) reachable? npm said:" >&2
     tail -n 5 <<<"$out" >&2
@@ -42,7 +42,7 @@ install_validator() {
 validate() { node "$VALIDATOR" --modules "$CACHE/node_modules" "$@"; }
 
 # 0. An unreachable registry gives that clear message, not a hang or a trace.
-if out=$(npm_config_registry=http://127.0.0.1:9/ npm_config_cache="$TMP/npm-cache" \
+if out=$(npm_config_registry=http://127.0.0.1:9/ npm_config_cache="$TMP/npm-cache" npm_config_fetch_retries=0 \
          install_validator "$TMP/offline" 2>&1); then
   fail "installing from an unreachable registry succeeded?"
 fi
@@ -72,7 +72,7 @@ else
 fi
 
 # 3. The image digest lives in ONE place per image: the kustomization.
-others=$(grep -rl 'sha256:' "$MANIFESTS" | grep -v '/kustomization\.yaml$' || true)
+others=$(grep -rl --include='*.yaml' 'sha256:' "$MANIFESTS" | grep -v '/kustomization\.yaml$' || true)
 [[ -z "$others" ]] || fail "image digests outside kustomization.yaml: $others"
 
 # 4. The checks bite. refused NAME FILE PERL-SUBSTITUTION FRAGMENT: a copy of
