@@ -26,6 +26,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 # Returns 1 with the reason on stderr (the npm registry unreachable, say).
 install_validator() {
   local dir=$1 want out
+  [[ -n "$dir" && "$dir" != / ]] || { echo "install_validator: no directory given" >&2; return 1; }
   want=$(cat "$PKG/package.json" "$PKG/package-lock.json" | sha256sum | cut -d' ' -f1)
   [[ -f "$dir/.installed" && $(cat "$dir/.installed") == "$want" ]] && return 0
   rm -rf "$dir" && mkdir -p "$dir"
@@ -34,7 +35,8 @@ install_validator() {
                timeout 300 npm ci --no-audit --no-fund --prefer-offline --fetch-timeout=30000 2>&1); then
     echo "cannot install the validator's npm packages (tests/e2e/k8s-validate/package-lock.json) into $dir:" \
          "is the npm registry ($(npm config get registry)) reachable? npm said:" >&2
-    tail -n 5 <<<"$out" >&2
+    { grep -E '^npm (error|ERR!) (code|errno|network|request to|notarget|404)' <<<"$out" || tail -n 5 <<<"$out"; } |
+      head -n 5 >&2
     return 1
   fi
   echo "$want" >"$dir/.installed"
