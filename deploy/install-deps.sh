@@ -26,6 +26,11 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# tests/e2e/kubernetes_manifests_test.sh runs a Node.js validator; Debian 12's
+# nodejs (18) is too old for it, so Node.js 20+ with npm must come from elsewhere.
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' 2>/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: note: Node.js 20+ with npm not found; the Kubernetes manifest test needs them" >&2
+fi
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
