@@ -12,6 +12,9 @@ PACKAGES=(
   postgresql prometheus
   # drover-updater's apt/dnf installers and their test fixtures (signed local repositories).
   dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev
+  # deploy/packages.sh: CPack finds the libraries of the .deb's Depends with
+  # dpkg-shlibdeps (dpkg-dev) and `file`; rpmbuild comes with rpm.
+  file
   # The libFuzzer harnesses (tests/fuzz.sh): clang and its sanitizer runtimes.
   clang-14 libclang-rt-14-dev
 )
