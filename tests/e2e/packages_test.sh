@@ -35,8 +35,14 @@ HAD_GROUP=0
 if getent group drover >/dev/null; then HAD_GROUP=1; fi
 
 TMP=$(mktemp -d /tmp/drover-packages.XXXXXX)
+COORDINATOR_PID=""
+CREATED_DB=""
 cleanup() {
   local p
+  stop_pid "$COORDINATOR_PID"
+  if [[ -n "$CREATED_DB" ]]; then
+    psql -X -q "$DROVER_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $CREATED_DB WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
   for p in "${PKGS[@]}"; do
     if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -Eq 'installed|config-files|half'; then
       dpkg --purge "$p" >/dev/null 2>&1 || true
@@ -193,11 +199,42 @@ out=$(systemd-analyze verify /lib/systemd/system/drover-coordinator.service /lib
   || fail "systemd-analyze verify of the installed units: $out"
 [[ -z "$out" ]] || fail "systemd-analyze verify complained: $out"
 
+# The service's own command line, as the drover user: the CA its default
+# coordinator.env names, made in its state directory, then (with the
+# PostgreSQL of tests/run.sh) serving until ready. systemd is not PID 1 here:
+# this is what the unit would run, minus its sandbox.
+as_drover() { setpriv --reuid=drover --regid=drover --init-groups -- "$@"; }
+as_drover /usr/bin/drover-coordinator ca init --ca_dir=/var/lib/drover/ca --fleet=drover >"$TMP/out" 2>&1 \
+  || fail "ca init as drover in /var/lib/drover: $(cat "$TMP/out")"
+flags=$(sed -n 's/^DROVER_COORDINATOR_FLAGS=//p' /etc/drover/coordinator.env)
+exec_start=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/drover-coordinator.service)
+exec_start=${exec_start//'$DROVER_COORDINATOR_FLAGS'/$flags}
+if [[ -n "${DROVER_TEST_DATABASE_URL:-}" ]] && command -v psql >/dev/null; then
+  DB=drover_packages_$$
+  psql -X -q "$DROVER_TEST_DATABASE_URL" -c "CREATE DATABASE $DB" || fail "cannot create database $DB"
+  CREATED_DB=$DB
+  # shellcheck disable=SC2086 # split like systemd splits an unquoted $VAR
+  DROVER_DATABASE_URL=${DROVER_TEST_DATABASE_URL%/*}/$DB as_drover $exec_start --grpc_listen=127.0.0.1:0 \
+    --metrics_listen=127.0.0.1:0 --ready_file=/var/lib/drover/ready >"$TMP/coordinator.log" 2>&1 &
+  COORDINATOR_PID=$!
+  wait_for 60 "the packaged coordinator ready (log: $(tail -3 "$TMP/coordinator.log"))" test -s /var/lib/drover/ready
+  stop_pid "$COORDINATOR_PID"
+  COORDINATOR_PID=""
+  rm -f /var/lib/drover/ready
+  echo "the packaged coordinator served as drover with the default coordinator.env flags"
+else
+  # Without a database it must get past its TLS checks to the database.
+  # shellcheck disable=SC2086
+  out=$(DROVER_DATABASE_URL=postgresql://drover@127.0.0.1:1/drover as_drover $exec_start \
+        --grpc_listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 --startup_timeout=1s 2>&1) && fail "served without a database"
+  grep -q "connecting to PostgreSQL" <<<"$out" || fail "the packaged coordinator stopped before the database: $out"
+  echo "no DROVER_TEST_DATABASE_URL: checked the coordinator's start up to the database"
+fi
+
 # Maintainer scripts run again (a reinstall is an upgrade to the same version).
-echo "not a real key" >/var/lib/drover/ca.key
 dpkg -i "$(deb drover-coordinator)" "$(deb drover-updater)" >"$TMP/out" 2>&1 || fail "reinstall: $(cat "$TMP/out")"
 [[ $(getent passwd drover | wc -l) -eq 1 ]] || fail "reinstall made a second drover user"
-[[ $(stat -c '%U:%G' /var/lib/drover/ca.key) == root:root && -f /var/lib/drover/ca.key ]] || fail "reinstall touched the state"
+[[ $(stat -c '%U:%G %a' /var/lib/drover/ca/ca.key) == "drover:drover 600" ]] || fail "reinstall touched the CA key"
 
 # 6. remove: binaries and units gone; config, data and user kept.
 apt-get remove -y -q "${PKGS[@]}" >"$TMP/out" 2>&1 || fail "apt-get remove: $(cat "$TMP/out")"
@@ -205,7 +242,7 @@ for f in /usr/bin/drover-coordinator /usr/bin/droverctl /usr/bin/drover-updater 
          /lib/systemd/system/drover-coordinator.service /lib/systemd/system/drover-updater.service; do
   [[ ! -e $f ]] || fail "$f is still there after remove"
 done
-for f in /etc/drover/coordinator.env /etc/drover/updater.conf.example /etc/drover/updater.conf /var/lib/drover/ca.key; do
+for f in /etc/drover/coordinator.env /etc/drover/updater.conf.example /etc/drover/updater.conf /var/lib/drover/ca/ca.key; do
   [[ -e $f ]] || fail "remove took $f"
 done
 getent passwd drover >/dev/null || fail "remove took the drover user"
@@ -219,7 +256,7 @@ for f in /etc/drover/coordinator.env /etc/drover/updater.conf.example /etc/drove
          /etc/systemd/system/drover-updater.service.d /etc/drover; do
   [[ ! -e $f ]] || fail "purge left $f"
 done
-[[ -f /var/lib/drover/ca.key ]] || fail "purge deleted the coordinator's keys"
+[[ -f /var/lib/drover/ca/ca.key ]] || fail "purge deleted the coordinator's keys"
 grep -q "kept /var/lib/drover" "$TMP/out" || fail "purge did not say it kept /var/lib/drover: $(cat "$TMP/out")"
 getent passwd drover >/dev/null || fail "purge took the drover user"
 echo "packages_test: all checks passed"
