@@ -50,7 +50,9 @@ cleanup() {
   done
   rm -rf /etc/drover /var/lib/drover /var/lib/drover-updater
   # The package keeps its user on purge (README); the test takes it away.
-  if [[ $HAD_USER -eq 0 ]] && getent passwd drover >/dev/null; then userdel drover 2>/dev/null || true; fi
+  if [[ $HAD_USER -eq 0 ]] && getent passwd drover >/dev/null; then
+    userdel drover || echo "packages_test: could not delete the drover user (above)" >&2
+  fi
   if [[ $HAD_GROUP -eq 0 ]] && getent group drover >/dev/null; then groupdel drover 2>/dev/null || true; fi
   rm -rf "$TMP"
 }
@@ -214,10 +216,17 @@ if [[ -n "${DROVER_TEST_DATABASE_URL:-}" ]] && command -v psql >/dev/null; then
   psql -X -q "$DROVER_TEST_DATABASE_URL" -c "CREATE DATABASE $DB" || fail "cannot create database $DB"
   CREATED_DB=$DB
   # shellcheck disable=SC2086 # split like systemd splits an unquoted $VAR
-  DROVER_DATABASE_URL=${DROVER_TEST_DATABASE_URL%/*}/$DB as_drover $exec_start --grpc_listen=127.0.0.1:0 \
+  # setpriv itself, not as_drover: $! must be the coordinator, not a subshell.
+  DROVER_DATABASE_URL=${DROVER_TEST_DATABASE_URL%/*}/$DB setpriv --reuid=drover --regid=drover --init-groups -- \
+    $exec_start --grpc_listen=127.0.0.1:0 \
     --metrics_listen=127.0.0.1:0 --ready_file=/var/lib/drover/ready >"$TMP/coordinator.log" 2>&1 &
   COORDINATOR_PID=$!
-  wait_for 60 "the packaged coordinator ready (log: $(tail -3 "$TMP/coordinator.log"))" test -s /var/lib/drover/ready
+  ready() {
+    [[ -s /var/lib/drover/ready ]] && return 0
+    kill -0 "$COORDINATOR_PID" 2>/dev/null || fail "the packaged coordinator exited: $(tail -5 "$TMP/coordinator.log")"
+    return 1
+  }
+  wait_for 60 "the packaged coordinator ready" ready
   stop_pid "$COORDINATOR_PID"
   COORDINATOR_PID=""
   rm -f /var/lib/drover/ready
