@@ -14,6 +14,9 @@ PACKAGES=(
   dnf rpm createrepo-c reprepro apt-utils gnupg dpkg-dev
   # bench/version_server.sh's HTTP load generator.
   wrk
+  # deploy/packages.sh: CPack finds the libraries of the .deb's Depends with
+  # dpkg-shlibdeps (dpkg-dev) and `file`; rpmbuild comes with rpm.
+  file
   # The libFuzzer harnesses (tests/fuzz.sh): clang and its sanitizer runtimes.
   clang-14 libclang-rt-14-dev
   # The image verifier's tests (agent-updater/oci/): a real OCI registry (distribution 2.8).

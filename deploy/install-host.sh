@@ -4,8 +4,15 @@
 #
 #   deploy/install-host.sh --coordinator=HOST:PORT --channel=ID [--agent-config=FILE]
 #                          [--mode=daemon|timer] [--with-coordinator] [--root=DIR] [--no-start]
-#                          [--root-public-key=FILE] [--watch=HOST:PORT]
+#                          [--root-public-key=FILE] [--watch=HOST:PORT] [--package=DIR]
 #
+# --package: install the packages in DIR (deploy/packages.sh makes them):
+# drover-updater, and drover-coordinator with --with-coordinator; the .deb
+# with apt where dpkg is the package manager, else the .rpm with dnf. They put
+# the binaries in /usr/bin and the units in the system unit directory; the
+# coordinator's creates the `drover` user. With --root the packages are only
+# unpacked there (no maintainer scripts). Without --package, the binaries of
+# build/bin (or $DROVER_BIN_DIR) are copied to /usr/local/bin: for development.
 # --watch: the coordinator's watch endpoint (its --watch_listen), so the
 # daemon is told of changes at once instead of at its next poll.
 # --agent-config: a file with the `agent { ... }` part of the updater config
@@ -19,6 +26,7 @@ WATCH=""
 CHANNEL=""
 AGENT_CONFIG=""
 MODE=daemon
+PACKAGE_DIR=""
 WITH_COORDINATOR=0
 START=1
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,9 +42,10 @@ for arg in "$@"; do
     --agent-config=*) AGENT_CONFIG=${arg#*=} ;;
     --root-public-key=*) ROOT_PUBLIC_KEY=${arg#*=} ;;
     --mode=*) MODE=${arg#*=} ;;
+    --package=*) PACKAGE_DIR=$(realpath -m "${arg#*=}") ;;
     --with-coordinator) WITH_COORDINATOR=1 ;;
     --no-start) START=0 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$arg' (see --help)" ;;
   esac
 done
@@ -47,24 +56,99 @@ done
 [[ "$MODE" == daemon || "$MODE" == timer ]] || die "--mode '$MODE' is not daemon or timer"
 [[ -z "$AGENT_CONFIG" || -f "$AGENT_CONFIG" ]] || die "--agent-config '$AGENT_CONFIG' does not exist"
 [[ -z "${ROOT_PUBLIC_KEY:-}" || -f "$ROOT_PUBLIC_KEY" ]] || die "--root-public-key '$ROOT_PUBLIC_KEY' does not exist"
-for b in drover-updater drover-updater-pass; do
-  [[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not built: run cmake --build build first"
-done
 
-install -d -m 0755 "$ROOT_DIR/usr/local/bin" "$ROOT_DIR/etc/systemd/system" "$ROOT_DIR/etc/drover"
-install -d -m 0700 "$ROOT_DIR/var/lib/drover-updater"
-# drover-updater runs drover-updater-pass from its own directory.
-install -m 0755 "$BIN_DIR/drover-updater" "$BIN_DIR/drover-updater-pass" "$ROOT_DIR/usr/local/bin/"
-install -m 0644 "$SRC/deploy/systemd/drover-updater.service" "$SRC/deploy/systemd/drover-updater-once.service" \
-  "$SRC/deploy/systemd/drover-updater-once.timer" "$ROOT_DIR/etc/systemd/system/"
-if [[ $WITH_COORDINATOR -eq 1 ]]; then
-  install -m 0755 "$BIN_DIR/drover-coordinator" "$ROOT_DIR/usr/local/bin/drover-coordinator"
-  install -m 0644 "$SRC/deploy/systemd/drover-coordinator.service" "$ROOT_DIR/etc/systemd/system/"
-  [[ -f "$ROOT_DIR/etc/drover/coordinator.env" ]] || \
-    install -m 0600 /dev/stdin "$ROOT_DIR/etc/drover/coordinator.env" <<<"DROVER_DATABASE_URL=postgresql://drover@127.0.0.1:5432/drover"
-  if [[ -z "$ROOT_DIR" ]] && ! id drover >/dev/null 2>&1; then
-    useradd --system --no-create-home --shell /usr/sbin/nologin drover
+# --package: the .deb where dpkg is the package manager, else the .rpm.
+package_format() {
+  if command -v dpkg >/dev/null && [[ -f /var/lib/dpkg/status ]]; then
+    echo deb
+  elif command -v rpm >/dev/null; then
+    echo rpm
+  else
+    die "--package: neither dpkg nor rpm is on this host"
   fi
+}
+
+# package_file FORMAT NAME: the newest NAME package of that format for this
+# architecture in PACKAGE_DIR.
+package_file() {
+  local format=$1 name=$2 pattern found
+  if [[ $format == deb ]]; then
+    pattern="${name}_*_$(dpkg --print-architecture).deb"
+  else
+    pattern="${name}-[0-9]*.$(rpm --eval '%{_arch}').rpm"
+  fi
+  # shellcheck disable=SC2086 # the pattern is meant to glob
+  found=$(cd "$PACKAGE_DIR" && ls -1 $pattern 2>/dev/null | sort -V | tail -1)
+  [[ -n "$found" ]] || die "--package: no $pattern in $PACKAGE_DIR (deploy/packages.sh --output=$PACKAGE_DIR makes them)"
+  echo "$PACKAGE_DIR/$found"
+}
+
+# The packages: binaries in /usr/bin, units in the system unit directory,
+# the coordinator's env file and `drover` user from its maintainer scripts.
+install_packages() {
+  local format packages p unit
+  [[ -d "$PACKAGE_DIR" ]] || die "--package '$PACKAGE_DIR' is not a directory (deploy/packages.sh --output=DIR makes one)"
+  format=$(package_format)
+  packages=("$(package_file "$format" drover-updater)")
+  [[ $WITH_COORDINATOR -eq 0 ]] || packages+=("$(package_file "$format" drover-coordinator)")
+  if [[ -n "$ROOT_DIR" ]]; then
+    # An image or a test: the files only; no user is made, nothing is registered.
+    install -d -m 0755 "$ROOT_DIR"
+    for p in "${packages[@]}"; do
+      echo "install-host: unpacking $(basename "$p") under $ROOT_DIR (maintainer scripts not run)"
+      if [[ $format == deb ]]; then
+        dpkg-deb -x "$p" "$ROOT_DIR"
+      else
+        (cd "$ROOT_DIR" && rpm2cpio "$p" | cpio -idm --quiet)
+      fi
+    done
+  else
+    echo "install-host: installing ${packages[*]}"
+    # apt and dnf, not dpkg -i and rpm -i: they bring the libraries the packages need.
+    if [[ $format == deb ]]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
+    else
+      dnf install -y "${packages[@]}"
+    fi
+  fi
+  # Units copied by an earlier development install would hide the packaged ones.
+  for unit in drover-updater.service drover-updater-once.service drover-updater-once.timer drover-coordinator.service; do
+    if [[ -f "$ROOT_DIR/etc/systemd/system/$unit" ]] && grep -q /usr/local/bin "$ROOT_DIR/etc/systemd/system/$unit"; then
+      echo "install-host: warning: $ROOT_DIR/etc/systemd/system/$unit (a development install, running /usr/local/bin) overrides the packaged unit; remove it" >&2
+    fi
+  done
+  install -d -m 0755 "$ROOT_DIR/etc/drover"
+}
+
+# A development build: build/bin copied to /usr/local/bin, units to /etc/systemd/system.
+install_build() {
+  local b
+  for b in drover-updater drover-updater-pass; do
+    [[ -x "$BIN_DIR/$b" ]] || die "$BIN_DIR/$b not built: run cmake --build build first"
+  done
+  install -d -m 0755 "$ROOT_DIR/usr/local/bin" "$ROOT_DIR/etc/systemd/system" "$ROOT_DIR/etc/drover"
+  install -d -m 0700 "$ROOT_DIR/var/lib/drover-updater"
+  # drover-updater runs drover-updater-pass from its own directory.
+  install -m 0755 "$BIN_DIR/drover-updater" "$BIN_DIR/drover-updater-pass" "$ROOT_DIR/usr/local/bin/"
+  install -m 0644 "$SRC/deploy/systemd/drover-updater.service" "$SRC/deploy/systemd/drover-updater-once.service" \
+    "$SRC/deploy/systemd/drover-updater-once.timer" "$ROOT_DIR/etc/systemd/system/"
+  if [[ $WITH_COORDINATOR -eq 1 ]]; then
+    install -m 0755 "$BIN_DIR/drover-coordinator" "$ROOT_DIR/usr/local/bin/drover-coordinator"
+    install -m 0644 "$SRC/deploy/systemd/drover-coordinator.service" "$ROOT_DIR/etc/systemd/system/"
+    [[ -f "$ROOT_DIR/etc/drover/coordinator.env" ]] || \
+      install -m 0600 /dev/stdin "$ROOT_DIR/etc/drover/coordinator.env" <<<"DROVER_DATABASE_URL=postgresql://drover@127.0.0.1:5432/drover"
+    if [[ -z "$ROOT_DIR" ]] && ! id drover >/dev/null 2>&1; then
+      useradd --system --no-create-home --shell /usr/sbin/nologin drover
+    fi
+  fi
+}
+
+if [[ -n "$PACKAGE_DIR" ]]; then
+  install_packages
+  UPDATER_BIN=/usr/bin/drover-updater
+else
+  install_build
+  UPDATER_BIN=/usr/local/bin/drover-updater
 fi
 
 CONF="$ROOT_DIR/etc/drover/updater.conf"
@@ -134,7 +218,7 @@ if [[ ! -d /run/systemd/system ]]; then
   exit 0
 fi
 # Refuse to enable a configuration the updater cannot read.
-/usr/local/bin/drover-updater status --config="$CONF" >/dev/null || die "$CONF is not valid (see the message above)"
+"$UPDATER_BIN" status --config="$CONF" >/dev/null || die "$CONF is not valid (see the message above)"
 systemctl daemon-reload
 if [[ "$MODE" == daemon ]]; then
   systemctl enable --now drover-updater.service
