@@ -54,6 +54,7 @@ Result Create(const Invocation& inv, CommandContext& ctx) {
   req.set_channel_id(ChannelId(inv.args[0]));
   req.set_control_plane_version(inv.Get("control-plane"));
   req.set_target_version(inv.Get("target"));
+  req.set_follows_control_plane(inv.Has("follow-control-plane"));
   if (inv.Has("poll-interval")) {
     absl::StatusOr<absl::Duration> poll = ParsePollInterval("--poll-interval=", inv.Get("poll-interval"));
     if (!poll.ok()) return Result::Usage(std::string(poll.status().message()));
@@ -189,6 +190,9 @@ std::vector<CommandSpec> ChannelCommands() {
        .json = "the created drover.v1.Channel (see 'droverctl help channels show')",
        .flags = {{"control-plane", "V", "version of the control plane (Auth/Proxy) the agents talk to", false, true},
                  {"target", "V", "initial target version (default: none)"},
+                 {"follow-control-plane", "",
+                  "the target is the control-plane version, always ('control-plane set' moves both), as Teleport's "
+                  "stable/rolling"},
                  {"poll-interval", "DURATION",
                    absl::StrCat("how often updaters poll, ", absl::FormatDuration(kMinPollInterval), "..",
                                 absl::FormatDuration(kMaxPollInterval), " (default 60s)")},

@@ -83,11 +83,24 @@ Result CriticalLower(const Invocation& inv, CommandContext& ctx) { return SetCri
 Result ControlPlaneSet(const Invocation& inv, CommandContext& ctx) {
   v1::SetControlPlaneVersionRequest req;
   req.set_name(ChannelName(inv.args[0]));
-  req.set_version(inv.args[1]);
+  if (inv.args.size() > 1) req.set_version(inv.args[1]);
+  if (inv.Has("follow")) {
+    const std::string follow = inv.Get("follow");
+    if (follow != "true" && follow != "false") {
+      return Result::Usage(absl::StrCat("--follow=", follow, ": want true or false"));
+    }
+    req.set_follows_control_plane(follow == "true");
+  } else if (inv.args.size() < 2) {
+    return Result::Usage("'control-plane set' needs a VERSION, or --follow=true|false");
+  }
   v1::Channel channel;
   grpc::Status s = ctx.client->SetControlPlaneVersion(req, &channel);
   if (!s.ok()) {
-    return RpcFailure(s, absl::StrCat("set the control-plane version of channel \"", inv.args[0], "\" to ", inv.args[1]),
+    return RpcFailure(s,
+                      inv.args.size() > 1 ? absl::StrCat("set the control-plane version of channel \"", inv.args[0],
+                                                         "\" to ", inv.args[1])
+                                          : absl::StrCat("change whether channel \"", inv.args[0],
+                                                         "\" follows its control plane"),
                       ctx.client->address(),
                       Hint(s, "the current target must stay at or below the control plane and at most one major "
                               "below it; change the target first ('droverctl target set " +
@@ -95,6 +108,9 @@ Result ControlPlaneSet(const Invocation& inv, CommandContext& ctx) {
   }
   return PrintChannel(ctx, channel,
                       absl::StrCat("Channel ", inv.args[0], " now has control plane ", channel.control_plane_version(),
+                                   channel.follows_control_plane()
+                                       ? absl::StrCat(", and its target follows it (", channel.target_version(), ")")
+                                       : "",
                                    "."));
 }
 
@@ -168,13 +184,17 @@ std::vector<CommandSpec> TargetCommands() {
                  .flags = {{"reason", "TEXT", "why (optional; recorded in the history)"}},
                  .run = CriticalLower});
   out.push_back({.words = {"control-plane", "set"},
-                 .args_synopsis = "ID VERSION",
-                 .min_args = 2,
+                 .args_synopsis = "ID [VERSION]",
+                 .min_args = 1,
                  .max_args = 2,
                  .summary = "set the control-plane (Auth/Proxy) version a channel's agents talk to",
                  .description = "Refused (exit 4) when the current target would break the version rules under the\n"
-                                "new control plane.",
+                                "new control plane. On a channel that follows its control plane (--follow=true, or\n"
+                                "'channels create --follow-control-plane') the target moves with it: a new target,\n"
+                                "rolled out like any other, and down too when the control plane goes down.",
                  .json = channel_json,
+                 .flags = {{"follow", "true|false",
+                            "make the target follow the control plane (true: set to it now), or stop (false: kept)"}},
                  .run = ControlPlaneSet});
   out.push_back({.words = {"poll-interval", "set"},
                  .args_synopsis = "ID DURATION",

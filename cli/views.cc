@@ -62,7 +62,9 @@ std::string RenderChannel(const v1::Channel& c, absl::Time now) {
   } else {
     kv.Add("Critical", "no");
   }
-  kv.Add("Control plane", c.control_plane_version());
+  kv.Add("Control plane", c.follows_control_plane()
+                              ? absl::StrCat(c.control_plane_version(), "  (the target follows it)")
+                              : c.control_plane_version());
   const absl::Duration poll = wire::DurationFromProto(c.poll_interval());
   kv.Add("Poll interval", absl::StrCat(absl::FormatDuration(poll), " (agents silent for ",
                                        absl::FormatDuration(kStaleAfterPollIntervals * poll), " are stale)"));

@@ -267,6 +267,8 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContextBase* context, co
       if (absl::Status s = CheckVersionPolicy(*target, *cp, "target version"); !s.ok()) return s;
       c.target_version = target->ToString();
     }
+    c.follows_control_plane = req->follows_control_plane();
+    if (absl::Status s = rollout::ValidateNewFollowingChannel(c); !s.ok()) return s;
     absl::StatusOr<std::vector<MaintenanceWindow>> windows =
         WindowsFromProto("maintenance_windows", req->maintenance_windows());
     if (!windows.ok()) return windows.status();
@@ -293,8 +295,9 @@ grpc::Status OperatorService::CreateChannel(grpc::ServerContextBase* context, co
     log_->Changed(WhoOf(audit),
                   {{.channel = c.id,
                     .field = "created",
-                    .new_value = absl::StrCat("target=", c.target_version.value_or("none"),
+                    .new_value = absl::StrCat("target=", created->target_version.value_or("none"),
                                               " control_plane=", c.control_plane_version,
+                                              c.follows_control_plane ? " (followed)" : "",
                                               " poll_interval=", absl::FormatDuration(c.poll_interval),
                                               " windows=", rollout::WindowsToString(c.maintenance_windows))}});
     cache_->Invalidate();
@@ -418,12 +421,22 @@ grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContextBase* co
                                                      const v1::SetControlPlaneVersionRequest* req,
                                                      v1::Channel* out) {
   return Done("SetControlPlaneVersion", [&]() -> absl::Status {
-    absl::StatusOr<Semver> cp = ParseVersionField("version", req->version());
-    if (!cp.ok()) return cp.status();
+    std::optional<Semver> cp;
+    if (!req->version().empty() || !req->has_follows_control_plane()) {
+      absl::StatusOr<Semver> v = ParseVersionField("version", req->version());
+      if (!v.ok()) return v.status();
+      cp = *v;
+    }
     return Mutate(
         context, "SetControlPlaneVersion", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
-          return rollout::SetControlPlane(c, *cp, changes);
+          if (cp.has_value()) {
+            if (absl::Status s = rollout::SetControlPlane(c, *cp, changes); !s.ok()) return s;
+          }
+          if (req->has_follows_control_plane()) {
+            return rollout::SetFollowsControlPlane(c, req->follows_control_plane(), changes);
+          }
+          return absl::OkStatus();
         },
         out);
   }());

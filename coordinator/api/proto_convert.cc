@@ -367,6 +367,7 @@ void ChannelToProto(const rollout::Channel& c, v1::Channel* out) {
   TimeToProto(c.updated_at, out->mutable_update_time());
   out->set_generation(c.generation);
   out->set_last_target_version(c.last_target_version.value_or(""));
+  out->set_follows_control_plane(c.follows_control_plane);
 }
 
 void TargetToProto(const rollout::Channel& c, absl::Time now, v1::GetTargetResponse* out) {

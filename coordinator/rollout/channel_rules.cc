@@ -18,6 +18,7 @@ std::string WindowsToString(const std::vector<MaintenanceWindow>& windows) {
 }
 
 void PrepareNewChannel(Channel& channel) {
+  if (channel.follows_control_plane) channel.target_version = channel.control_plane_version;
   channel.target_epoch = InitialTargetEpoch(channel);
   channel.last_target_version = channel.target_version;
   // A new channel has no earlier target to roll back from.
@@ -25,8 +26,37 @@ void PrepareNewChannel(Channel& channel) {
   channel.last_target_allows_downgrade = false;
 }
 
+absl::Status ValidateNewFollowingChannel(const Channel& channel) {
+  if (!channel.follows_control_plane || !channel.target_version.has_value() ||
+      *channel.target_version == channel.control_plane_version) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "channel \"", channel.id, "\" follows its control plane, so its target is the control-plane version ",
+      channel.control_plane_version, ", not ", *channel.target_version, ": leave the target out"));
+}
+
+namespace {
+
+absl::Status ApplyTarget(Channel& channel, const std::optional<Semver>& target, bool allow_downgrade,
+                         std::vector<ChannelChange>& changes);
+
+}  // namespace
+
 absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bool allow_downgrade,
                        std::vector<ChannelChange>& changes) {
+  if (channel.follows_control_plane) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "channel \"", channel.id, "\" follows its control plane (target = control-plane version ",
+        channel.control_plane_version, "): set the control-plane version instead, or stop following it first"));
+  }
+  return ApplyTarget(channel, target, allow_downgrade, changes);
+}
+
+namespace {
+
+absl::Status ApplyTarget(Channel& channel, const std::optional<Semver>& target, bool allow_downgrade,
+                         std::vector<ChannelChange>& changes) {
   const std::string old_value = channel.target_version.value_or("none");
   if (!target.has_value()) {
     if (!channel.target_version.has_value()) return absl::OkStatus();
@@ -80,6 +110,8 @@ absl::Status SetTarget(Channel& channel, const std::optional<Semver>& target, bo
   return absl::OkStatus();
 }
 
+}  // namespace
+
 absl::Status SetCritical(Channel& channel, bool critical, const std::string& reason_text,
                          std::vector<ChannelChange>& changes) {
   const std::string reason(TrimBlank(reason_text));
@@ -103,6 +135,24 @@ absl::Status SetCritical(Channel& channel, bool critical, const std::string& rea
 
 absl::Status SetControlPlane(Channel& channel, const Semver& control_plane, std::vector<ChannelChange>& changes) {
   const std::string new_value = control_plane.ToString();
+  if (channel.follows_control_plane) {
+    if (channel.control_plane_version == new_value && channel.target_version == new_value) return absl::OkStatus();
+    Channel edited = channel;
+    std::vector<ChannelChange> made;
+    if (edited.control_plane_version != new_value) {
+      made.push_back(
+          {.field = "control_plane_version", .old_value = edited.control_plane_version, .new_value = new_value});
+      edited.control_plane_version = new_value;
+    }
+    // The target moves with it, down too: agents must never run above it.
+    if (absl::Status s = ApplyTarget(edited, control_plane, /*allow_downgrade=*/true, made); !s.ok()) return s;
+    for (ChannelChange& c : made) {
+      if (c.field == "target_version") c.new_value = absl::StrCat(c.new_value, " (follows the control plane)");
+    }
+    channel = std::move(edited);
+    changes.insert(changes.end(), made.begin(), made.end());
+    return absl::OkStatus();
+  }
   if (channel.target_version.has_value()) {
     absl::StatusOr<Semver> target = Semver::Parse(*channel.target_version);
     if (target.ok()) {
@@ -118,6 +168,32 @@ absl::Status SetControlPlane(Channel& channel, const Semver& control_plane, std:
   changes.push_back(
       {.field = "control_plane_version", .old_value = channel.control_plane_version, .new_value = new_value});
   channel.control_plane_version = new_value;
+  return absl::OkStatus();
+}
+
+absl::Status SetFollowsControlPlane(Channel& channel, bool follows, std::vector<ChannelChange>& changes) {
+  if (channel.follows_control_plane == follows) return absl::OkStatus();
+  Channel edited = channel;
+  std::vector<ChannelChange> made;
+  made.push_back({.field = "follows_control_plane",
+                  .old_value = follows ? "false" : "true",
+                  .new_value = follows ? "true" : "false"});
+  edited.follows_control_plane = follows;
+  if (follows) {
+    absl::StatusOr<Semver> cp = Semver::Parse(edited.control_plane_version);
+    if (!cp.ok()) {
+      return absl::InternalError(absl::StrCat("channel \"", edited.id, "\": stored ", cp.status().message()));
+    }
+    // At or above the current target (never above the control plane);
+    // below only a target cleared before the control plane was lowered:
+    // agents must never run above it, so that is a roll-back.
+    if (absl::Status s = ApplyTarget(edited, *cp, /*allow_downgrade=*/true, made); !s.ok()) return s;
+    for (ChannelChange& c : made) {
+      if (c.field == "target_version") c.new_value = absl::StrCat(c.new_value, " (follows the control plane)");
+    }
+  }
+  channel = std::move(edited);
+  changes.insert(changes.end(), made.begin(), made.end());
   return absl::OkStatus();
 }
 

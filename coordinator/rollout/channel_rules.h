@@ -16,7 +16,13 @@ namespace drover::rollout {
 // Fills in what a channel about to be created derives from its settings: its
 // first target epoch (InitialTargetEpoch) and, with a target, the last
 // target. The store writes the channel as this leaves it.
+// A channel created following its control plane gets the control-plane
+// version as its target (ValidateNewFollowingChannel first).
 void PrepareNewChannel(Channel& channel);
+
+// InvalidArgument when a channel to be created follows its control plane
+// and names a target other than the control-plane version.
+absl::Status ValidateNewFollowingChannel(const Channel& channel);
 
 // `target` empty clears the target. Sets and clears start a new target epoch
 // (ChannelChange::starts_target_epoch). The rule for last_target_version and
@@ -39,9 +45,16 @@ absl::Status SetCritical(Channel& channel, bool critical, const std::string& rea
                          std::vector<ChannelChange>& changes);
 
 // Refused when the current target would break the rules against the new
-// control-plane version.
+// control-plane version. On a channel that follows its control plane the
+// target moves with it instead (a new target: a staged rollout starts; a
+// lower control plane is a roll-back, downgrade allowed).
 absl::Status SetControlPlane(Channel& channel, const Semver& control_plane,
                              std::vector<ChannelChange>& changes);
+
+// Following on: the target becomes the control-plane version now (when it
+// is not already) and from then on moves with it; SetTarget is refused.
+// Off: the target stays as it is and is set by hand again.
+absl::Status SetFollowsControlPlane(Channel& channel, bool follows, std::vector<ChannelChange>& changes);
 
 absl::Status SetWindows(Channel& channel, const std::vector<MaintenanceWindow>& windows,
                         std::vector<ChannelChange>& changes);

@@ -397,5 +397,102 @@ TEST_F(ChannelRulesTest, SetPollIntervalRecordsTheChangeWithinTheCreationBounds)
   ASSERT_TRUE(SetPollInterval(channel_, kMinPollInterval, changes_).ok());
 }
 
+// ---- following the control plane (Teleport's stable/rolling)
+
+TEST_F(ChannelRulesTest, FollowingSetsTheTargetToTheControlPlaneAndStartsARollout) {
+  StartAt("15.0.0");
+  ASSERT_TRUE(SetFollowsControlPlane(channel_, true, changes_).ok());
+  EXPECT_TRUE(channel_.follows_control_plane);
+  EXPECT_EQ(channel_.target_version, "15.2.0");
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_EQ(changes_[0].field, "follows_control_plane");
+  EXPECT_EQ(changes_[0].new_value, "true");
+  EXPECT_EQ(changes_[1].field, "target_version");
+  EXPECT_EQ(changes_[1].old_value, "15.0.0");
+  EXPECT_EQ(changes_[1].new_value, "15.2.0 (follows the control plane)");
+  EXPECT_TRUE(changes_[1].starts_rollout);
+  EXPECT_TRUE(changes_[1].starts_target_epoch);
+}
+
+TEST_F(ChannelRulesTest, FollowingWhenAlreadyOnTheControlPlaneChangesOnlyTheFlag) {
+  StartAt("15.2.0");
+  ASSERT_TRUE(SetFollowsControlPlane(channel_, true, changes_).ok());
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].field, "follows_control_plane");
+  changes_.clear();
+  ASSERT_TRUE(SetFollowsControlPlane(channel_, true, changes_).ok());
+  EXPECT_TRUE(changes_.empty());
+}
+
+TEST_F(ChannelRulesTest, AFollowingChannelsTargetMovesWithTheControlPlane) {
+  StartAt("15.2.0");
+  channel_.follows_control_plane = true;
+  ASSERT_TRUE(SetControlPlane(channel_, V("16.0.1"), changes_).ok());
+  EXPECT_EQ(channel_.control_plane_version, "16.0.1");
+  EXPECT_EQ(channel_.target_version, "16.0.1");
+  EXPECT_FALSE(channel_.target_allows_downgrade);
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_EQ(changes_[0].field, "control_plane_version");
+  EXPECT_EQ(changes_[1].field, "target_version");
+  EXPECT_TRUE(changes_[1].starts_rollout);
+}
+
+TEST_F(ChannelRulesTest, AFollowingChannelComesDownWithTheControlPlane) {
+  StartAt("15.2.0");
+  channel_.follows_control_plane = true;
+  // A control plane two majors below the target would otherwise be refused.
+  ASSERT_TRUE(SetControlPlane(channel_, V("14.3.0"), changes_).ok());
+  EXPECT_EQ(channel_.target_version, "14.3.0");
+  EXPECT_TRUE(channel_.target_allows_downgrade);
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_EQ(changes_[1].new_value, "14.3.0 (downgrade) (follows the control plane)");
+}
+
+TEST_F(ChannelRulesTest, SetTargetOnAFollowingChannelIsRefused) {
+  StartAt("15.2.0");
+  channel_.follows_control_plane = true;
+  const Channel before = channel_;
+  EXPECT_TRUE(IsError(SetTarget(channel_, V("15.1.0"), true, changes_), absl::StatusCode::kFailedPrecondition,
+                      {"\"stable\"", "follows its control plane", "15.2.0"}));
+  EXPECT_TRUE(IsError(SetTarget(channel_, std::nullopt, false, changes_), absl::StatusCode::kFailedPrecondition,
+                      {"follows its control plane"}));
+  ExpectUnchanged(before);
+}
+
+TEST_F(ChannelRulesTest, StoppingFollowingKeepsTheTarget) {
+  StartAt("15.2.0");
+  channel_.follows_control_plane = true;
+  ASSERT_TRUE(SetFollowsControlPlane(channel_, false, changes_).ok());
+  EXPECT_FALSE(channel_.follows_control_plane);
+  EXPECT_EQ(channel_.target_version, "15.2.0");
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].old_value, "true");
+  EXPECT_EQ(changes_[0].new_value, "false");
+  changes_.clear();
+  ASSERT_TRUE(SetTarget(channel_, V("15.1.0"), true, changes_).ok());
+  ASSERT_TRUE(SetControlPlane(channel_, V("15.3.0"), changes_).ok());
+  EXPECT_EQ(channel_.target_version, "15.1.0");
+}
+
+TEST_F(ChannelRulesTest, NewFollowingChannelTakesTheControlPlaneAsTarget) {
+  channel_.follows_control_plane = true;
+  EXPECT_TRUE(ValidateNewFollowingChannel(channel_).ok());
+  PrepareNewChannel(channel_);
+  EXPECT_EQ(channel_.target_version, "15.2.0");
+  EXPECT_EQ(channel_.last_target_version, "15.2.0");
+
+  Channel named;
+  named.id = "stable/rolling";
+  named.control_plane_version = "15.2.0";
+  named.follows_control_plane = true;
+  named.target_version = "15.2.0";
+  EXPECT_TRUE(ValidateNewFollowingChannel(named).ok());
+  named.target_version = "15.1.0";
+  EXPECT_TRUE(IsError(ValidateNewFollowingChannel(named), absl::StatusCode::kInvalidArgument,
+                      {"\"stable/rolling\"", "15.1.0", "15.2.0"}));
+  named.follows_control_plane = false;
+  EXPECT_TRUE(ValidateNewFollowingChannel(named).ok());
+}
+
 }  // namespace
 }  // namespace drover::rollout

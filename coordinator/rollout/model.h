@@ -108,6 +108,9 @@ struct Channel {
   std::string critical_reason;
   std::optional<absl::Time> critical_updated_at;
   std::string control_plane_version;
+  // The target is the control-plane version, always (Teleport's
+  // "stable/rolling"): SetControlPlane moves it, SetTarget is refused.
+  bool follows_control_plane = false;
   std::vector<MaintenanceWindow> maintenance_windows;
   absl::Duration poll_interval = absl::Seconds(60);
   absl::Time created_at;

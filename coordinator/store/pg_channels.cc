@@ -70,15 +70,17 @@ absl::StatusOr<Channel> PgStore::CreateChannel(const Channel& ch, const AuditRec
     pqxx::result r = tx.exec_params(
         Sql("channel_insert"), row.id, row.target_version.value_or(""), row.target_allows_downgrade,
         row.target_epoch, row.last_target_version.value_or(""), row.last_target_allows_downgrade,
-        row.control_plane_version, EncodeWindows(row.maintenance_windows), Millis(row.poll_interval), kNowParameter);
+        row.control_plane_version, EncodeWindows(row.maintenance_windows), Millis(row.poll_interval), kNowParameter,
+        row.follows_control_plane);
     if (r.empty()) {
       return absl::AlreadyExistsError(absl::StrCat("channel \"", ch.id, "\" already exists"));
     }
     absl::StatusOr<Channel> created = ChannelFromRow(r[0]);
     if (!created.ok()) return created.status();
     RecordChanges(tx, {{0, ch.id, "created", "",
-                        absl::StrCat("target=", ch.target_version.value_or("none"),
-                                     " control_plane=", ch.control_plane_version),
+                        absl::StrCat("target=", row.target_version.value_or("none"),
+                                     " control_plane=", ch.control_plane_version,
+                                     ch.follows_control_plane ? " (target follows the control plane)" : ""),
                         "", absl::Time()}},
                   audit);
     tx.commit();
@@ -154,7 +156,7 @@ absl::StatusOr<Channel> PgStore::UpdateChannel(const std::string& id, const Chan
         Sql("channel_update"), id, ch->target_version.value_or(""), ch->target_allows_downgrade,
         rollout::StartsTargetEpoch(changes), ch->critical, ch->critical_reason, ch->control_plane_version,
         EncodeWindows(ch->maintenance_windows), Millis(ch->poll_interval), ch->last_target_version.value_or(""),
-        ch->last_target_allows_downgrade, kNowParameter);
+        ch->last_target_allows_downgrade, kNowParameter, ch->follows_control_plane);
     absl::StatusOr<Channel> updated = ChannelFromRow(r.at(0));
     if (!updated.ok()) return updated.status();
     // A new target starts a staged rollout, a cleared one ends it: in this

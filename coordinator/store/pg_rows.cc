@@ -30,6 +30,7 @@ absl::StatusOr<rollout::Channel> ChannelFromRow(const pqxx::row& row) {
   c.critical_reason = row["critical_reason"].as<std::string>();
   c.critical_updated_at = OptionalTimeColumn(row, "critical_updated_at_us");
   c.control_plane_version = row["control_plane_version"].as<std::string>();
+  c.follows_control_plane = row["follows_control_plane"].as<bool>();
   absl::StatusOr<std::vector<MaintenanceWindow>> windows =
       DecodeWindows(row["maintenance_windows"].as<std::string>());
   if (!windows.ok()) {

@@ -147,6 +147,26 @@ dev=$(body "stable/rolling/version?group=dev&host_id=host-1")
 [[ $(body "stable/rolling/version?group=prod&host_id=host-2") == v15.0.0 ]] \
   || fail "a prod host (its group not started) must be held at v15.0.0"
 
+# A channel that follows its control plane (stable/rolling in Teleport's
+# terms): the answer moves with the control plane; a hand-set target is
+# refused, by name.
+"${CTL[@]}" channels create stable/follow --control-plane=15.2.0 --follow-control-plane >/dev/null
+wait_for 10 "a following channel answers its control plane" answer_is stable/follow/version v15.2.0
+out=$("${CTL[@]}" control-plane set stable/follow 15.3.1)
+[[ $out == *"Channel stable/follow now has control plane 15.3.1, and its target follows it (15.3.1)."* ]] \
+  || fail "control-plane set on a following channel: $out"
+wait_for 10 "the following channel's answer moved" answer_is stable/follow/version v15.3.1
+rc=0; out=$("${CTL[@]}" target set stable/follow 15.3.0 2>&1) || rc=$?
+[[ $rc -ne 0 && $out == *"follows its control plane"* ]] || fail "target set on a following channel (exit $rc): $out"
+"${CTL[@]}" channels show stable/follow | grep -q "15.3.1  (the target follows it)" || fail "channels show lacks following"
+rc=0; out=$("${CTL[@]}" control-plane set stable/follow 2>&1) || rc=$?
+[[ $rc -eq 2 && $out == *"needs a VERSION, or --follow=true|false"* ]] || fail "control-plane set without VERSION (exit $rc): $out"
+rc=0; out=$("${CTL[@]}" control-plane set stable/follow --follow=maybe 2>&1) || rc=$?
+[[ $rc -eq 2 && $out == *"--follow=maybe"* ]] || fail "--follow=maybe (exit $rc): $out"
+"${CTL[@]}" control-plane set stable/follow --follow=false >/dev/null
+"${CTL[@]}" target set stable/follow 15.3.0 --allow-downgrade >/dev/null || fail "target set after following stopped"
+wait_for 10 "a hand-set target once following stopped" answer_is stable/follow/version v15.3.0
+
 # Over the per-peer GetTarget rate (5/s, burst 100): 429 with Retry-After.
 limited=0
 ten=()

@@ -6,12 +6,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "coordinator/api/proto_convert.h"
 #include "coordinator/server.h"
@@ -454,6 +456,86 @@ TEST_F(ApiTest, ControlPlaneChangeCannotStrandTheTarget) {
   ASSERT_TRUE(ops_->SetControlPlaneVersion(&ctx, req, &out).ok());
   EXPECT_EQ(out.control_plane_version(), "16.0.0");
   EXPECT_EQ(Target("prod").control_plane_version(), "16.0.0");
+}
+
+// Teleport's stable/rolling: the target follows the control plane.
+TEST_F(ApiTest, RollingChannelTargetFollowsTheControlPlane) {
+  auto set_cp = [&](const std::string& version, std::optional<bool> follow, v1::Channel* out) {
+    v1::SetControlPlaneVersionRequest req;
+    req.set_name("channels/stable/rolling");
+    req.set_version(version);
+    if (follow.has_value()) req.set_follows_control_plane(*follow);
+    grpc::ClientContext ctx;
+    return ops_->SetControlPlaneVersion(&ctx, req, out);
+  };
+  {
+    // A following channel takes no other target at creation.
+    v1::CreateChannelRequest req;
+    req.set_channel_id("stable/rolling");
+    req.set_control_plane_version("15.2.0");
+    req.set_target_version("15.1.0");
+    req.set_follows_control_plane(true);
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops_->CreateChannel(&ctx, req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_TRUE(absl::StrContains(s.error_message(), "15.1.0")) << s.error_message();
+    req.clear_target_version();
+    grpc::ClientContext ctx2;
+    ASSERT_TRUE(ops_->CreateChannel(&ctx2, req, &out).ok());
+    EXPECT_TRUE(out.follows_control_plane());
+    EXPECT_EQ(out.target_version(), "15.2.0");
+  }
+  EXPECT_EQ(RolledOutTarget("stable/rolling").target_version(), "15.2.0");
+
+  // The control plane moves: so does the target, the answer updaters get.
+  v1::Channel ch;
+  ASSERT_TRUE(set_cp("16.0.1", std::nullopt, &ch).ok());
+  EXPECT_EQ(ch.control_plane_version(), "16.0.1");
+  EXPECT_EQ(ch.target_version(), "16.0.1");
+  EXPECT_EQ(RolledOutTarget("stable/rolling").target_version(), "16.0.1");
+  // And down, as a roll-back: agents must never run above it.
+  ASSERT_TRUE(set_cp("15.3.0", std::nullopt, &ch).ok());
+  EXPECT_EQ(ch.target_version(), "15.3.0");
+  EXPECT_TRUE(ch.target_allows_downgrade());
+
+  // A target set by hand is refused while it follows, and changes nothing.
+  grpc::Status refused = SetTarget("stable/rolling", "15.2.0", true);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "follows its control plane")) << refused.error_message();
+  EXPECT_EQ(RolledOutTarget("stable/rolling").target_version(), "15.3.0");
+
+  // Stop following (no version given): the target stays, and is the
+  // operator's again.
+  ASSERT_TRUE(set_cp("", false, &ch).ok());
+  EXPECT_FALSE(ch.follows_control_plane());
+  EXPECT_EQ(ch.control_plane_version(), "15.3.0");
+  EXPECT_EQ(ch.target_version(), "15.3.0");
+  ASSERT_TRUE(set_cp("15.4.0", std::nullopt, &ch).ok());
+  EXPECT_EQ(ch.target_version(), "15.3.0");
+  ASSERT_TRUE(SetTarget("stable/rolling", "15.3.1").ok());
+  // Follow again: the target jumps to the control plane at once.
+  ASSERT_TRUE(set_cp("", true, &ch).ok());
+  EXPECT_TRUE(ch.follows_control_plane());
+  EXPECT_EQ(ch.target_version(), "15.4.0");
+  // Neither a version nor a follow setting: the version is required.
+  EXPECT_EQ(set_cp("", std::nullopt, &ch).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  // Every step is in the channel's history, following named.
+  v1::ListChannelChangesRequest req;
+  req.set_name("channels/stable/rolling");
+  v1::ListChannelChangesResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(ops_->ListChannelChanges(&ctx, req, &resp).ok());
+  std::vector<std::string> seen;
+  for (const v1::ChannelChange& c : resp.changes()) seen.push_back(c.field() + ":" + c.new_value());
+  const std::string all = absl::StrJoin(seen, "\n");
+  EXPECT_TRUE(absl::StrContains(all, "target_version:16.0.1 (follows the control plane)")) << all;
+  EXPECT_TRUE(absl::StrContains(all, "target_version:15.3.0 (downgrade) (follows the control plane)")) << all;
+  EXPECT_TRUE(absl::StrContains(all, "follows_control_plane:false")) << all;
+  EXPECT_TRUE(absl::StrContains(all, "follows_control_plane:true")) << all;
+  EXPECT_TRUE(absl::StrContains(all, "created:target=15.2.0 control_plane=15.2.0 (target follows the control plane)"))
+      << all;
 }
 
 TEST_F(ApiTest, CriticalToggleNeedsReasonAndReachesUpdaters) {

@@ -7,6 +7,7 @@
 -- $10 last_target_version ('' = none)  $11 last_target_allows_downgrade
 -- (The trigger of migrations 000004/000006 computes the last target too, for
 -- replicas that predate it; it agrees with rollout::SetTarget.)
+-- $13 follows_control_plane
 -- $12 is the text 'now', which PostgreSQL reads as this transaction's start,
 -- now()'s value (kNowParameter): Citus refuses now() inside CASE in a write.
 UPDATE channels SET
@@ -18,6 +19,7 @@ UPDATE channels SET
     critical = $5,
     critical_reason = $6,
     control_plane_version = $7,
+    follows_control_plane = $13,
     maintenance_windows = $8,
     poll_interval_ms = $9,
     last_target_version = NULLIF($10, ''),
