@@ -8,6 +8,8 @@
 namespace drover::updater::kube {
 namespace {
 
+using ::drover::testing::IsError;
+
 TEST(ImagePatchTest, RepositoryAndTag) {
   EXPECT_EQ(ImageRepository("localhost:5000/gravitational/teleport:15.1.3"), "localhost:5000/gravitational/teleport");
   EXPECT_EQ(ImageTag("localhost:5000/gravitational/teleport:15.1.3"), "15.1.3");

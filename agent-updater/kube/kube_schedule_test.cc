@@ -7,6 +7,8 @@
 namespace drover::updater::kube {
 namespace {
 
+using ::drover::testing::IsError;
+
 absl::Time T(const char* rfc3339) {
   absl::Time t;
   std::string err;

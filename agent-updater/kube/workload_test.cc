@@ -8,6 +8,8 @@
 namespace drover::updater::kube {
 namespace {
 
+using ::drover::testing::IsError;
+
 // A Deployment as the API server returns it (trimmed to what is read).
 std::string DeploymentJson(int64_t generation, int64_t observed, int64_t updated, int64_t ready, int64_t available,
                            int64_t replicas = 2) {
