@@ -335,7 +335,7 @@ int Main(int argc, char** argv) {
         secret_version = doc.is_object() ? doc.value("/metadata/resourceVersion"_json_pointer, std::string()) : "";
       }
       if ((w.ok() && w->workload.resource_version != pass.workload_version) ||
-          (secret.ok() || absl::IsNotFound(secret.status())) && secret_version != pass.secret_version) {
+          ((secret.ok() || absl::IsNotFound(secret.status())) && secret_version != pass.secret_version)) {
         LogInfo("the workload or its schedule changed: running a pass now");
         break;
       }
