@@ -236,7 +236,7 @@ PassOutcome RunOnePass(Setup& s, const ImageVerifier& verify, RealClock& clock) 
   }
   Log(r->summary_level, absl::StrCat("pass: ", r->summary));
   const bool failed = (r->outcome && r->outcome->result() != v1::UPDATE_RESULT_SUCCEEDED) ||
-                      r->decision.action == Action::kRefuse;
+                      r->decision.action == Action::kRefuse || r->metadata_refused;
   out.exit_code = failed ? kExitFailed : kExitOk;
   out.next = r->next_sync > absl::ZeroDuration() ? r->next_sync : r->poll_interval;
   // A pass that changed the workload saw an older version of it.

@@ -81,6 +81,8 @@ class KubeUpdaterE2eTest : public ::testing::Test {
   void SetUp() override {
     work_ = Tmp("drover-kube-");
     std::ofstream(work_ + "/token") << "good-token\n";
+    // The token the stand-in accepts, apart from the one the updater sends.
+    std::ofstream(work_ + "/server-token") << "good-token\n";
   }
   void TearDown() override {
     apiserver_.reset();
@@ -135,7 +137,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
                         {"annotations", sc.annotations},
                         {"broken_images_contain", {":1.2.0"}},
                         {"unready_pod", sc.unready_pod},
-                        {"token_file", work_ + "/token"}};
+                        {"token_file", work_ + "/server-token"}};
     if (sc.schedule) j["schedule"] = *sc.schedule;
     std::ofstream(work_ + "/scenario.json") << j.dump();
     absl::StatusOr<std::unique_ptr<t::ChildProcess>> p =
