@@ -183,7 +183,7 @@ Updater::Updater(v1::UpdaterConfig config, UpdaterDeps deps) : config_(std::move
 
 Updater::Health Updater::CheckHealth() {
   absl::Status s = deps_.health->Check();
-  return {s.ok(), std::string(s.message())};
+  return {s.ok(), std::string(s.message()), absl::IsAborted(s)};
 }
 
 Updater::Health Updater::WatchHealth(absl::Duration grace, absl::Duration watch) {
@@ -191,6 +191,7 @@ Updater::Health Updater::WatchHealth(absl::Duration grace, absl::Duration watch)
   const absl::Time grace_end = deps_.clock->Now() + grace;
   Health h = CheckHealth();
   while (!h.healthy) {
+    if (h.final) return h;
     if (deps_.clock->Now() >= grace_end) {
       h.reason = absl::StrCat("not healthy within ", absl::FormatDuration(grace), ": ", h.reason);
       return h;
@@ -812,6 +813,17 @@ absl::StatusOr<PassResult> Updater::RunPass() {
       in.failed_retry_time = absl::InfinitePast();
     }
     result.decision = Decide(in);
+  }
+  if (deps_.policy) {
+    const UpdatePolicy policy = deps_.policy();
+    if (policy.mode == UpdatePolicy::Mode::kDisabled) {
+      result.decision = {Action::kNothing, absl::StrCat("updates disabled (", policy.source, "): reporting only; ",
+                                                        ActionName(result.decision.action), " would be: ",
+                                                        result.decision.reason)};
+    } else if (policy.mode == UpdatePolicy::Mode::kReportOnly && result.decision.action == Action::kUpdate) {
+      result.decision = {Action::kWait, absl::StrCat("report-only (", policy.source, "): would update to ",
+                                                     known->target_version(), " (", result.decision.reason, ")")};
+    }
   }
 
   // 5. Act.

@@ -24,6 +24,15 @@ namespace drover::updater {
 
 inline constexpr char kUpdaterVersion[] = "0.1.0";
 
+// Whether this updater may change the agent, as its operator set it (the
+// Kubernetes updater's --report_only and drover/update-mode annotation).
+struct UpdatePolicy {
+  enum class Mode { kEnabled, kReportOnly, kDisabled };
+  Mode mode = Mode::kEnabled;
+  // Who said so ("annotation drover/update-mode=report-only").
+  std::string source;
+};
+
 struct UpdaterDeps {
   CoordinatorClient* coordinator = nullptr;
   Installer* installer = nullptr;
@@ -38,6 +47,10 @@ struct UpdaterDeps {
   // (trust/metadata.h). nullopt: unsigned answers are taken as they come
   // (insecure_unsigned_targets, test setups only).
   std::optional<trust::TrustedRoot> pinned_root;
+  // Read once per pass, after the decision; unset: always enabled. Report
+  // only: the pass decides and reports, and says what it would have done.
+  // Disabled: it reports and does nothing else.
+  std::function<UpdatePolicy()> policy;
 };
 
 struct PassResult {
@@ -88,6 +101,8 @@ class Updater {
   struct Health {
     bool healthy = false;
     std::string reason;
+    // The check said it will not get better by waiting (HealthCheck: Aborted).
+    bool final = false;
   };
 
   Health CheckHealth();

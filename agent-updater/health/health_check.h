@@ -13,7 +13,9 @@ class HealthCheck {
   // "http", "systemd", "command".
   virtual std::string Name() const = 0;
   // OK when healthy; otherwise a status whose message says why (the reason
-  // reported with a roll-back). Never blocks beyond the check's timeout.
+  // reported with a roll-back). Aborted: unhealthy for good (a crash loop
+  // past its budget), so a watch stops waiting at once. Never blocks beyond
+  // the check's timeout.
   virtual absl::Status Check() = 0;
 };
 

@@ -16,6 +16,11 @@ set(rules
   "agent-updater/triggers/schedule.*|${io_headers}"
   "agent-updater/triggers/decision*|${io_headers}"
   "agent-updater/daemon/*|${io_headers}"
+  "agent-updater/kube/kube_schedule*|${io_headers}"
+  "agent-updater/kube/workload.*|${io_headers}"
+  "agent-updater/kube/image_patch*|${io_headers}"
+  "agent-updater/kube/kube_api*|grpcpp/|grpc/|grpc\\+\\+/|google/protobuf/|pqxx/|prometheus/|drover/v1/"
+  "agent-updater/kube/workload_installer*|grpcpp/|grpc/|grpc\\+\\+/|google/protobuf/|pqxx/|prometheus/|drover/v1/"
   "agent-updater/oci/*|grpcpp/|grpc/|grpc\\+\\+/|google/protobuf/|pqxx/|prometheus/|drover/v1/"
   "proto/wire/*|grpcpp/|grpc/|grpc\\+\\+/|pqxx/|prometheus/|curl/|openssl/|coordinator/|agent-updater/|cli/")
 # Files that are not part of their directory's layer (yet).

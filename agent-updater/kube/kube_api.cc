@@ -1,0 +1,128 @@
+#include "agent-updater/kube/kube_api.h"
+
+#include <curl/curl.h>
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/atomic_file.h"
+#include "nlohmann/json.hpp"
+
+namespace drover::updater::kube {
+namespace {
+
+// Kubernetes objects the updater reads are small; a bigger answer is wrong.
+constexpr size_t kMaxBodyBytes = 8u << 20;
+
+size_t Append(char* data, size_t size, size_t n, void* out) {
+  auto* body = static_cast<std::string*>(out);
+  if (body->size() + size * n > kMaxBodyBytes) return 0;
+  body->append(data, size * n);
+  return size * n;
+}
+
+// The "message" of a Kubernetes Status object, or the body's start.
+std::string ServerMessage(const std::string& body) {
+  nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
+  if (doc.is_object() && doc.contains("message") && doc["message"].is_string()) {
+    return doc["message"].get<std::string>();
+  }
+  return body.substr(0, 200);
+}
+
+class CurlKubeApi final : public KubeApi {
+ public:
+  explicit CurlKubeApi(KubeApiOptions options) : options_(std::move(options)) {}
+
+  absl::StatusOr<std::string> Get(const std::string& path) override { return Call("GET", path, ""); }
+  absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& patch) override {
+    return Call("PATCH", path, patch);
+  }
+
+ private:
+  absl::StatusOr<std::string> Call(const char* method, const std::string& path, const std::string& body) {
+    absl::StatusOr<std::string> token = ReadFile(options_.token_file);
+    if (!token.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot read the service-account token ", options_.token_file,
+                                                        ": ", token.status().message()));
+    }
+    const std::string url = options_.server + path;
+    std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
+    if (!curl) return absl::InternalError("curl_easy_init failed");
+    std::string answer;
+    char error[CURL_ERROR_SIZE] = {0};
+    curl_slist* headers = nullptr;
+    headers = curl_slist_append(
+        headers, absl::StrCat("Authorization: Bearer ", absl::StripAsciiWhitespace(*token)).c_str());
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (std::string(method) == "PATCH") headers = curl_slist_append(headers, "Content-Type: application/json-patch+json");
+    std::unique_ptr<curl_slist, void (*)(curl_slist*)> header_guard(headers, curl_slist_free_all);
+    CURL* c = curl.get();
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Append);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");  // the API server is never reached through a proxy variable
+    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (std::string(method) == "PATCH") {
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+    }
+    const CURLcode rc = curl_easy_perform(c);
+    const std::string what = absl::StrCat(method, " ", url);
+    if (rc != CURLE_OK) {
+      return absl::UnavailableError(absl::StrCat("Kubernetes API: ", what, ": ", error[0] ? error : curl_easy_strerror(rc),
+                                                 "; check --kube_api (or KUBERNETES_SERVICE_HOST/_PORT) and the CA"));
+    }
+    long code = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200 || code == 201) return answer;
+    const std::string msg = absl::StrCat("Kubernetes API: ", what, " answered ", code, ": ", ServerMessage(answer));
+    switch (code) {
+      case 401:
+        return absl::UnauthenticatedError(
+            absl::StrCat(msg, "; the token in ", options_.token_file, " was refused (expired or not this cluster's)"));
+      case 403:
+        return absl::PermissionDeniedError(absl::StrCat(
+            msg, "; the service account lacks RBAC for this (see README: Kubernetes updater)"));
+      case 404: return absl::NotFoundError(msg);
+      case 409:
+      case 422: return absl::AbortedError(msg);
+      default: return code >= 500 ? absl::UnavailableError(msg) : absl::InternalError(msg);
+    }
+  }
+
+  const KubeApiOptions options_;
+};
+
+}  // namespace
+
+absl::StatusOr<KubeApiOptions> InClusterOptions() {
+  const char* host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* port = std::getenv("KUBERNETES_SERVICE_PORT");
+  if (host == nullptr || *host == '\0' || port == nullptr || *port == '\0') {
+    return absl::FailedPreconditionError(
+        "KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT are not set: not running in a pod; pass --kube_api, "
+        "--kube_ca_file and --kube_token_file");
+  }
+  KubeApiOptions o;
+  const std::string h = host;
+  o.server = absl::StrCat("https://", absl::StrContains(h, ':') ? absl::StrCat("[", h, "]") : h, ":", port);
+  o.ca_file = absl::StrCat(kServiceAccountDir, "/ca.crt");
+  o.token_file = absl::StrCat(kServiceAccountDir, "/token");
+  return o;
+}
+
+std::unique_ptr<KubeApi> MakeCurlKubeApi(KubeApiOptions options) {
+  return std::make_unique<CurlKubeApi>(std::move(options));
+}
+
+}  // namespace drover::updater::kube

@@ -1,0 +1,43 @@
+// The few calls the updater makes to the Kubernetes API server, and their
+// implementation over libcurl with a service account's bearer token.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace drover::updater::kube {
+
+class KubeApi {
+ public:
+  virtual ~KubeApi() = default;
+  // The body of a 200 answer. Errors, with the server's message:
+  // Unavailable (not reached, 5xx), Unauthenticated (401: the token),
+  // PermissionDenied (403: RBAC), NotFound (404), Aborted (409, 422: a
+  // patch's test failed or a conflict), Internal otherwise.
+  virtual absl::StatusOr<std::string> Get(const std::string& path) = 0;
+  // PATCH with Content-Type application/json-patch+json.
+  virtual absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& patch) = 0;
+};
+
+inline constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+struct KubeApiOptions {
+  // "https://host:port"; "http://" only when given explicitly (tests).
+  std::string server;
+  std::string ca_file;
+  // Read again for every request: projected tokens rotate.
+  std::string token_file;
+  absl::Duration timeout = absl::Seconds(15);
+};
+
+// The in-cluster defaults: KUBERNETES_SERVICE_HOST/_PORT and the mounted
+// service account. FailedPrecondition when not in a pod.
+absl::StatusOr<KubeApiOptions> InClusterOptions();
+
+std::unique_ptr<KubeApi> MakeCurlKubeApi(KubeApiOptions options);
+
+}  // namespace drover::updater::kube

@@ -1,0 +1,401 @@
+// drover-kube-updater end to end: a real coordinator and PostgreSQL for the
+// signed target and the reports, a real docker-registry with images pushed
+// and cosign-signed here, and tests/fixtures/kube/fake_apiserver.py as the
+// Kubernetes API server (the one stand-in: no cluster runs here).
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "drover/v1/operator_service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/oci_registry.h"
+#include "tests/support/test_env.h"
+
+namespace drover {
+namespace {
+
+namespace t = ::drover::testing;
+using t::BinaryPath;
+using t::CommandResult;
+using t::CoordinatorProcess;
+using t::RunCommand;
+
+constexpr char kHostId[] = "kubernetes:teleport:deployment.teleport-agent";
+
+std::string Tmp(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+std::string Rfc3339(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone()); }
+
+std::string Windows(absl::Duration from, absl::Duration to) {
+  return absl::StrCat(R"({"windows":[{"start":")", Rfc3339(absl::Now() + from), R"(","stop":")",
+                      Rfc3339(absl::Now() + to), R"("}]})");
+}
+
+class KubeUpdaterE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(Tmp("drover-kube-suite-"));
+    absl::StatusOr<std::unique_ptr<t::RegistryProcess>> r = t::RegistryProcess::Start(*dir_, *dir_ + "/storage");
+    ASSERT_TRUE(r.ok()) << r.status();
+    registry_ = r->release();
+    absl::StatusOr<t::CosignKeyFiles> key = t::MakeCosignKey(*dir_, "cosign");
+    ASSERT_TRUE(key.ok()) << key.status();
+    cosign_ = new t::CosignKeyFiles(*key);
+    absl::StatusOr<t::CosignKeyFiles> rogue = t::MakeCosignKey(*dir_, "rogue");
+    ASSERT_TRUE(rogue.ok()) << rogue.status();
+    // 1.0.0 runs; 1.1.0 is good; 1.2.0 crash-loops in the stand-in; 1.3.0
+    // is unsigned; 1.4.0 is signed by a key the updater does not trust.
+    for (const auto& [tag, signer] : std::vector<std::pair<std::string, std::string>>{
+             {"1.0.0", key->private_key}, {"1.1.0", key->private_key}, {"1.2.0", key->private_key},
+             {"1.3.0", ""}, {"1.4.0", rogue->private_key}}) {
+      absl::StatusOr<std::string> digest = t::PushImage(registry_->address(), "teleport", tag, "teleport " + tag, *dir_);
+      ASSERT_TRUE(digest.ok()) << digest.status();
+      (*digests_)[tag] = *digest;
+      if (signer.empty()) continue;
+      const std::string payload = t::SimpleSigningPayload(absl::StrCat(registry_->address(), "/teleport"), *digest);
+      absl::StatusOr<std::string> sig = t::SignPayload(signer, payload, *dir_);
+      ASSERT_TRUE(sig.ok()) << sig.status();
+      ASSERT_TRUE(t::PushCosignSignature(registry_->address(), "teleport", *digest, payload, *sig).ok());
+    }
+    // Signed target metadata, keys made as an operator makes them.
+    RunCommand({"mkdir", "-p", *dir_ + "/root", *dir_ + "/targets"});
+    CommandResult k = RunCommand({BinaryPath("droverctl"), "keys", "create-root", "--out-dir=" + *dir_ + "/root"});
+    ASSERT_EQ(k.exit_code, 0) << k.output;
+    k = RunCommand({BinaryPath("droverctl"), "keys", "create-targets", "--root-key=" + *dir_ + "/root/root.key",
+                    "--out-dir=" + *dir_ + "/targets"});
+    ASSERT_EQ(k.exit_code, 0) << k.output;
+  }
+  static void TearDownTestSuite() {
+    delete registry_;
+    RunCommand({"rm", "-rf", *dir_});
+  }
+
+  void SetUp() override {
+    work_ = Tmp("drover-kube-");
+    std::ofstream(work_ + "/token") << "good-token\n";
+    // The token the stand-in accepts, apart from the one the updater sends.
+    std::ofstream(work_ + "/server-token") << "good-token\n";
+  }
+  void TearDown() override {
+    apiserver_.reset();
+    coordinator_.reset();
+    if (HasFailure() && coordinator_log_.empty()) {
+      // Logs were printed by the failing assertion's context.
+    }
+    RunCommand({"rm", "-rf", work_});
+  }
+
+  static std::string Image(const std::string& tag) { return absl::StrCat(registry_->address(), "/teleport:", tag); }
+
+  void StartCoordinator(const std::string& target, bool critical, const std::string& control_plane = "1.5.0") {
+    db_ = t::NewTestDatabase();
+    absl::StatusOr<std::unique_ptr<CoordinatorProcess>> c = CoordinatorProcess::Start(
+        db_, {"--targets_key_file=" + *dir_ + "/targets/targets.key",
+              "--root_public_key_file=" + *dir_ + "/root/root.pub",
+              "--delegation_file=" + *dir_ + "/targets/delegation.pb"});
+    ASSERT_TRUE(c.ok()) << c.status();
+    coordinator_ = *std::move(c);
+    auto ops = v1::OperatorService::NewStub(
+        grpc::CreateChannel(coordinator_->grpc_address(), grpc::InsecureChannelCredentials()));
+    v1::CreateChannelRequest req;
+    req.set_channel_id("kube");
+    req.set_control_plane_version(control_plane);
+    req.set_target_version(target);
+    v1::Channel out;
+    grpc::ClientContext ctx;
+    grpc::Status s = ops->CreateChannel(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    if (critical) {
+      v1::SetCriticalRequest c2;
+      c2.set_name("channels/kube");
+      c2.set_critical(true);
+      c2.set_reason("CVE");
+      grpc::ClientContext ctx2;
+      ASSERT_TRUE(ops->SetCritical(&ctx2, c2, &out).ok());
+    }
+  }
+
+  struct Scenario {
+    std::string image;
+    std::optional<std::string> schedule;  // nullopt: no Secret
+    std::map<std::string, std::string> annotations;
+    bool unready_pod = false;
+  };
+  void StartApiServer(const Scenario& sc) {
+    nlohmann::json j = {{"namespace", "teleport"},
+                        {"name", "teleport-agent"},
+                        {"image", sc.image},
+                        {"replicas", 2},
+                        {"annotations", sc.annotations},
+                        {"broken_images_contain", {":1.2.0"}},
+                        {"unready_pod", sc.unready_pod},
+                        {"token_file", work_ + "/server-token"}};
+    if (sc.schedule) j["schedule"] = *sc.schedule;
+    std::ofstream(work_ + "/scenario.json") << j.dump();
+    absl::StatusOr<std::unique_ptr<t::ChildProcess>> p =
+        t::ChildProcess::Spawn({"python3", std::string(DROVER_SOURCE_DIR) + "/tests/fixtures/kube/fake_apiserver.py",
+                                "--scenario=" + work_ + "/scenario.json", "--port_file=" + work_ + "/port"},
+                               work_ + "/apiserver.log");
+    ASSERT_TRUE(p.ok()) << p.status();
+    apiserver_ = *std::move(p);
+    ASSERT_TRUE(t::PollUntil(absl::Seconds(20), [&] { return access((work_ + "/port").c_str(), F_OK) == 0; }))
+        << apiserver_->Log();
+    std::ifstream in(work_ + "/port");
+    in >> api_port_;
+  }
+
+  std::string Api() const { return absl::StrCat("127.0.0.1:", api_port_); }
+
+  nlohmann::json ApiState() const {
+    absl::StatusOr<std::string> body = t::HttpGet(Api(), "/_control/state");
+    EXPECT_TRUE(body.ok()) << body.status();
+    return body.ok() ? nlohmann::json::parse(*body) : nlohmann::json::object();
+  }
+
+  CommandResult Pass(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {
+        BinaryPath("drover-kube-updater"), "--once",
+        "--coordinator=" + coordinator_->grpc_address(), "--channel=kube", "--namespace=teleport",
+        "--workload=deployment/teleport-agent", "--public_key_file=" + cosign_->public_key,
+        "--registry_plain_http", "--root_public_key_file=" + *dir_ + "/root/root.pub",
+        "--state_dir=" + work_ + "/state", absl::StrCat("--kube_api=http://", Api()),
+        "--kube_token_file=" + work_ + "/token", "--rollout_timeout=30s", "--rollout_watch=1s", "--max_restarts=2",
+        "--rpc_timeout=5s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCommand(argv, absl::Seconds(90));
+  }
+
+  // What the coordinator stored for the workload.
+  std::string Reported(const std::string& column) const {
+    return t::QueryValue(db_, absl::StrCat("SELECT ", column, " FROM agents WHERE host_id = '", kHostId, "'"));
+  }
+  std::vector<std::string> Events() const {
+    return t::QueryColumn(db_, absl::StrCat("SELECT result || ' ' || from_version || '->' || to_version || ' ' || "
+                                            "error FROM update_events WHERE host_id = '", kHostId, "' ORDER BY id"));
+  }
+  bool PodsAllOn(const std::string& image) const {
+    nlohmann::json st = ApiState();
+    if (st["pods"].size() != 2) return false;
+    for (const auto& p : st["pods"]) {
+      if (p["spec"]["containers"][0]["image"] != image) return false;
+      if (p["status"]["conditions"][0]["status"] != "True") return false;
+    }
+    return true;
+  }
+
+  static std::string* dir_;
+  static t::RegistryProcess* registry_;
+  static t::CosignKeyFiles* cosign_;
+  static std::map<std::string, std::string>* digests_;
+  std::string work_;
+  std::string db_;
+  std::string coordinator_log_;
+  std::unique_ptr<CoordinatorProcess> coordinator_;
+  std::unique_ptr<t::ChildProcess> apiserver_;
+  int api_port_ = 0;
+};
+std::string* KubeUpdaterE2eTest::dir_ = nullptr;
+t::RegistryProcess* KubeUpdaterE2eTest::registry_ = nullptr;
+t::CosignKeyFiles* KubeUpdaterE2eTest::cosign_ = nullptr;
+std::map<std::string, std::string>* KubeUpdaterE2eTest::digests_ = new std::map<std::string, std::string>();
+
+TEST_F(KubeUpdaterE2eTest, InsideWindowUpdatesToTheVerifiedDigestAndReports) {
+  StartCoordinator("1.1.0", /*critical=*/false);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(-1), absl::Hours(1))});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output << apiserver_->Log();
+  const std::string pinned = Image("1.1.0") + "@" + digests_->at("1.1.0");
+  nlohmann::json st = ApiState();
+  EXPECT_EQ(st["image"], pinned);
+  ASSERT_EQ(st["patches"], 1);
+  EXPECT_EQ(st["patch_log"][0]["from"], Image("1.0.0"));
+  EXPECT_TRUE(PodsAllOn(pinned)) << st.dump();
+  EXPECT_TRUE(absl::StrContains(r.output, "inside maintenance window")) << r.output;
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
+  EXPECT_EQ(Reported("health"), "1");
+  std::vector<std::string> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(events[0], "1 1.0.0->1.1.0")) << events[0];
+  // The next pass finds it on target: nothing more is patched.
+  r = Pass();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "already on target 1.1.0")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 1);
+}
+
+TEST_F(KubeUpdaterE2eTest, CriticalUpdatesOutsideTheWindow) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6))});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "critical update")) << r.output;
+  EXPECT_EQ(ApiState()["image"], Image("1.1.0") + "@" + digests_->at("1.1.0"));
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
+}
+
+TEST_F(KubeUpdaterE2eTest, OutsideTheWindowWithAFutureWindowWaits) {
+  StartCoordinator("1.1.0", /*critical=*/false);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6))});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "outside maintenance window; next opens")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+  EXPECT_TRUE(Events().empty());
+}
+
+TEST_F(KubeUpdaterE2eTest, BlankScheduleUpdatesAsSoonAsPossible) {
+  StartCoordinator("1.1.0", /*critical=*/false);
+  StartApiServer({.image = Image("1.0.0"), .schedule = std::string(R"({"windows":[]})")});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "no current or future maintenance window")) << r.output;
+  EXPECT_EQ(ApiState()["image"], Image("1.1.0") + "@" + digests_->at("1.1.0"));
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
+}
+
+TEST_F(KubeUpdaterE2eTest, UnhealthyPodsUpdateAtOnce) {
+  StartCoordinator("1.1.0", /*critical=*/false);
+  StartApiServer(
+      {.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6)), .unready_pod = true});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "agent unhealthy")) << r.output;
+  EXPECT_TRUE(PodsAllOn(Image("1.1.0") + "@" + digests_->at("1.1.0"))) << ApiState().dump();
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
+  EXPECT_EQ(Reported("health"), "1");
+}
+
+TEST_F(KubeUpdaterE2eTest, UnsignedOrForeignSignedImageIsRefusedAndReported) {
+  for (const std::string tag : {"1.3.0", "1.4.0"}) {
+    SCOPED_TRACE(tag);
+    StartCoordinator(tag, /*critical=*/true);
+    StartApiServer({.image = Image("1.0.0"), .schedule = std::string(R"({"windows":[]})")});
+    CommandResult r = Pass();
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("refused ", Image(tag), ", the workload was left untouched")))
+        << r.output;
+    nlohmann::json st = ApiState();
+    EXPECT_EQ(st["patches"], 0);
+    EXPECT_EQ(st["image"], Image("1.0.0"));
+    std::vector<std::string> events = Events();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_TRUE(absl::StartsWith(events[0], absl::StrCat("2 1.0.0->", tag))) << events[0];
+    EXPECT_TRUE(absl::StrContains(events[0], "left untouched")) << events[0];
+    EXPECT_EQ(Reported("current_version"), "1.0.0");
+    apiserver_.reset();
+    coordinator_.reset();
+    RunCommand({"rm", "-rf", work_ + "/state", work_ + "/port"});
+  }
+}
+
+TEST_F(KubeUpdaterE2eTest, BrokenImageIsRolledBackToThePreviousImageAsItWas) {
+  StartCoordinator("1.2.0", /*critical=*/false);
+  // The workload runs 1.0.0 pinned by digest: the roll-back restores that.
+  const std::string previous = Image("1.0.0") + "@" + digests_->at("1.0.0");
+  StartApiServer({.image = previous, .schedule = Windows(absl::Hours(-1), absl::Hours(1))});
+  const absl::Time start = absl::Now();
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  // The crash loop ends the watch, not the 30 s rollout timeout.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(25)) << r.output;
+  nlohmann::json st = ApiState();
+  ASSERT_EQ(st["patches"], 2) << st.dump();
+  EXPECT_EQ(st["patch_log"][0]["to"], Image("1.2.0") + "@" + digests_->at("1.2.0"));
+  EXPECT_EQ(st["patch_log"][1]["to"], previous);
+  EXPECT_EQ(st["image"], previous);
+  EXPECT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return PodsAllOn(previous); })) << ApiState().dump();
+  std::vector<std::string> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(events[0], "3 1.0.0->1.2.0")) << events[0];
+  EXPECT_TRUE(absl::StrContains(events[0], "restarts")) << events[0];
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+  // Not retried while 1.2.0 is the target.
+  r = Pass();
+  EXPECT_TRUE(absl::StrContains(r.output, "was rolled back; not retried")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 2);
+}
+
+TEST_F(KubeUpdaterE2eTest, ReportOnlyAnnotationPatchesNothingAndReports) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  StartApiServer({.image = Image("1.0.0"),
+                  .schedule = std::string(R"({"windows":[]})"),
+                  .annotations = {{"drover/update-mode", "report-only"}}});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(
+      r.output, "report-only (annotation drover/update-mode=report-only): would update to 1.1.0 (critical update)"))
+      << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+  EXPECT_EQ(Reported("health"), "1");
+}
+
+TEST_F(KubeUpdaterE2eTest, DisabledAnnotationAndFlagOnlyReport) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  StartApiServer({.image = Image("1.0.0"), .annotations = {{"drover/update-mode", "disabled"}}});
+  CommandResult r = Pass();
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "updates disabled (annotation drover/update-mode=disabled)")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+  apiserver_.reset();
+  RunCommand({"rm", "-f", work_ + "/port"});
+  StartApiServer({.image = Image("1.0.0")});
+  r = Pass({"--report_only"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "report-only (--report_only): would update to 1.1.0")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+}
+
+TEST_F(KubeUpdaterE2eTest, TargetAboveTheControlPlaneIsRefused) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  // The coordinator refuses such a target through its API; a database
+  // changed behind its back is what is left to try.
+  t::QueryValue(db_, "UPDATE channels SET control_plane_version = '1.0.5' WHERE name = 'kube' RETURNING name");
+  StartApiServer({.image = Image("1.0.0"), .schedule = std::string(R"({"windows":[]})")});
+  CommandResult r;
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(20), [&] {
+    r = Pass();
+    return absl::StrContains(r.output, "above");
+  })) << r.output;
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "1.0.5")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+}
+
+TEST_F(KubeUpdaterE2eTest, ApiDownOrTokenRefusedIsAClearErrorAndNoPatch) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  StartApiServer({.image = Image("1.0.0"), .schedule = std::string(R"({"windows":[]})")});
+  std::ofstream(work_ + "/token", std::ios::trunc) << "stale-token\n";
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "answered 401")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "was refused")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "pass skipped, nothing changed")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+  EXPECT_GT(ApiState()["unauthorized"].get<int>(), 0);
+  // The token is read again for every request (projected tokens rotate).
+  std::ofstream(work_ + "/token", std::ios::trunc) << "good-token\n";
+  r = Pass({"--report_only"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  const int port = api_port_;
+  apiserver_.reset();
+  r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("127.0.0.1:", port))) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "check --kube_api")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "pass skipped, nothing changed")) << r.output;
+}
+
+}  // namespace
+}  // namespace drover
