@@ -260,6 +260,8 @@ make_rootfs() {
   fi
 }
 
+mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
+
 # manifest_facts ARCHIVE: "DIGEST SIZE" (manifest digest; config + layers bytes, what a pull moves).
 manifest_facts() {
   sk inspect --raw "oci-archive:$1" | python3 -c '
@@ -351,5 +353,5 @@ for name in "${TODO[@]}"; do
     [[ -z $KUSTOMIZE_DIR ]] || set_kustomize "$name" "$ref" "$reported"
   fi
   echo "$line"
-  note "$image: $digest, $(python3 -c "print(f'{$size / 1048576:.1f}')") MiB compressed"
+  note "$image: $digest, $(mib "$size") MiB compressed, $(mib "$(du -sb "$rootfs" | cut -f1)") MiB unpacked"
 done
