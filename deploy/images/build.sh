@@ -162,7 +162,7 @@ TAG=${TAG:-$VERSION-g${REVISION:0:12}}
 OUT=${OUT:-$BUILD/images}
 mkdir -p "$OUT"
 
-WORK=$(mktemp -d /tmp/drover-images.XXXXXX)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/drover-images.XXXXXX")
 KEEP_STORAGE=1
 if [[ -z $STORAGE ]]; then
   STORAGE=$WORK/storage

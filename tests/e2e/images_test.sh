@@ -28,7 +28,9 @@ done
 
 TMP=$(mktemp -d /tmp/drover-images-test.XXXXXX)
 REGISTRY_PID=""
+SCRIPT_PID=""
 cleanup() {
+  stop_pid "$SCRIPT_PID"
   stop_pid "$REGISTRY_PID"
   chmod -R u+w "$TMP" 2>/dev/null || true
   rm -rf "$TMP"
@@ -39,6 +41,18 @@ trap 'exit 130' INT
 STORAGE=(--storage-root="$TMP/storage")
 t_start=$SECONDS
 step() { echo "[$((SECONDS - t_start))s] $*"; }
+
+# run_script OUT ERR ARGS...: build.sh in the background, so that a TERM to
+# this test stops it at once (cleanup); its temporary files go under $TMP.
+run_script() {
+  local out=$1 err=$2 rc=0
+  shift 2
+  TMPDIR=$TMP "$SCRIPT" "${STORAGE[@]}" "$@" >"$out" 2>"$err" &
+  SCRIPT_PID=$!
+  wait "$SCRIPT_PID" || rc=$?
+  SCRIPT_PID=""
+  return "$rc"
+}
 
 # refused CODE FRAGMENT ARGS...: build.sh exits CODE and says FRAGMENT.
 refused() {
@@ -93,8 +107,8 @@ step "build and push"
 cp -r "$ROOT/deploy/kubernetes" "$TMP/k8s"
 before=$(cd "$ROOT" && sha256sum deploy/kubernetes/*/kustomization.yaml)
 t0=$SECONDS
-"$SCRIPT" "${STORAGE[@]}" --build-dir="$BUILD" --output="$TMP/out" --image=coordinator --tag=e2e \
-  --push="$REG/drover" --insecure-registry --set-kustomize="$TMP/k8s" >"$TMP/built" 2>"$TMP/built.err" ||
+run_script "$TMP/built" "$TMP/built.err" --build-dir="$BUILD" --output="$TMP/out" --image=coordinator --tag=e2e \
+  --push="$REG/drover" --insecure-registry --set-kustomize="$TMP/k8s" ||
   fail "build.sh failed: $(cat "$TMP/built.err")"
 echo "built and pushed in $((SECONDS - t0))s:"
 sed 's/^/  /' "$TMP/built" "$TMP/built.err"
@@ -114,8 +128,7 @@ reported=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
 
 # 5. Reproducible: the same tree built again gives the same digest.
 step "rebuild"
-"$SCRIPT" "${STORAGE[@]}" --build-dir="$BUILD" --output="$TMP/out2" --image=coordinator --tag=e2e \
-  >"$TMP/rebuilt" 2>"$TMP/rebuilt.err" || fail "the rebuild failed: $(cat "$TMP/rebuilt.err")"
+run_script "$TMP/rebuilt" "$TMP/rebuilt.err" --build-dir="$BUILD" --output="$TMP/out2" --image=coordinator --tag=e2e || fail "the rebuild failed: $(cat "$TMP/rebuilt.err")"
 grep -qF "digest=$DIGEST " "$TMP/rebuilt" || fail "the rebuild gave another digest: $(cat "$TMP/rebuilt") (first: $DIGEST)"
 
 # 6. Pulled back from the registry, unpacked, run from its own rootfs.
