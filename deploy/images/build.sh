@@ -228,14 +228,16 @@ ldd_closure() {
 }
 
 make_rootfs() {
-  local name=$1 rootfs=$2 bin=$BUILD/bin/${BINARY[$1]} lib pkg
+  local name=$1 rootfs=$2 bin=$BUILD/bin/${BINARY[$1]} lib pkg libs
   local -a pkgs=()
   install -d -m 0755 "$rootfs"/{etc,usr/bin,usr/share/doc,var/lib/dpkg/status.d,etc/ssl/certs}
   install -d -m 1777 "$rootfs/tmp"
   install -d -m 0700 -o "$NONROOT_UID" -g "$NONROOT_UID" "$rootfs/home/nonroot"
   strip -o "$rootfs/usr/bin/${BINARY[$name]}" "$bin"
   chmod 0755 "$rootfs/usr/bin/${BINARY[$name]}"
-  for lib in $(ldd_closure "$bin"); do
+  # Assigned first: a failure inside the for-list itself would go unnoticed.
+  libs=$(ldd_closure "$bin")
+  for lib in $libs; do
     copy_path "$rootfs" "$lib"
     # The package that owns it (dpkg knows the /lib/... spelling or the /usr/lib/... one).
     pkg=$(dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$(realpath "$lib")" 2>/dev/null || true)
@@ -333,7 +335,8 @@ for name in "${TODO[@]}"; do
   bh commit --quiet --rm --format oci --disable-compression=false --timestamp "$EPOCH" \
     "$CONTAINER" "oci-archive:$archive:$image:$TAG" >/dev/null
   CONTAINER=""
-  read -r digest size <<<"$(manifest_facts "$archive")"
+  facts=$(manifest_facts "$archive")
+  read -r digest size <<<"$facts"
   line="name=$image digest=$digest size=$size archive=$archive"
 
   if [[ -n $PUSH ]]; then
