@@ -21,6 +21,9 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev
   # The image verifier's tests (agent-updater/oci/): a real OCI registry (distribution 2.8).
   docker-registry
+  # deploy/images/build.sh: OCI images built from scratch without a Docker
+  # engine (buildah), pushed (skopeo); tests/e2e/images_test.sh unpacks them (umoci).
+  buildah skopeo umoci
 )
 
 missing=()
