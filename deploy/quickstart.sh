@@ -17,7 +17,8 @@
 #
 # Options: --data-dir=DIR (default ./var), --grpc-port=N (7600),
 # --metrics-port=N (7601), --watch-port=N (7602: pushed changes to the demo
-# updaters), --pg-port=N (7632), --demo-agents=N (3; 0: none),
+# updaters), --version-port=N (7603: Teleport's version-server protocol over
+# HTTPS), --pg-port=N (7632), --demo-agents=N (3; 0: none),
 # --with-prometheus, --prometheus-port=N (9090), --help.
 set -euo pipefail
 
@@ -26,6 +27,7 @@ DATA_DIR="$ROOT/var"
 GRPC_PORT=7600
 METRICS_PORT=7601
 WATCH_PORT=7602
+VERSION_PORT=7603
 PG_PORT=7632
 DATABASE=""
 DETACH=0
@@ -34,7 +36,7 @@ DEMO_AGENTS=3
 WITH_PROMETHEUS=0
 PROMETHEUS_PORT=9090
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "quickstart: $*" >&2; exit 2; }
 # The pid file exists and names a running process.
 pid_file_alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -48,6 +50,7 @@ for arg in "$@"; do
     --grpc-port=*) GRPC_PORT=${arg#*=} ;;
     --metrics-port=*) METRICS_PORT=${arg#*=} ;;
     --watch-port=*) WATCH_PORT=${arg#*=} ;;
+    --version-port=*) VERSION_PORT=${arg#*=} ;;
     --pg-port=*) PG_PORT=${arg#*=} ;;
     --demo-agents=*) DEMO_AGENTS=${arg#*=} ;;
     --with-prometheus) WITH_PROMETHEUS=1 ;;
@@ -57,7 +60,7 @@ for arg in "$@"; do
   esac
 done
 [[ "$DEMO_AGENTS" =~ ^[0-9]+$ && "$DEMO_AGENTS" -le 20 ]] || die "--demo-agents '$DEMO_AGENTS' is not a number in 0..20"
-for p in "$GRPC_PORT" "$METRICS_PORT" "$WATCH_PORT" "$PG_PORT" "$PROMETHEUS_PORT"; do
+for p in "$GRPC_PORT" "$METRICS_PORT" "$WATCH_PORT" "$VERSION_PORT" "$PG_PORT" "$PROMETHEUS_PORT"; do
   [[ "$p" =~ ^[0-9]+$ && "$p" -ge 1 && "$p" -le 65535 ]] || die "port '$p' is not a number in 1..65535"
 done
 
@@ -180,7 +183,8 @@ rm -f "$READY_FILE"
 DB_URL_FILE="$DATA_DIR/database.url"
 (umask 077 && printf '%s\n' "$DATABASE" >"$DB_URL_FILE.tmp" && mv "$DB_URL_FILE.tmp" "$DB_URL_FILE")
 ARGS=(--database_url_file="$DB_URL_FILE" --grpc_listen="127.0.0.1:$GRPC_PORT" --metrics_listen="127.0.0.1:$METRICS_PORT"
-      --watch_listen="127.0.0.1:$WATCH_PORT" --ready_file="$READY_FILE" --fleet=quickstart
+      --watch_listen="127.0.0.1:$WATCH_PORT" --version_server_listen="127.0.0.1:$VERSION_PORT"
+      --ready_file="$READY_FILE" --fleet=quickstart
       --tls_cert_file="$TLS_DIR/server.pem" --tls_key_file="$TLS_DIR/server.key"
       --host_ca_cert_file="$TLS_DIR/ca.pem" --host_ca_key_file="$TLS_DIR/ca.key")
 
@@ -212,6 +216,9 @@ print_addresses() {
   echo "  gRPC:    $(sed -n 's/^grpc=//p' "$READY_FILE")"
   echo "  metrics: http://$(sed -n 's/^metrics=//p' "$READY_FILE")/metrics"
   echo "  watch:   $(sed -n 's/^watch=//p' "$READY_FILE") (pushed changes: updaters with watch: set get a pass within a second)"
+  local version_url
+  version_url=$(sed -n 's/^version=//p' "$READY_FILE")
+  echo "  version: $version_url (Teleport's version-server protocol; try: curl --cacert $TLS_DIR/ca.pem ${version_url}demo/version)"
 }
 
 # Demo agents, each managed by its own updater through signed tarballs.

@@ -10,8 +10,8 @@ QS="$ROOT/deploy/quickstart.sh"
 DIR=$(mktemp -d /tmp/drover-qs.XXXXXX)
 chmod 755 "$DIR"  # PostgreSQL runs as user postgres and must reach $DIR/var
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-G=$(free_port); M=$(free_port); P=$(free_port); W=$(free_port)
-OPTS=(--data-dir="$DIR/var" --grpc-port="$G" --metrics-port="$M" --watch-port="$W" --pg-port="$P")
+G=$(free_port); M=$(free_port); P=$(free_port); W=$(free_port); V=$(free_port)
+OPTS=(--data-dir="$DIR/var" --grpc-port="$G" --metrics-port="$M" --watch-port="$W" --version-port="$V" --pg-port="$P")
 cleanup() { "$QS" --stop "${OPTS[@]}" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -46,6 +46,17 @@ on_target() { "${CTL[@]}" --output=json status demo | tr -d ' \n' | grep -q "\"o
 poll 60 on_target 3 || fail "demo agents did not reach the first target: $("${CTL[@]}" status demo 2>&1)"
 "${CTL[@]}" target set demo 1.1.0 >/dev/null || fail "could not set the demo target"
 poll 90 on_target 3 || fail "demo rollout to 1.1.0 did not finish: $("${CTL[@]}" status demo 2>&1)"
+# The version server it prints answers Teleport's protocol for the demo
+# channel, over HTTPS verified by the quickstart's CA.
+grep -q "version: https://127.0.0.1:$V/v1/ (Teleport's version-server protocol" <<<"$first_out" \
+  || fail "the version-server URL is not printed: $first_out"
+# An anonymous client is one of the catch-all: held at the rollout's start
+# version (1.0.0) until the last group has baked, then told 1.1.0.
+vs=$(curl -sS --cacert "$DIR/var/tls/ca.pem" "https://127.0.0.1:$V/v1/demo/version") \
+  || fail "the version server does not answer for demo"
+[[ $vs == v1.0.0 || $vs == v1.1.0 ]] || fail "the version server answers '$vs' for demo, want v1.0.0 or v1.1.0"
+[[ $(curl -sS --cacert "$DIR/var/tls/ca.pem" "https://127.0.0.1:$V/v1/demo/critical") == no ]] \
+  || fail "the version server's critical answer for demo is not no"
 # The demo updaters follow the watch endpoint: each connected, and the
 # target change was pushed to them.
 for i in 1 2 3; do
@@ -117,7 +128,8 @@ poll 60 healthy_since "$stopped_at" || fail "demo agents not healthy after the r
 # A coordinator that cannot start (its gRPC port is taken) leaves no
 # PostgreSQL running.
 G2=$(free_port); M2=$(free_port); P2=$(free_port); W2=$(free_port)
-OPTS2=(--data-dir="$DIR/var2" --grpc-port="$G2" --metrics-port="$M2" --watch-port="$W2" --pg-port="$P2" --demo-agents=0)
+V2=$(free_port)
+OPTS2=(--data-dir="$DIR/var2" --grpc-port="$G2" --metrics-port="$M2" --watch-port="$W2" --version-port="$V2" --pg-port="$P2" --demo-agents=0)
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
 time.sleep(300)' "$G2" &
