@@ -230,4 +230,26 @@ rc=0
 out=$("$BUILD/bin/drover-image-verify" --image="$REG/drover/coordinator:e2e" --public_key="$TMP/other.pub" --plain_http 2>&1) || rc=$?
 [[ $rc -eq 1 ]] || fail "drover-image-verify with another key exited $rc, not 1: $out"
 
+# 10. The Kubernetes updater's image: built, pushed, pinned in the updater's
+# kustomization (a copy), and runnable from its own rootfs.
+step "kube-updater image"
+cp -r "$ROOT/deploy/kubernetes" "$TMP/k8s2"
+run_script "$TMP/kbuilt" "$TMP/kbuilt.err" --build-dir="$BUILD" --output="$TMP/out3" --image=kube-updater --tag=e2e \
+  --push="$REG/drover" --insecure-registry --set-kustomize="$TMP/k8s2" ||
+  fail "build.sh --image=kube-updater failed: $(cat "$TMP/kbuilt.err")"
+line=$(grep '^name=drover-kube-updater ' "$TMP/kbuilt") || fail "no line for drover-kube-updater: $(cat "$TMP/kbuilt")"
+KDIGEST=$(field digest)
+[[ $KDIGEST =~ ^sha256:[0-9a-f]{64}$ ]] || fail "no kube-updater digest printed: $line"
+reported=$(curl -fsSI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  "http://$REG/v2/drover/kube-updater/manifests/e2e" | tr -d '\r' | sed -n 's/^docker-content-digest: //Ip')
+[[ $reported == "$KDIGEST" ]] || fail "the registry reports '$reported' for drover/kube-updater:e2e, build.sh printed $KDIGEST"
+grep -qx "    digest: $KDIGEST" "$TMP/k8s2/updater/kustomization.yaml" ||
+  fail "the updater's kustomization does not pin $KDIGEST: $(cat "$TMP/k8s2/updater/kustomization.yaml")"
+skopeo --policy <(echo '{"default":[{"type":"insecureAcceptAnything"}]}') copy --quiet --src-tls-verify=false \
+  "docker://$REG/drover/kube-updater@$KDIGEST" "oci:$TMP/koci:e2e" || fail "skopeo could not pull the kube-updater back"
+umoci unpack --image "$TMP/koci:e2e" "$TMP/kbundle" >/dev/null 2>"$TMP/umoci.err" || fail "umoci unpack: $(cat "$TMP/umoci.err")"
+out=$(chroot --userspec=65532:65532 "$TMP/kbundle/rootfs" /usr/bin/drover-kube-updater --version 2>&1) ||
+  fail "drover-kube-updater does not run in its image's rootfs: $out"
+grep -q "drover-kube-updater" <<<"$out" || fail "--version in the kube-updater rootfs said: $out"
+
 step "PASS: images_test ($(python3 -c "print(f'{$SIZE / 1048576:.1f}')") MiB, $DIGEST)"
