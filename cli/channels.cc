@@ -77,6 +77,13 @@ Result Create(const Invocation& inv, CommandContext& ctx) {
     }
     return RpcFailure(s, absl::StrCat("create channel \"", req.channel_id(), "\""), ctx.client->address(), hint);
   }
+  if (req.follows_control_plane() && !channel.follows_control_plane()) {
+    return Result::Error(absl::StrCat(
+        "channel \"", req.channel_id(), "\" was created, but its coordinator (", ctx.client->address(),
+        ") does not know --follow-control-plane (a replica older than this droverctl): the channel does not "
+        "follow its control plane. Upgrade the coordinator, then 'droverctl control-plane set ",
+        req.channel_id(), " --follow=true'"));
+  }
   return PrintChannel(ctx, channel, absl::StrCat("Created channel ", req.channel_id(), "."));
 }
 

@@ -106,6 +106,12 @@ Result ControlPlaneSet(const Invocation& inv, CommandContext& ctx) {
                               "below it; change the target first ('droverctl target set " +
                                   inv.args[0] + " VERSION')"));
   }
+  if (req.has_follows_control_plane() && channel.follows_control_plane() != req.follows_control_plane()) {
+    return Result::Error(absl::StrCat(
+        "the coordinator (", ctx.client->address(), ") did not change whether channel \"", inv.args[0],
+        "\" follows its control plane: it is a replica older than this droverctl (--follow unknown to it). "
+        "Upgrade the coordinator and run this again"));
+  }
   return PrintChannel(ctx, channel,
                       absl::StrCat("Channel ", inv.args[0], " now has control plane ", channel.control_plane_version(),
                                    channel.follows_control_plane()

@@ -32,7 +32,9 @@
 ABSL_FLAG(std::string, coordinator, "", "Coordinator gRPC address host:port");
 ABSL_FLAG(std::string, channel, "", "Channel to follow, e.g. stable/cloud");
 ABSL_FLAG(std::string, group, "", "Rollout group of this workload (staged rollouts)");
-ABSL_FLAG(std::string, cluster, "kubernetes", "Cluster name, first part of the host id <cluster>:<ns>:<kind>.<name>");
+ABSL_FLAG(std::string, cluster, "",
+          "Required: this cluster's name, first part of the host id <cluster>:<ns>:<kind>.<name> (unique per "
+          "cluster: two clusters with the same name would share one host id)");
 ABSL_FLAG(std::string, namespace, "", "The agent's namespace (downward API metadata.namespace; default: the "
                                       "service account's namespace file)");
 ABSL_FLAG(std::string, workload, "", "The agent's workload: deployment/NAME or statefulset/NAME");
@@ -70,6 +72,17 @@ constexpr int kExitUsage = 2;
 std::atomic<bool> g_stop{false};
 void OnStop(int) { g_stop = true; }
 
+// metadata.resourceVersion when it is a string; "" for anything else (the
+// API's answer is not trusted to have the expected types).
+std::string ResourceVersionOf(const nlohmann::json& doc) {
+  if (!doc.is_object()) return "";
+  auto meta = doc.find("metadata");
+  if (meta == doc.end() || !meta->is_object()) return "";
+  auto rv = meta->find("resourceVersion");
+  return rv != meta->end() && rv->is_string() ? rv->get<std::string>() : "";
+}
+
+
 struct Setup {
   WorkloadTarget target;
   std::string host_id;
@@ -100,7 +113,7 @@ absl::StatusOr<std::string> ExportSchedule(Setup& s) {
   }
   if (!body.ok()) return body.status();
   nlohmann::json doc = nlohmann::json::parse(*body, nullptr, false);
-  std::string version = doc.is_object() ? doc.value("/metadata/resourceVersion"_json_pointer, std::string()) : "";
+  std::string version = ResourceVersionOf(doc);
   std::string encoded;
   if (doc.is_object() && doc.contains("data") && doc["data"].is_object() && doc["data"].contains(kScheduleKey) &&
       doc["data"][kScheduleKey].is_string()) {
@@ -202,7 +215,14 @@ PassOutcome RunOnePass(Setup& s, const ImageVerifier& verify, RealClock& clock) 
     coordinator = MakeGrpcCoordinatorClient(config.coordinator(), rpc_timeout, identity->tls);
   }
   WorkloadInstaller installer(s.api.get(), s.target, verify);
-  RolloutHealthCheck health(s.api.get(), s.target, absl::GetFlag(FLAGS_max_restarts));
+  RolloutHealthCheck health(s.api.get(), s.target, absl::GetFlag(FLAGS_max_restarts), &installer);
+  // The pass takes a failed health check for an unhealthy agent and updates
+  // at once; a pod list it cannot read (403, 5xx) must skip the pass instead.
+  if (absl::Status seen = health.Observe(); !seen.ok()) {
+    LogError(absl::StrCat("pass skipped, nothing changed: ", seen.message()));
+    out.exit_code = kExitFailed;
+    return out;
+  }
   StateStore store(config.state_dir());
   if (absl::Status st = store.Init(); !st.ok()) {
     LogError(std::string(st.message()));
@@ -260,6 +280,11 @@ int Main(int argc, char** argv) {
   if (!ref.ok()) return Fail(kExitUsage, std::string(ref.status().message()));
   if (absl::GetFlag(FLAGS_coordinator).empty() || absl::GetFlag(FLAGS_channel).empty()) {
     return Fail(kExitUsage, "--coordinator and --channel are required");
+  }
+  if (absl::GetFlag(FLAGS_cluster).empty()) {
+    return Fail(kExitUsage,
+                "--cluster is required: a name unique to this cluster (the same workload in two clusters must not "
+                "share a host id)");
   }
   absl::StatusOr<std::string> host_id = KubeHostId(absl::GetFlag(FLAGS_cluster), *ref);
   if (!host_id.ok()) return Fail(kExitUsage, std::string(host_id.status().message()));
@@ -332,7 +357,7 @@ int Main(int argc, char** argv) {
       std::string secret_version = "absent";
       if (secret.ok()) {
         nlohmann::json doc = nlohmann::json::parse(*secret, nullptr, false);
-        secret_version = doc.is_object() ? doc.value("/metadata/resourceVersion"_json_pointer, std::string()) : "";
+        secret_version = ResourceVersionOf(doc);
       }
       if ((w.ok() && w->workload.resource_version != pass.workload_version) ||
           ((secret.ok() || absl::IsNotFound(secret.status())) && secret_version != pass.secret_version)) {

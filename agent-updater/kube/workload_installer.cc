@@ -1,5 +1,6 @@
 #include "agent-updater/kube/workload_installer.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "agent-updater/kube/image_patch.h"
@@ -36,7 +37,12 @@ absl::Status WorkloadInstaller::Install(const std::string& version) {
                         absl::StrCat("refused ", tagged, ", the workload was left untouched: ", pinned.status().message()));
   }
   LogInfo(absl::StrCat("verified ", tagged, " as ", *pinned));
-  return PatchImage(*pinned, /*remember_previous=*/true);
+  if (absl::Status s = PatchImage(*pinned, /*remember_previous=*/true, f->workload.containers[f->container].image);
+      !s.ok()) {
+    return s;
+  }
+  installed_image_ = *pinned;
+  return absl::OkStatus();
 }
 
 absl::Status WorkloadInstaller::Rollback(const std::string& previous_version) {
@@ -54,16 +60,35 @@ absl::Status WorkloadInstaller::Rollback(const std::string& previous_version) {
     if (!pinned.ok()) return pinned.status();
     image = *pinned;
   }
-  return PatchImage(image, /*remember_previous=*/false);
+  if (absl::Status s = PatchImage(image, /*remember_previous=*/false, /*expected=*/""); !s.ok()) return s;
+  // The roll-back's own watch expects the image patched back.
+  installed_image_ = image;
+  return absl::OkStatus();
 }
 
-absl::Status WorkloadInstaller::PatchImage(const std::string& image, bool remember_previous) {
+absl::Status WorkloadInstaller::PatchImage(const std::string& image, bool remember_previous,
+                                          const std::string& expected) {
   absl::StatusOr<FetchedWorkload> f = FetchWorkload(*api_, target_);
   if (!f.ok()) return f.status();
   const Container& c = f->workload.containers[f->container];
   if (c.image == image) return absl::OkStatus();
+  if (!expected.empty() && c.image != expected) {
+    return absl::AbortedError(absl::StrCat("the image of container ", c.name, " changed from ", expected, " to ",
+                                           c.image, " while ", image, " was being verified; nothing was changed"));
+  }
   if (remember_previous) {
-    if (absl::Status s = WriteFileAtomically(target_.previous_image_file, c.image + "\n", 0600); !s.ok()) {
+    // A roll-back must not redeploy a tag that has moved since: the image
+    // replaced is kept by its verified digest when it has none.
+    std::string previous = c.image;
+    if (!absl::StrContains(previous, "@sha256:")) {
+      if (absl::StatusOr<std::string> pinned = verify_(previous); pinned.ok()) {
+        previous = *pinned;
+      } else {
+        LogWarning(absl::StrCat("the image being replaced, ", previous, ", does not verify (",
+                                pinned.status().message(), "): a roll-back would redeploy that tag as it is then"));
+      }
+    }
+    if (absl::Status s = WriteFileAtomically(target_.previous_image_file, previous + "\n", 0600); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("cannot keep the current image for a roll-back: ", s.message()));
     }
   }
@@ -81,24 +106,53 @@ absl::Status WorkloadInstaller::PatchImage(const std::string& image, bool rememb
   return absl::OkStatus();
 }
 
-absl::Status RolloutHealthCheck::Check() {
+absl::StatusOr<RolloutHealthCheck::Observed> RolloutHealthCheck::Read() {
   absl::StatusOr<FetchedWorkload> f = FetchWorkload(*api_, target_);
-  if (!f.ok()) return absl::UnavailableError(f.status().message());
+  if (!f.ok()) return f.status();
   absl::StatusOr<std::string> selector = LabelSelector(f->workload.match_labels);
-  if (!selector.ok()) return absl::UnavailableError(selector.status().message());
+  if (!selector.ok()) return selector.status();
   std::string escaped;
   for (char ch : *selector) {
-    if (ch == '=' ) escaped += "%3D";
-    else if (ch == ',') escaped += "%2C";
-    else if (ch == '/') escaped += "%2F";
-    else escaped += ch;
+    if (ch == '=') {
+      escaped += "%3D";
+    } else if (ch == ',') {
+      escaped += "%2C";
+    } else if (ch == '/') {
+      escaped += "%2F";
+    } else {
+      escaped += ch;
+    }
   }
   absl::StatusOr<std::string> body =
       api_->Get(absl::StrCat("/api/v1/namespaces/", target_.workload.namespace_name, "/pods?labelSelector=", escaped));
-  if (!body.ok()) return absl::UnavailableError(body.status().message());
+  if (!body.ok()) return body.status();
   absl::StatusOr<std::vector<Pod>> pods = ParsePodList(*body);
-  if (!pods.ok()) return absl::UnavailableError(pods.status().message());
-  return RolloutHealth(f->workload, *pods, f->container, max_restarts_);
+  if (!pods.ok()) return pods.status();
+  return Observed{*std::move(f), *std::move(pods)};
+}
+
+absl::Status RolloutHealthCheck::Observe() {
+  absl::StatusOr<Observed> o = Read();
+  if (!o.ok()) {
+    return absl::Status(o.status().code(),
+                        absl::StrCat("cannot tell the health of the workload's pods: ", o.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RolloutHealthCheck::Check() {
+  absl::StatusOr<Observed> o = Read();
+  // During a rollout watch, an API error is waited out until the deadline.
+  if (!o.ok()) return absl::UnavailableError(o.status().message());
+  if (installer_ != nullptr && !installer_->installed_image().empty()) {
+    const std::string& now = o->fetched.workload.containers[o->fetched.container].image;
+    if (now != installer_->installed_image()) {
+      return absl::FailedPreconditionError(absl::StrCat("the container's image is ", now, ", not ",
+                                                        installer_->installed_image(),
+                                                        " as patched: someone else changed it during the rollout"));
+    }
+  }
+  return RolloutHealth(o->fetched.workload, o->pods, o->fetched.container, max_restarts_);
 }
 
 }  // namespace drover::updater::kube

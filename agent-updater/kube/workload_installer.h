@@ -31,6 +31,13 @@ struct WorkloadTarget {
   std::string previous_image_file;
 };
 
+// GET of the workload, parsed, with the agent's container index.
+struct FetchedWorkload {
+  Workload workload;
+  size_t container = 0;
+};
+absl::StatusOr<FetchedWorkload> FetchWorkload(KubeApi& api, const WorkloadTarget& target);
+
 class WorkloadInstaller final : public Installer {
  public:
   WorkloadInstaller(KubeApi* api, WorkloadTarget target, ImageVerifier verify)
@@ -43,13 +50,19 @@ class WorkloadInstaller final : public Installer {
   // it was); a verified image of `previous_version` when that is unknown.
   absl::Status Rollback(const std::string& previous_version) override;
 
+  // The image the last Install (or Rollback) patched in; empty before one.
+  const std::string& installed_image() const { return installed_image_; }
+
  private:
-  // Patches the agent's container from its current image to `image`.
-  absl::Status PatchImage(const std::string& image, bool remember_previous);
+  // Patches the agent's container to `image`. `expected`, when not empty,
+  // is the image seen when the decision was made: a different one now (a
+  // person or a GitOps tool changed it meanwhile) is Aborted, untouched.
+  absl::Status PatchImage(const std::string& image, bool remember_previous, const std::string& expected);
 
   KubeApi* api_;
   const WorkloadTarget target_;
   ImageVerifier verify_;
+  std::string installed_image_;
 };
 
 // Healthy when the workload's current template runs everywhere, ready
@@ -57,22 +70,34 @@ class WorkloadInstaller final : public Installer {
 // trigger, after it the rollout's watch.
 class RolloutHealthCheck final : public HealthCheck {
  public:
-  RolloutHealthCheck(KubeApi* api, WorkloadTarget target, int64_t max_restarts)
-      : api_(api), target_(std::move(target)), max_restarts_(max_restarts) {}
+  // `installer`, when given: while it has patched an image in, a container
+  // running another image (reverted by someone else during the watch) is
+  // unhealthy, not a success of the update.
+  RolloutHealthCheck(KubeApi* api, WorkloadTarget target, int64_t max_restarts,
+                     const WorkloadInstaller* installer = nullptr)
+      : api_(api), target_(std::move(target)), max_restarts_(max_restarts), installer_(installer) {}
   std::string Name() const override { return "kubernetes-rollout"; }
+  // OK when healthy; any error is "unhealthy" to the pass (the trigger
+  // that updates at once), so call Observe first.
   absl::Status Check() override;
+  // Reads the workload and its pods without judging them: an error here
+  // (the API down, RBAC missing, a selector it cannot express) means the
+  // health cannot be told, and the pass must be skipped rather than take
+  // it for an unhealthy agent and update outside the window.
+  absl::Status Observe();
 
  private:
+  struct Observed {
+    FetchedWorkload fetched;
+    std::vector<Pod> pods;
+  };
+  absl::StatusOr<Observed> Read();
+
   KubeApi* api_;
   const WorkloadTarget target_;
   const int64_t max_restarts_;
+  const WorkloadInstaller* const installer_;
 };
 
-// GET of the workload, parsed, with the agent's container index.
-struct FetchedWorkload {
-  Workload workload;
-  size_t container = 0;
-};
-absl::StatusOr<FetchedWorkload> FetchWorkload(KubeApi& api, const WorkloadTarget& target);
 
 }  // namespace drover::updater::kube

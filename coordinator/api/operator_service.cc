@@ -430,12 +430,14 @@ grpc::Status OperatorService::SetControlPlaneVersion(grpc::ServerContextBase* co
     return Mutate(
         context, "SetControlPlaneVersion", req->name(),
         [&](rollout::Channel& c, std::vector<rollout::ChannelChange>& changes) {
-          if (cp.has_value()) {
-            if (absl::Status s = rollout::SetControlPlane(c, *cp, changes); !s.ok()) return s;
-          }
+          // Following first: with both given, the target that the new
+          // control plane is checked against is the one following leaves.
           if (req->has_follows_control_plane()) {
-            return rollout::SetFollowsControlPlane(c, req->follows_control_plane(), changes);
+            if (absl::Status s = rollout::SetFollowsControlPlane(c, req->follows_control_plane(), changes); !s.ok()) {
+              return s;
+            }
           }
+          if (cp.has_value()) return rollout::SetControlPlane(c, *cp, changes);
           return absl::OkStatus();
         },
         out);

@@ -247,7 +247,7 @@ TEST_F(DroverctlTest, HelpListsEveryCommandTheExitCodesAndTheJsonShape) {
   for (const char* cmd :
        {"channels list", "channels show ID", "channels create ID", "channels delete ID", "channels history ID",
         "target set ID VERSION", "target clear ID", "critical raise ID", "critical lower ID",
-        "control-plane set ID VERSION", "windows set ID SPEC...", "windows clear ID", "status ID", "agents list",
+        "control-plane set ID [VERSION]", "windows set ID SPEC...", "windows clear ID", "status ID", "agents list",
         "agents show HOST_ID", "agents forget HOST_ID", "help [COMMAND]", "--coordinator=ADDR", "DROVER_COORDINATOR", "--output=FORMAT",
         "poll-interval set ID DURATION", "-o json", "--version"}) {
     EXPECT_TRUE(absl::StrContains(r.out, cmd)) << cmd << "\n" << r.out;
@@ -266,7 +266,8 @@ TEST_F(DroverctlTest, HelpListsEveryCommandTheExitCodesAndTheJsonShape) {
   ASSERT_EQ(b.code, kOk) << b.Describe();
   EXPECT_EQ(a.out, b.out);
   EXPECT_TRUE(absl::StrContains(
-      a.out, "Usage: droverctl channels create ID --control-plane=V [--target=V] [--poll-interval=DURATION] "
+      a.out, "Usage: droverctl channels create ID --control-plane=V [--target=V] [--follow-control-plane] "
+             "[--poll-interval=DURATION] "
              "[--window=SPEC...]"))
       << a.out;
   EXPECT_TRUE(absl::StrContains(a.out, "daily 02:00 1h")) << a.out;

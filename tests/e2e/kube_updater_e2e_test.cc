@@ -128,6 +128,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     std::optional<std::string> schedule;  // nullopt: no Secret
     std::map<std::string, std::string> annotations;
     bool unready_pod = false;
+    bool forbid_pods = false;  // 403 to the pod list (RBAC without it)
   };
   void StartApiServer(const Scenario& sc) {
     nlohmann::json j = {{"namespace", "teleport"},
@@ -137,6 +138,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
                         {"annotations", sc.annotations},
                         {"broken_images_contain", {":1.2.0"}},
                         {"unready_pod", sc.unready_pod},
+                        {"forbid_pods", sc.forbid_pods},
                         {"token_file", work_ + "/server-token"}};
     if (sc.schedule) j["schedule"] = *sc.schedule;
     std::ofstream(work_ + "/scenario.json") << j.dump();
@@ -163,7 +165,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
   CommandResult Pass(std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {
         BinaryPath("drover-kube-updater"), "--once",
-        "--coordinator=" + coordinator_->grpc_address(), "--channel=kube", "--namespace=teleport",
+        "--coordinator=" + coordinator_->grpc_address(), "--channel=kube", "--namespace=teleport", "--cluster=kubernetes",
         "--workload=deployment/teleport-agent", "--public_key_file=" + cosign_->public_key,
         "--registry_plain_http", "--root_public_key_file=" + *dir_ + "/root/root.pub",
         "--state_dir=" + work_ + "/state", absl::StrCat("--kube_api=http://", Api()),
@@ -324,6 +326,20 @@ TEST_F(KubeUpdaterE2eTest, BrokenImageIsRolledBackToThePreviousImageAsItWas) {
   EXPECT_EQ(ApiState()["patches"], 2);
 }
 
+// The workload ran a tag: the roll-back goes to the digest that tag had
+// (verified) when it was replaced, not to whatever the tag names later.
+TEST_F(KubeUpdaterE2eTest, RollBackFromATagGoesToItsVerifiedDigest) {
+  StartCoordinator("1.2.0", /*critical=*/false);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(-1), absl::Hours(1))});
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  nlohmann::json st = ApiState();
+  ASSERT_EQ(st["patches"], 2) << st.dump();
+  EXPECT_EQ(st["patch_log"][0]["from"], Image("1.0.0"));
+  EXPECT_EQ(st["patch_log"][1]["to"], Image("1.0.0") + "@" + digests_->at("1.0.0"));
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+}
+
 TEST_F(KubeUpdaterE2eTest, ReportOnlyAnnotationPatchesNothingAndReports) {
   StartCoordinator("1.1.0", /*critical=*/true);
   StartApiServer({.image = Image("1.0.0"),
@@ -369,6 +385,19 @@ TEST_F(KubeUpdaterE2eTest, TargetAboveTheControlPlaneIsRefused) {
   })) << r.output;
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "1.0.5")) << r.output;
+  EXPECT_EQ(ApiState()["patches"], 0);
+}
+
+// A pod list the updater may not read tells nothing about the agent's
+// health: the pass is skipped, not taken for "unhealthy, update at once".
+TEST_F(KubeUpdaterE2eTest, PodsItCannotListSkipThePassOutsideTheWindow) {
+  StartCoordinator("1.1.0", /*critical=*/false);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6)), .forbid_pods = true});
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "pass skipped, nothing changed")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "cannot tell the health of the workload's pods")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "403")) << r.output;
   EXPECT_EQ(ApiState()["patches"], 0);
 }
 
