@@ -147,7 +147,8 @@ absl::Status RolloutHealthCheck::Check() {
   if (installer_ != nullptr && !installer_->installed_image().empty()) {
     const std::string& now = o->fetched.workload.containers[o->fetched.container].image;
     if (now != installer_->installed_image()) {
-      return absl::FailedPreconditionError(absl::StrCat("the container's image is ", now, ", not ",
+      // Final (Aborted): waiting will not bring the patched image back.
+      return absl::AbortedError(absl::StrCat("the container's image is ", now, ", not ",
                                                         installer_->installed_image(),
                                                         " as patched: someone else changed it during the rollout"));
     }

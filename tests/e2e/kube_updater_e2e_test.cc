@@ -129,6 +129,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     std::map<std::string, std::string> annotations;
     bool unready_pod = false;
     bool forbid_pods = false;  // 403 to the pod list (RBAC without it)
+    bool revert_after_patch = false;  // the image put back right after the first patch (GitOps)
   };
   void StartApiServer(const Scenario& sc) {
     nlohmann::json j = {{"namespace", "teleport"},
@@ -139,6 +140,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
                         {"broken_images_contain", {":1.2.0"}},
                         {"unready_pod", sc.unready_pod},
                         {"forbid_pods", sc.forbid_pods},
+                        {"revert_after_patch", sc.revert_after_patch},
                         {"token_file", work_ + "/server-token"}};
     if (sc.schedule) j["schedule"] = *sc.schedule;
     std::ofstream(work_ + "/scenario.json") << j.dump();
@@ -337,6 +339,24 @@ TEST_F(KubeUpdaterE2eTest, RollBackFromATagGoesToItsVerifiedDigest) {
   ASSERT_EQ(st["patches"], 2) << st.dump();
   EXPECT_EQ(st["patch_log"][0]["from"], Image("1.0.0"));
   EXPECT_EQ(st["patch_log"][1]["to"], Image("1.0.0") + "@" + digests_->at("1.0.0"));
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+}
+
+// A GitOps controller reverts the image during the rollout watch: the old
+// template turning healthy is not the update's success.
+TEST_F(KubeUpdaterE2eTest, AnImageRevertedDuringTheWatchFailsTheUpdate) {
+  StartCoordinator("1.1.0", /*critical=*/false);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(-1), absl::Hours(1)),
+                  .revert_after_patch = true});
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "someone else changed it during the rollout")) << r.output;
+  nlohmann::json st = ApiState();
+  EXPECT_TRUE(absl::StartsWith(st["image"].get<std::string>(), Image("1.0.0"))) << st.dump();
+  std::vector<std::string> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(absl::StartsWith(events[0], "1 ")) << "reported as a success: " << events[0];
+  EXPECT_TRUE(absl::StrContains(events[0], "someone else changed it")) << events[0];
   EXPECT_EQ(Reported("current_version"), "1.0.0");
 }
 
