@@ -4,6 +4,7 @@
 // Kubernetes API server (the one stand-in: no cluster runs here).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -358,6 +359,49 @@ TEST_F(KubeUpdaterE2eTest, AnImageRevertedDuringTheWatchFailsTheUpdate) {
   EXPECT_FALSE(absl::StartsWith(events[0], "1 ")) << "reported as a success: " << events[0];
   EXPECT_TRUE(absl::StrContains(events[0], "someone else changed it")) << events[0];
   EXPECT_EQ(Reported("current_version"), "1.0.0");
+}
+
+// As on hosts: with TLS the updater enrols once with a single-use join
+// token (the key made in its state directory), then reports under its host
+// certificate; the next pass uses that certificate, not the token.
+TEST_F(KubeUpdaterE2eTest, EnrolsWithAJoinTokenAndReportsOverMutualTls) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6))});
+  const std::string ca = work_ + "/ca";
+  CommandResult init = RunCommand({BinaryPath("drover-coordinator"), "ca", "init", "--ca_dir=" + ca, "--fleet=e2e"});
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  absl::StatusOr<std::unique_ptr<CoordinatorProcess>> tls = CoordinatorProcess::Start(
+      db_, {"--tls_cert_file=" + ca + "/server.pem", "--tls_key_file=" + ca + "/server.key",
+            "--host_ca_cert_file=" + ca + "/ca.pem", "--host_ca_key_file=" + ca + "/ca.key", "--fleet=e2e",
+            "--targets_key_file=" + *dir_ + "/targets/targets.key", "--root_public_key_file=" + *dir_ + "/root/root.pub",
+            "--delegation_file=" + *dir_ + "/targets/delegation.pb"});
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  CommandResult admin = RunCommand({BinaryPath("drover-coordinator"), "operators", "create", t::DatabaseUrlFlag(db_),
+                                    "--name=kube-admin", "--role=admin", "--token_file=" + ca + "/admin.token"});
+  ASSERT_EQ(admin.exit_code, 0) << admin.output;
+  CommandResult token = RunCommand(
+      {"bash", "-c",
+       absl::StrCat("umask 077; ", BinaryPath("droverctl"), " --coordinator=", (*tls)->grpc_address(), " --ca_file=", ca,
+                    "/ca.pem --token-file=", ca, "/admin.token tokens create --channel=kube --ttl=10m > ", ca,
+                    "/join-token")});
+  ASSERT_EQ(token.exit_code, 0) << token.output;
+  const std::vector<std::string> over_tls = {"--coordinator=" + (*tls)->grpc_address(),
+                                             "--coordinator_ca_file=" + ca + "/ca.pem",
+                                             "--join_token_file=" + ca + "/join-token"};
+  CommandResult r = Pass(over_tls);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("enrolled as host \"", kHostId, "\""))) << r.output;
+  struct stat st;
+  ASSERT_EQ(stat((work_ + "/state/identity/host.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
+  ASSERT_EQ(Events().size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(Events()[0], "1 1.0.0->1.1.0")) << Events()[0];
+  // The certificate it holds now, not the (used) token.
+  r = Pass(over_tls);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(absl::StrContains(r.output, "enrol")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "already on target 1.1.0")) << r.output;
 }
 
 TEST_F(KubeUpdaterE2eTest, ReportOnlyAnnotationPatchesNothingAndReports) {
