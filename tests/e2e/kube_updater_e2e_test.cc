@@ -131,7 +131,18 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     bool unready_pod = false;
     bool forbid_pods = false;  // 403 to the pod list (RBAC without it)
     bool revert_after_patch = false;  // the image put back right after the first patch (GitOps)
+    std::string tls_dir;  // HTTPS with server.pem/server.key from there (drover-coordinator ca init)
   };
+  std::vector<std::string> ApiServerArgv(const Scenario& sc) const {
+    std::vector<std::string> argv = {"python3",
+                                     std::string(DROVER_SOURCE_DIR) + "/tests/fixtures/kube/fake_apiserver.py",
+                                     "--scenario=" + work_ + "/scenario.json", "--port_file=" + work_ + "/port"};
+    if (!sc.tls_dir.empty()) {
+      argv.push_back("--tls_cert=" + sc.tls_dir + "/server.pem");
+      argv.push_back("--tls_key=" + sc.tls_dir + "/server.key");
+    }
+    return argv;
+  }
   void StartApiServer(const Scenario& sc) {
     nlohmann::json j = {{"namespace", "teleport"},
                         {"name", "teleport-agent"},
@@ -146,9 +157,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     if (sc.schedule) j["schedule"] = *sc.schedule;
     std::ofstream(work_ + "/scenario.json") << j.dump();
     absl::StatusOr<std::unique_ptr<t::ChildProcess>> p =
-        t::ChildProcess::Spawn({"python3", std::string(DROVER_SOURCE_DIR) + "/tests/fixtures/kube/fake_apiserver.py",
-                                "--scenario=" + work_ + "/scenario.json", "--port_file=" + work_ + "/port"},
-                               work_ + "/apiserver.log");
+        t::ChildProcess::Spawn(ApiServerArgv(sc), work_ + "/apiserver.log");
     ASSERT_TRUE(p.ok()) << p.status();
     apiserver_ = *std::move(p);
     ASSERT_TRUE(t::PollUntil(absl::Seconds(20), [&] { return access((work_ + "/port").c_str(), F_OK) == 0; }))
@@ -163,6 +172,13 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     absl::StatusOr<std::string> body = t::HttpGet(Api(), "/_control/state");
     EXPECT_TRUE(body.ok()) << body.status();
     return body.ok() ? nlohmann::json::parse(*body) : nlohmann::json::object();
+  }
+  // The same from a stand-in serving HTTPS with the CA in `ca_dir`.
+  nlohmann::json ApiState(const std::string& ca_dir) const {
+    CommandResult r = RunCommand({"curl", "-fsS", "--cacert", ca_dir + "/ca.pem",
+                                  absl::StrCat("https://", Api(), "/_control/state")});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.output, nullptr, false) : nlohmann::json::object();
   }
 
   CommandResult Pass(std::vector<std::string> extra = {}) {
@@ -402,6 +418,30 @@ TEST_F(KubeUpdaterE2eTest, EnrolsWithAJoinTokenAndReportsOverMutualTls) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_FALSE(absl::StrContains(r.output, "enrol")) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "already on target 1.1.0")) << r.output;
+}
+
+// In a cluster the API server is HTTPS, verified against the service
+// account's ca.crt (--kube_ca_file here): an answer from a server whose
+// certificate does not chain to it is refused, and nothing is patched.
+TEST_F(KubeUpdaterE2eTest, TheApiServerIsVerifiedOverHttps) {
+  StartCoordinator("1.1.0", /*critical=*/true);
+  const std::string kube_ca = work_ + "/kube-ca";
+  const std::string other_ca = work_ + "/other-ca";
+  for (const std::string& d : {kube_ca, other_ca}) {
+    CommandResult init = RunCommand({BinaryPath("drover-coordinator"), "ca", "init", "--ca_dir=" + d, "--fleet=k"});
+    ASSERT_EQ(init.exit_code, 0) << init.output;
+  }
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6)), .tls_dir = kube_ca});
+  const std::string https = absl::StrCat("--kube_api=https://", Api());
+  CommandResult r = Pass({https, "--kube_ca_file=" + other_ca + "/ca.pem"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "pass skipped, nothing changed")) << r.output;
+  EXPECT_EQ(ApiState(kube_ca)["patches"], 0);
+  r = Pass({https, "--kube_ca_file=" + kube_ca + "/ca.pem"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json st = ApiState(kube_ca);
+  EXPECT_EQ(st["patches"], 1) << st.dump();
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
 }
 
 TEST_F(KubeUpdaterE2eTest, ReportOnlyAnnotationPatchesNothingAndReports) {
