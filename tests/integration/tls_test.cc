@@ -20,6 +20,7 @@
 #include "drover/v1/operator_service.grpc.pb.h"
 #include "drover/v1/updater_service.grpc.pb.h"
 #include "common/pki/pki.h"
+#include "tests/support/grpc_health.h"
 #include "tests/support/test_env.h"
 
 namespace drover {
@@ -554,34 +555,6 @@ TEST_F(TlsTest, StartRefusesWithoutTlsOrInsecureAndReadableKeys) {
                       {"--host_ca_key_file", "chmod 600"}));
 }
 
-// grpc.health.v1.Health/Check over `channel`: the gRPC status, and the
-// serving status byte of the answer (1 SERVING, 2 NOT_SERVING) when OK.
-std::pair<grpc::Status, int> HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
-  grpc::GenericStub generic(channel);
-  grpc::ByteBuffer request(nullptr, 0), response;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                    [&](grpc::Status s) {
-                      std::lock_guard<std::mutex> l(mu);
-                      status = s;
-                      done = true;
-                      cv.notify_one();
-                    });
-  std::unique_lock<std::mutex> l(mu);
-  cv.wait(l, [&] { return done; });
-  if (!status.ok()) return {status, 0};
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return {status, -1};
-  std::string bytes;
-  for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  return {status, bytes.size() == 2 && bytes[0] == '\x08' ? bytes[1] : -1};
-}
-
 TEST_F(TlsTest, PlaintextHealthPortServesHealthOnly) {
   CoordinatorConfig config = TlsConfig();
   config.health_listen = "127.0.0.1:0";
@@ -593,7 +566,7 @@ TEST_F(TlsTest, PlaintextHealthPortServesHealthOnly) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   std::shared_ptr<grpc::Channel> plain =
       grpc::CreateCustomChannel(server->health_address(), grpc::InsecureChannelCredentials(), args);
-  auto [status, serving] = HealthCheck(plain);
+  auto [status, serving] = testing::HealthCheck(plain);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(serving, 1);
   // Nothing else is served there: no operator or updater API in plaintext.
@@ -611,7 +584,7 @@ TEST_F(TlsTest, PlaintextHealthPortServesHealthOnly) {
   // Once shut down, the probe fails.
   const std::string address = server->health_address();
   server->Shutdown();
-  auto [after, unused] = HealthCheck(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  auto [after, unused] = testing::HealthCheck(grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   EXPECT_FALSE(after.ok());
 
   // A taken address is refused by name.
