@@ -23,6 +23,45 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
   return size * n;
 }
 
+// A watch's stream: complete lines go to the caller as they arrive; an
+// answer other than 200 is kept whole for its error message.
+struct Stream {
+  CURL* curl = nullptr;
+  const std::function<bool(const std::string&)>* on_event = nullptr;
+  const std::function<bool()>* stop = nullptr;
+  std::string pending;  // a line not complete yet, or a non-200 body
+  bool left = false;    // the caller asked to leave the stream
+};
+
+size_t StreamLines(char* data, size_t size, size_t n, void* out) {
+  auto* st = static_cast<Stream*>(out);
+  long code = 0;
+  curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+  if (st->pending.size() + size * n > kMaxBodyBytes) return 0;  // one event this big is wrong
+  st->pending.append(data, size * n);
+  if (code != 200) return size * n;
+  size_t start = 0;
+  for (size_t nl; (nl = st->pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+    std::string line = st->pending.substr(start, nl - start);
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    if (!(*st->on_event)(line)) {
+      st->left = true;
+      return 0;
+    }
+  }
+  st->pending.erase(0, start);
+  return size * n;
+}
+
+int StreamProgress(void* out, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* st = static_cast<Stream*>(out);
+  if ((*st->stop)()) {
+    st->left = true;
+    return 1;
+  }
+  return 0;
+}
+
 // The "message" of a Kubernetes Status object, or the body's start.
 std::string ServerMessage(const std::string& body) {
   nlohmann::json doc = nlohmann::json::parse(body, nullptr, false);
@@ -36,13 +75,26 @@ class CurlKubeApi final : public KubeApi {
  public:
   explicit CurlKubeApi(KubeApiOptions options) : options_(std::move(options)) {}
 
-  absl::StatusOr<std::string> Get(const std::string& path) override { return Call("GET", path, ""); }
+  absl::StatusOr<std::string> Get(const std::string& path) override { return Call("GET", path, "", nullptr); }
   absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& patch) override {
-    return Call("PATCH", path, patch);
+    return Call("PATCH", path, patch, nullptr);
+  }
+  absl::Status Delete(const std::string& path) override {
+    absl::StatusOr<std::string> r = Call("DELETE", path, "", nullptr);
+    return r.ok() || absl::IsNotFound(r.status()) ? absl::OkStatus() : r.status();
+  }
+  absl::Status Watch(const std::string& path, const std::function<bool(const std::string&)>& on_event,
+                     const std::function<bool()>& stop) override {
+    Stream st;
+    st.on_event = &on_event;
+    st.stop = &stop;
+    return Call("GET", path, "", &st).status();
   }
 
  private:
-  absl::StatusOr<std::string> Call(const char* method, const std::string& path, const std::string& body) {
+  // `stream`: a watch, its lines handed over as they come.
+  absl::StatusOr<std::string> Call(const char* method, const std::string& path, const std::string& body,
+                                   Stream* stream) {
     absl::StatusOr<std::string> token = ReadFile(options_.token_file);
     if (!token.ok()) {
       return absl::FailedPreconditionError(absl::StrCat("cannot read the service-account token ", options_.token_file,
@@ -63,11 +115,22 @@ class CurlKubeApi final : public KubeApi {
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Append);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    if (stream != nullptr) {
+      stream->curl = c;
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, StreamLines);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, stream);
+      curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, StreamProgress);
+      curl_easy_setopt(c, CURLOPT_XFERINFODATA, stream);
+      curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.watch_timeout)));
+    } else {
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, Append);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+    }
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");  // the API server is never reached through a proxy variable
@@ -78,13 +141,15 @@ class CurlKubeApi final : public KubeApi {
     }
     const CURLcode rc = curl_easy_perform(c);
     const std::string what = absl::StrCat(method, " ", url);
+    if (stream != nullptr && stream->left) return std::string();
+    if (stream != nullptr) answer = std::move(stream->pending);
     if (rc != CURLE_OK) {
       return absl::UnavailableError(absl::StrCat("Kubernetes API: ", what, ": ", error[0] ? error : curl_easy_strerror(rc),
                                                  "; check --kube_api (or KUBERNETES_SERVICE_HOST/_PORT) and the CA"));
     }
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    if (code == 200 || code == 201) return answer;
+    if (code == 200 || code == 201 || code == 202) return answer;
     const std::string msg = absl::StrCat("Kubernetes API: ", what, " answered ", code, ": ", ServerMessage(answer));
     switch (code) {
       case 401:
@@ -94,6 +159,7 @@ class CurlKubeApi final : public KubeApi {
         return absl::PermissionDeniedError(absl::StrCat(
             msg, "; the service account lacks RBAC for this (see README: Kubernetes updater)"));
       case 404: return absl::NotFoundError(msg);
+      case 410: return absl::OutOfRangeError(msg);
       case 409:
       case 422: return absl::AbortedError(msg);
       default: return code >= 500 ? absl::UnavailableError(msg) : absl::InternalError(msg);

@@ -2,6 +2,7 @@
 // implementation over libcurl with a service account's bearer token.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -17,10 +18,21 @@ class KubeApi {
   // The body of a 200 answer. Errors, with the server's message:
   // Unavailable (not reached, 5xx), Unauthenticated (401: the token),
   // PermissionDenied (403: RBAC), NotFound (404), Aborted (409, 422: a
-  // patch's test failed or a conflict), Internal otherwise.
+  // patch's test failed or a conflict), OutOfRange (410 Gone: a watch's
+  // resourceVersion is too old), Internal otherwise.
   virtual absl::StatusOr<std::string> Get(const std::string& path) = 0;
   // PATCH with Content-Type application/json-patch+json.
   virtual absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& patch) = 0;
+  // DELETE; OK also when the object is already gone (404).
+  virtual absl::Status Delete(const std::string& path) = 0;
+  // A watch: GET `path` (which carries ?watch=1...) and hands each line of
+  // the stream (one JSON watch event) to `on_event` as it arrives. Returns
+  // OK when the server ends the stream (its timeoutSeconds), when
+  // `on_event` returns false, or when `stop` returns true (checked about
+  // once a second, so a stream that sends nothing can still be left);
+  // errors as Get's, for an answer other than 200.
+  virtual absl::Status Watch(const std::string& path, const std::function<bool(const std::string&)>& on_event,
+                             const std::function<bool()>& stop) = 0;
 };
 
 inline constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -32,6 +44,8 @@ struct KubeApiOptions {
   // Read again for every request: projected tokens rotate.
   std::string token_file;
   absl::Duration timeout = absl::Seconds(15);
+  // A watch's whole stream, beyond the timeoutSeconds it asks the server for.
+  absl::Duration watch_timeout = absl::Minutes(10);
 };
 
 // The in-cluster defaults: KUBERNETES_SERVICE_HOST/_PORT and the mounted

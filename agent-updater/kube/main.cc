@@ -3,6 +3,7 @@
 // schedule changes. The pass itself is the host updater's (updater.h).
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "agent-updater/kube/change_watch.h"
 #include "agent-updater/kube/image_patch.h"
 #include "agent-updater/kube/kube_api.h"
 #include "agent-updater/kube/kube_schedule.h"
@@ -58,7 +60,12 @@ ABSL_FLAG(int, max_restarts, 2, "Restarts of a not-ready pod of the new image be
 ABSL_FLAG(std::string, kube_api, "", "Kubernetes API URL (default: in-cluster KUBERNETES_SERVICE_HOST/_PORT)");
 ABSL_FLAG(std::string, kube_ca_file, "", "CA of the Kubernetes API (default: the service account's ca.crt)");
 ABSL_FLAG(std::string, kube_token_file, "", "Bearer token file (default: the service account's token, reread per request)");
-ABSL_FLAG(absl::Duration, kube_poll_interval, absl::Seconds(10), "How often the workload and schedule are checked for changes");
+ABSL_FLAG(absl::Duration, kube_poll_interval, absl::Seconds(10),
+          "How often the workload and schedule are read for changes while a watch of them is not streaming");
+ABSL_FLAG(absl::Duration, kube_watch_timeout, absl::Minutes(5),
+          "timeoutSeconds of each watch request (the stream is opened again after it)");
+ABSL_FLAG(absl::Duration, min_pass_interval, absl::Seconds(5),
+          "Least time between two passes run because the workload, its pods or its schedule changed");
 ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(10), "Timeout of each coordinator call");
 ABSL_FLAG(bool, once, false, "Run one pass and exit (0 ok, 1 failed or refused, 2 bad flags)");
 
@@ -341,16 +348,44 @@ int Main(int argc, char** argv) {
 
   signal(SIGTERM, OnStop);
   signal(SIGINT, OnStop);
+  const std::string ns_path = absl::StrCat("/namespaces/", ref->namespace_name);
+  ChangeWatcher watcher(s.api.get(), absl::GetFlag(FLAGS_kube_watch_timeout));
+  watcher.Add({absl::StrCat(ref->KindName(), " ", ref->name), absl::StrCat("/apis/apps/v1", ns_path, "/", ref->kind, "s"),
+               absl::StrCat("fieldSelector=", QueryEscape(absl::StrCat("metadata.name=", ref->name)))});
+  watcher.Add({absl::StrCat("Secret ", s.secret), absl::StrCat("/api/v1", ns_path, "/secrets"),
+               absl::StrCat("fieldSelector=", QueryEscape(absl::StrCat("metadata.name=", s.secret)))});
+  bool watching_pods = false;
+  absl::Time last_pass = absl::InfinitePast();
   while (!g_stop) {
+    last_pass = absl::Now();
     const PassOutcome pass = RunOnePass(s, verify, clock);
+    if (!watching_pods) {
+      // The pods by the workload's selector (immutable in apps/v1), once it
+      // has been read.
+      if (absl::StatusOr<FetchedWorkload> w = FetchWorkload(*s.api, s.target); w.ok()) {
+        if (absl::StatusOr<std::string> sel = LabelSelector(w->workload.match_labels); sel.ok()) {
+          watcher.Add({absl::StrCat("the pods of ", ref->name), absl::StrCat("/api/v1", ns_path, "/pods"),
+                       absl::StrCat("labelSelector=", QueryEscape(*sel))});
+          watching_pods = true;
+        }
+      }
+    }
     const absl::Time due = absl::Now() + pass.next;
     absl::Time check = absl::Now() + absl::GetFlag(FLAGS_kube_poll_interval);
-    // Polling rather than a watch: one GET of two small objects per
-    // interval, nothing to resume after a 410 Gone or a dropped stream.
     while (!g_stop && absl::Now() < due) {
-      absl::SleepFor(absl::Milliseconds(200));
+      // Short waits: a signal handler cannot wake the watcher.
+      if (watcher.WaitForChange(std::min({due, check, absl::Now() + absl::Milliseconds(200)}))) {
+        // A burst of events (a rollout's pods) runs one pass.
+        const absl::Time not_before = std::max(absl::Now() + absl::Seconds(1),
+                                               last_pass + absl::GetFlag(FLAGS_min_pass_interval));
+        while (!g_stop && absl::Now() < not_before) absl::SleepFor(absl::Milliseconds(100));
+        watcher.WaitForChange(absl::Now());  // those events are this pass's
+        LogInfo("the workload, its pods or its schedule changed: running a pass now");
+        break;
+      }
       if (absl::Now() < check) continue;
       check = absl::Now() + absl::GetFlag(FLAGS_kube_poll_interval);
+      if (watcher.AllWatching()) continue;
       absl::StatusOr<FetchedWorkload> w = FetchWorkload(*s.api, s.target);
       absl::StatusOr<std::string> secret = s.api->Get(
           absl::StrCat("/api/v1/namespaces/", s.target.workload.namespace_name, "/secrets/", s.secret));
@@ -366,6 +401,7 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  watcher.Stop();
   LogInfo("stopping");
   return kExitOk;
 }

@@ -231,3 +231,63 @@ absl::StatusOr<std::string> KubeHostId(absl::string_view cluster, const Workload
 }
 
 }  // namespace drover::updater::kube
+
+namespace drover::updater::kube {
+
+absl::StatusOr<WatchEvent> ParseWatchEvent(absl::string_view line) {
+  absl::StatusOr<json> doc = ParseObject(line, "watch event");
+  if (!doc.ok()) return doc.status();
+  WatchEvent e;
+  e.type = StringAt(*doc, {"type"});
+  if (e.type != "ADDED" && e.type != "MODIFIED" && e.type != "DELETED" && e.type != "BOOKMARK" && e.type != "ERROR") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a watch event of type \"", e.type, "\": \"", line.substr(0, 120), "\""));
+  }
+  const json* object = At(*doc, {"object"});
+  if (object == nullptr || !object->is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat("a watch event without an object: \"", line.substr(0, 120), "\""));
+  }
+  if (e.type == "ERROR") {
+    e.code = IntAt(*object, {"code"});
+    e.message = StringAt(*object, {"message"});
+  } else {
+    e.resource_version = StringAt(*object, {"metadata", "resourceVersion"});
+  }
+  return e;
+}
+
+absl::StatusOr<std::string> ListResourceVersion(absl::string_view json_text) {
+  absl::StatusOr<json> doc = ParseObject(json_text, "list");
+  if (!doc.ok()) return doc.status();
+  std::string rv = StringAt(*doc, {"metadata", "resourceVersion"});
+  if (rv.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a list without metadata.resourceVersion: \"", json_text.substr(0, 120), "\""));
+  }
+  return rv;
+}
+
+std::string QueryEscape(absl::string_view value) {
+  std::string out;
+  for (unsigned char ch : value) {
+    if (absl::ascii_isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      absl::StrAppend(&out, "%", absl::Hex(ch, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> PodsToForceRollBack(const std::vector<Pod>& pods, absl::string_view container,
+                                             absl::string_view image) {
+  std::vector<std::string> out;
+  for (const Pod& p : pods) {
+    auto it = p.images.find(std::string(container));
+    if (it == p.images.end() || it->second == image || p.ready || p.terminating) continue;
+    out.push_back(p.name);
+  }
+  return out;
+}
+
+}  // namespace drover::updater::kube

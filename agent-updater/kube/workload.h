@@ -93,6 +93,31 @@ struct UpdateModeChoice {
 };
 UpdateModeChoice ChooseUpdateMode(const std::map<std::string, std::string>& annotations, bool report_only_flag);
 
+// One line of a watch stream: {"type": ..., "object": {...}}.
+struct WatchEvent {
+  std::string type;              // ADDED, MODIFIED, DELETED, BOOKMARK or ERROR
+  std::string resource_version;  // the object's; empty for ERROR
+  int64_t code = 0;              // ERROR: the Status object's code (410: too old)
+  std::string message;           // ERROR: the Status object's message
+};
+// InvalidArgument for a line that is no watch event.
+absl::StatusOr<WatchEvent> ParseWatchEvent(absl::string_view line);
+
+// metadata.resourceVersion of a List answer (where a watch starts from).
+absl::StatusOr<std::string> ListResourceVersion(absl::string_view json_text);
+
+// A selector as a URL query value ('=', ',', '/' and the rest escaped).
+std::string QueryEscape(absl::string_view value);
+
+// The pods a StatefulSet left on a bad revision after its template was
+// put back: with podManagementPolicy OrderedReady (the default) the
+// controller waits for a broken pod to become ready before it replaces
+// it, which it never will. Kubernetes' "forced rollback": delete them.
+// The pods (by name) of the container `container` whose image is not
+// `image` and that are not ready.
+std::vector<std::string> PodsToForceRollBack(const std::vector<Pod>& pods, absl::string_view container,
+                                             absl::string_view image);
+
 // "<cluster>:<namespace>:<kind>.<name>"; InvalidArgument when a part holds
 // a character a host id cannot ("-._:@", letters, digits) or it is too long.
 absl::StatusOr<std::string> KubeHostId(absl::string_view cluster, const WorkloadRef& workload);

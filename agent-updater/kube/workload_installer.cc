@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "agent-updater/kube/image_patch.h"
 #include "common/atomic_file.h"
 #include "common/log.h"
@@ -63,6 +64,36 @@ absl::Status WorkloadInstaller::Rollback(const std::string& previous_version) {
   if (absl::Status s = PatchImage(image, /*remember_previous=*/false, /*expected=*/""); !s.ok()) return s;
   // The roll-back's own watch expects the image patched back.
   installed_image_ = image;
+  if (target_.workload.kind == "statefulset") return ForceStatefulSetRollback(image);
+  return absl::OkStatus();
+}
+
+absl::Status WorkloadInstaller::ForceStatefulSetRollback(const std::string& image) {
+  // A pod deleted before the controller saw the template put back would be
+  // created again on the failed one: wait (a little) for it to.
+  absl::StatusOr<FetchedWorkload> f = FetchWorkload(*api_, target_);
+  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+       f.ok() && f->workload.observed_generation < f->workload.generation && absl::Now() < deadline;
+       f = FetchWorkload(*api_, target_)) {
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  if (!f.ok()) return f.status();
+  absl::StatusOr<std::vector<Pod>> pods = ListPods(*api_, target_, f->workload);
+  if (!pods.ok()) return pods.status();
+  const std::string& container = f->workload.containers[f->container].name;
+  for (const std::string& pod : PodsToForceRollBack(*pods, container, image)) {
+    // The StatefulSet waits for this pod to be ready before it replaces it,
+    // which a broken image never is: deleting it lets the controller
+    // create it again from the template put back.
+    if (absl::Status d = api_->Delete(absl::StrCat("/api/v1/namespaces/", target_.workload.namespace_name, "/pods/", pod));
+        !d.ok()) {
+      return absl::Status(d.code(), absl::StrCat("the image was put back, but pod ", pod,
+                                                 ", left on the failed image, could not be deleted (a StatefulSet "
+                                                 "does not replace it by itself): ", d.message()));
+    }
+    LogInfo(absl::StrCat("deleted pod ", pod, ", not ready on the failed image: the StatefulSet creates it again "
+                         "from the template put back"));
+  }
   return absl::OkStatus();
 }
 
@@ -106,27 +137,19 @@ absl::Status WorkloadInstaller::PatchImage(const std::string& image, bool rememb
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<Pod>> ListPods(KubeApi& api, const WorkloadTarget& target, const Workload& workload) {
+  absl::StatusOr<std::string> selector = LabelSelector(workload.match_labels);
+  if (!selector.ok()) return selector.status();
+  absl::StatusOr<std::string> body = api.Get(absl::StrCat("/api/v1/namespaces/", target.workload.namespace_name,
+                                                          "/pods?labelSelector=", QueryEscape(*selector)));
+  if (!body.ok()) return body.status();
+  return ParsePodList(*body);
+}
+
 absl::StatusOr<RolloutHealthCheck::Observed> RolloutHealthCheck::Read() {
   absl::StatusOr<FetchedWorkload> f = FetchWorkload(*api_, target_);
   if (!f.ok()) return f.status();
-  absl::StatusOr<std::string> selector = LabelSelector(f->workload.match_labels);
-  if (!selector.ok()) return selector.status();
-  std::string escaped;
-  for (char ch : *selector) {
-    if (ch == '=') {
-      escaped += "%3D";
-    } else if (ch == ',') {
-      escaped += "%2C";
-    } else if (ch == '/') {
-      escaped += "%2F";
-    } else {
-      escaped += ch;
-    }
-  }
-  absl::StatusOr<std::string> body =
-      api_->Get(absl::StrCat("/api/v1/namespaces/", target_.workload.namespace_name, "/pods?labelSelector=", escaped));
-  if (!body.ok()) return body.status();
-  absl::StatusOr<std::vector<Pod>> pods = ParsePodList(*body);
+  absl::StatusOr<std::vector<Pod>> pods = ListPods(*api_, target_, f->workload);
   if (!pods.ok()) return pods.status();
   return Observed{*std::move(f), *std::move(pods)};
 }

@@ -37,6 +37,8 @@ struct FetchedWorkload {
   size_t container = 0;
 };
 absl::StatusOr<FetchedWorkload> FetchWorkload(KubeApi& api, const WorkloadTarget& target);
+// The workload's pods, by its selector.
+absl::StatusOr<std::vector<Pod>> ListPods(KubeApi& api, const WorkloadTarget& target, const Workload& workload);
 
 class WorkloadInstaller final : public Installer {
  public:
@@ -48,6 +50,9 @@ class WorkloadInstaller final : public Installer {
   absl::Status Install(const std::string& version) override;
   // Back to the image the update replaced, exactly as it was (by digest if
   // it was); a verified image of `previous_version` when that is unknown.
+  // For a StatefulSet, also Kubernetes' "forced rollback": its pods left
+  // not ready on the failed image are deleted, since an OrderedReady
+  // StatefulSet waits for them forever (RBAC: delete pods).
   absl::Status Rollback(const std::string& previous_version) override;
 
   // The image the last Install (or Rollback) patched in; empty before one.
@@ -58,6 +63,7 @@ class WorkloadInstaller final : public Installer {
   // is the image seen when the decision was made: a different one now (a
   // person or a GitOps tool changed it meanwhile) is Aborted, untouched.
   absl::Status PatchImage(const std::string& image, bool remember_previous, const std::string& expected);
+  absl::Status ForceStatefulSetRollback(const std::string& image);
 
   KubeApi* api_;
   const WorkloadTarget target_;

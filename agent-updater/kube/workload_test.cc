@@ -122,5 +122,56 @@ TEST(WorkloadTest, UpdateMode) {
   EXPECT_NE(typo.warning.find("taken as report-only"), std::string::npos);
 }
 
+TEST(WatchEventTest, ParsesTheKindsAndTheVersionItResumesFrom) {
+  absl::StatusOr<WatchEvent> e =
+      ParseWatchEvent(R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"resourceVersion":"812"}}})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->type, "MODIFIED");
+  EXPECT_EQ(e->resource_version, "812");
+  e = ParseWatchEvent(R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"900"}}})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->resource_version, "900");
+  e = ParseWatchEvent(
+      R"({"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old resource version"}})");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, 410);
+  EXPECT_EQ(e->message, "too old resource version");
+  EXPECT_TRUE(e->resource_version.empty());
+}
+
+TEST(WatchEventTest, RefusesWhatIsNoWatchEventNamingIt) {
+  EXPECT_TRUE(IsError(ParseWatchEvent("not json").status(), absl::StatusCode::kInvalidArgument, {"not json"}));
+  EXPECT_TRUE(IsError(ParseWatchEvent(R"({"type":"RENAMED","object":{}})").status(), absl::StatusCode::kInvalidArgument, {"RENAMED"}));
+  EXPECT_TRUE(IsError(ParseWatchEvent(R"({"type":"ADDED","object":"x"})").status(), absl::StatusCode::kInvalidArgument, {"without an object"}));
+}
+
+TEST(ListResourceVersionTest, ReadsTheListsVersion) {
+  absl::StatusOr<std::string> rv = ListResourceVersion(R"({"kind":"PodList","metadata":{"resourceVersion":"77"},"items":[]})");
+  ASSERT_TRUE(rv.ok());
+  EXPECT_EQ(*rv, "77");
+  EXPECT_TRUE(IsError(ListResourceVersion(R"({"kind":"PodList","items":[]})").status(), absl::StatusCode::kInvalidArgument, {"resourceVersion"}));
+}
+
+TEST(QueryEscapeTest, EscapesSelectorSyntax) {
+  EXPECT_EQ(QueryEscape("app=teleport-agent,app.kubernetes.io/name=x y"),
+            "app%3dteleport-agent%2capp.kubernetes.io%2fname%3dx%20y");
+  EXPECT_EQ(QueryEscape("metadata.name=a_b~c"), "metadata.name%3da_b~c");
+}
+
+TEST(ForcedRollbackTest, PicksPodsNotReadyOnAnotherImageOnly) {
+  absl::StatusOr<std::vector<Pod>> pods = ParsePodList(PodList({
+      PodJson("teleport-agent-0", "reg.io/teleport:1.1.0", /*ready=*/true, 0),
+      PodJson("teleport-agent-1", "reg.io/teleport:1.2.0", /*ready=*/false, 4, /*crash=*/true),
+      PodJson("teleport-agent-2", "reg.io/teleport:1.2.0", /*ready=*/true, 0),
+      PodJson("teleport-agent-3", "reg.io/teleport:1.1.0", /*ready=*/false, 0)}));
+  ASSERT_TRUE(pods.ok()) << pods.status();
+  // -1: broken on the failed image. -2 is ready (the controller replaces it
+  // itself); -3 already runs the image put back.
+  EXPECT_EQ(PodsToForceRollBack(*pods, "teleport-agent", "reg.io/teleport:1.1.0"),
+            std::vector<std::string>{"teleport-agent-1"});
+  // The sidecar's image is not the agent's.
+  EXPECT_TRUE(PodsToForceRollBack(*pods, "sidecar", "reg.io/sidecar:1").empty());
+}
+
 }  // namespace
 }  // namespace drover::updater::kube

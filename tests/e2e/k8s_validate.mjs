@@ -273,7 +273,7 @@ function workloadChecks(objs, { renderedMode, kustomizations }) {
 
 // Least privilege for everything that gets a Role.
 const NAMED_RESOURCES = new Set(['secrets', 'deployments', 'statefulsets', 'daemonsets', 'configmaps']);
-const ALLOWED_VERBS = new Set(['get', 'list', 'watch', 'patch', 'create']);
+const ALLOWED_VERBS = new Set(['get', 'list', 'watch', 'patch', 'create', 'delete']);
 function rbacChecks(objs) {
   for (const { file, obj } of objs) {
     const where = `${file}: ${id(obj)}`;
@@ -301,12 +301,16 @@ function rbacChecks(objs) {
       if ((r.verbs ?? []).includes('create') && !resources.every((x) => x === 'events')) {
         problem(rw, 'create is allowed on events only');
       }
+      // A StatefulSet's forced rollback deletes the agent's broken pods.
+      if ((r.verbs ?? []).includes('delete') && !resources.every((x) => x === 'pods')) {
+        problem(rw, 'delete is allowed on pods only');
+      }
       for (const res of resources) {
         if (res.includes('/') && res !== 'deployments/scale') problem(rw, `subresource ${res} is not needed`);
         if (NAMED_RESOURCES.has(res) && !(r.resourceNames ?? []).length) problem(rw, `${res} without resourceNames: name the one object`);
       }
-      if (resources.includes('secrets') && (r.verbs ?? []).some((v) => v !== 'get')) {
-        problem(rw, 'secrets: get only');
+      if (resources.includes('secrets') && (r.verbs ?? []).some((v) => !['get', 'list', 'watch'].includes(v))) {
+        problem(rw, 'secrets: get, list and watch only');
       }
     });
   }

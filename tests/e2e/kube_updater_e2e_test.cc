@@ -96,7 +96,8 @@ class KubeUpdaterE2eTest : public ::testing::Test {
 
   static std::string Image(const std::string& tag) { return absl::StrCat(registry_->address(), "/teleport:", tag); }
 
-  void StartCoordinator(const std::string& target, bool critical, const std::string& control_plane = "1.5.0") {
+  void StartCoordinator(const std::string& target, bool critical, const std::string& control_plane = "1.5.0",
+                        absl::Duration poll_interval = absl::ZeroDuration()) {
     db_ = t::NewTestDatabase();
     absl::StatusOr<std::unique_ptr<CoordinatorProcess>> c = CoordinatorProcess::Start(
         db_, {"--targets_key_file=" + *dir_ + "/targets/targets.key",
@@ -110,6 +111,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     req.set_channel_id("kube");
     req.set_control_plane_version(control_plane);
     req.set_target_version(target);
+    if (poll_interval > absl::ZeroDuration()) req.mutable_poll_interval()->set_seconds(absl::ToInt64Seconds(poll_interval));
     v1::Channel out;
     grpc::ClientContext ctx;
     grpc::Status s = ops->CreateChannel(&ctx, req, &out);
@@ -132,6 +134,8 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     bool forbid_pods = false;  // 403 to the pod list (RBAC without it)
     bool revert_after_patch = false;  // the image put back right after the first patch (GitOps)
     std::string tls_dir;  // HTTPS with server.pem/server.key from there (drover-coordinator ca init)
+    std::string kind = "deployment";  // or "statefulset" (OrderedReady rolling updates)
+    bool forbid_watch = false;  // 403 to watches (RBAC without "watch")
   };
   std::vector<std::string> ApiServerArgv(const Scenario& sc) const {
     std::vector<std::string> argv = {"python3",
@@ -153,15 +157,20 @@ class KubeUpdaterE2eTest : public ::testing::Test {
                         {"unready_pod", sc.unready_pod},
                         {"forbid_pods", sc.forbid_pods},
                         {"revert_after_patch", sc.revert_after_patch},
+                        {"kind", sc.kind},
+                        {"forbid_watch", sc.forbid_watch},
                         {"token_file", work_ + "/server-token"}};
     if (sc.schedule) j["schedule"] = *sc.schedule;
+    kind_ = sc.kind;
     std::ofstream(work_ + "/scenario.json") << j.dump();
     absl::StatusOr<std::unique_ptr<t::ChildProcess>> p =
         t::ChildProcess::Spawn(ApiServerArgv(sc), work_ + "/apiserver.log");
     ASSERT_TRUE(p.ok()) << p.status();
     apiserver_ = *std::move(p);
-    ASSERT_TRUE(t::PollUntil(absl::Seconds(20), [&] { return access((work_ + "/port").c_str(), F_OK) == 0; }))
-        << apiserver_->Log();
+    ASSERT_TRUE(t::PollUntil(absl::Seconds(20), [&] {
+      return access((work_ + "/port").c_str(), F_OK) == 0 || !apiserver_->Alive();
+    })) << apiserver_->Log();
+    ASSERT_TRUE(apiserver_->Alive()) << apiserver_->Log();
     std::ifstream in(work_ + "/port");
     in >> api_port_;
   }
@@ -181,26 +190,45 @@ class KubeUpdaterE2eTest : public ::testing::Test {
     return r.exit_code == 0 ? nlohmann::json::parse(r.output, nullptr, false) : nlohmann::json::object();
   }
 
-  CommandResult Pass(std::vector<std::string> extra = {}) {
+  // A POST to the stand-in's /_control/ (no auth).
+  void Control(const std::string& what, const std::string& body = "") {
+    CommandResult r = RunCommand({"curl", "-fsS", "-X", "POST", "--data-binary", body,
+                                  absl::StrCat("http://", Api(), "/_control/", what)});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  std::vector<std::string> UpdaterArgv(std::vector<std::string> extra) const {
     std::vector<std::string> argv = {
-        BinaryPath("drover-kube-updater"), "--once",
+        BinaryPath("drover-kube-updater"),
         "--coordinator=" + coordinator_->grpc_address(), "--channel=kube", "--namespace=teleport", "--cluster=kubernetes",
-        "--workload=deployment/teleport-agent", "--public_key_file=" + cosign_->public_key,
+        "--workload=" + kind_ + "/teleport-agent", "--public_key_file=" + cosign_->public_key,
         "--registry_plain_http", "--root_public_key_file=" + *dir_ + "/root/root.pub",
         "--state_dir=" + work_ + "/state", absl::StrCat("--kube_api=http://", Api()),
         "--kube_token_file=" + work_ + "/token", "--rollout_timeout=30s", "--rollout_watch=1s", "--max_restarts=2",
         "--rpc_timeout=5s"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return RunCommand(argv, absl::Seconds(90));
+    return argv;
   }
+  CommandResult Pass(std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), "--once");
+    return RunCommand(UpdaterArgv(extra), absl::Seconds(90));
+  }
+  // The updater as it runs in its pod: passes until SIGTERM.
+  std::unique_ptr<t::ChildProcess> StartDaemon(std::vector<std::string> extra = {}) {
+    absl::StatusOr<std::unique_ptr<t::ChildProcess>> p =
+        t::ChildProcess::Spawn(UpdaterArgv(extra), work_ + "/updater.log");
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  }
+  std::string HostId() const { return absl::StrCat("kubernetes:teleport:", kind_, ".teleport-agent"); }
 
   // What the coordinator stored for the workload.
   std::string Reported(const std::string& column) const {
-    return t::QueryValue(db_, absl::StrCat("SELECT ", column, " FROM agents WHERE host_id = '", kHostId, "'"));
+    return t::QueryValue(db_, absl::StrCat("SELECT ", column, " FROM agents WHERE host_id = '", HostId(), "'"));
   }
   std::vector<std::string> Events() const {
     return t::QueryColumn(db_, absl::StrCat("SELECT result || ' ' || from_version || '->' || to_version || ' ' || "
-                                            "error FROM update_events WHERE host_id = '", kHostId, "' ORDER BY id"));
+                                            "error FROM update_events WHERE host_id = '", HostId(), "' ORDER BY id"));
   }
   bool PodsAllOn(const std::string& image) const {
     nlohmann::json st = ApiState();
@@ -222,6 +250,7 @@ class KubeUpdaterE2eTest : public ::testing::Test {
   std::unique_ptr<CoordinatorProcess> coordinator_;
   std::unique_ptr<t::ChildProcess> apiserver_;
   int api_port_ = 0;
+  std::string kind_ = "deployment";
 };
 std::string* KubeUpdaterE2eTest::dir_ = nullptr;
 t::RegistryProcess* KubeUpdaterE2eTest::registry_ = nullptr;
@@ -528,6 +557,120 @@ TEST_F(KubeUpdaterE2eTest, ApiDownOrTokenRefusedIsAClearErrorAndNoPatch) {
   EXPECT_TRUE(absl::StrContains(r.output, absl::StrCat("127.0.0.1:", port))) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "check --kube_api")) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "pass skipped, nothing changed")) << r.output;
+}
+
+// As it runs in its pod: passes at the coordinator's pace (30 min here, or
+// when the window opens in 5 h), and at once when a watch sees the
+// workload, its pods or its schedule change. After the API server compacts
+// (the watches' versions answer 410 Gone) it lists again and still sees the
+// next change. SIGTERM stops it promptly.
+TEST_F(KubeUpdaterE2eTest, DaemonActsOnAScheduleChangeItsWatchSees) {
+  StartCoordinator("1.1.0", /*critical=*/false, "1.5.0", absl::Minutes(30));
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6))});
+  std::unique_ptr<t::ChildProcess> daemon =
+      StartDaemon({"--kube_poll_interval=1h", "--min_pass_interval=1s", "--kube_watch_timeout=60s"});
+  ASSERT_NE(daemon, nullptr);
+  // The first pass waits for the window; the workload's, the Secret's and
+  // the pods' watches are open.
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(30), [&] {
+    return absl::StrContains(daemon->Log(), "outside maintenance window") && ApiState()["watches"] >= 3;
+  })) << daemon->Log();
+  EXPECT_EQ(ApiState()["patches"], 0);
+
+  Control("compact");
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(30), [&] { return ApiState()["gone_sent"] >= 1; })) << daemon->Log();
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(30), [&] { return ApiState()["watches"] >= 6; })) << daemon->Log();
+  EXPECT_TRUE(absl::StrContains(daemon->Log(), "too old (410 Gone): listing it again")) << daemon->Log();
+
+  // The agent's maintenance window opens now: the update follows within
+  // seconds, not at the next sync.
+  Control("schedule", Windows(absl::Hours(-1), absl::Hours(1)));
+  const std::string pinned = Image("1.1.0") + "@" + digests_->at("1.1.0");
+  EXPECT_TRUE(t::PollUntil(absl::Seconds(45), [&] { return Reported("current_version") == "1.1.0"; }))
+      << daemon->Log() << apiserver_->Log();
+  EXPECT_EQ(ApiState()["image"], pinned);
+  EXPECT_TRUE(absl::StrContains(daemon->Log(), "changed: running a pass now")) << daemon->Log();
+  EXPECT_FALSE(absl::StrContains(daemon->Log(), "cannot watch")) << daemon->Log();
+
+  const absl::Time stop = absl::Now();
+  std::optional<int> code = daemon->Terminate(absl::Seconds(10));
+  EXPECT_EQ(code, std::optional<int>(0)) << daemon->Log();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(5));
+  EXPECT_TRUE(absl::StrContains(daemon->Log(), "stopping")) << daemon->Log();
+}
+
+// RBAC without "watch": said once, and the updater reads the objects every
+// --kube_poll_interval instead, so a change still runs a pass.
+TEST_F(KubeUpdaterE2eTest, DaemonPollsWhenItMayNotWatch) {
+  StartCoordinator("1.1.0", /*critical=*/false, "1.5.0", absl::Minutes(30));
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(5), absl::Hours(6)), .forbid_watch = true});
+  std::unique_ptr<t::ChildProcess> daemon = StartDaemon({"--kube_poll_interval=1s", "--min_pass_interval=1s"});
+  ASSERT_NE(daemon, nullptr);
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(30), [&] {
+    const std::string log = daemon->Log();
+    return absl::StrContains(log, "outside maintenance window") && absl::StrContains(log, "cannot watch");
+  })) << daemon->Log();
+  EXPECT_TRUE(absl::StrContains(daemon->Log(), "answered 403")) << daemon->Log();
+  Control("schedule", Windows(absl::Hours(-1), absl::Hours(1)));
+  EXPECT_TRUE(t::PollUntil(absl::Seconds(45), [&] { return Reported("current_version") == "1.1.0"; }))
+      << daemon->Log();
+  EXPECT_EQ(ApiState()["image"], Image("1.1.0") + "@" + digests_->at("1.1.0"));
+  EXPECT_EQ(daemon->Terminate(absl::Seconds(10)), std::optional<int>(0)) << daemon->Log();
+}
+
+// A StatefulSet (Teleport's kube agent chart runs one) rolls OrderedReady:
+// its broken pod is never replaced by the controller after the template is
+// put back. The updater deletes it (Kubernetes' forced rollback), and the
+// StatefulSet comes back whole on the previous image.
+TEST_F(KubeUpdaterE2eTest, StatefulSetBrokenImageIsForcedBack) {
+  StartCoordinator("1.2.0", /*critical=*/false);
+  const std::string previous = Image("1.0.0") + "@" + digests_->at("1.0.0");
+  StartApiServer({.image = previous, .schedule = Windows(absl::Hours(-1), absl::Hours(1)), .kind = "statefulset"});
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "deleted pod teleport-agent-1")) << r.output;
+  nlohmann::json st = ApiState();
+  ASSERT_EQ(st["patches"], 2) << st.dump();
+  EXPECT_EQ(st["image"], previous);
+  EXPECT_EQ(st["deleted_pods"], nlohmann::json::array({"teleport-agent-1"})) << st.dump();
+  EXPECT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return PodsAllOn(previous); })) << ApiState().dump();
+  std::vector<std::string> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(events[0], "3 1.0.0->1.2.0")) << events[0];
+  EXPECT_EQ(Reported("current_version"), "1.0.0");
+  EXPECT_EQ(Reported("health"), "1");
+}
+
+// Without the forced rollback the same StatefulSet stays broken: what the
+// test above relies on is the stand-in's OrderedReady, not luck.
+TEST_F(KubeUpdaterE2eTest, StatefulSetStandInWaitsOnABrokenPodAfterTheTemplateIsPutBack) {
+  StartApiServer({.image = Image("1.0.0"), .kind = "statefulset"});
+  const std::string bad = Image("1.2.0");
+  CommandResult r = RunCommand({"curl", "-fsS", "-X", "PATCH", "-H", "Authorization: Bearer good-token", "-H",
+                                "Content-Type: application/json-patch+json", "--data-binary",
+                                R"([{"op":"replace","path":"/spec/template/spec/containers/0/image","value":")" + bad +
+                                    R"("}])",
+                                absl::StrCat("http://", Api(), "/apis/apps/v1/namespaces/teleport/statefulsets/teleport-agent")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto restarts_of_1 = [&] {
+    const nlohmann::json st = ApiState();
+    for (const auto& p : st["pods"]) {
+      if (p["metadata"]["name"] == "teleport-agent-1" && p["spec"]["containers"][0]["image"] == bad) {
+        return p["status"]["containerStatuses"][0]["restartCount"].get<int>();
+      }
+    }
+    return 0;
+  };
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return restarts_of_1() >= 2; })) << ApiState().dump();
+  r = RunCommand({"curl", "-fsS", "-X", "PATCH", "-H", "Authorization: Bearer good-token", "-H",
+                  "Content-Type: application/json-patch+json", "--data-binary",
+                  R"([{"op":"replace","path":"/spec/template/spec/containers/0/image","value":")" + Image("1.0.0") +
+                      R"("}])",
+                  absl::StrCat("http://", Api(), "/apis/apps/v1/namespaces/teleport/statefulsets/teleport-agent")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const int before = restarts_of_1();
+  // Still there, still on the failed image, a few restarts later.
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return restarts_of_1() >= before + 3; })) << ApiState().dump();
 }
 
 }  // namespace

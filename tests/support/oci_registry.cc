@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "agent-updater/oci/cosign.h"
 #include "agent-updater/oci/digest.h"
 #include "agent-updater/oci/registry_client.h"
@@ -130,6 +131,22 @@ void ChildProcess::Kill() {
   int status = 0;
   waitpid(pid_, &status, 0);
   exited_ = true;
+}
+
+std::optional<int> ChildProcess::Terminate(absl::Duration deadline) {
+  if (exited_ || pid_ <= 0) return std::nullopt;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  const absl::Time until = absl::Now() + deadline;
+  while (absl::Now() < until) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  Kill();
+  return std::nullopt;
 }
 
 std::string ChildProcess::Log() const { return Slurp(log_file_); }

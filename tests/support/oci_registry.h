@@ -6,9 +6,11 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace drover::testing {
 
@@ -20,6 +22,9 @@ class ChildProcess {
   ~ChildProcess();
   bool Alive();
   void Kill();
+  // SIGTERM, then its exit code once it exits within `deadline` (-1 for
+  // death by a signal); nullopt, and SIGKILL, when it does not.
+  std::optional<int> Terminate(absl::Duration deadline);
   std::string Log() const;
 
  private:

@@ -1,0 +1,55 @@
+// A KubeApi whose answers a unit test scripts: the Kubernetes API server
+// cannot run here. Each call is recorded ("GET path", "PATCH path body",
+// "DELETE path", "WATCH path").
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "agent-updater/kube/kube_api.h"
+
+namespace drover::updater::kube {
+
+class FakeKubeApi final : public KubeApi {
+ public:
+  using EventSink = std::function<bool(const std::string&)>;
+  std::function<absl::StatusOr<std::string>(const std::string& path)> get;
+  std::function<absl::StatusOr<std::string>(const std::string& path, const std::string& patch)> patch;
+  std::function<absl::Status(const std::string& path)> del;
+  std::function<absl::Status(const std::string& path, const EventSink& on_event, const std::function<bool()>& stop)>
+      watch;
+
+  absl::StatusOr<std::string> Get(const std::string& path) override {
+    Record("GET " + path);
+    return get ? get(path) : absl::NotFoundError(path);
+  }
+  absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& body) override {
+    Record("PATCH " + path + " " + body);
+    return patch ? patch(path, body) : absl::NotFoundError(path);
+  }
+  absl::Status Delete(const std::string& path) override {
+    Record("DELETE " + path);
+    return del ? del(path) : absl::OkStatus();
+  }
+  absl::Status Watch(const std::string& path, const EventSink& on_event, const std::function<bool()>& stop) override {
+    Record("WATCH " + path);
+    return watch ? watch(path, on_event, stop) : absl::UnavailableError("no watch");
+  }
+
+  std::vector<std::string> calls() const {
+    absl::MutexLock l(&mu_);
+    return calls_;
+  }
+
+ private:
+  void Record(std::string call) {
+    absl::MutexLock l(&mu_);
+    calls_.push_back(std::move(call));
+  }
+  mutable absl::Mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+}  // namespace drover::updater::kube
