@@ -50,6 +50,11 @@ else
   PLAIN_FLAGS+=(-DDROVER_ALL_TESTS_IN_ALL=ON)
 fi
 SAN_FLAGS=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
+# lld links the sanitizer trees' 70-odd programs at about a fifth of GNU
+# ld's time (api_integration_test under ASan: 0.45 s against 2.6 s).
+if command -v ld.lld >/dev/null; then
+  SAN_FLAGS+=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld)
+fi
 if command -v ccache >/dev/null; then
   CMAKE_ARGS+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
