@@ -174,7 +174,7 @@ bool Healthy(const Shared& s, const Host& h, absl::Time now) {
 
 class Worker {
  public:
-  Worker(Shared& s, int index, int count, uint64_t seed) : s_(s), index_(index), rng_(seed) {
+  Worker(Shared& s, int index, int count, uint64_t seed) : s_(s), rng_(seed) {
     for (size_t h = index; h < s_.hosts.size(); h += count) {
       // As a fleet that has been running: first polls spread out.
       queue_.push({absl::Now() + absl::Seconds(Uniform(0, s_.first_poll_spread)), static_cast<int64_t>(h)});
@@ -330,7 +330,6 @@ class Worker {
   }
 
   Shared& s_;
-  int index_;
   std::mt19937_64 rng_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
 };
