@@ -316,6 +316,12 @@ int Main(int argc, char** argv) {
   if (!absl::GetFlag(FLAGS_kube_ca_file).empty()) api_options.ca_file = absl::GetFlag(FLAGS_kube_ca_file);
   if (!absl::GetFlag(FLAGS_kube_token_file).empty()) api_options.token_file = absl::GetFlag(FLAGS_kube_token_file);
   if (absl::StartsWith(api_options.server, "http://")) api_options.ca_file.clear();
+  if (absl::GetFlag(FLAGS_kube_watch_timeout) < absl::Seconds(1)) {
+    return Fail(kExitUsage, absl::StrCat("--kube_watch_timeout=", absl::FormatDuration(absl::GetFlag(FLAGS_kube_watch_timeout)),
+                                         ": want at least 1s"));
+  }
+  // The stream's own limit: past the timeoutSeconds the server was asked for.
+  api_options.watch_timeout = absl::GetFlag(FLAGS_kube_watch_timeout) + absl::Minutes(1);
   s.api = MakeCurlKubeApi(api_options);
 
   if (absl::GetFlag(FLAGS_public_key_file).empty()) {

@@ -673,5 +673,48 @@ TEST_F(KubeUpdaterE2eTest, StatefulSetStandInWaitsOnABrokenPodAfterTheTemplateIs
   ASSERT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return restarts_of_1() >= before + 3; })) << ApiState().dump();
 }
 
+// Flags it cannot work with: exit 2, naming the flag and the value, before
+// anything is read or patched.
+TEST_F(KubeUpdaterE2eTest, BadFlagsAreRefusedNamingThem) {
+  const std::vector<std::string> good = {
+      "--once", "--coordinator=127.0.0.1:1", "--channel=kube", "--namespace=teleport", "--cluster=prod-eu",
+      "--workload=deployment/teleport-agent", "--public_key_file=" + cosign_->public_key,
+      "--root_public_key_file=" + *dir_ + "/root/root.pub", "--state_dir=" + work_ + "/state",
+      "--kube_api=http://127.0.0.1:1", "--kube_token_file=" + work_ + "/token"};
+  struct Case {
+    std::string flag;   // replaces the flag of that name ("" value: removes it)
+    std::string value;
+    std::string said;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"--workload", "daemonset/teleport-agent", "kind \"daemonset\" is not deployment or statefulset"},
+           {"--workload", "teleport-agent", "want KIND/NAME"},
+           {"--cluster", "", "--cluster is required"},
+           {"--cluster", "prod eu", "prod eu"},
+           {"--channel", "", "--coordinator and --channel are required"},
+           {"--public_key_file", "", "--public_key_file (the cosign key images must be signed with) is required"},
+           {"--public_key_file", work_ + "/token", "--public_key_file"},
+           {"--root_public_key_file", "", "--root_public_key_file is required"},
+           {"--kube_watch_timeout", "0s", "--kube_watch_timeout=0: want at least 1s"}}) {
+    SCOPED_TRACE(c.flag + "=" + c.value);
+    std::vector<std::string> argv = {BinaryPath("drover-kube-updater")};
+    bool replaced = false;
+    for (const std::string& a : good) {
+      if (absl::StartsWith(a, c.flag + "=")) {
+        replaced = true;
+        if (!c.value.empty()) argv.push_back(c.flag + "=" + c.value);
+      } else {
+        argv.push_back(a);
+      }
+    }
+    if (!replaced) argv.push_back(c.flag + "=" + c.value);
+    CommandResult r = RunCommand(argv, absl::Seconds(30));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_TRUE(absl::StrContains(r.output, c.said)) << r.output;
+  }
+  // Nothing was started: no state directory was made.
+  EXPECT_NE(access((work_ + "/state").c_str(), F_OK), 0);
+}
+
 }  // namespace
 }  // namespace drover
