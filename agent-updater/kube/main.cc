@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -244,7 +245,21 @@ PassOutcome RunOnePass(Setup& s, const ImageVerifier& verify, RealClock& clock) 
   deps.clock = &clock;
   // The patch itself starts the rollout.
   deps.restart = [] { return absl::OkStatus(); };
-  deps.pause = [](absl::Duration d) { absl::SleepFor(d); };
+  // Only the rollout watch pauses. SIGTERM there (a drain, a rescheduled
+  // pod) exits at once instead of holding the pod for up to
+  // --rollout_timeout: the update was recorded as in progress before the
+  // patch, and the next start judges its rollout again (Updater::Recover).
+  deps.pause = [](absl::Duration d) {
+    for (const absl::Time until = absl::Now() + d; absl::Now() < until;) {
+      if (g_stop) {
+        LogInfo("stopping during the rollout watch; the update in progress is on disk and the next start "
+                "watches its rollout again");
+        std::fflush(stderr);
+        std::_Exit(kExitOk);
+      }
+      absl::SleepFor(std::min(until - absl::Now(), absl::Milliseconds(100)));
+    }
+  };
   deps.pinned_root = s.root;
   deps.policy = [&mode] {
     UpdatePolicy p;

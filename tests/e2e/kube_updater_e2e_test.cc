@@ -716,5 +716,34 @@ TEST_F(KubeUpdaterE2eTest, BadFlagsAreRefusedNamingThem) {
   EXPECT_NE(access((work_ + "/state").c_str(), F_OK), 0);
 }
 
+// SIGTERM (a drain) while a rollout is being watched: the updater exits at
+// once rather than hold the pod for the whole watch, and the next start
+// finds the update in progress in its state directory, watches the rollout
+// again and reports the outcome.
+TEST_F(KubeUpdaterE2eTest, SigtermDuringTheRolloutWatchIsTakenUpByTheNextStart) {
+  StartCoordinator("1.1.0", /*critical=*/false, "1.5.0", absl::Minutes(30));
+  StartApiServer({.image = Image("1.0.0"), .schedule = Windows(absl::Hours(-1), absl::Hours(1))});
+  std::unique_ptr<t::ChildProcess> daemon = StartDaemon({"--rollout_watch=120s"});
+  ASSERT_NE(daemon, nullptr);
+  const std::string pinned = Image("1.1.0") + "@" + digests_->at("1.1.0");
+  // Patched and rolled out: the pass is now in its 120 s watch.
+  ASSERT_TRUE(t::PollUntil(absl::Seconds(30), [&] { return ApiState()["patches"] == 1 && PodsAllOn(pinned); }))
+      << daemon->Log();
+  const absl::Time stop = absl::Now();
+  EXPECT_EQ(daemon->Terminate(absl::Seconds(10)), std::optional<int>(0)) << daemon->Log();
+  EXPECT_LT(absl::Now() - stop, absl::Seconds(5));
+  EXPECT_TRUE(absl::StrContains(daemon->Log(), "stopping during the rollout watch")) << daemon->Log();
+  EXPECT_TRUE(Events().empty());
+
+  CommandResult r = Pass();
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "the previous pass was interrupted while updating to 1.1.0")) << r.output;
+  std::vector<std::string> events = Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(events[0], "1 1.0.0->1.1.0")) << events[0];
+  EXPECT_EQ(Reported("current_version"), "1.1.0");
+  EXPECT_EQ(ApiState()["patches"], 1);
+}
+
 }  // namespace
 }  // namespace drover
