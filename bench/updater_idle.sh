@@ -31,7 +31,22 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Below the ephemeral range (32768-60999), where an outgoing connection can
+# take a port found free before the process meant for it binds it.
+free_port() {
+  python3 -c 'import random, socket
+for _ in range(100):
+    p = random.randint(20000, 31999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
 PGP=$(free_port); AGENT_PORT=$(free_port)
 "$ROOT/deploy/lib/pg.sh" init "$W/pg" >/dev/null
 "$ROOT/deploy/lib/pg.sh" start "$W/pg" "$PGP"

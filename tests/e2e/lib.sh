@@ -4,7 +4,22 @@
 #   wait_for SECONDS WHAT CMD...  run CMD until it succeeds, polling every 0.2 s
 #   stop_pid PID              SIGTERM, up to 10 s, then SIGKILL; reaps it
 fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Below the ephemeral range (32768-60999), where an outgoing connection can
+# take a port found free before the process meant for it binds it.
+free_port() {
+  python3 -c 'import random, socket
+for _ in range(100):
+    p = random.randint(20000, 31999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break'
+}
 wait_for() {
   local seconds=$1 what=$2 end
   shift 2
