@@ -83,7 +83,9 @@ void ChangeWatcher::Run(size_t index, WatchSpec spec) {
     backoff = std::min(backoff * 2, kMaxBackoff);
   };
   while (!stop_) {
+    bool fresh_list = false;  // this watch starts from a list just made
     if (version.empty()) {
+      fresh_list = true;
       absl::StatusOr<std::string> list = api_->Get(absl::StrCat(spec.collection, "?", spec.selector));
       absl::StatusOr<std::string> listed_version =
           list.ok() ? ListResourceVersion(*list) : absl::StatusOr<std::string>(list.status());
@@ -95,8 +97,8 @@ void ChangeWatcher::Run(size_t index, WatchSpec spec) {
       // Whatever changed while it was not watching is not known: a pass
       // will tell.
       if (listed) {
-        ++relists_;
         Signal();
+        ++relists_;
       }
       listed = true;
     }
@@ -104,11 +106,11 @@ void ChangeWatcher::Run(size_t index, WatchSpec spec) {
         absl::StrCat(spec.collection, "?", spec.selector, "&watch=1&allowWatchBookmarks=true&resourceVersion=",
                      QueryEscape(version), "&timeoutSeconds=", absl::ToInt64Seconds(server_timeout_));
     bool gone = false;
+    bool events = false;
     std::string bad_event;
-    SetWatching(index, true);
     const absl::Time opened = absl::Now();
     absl::Status s = api_->Watch(
-        path,
+        path, [&] { SetWatching(index, true); },
         [&](const std::string& line) {
           absl::StatusOr<WatchEvent> e = ParseWatchEvent(line);
           if (!e.ok()) {
@@ -123,6 +125,7 @@ void ChangeWatcher::Run(size_t index, WatchSpec spec) {
             }
             return false;
           }
+          events = true;
           if (!e->resource_version.empty()) version = e->resource_version;
           if (e->type != "BOOKMARK") Signal();
           if (failing) LogInfo(absl::StrCat("watching ", spec.what, " again"));
@@ -133,9 +136,14 @@ void ChangeWatcher::Run(size_t index, WatchSpec spec) {
         [this] { return stop_.load(); });
     if (stop_) break;
     if (gone || absl::IsOutOfRange(s)) {
-      // Its version left the API server's window (410 Gone): list again.
+      // Its version left the API server's window (410 Gone): list again;
+      // not in a tight loop when even a fresh list's version is refused.
       LogInfo(absl::StrCat("the watch of ", spec.what, " is too old (410 Gone): listing it again"));
       version.clear();
+      if (!events && fresh_list) {
+        Pause(backoff);
+        backoff = std::min(backoff * 2, kMaxBackoff);
+      }
       continue;
     }
     if (!bad_event.empty()) {

@@ -79,24 +79,50 @@ TEST(ChangeWatcherTest, ResumesFromTheLastVersionAndListsAgainAfterGone) {
 TEST(ChangeWatcherTest, AWatchRefusedIsNotWatchingUntilItWorks) {
   FakeKubeApi api;
   api.get = [&](const std::string&) -> absl::StatusOr<std::string> { return List(5); };
+  std::atomic<int> refusals{0};
+  api.watch_refused = [&](const std::string&) -> absl::Status {
+    if (++refusals == 1) {
+      return absl::PermissionDeniedError("deployments is forbidden: cannot watch resource \"deployments\"");
+    }
+    return absl::OkStatus();
+  };
   std::atomic<int> watches{0};
   api.watch = [&](const std::string&, const FakeKubeApi::EventSink& on_event,
                   const std::function<bool()>& stop) -> absl::Status {
-    if (++watches == 1) {
-      return absl::PermissionDeniedError("deployments is forbidden: cannot watch resource \"deployments\"");
-    }
+    ++watches;
     on_event(Event("MODIFIED", 6));
     return Quiet(stop);
   };
   ChangeWatcher watcher(&api, absl::Minutes(5));
   watcher.Add({"Deployment teleport-agent", kCollection, kSelector});
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (watches.load() < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
-  // Refused: the caller polls meanwhile; then it works (after a 1 s backoff).
+  while (refusals.load() < 1 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  // Refused: the caller polls meanwhile (never counted as watching); then
+  // it works, after a 1 s backoff.
   EXPECT_FALSE(watcher.AllWatching());
   EXPECT_TRUE(watcher.WaitForChange(deadline));
   EXPECT_TRUE(watcher.AllWatching());
-  EXPECT_EQ(watches.load(), 2);
+  EXPECT_EQ(watches.load(), 1);
+  EXPECT_EQ(refusals.load(), 2);
+}
+
+TEST(ChangeWatcherTest, GoneRightAfterAListBacksOff) {
+  FakeKubeApi api;
+  std::atomic<int> lists{0};
+  api.get = [&](const std::string&) -> absl::StatusOr<std::string> { return List(++lists); };
+  api.watch = [&](const std::string&, const FakeKubeApi::EventSink& on_event,
+                  const std::function<bool()>&) -> absl::Status {
+    on_event(R"({"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old resource version"}})");
+    return absl::OkStatus();
+  };
+  const absl::Time start = absl::Now();
+  ChangeWatcher watcher(&api, absl::Minutes(5));
+  watcher.Add({"Deployment teleport-agent", kCollection, kSelector});
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (lists.load() < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  // 1 s, then 2 s between lists: not a tight loop of lists and passes.
+  EXPECT_EQ(lists.load(), 3);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(2900));
 }
 
 TEST(ChangeWatcherTest, AnEventThatIsNotJsonListsAgain) {

@@ -17,7 +17,10 @@ class FakeKubeApi final : public KubeApi {
   using EventSink = std::function<bool(const std::string&)>;
   std::function<absl::StatusOr<std::string>(const std::string& path)> get;
   std::function<absl::StatusOr<std::string>(const std::string& path, const std::string& patch)> patch;
-  std::function<absl::Status(const std::string& path)> del;
+  std::function<absl::Status(const std::string& path, const std::string& body)> del;
+  // on_open is called before `watch` (a 200), unless `watch_refused` says
+  // why the server refused the watch instead.
+  std::function<absl::Status(const std::string& path)> watch_refused;
   std::function<absl::Status(const std::string& path, const EventSink& on_event, const std::function<bool()>& stop)>
       watch;
 
@@ -29,13 +32,19 @@ class FakeKubeApi final : public KubeApi {
     Record("PATCH " + path + " " + body);
     return patch ? patch(path, body) : absl::NotFoundError(path);
   }
-  absl::Status Delete(const std::string& path) override {
-    Record("DELETE " + path);
-    return del ? del(path) : absl::OkStatus();
+  absl::Status Delete(const std::string& path, const std::string& body) override {
+    Record("DELETE " + path + " " + body);
+    return del ? del(path, body) : absl::OkStatus();
   }
-  absl::Status Watch(const std::string& path, const EventSink& on_event, const std::function<bool()>& stop) override {
+  absl::Status Watch(const std::string& path, const std::function<void()>& on_open, const EventSink& on_event,
+                     const std::function<bool()>& stop) override {
     Record("WATCH " + path);
-    return watch ? watch(path, on_event, stop) : absl::UnavailableError("no watch");
+    if (watch_refused) {
+      if (absl::Status s = watch_refused(path); !s.ok()) return s;
+    }
+    if (!watch) return absl::UnavailableError("no watch");
+    on_open();
+    return watch(path, on_event, stop);
   }
 
   std::vector<std::string> calls() const {

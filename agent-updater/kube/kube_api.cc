@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <cstdlib>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,7 @@ size_t Append(char* data, size_t size, size_t n, void* out) {
 // answer other than 200 is kept whole for its error message.
 struct Stream {
   CURL* curl = nullptr;
+  const std::function<void()>* on_open = nullptr;
   const std::function<bool(const std::string&)>* on_event = nullptr;
   const std::function<bool()>* stop = nullptr;
   std::string pending;  // a line not complete yet, or a non-200 body
@@ -50,6 +52,17 @@ size_t StreamLines(char* data, size_t size, size_t n, void* out) {
     }
   }
   st->pending.erase(0, start);
+  return size * n;
+}
+
+// The end of the answer's headers: a 200 opens the stream.
+size_t StreamHeader(char* data, size_t size, size_t n, void* out) {
+  auto* st = static_cast<Stream*>(out);
+  if (size * n <= 2 && (size * n == 0 || data[0] == '\r' || data[0] == '\n')) {
+    long code = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200) (*st->on_open)();
+  }
   return size * n;
 }
 
@@ -79,13 +92,15 @@ class CurlKubeApi final : public KubeApi {
   absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& patch) override {
     return Call("PATCH", path, patch, nullptr);
   }
-  absl::Status Delete(const std::string& path) override {
-    absl::StatusOr<std::string> r = Call("DELETE", path, "", nullptr);
+  absl::Status Delete(const std::string& path, const std::string& body) override {
+    absl::StatusOr<std::string> r = Call("DELETE", path, body, nullptr);
     return r.ok() || absl::IsNotFound(r.status()) ? absl::OkStatus() : r.status();
   }
-  absl::Status Watch(const std::string& path, const std::function<bool(const std::string&)>& on_event,
+  absl::Status Watch(const std::string& path, const std::function<void()>& on_open,
+                     const std::function<bool(const std::string&)>& on_event,
                      const std::function<bool()>& stop) override {
     Stream st;
+    st.on_open = &on_open;
     st.on_event = &on_event;
     st.stop = &stop;
     return Call("GET", path, "", &st).status();
@@ -110,6 +125,9 @@ class CurlKubeApi final : public KubeApi {
         headers, absl::StrCat("Authorization: Bearer ", absl::StripAsciiWhitespace(*token)).c_str());
     headers = curl_slist_append(headers, "Accept: application/json");
     if (std::string(method) == "PATCH") headers = curl_slist_append(headers, "Content-Type: application/json-patch+json");
+    if (std::string(method) == "DELETE" && !body.empty()) {
+      headers = curl_slist_append(headers, "Content-Type: application/json");
+    }
     std::unique_ptr<curl_slist, void (*)(curl_slist*)> header_guard(headers, curl_slist_free_all);
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -122,6 +140,14 @@ class CurlKubeApi final : public KubeApi {
       curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
       curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, StreamProgress);
       curl_easy_setopt(c, CURLOPT_XFERINFODATA, stream);
+      curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, StreamHeader);
+      curl_easy_setopt(c, CURLOPT_HEADERDATA, stream);
+      // A connection dropped without a FIN (an API server failing over, a
+      // load balancer's idle cut) would look like a quiet stream until the
+      // timeout: TCP keepalives find it within about a minute.
+      curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+      curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+      curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 15L);
       curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
       curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options_.watch_timeout)));
     } else {
@@ -135,7 +161,7 @@ class CurlKubeApi final : public KubeApi {
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_PROXY, "");  // the API server is never reached through a proxy variable
     if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (std::string(method) == "PATCH") {
+    if (!body.empty()) {
       curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
       curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
     }
@@ -188,6 +214,10 @@ absl::StatusOr<KubeApiOptions> InClusterOptions() {
 }
 
 std::unique_ptr<KubeApi> MakeCurlKubeApi(KubeApiOptions options) {
+  // Watches run on their own threads: libcurl's global state is set up
+  // once, before any of them.
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   return std::make_unique<CurlKubeApi>(std::move(options));
 }
 

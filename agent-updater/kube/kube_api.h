@@ -23,15 +23,19 @@ class KubeApi {
   virtual absl::StatusOr<std::string> Get(const std::string& path) = 0;
   // PATCH with Content-Type application/json-patch+json.
   virtual absl::StatusOr<std::string> JsonPatch(const std::string& path, const std::string& patch) = 0;
-  // DELETE; OK also when the object is already gone (404).
-  virtual absl::Status Delete(const std::string& path) = 0;
-  // A watch: GET `path` (which carries ?watch=1...) and hands each line of
-  // the stream (one JSON watch event) to `on_event` as it arrives. Returns
-  // OK when the server ends the stream (its timeoutSeconds), when
+  // DELETE with `body` (DeleteOptions JSON, or empty); OK also when the
+  // object is already gone (404). Aborted (409) when a precondition of the
+  // body does not hold.
+  virtual absl::Status Delete(const std::string& path, const std::string& body) = 0;
+  // A watch: GET `path` (which carries ?watch=1...). `on_open` is called
+  // once the server answered 200 (the stream is open), then each line of
+  // the stream (one JSON watch event) goes to `on_event` as it arrives.
+  // Returns OK when the server ends the stream (its timeoutSeconds), when
   // `on_event` returns false, or when `stop` returns true (checked about
   // once a second, so a stream that sends nothing can still be left);
   // errors as Get's, for an answer other than 200.
-  virtual absl::Status Watch(const std::string& path, const std::function<bool(const std::string&)>& on_event,
+  virtual absl::Status Watch(const std::string& path, const std::function<void()>& on_open,
+                             const std::function<bool(const std::string&)>& on_event,
                              const std::function<bool()>& stop) = 0;
 };
 

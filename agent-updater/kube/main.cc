@@ -245,13 +245,15 @@ PassOutcome RunOnePass(Setup& s, const ImageVerifier& verify, RealClock& clock) 
   deps.clock = &clock;
   // The patch itself starts the rollout.
   deps.restart = [] { return absl::OkStatus(); };
-  // Only the rollout watch pauses. SIGTERM there (a drain, a rescheduled
-  // pod) exits at once instead of holding the pod for up to
-  // --rollout_timeout: the update was recorded as in progress before the
-  // patch, and the next start judges its rollout again (Updater::Recover).
-  deps.pause = [](absl::Duration d) {
+  // Only health watches pause. SIGTERM in an update's rollout watch (a
+  // drain, a rescheduled pod) exits at once instead of holding the pod for
+  // up to --rollout_timeout: the update was recorded as in progress before
+  // the patch, and the next start judges its rollout again
+  // (Updater::Recover). A roll-back's watch is finished first: that the
+  // version was rolled back is only recorded after it.
+  deps.pause = [&installer](absl::Duration d) {
     for (const absl::Time until = absl::Now() + d; absl::Now() < until;) {
-      if (g_stop) {
+      if (g_stop && !installer.rolling_back()) {
         LogInfo("stopping during the rollout watch; the update in progress is on disk and the next start "
                 "watches its rollout again");
         std::fflush(stderr);
@@ -379,6 +381,7 @@ int Main(int argc, char** argv) {
   absl::Time last_pass = absl::InfinitePast();
   while (!g_stop) {
     last_pass = absl::Now();
+    watcher.WaitForChange(last_pass);  // what changed so far, this pass sees
     const PassOutcome pass = RunOnePass(s, verify, clock);
     if (!watching_pods) {
       // The pods by the workload's selector (immutable in apps/v1), once it

@@ -119,6 +119,7 @@ absl::StatusOr<std::vector<Pod>> ParsePodList(absl::string_view json_text) {
   for (const json& item : *items) {
     Pod p;
     p.name = StringAt(item, {"metadata", "name"});
+    p.uid = StringAt(item, {"metadata", "uid"});
     p.terminating = At(item, {"metadata", "deletionTimestamp"}) != nullptr &&
                     !At(item, {"metadata", "deletionTimestamp"})->is_null();
     if (const json* cs = At(item, {"spec", "containers"}); cs && cs->is_array()) {
@@ -279,15 +280,21 @@ std::string QueryEscape(absl::string_view value) {
   return out;
 }
 
-std::vector<std::string> PodsToForceRollBack(const std::vector<Pod>& pods, absl::string_view container,
-                                             absl::string_view image) {
-  std::vector<std::string> out;
+std::vector<Pod> PodsToForceRollBack(const std::vector<Pod>& pods, absl::string_view container,
+                                     absl::string_view image) {
+  std::vector<Pod> out;
   for (const Pod& p : pods) {
     auto it = p.images.find(std::string(container));
     if (it == p.images.end() || it->second == image || p.ready || p.terminating) continue;
-    out.push_back(p.name);
+    out.push_back(p);
   }
   return out;
+}
+
+std::string DeletePodOptions(const Pod& pod) {
+  nlohmann::json body = {{"kind", "DeleteOptions"}, {"apiVersion", "v1"}};
+  if (!pod.uid.empty()) body["preconditions"] = {{"uid", pod.uid}};
+  return body.dump();
 }
 
 }  // namespace drover::updater::kube

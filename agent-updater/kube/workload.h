@@ -52,6 +52,7 @@ absl::StatusOr<Workload> ParseWorkload(absl::string_view json_text);
 
 struct Pod {
   std::string name;
+  std::string uid;
   bool ready = false;
   bool terminating = false;
   // Highest restartCount among its containers.
@@ -113,10 +114,14 @@ std::string QueryEscape(absl::string_view value);
 // put back: with podManagementPolicy OrderedReady (the default) the
 // controller waits for a broken pod to become ready before it replaces
 // it, which it never will. Kubernetes' "forced rollback": delete them.
-// The pods (by name) of the container `container` whose image is not
-// `image` and that are not ready.
-std::vector<std::string> PodsToForceRollBack(const std::vector<Pod>& pods, absl::string_view container,
-                                             absl::string_view image);
+// The pods whose container `container` runs another image than `image`
+// and that are not ready (nor already terminating).
+std::vector<Pod> PodsToForceRollBack(const std::vector<Pod>& pods, absl::string_view container,
+                                     absl::string_view image);
+// The DeleteOptions for one of them: a precondition on its uid, so that a
+// pod of the same name the controller made meanwhile (from the template
+// put back) is not deleted instead (409).
+std::string DeletePodOptions(const Pod& pod);
 
 // "<cluster>:<namespace>:<kind>.<name>"; InvalidArgument when a part holds
 // a character a host id cannot ("-._:@", letters, digits) or it is too long.

@@ -47,6 +47,7 @@ absl::Status WorkloadInstaller::Install(const std::string& version) {
 }
 
 absl::Status WorkloadInstaller::Rollback(const std::string& previous_version) {
+  rolling_back_ = true;
   absl::StatusOr<std::string> kept = ReadFile(target_.previous_image_file);
   std::string image = kept.ok() ? std::string(absl::StripAsciiWhitespace(*kept)) : "";
   absl::StatusOr<std::string> kept_version = VersionOfImage(image, target_.tag_prefix);
@@ -72,27 +73,38 @@ absl::Status WorkloadInstaller::ForceStatefulSetRollback(const std::string& imag
   // A pod deleted before the controller saw the template put back would be
   // created again on the failed one: wait (a little) for it to.
   absl::StatusOr<FetchedWorkload> f = FetchWorkload(*api_, target_);
-  for (const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (const absl::Time deadline = absl::Now() + observe_timeout_;
        f.ok() && f->workload.observed_generation < f->workload.generation && absl::Now() < deadline;
        f = FetchWorkload(*api_, target_)) {
     absl::SleepFor(absl::Milliseconds(250));
   }
   if (!f.ok()) return f.status();
+  if (f->workload.observed_generation < f->workload.generation) {
+    return absl::UnavailableError(absl::StrCat(
+        "the image was put back, but the StatefulSet controller has not observed generation ",
+        f->workload.generation, " (it is at ", f->workload.observed_generation, ") within ",
+        absl::FormatDuration(observe_timeout_), ": no pod was deleted, since it would come back on the failed image"));
+  }
   absl::StatusOr<std::vector<Pod>> pods = ListPods(*api_, target_, f->workload);
   if (!pods.ok()) return pods.status();
   const std::string& container = f->workload.containers[f->container].name;
-  for (const std::string& pod : PodsToForceRollBack(*pods, container, image)) {
+  for (const Pod& pod : PodsToForceRollBack(*pods, container, image)) {
     // The StatefulSet waits for this pod to be ready before it replaces it,
     // which a broken image never is: deleting it lets the controller
     // create it again from the template put back.
-    if (absl::Status d = api_->Delete(absl::StrCat("/api/v1/namespaces/", target_.workload.namespace_name, "/pods/", pod));
-        !d.ok()) {
-      return absl::Status(d.code(), absl::StrCat("the image was put back, but pod ", pod,
+    absl::Status d = api_->Delete(
+        absl::StrCat("/api/v1/namespaces/", target_.workload.namespace_name, "/pods/", pod.name), DeletePodOptions(pod));
+    if (absl::IsAborted(d)) {
+      LogInfo(absl::StrCat("pod ", pod.name, " was replaced meanwhile (uid ", pod.uid, " is gone): left alone"));
+      continue;
+    }
+    if (!d.ok()) {
+      return absl::Status(d.code(), absl::StrCat("the image was put back, but pod ", pod.name,
                                                  ", left on the failed image, could not be deleted (a StatefulSet "
                                                  "does not replace it by itself): ", d.message()));
     }
-    LogInfo(absl::StrCat("deleted pod ", pod, ", not ready on the failed image: the StatefulSet creates it again "
-                         "from the template put back"));
+    LogInfo(absl::StrCat("deleted pod ", pod.name, ", not ready on the failed image: the StatefulSet creates it "
+                         "again from the template put back"));
   }
   return absl::OkStatus();
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "agent-updater/health/health_check.h"
 #include "agent-updater/install/installer.h"
 #include "agent-updater/kube/kube_api.h"
@@ -57,6 +58,12 @@ class WorkloadInstaller final : public Installer {
 
   // The image the last Install (or Rollback) patched in; empty before one.
   const std::string& installed_image() const { return installed_image_; }
+  // A Rollback was started by this installer (a pass must not be left
+  // before its watch ends: nothing on disk records it until then).
+  bool rolling_back() const { return rolling_back_; }
+  // How long a StatefulSet's forced rollback waits for the controller to
+  // observe the template put back.
+  void set_observe_timeout(absl::Duration d) { observe_timeout_ = d; }
 
  private:
   // Patches the agent's container to `image`. `expected`, when not empty,
@@ -69,6 +76,8 @@ class WorkloadInstaller final : public Installer {
   const WorkloadTarget target_;
   ImageVerifier verify_;
   std::string installed_image_;
+  bool rolling_back_ = false;
+  absl::Duration observe_timeout_ = absl::Seconds(30);
 };
 
 // Healthy when the workload's current template runs everywhere, ready

@@ -30,7 +30,8 @@ std::string WorkloadJson(const std::string& kind, const std::string& image, int6
 }
 
 std::string PodJson(const std::string& name, const std::string& image, bool ready) {
-  return absl::StrCat(R"({"metadata":{"name":")", name, R"(","labels":{"app":"teleport-agent"}},
+  return absl::StrCat(R"({"metadata":{"name":")", name, R"(","uid":"uid-)", name,
+                      R"(","labels":{"app":"teleport-agent"}},
     "spec":{"containers":[{"name":"teleport-agent","image":")", image, R"("}]},
     "status":{"conditions":[{"type":"Ready","status":")", ready ? "True" : "False", R"("}],
       "containerStatuses":[{"name":"teleport-agent","ready":)", ready ? "true" : "false",
@@ -99,7 +100,8 @@ class StatefulSetRollbackTest : public WorkloadInstallerTest {
       }
       // The controller sees the template put back on the second read.
       ++reads_;
-      return reads_ == 1 ? WorkloadJson("StatefulSet", image_) : WorkloadJson("StatefulSet", image_, 4, reads_ > 2 ? 4 : 3);
+      return reads_ == 1 ? WorkloadJson("StatefulSet", image_)
+                         : WorkloadJson("StatefulSet", image_, 4, reads_ > 2 && catches_up_ ? 4 : 3);
     };
     api.patch = [this](const std::string&, const std::string&) -> absl::StatusOr<std::string> {
       image_ = kOld;
@@ -108,6 +110,7 @@ class StatefulSetRollbackTest : public WorkloadInstallerTest {
   }
   std::string image_ = kBad;
   int reads_ = 0;
+  bool catches_up_ = true;
 };
 
 TEST_F(StatefulSetRollbackTest, DeletesThePodLeftNotReadyOnTheFailedImage) {
@@ -127,7 +130,9 @@ TEST_F(StatefulSetRollbackTest, DeletesThePodLeftNotReadyOnTheFailedImage) {
       delete_at = i;
     }
   }
-  EXPECT_EQ(deletes, std::vector<std::string>{"DELETE /api/v1/namespaces/teleport/pods/teleport-agent-1"});
+  EXPECT_EQ(deletes, std::vector<std::string>{
+                         "DELETE /api/v1/namespaces/teleport/pods/teleport-agent-1 "
+                         R"({"apiVersion":"v1","kind":"DeleteOptions","preconditions":{"uid":"uid-teleport-agent-1"}})"});
   // After the patch, and after the controller observed it.
   EXPECT_GT(delete_at, patch_at);
   EXPECT_GE(reads_, 3);
@@ -137,12 +142,42 @@ TEST_F(StatefulSetRollbackTest, DeletesThePodLeftNotReadyOnTheFailedImage) {
 TEST_F(StatefulSetRollbackTest, ADeleteRefusedIsAnErrorNamingThePod) {
   FakeKubeApi api;
   Prepare(api);
-  api.del = [](const std::string&) { return absl::PermissionDeniedError("pods \"teleport-agent-1\" is forbidden"); };
+  api.del = [](const std::string&, const std::string&) {
+    return absl::PermissionDeniedError("pods \"teleport-agent-1\" is forbidden");
+  };
   WorkloadInstaller installer(&api, Target("statefulset"), [](const std::string&) -> absl::StatusOr<std::string> {
     return absl::UnavailableError("not asked");
   });
   EXPECT_TRUE(IsError(installer.Rollback("1.1.0"), absl::StatusCode::kPermissionDenied,
                       {"pod teleport-agent-1", "could not be deleted", "forbidden"}));
+}
+
+TEST_F(StatefulSetRollbackTest, AControllerThatDoesNotObserveTheTemplateGetsNoDelete) {
+  FakeKubeApi api;
+  Prepare(api);
+  catches_up_ = false;
+  WorkloadInstaller installer(&api, Target("statefulset"), [](const std::string&) -> absl::StatusOr<std::string> {
+    return absl::UnavailableError("not asked");
+  });
+  installer.set_observe_timeout(absl::Milliseconds(600));
+  EXPECT_TRUE(IsError(installer.Rollback("1.1.0"), absl::StatusCode::kUnavailable,
+                      {"has not observed generation 4", "no pod was deleted"}));
+  for (const std::string& call : api.calls()) EXPECT_FALSE(absl::StartsWith(call, "DELETE")) << call;
+}
+
+TEST_F(StatefulSetRollbackTest, APodReplacedMeanwhileIsLeftAlone) {
+  FakeKubeApi api;
+  Prepare(api);
+  // The uid precondition failed: the controller already made a new pod of
+  // that name.
+  api.del = [](const std::string&, const std::string&) {
+    return absl::AbortedError("Precondition failed: UID in precondition: uid-teleport-agent-1, UID in object meta: x");
+  };
+  WorkloadInstaller installer(&api, Target("statefulset"), [](const std::string&) -> absl::StatusOr<std::string> {
+    return absl::UnavailableError("not asked");
+  });
+  EXPECT_TRUE(installer.Rollback("1.1.0").ok());
+  EXPECT_TRUE(installer.rolling_back());
 }
 
 TEST_F(StatefulSetRollbackTest, ADeploymentRollbackDeletesNothing) {

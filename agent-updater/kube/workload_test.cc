@@ -167,10 +167,21 @@ TEST(ForcedRollbackTest, PicksPodsNotReadyOnAnotherImageOnly) {
   ASSERT_TRUE(pods.ok()) << pods.status();
   // -1: broken on the failed image. -2 is ready (the controller replaces it
   // itself); -3 already runs the image put back.
-  EXPECT_EQ(PodsToForceRollBack(*pods, "teleport-agent", "reg.io/teleport:1.1.0"),
-            std::vector<std::string>{"teleport-agent-1"});
+  std::vector<Pod> picked = PodsToForceRollBack(*pods, "teleport-agent", "reg.io/teleport:1.1.0");
+  ASSERT_EQ(picked.size(), 1u);
+  EXPECT_EQ(picked[0].name, "teleport-agent-1");
   // The sidecar's image is not the agent's.
   EXPECT_TRUE(PodsToForceRollBack(*pods, "sidecar", "reg.io/sidecar:1").empty());
+}
+
+TEST(ForcedRollbackTest, DeletesOnlyThePodItSawByUid) {
+  absl::StatusOr<std::vector<Pod>> pods = ParsePodList(
+      R"({"items":[{"metadata":{"name":"teleport-agent-1","uid":"6f1c-42"},"spec":{"containers":[]}}]})");
+  ASSERT_TRUE(pods.ok()) << pods.status();
+  EXPECT_EQ((*pods)[0].uid, "6f1c-42");
+  EXPECT_EQ(DeletePodOptions((*pods)[0]),
+            R"({"apiVersion":"v1","kind":"DeleteOptions","preconditions":{"uid":"6f1c-42"}})");
+  EXPECT_EQ(DeletePodOptions(Pod{}), R"({"apiVersion":"v1","kind":"DeleteOptions"})");
 }
 
 }  // namespace

@@ -301,9 +301,11 @@ function rbacChecks(objs) {
       if ((r.verbs ?? []).includes('create') && !resources.every((x) => x === 'events')) {
         problem(rw, 'create is allowed on events only');
       }
-      // A StatefulSet's forced rollback deletes the agent's broken pods.
-      if ((r.verbs ?? []).includes('delete') && !resources.every((x) => x === 'pods')) {
-        problem(rw, 'delete is allowed on pods only');
+      // A StatefulSet's forced rollback deletes the agent's broken pods, by
+      // name (<name>-<ordinal>), never every pod of the namespace.
+      if ((r.verbs ?? []).includes('delete')) {
+        if (!resources.every((x) => x === 'pods')) problem(rw, 'delete is allowed on pods only');
+        else if (!(r.resourceNames ?? []).length) problem(rw, 'delete on pods without resourceNames: name the agent\'s pods');
       }
       for (const res of resources) {
         if (res.includes('/') && res !== 'deployments/scale') problem(rw, `subresource ${res} is not needed`);

@@ -117,7 +117,7 @@ refused unlisted coordinator/kustomization.yaml 's/  - service.yaml\n//' \
   'service.yaml is not listed in resources'
 refused tag-not-digest coordinator/kustomization.yaml 's/digest: sha256:0+/newTag: latest/' \
   'images: registry.example.com/drover/coordinator needs digest'
-refused star-verb updater/role.yaml 's/verbs: \["list", "watch", "delete"\]/verbs: ["list", "*"]/' \
+refused star-verb updater/role.yaml 's/verbs: \["list", "watch"\]/verbs: ["list", "*"]/' \
   'rules[1]: verbs contains "*"'
 refused star-resource updater/role.yaml 's/resources: \["pods"\]/resources: ["*"]/' \
   'rules[1]: resources contains "*"'
@@ -130,9 +130,11 @@ refused cluster-role updater/role.yaml 's/^kind: Role$/kind: ClusterRole/m' \
 refused delete-workload updater/role.yaml 's/verbs: \["get", "list", "watch", "patch"\]/verbs: ["get", "patch", "delete"]/' \
   'rules[0]: delete is allowed on pods only'
 refused secret-patch updater/role.yaml 's/verbs: \["get", "list", "watch"\]/verbs: ["get", "patch"]/' \
-  'rules[2]: secrets: get, list and watch only'
-refused escalate-verb updater/role.yaml 's/verbs: \["list", "watch", "delete"\]/verbs: ["list", "escalate"]/' \
+  'rules[3]: secrets: get, list and watch only'
+refused escalate-verb updater/role.yaml 's/verbs: \["list", "watch"\]/verbs: ["list", "escalate"]/' \
   'verb "escalate" is more than the updater needs'
+refused delete-any-pod updater/role.yaml 's/    resourceNames: \["teleport-agent-0", "teleport-agent-1", "teleport-agent-2"\]\n//' \
+  'rules[2]: delete on pods without resourceNames'
 refused configmap-key updater/deployment.yaml 's/key: channel/key: chanel/' \
   'reads key "chanel", which drover-kube-updater does not have'
 if command -v kubectl >/dev/null; then
