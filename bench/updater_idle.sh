@@ -31,21 +31,14 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-# Below the ephemeral range (32768-60999), where an outgoing connection can
-# take a port found free before the process meant for it binds it.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
-  python3 -c 'import random, socket
-for _ in range(100):
-    p = random.randint(20000, 31999)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
+  local p
+  for _ in $(seq 1 20); do
+    p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
+    port_in_use "$p" || { echo "$p"; return 0; }
+  done
+  return 1
 }
 PGP=$(free_port); AGENT_PORT=$(free_port)
 "$ROOT/deploy/lib/pg.sh" init "$W/pg" >/dev/null

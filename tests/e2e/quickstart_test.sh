@@ -9,27 +9,12 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 QS="$ROOT/deploy/quickstart.sh"
 DIR=$(mktemp -d /tmp/drover-qs.XXXXXX)
 chmod 755 "$DIR"  # PostgreSQL runs as user postgres and must reach $DIR/var
-# Below the ephemeral range (32768-60999), where an outgoing connection can
-# take a port found free before the process meant for it binds it.
-free_port() {
-  python3 -c 'import random, socket
-for _ in range(100):
-    p = random.randint(20000, 31999)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break'
-}
+# shellcheck source=tests/e2e/lib.sh
+source "$ROOT/tests/e2e/lib.sh"  # free_port
 G=$(free_port); M=$(free_port); P=$(free_port); W=$(free_port); V=$(free_port)
 OPTS=(--data-dir="$DIR/var" --grpc-port="$G" --metrics-port="$M" --watch-port="$W" --version-port="$V" --pg-port="$P")
 cleanup() { "$QS" --stop "${OPTS[@]}" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 out=$("$QS" --detach "${OPTS[@]}" 2>&1) || fail "first start: $out"
 first_out=$out
