@@ -17,7 +17,7 @@ ChangeWatcher::~ChangeWatcher() { Stop(); }
 void ChangeWatcher::Add(WatchSpec spec) {
   size_t index;
   {
-    absl::MutexLock l(&mu_);
+    std::lock_guard<std::mutex> l(mu_);
     index = watching_.size();
     watching_.push_back(false);
   }
@@ -25,10 +25,11 @@ void ChangeWatcher::Add(WatchSpec spec) {
 }
 
 void ChangeWatcher::Stop() {
-  stop_ = true;
   {
-    absl::MutexLock l(&mu_);  // wakes Pause
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
   }
+  cv_.notify_all();  // wakes Pause
   for (std::thread& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -36,32 +37,34 @@ void ChangeWatcher::Stop() {
 }
 
 bool ChangeWatcher::WaitForChange(absl::Time deadline) {
-  absl::MutexLock l(&mu_);
-  mu_.AwaitWithDeadline(absl::Condition(&changed_), deadline);
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_until(l, absl::ToChronoTime(deadline), [this] { return changed_; });
   const bool changed = changed_;
   changed_ = false;
   return changed;
 }
 
 bool ChangeWatcher::AllWatching() const {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   return std::all_of(watching_.begin(), watching_.end(), [](bool b) { return b; });
 }
 
 void ChangeWatcher::Signal() {
-  absl::MutexLock l(&mu_);
-  changed_ = true;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    changed_ = true;
+  }
+  cv_.notify_all();
 }
 
 void ChangeWatcher::SetWatching(size_t index, bool watching) {
-  absl::MutexLock l(&mu_);
+  std::lock_guard<std::mutex> l(mu_);
   watching_[index] = watching;
 }
 
 bool ChangeWatcher::Pause(absl::Duration d) {
-  absl::MutexLock l(&mu_);
-  auto stopped = [this] { return stop_.load(); };
-  mu_.AwaitWithTimeout(absl::Condition(&stopped), d);
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_for(l, absl::ToChronoNanoseconds(d), [this] { return stop_.load(); });
   return !stop_;
 }
 

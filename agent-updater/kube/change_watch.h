@@ -8,12 +8,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent-updater/kube/kube_api.h"
 
@@ -58,9 +59,12 @@ class ChangeWatcher {
   const absl::Duration server_timeout_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> relists_{0};
-  mutable absl::Mutex mu_;
-  bool changed_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<bool> watching_ ABSL_GUARDED_BY(mu_);
+  // std::mutex, not absl::Mutex: Debian's abseil is not built for TSan,
+  // which would not see absl::Mutex order anything (tests/tsan.supp).
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool changed_ = false;        // guarded by mu_
+  std::vector<bool> watching_;  // guarded by mu_
   std::vector<std::thread> threads_;
 };
 
