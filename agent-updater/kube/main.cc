@@ -111,9 +111,12 @@ int Fail(int code, const std::string& message) {
 // soon as possible, as Teleport's rules say for an unknown schedule). Other
 // API errors stop the pass: a schedule that exists but cannot be read must
 // not be taken for none. Returns the Secret's resourceVersion.
+std::string SecretPath(const Setup& s) {
+  return absl::StrCat("/api/v1/namespaces/", s.target.workload.namespace_name, "/secrets/", s.secret);
+}
+
 absl::StatusOr<std::string> ExportSchedule(Setup& s) {
-  const std::string path = absl::StrCat("/api/v1/namespaces/", s.target.workload.namespace_name, "/secrets/", s.secret);
-  absl::StatusOr<std::string> body = s.api->Get(path);
+  absl::StatusOr<std::string> body = s.api->Get(SecretPath(s));
   const std::string origin = absl::StrCat("Secret ", s.secret, " key ", kScheduleKey);
   if (absl::IsNotFound(body.status())) {
     std::remove(s.schedule_file.c_str());
@@ -411,8 +414,7 @@ int Main(int argc, char** argv) {
       check = absl::Now() + absl::GetFlag(FLAGS_kube_poll_interval);
       if (watcher.AllWatching()) continue;
       absl::StatusOr<FetchedWorkload> w = FetchWorkload(*s.api, s.target);
-      absl::StatusOr<std::string> secret = s.api->Get(
-          absl::StrCat("/api/v1/namespaces/", s.target.workload.namespace_name, "/secrets/", s.secret));
+      absl::StatusOr<std::string> secret = s.api->Get(SecretPath(s));
       std::string secret_version = "absent";
       if (secret.ok()) {
         nlohmann::json doc = nlohmann::json::parse(*secret, nullptr, false);

@@ -654,12 +654,17 @@ TEST_F(KubeUpdaterE2eTest, StatefulSetBrokenImageIsForcedBack) {
 TEST_F(KubeUpdaterE2eTest, StatefulSetStandInWaitsOnABrokenPodAfterTheTemplateIsPutBack) {
   StartApiServer({.image = Image("1.0.0"), .kind = "statefulset"});
   const std::string bad = Image("1.2.0");
-  CommandResult r = RunCommand({"curl", "-fsS", "-X", "PATCH", "-H", "Authorization: Bearer good-token", "-H",
-                                "Content-Type: application/json-patch+json", "--data-binary",
-                                R"([{"op":"replace","path":"/spec/template/spec/containers/0/image","value":")" + bad +
-                                    R"("}])",
-                                absl::StrCat("http://", Api(), "/apis/apps/v1/namespaces/teleport/statefulsets/teleport-agent")});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // As a person would, with kubectl set image.
+  auto set_image = [&](const std::string& image) {
+    CommandResult r = RunCommand(
+        {"curl", "-fsS", "-X", "PATCH", "-H", "Authorization: Bearer good-token", "-H",
+         "Content-Type: application/json-patch+json", "--data-binary",
+         R"([{"op":"replace","path":"/spec/template/spec/containers/0/image","value":")" + image + R"("}])",
+         absl::StrCat("http://", Api(), "/apis/apps/v1/namespaces/teleport/statefulsets/teleport-agent")});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.exit_code == 0;
+  };
+  ASSERT_TRUE(set_image(bad));
   auto restarts_of_1 = [&] {
     const nlohmann::json st = ApiState();
     for (const auto& p : st["pods"]) {
@@ -670,12 +675,7 @@ TEST_F(KubeUpdaterE2eTest, StatefulSetStandInWaitsOnABrokenPodAfterTheTemplateIs
     return 0;
   };
   ASSERT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return restarts_of_1() >= 2; })) << ApiState().dump();
-  r = RunCommand({"curl", "-fsS", "-X", "PATCH", "-H", "Authorization: Bearer good-token", "-H",
-                  "Content-Type: application/json-patch+json", "--data-binary",
-                  R"([{"op":"replace","path":"/spec/template/spec/containers/0/image","value":")" + Image("1.0.0") +
-                      R"("}])",
-                  absl::StrCat("http://", Api(), "/apis/apps/v1/namespaces/teleport/statefulsets/teleport-agent")});
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_TRUE(set_image(Image("1.0.0")));
   const int before = restarts_of_1();
   // Still there, still on the failed image, a few restarts later.
   ASSERT_TRUE(t::PollUntil(absl::Seconds(10), [&] { return restarts_of_1() >= before + 3; })) << ApiState().dump();
